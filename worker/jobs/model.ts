@@ -1,0 +1,71 @@
+/** The job domain: one record shape shared by the API, the boss, the store and the workers. */
+
+export const JOB_STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const
+export type JobState = (typeof JOB_STATES)[number]
+export const FINAL_STATES: readonly JobState[] = ['succeeded', 'failed', 'cancelled']
+export function isFinal(state: JobState): boolean {
+  return state === 'succeeded' || state === 'failed' || state === 'cancelled'
+}
+
+/** A function name per the contract: the file name without extension. */
+export const FUNCTION_NAME_PATTERN = /^[a-z][a-z0-9_-]{0,63}$/
+
+export const DEFAULT_MAX_ATTEMPTS = 1
+export const MAX_MAX_ATTEMPTS = 100
+export const DEFAULT_PRIORITY = 0
+export const MIN_PRIORITY = -1000
+export const MAX_PRIORITY = 1000
+export const MAX_DELAY_MS = 30 * 24 * 3600 * 1000
+export const DEFAULT_TIMEOUT_MS = 5 * 60 * 1000
+export const MAX_TIMEOUT_MS = 24 * 3600 * 1000
+
+export interface JobError {
+  message: string
+  code?: string
+  name?: string
+}
+
+/** What a client submits (POST /jobs body). */
+export interface JobSpec {
+  function: string
+  payload?: unknown
+  idempotencyKey?: string
+  /** Higher runs first. */
+  priority?: number
+  delayMs?: number
+  timeoutMs?: number
+  maxAttempts?: number
+}
+
+/** A job as stored and as answered by the API. */
+export interface Job {
+  id: string
+  function: string
+  state: JobState
+  /** Attempts started so far. */
+  attempts: number
+  maxAttempts: number
+  payload: unknown
+  priority: number
+  timeoutMs: number
+  idempotencyKey?: string
+  result?: unknown
+  error?: JobError
+  /** Id of the worker running or last running it. */
+  worker?: string
+  createdAt: string
+  /** Not before this time (delayMs, retry backoff). */
+  runAt?: string
+  startedAt?: string
+  finishedAt?: string
+  /** Cancellation was requested (a running job gets its signal aborted). */
+  cancelRequested?: boolean
+  /** Fencing epoch of the boss that last wrote this record (0: written by the API at submit). */
+  epoch: number
+}
+
+/** Fields internal to bosun that the API does not show. */
+export function publicJob(job: Job): Omit<Job, 'epoch' | 'runAt' | 'cancelRequested'> & { runAt?: string } {
+  const { epoch: _e, cancelRequested: _c, ...rest } = job
+  return rest
+}
