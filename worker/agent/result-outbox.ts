@@ -1,0 +1,134 @@
+/**
+ * Finished attempts wait here until the current boss acknowledges them (it acks only after a
+ * durable write). Results are sent in batches, one request in flight at a time, re-sent after
+ * a failure with backoff and at once when a new boss is elected — so nothing a worker finished
+ * is lost across a boss change (CONTRACT guarantee 2).
+ */
+import type { Logger } from '../../runner/index.js'
+import { MSG, type AttemptResult, type ResultsReply } from '../protocol.js'
+
+export interface OutboxDeps {
+  /** Address of the current boss, or undefined when none is elected. */
+  bossAddress(): Promise<string | undefined>
+  request(address: string, type: string, body: unknown, timeoutMs: number): Promise<unknown>
+  logger: Logger
+}
+
+const RETRY_MIN_MS = 50
+const RETRY_MAX_MS = 2000
+const REQUEST_TIMEOUT_MS = 5000
+const MAX_BATCH = 500
+
+export class ResultOutbox {
+  private readonly pending = new Map<string, AttemptResult>()
+  private inFlight = false
+  private scheduled = false
+  private retryTimer: NodeJS.Timeout | undefined
+  private retryDelay = RETRY_MIN_MS
+  private closed = false
+  private readonly idleWaiters: (() => void)[] = []
+
+  constructor(private readonly deps: OutboxDeps) {}
+
+  get size(): number {
+    return this.pending.size
+  }
+
+  has(jobId: string): boolean {
+    return this.pending.has(jobId)
+  }
+
+  /** Unacknowledged results (reported to a new boss in the inventory). */
+  list(): AttemptResult[] {
+    return [...this.pending.values()]
+  }
+
+  add(result: AttemptResult): void {
+    this.pending.set(result.jobId, result)
+    this.schedule()
+  }
+
+  /** Forget results a boss has recorded (from a results reply or an inventory round). */
+  ack(jobIds: Iterable<string>): void {
+    for (const id of jobIds) this.pending.delete(id)
+    if (this.pending.size === 0) this.notifyIdle()
+  }
+
+  /** Try again now (e.g. a new boss was elected). */
+  kick(): void {
+    if (this.retryTimer) {
+      clearTimeout(this.retryTimer)
+      this.retryTimer = undefined
+    }
+    this.retryDelay = RETRY_MIN_MS
+    this.schedule()
+  }
+
+  /** Resolves when every result is acknowledged, or after timeoutMs (false). */
+  async drained(timeoutMs: number): Promise<boolean> {
+    if (this.pending.size === 0) return true
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(this.pending.size === 0), timeoutMs)
+      this.idleWaiters.push(() => {
+        clearTimeout(timer)
+        resolve(true)
+      })
+    })
+  }
+
+  close(): void {
+    this.closed = true
+    if (this.retryTimer) clearTimeout(this.retryTimer)
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.inFlight || this.retryTimer || this.closed) return
+    this.scheduled = true
+    setImmediate(() => {
+      this.scheduled = false
+      void this.flush()
+    })
+  }
+
+  private async flush(): Promise<void> {
+    if (this.inFlight || this.closed || this.pending.size === 0) return
+    this.inFlight = true
+    const batch = [...this.pending.values()].slice(0, MAX_BATCH)
+    let ok = false
+    try {
+      const address = await this.deps.bossAddress()
+      if (address === undefined) throw new Error('no boss elected')
+      const reply = (await this.deps.request(address, MSG.results, { results: batch }, REQUEST_TIMEOUT_MS)) as ResultsReply
+      const acked = Array.isArray(reply?.acked) ? reply.acked.filter((x): x is string => typeof x === 'string') : []
+      // Only forget what was acked *and* is still the same attempt we sent.
+      for (const id of acked) {
+        const sent = batch.find((r) => r.jobId === id)
+        const now = this.pending.get(id)
+        if (sent && now === sent) this.pending.delete(id)
+      }
+      ok = true
+      this.retryDelay = RETRY_MIN_MS
+    } catch (err) {
+      this.deps.logger.debug({ err, pending: this.pending.size }, 'result delivery failed; will retry')
+    } finally {
+      this.inFlight = false
+    }
+    if (this.pending.size === 0) {
+      this.notifyIdle()
+      return
+    }
+    if (ok) {
+      this.schedule()
+    } else if (!this.closed) {
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = undefined
+        this.schedule()
+      }, this.retryDelay)
+      this.retryDelay = Math.min(RETRY_MAX_MS, this.retryDelay * 2)
+    }
+  }
+
+  private notifyIdle(): void {
+    for (const w of this.idleWaiters.splice(0)) w()
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * The boss role of a worker process: lives as long as the process, answers the boss's messages,
+ * and runs one BossTerm per leadership. Messages that arrive while this process is not an active
+ * boss are refused with NOT_LEADER (senders look the boss up again and retry).
+ */
+import { errors, type Leadership, type Logger, type Registry, type Transport } from '../../runner/index.js'
+import type { Job } from '../jobs/model.js'
+import { MSG } from '../protocol.js'
+import type { BossSettings } from './settings.js'
+import type { BossStore } from './store-port.js'
+import { BossTerm } from './term.js'
+
+export interface BossRoleDeps {
+  store: BossStore
+  transport: Transport
+  registry: Registry
+  settings: BossSettings
+  publishFinished(job: Job): void
+  /** A term found a newer boss: the process should resign and rejoin the election. */
+  onFenced(reason: string): void
+  logger: Logger
+}
+
+function isObject(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x)
+}
+
+export class BossRole {
+  private term: BossTerm | undefined
+  private readonly log: Logger
+
+  constructor(private readonly d: BossRoleDeps) {
+    this.log = d.logger
+  }
+
+  /** Register the boss's message handlers on the process's address. Call once. */
+  start(): void {
+    const t = this.d.transport
+    t.handle(MSG.results, (body) => this.active().onResults(body))
+    t.handle(MSG.cancelJob, (body) => {
+      if (!isObject(body) || typeof body.id !== 'string') throw errors.BAD_MESSAGE('cancel needs { id }')
+      return this.active().onCancel(body.id).then((job) => ({ job }))
+    })
+    t.handle(MSG.listJobs, (body) => this.active().onList(body))
+    t.handle(MSG.bossStatus, () => this.active().status())
+  }
+
+  get isActing(): boolean {
+    return this.term?.active ?? false
+  }
+
+  get epoch(): number | undefined {
+    return this.term?.epoch
+  }
+
+  /** Begin a term for this leadership; it ends when the leadership's signal aborts. */
+  async elected(leadership: Leadership): Promise<void> {
+    this.term?.stop()
+    const term = new BossTerm({
+      epoch: leadership.epoch,
+      since: leadership.since,
+      store: this.d.store,
+      transport: this.d.transport,
+      registry: this.d.registry,
+      publishFinished: this.d.publishFinished,
+      onFenced: this.d.onFenced,
+      settings: this.d.settings,
+      logger: this.log,
+    })
+    this.term = term
+    const stop = () => {
+      term.stop()
+      if (this.term === term) this.term = undefined
+    }
+    if (leadership.signal.aborted) return stop()
+    leadership.signal.addEventListener('abort', stop, { once: true })
+    this.log.info({ epoch: leadership.epoch }, 'elected boss: loading jobs and adopting running work')
+    try {
+      await term.start()
+    } catch (err) {
+      this.log.error({ err }, 'boss term failed to start')
+      stop()
+      this.d.onFenced('term failed to start')
+    }
+  }
+
+  /** Leadership ended or is in doubt: stop acting at once. */
+  deposed(): void {
+    if (this.term) this.log.warn({ epoch: this.term.epoch }, 'deposed: boss term stopped')
+    this.term?.stop()
+    this.term = undefined
+  }
+
+  private active(): BossTerm {
+    const term = this.term
+    if (!term || !term.active) throw errors.NOT_LEADER('this process is not the acting boss')
+    return term
+  }
+}

@@ -1,0 +1,493 @@
+/**
+ * One term of office of the boss: from election to deposition. On start it loads every job from
+ * the store, asks every live node what it runs and adopts that work (no re-run), then dispatches:
+ * priority, then submission order, to the least-loaded worker advertising the function. Every
+ * message and write carries the term's epoch. A term never outlives its leadership: `stop()` is
+ * called the moment leadership is in doubt, and all in-memory state is dropped.
+ */
+import { errors, type Logger, type Registry, type ServiceEntry, type Transport } from '../../runner/index.js'
+import { isFinal, publicJob, type Job } from '../jobs/model.js'
+import {
+  MSG,
+  WORKER_SERVICE,
+  type AttemptResult,
+  type BossStatusReply,
+  type DispatchReply,
+  type InventoryReply,
+  type ListJobsBody,
+  type ResultsReply,
+} from '../protocol.js'
+import { Fleet } from './fleet.js'
+import { JobTable, phaseOf, type Tracked } from './job-table.js'
+import { afterAttempt, cancelledWhileQueued, lostWorker, notStarted, started } from './outcomes.js'
+import { ReadyQueue } from './ready-queue.js'
+import type { BossSettings } from './settings.js'
+import type { BossStore, WatchEntry } from './store-port.js'
+
+export interface TermDeps {
+  epoch: number
+  since: string
+  store: BossStore
+  transport: Transport
+  registry: Registry
+  /** Tell waiting API requests a job finished (after the durable write). */
+  publishFinished(job: Job): void
+  /** The term found a newer boss (fenced write or record): give up leadership. */
+  onFenced(reason: string): void
+  settings: BossSettings
+  logger: Logger
+}
+
+type TermState = 'loading' | 'active' | 'stopped'
+
+function isObject(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x)
+}
+
+function isAttemptResult(x: unknown): x is AttemptResult {
+  return isObject(x) && typeof x.jobId === 'string' && typeof x.attempt === 'number' && typeof x.worker === 'string' && isObject(x.outcome) && typeof x.outcome.ok === 'boolean'
+}
+
+export class BossTerm {
+  private state: TermState = 'loading'
+  private readonly table: JobTable
+  private readonly queue = new ReadyQueue()
+  private readonly fleet = new Fleet()
+  /** Finished jobs in finish order, for retention. */
+  private readonly expiry: { id: string; at: number }[] = []
+  private stopWatch: (() => void) | undefined
+  private pumpScheduled = false
+  private delayTimer: NodeJS.Timeout | undefined
+  private delayTimerAt = Infinity
+  private reconcileTimer: NodeJS.Timeout | undefined
+  private sweepTimer: NodeJS.Timeout | undefined
+  private readonly log: Logger
+  private readonly onRegistryChange = (service: string, entries: ServiceEntry[]) => this.registryChanged(service, entries)
+
+  constructor(private readonly d: TermDeps) {
+    this.log = d.logger.child({ epoch: d.epoch })
+    this.table = new JobTable(d.store, d.epoch, this.log, (err) => this.fenced(`store refused a write: ${(err as Error).message}`))
+  }
+
+  get epoch(): number {
+    return this.d.epoch
+  }
+
+  get active(): boolean {
+    return this.state === 'active'
+  }
+
+  /** Load, adopt, then start dispatching. Resolves when the term is active (or stopped meanwhile). */
+  async start(): Promise<void> {
+    const t0 = Date.now()
+    await new Promise<void>((resolve) => {
+      this.stopWatch = this.d.store.watchJobs((e) => this.onWatch(e), resolve)
+    })
+    if (this.stopped()) return
+    const workers = await this.d.registry.getCapable(WORKER_SERVICE)
+    this.fleet.setWorkers(workers)
+    this.d.registry.on('change', this.onRegistryChange)
+    const { silent, results } = await this.inventoryRound()
+    if (this.stopped()) return
+    let requeued = 0
+    for (const t of this.table.values()) {
+      if (t.phase === 'queued') this.enqueue(t)
+      else if (t.phase === 'running' && !this.isAssigned(t)) {
+        const holder = t.job.worker
+        if (holder !== undefined && silent.has(holder)) {
+          this.fleet.assign(holder, t.job.id) // alive but did not answer: reconcile decides later
+          t.dispatchedAt = Date.now()
+        } else {
+          this.table.set(t, lostWorker(t.job, ++t.losses, new Date()))
+          void this.persistQuietly(t)
+          this.afterChange(t)
+          requeued++
+        }
+      } else if (t.phase === 'final') this.indexFinished(t)
+    }
+    this.state = 'active'
+    for (const r of results) void this.applyResult(r).catch(() => undefined)
+    this.log.info({ jobs: this.table.size, queued: this.queue.size, adoptedOn: this.fleet.holders().length, requeued, tookMs: Date.now() - t0 }, 'boss term active')
+    this.reconcileTimer = setInterval(() => void this.reconcile(), this.d.settings.reconcileIntervalMs)
+    this.reconcileTimer.unref()
+    this.sweepTimer = setInterval(() => this.sweep(), Math.min(60_000, Math.max(1000, this.d.settings.retentionMs / 10)))
+    this.sweepTimer.unref()
+    this.schedulePump()
+  }
+
+  stop(): void {
+    if (this.state === 'stopped') return
+    this.state = 'stopped'
+    this.stopWatch?.()
+    this.d.registry.off('change', this.onRegistryChange)
+    if (this.delayTimer) clearTimeout(this.delayTimer)
+    if (this.reconcileTimer) clearInterval(this.reconcileTimer)
+    if (this.sweepTimer) clearInterval(this.sweepTimer)
+    this.table.stop()
+    this.queue.clear()
+  }
+
+  // ---- messages from workers and the API -------------------------------------------------------
+
+  async onResults(body: unknown): Promise<ResultsReply> {
+    if (this.state !== 'active') throw errors.NOT_LEADER('boss term is not active')
+    if (!isObject(body) || !Array.isArray(body.results)) throw errors.BAD_MESSAGE('results needs { results[] }')
+    const valid = body.results.filter(isAttemptResult)
+    const acked = await Promise.all(valid.map((r) => this.applyResult(r).then((ok) => (ok ? r.jobId : undefined), () => undefined)))
+    return { acked: acked.filter((x): x is string => x !== undefined) }
+  }
+
+  async onCancel(id: string): Promise<Job | null> {
+    if (this.state !== 'active') throw errors.NOT_LEADER('boss term is not active')
+    const t = this.table.get(id)
+    if (!t) return null
+    if (t.phase === 'final') return t.job
+    if (t.phase === 'queued') {
+      this.table.set(t, cancelledWhileQueued(t.job, new Date()))
+      await this.table.persist(t)
+      this.finished(t)
+      return t.job
+    }
+    this.table.set(t, { ...t.job, cancelRequested: true })
+    void this.persistQuietly(t)
+    const worker = t.job.worker !== undefined ? this.fleet.get(t.job.worker) : undefined
+    const address = worker?.address ?? (await this.addressOf(t.job.worker))
+    if (address) this.d.transport.send(address, MSG.cancel, { epoch: this.d.epoch, jobId: id }, { epoch: this.d.epoch })
+    return t.job
+  }
+
+  onList(body: unknown): { jobs: Job[] } {
+    if (this.state !== 'active') throw errors.NOT_LEADER('boss term is not active')
+    const q = (isObject(body) ? body : {}) as Partial<ListJobsBody>
+    const limit = typeof q.limit === 'number' && q.limit > 0 ? Math.min(q.limit, 1000) : 100
+    const matches: Job[] = []
+    for (const t of this.table.values()) {
+      if (q.state !== undefined && t.job.state !== q.state) continue
+      if (q.function !== undefined && t.job.function !== q.function) continue
+      matches.push(t.job)
+    }
+    matches.sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
+    return { jobs: matches.slice(0, limit).map((j) => publicJob(j) as Job) }
+  }
+
+  status(): BossStatusReply {
+    let running = 0
+    for (const t of this.table.values()) if (t.phase === 'running') running++
+    return { epoch: this.d.epoch, since: this.d.since, queued: this.queue.size, running, workers: this.fleet.runningCounts() }
+  }
+
+  // ---- loading ------------------------------------------------------------------------------------
+
+  private onWatch(e: WatchEntry): void {
+    if (this.state === 'stopped') return
+    const t = this.table.get(e.id)
+    if (e.job === null) {
+      if (t) this.table.delete(e.id)
+      return
+    }
+    if (!t) {
+      const fresh = this.table.load(e.job, e.revision)
+      if (this.state === 'active') {
+        if (fresh.phase === 'queued') this.enqueue(fresh)
+        else if (fresh.phase === 'final') this.indexFinished(fresh)
+        else {
+          // A running record we never saw queued (written by an older boss): requeue it.
+          this.table.set(fresh, notStarted(fresh.job))
+          this.enqueue(fresh)
+          void this.persistQuietly(fresh)
+        }
+      }
+      return
+    }
+    if (e.revision <= t.revision) return
+    if (e.job.epoch > this.d.epoch) {
+      this.fenced(`job ${e.id} was written by epoch ${e.job.epoch}`)
+      return
+    }
+    this.table.observe(t, e.job, e.revision)
+    if (e.job.epoch < this.d.epoch && isFinal(e.job.state) && t.phase !== 'final') {
+      // A legitimate result recorded by the previous boss after we loaded: take it, do not re-run.
+      this.releaseAssignment(t)
+      this.table.set(t, e.job)
+      this.finished(t)
+    }
+  }
+
+  private async inventoryRound(): Promise<{ silent: Set<string>; results: AttemptResult[] }> {
+    const peers = await this.d.registry.getPeers()
+    const silent = new Set<string>()
+    const results: AttemptResult[] = []
+    await Promise.all(
+      peers.map(async (p: ServiceEntry) => {
+        try {
+          const reply = (await this.d.transport.request(p.address, MSG.inventory, { epoch: this.d.epoch }, { timeoutMs: this.d.settings.inventoryTimeoutMs, epoch: this.d.epoch })) as InventoryReply
+          this.adopt(p.id, reply)
+          if (Array.isArray(reply?.results)) results.push(...reply.results.filter(isAttemptResult))
+        } catch (err) {
+          silent.add(p.id)
+          this.log.warn({ err, node: p.id }, 'node did not answer the inventory')
+        }
+      }),
+    )
+    return { silent, results }
+  }
+
+  private adopt(workerId: string, reply: InventoryReply): void {
+    if (!Array.isArray(reply?.running)) return
+    for (const r of reply.running) {
+      if (!isObject(r) || typeof r.jobId !== 'string') continue
+      const t = this.table.get(r.jobId)
+      if (!t || t.phase === 'final') continue
+      const attempts = Math.max(t.job.attempts, typeof r.attempt === 'number' ? r.attempt : 0)
+      this.table.set(t, { ...t.job, state: 'running', worker: workerId, attempts, startedAt: typeof r.startedAt === 'string' ? r.startedAt : new Date().toISOString() })
+      this.fleet.assign(workerId, t.job.id)
+      t.dispatchedAt = Date.now()
+    }
+  }
+
+  // ---- dispatching --------------------------------------------------------------------------------
+
+  private enqueue(t: Tracked): void {
+    const runAt = t.job.runAt ? Date.parse(t.job.runAt) : 0
+    t.token++
+    this.queue.push({ id: t.job.id, fn: t.job.function, priority: t.job.priority, runAt: Number.isFinite(runAt) ? runAt : 0, token: t.token })
+    this.schedulePump()
+  }
+
+  private schedulePump(): void {
+    if (this.pumpScheduled || this.state !== 'active') return
+    this.pumpScheduled = true
+    setImmediate(() => {
+      this.pumpScheduled = false
+      this.pump()
+    })
+  }
+
+  private pump(): void {
+    if (this.state !== 'active') return
+    const now = Date.now()
+    const nextDue = this.queue.promoteDue(now)
+    const batches = new Map<string, Job[]>()
+    const isQueued = (e: { id: string; token: number }) => {
+      const t = this.table.get(e.id)
+      return t !== undefined && t.phase === 'queued' && t.token === e.token
+    }
+    for (const fn of this.queue.functionsWithWork()) {
+      for (;;) {
+        if (this.queue.peekReady(fn, isQueued) === undefined) break
+        const worker = this.fleet.pick(fn)
+        if (!worker) break
+        const entry = this.queue.popReady(fn, isQueued)
+        if (!entry) break
+        const t = this.table.get(entry.id)!
+        this.table.set(t, started(t.job, worker.id, new Date(now)))
+        t.dispatchedAt = now
+        this.fleet.assign(worker.id, t.job.id)
+        this.scheduleRunningWrite(t)
+        let batch = batches.get(worker.id)
+        if (!batch) batches.set(worker.id, (batch = []))
+        batch.push(t.job)
+      }
+    }
+    for (const [workerId, jobs] of batches) void this.sendDispatch(workerId, jobs)
+    if (nextDue !== undefined && nextDue < this.delayTimerAt) {
+      if (this.delayTimer) clearTimeout(this.delayTimer)
+      this.delayTimerAt = nextDue
+      this.delayTimer = setTimeout(() => {
+        this.delayTimer = undefined
+        this.delayTimerAt = Infinity
+        this.schedulePump()
+      }, Math.max(0, nextDue - Date.now()))
+    }
+  }
+
+  private scheduleRunningWrite(t: Tracked): void {
+    if (t.runningTimer) clearTimeout(t.runningTimer)
+    const attempt = t.job.attempts
+    const write = () => {
+      t.runningTimer = undefined
+      if (this.state === 'active' && t.phase === 'running' && t.job.attempts === attempt) void this.persistQuietly(t)
+    }
+    if (this.d.settings.runningWriteDelayMs <= 0) write()
+    else t.runningTimer = setTimeout(write, this.d.settings.runningWriteDelayMs)
+  }
+
+  private async sendDispatch(workerId: string, jobs: Job[]): Promise<void> {
+    const worker = this.fleet.get(workerId)
+    let reply: DispatchReply
+    try {
+      if (!worker) throw errors.NO_RESPONDERS('worker is gone')
+      reply = (await this.d.transport.request(worker.address, MSG.dispatch, { epoch: this.d.epoch, jobs }, { timeoutMs: this.d.settings.dispatchTimeoutMs, epoch: this.d.epoch })) as DispatchReply
+    } catch (err) {
+      if (this.state !== 'active') return
+      // No responders: the dispatch was never received. A timeout is ambiguous: reconcile decides.
+      const neverArrived = (err as { code?: string }).code === errors.NO_RESPONDERS.code
+      this.log.warn({ err, worker: workerId, jobs: jobs.length, neverArrived }, 'dispatch failed')
+      if (neverArrived) for (const j of jobs) this.undispatch(workerId, j.id)
+      return
+    }
+    if (this.state !== 'active') return
+    const answers = Array.isArray(reply?.answers) ? reply.answers : []
+    const byId = new Map(answers.map((a) => [a.id, a]))
+    for (const j of jobs) {
+      const a = byId.get(j.id)
+      if (a?.accepted) continue
+      const reason = a && !a.accepted ? a.reason : 'unknown-function'
+      if (reason === 'stale-epoch') return this.fenced(`worker ${workerId} has seen a newer epoch`)
+      if (reason === 'draining' && worker) worker.paused = true
+      this.undispatch(workerId, j.id)
+    }
+  }
+
+  private undispatch(workerId: string, jobId: string): void {
+    const t = this.table.get(jobId)
+    this.fleet.release(workerId, jobId)
+    if (!t || t.phase !== 'running' || t.job.worker !== workerId) return
+    if (t.runningTimer) clearTimeout(t.runningTimer)
+    this.table.set(t, notStarted(t.job))
+    if (t.storedVersion > 0 || t.stored?.state === 'running') void this.persistQuietly(t)
+    this.enqueue(t)
+  }
+
+  // ---- results ------------------------------------------------------------------------------------
+
+  /** Apply one finished attempt; resolves true once it is durable (or obsolete) so the worker may forget it. */
+  private async applyResult(r: AttemptResult): Promise<boolean> {
+    const t = this.table.get(r.jobId)
+    if (!t || t.phase === 'final') return true
+    const current = t.phase === 'running' && t.job.worker === r.worker && t.job.attempts === r.attempt
+    if (!current && t.phase !== 'queued') return true // a stale attempt: the job runs elsewhere now
+    this.releaseAssignment(t)
+    const base = current ? t.job : { ...t.job, attempts: Math.max(t.job.attempts, r.attempt) }
+    const next = r.outcome.ok === false && r.outcome.handedBack ? lostWorker(base, ++t.losses, new Date()) : afterAttempt(base, r, new Date())
+    this.table.set(t, { ...next, worker: r.worker })
+    await this.table.persist(t)
+    this.afterChange(t)
+    this.schedulePump()
+    return true
+  }
+
+  private releaseAssignment(t: Tracked): void {
+    if (t.runningTimer) {
+      clearTimeout(t.runningTimer)
+      t.runningTimer = undefined
+    }
+    if (t.job.worker !== undefined) this.fleet.release(t.job.worker, t.job.id)
+  }
+
+  private finished(t: Tracked): void {
+    this.indexFinished(t)
+    this.d.publishFinished(t.job)
+    this.schedulePump()
+  }
+
+  private indexFinished(t: Tracked): void {
+    const at = t.job.finishedAt ? Date.parse(t.job.finishedAt) : Date.now()
+    this.expiry.push({ id: t.job.id, at: Number.isFinite(at) ? at : Date.now() })
+  }
+
+  // ---- workers coming and going -------------------------------------------------------------------
+
+  private registryChanged(service: string, entries: ServiceEntry[]): void {
+    if (this.state !== 'active') return
+    if (service === WORKER_SERVICE) {
+      this.fleet.setWorkers(entries)
+      this.schedulePump()
+    }
+    void this.requeueLostNodes()
+  }
+
+  /** Jobs held by nodes whose ZooKeeper session ended are requeued at once (guarantee 3). */
+  private async requeueLostNodes(): Promise<void> {
+    const peers = new Set((await this.d.registry.getPeers()).map((p: ServiceEntry) => p.id))
+    if (this.state !== 'active') return
+    for (const holder of this.fleet.holders()) {
+      if (peers.has(holder)) continue
+      const jobs = this.fleet.releaseAll(holder)
+      this.log.warn({ worker: holder, jobs: jobs.length }, 'worker lost: requeueing its jobs')
+      for (const id of jobs) {
+        const t = this.table.get(id)
+        if (!t || t.phase !== 'running' || t.job.worker !== holder) continue
+        this.table.set(t, lostWorker(t.job, ++t.losses, new Date()))
+        void this.persistQuietly(t)
+        this.afterChange(t)
+      }
+    }
+  }
+
+  /** Ask each worker holding jobs what it runs: dispatches that never arrived are requeued, unacked results applied. */
+  private async reconcile(): Promise<void> {
+    if (this.state !== 'active') return
+    await this.requeueLostNodes()
+    const peers = new Map((await this.d.registry.getPeers()).map((p: ServiceEntry) => [p.id, p.address]))
+    const cutoff = Date.now() - 1000
+    await Promise.all(
+      this.fleet.holders().map(async (holder) => {
+        const candidates = this.fleet.jobsOn(holder).filter((id) => (this.table.get(id)?.dispatchedAt ?? 0) < cutoff)
+        const address = peers.get(holder)
+        if (candidates.length === 0 || !address) return
+        let reply: InventoryReply
+        try {
+          reply = (await this.d.transport.request(address, MSG.inventory, { epoch: this.d.epoch }, { timeoutMs: this.d.settings.inventoryTimeoutMs, epoch: this.d.epoch })) as InventoryReply
+        } catch {
+          return
+        }
+        if (this.state !== 'active') return
+        const results = Array.isArray(reply?.results) ? reply.results.filter(isAttemptResult) : []
+        const known = new Set([...(Array.isArray(reply?.running) ? reply.running.map((r) => r.jobId) : []), ...results.map((r) => r.jobId)])
+        for (const id of candidates) if (!known.has(id)) this.undispatch(holder, id)
+        for (const r of results) void this.applyResult(r).catch(() => undefined)
+      }),
+    )
+  }
+
+  private sweep(): void {
+    const cutoff = Date.now() - this.d.settings.retentionMs
+    this.expiry.sort((a, b) => a.at - b.at)
+    while (this.expiry.length > 0 && this.expiry[0]!.at <= cutoff) {
+      const { id } = this.expiry.shift()!
+      const t = this.table.get(id)
+      if (!t || t.phase !== 'final') continue
+      this.table.delete(id)
+      this.d.store.purge(id).catch((err: unknown) => this.log.warn({ err, jobId: id }, 'purge failed'))
+    }
+  }
+
+  // ---- helpers ------------------------------------------------------------------------------------
+
+  private stopped(): boolean {
+    return this.state === 'stopped'
+  }
+
+  /** Queue or index a job after a transition made it queued or final. */
+  private afterChange(t: Tracked): void {
+    if (t.phase === 'queued') this.enqueue(t)
+    else if (t.phase === 'final') this.finished(t)
+  }
+
+  private isAssigned(t: Tracked): boolean {
+    return t.job.worker !== undefined && this.fleet.jobsOn(t.job.worker).includes(t.job.id)
+  }
+
+  private async addressOf(nodeId: string | undefined): Promise<string | undefined> {
+    if (nodeId === undefined) return undefined
+    return (await this.d.registry.getPeers()).find((p: ServiceEntry) => p.id === nodeId)?.address
+  }
+
+  private async persistQuietly(t: Tracked): Promise<void> {
+    try {
+      await this.table.persist(t)
+    } catch (err) {
+      this.log.debug({ err, jobId: t.job.id }, 'write abandoned')
+    }
+  }
+
+  private fenced(reason: string): void {
+    if (this.state === 'stopped') return
+    this.log.error({ reason }, 'fenced: a newer boss exists; stopping this term')
+    this.stop()
+    this.d.onFenced(reason)
+  }
+}
+
+export { phaseOf }

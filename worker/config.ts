@@ -1,0 +1,49 @@
+/** The worker process's configuration (runtime env + the worker's own), parsed once. */
+import { parseEnv, runtimeConfigFrom, runtimeEnv, type EnvSpec, type RuntimeConfig } from '../runner/index.js'
+import type { BossSettings } from './boss/settings.js'
+
+export const DEFAULT_WORKER_CONCURRENCY = 8
+export const DEFAULT_RETENTION_MS = 24 * 3600 * 1000
+
+export const workerEnv = {
+  WORKER_CONCURRENCY: { type: 'int', default: DEFAULT_WORKER_CONCURRENCY, min: 1, max: 1024, doc: 'jobs one worker runs at once (one worker thread each)' },
+  FUNCTIONS_DIR: { type: 'string', doc: 'folder of job functions this worker loads (default: the bundled examples in worker/functions)' },
+  JOB_STORE_REPLICAS: { type: 'int', default: 1, min: 1, max: 5, doc: 'JetStream replicas of the job store (3 for a clustered NATS); used when bosun creates the bucket' },
+  JOB_RETENTION_MS: { type: 'int', default: DEFAULT_RETENTION_MS, min: 1000, max: 365 * 24 * 3600 * 1000, doc: 'finished jobs are removed from the store this long after they finish' },
+  BOSS_RUNNING_WRITE_DELAY_MS: { type: 'int', default: 50, min: 0, max: 60_000, doc: 'a job\'s `running` state is stored only if it still runs after this long (saves a write per short job)' },
+  BOSS_RECONCILE_INTERVAL_MS: { type: 'int', default: 2000, min: 100, max: 600_000, doc: 'how often the boss checks with workers for lost dispatches and unacknowledged results' },
+  WORKER_SHUTDOWN_GRACE_MS: { type: 'int', default: 7000, min: 0, max: 60_000, doc: 'on SIGTERM, running jobs get this long to finish before they are handed back to the boss' },
+  FUNCTION_KILL_GRACE_MS: { type: 'int', default: 1000, min: 0, max: 60_000, doc: 'after a timeout or cancel, a function that ignores its signal is stopped the hard way after this long' },
+  MAX_RESULT_BYTES: { type: 'int', default: 900 * 1024, min: 1024, max: 64 * 1024 * 1024, doc: 'largest JSON result a function may return (must stay under the NATS max payload)' },
+} as const satisfies Record<string, EnvSpec>
+
+export interface WorkerConfig {
+  readonly runtime: RuntimeConfig
+  readonly concurrency: number
+  readonly functionsDir: string | undefined
+  readonly storeReplicas: number
+  readonly shutdownGraceMs: number
+  readonly killGraceMs: number
+  readonly maxResultBytes: number
+  readonly boss: BossSettings
+}
+
+export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
+  const e = parseEnv({ ...runtimeEnv, ...workerEnv }, env)
+  return Object.freeze({
+    runtime: runtimeConfigFrom(e),
+    concurrency: e.WORKER_CONCURRENCY,
+    functionsDir: e.FUNCTIONS_DIR,
+    storeReplicas: e.JOB_STORE_REPLICAS,
+    shutdownGraceMs: e.WORKER_SHUTDOWN_GRACE_MS,
+    killGraceMs: e.FUNCTION_KILL_GRACE_MS,
+    maxResultBytes: e.MAX_RESULT_BYTES,
+    boss: Object.freeze({
+      runningWriteDelayMs: e.BOSS_RUNNING_WRITE_DELAY_MS,
+      reconcileIntervalMs: e.BOSS_RECONCILE_INTERVAL_MS,
+      retentionMs: e.JOB_RETENTION_MS,
+      inventoryTimeoutMs: 2000,
+      dispatchTimeoutMs: 5000,
+    }),
+  })
+}
