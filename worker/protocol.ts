@@ -119,3 +119,8 @@ export interface BossStatusReply {
   running: number
   workers: Record<string, number>
 }
+
+/** Subject on which the boss announces a job's final record (after the durable write). */
+export function jobFinishedSubject(cluster: string, jobId: string): string {
+  return `bosun.${cluster}.events.job.${jobId}`
+}

@@ -1,0 +1,252 @@
+/**
+ * JobService on the cluster: jobs are stored durably in the JetStream job store (the 202 promise),
+ * the boss picks them up from there; reads come from the store, listing and cancel from the boss.
+ * The boss is found with whereisGlobal('boss') — a cache hit, never a ZooKeeper round trip per request.
+ */
+import { ulid } from 'ulid'
+import { errors, type Election, type LeaderInfo, type Logger, type Registry, type Transport } from '../runner/index.js'
+import {
+  DEFAULT_MAX_ATTEMPTS,
+  DEFAULT_PRIORITY,
+  DEFAULT_TIMEOUT_MS,
+  isFinal,
+  publicJob,
+  type Job,
+  type JobSpec,
+} from '../worker/jobs/model.js'
+import { BOSS, MSG, WORKER_SERVICE, jobFinishedSubject, type BossStatusReply, type WorkerStatusReply } from '../worker/protocol.js'
+import type { ClusterView, HealthView, JobQuery, JobService, SubmitOptions, SubmitResult } from './service.js'
+
+/** What the API needs from the job store (worker/jobs/store.ts). */
+export interface ApiStore {
+  create(job: Job): Promise<{ job: Job; created: boolean }>
+  createMany(jobs: Job[]): Promise<{ job: Job; created: boolean }[]>
+  get(id: string): Promise<{ job: Job } | null>
+  claimIdempotencyKey(key: string, jobId: string): Promise<string>
+  scan(): AsyncIterable<Job>
+}
+
+/** Wait for one message on a subject (the job-finished event); `cancel` stops waiting. */
+export interface EventWaiter {
+  waitOnce(subject: string, timeoutMs: number): { promise: Promise<unknown | undefined>; cancel(): void }
+}
+
+export interface JobServiceDeps {
+  cluster: string
+  store: ApiStore
+  registry: Registry
+  election: Election
+  transport: Transport
+  events: EventWaiter
+  /** How long a submit waits for a boss to be elected before answering 503. */
+  noBossWaitMs: number
+  health(): HealthView
+  logger: Logger
+}
+
+const STATUS_TIMEOUT_MS = 500
+const REQUEST_TIMEOUT_MS = 5000
+
+function toPublic(job: Job): Job {
+  return publicJob(job) as Job
+}
+
+export class ClusterJobService implements JobService {
+  constructor(private readonly d: JobServiceDeps) {}
+
+  async submit(spec: JobSpec, opts: SubmitOptions): Promise<SubmitResult> {
+    await this.requireBoss()
+    await this.requireFunctions([spec.function])
+    const waitMs = opts.waitMs ?? 0
+    let id = ulid()
+    if (spec.idempotencyKey !== undefined) {
+      id = await this.d.store.claimIdempotencyKey(spec.idempotencyKey, id)
+      const existing = await this.d.store.get(id)
+      if (existing) return this.answer(existing.job, waitMs)
+    }
+    const job = this.newJob(id, spec)
+    const waiter = waitMs > 0 ? this.d.events.waitOnce(jobFinishedSubject(this.d.cluster, id), waitMs) : undefined
+    try {
+      const { job: stored } = await this.d.store.create(job)
+      if (!waiter) return { job: toPublic(stored), finished: isFinal(stored.state) }
+      return await this.awaitFinish(stored, waiter.promise)
+    } finally {
+      waiter?.cancel()
+    }
+  }
+
+  async submitBatch(specs: JobSpec[]): Promise<Job[]> {
+    await this.requireBoss()
+    await this.requireFunctions(specs.map((s) => s.function))
+    const jobs: Job[] = []
+    for (const spec of specs) {
+      let id = ulid()
+      if (spec.idempotencyKey !== undefined) id = await this.d.store.claimIdempotencyKey(spec.idempotencyKey, id)
+      jobs.push(this.newJob(id, spec))
+    }
+    const stored = await this.d.store.createMany(jobs)
+    return stored.map((s) => toPublic(s.job))
+  }
+
+  async get(id: string): Promise<Job | null> {
+    const found = await this.d.store.get(id)
+    return found ? toPublic(found.job) : null
+  }
+
+  async list(q: JobQuery): Promise<Job[]> {
+    const boss = await this.d.election.whereisGlobal(BOSS)
+    if (boss) {
+      try {
+        const reply = (await this.d.transport.request(boss.address, MSG.listJobs, q, { timeoutMs: REQUEST_TIMEOUT_MS })) as { jobs: Job[] }
+        return reply.jobs
+      } catch (err) {
+        this.d.logger.warn({ err }, 'boss did not answer the listing; scanning the store')
+      }
+    }
+    return this.scan(q)
+  }
+
+  async cancel(id: string): Promise<Job | null> {
+    const boss = await this.requireBoss()
+    try {
+      const reply = (await this.d.transport.request(boss.address, MSG.cancelJob, { id }, { timeoutMs: REQUEST_TIMEOUT_MS })) as { job: Job | null }
+      return reply.job ? toPublic(reply.job) : null
+    } catch (err) {
+      throw errors.NO_BOSS('the boss did not answer; try again', { cause: err, retryAfterSeconds: 1 })
+    }
+  }
+
+  async cluster(): Promise<ClusterView> {
+    const [boss, workers] = await Promise.all([this.d.election.whereisGlobal(BOSS), this.d.registry.getCapable(WORKER_SERVICE)])
+    const bossCounts = boss ? await this.bossStatus(boss) : undefined
+    const views = await Promise.all(
+      workers.map(async (w) => {
+        const meta = w.meta as { functions?: unknown; capacity?: unknown }
+        let running = bossCounts?.workers[w.id] ?? 0
+        try {
+          const s = (await this.d.transport.request(w.address, MSG.status, {}, { timeoutMs: STATUS_TIMEOUT_MS })) as WorkerStatusReply
+          if (typeof s?.running === 'number') running = s.running
+        } catch {
+          /* keep the boss's count */
+        }
+        return {
+          id: w.id,
+          host: w.host,
+          pid: w.pid,
+          functions: Array.isArray(meta.functions) ? meta.functions.filter((f): f is string => typeof f === 'string') : [],
+          capacity: typeof meta.capacity === 'number' ? meta.capacity : 0,
+          running,
+        }
+      }),
+    )
+    return {
+      boss: boss ? { id: boss.id, host: boss.host, pid: boss.pid, epoch: boss.epoch, since: boss.since } : null,
+      workers: views.sort((a, b) => a.id.localeCompare(b.id)),
+    }
+  }
+
+  health(): HealthView {
+    return this.d.health()
+  }
+
+  // ---- internals ----------------------------------------------------------------------------------
+
+  private newJob(id: string, spec: JobSpec): Job {
+    const now = new Date()
+    const job: Job = {
+      id,
+      function: spec.function,
+      state: 'queued',
+      attempts: 0,
+      maxAttempts: spec.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+      payload: spec.payload ?? null,
+      priority: spec.priority ?? DEFAULT_PRIORITY,
+      timeoutMs: spec.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      createdAt: now.toISOString(),
+      epoch: 0,
+    }
+    if (spec.idempotencyKey !== undefined) job.idempotencyKey = spec.idempotencyKey
+    if (spec.delayMs !== undefined && spec.delayMs > 0) job.runAt = new Date(now.getTime() + spec.delayMs).toISOString()
+    return job
+  }
+
+  private async answer(job: Job, waitMs: number): Promise<SubmitResult> {
+    if (waitMs <= 0 || isFinal(job.state)) return { job: toPublic(job), finished: isFinal(job.state) }
+    const waiter = this.d.events.waitOnce(jobFinishedSubject(this.d.cluster, job.id), waitMs)
+    try {
+      // Re-read after subscribing: it may have finished in between.
+      const again = await this.d.store.get(job.id)
+      if (again && isFinal(again.job.state)) return { job: toPublic(again.job), finished: true }
+      return await this.awaitFinish(again?.job ?? job, waiter.promise)
+    } finally {
+      waiter.cancel()
+    }
+  }
+
+  private async awaitFinish(job: Job, event: Promise<unknown | undefined>): Promise<SubmitResult> {
+    const finished = (await event) as Job | undefined
+    if (finished && typeof finished === 'object' && isFinal(finished.state)) return { job: toPublic(finished), finished: true }
+    // Timed out (or the event was missed): the store has the truth.
+    const current = await this.d.store.get(job.id)
+    const latest = current?.job ?? job
+    return { job: toPublic(latest), finished: isFinal(latest.state) }
+  }
+
+  /** The boss, waiting briefly for an election; NO_BOSS (503, Retry-After) when none appears. */
+  private async requireBoss(): Promise<LeaderInfo> {
+    const boss = await this.d.election.whereisGlobal(BOSS)
+    if (boss) return boss
+    const elected = await new Promise<LeaderInfo | null>((resolve) => {
+      const onLeader = (name: string, leader: LeaderInfo | null) => {
+        if (name !== BOSS || !leader) return
+        cleanup()
+        resolve(leader)
+      }
+      const timer = setTimeout(() => {
+        cleanup()
+        resolve(null)
+      }, this.d.noBossWaitMs)
+      const cleanup = () => {
+        clearTimeout(timer)
+        this.d.election.off('leader', onLeader)
+      }
+      this.d.election.on('leader', onLeader)
+    })
+    if (elected) return elected
+    const again = await this.d.election.whereisGlobal(BOSS)
+    if (again) return again
+    throw errors.NO_BOSS('no boss is elected; retry shortly', { retryAfterSeconds: 1 })
+  }
+
+  /** Functions some live node (worker or boss) can run; UNKNOWN_FUNCTION (404) otherwise. */
+  private async requireFunctions(names: string[]): Promise<void> {
+    const known = new Set<string>()
+    for (const p of await this.d.registry.getPeers()) {
+      const fns = (p.meta as { functions?: unknown }).functions
+      if (Array.isArray(fns)) for (const f of fns) if (typeof f === 'string') known.add(f)
+    }
+    const index = names.findIndex((n) => !known.has(n))
+    if (index === -1) return
+    const details = names.length > 1 ? { index } : undefined
+    throw errors.UNKNOWN_FUNCTION(`no worker advertises the function ${JSON.stringify(names[index])}${names.length > 1 ? ` (jobs[${index}])` : ''}`, details ? { details } : {})
+  }
+
+  private async bossStatus(boss: LeaderInfo): Promise<BossStatusReply | undefined> {
+    try {
+      return (await this.d.transport.request(boss.address, MSG.bossStatus, {}, { timeoutMs: STATUS_TIMEOUT_MS })) as BossStatusReply
+    } catch {
+      return undefined
+    }
+  }
+
+  private async scan(q: JobQuery): Promise<Job[]> {
+    const out: Job[] = []
+    for await (const job of this.d.store.scan()) {
+      if (q.state !== undefined && job.state !== q.state) continue
+      if (q.function !== undefined && job.function !== q.function) continue
+      out.push(toPublic(job))
+    }
+    out.sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
+    return out.slice(0, q.limit)
+  }
+}

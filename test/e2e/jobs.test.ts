@@ -1,0 +1,151 @@
+/**
+ * The job runner end to end: real ZooKeeper, real nats-server, 3 worker processes and the API
+ * process, driven over HTTP exactly as a user would.
+ */
+import t from 'tap'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { startNats, startZooKeeper, uniqueName } from '../helpers/servers.js'
+import { TestCluster, e2eFunctionsDir } from '../helpers/processes.js'
+import { waitFor } from '../helpers/wait.js'
+
+const zk = await startZooKeeper()
+const nats = await startNats()
+const functionsDir = e2eFunctionsDir()
+const cluster = new TestCluster({ zk, nats, cluster: uniqueName('e2e'), workers: 3, concurrency: 4, functionsDir })
+t.teardown(async () => {
+  await cluster.close()
+  await nats.close()
+  await zk.close()
+})
+await cluster.start()
+
+function runsFile(): string {
+  const f = join(tmpdir(), `${uniqueName('runs')}.txt`)
+  writeFileSync(f, '')
+  return f
+}
+function runs(file: string): string[][] {
+  return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => l.split(' '))
+}
+
+t.test('GET /cluster shows one boss and the workers with their functions', async (t) => {
+  const c = await cluster.clusterState()
+  t.ok(c.boss, 'a boss is elected')
+  t.ok(c.boss!.epoch >= 1, 'with an epoch')
+  t.equal(c.workers.length, 2, 'the other two workers run jobs')
+  t.notOk(c.workers.some((w) => w.id === c.boss!.id), 'the boss does not run jobs')
+  for (const w of c.workers) {
+    t.ok(w.functions.includes('echo'))
+    t.equal(w.capacity, 4)
+  }
+})
+
+t.test('500 echo jobs all succeed with correct results', async (t) => {
+  const ids: string[] = []
+  const n = 500
+  let next = 0
+  await Promise.all(
+    Array.from({ length: 32 }, async () => {
+      while (next < n) {
+        const i = next++
+        const r = await cluster.post('/jobs', { function: 'echo', payload: { i } })
+        t.equal(r.status, 202)
+        ids[i] = r.body.id
+      }
+    }),
+  )
+  t.equal(new Set(ids).size, n, 'distinct ids')
+  await waitFor(async () => {
+    const r = await cluster.get(`/jobs?state=succeeded&function=echo&limit=1000`)
+    return r.body.jobs.length >= n
+  }, { timeoutMs: 60_000, what: '500 jobs succeeded' })
+  for (let i = 0; i < n; i += 50) {
+    const j = (await cluster.get(`/jobs/${ids[i]}`)).body
+    t.equal(j.state, 'succeeded')
+    t.same(j.result, { i })
+    t.equal(j.attempts, 1)
+    t.ok(j.worker, 'worker recorded')
+  }
+})
+
+t.test('?wait answers 200 with the finished job, 202 when it is not done in time', async (t) => {
+  const done = await cluster.post('/jobs?wait=10000', { function: 'echo', payload: 'hi' })
+  t.equal(done.status, 200)
+  t.equal(done.body.state, 'succeeded')
+  t.equal(done.body.result, 'hi')
+  const slow = await cluster.post('/jobs?wait=100', { function: 'sleep', payload: { ms: 2000 } })
+  t.equal(slow.status, 202)
+  t.notOk(['succeeded', 'failed', 'cancelled'].includes(slow.body.state))
+})
+
+t.test('bad input: 404 unknown function and job, 400 schema and JSON', async (t) => {
+  const unknownFn = await cluster.post('/jobs', { function: 'nope' })
+  t.equal(unknownFn.status, 404)
+  t.equal(unknownFn.body.code, 'BOSUN_ERR_UNKNOWN_FUNCTION')
+  t.equal((await cluster.get('/jobs/01ARZ3NDEKTSV4RRFFQ69G5FAV')).status, 404)
+  const badSchema = await cluster.post('/jobs', { function: 'echo', maxAttempts: 'three' })
+  t.equal(badSchema.status, 400)
+  const res = await fetch(`${cluster.apiUrl}/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"function":' })
+  t.equal(res.status, 400)
+  const batch = await cluster.post('/jobs/batch', { jobs: [{ function: 'echo' }, { function: 'BAD NAME' }] })
+  t.equal(batch.status, 400)
+  t.match(batch.body.message, /1/)
+})
+
+t.test('idempotency key: one job, one run', async (t) => {
+  const file = runsFile()
+  const key = uniqueName('idem')
+  const answers = await Promise.all(Array.from({ length: 5 }, () => cluster.post('/jobs', { function: 'count', payload: { file }, idempotencyKey: key })))
+  const ids = new Set(answers.map((a) => a.body.id))
+  t.equal(ids.size, 1, 'same job for the same key')
+  await cluster.waitJob([...ids][0]!)
+  const again = await cluster.post('/jobs', { function: 'count', payload: { file }, idempotencyKey: key })
+  t.equal(again.body.id, [...ids][0])
+  t.equal(runs(file).length, 1, 'ran once')
+})
+
+t.test('cancel: a queued job never runs; a running job gets its signal aborted', async (t) => {
+  const file = runsFile()
+  const queued = await cluster.post('/jobs', { function: 'count', payload: { file }, delayMs: 60_000 })
+  const del = await cluster.del(`/jobs/${queued.body.id}`)
+  t.equal(del.status, 200)
+  t.equal((await cluster.waitJob(queued.body.id)).state, 'cancelled')
+  const running = await cluster.post('/jobs', { function: 'start', payload: { file, ms: 30_000 } })
+  await waitFor(() => runs(file).some(([id]) => id === running.body.id), { what: 'job started' })
+  t.equal((await cluster.del(`/jobs/${running.body.id}`)).status, 200)
+  const final = await cluster.waitJob(running.body.id, 10_000)
+  t.equal(final.state, 'cancelled')
+  t.equal(runs(file).filter(([id]) => id === queued.body.id).length, 0, 'the queued job never ran')
+})
+
+t.test('timeoutMs aborts a job', async (t) => {
+  const r = await cluster.post('/jobs?wait=10000', { function: 'sleep', payload: { ms: 20_000 }, timeoutMs: 200 })
+  t.equal(r.status, 200)
+  t.equal(r.body.state, 'failed')
+  t.equal(r.body.error.code, 'BOSUN_ERR_FUNCTION_TIMEOUT')
+})
+
+t.test('a failing job is retried up to maxAttempts, then failed', async (t) => {
+  const r = await cluster.post('/jobs', { function: 'fail', payload: { message: 'nope' }, maxAttempts: 3 })
+  const final = await cluster.waitJob(r.body.id)
+  t.equal(final.state, 'failed')
+  t.equal(final.attempts, 3)
+  t.equal(final.error.message, 'nope')
+})
+
+t.test('delayMs holds a job back', async (t) => {
+  const r = await cluster.post('/jobs', { function: 'echo', payload: 1, delayMs: 800 })
+  const final = await cluster.waitJob(r.body.id)
+  t.ok(Date.parse(final.startedAt) - Date.parse(final.createdAt) >= 800, 'started after the delay')
+})
+
+t.test('POST /jobs/batch stores all in order', async (t) => {
+  const jobs = Array.from({ length: 200 }, (_, i) => ({ function: 'echo', payload: i }))
+  const r = await cluster.post('/jobs/batch', { jobs })
+  t.equal(r.status, 202)
+  t.equal(r.body.jobs.length, 200)
+  const last = await cluster.waitJob(r.body.jobs[199].id)
+  t.equal(last.result, 199)
+})
