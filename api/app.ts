@@ -1,0 +1,105 @@
+/**
+ * Builds the HTTP API (CONTRACT "HTTP API") as a Fastify instance that is not listening: the
+ * caller (api/main.ts) listens, tests use `inject()`. The API reaches the cluster only through
+ * the JobService it is given.
+ *
+ * Validation: the typebox type provider's validator. Bodies are checked exactly as sent (no
+ * coercion, no stripping: `additionalProperties: false` makes an unknown property a 400); query
+ * strings and path parameters are converted from strings first. Fastify's Ajv is not used; its
+ * options are still set to non-mutating ones so that a future route-level compiler cannot start
+ * silently dropping fields.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import fastifySwagger from '@fastify/swagger'
+import fastifySwaggerUi from '@fastify/swagger-ui'
+import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify'
+import { errors } from '../runner/errors.js'
+import type { Logger } from '../runner/logger.js'
+import { bearerAuth } from './auth.js'
+import { installJsonParser } from './body-parser.js'
+import { frameworkErrorHandler, installErrorHandling } from './error-handler.js'
+import { registerRateLimit, type RateLimitSettings } from './rate-limit.js'
+import { clusterRoutes } from './routes/cluster.js'
+import { healthRoutes } from './routes/health.js'
+import { jobRoutes } from './routes/jobs.js'
+import type { JobService } from './service.js'
+
+export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024
+export const DEFAULT_MAX_WAIT_MS = 60_000
+/** Version of the HTTP API in the OpenAPI document (not the package version). */
+export const API_VERSION = '1.0.0'
+
+export interface BuildAppOptions {
+  /** The cluster, behind the narrow interface. */
+  service: JobService
+  /** Root logger; the app logs under `{ component: 'api' }`. */
+  logger: Logger
+  /** Largest request body. @defaultValue 1 MiB */
+  bodyLimitBytes?: number
+  /** Bearer tokens; non-empty → job routes and /cluster require one. @defaultValue none (auth off) */
+  apiTokens?: readonly string[]
+  /** Per-client limit on the submit routes. @defaultValue off */
+  rateLimit?: RateLimitSettings
+  /** Largest `?wait=` of POST /jobs. @defaultValue 60000 */
+  maxWaitMs?: number
+}
+
+export type BosunApp = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>
+
+function positiveInt(name: string, value: number, min: number): number {
+  if (!Number.isSafeInteger(value) || value < min) throw errors.CONFIG(`buildApp: ${name} must be an integer ≥ ${min}, got ${value}`)
+  return value
+}
+
+export function buildApp(opts: BuildAppOptions): BosunApp {
+  const bodyLimit = positiveInt('bodyLimitBytes', opts.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES, 1)
+  const maxWaitMs = positiveInt('maxWaitMs', opts.maxWaitMs ?? DEFAULT_MAX_WAIT_MS, 0)
+  const tokens = Object.freeze([...(opts.apiTokens ?? [])].filter((t) => t !== ''))
+  const rateLimit = opts.rateLimit === undefined
+    ? undefined
+    : Object.freeze({ max: positiveInt('rateLimit.max', opts.rateLimit.max, 1), timeWindowMs: positiveInt('rateLimit.timeWindowMs', opts.rateLimit.timeWindowMs, 1) })
+  const authOn = tokens.length > 0
+
+  const app = Fastify({
+    loggerInstance: opts.logger.child({ component: 'api' }) as FastifyBaseLogger,
+    bodyLimit,
+    // Bodies with __proto__ / constructor.prototype are refused (400), see body-parser.ts.
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
+    frameworkErrors: frameworkErrorHandler,
+    return503OnClosing: true,
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  app.setValidatorCompiler(TypeBoxValidatorCompiler)
+  installJsonParser(app)
+  installErrorHandling(app, bodyLimit)
+
+  app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'bosun',
+        version: API_VERSION,
+        description: 'A serverless-style job runner: submit jobs to named functions, read their state, watch the cluster.',
+      },
+      tags: [
+        { name: 'jobs', description: 'submit, read, list and cancel jobs' },
+        { name: 'cluster', description: 'the boss and the workers' },
+        { name: 'health', description: 'liveness and readiness' },
+      ],
+      components: authOn ? { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } } : {},
+    },
+  })
+  app.register(fastifySwaggerUi, { routePrefix: '/docs' })
+  registerRateLimit(app, rateLimit)
+
+  app.register(healthRoutes, { service: opts.service })
+  app.register(async (scope) => {
+    if (authOn) scope.addHook('onRequest', bearerAuth(tokens))
+    await scope.register(jobRoutes, { service: opts.service, maxWaitMs, rateLimit, authOn })
+    await scope.register(clusterRoutes, { service: opts.service, authOn })
+  })
+  return app
+}

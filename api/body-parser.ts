@@ -1,0 +1,32 @@
+/**
+ * The only body parser: `application/json`, through Fastify's secure-json-parse with
+ * `__proto__` and `constructor.prototype` keys rejected (400), never silently removed: a job
+ * payload must reach the function exactly as sent, or be refused. Every other content type
+ * (text/plain included — Fastify accepts it by default) is a 415.
+ */
+import type { FastifyInstance } from 'fastify'
+import { errors } from '../runner/errors.js'
+
+export function installJsonParser(app: FastifyInstance): void {
+  app.removeAllContentTypeParsers()
+  const secureParse = app.getDefaultJsonParser('error', 'error')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8')
+    // `curl -X DELETE -H 'content-type: application/json'` sends no body: that is not an error.
+    if (text.length === 0 && request.method !== 'POST') {
+      done(null, undefined)
+      return
+    }
+    secureParse(request, text, (err, value) => {
+      if (err === null) return done(null, value)
+      if ((err as { code?: string }).code !== 'FST_ERR_CTP_INVALID_JSON_BODY') return done(err, undefined)
+      // secure-json-parse failed: tell a syntax error from a forbidden key, for a clear message.
+      try {
+        JSON.parse(text)
+        done(errors.BAD_JSON('body contains a forbidden "__proto__" or "constructor.prototype" key'), undefined)
+      } catch (syntax) {
+        done(errors.BAD_JSON(`body is not valid JSON: ${(syntax as Error).message}`), undefined)
+      }
+    })
+  })
+}

@@ -1,0 +1,153 @@
+/**
+ * The job routes (CONTRACT "HTTP API"): submit one, submit a batch, read one, list, cancel.
+ * Requests arrive validated (api/schemas.ts); every answer about a job goes through `publicJob`.
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { errors } from '../../runner/errors.js'
+import { isFinal, publicJob, type Job } from '../../worker/jobs/model.js'
+import { submitRouteConfig, type RateLimitSettings } from '../rate-limit.js'
+import {
+  BatchBodySchema,
+  BatchResultSchema,
+  DEFAULT_LIST_LIMIT,
+  JobIdParamsSchema,
+  JobListSchema,
+  JobSchema,
+  JobSpecSchema,
+  ListQuerySchema,
+  submitQuerySchema,
+} from '../schemas.js'
+import { JOB_ID_PATTERN, type JobQuery, type JobService } from '../service.js'
+import { errorResponses, security } from './responses.js'
+
+export interface JobRoutesOptions {
+  service: JobService
+  /** Upper bound of `?wait=` (API_MAX_WAIT_MS). */
+  maxWaitMs: number
+  rateLimit?: RateLimitSettings | undefined
+  /** Bearer auth is on (documents the security requirement). */
+  authOn: boolean
+}
+
+const notFound = (id: string) => errors.JOB_NOT_FOUND(`job ${JSON.stringify(id.length > 128 ? `${id.slice(0, 128)}…` : id)} not found`)
+
+export const jobRoutes: FastifyPluginAsyncTypebox<JobRoutesOptions> = async (app, opts) => {
+  const { service, maxWaitMs } = opts
+  const tags = ['jobs']
+  const sec = security(opts.authOn)
+
+  /** The service is the only source of ids the API hands out; anything else is unknown. */
+  const lookup = async (id: string, find: (id: string) => Promise<Job | null>): Promise<Job> => {
+    if (!JOB_ID_PATTERN.test(id)) throw notFound(id)
+    const job = await find(id)
+    if (job === null) throw notFound(id)
+    return job
+  }
+
+  app.post(
+    '/jobs',
+    {
+      config: submitRouteConfig(opts.rateLimit),
+      schema: {
+        tags,
+        ...sec,
+        summary: 'Submit a job',
+        description:
+          '202 with the job once it is durably stored. With `?wait=<ms>` the request is held until the job ends or ms pass: 200 with the finished job, else 202 with its current state. Same `idempotencyKey` → same job, run once.',
+        body: JobSpecSchema,
+        querystring: submitQuerySchema(maxWaitMs),
+        response: {
+          200: { ...JobSchema, description: 'the job finished within `wait`' },
+          202: { ...JobSchema, description: 'the job is stored (and not finished yet)' },
+          ...errorResponses(400, 401, 404, 409, 413, 415, 429, 503),
+        },
+      },
+    },
+    async (request, reply) => {
+      const wait = request.query.wait
+      const { job, finished } = await service.submit(request.body, wait === undefined ? {} : { waitMs: wait })
+      if (!finished) reply.code(202).header('location', `/jobs/${encodeURIComponent(job.id)}`)
+      else reply.code(200)
+      return publicJob(job)
+    },
+  )
+
+  app.post(
+    '/jobs/batch',
+    {
+      config: submitRouteConfig(opts.rateLimit),
+      schema: {
+        tags,
+        ...sec,
+        summary: 'Submit up to 1,000 jobs',
+        description:
+          '202 with `{ id, state }` per job, in order, once all are durably stored. The whole batch is validated first and rejected whole on a bad item: 400 naming its index (`details.index`).',
+        body: BatchBodySchema,
+        response: { 202: BatchResultSchema, ...errorResponses(400, 401, 404, 409, 413, 415, 429, 503) },
+      },
+    },
+    async (request, reply) => {
+      const jobs = await service.submitBatch(request.body.jobs)
+      reply.code(202)
+      return { jobs: jobs.map((j) => ({ id: j.id, state: j.state })) }
+    },
+  )
+
+  app.get(
+    '/jobs/:id',
+    {
+      schema: {
+        tags,
+        ...sec,
+        summary: 'Read a job',
+        params: JobIdParamsSchema,
+        response: { 200: JobSchema, ...errorResponses(400, 401, 404, 503) },
+      },
+    },
+    async (request) => publicJob(await lookup(request.params.id, (id) => service.get(id))),
+  )
+
+  app.get(
+    '/jobs',
+    {
+      schema: {
+        tags,
+        ...sec,
+        summary: 'List jobs, newest first',
+        querystring: ListQuerySchema,
+        response: { 200: JobListSchema, ...errorResponses(400, 401, 503) },
+      },
+    },
+    async (request) => {
+      const q: JobQuery = { limit: request.query.limit ?? DEFAULT_LIST_LIMIT }
+      if (request.query.state !== undefined) q.state = request.query.state
+      if (request.query.function !== undefined) q.function = request.query.function
+      const jobs = await service.list(q)
+      return { jobs: jobs.map(publicJob) }
+    },
+  )
+
+  app.delete(
+    '/jobs/:id',
+    {
+      schema: {
+        tags,
+        ...sec,
+        summary: 'Cancel a job',
+        description:
+          'A queued job never runs; a running one gets its signal aborted. 200 with the job when it is final (cancelled now, or already finished: returned unchanged); 202 when cancellation of a running job is under way.',
+        params: JobIdParamsSchema,
+        response: {
+          200: { ...JobSchema, description: 'the job is final' },
+          202: { ...JobSchema, description: 'cancellation requested, the job is still running' },
+          ...errorResponses(400, 401, 404, 503),
+        },
+      },
+    },
+    async (request, reply) => {
+      const job = await lookup(request.params.id, (id) => service.cancel(id))
+      reply.code(isFinal(job.state) ? 200 : 202)
+      return publicJob(job)
+    },
+  )
+}

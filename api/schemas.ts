@@ -1,0 +1,178 @@
+/**
+ * typebox schemas of the HTTP API: they validate requests, serialise responses and generate the
+ * OpenAPI document (/docs). Every request object schema sets `additionalProperties: false`: an
+ * unknown property is a 400, never silently dropped (a typo in `maxAttempts` must not run a job
+ * with the default). Bodies are validated as sent (no type coercion: `"priority": "5"` is a 400);
+ * only query strings and path parameters are converted from strings (see app.ts).
+ */
+import { Type, type Static } from 'typebox'
+import {
+  FUNCTION_NAME_PATTERN,
+  JOB_STATES,
+  MAX_DELAY_MS,
+  MAX_MAX_ATTEMPTS,
+  MAX_PRIORITY,
+  MAX_TIMEOUT_MS,
+  MIN_PRIORITY,
+  DEFAULT_MAX_ATTEMPTS,
+  DEFAULT_PRIORITY,
+  DEFAULT_TIMEOUT_MS,
+
+  type JobSpec,
+  type publicJob,
+} from '../worker/jobs/model.js'
+import type { ClusterView } from './service.js'
+
+/** Most jobs one POST /jobs/batch may carry (CONTRACT). */
+export const MAX_BATCH_SIZE = 1000
+/** Default and maximum `limit` of GET /jobs. */
+export const DEFAULT_LIST_LIMIT = 100
+export const MAX_LIST_LIMIT = 1000
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 256
+
+export const JobStateSchema = Type.Enum(JOB_STATES, {
+  description: 'queued | running | succeeded | failed | cancelled (the last three are final)',
+})
+
+export const FunctionNameSchema = Type.String({
+  pattern: FUNCTION_NAME_PATTERN.source,
+  description: 'name of a job function: its file name in FUNCTIONS_DIR without extension',
+})
+
+/** POST /jobs body, and one item of POST /jobs/batch. */
+export const JobSpecSchema = Type.Object(
+  {
+    function: FunctionNameSchema,
+    payload: Type.Optional(Type.Unknown({ description: 'any JSON value, handed to the function' })),
+    idempotencyKey: Type.Optional(
+      Type.String({ minLength: 1, maxLength: MAX_IDEMPOTENCY_KEY_LENGTH, description: 'same key → same job, run once' }),
+    ),
+    priority: Type.Optional(
+      Type.Integer({ minimum: MIN_PRIORITY, maximum: MAX_PRIORITY, description: `higher runs first (default ${DEFAULT_PRIORITY})` }),
+    ),
+    delayMs: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_DELAY_MS, description: 'do not start before this many ms' })),
+    timeoutMs: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: MAX_TIMEOUT_MS, description: `per-attempt timeout (default ${DEFAULT_TIMEOUT_MS})` }),
+    ),
+    maxAttempts: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: MAX_MAX_ATTEMPTS, description: `attempts before the job fails (default ${DEFAULT_MAX_ATTEMPTS})` }),
+    ),
+  },
+  { additionalProperties: false, title: 'JobSpec' },
+)
+
+export const BatchBodySchema = Type.Object(
+  { jobs: Type.Array(JobSpecSchema, { minItems: 1, maxItems: MAX_BATCH_SIZE }) },
+  { additionalProperties: false, title: 'JobBatch' },
+)
+
+const isoTime = (description: string) => Type.String({ format: 'date-time', description })
+
+export const JobErrorSchema = Type.Object(
+  { message: Type.String(), code: Type.Optional(Type.String()), name: Type.Optional(Type.String()) },
+  { additionalProperties: true },
+)
+
+/** A job as the API answers it (`publicJob`: no internal fields). */
+export const JobSchema = Type.Object(
+  {
+    id: Type.String(),
+    function: Type.String(),
+    state: JobStateSchema,
+    attempts: Type.Integer({ description: 'attempts started so far' }),
+    maxAttempts: Type.Integer(),
+    payload: Type.Unknown(),
+    priority: Type.Integer(),
+    timeoutMs: Type.Integer(),
+    idempotencyKey: Type.Optional(Type.String()),
+    result: Type.Optional(Type.Unknown({ description: 'the function\'s result (succeeded)' })),
+    error: Type.Optional(JobErrorSchema),
+    worker: Type.Optional(Type.String({ description: 'id (as in GET /cluster) of the worker running or last running it' })),
+    createdAt: isoTime('when the job was stored'),
+    runAt: Type.Optional(isoTime('not before this time (delay, retry backoff)')),
+    startedAt: Type.Optional(isoTime('when the current / last attempt started')),
+    finishedAt: Type.Optional(isoTime('when the job reached a final state')),
+  },
+  { additionalProperties: false, title: 'Job' },
+)
+
+export const JobRefSchema = Type.Object({ id: Type.String(), state: JobStateSchema }, { additionalProperties: false })
+export const BatchResultSchema = Type.Object({ jobs: Type.Array(JobRefSchema) }, { additionalProperties: false, title: 'JobBatchResult' })
+export const JobListSchema = Type.Object({ jobs: Type.Array(JobSchema) }, { additionalProperties: false, title: 'JobList' })
+
+export const ClusterViewSchema = Type.Object(
+  {
+    boss: Type.Union([
+      Type.Object(
+        { id: Type.String(), host: Type.String(), pid: Type.Integer(), epoch: Type.Integer(), since: isoTime('when its leadership began') },
+        { additionalProperties: false },
+      ),
+      Type.Null(),
+    ]),
+    workers: Type.Array(
+      Type.Object(
+        {
+          id: Type.String(),
+          host: Type.String(),
+          pid: Type.Integer(),
+          functions: Type.Array(Type.String()),
+          capacity: Type.Integer({ description: 'jobs it runs at once' }),
+          running: Type.Integer({ description: 'jobs it runs now' }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false, title: 'Cluster' },
+)
+
+/** Every error answer. `details` carries extra fields (e.g. `{ index }` of a bad batch item). */
+export const ErrorSchema = Type.Object(
+  {
+    statusCode: Type.Integer(),
+    code: Type.String({ description: 'stable BOSUN_ERR_… code' }),
+    message: Type.String(),
+    details: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  },
+  { additionalProperties: false, title: 'Error' },
+)
+
+export const JobIdParamsSchema = Type.Object({ id: Type.String({ minLength: 1, maxLength: 256 }) }, { additionalProperties: false })
+
+/** POST /jobs querystring; `maxWaitMs` is API_MAX_WAIT_MS. */
+export function submitQuerySchema(maxWaitMs: number) {
+  return Type.Object(
+    {
+      wait: Type.Optional(
+        Type.Integer({
+          minimum: 0,
+          maximum: maxWaitMs,
+          description: `hold the request until the job ends or this many ms pass (at most ${maxWaitMs}): 200 with the finished job, else 202`,
+        }),
+      ),
+    },
+    { additionalProperties: false },
+  )
+}
+
+export const ListQuerySchema = Type.Object(
+  {
+    state: Type.Optional(JobStateSchema),
+    function: Type.Optional(FunctionNameSchema),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_LIST_LIMIT, default: DEFAULT_LIST_LIMIT })),
+  },
+  { additionalProperties: false },
+)
+
+export const HealthSchema = Type.Object(
+  { status: Type.String(), zk: Type.Optional(Type.Boolean()), nats: Type.Optional(Type.Boolean()) },
+  { additionalProperties: false },
+)
+
+// Compile-time checks: the schemas and the domain types stay in step.
+type Equal<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false
+type Assert<T extends true> = T
+export type _SpecMatches = Assert<Equal<Required<Static<typeof JobSpecSchema>>, Required<JobSpec>>>
+export type _ClusterMatches = Assert<Equal<Static<typeof ClusterViewSchema>, ClusterView>>
+export type _JobKeysMatch = Assert<Equal<keyof Static<typeof JobSchema>, keyof ReturnType<typeof publicJob>>>
+export type _JobAssignable = Assert<ReturnType<typeof publicJob> extends Static<typeof JobSchema> ? true : false>

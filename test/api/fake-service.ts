@@ -1,0 +1,148 @@
+/**
+ * An in-memory JobService for the HTTP layer's tests (the API's pure logic behind its narrow
+ * interface; the real one is api/job-service.ts on ZooKeeper + NATS). It records every call, so
+ * tests can assert that invalid input never reaches the service.
+ */
+import { errors } from '../../runner/errors.js'
+import {
+  DEFAULT_MAX_ATTEMPTS,
+  DEFAULT_PRIORITY,
+  DEFAULT_TIMEOUT_MS,
+  isFinal,
+  type Job,
+  type JobSpec,
+} from '../../worker/jobs/model.js'
+import type { ClusterView, HealthView, JobQuery, JobService, SubmitOptions, SubmitResult } from '../../api/service.js'
+
+export interface FakeCalls {
+  submit: { spec: JobSpec; opts: SubmitOptions }[]
+  submitBatch: JobSpec[][]
+  get: string[]
+  list: JobQuery[]
+  cancel: string[]
+  cluster: number
+}
+
+export class FakeJobService implements JobService {
+  readonly jobs = new Map<string, Job>()
+  readonly calls: FakeCalls = { submit: [], submitBatch: [], get: [], list: [], cancel: [], cluster: 0 }
+  /** Functions some worker advertises; others → UNKNOWN_FUNCTION. */
+  functions = new Set(['echo', 'sleep', 'fail'])
+  /** Jobs of these functions finish at once when the submit waits (echo succeeds with its payload). */
+  finishesWhenWaited = new Set(['echo', 'fail'])
+  healthState: HealthView = { zk: true, nats: true }
+  /** When set, the next calls throw this (until cleared). */
+  failWith: unknown = undefined
+  clusterView: ClusterView = {
+    boss: { id: 'node-a', host: 'h1', pid: 11, epoch: 3, since: '2024-01-01T00:00:00.000Z' },
+    workers: [{ id: 'node-b', host: 'h2', pid: 12, functions: ['echo', 'sleep'], capacity: 4, running: 1 }],
+  }
+  private seq = 0
+  private readonly byKey = new Map<string, string>()
+
+  private check(): void {
+    if (this.failWith !== undefined) throw this.failWith
+  }
+
+  private create(spec: JobSpec): Job {
+    const key = spec.idempotencyKey
+    if (key !== undefined) {
+      const existing = this.byKey.get(key)
+      if (existing !== undefined) return this.jobs.get(existing) as Job
+    }
+    this.seq += 1
+    const id = `J${String(this.seq).padStart(8, '0')}`
+    const job: Job = {
+      id,
+      function: spec.function,
+      state: 'queued',
+      attempts: 0,
+      maxAttempts: spec.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+      payload: spec.payload ?? null,
+      priority: spec.priority ?? DEFAULT_PRIORITY,
+      timeoutMs: spec.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      createdAt: new Date(Date.UTC(2024, 0, 1, 0, 0, this.seq)).toISOString(),
+      epoch: 0,
+      ...(key !== undefined ? { idempotencyKey: key } : {}),
+    }
+    this.jobs.set(id, job)
+    if (key !== undefined) this.byKey.set(key, id)
+    return job
+  }
+
+  private finish(job: Job): Job {
+    const done: Job = { ...job, attempts: 1, worker: 'node-b', startedAt: job.createdAt, finishedAt: job.createdAt }
+    if (job.function === 'fail') Object.assign(done, { state: 'failed', error: { message: 'boom' } })
+    else Object.assign(done, { state: 'succeeded', result: job.payload })
+    this.jobs.set(job.id, done)
+    return done
+  }
+
+  async submit(spec: JobSpec, opts: SubmitOptions): Promise<SubmitResult> {
+    this.calls.submit.push({ spec, opts })
+    this.check()
+    if (!this.functions.has(spec.function)) throw errors.UNKNOWN_FUNCTION(`no worker advertises function "${spec.function}"`)
+    const job = this.create(spec)
+    if (opts.waitMs !== undefined && opts.waitMs > 0 && this.finishesWhenWaited.has(job.function)) {
+      const done = isFinal(job.state) ? job : this.finish(job)
+      return { job: done, finished: true }
+    }
+    return { job, finished: isFinal(job.state) && opts.waitMs !== undefined }
+  }
+
+  async submitBatch(specs: JobSpec[]): Promise<Job[]> {
+    this.calls.submitBatch.push(specs)
+    this.check()
+    const unknown = specs.findIndex((s) => !this.functions.has(s.function))
+    if (unknown !== -1) {
+      throw errors.UNKNOWN_FUNCTION(`jobs[${unknown}]: no worker advertises function "${specs[unknown]?.function}"`, { details: { index: unknown } })
+    }
+    return specs.map((s) => this.create(s))
+  }
+
+  async get(id: string): Promise<Job | null> {
+    this.calls.get.push(id)
+    this.check()
+    return this.jobs.get(id) ?? null
+  }
+
+  async list(q: JobQuery): Promise<Job[]> {
+    this.calls.list.push(q)
+    this.check()
+    return [...this.jobs.values()]
+      .filter((j) => (q.state === undefined || j.state === q.state) && (q.function === undefined || j.function === q.function))
+      .sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0))
+      .slice(0, q.limit)
+  }
+
+  async cancel(id: string): Promise<Job | null> {
+    this.calls.cancel.push(id)
+    this.check()
+    const job = this.jobs.get(id)
+    if (job === undefined) return null
+    if (isFinal(job.state)) return job
+    const next: Job = job.state === 'queued'
+      ? { ...job, state: 'cancelled', cancelRequested: true, finishedAt: new Date().toISOString() }
+      : { ...job, cancelRequested: true }
+    this.jobs.set(id, next)
+    return next
+  }
+
+  async cluster(): Promise<ClusterView> {
+    this.calls.cluster += 1
+    this.check()
+    return this.clusterView
+  }
+
+  health(): HealthView {
+    return this.healthState
+  }
+
+  /** Put a job straight into the store (for read/cancel tests). */
+  seed(job: Partial<Job> & { function: string }): Job {
+    const created = this.create({ function: job.function })
+    const full: Job = { ...created, ...job, id: created.id }
+    this.jobs.set(full.id, full)
+    return full
+  }
+}
