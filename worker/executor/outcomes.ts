@@ -1,0 +1,62 @@
+/**
+ * What one run of a job function ends in. A run never rejects: every failure is an outcome with a
+ * coded error ({ message, code?, name? }, the Job record's `error`).
+ */
+import { errors } from '../../runner/errors.js'
+import type { JobError } from '../jobs/model.js'
+import type { AbortReason } from './thread-protocol.js'
+
+export type { AbortReason }
+
+export type RunOutcome = { ok: true; result: unknown } | { ok: false; error: JobError }
+
+/**
+ * Code of a run whose thread died under it (uncaught exception in the function's stray callbacks,
+ * process.exit(), heap limit). Not yet in runner/errors.ts (this folder may not edit it): it should
+ * move there as `errors.FUNCTION_CRASHED`.
+ */
+export const FUNCTION_CRASHED_CODE = 'BOSUN_ERR_FUNCTION_CRASHED'
+
+/** The codes thread.mjs puts on failures (passed to it as workerData). */
+export const THREAD_CODES = Object.freeze({
+  load: errors.FUNCTION_LOAD.code,
+  notSerializable: errors.RESULT_NOT_SERIALIZABLE.code,
+  tooLarge: errors.RESULT_TOO_LARGE.code,
+  timeout: errors.FUNCTION_TIMEOUT.code,
+  cancelled: errors.FUNCTION_CANCELLED.code,
+  closed: errors.CLOSED.code,
+})
+
+export function failure(code: string, message: string, name?: string): RunOutcome {
+  return { ok: false, error: name === undefined ? { message, code } : { message, code, name } }
+}
+
+/**
+ * The outcome of an aborted run, whatever the function did after its signal was aborted.
+ * @param hard the function ignored the signal for the grace period and its thread was terminated.
+ * @param started false when the run was still queued.
+ */
+export function abortOutcome(reason: AbortReason, opts: { timeoutMs?: number; hard?: boolean; started?: boolean } = {}): RunOutcome {
+  const hard = opts.hard ? '; the function ignored its abort signal, so its thread was stopped' : ''
+  switch (reason) {
+    case 'timeout':
+      return failure(errors.FUNCTION_TIMEOUT.code, `job timed out after ${opts.timeoutMs ?? '?'} ms${hard}`, 'TimeoutError')
+    case 'cancel':
+      return failure(errors.FUNCTION_CANCELLED.code, `job was cancelled${opts.started === false ? ' before it started' : ''}${hard}`, 'AbortError')
+    case 'shutdown':
+      return failure(errors.CLOSED.code, `job was aborted: the worker is shutting down${hard}`, 'AbortError')
+  }
+}
+
+/** The outcome of a run whose thread exited or crashed under it. */
+export function crashOutcome(err: unknown, exitCode: number | undefined, heapMb: number | undefined): RunOutcome {
+  const code = (err as { code?: unknown } | undefined)?.code
+  if (code === 'ERR_WORKER_OUT_OF_MEMORY') {
+    return failure(FUNCTION_CRASHED_CODE, `job function ran out of memory (thread heap limit ${heapMb ?? 'default'} MiB)`, 'RangeError')
+  }
+  if (err instanceof Error || (typeof err === 'object' && err !== null && 'message' in err)) {
+    const e = err as { message?: unknown; name?: unknown }
+    return failure(FUNCTION_CRASHED_CODE, `job function crashed its thread: ${String(e.message)}`, typeof e.name === 'string' ? e.name : undefined)
+  }
+  return failure(FUNCTION_CRASHED_CODE, `job function ended its thread (exit code ${exitCode ?? '?'})`)
+}

@@ -1,0 +1,64 @@
+/**
+ * Messages between the FunctionPool (main thread) and thread.mjs (one per worker thread), over the
+ * thread's own parentPort: one control port per thread, no per-job channel. A thread runs one job at
+ * a time; `id` is the pool-wide run number, so late messages from a finished run are recognised.
+ * thread.mjs is plain JavaScript and mirrors these shapes.
+ */
+import type { JobError } from '../jobs/model.js'
+
+export type AbortReason = 'cancel' | 'timeout' | 'shutdown'
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
+
+/** Given once, as `workerData`, when a thread starts. */
+export interface ThreadData {
+  maxResultBytes: number
+  /** ctx.log lines one run may send before the rest are dropped. */
+  maxLogLines: number
+  /** Error codes the thread puts on failures (from runner/errors.ts, the one registry). */
+  codes: { load: string; notSerializable: string; tooLarge: string; timeout: string; cancelled: string; closed: string }
+}
+
+/** main → thread: run a function. */
+export interface RunMessage {
+  t: 'run'
+  id: number
+  jobId: string
+  attempt: number
+  file: string
+  payload: unknown
+}
+
+/** main → thread: abort the signal of run `id` (ignored when that run is over). */
+export interface AbortMessage {
+  t: 'abort'
+  id: number
+  reason: AbortReason
+}
+
+export type ToThread = RunMessage | AbortMessage
+
+/** thread → main: run `id` is over; `json` is the result already serialised and size-checked. */
+export type DoneMessage =
+  | { t: 'done'; id: number; ok: true; json: string }
+  | { t: 'done'; id: number; ok: false; error: JobError; stack?: string }
+
+/** thread → main: one ctx.log line of run `id`. */
+export interface LogMessage {
+  t: 'log'
+  id: number
+  jobId: string
+  attempt: number
+  /** Function name (file name without extension). */
+  fn: string
+  level: LogLevel
+  msg: string
+  fields?: Record<string, unknown>
+}
+
+/** thread → main: the thread has started (sent once, after any --import preloads ran). */
+export interface ReadyMessage {
+  t: 'ready'
+}
+
+export type FromThread = DoneMessage | LogMessage | ReadyMessage

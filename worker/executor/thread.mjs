@@ -1,0 +1,191 @@
+/**
+ * Worker-thread entry of the FunctionPool (plain JavaScript: tsc does not compile or copy it, the pool
+ * finds it from the project root). Runs one job function at a time, off the main thread that holds
+ * the ZooKeeper session. Protocol: worker/executor/thread-protocol.ts.
+ *
+ * - Function modules are imported once per thread and cached (a failed import stays failed).
+ * - ctx = { jobId, attempt, signal, log }; the signal is aborted by an `abort` message.
+ * - The result is JSON-serialised and size-checked here, so the main thread only parses a string.
+ * - An uncaught exception or unhandled rejection ends this thread; the pool fails the current job
+ *   and starts a new thread.
+ */
+import { parentPort, workerData } from 'node:worker_threads'
+import { basename, extname } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { format, inspect } from 'node:util'
+
+/** @type {import('./thread-protocol.ts').ThreadData & { codes: Record<string, string> }} */
+const data = workerData
+const port = /** @type {import('node:worker_threads').MessagePort} */ (parentPort)
+const MAX_TEXT = 8192
+
+/** file → loaded function (fast path) */
+const fns = new Map()
+/** file → Promise<{ fn } | { error, stack? }> */
+const loading = new Map()
+/** @type {{ id: number, controller: AbortController } | null} */
+let current = null
+
+port.on('message', (msg) => {
+  if (msg.t === 'run') void run(msg)
+  else if (msg.t === 'abort') abort(msg.id, msg.reason)
+})
+port.postMessage({ t: 'ready' })
+
+function clip(text) {
+  return text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT)}… (${text.length - MAX_TEXT} more characters)` : text
+}
+
+function functionName(file) {
+  return basename(file, extname(file))
+}
+
+/** The reason ctx.signal carries: an Error with a name a function can test and a bosun code. */
+function abortReason(reason) {
+  const err =
+    reason === 'timeout'
+      ? new Error('job timed out')
+      : new Error(reason === 'cancel' ? 'job was cancelled' : 'worker is shutting down')
+  err.name = reason === 'timeout' ? 'TimeoutError' : 'AbortError'
+  err.code = reason === 'timeout' ? data.codes.timeout : reason === 'cancel' ? data.codes.cancelled : data.codes.closed
+  return err
+}
+
+function abort(id, reason) {
+  if (current === null || current.id !== id || current.controller.signal.aborted) return
+  current.controller.abort(abortReason(reason))
+}
+
+/** A JSON-safe description of any thrown value; reading it must not throw either. */
+function describe(err) {
+  try {
+    if (err instanceof Error || (typeof err === 'object' && err !== null && typeof err.message === 'string')) {
+      const error = { message: clip(String(err.message)) || String(err.name || 'Error') }
+      if (typeof err.name === 'string') error.name = err.name
+      if (typeof err.code === 'string') error.code = err.code
+      return { error, stack: typeof err.stack === 'string' ? clip(err.stack) : undefined }
+    }
+    if (typeof err === 'string') return { error: { message: clip(err) || 'function threw an empty string', name: 'NonError' } }
+    return { error: { message: `function threw a non-Error value: ${clip(inspect(err, { depth: 2, breakLength: Infinity }))}`, name: 'NonError' } }
+  } catch {
+    return { error: { message: 'function threw a value that cannot be described', name: 'NonError' } }
+  }
+}
+
+async function importFunction(file) {
+  const name = basename(file)
+  let mod
+  try {
+    mod = await import(pathToFileURL(file).href)
+  } catch (err) {
+    const { error, stack } = describe(err)
+    return { error: { message: `function module ${name} could not be loaded: ${error.message}`, code: data.codes.load, name: error.name }, stack }
+  }
+  const fn = mod.default
+  if (typeof fn !== 'function') {
+    return { error: { message: `function module ${name} has no default export function (found ${fn === null ? 'null' : typeof fn})`, code: data.codes.load, name: 'TypeError' } }
+  }
+  fns.set(file, fn)
+  return { fn }
+}
+
+function load(file) {
+  let pending = loading.get(file)
+  if (pending === undefined) {
+    pending = importFunction(file)
+    loading.set(file, pending)
+  }
+  return pending
+}
+
+/** ctx.log for one run: pino-style calls, lines forwarded to the main thread (at most maxLogLines). */
+function makeLog(id, jobId, attempt, fn) {
+  let lines = 0
+  const emit = (level, args) => {
+    if (lines >= data.maxLogLines) {
+      if (lines++ === data.maxLogLines) post({ t: 'log', id, jobId, attempt, fn, level: 'warn', msg: `more than ${data.maxLogLines} ctx.log lines: the rest of this run's lines are dropped` })
+      return
+    }
+    lines++
+    let fields
+    let rest = args
+    const first = args[0]
+    if (first instanceof Error) {
+      fields = { err: { ...describe(first).error, stack: typeof first.stack === 'string' ? clip(first.stack) : undefined } }
+      rest = args.length > 1 ? args.slice(1) : [first.message]
+    } else if (typeof first === 'object' && first !== null && !Array.isArray(first)) {
+      fields = first
+      rest = args.slice(1)
+    }
+    let msg
+    try {
+      msg = clip(format(...rest))
+    } catch {
+      msg = '(unformattable log message)'
+    }
+    post({ t: 'log', id, jobId, attempt, fn, level, msg, fields })
+  }
+  return Object.freeze({
+    debug: (...args) => emit('debug', args),
+    info: (...args) => emit('info', args),
+    warn: (...args) => emit('warn', args),
+    error: (...args) => emit('error', args),
+  })
+}
+
+/** postMessage, falling back to JSON-safe fields when a log line's fields cannot be cloned. */
+function post(msg) {
+  try {
+    port.postMessage(msg)
+  } catch {
+    let fields
+    try {
+      fields = JSON.parse(JSON.stringify(msg.fields))
+    } catch {
+      fields = { fieldsDropped: 'not serialisable' }
+    }
+    port.postMessage({ ...msg, fields })
+  }
+}
+
+function serialise(id, result) {
+  let json
+  try {
+    json = JSON.stringify(result === undefined ? null : result)
+  } catch (err) {
+    return { t: 'done', id, ok: false, error: { message: `job result is not JSON-serialisable: ${describe(err).error.message}`, code: data.codes.notSerializable, name: 'TypeError' } }
+  }
+  if (json === undefined) {
+    return { t: 'done', id, ok: false, error: { message: `job result is not JSON-serialisable (a ${typeof result})`, code: data.codes.notSerializable, name: 'TypeError' } }
+  }
+  // json.length (UTF-16 units) never exceeds the UTF-8 byte length, which is at most 3 × json.length.
+  const max = data.maxResultBytes
+  if (json.length > max || (json.length * 3 > max && Buffer.byteLength(json, 'utf8') > max)) {
+    const bytes = Buffer.byteLength(json, 'utf8')
+    return { t: 'done', id, ok: false, error: { message: `job result is too large: ${bytes} bytes of JSON, the limit is ${max}`, code: data.codes.tooLarge, name: 'RangeError' } }
+  }
+  return { t: 'done', id, ok: true, json }
+}
+
+async function run(msg) {
+  const me = { id: msg.id, controller: new AbortController() }
+  current = me
+  let reply
+  try {
+    let fn = fns.get(msg.file)
+    if (fn === undefined) {
+      const loaded = await load(msg.file)
+      if (loaded.error) reply = { t: 'done', id: msg.id, ok: false, error: loaded.error, stack: loaded.stack }
+      else fn = loaded.fn
+    }
+    if (fn !== undefined) {
+      const ctx = { jobId: msg.jobId, attempt: msg.attempt, signal: me.controller.signal, log: makeLog(msg.id, msg.jobId, msg.attempt, functionName(msg.file)) }
+      reply = serialise(msg.id, await fn(msg.payload, ctx))
+    }
+  } catch (err) {
+    const { error, stack } = describe(err)
+    reply = { t: 'done', id: msg.id, ok: false, error, stack }
+  }
+  if (current === me) current = null
+  port.postMessage(reply)
+}

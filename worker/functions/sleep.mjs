@@ -1,0 +1,18 @@
+/**
+ * sleep — `{ ms }`: resolves with `{ slept: ms }` after ms milliseconds (bundled example job function).
+ * Honours `ctx.signal`: when the job is cancelled or times out it rejects at once with the abort error.
+ */
+import { setTimeout as delay } from 'node:timers/promises'
+
+/**
+ * @param {{ ms?: unknown } | null | undefined} payload
+ * @param {{ signal: AbortSignal }} ctx
+ */
+export default async function sleep(payload, ctx) {
+  const ms = payload && typeof payload === 'object' ? payload.ms ?? 0 : 0
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
+    throw new TypeError('sleep: payload.ms must be a finite number >= 0')
+  }
+  await delay(ms, undefined, { signal: ctx.signal })
+  return { slept: ms }
+}
