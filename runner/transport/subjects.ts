@@ -1,0 +1,46 @@
+/**
+ * Every NATS subject bosun uses is built here, so the naming scheme lives in one place.
+ * Layout: `bosun.<cluster>.<kind>.<id…>` — the cluster token isolates clusters sharing servers.
+ */
+import { errors } from '../errors.js'
+
+/** A subject token: no dots, wildcards or whitespace (NATS subject rules), at most 256 characters. */
+const TOKEN = /^[^.*>\s]{1,256}$/
+
+/** Root token of every bosun subject. */
+export const SUBJECT_ROOT = 'bosun'
+
+/** True when `token` can be one element of a NATS subject (no `.`, `*`, `>` or whitespace). */
+export function isSubjectToken(token: string): boolean {
+  return typeof token === 'string' && TOKEN.test(token)
+}
+
+/**
+ * `bosun.<cluster>.<tokens…>`; throws BOSUN_ERR_BAD_MESSAGE when a token is not a valid subject token
+ * (the last token may be the wildcard `*` or `>` so callers can build subscription subjects).
+ */
+export function subjectFor(cluster: string, ...tokens: string[]): string {
+  const all = [cluster, ...tokens]
+  all.forEach((t, i) => {
+    const lastWildcard = i === all.length - 1 && i > 0 && (t === '*' || t === '>')
+    if (!lastWildcard && !isSubjectToken(t)) {
+      throw errors.BAD_MESSAGE(`invalid subject token ${JSON.stringify(t)}`, { details: { token: t } })
+    }
+  })
+  return [SUBJECT_ROOT, ...all].join('.')
+}
+
+/** The address of one process: `bosun.<cluster>.proc.<nodeId>`. */
+export function procSubject(cluster: string, nodeId: string): string {
+  return subjectFor(cluster, 'proc', nodeId)
+}
+
+/** Completion notifications of one job: `bosun.<cluster>.events.job.<jobId>`. */
+export function jobEventSubject(cluster: string, jobId: string): string {
+  return subjectFor(cluster, 'events', 'job', jobId)
+}
+
+/** Wildcard over every job's notifications: `bosun.<cluster>.events.job.*`. */
+export function allJobEventsSubject(cluster: string): string {
+  return subjectFor(cluster, 'events', 'job', '*')
+}
