@@ -1,0 +1,60 @@
+/**
+ * Cluster readiness as a user sees it: every API instance answers `GET /readyz` with 200 and
+ * `GET /cluster` names a boss.
+ */
+
+/** The `GET /cluster` answer, as far as the launcher cares. */
+export interface ClusterView {
+  boss: { id: string } | null
+  workers: { id: string }[]
+}
+
+export interface ReadinessOptions {
+  /** Base URLs of the API instances, e.g. http://127.0.0.1:3000. */
+  readonly apiUrls: readonly string[]
+  /** Wait for a boss too (false when there are no workers). */
+  readonly expectBoss: boolean
+  readonly timeoutMs: number
+  /** Stop waiting early (shutdown requested). */
+  readonly signal?: AbortSignal
+}
+
+export type Readiness = { ready: true; cluster: ClusterView | undefined } | { ready: false; waitingFor: string }
+
+async function getJson(url: string): Promise<{ status: number; body: unknown }> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(2000) })
+  const text = await res.text()
+  let body: unknown
+  try {
+    body = JSON.parse(text)
+  } catch {
+    body = text
+  }
+  return { status: res.status, body }
+}
+
+/** What is still missing, or undefined when the cluster is ready (one probe round). */
+export async function probe(apiUrls: readonly string[], expectBoss: boolean): Promise<{ missing?: string; cluster?: ClusterView }> {
+  for (const url of apiUrls) {
+    const r = await getJson(`${url}/readyz`).catch((err: Error) => ({ status: 0, body: err.message }))
+    if (r.status !== 200) return { missing: `${url}/readyz (${r.status === 0 ? 'not listening' : `status ${r.status}`})` }
+  }
+  if (apiUrls.length === 0 || !expectBoss) return {}
+  const r = await getJson(`${apiUrls[0]}/cluster`).catch(() => undefined)
+  const cluster = r?.status === 200 ? (r.body as ClusterView) : undefined
+  if (!cluster?.boss) return { missing: 'a boss in GET /cluster' }
+  return { cluster }
+}
+
+/** Poll until ready, the timeout passes, or the signal aborts. */
+export async function waitReady(opts: ReadinessOptions): Promise<Readiness> {
+  const deadline = Date.now() + opts.timeoutMs
+  let missing = 'the first probe'
+  while (Date.now() < deadline && !opts.signal?.aborted) {
+    const r = await probe(opts.apiUrls, opts.expectBoss)
+    if (r.missing === undefined) return { ready: true, cluster: r.cluster }
+    missing = r.missing
+    await new Promise((res) => setTimeout(res, 250))
+  }
+  return { ready: false, waitingFor: missing }
+}
