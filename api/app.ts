@@ -3,16 +3,16 @@
  * caller (api/main.ts) listens, tests use `inject()`. The API reaches the cluster only through
  * the JobService it is given.
  *
- * Validation: the typebox type provider's validator. Bodies are checked exactly as sent (no
+ * Validation: typebox's compiled checks (validator.ts). Bodies are checked exactly as sent (no
  * coercion, no stripping: `additionalProperties: false` makes an unknown property a 400); query
- * strings and path parameters are converted from strings first. Fastify's Ajv is not used; its
+ * strings and path parameters are converted from strings first, strictly. Fastify's Ajv is not used; its
  * options are still set to non-mutating ones so that a future route-level compiler cannot start
  * silently dropping fields.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import fastifySwagger from '@fastify/swagger'
 import fastifySwaggerUi from '@fastify/swagger-ui'
-import { TypeBoxValidatorCompiler, type TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify'
 import { errors } from '../runner/errors.js'
 import type { Logger } from '../runner/logger.js'
@@ -24,6 +24,7 @@ import { clusterRoutes } from './routes/cluster.js'
 import { healthRoutes } from './routes/health.js'
 import { jobRoutes } from './routes/jobs.js'
 import type { JobService } from './service.js'
+import { validatorCompiler } from './validator.js'
 
 export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024
 export const DEFAULT_MAX_WAIT_MS = 60_000
@@ -72,7 +73,7 @@ export function buildApp(opts: BuildAppOptions): BosunApp {
     return503OnClosing: true,
   }).withTypeProvider<TypeBoxTypeProvider>()
 
-  app.setValidatorCompiler(TypeBoxValidatorCompiler)
+  app.setValidatorCompiler(validatorCompiler)
   installJsonParser(app)
   installErrorHandling(app, bodyLimit)
 

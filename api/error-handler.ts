@@ -70,6 +70,11 @@ export function describeValidation(issues: readonly ValidationIssue[], context: 
       // typebox reports `additionalProperties: false` as "schema is false" at the extra property.
       problem = issue.schemaPath?.endsWith('additionalProperties') ? 'is not allowed (unknown property)' : 'is not allowed'
       break
+    case 'enum': {
+      const allowed = issue.params?.allowedValues
+      problem = Array.isArray(allowed) ? `must be one of ${allowed.map(String).join(', ')}` : (issue.message ?? 'is invalid')
+      break
+    }
     default:
       problem = issue.message ?? 'is invalid'
   }
