@@ -126,7 +126,8 @@ export class NatsTransport extends EventEmitter implements Transport {
   /**
    * Handle messages of `type` sent to this address. The first call subscribes the address. The
    * return value (or resolved value) is the reply to a request; a throw becomes an error reply.
-   * Registering a type again replaces its handler.
+   * Registering a type again replaces its handler. The subscription reaches the server
+   * asynchronously: await {@link flush} when a peer must be able to reach us right away.
    */
   handle(type: string, handler: MessageHandler): void {
     if (this.closing !== undefined) throw errors.CLOSED('transport is closed')
@@ -135,6 +136,12 @@ export class NatsTransport extends EventEmitter implements Transport {
     if (this.addressSub === undefined) {
       this.addressSub = this.subscribe(this.address, (msg) => this.dispatch(msg))
     }
+  }
+
+  /** Resolves once the server has processed every subscription made so far (a NATS flush). */
+  async flush(): Promise<void> {
+    if (this.closing !== undefined || this.nc.isClosed()) throw errors.CLOSED('transport is closed')
+    await this.nc.flush()
   }
 
   /** Stop handling `type` (later messages of that type are dropped as unknown). */

@@ -30,14 +30,20 @@ export function subjectFor(cluster: string, ...tokens: string[]): string {
   return [SUBJECT_ROOT, ...all].join('.')
 }
 
+/** A token that must name one thing (no wildcard). */
+function exactToken(token: string): string {
+  if (!isSubjectToken(token)) throw errors.BAD_MESSAGE(`invalid subject token ${JSON.stringify(token)}`, { details: { token } })
+  return token
+}
+
 /** The address of one process: `bosun.<cluster>.proc.<nodeId>`. */
 export function procSubject(cluster: string, nodeId: string): string {
-  return subjectFor(cluster, 'proc', nodeId)
+  return subjectFor(cluster, 'proc', exactToken(nodeId))
 }
 
 /** Completion notifications of one job: `bosun.<cluster>.events.job.<jobId>`. */
 export function jobEventSubject(cluster: string, jobId: string): string {
-  return subjectFor(cluster, 'events', 'job', jobId)
+  return subjectFor(cluster, 'events', 'job', exactToken(jobId))
 }
 
 /** Wildcard over every job's notifications: `bosun.<cluster>.events.job.*`. */
