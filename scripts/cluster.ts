@@ -187,7 +187,8 @@ class LocalCluster {
 
   private async awaitReady(): Promise<void> {
     const workers = this.s.formation.get('worker') ?? 0
-    const r = await waitReady({ apiUrls: this.apiUrls, expectBoss: workers > 0, timeoutMs: this.s.readyTimeoutMs, signal: this.aborter.signal })
+    const token = process.env.BOSUN_API_TOKENS?.split(',')[0]?.trim() || undefined
+    const r = await waitReady({ apiUrls: this.apiUrls, expectBoss: workers > 0, timeoutMs: this.s.readyTimeoutMs, signal: this.aborter.signal, token })
     if (this.closing) return
     if (!r.ready) {
       this.say(`not ready after ${this.s.readyTimeoutMs / 1000} s (still waiting for ${r.waitingFor}); the processes keep running, see their output above`, true)
@@ -198,8 +199,9 @@ class LocalCluster {
     const boss = r.cluster?.boss?.id
     this.say(`ready: API ${api ?? '(no api process)'} — ${formatFormation(this.s.formation)}${boss ? `, boss ${boss}` : ''}`)
     if (api) {
-      this.say(`try:   curl -s -X POST '${api}/jobs?wait=10000' -H 'content-type: application/json' -d '{"function":"echo","payload":{"hello":"bosun"}}'`)
-      this.say(`       curl -s ${api}/cluster`)
+      const auth = token ? " -H 'authorization: Bearer <a token from BOSUN_API_TOKENS>'" : ''
+      this.say(`try:   curl -s -X POST '${api}/jobs?wait=10000'${auth} -H 'content-type: application/json' -d '{"function":"echo","payload":{"hello":"bosun"}}'`)
+      this.say(`       curl -s${auth} ${api}/cluster`)
     }
     if (workers === 1) this.say('note: with worker=1 the only worker is the boss, which does not run jobs; use worker=2 or more')
     this.say('Ctrl-C stops everything')

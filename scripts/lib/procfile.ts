@@ -62,7 +62,8 @@ export function parseFormation(args: readonly string[], entries: readonly Procfi
  * process we supervise is the program itself, not a shell waiting on it.
  */
 export function shellArgs(command: string): [string, string[]] {
-  return ['sh', ['-c', SHELL_SYNTAX.test(command) ? command : `exec ${command}`]]
+  const simple = !SHELL_SYNTAX.test(command) && !/^exec\s/.test(command)
+  return ['sh', ['-c', simple ? `exec ${command}` : command]]
 }
 
 /** Formation as text, e.g. `api=1 worker=3`. */

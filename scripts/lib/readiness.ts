@@ -17,12 +17,15 @@ export interface ReadinessOptions {
   readonly timeoutMs: number
   /** Stop waiting early (shutdown requested). */
   readonly signal?: AbortSignal
+  /** Bearer token for `GET /cluster` when the API requires one (BOSUN_API_TOKENS). */
+  readonly token?: string
 }
 
 export type Readiness = { ready: true; cluster: ClusterView | undefined } | { ready: false; waitingFor: string }
 
-async function getJson(url: string): Promise<{ status: number; body: unknown }> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(2000) })
+async function getJson(url: string, token?: string): Promise<{ status: number; body: unknown }> {
+  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {}
+  const res = await fetch(url, { signal: AbortSignal.timeout(2000), headers })
   const text = await res.text()
   let body: unknown
   try {
@@ -34,13 +37,13 @@ async function getJson(url: string): Promise<{ status: number; body: unknown }> 
 }
 
 /** What is still missing, or undefined when the cluster is ready (one probe round). */
-export async function probe(apiUrls: readonly string[], expectBoss: boolean): Promise<{ missing?: string; cluster?: ClusterView }> {
+export async function probe(apiUrls: readonly string[], expectBoss: boolean, token?: string): Promise<{ missing?: string; cluster?: ClusterView }> {
   for (const url of apiUrls) {
-    const r = await getJson(`${url}/readyz`).catch((err: Error) => ({ status: 0, body: err.message }))
+    const r = await getJson(`${url}/readyz`, token).catch((err: Error) => ({ status: 0, body: err.message }))
     if (r.status !== 200) return { missing: `${url}/readyz (${r.status === 0 ? 'not listening' : `status ${r.status}`})` }
   }
   if (apiUrls.length === 0 || !expectBoss) return {}
-  const r = await getJson(`${apiUrls[0]}/cluster`).catch(() => undefined)
+  const r = await getJson(`${apiUrls[0]}/cluster`, token).catch(() => undefined)
   const cluster = r?.status === 200 ? (r.body as ClusterView) : undefined
   if (!cluster?.boss) return { missing: 'a boss in GET /cluster' }
   return { cluster }
@@ -51,7 +54,7 @@ export async function waitReady(opts: ReadinessOptions): Promise<Readiness> {
   const deadline = Date.now() + opts.timeoutMs
   let missing = 'the first probe'
   while (Date.now() < deadline && !opts.signal?.aborted) {
-    const r = await probe(opts.apiUrls, opts.expectBoss)
+    const r = await probe(opts.apiUrls, opts.expectBoss, opts.token)
     if (r.missing === undefined) return { ready: true, cluster: r.cluster }
     missing = r.missing
     await new Promise((res) => setTimeout(res, 250))
