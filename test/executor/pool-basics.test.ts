@@ -140,6 +140,23 @@ t.test('bad run requests and a closed pool give failed outcomes, not throws', as
   t.match(await pool.run(req('sync-value', 1)).promise, { ok: false, error: { code: 'BOSUN_ERR_CLOSED' } })
 })
 
+t.test('a queued run whose payload cannot be sent does not hold up the runs behind it', async (t) => {
+  const pool = makePool(t, { concurrency: 1 })
+  const first = pool.run({ jobId: 's', attempt: 1, functionFile: bundled('sleep'), payload: { ms: 100 } })
+  const bad = pool.run({ ...req('ctx'), payload: Symbol('no') })
+  const good = pool.run(req('sync-value', 5))
+  t.equal(pool.queued, 2)
+  t.match(await bad.promise, { ok: false, error: { code: 'BOSUN_ERR_BAD_MESSAGE' } })
+  t.same(await good.promise, { ok: true, result: { doubled: 10 } })
+  t.match(await first.promise, { ok: true })
+})
+
+t.test('sleep refuses a duration Node cannot time', async (t) => {
+  const pool = makePool(t, { concurrency: 1 })
+  const out = await pool.run({ jobId: 's', attempt: 1, functionFile: bundled('sleep'), payload: { ms: 2 ** 31 } }).promise
+  t.match(out, { ok: false, error: { name: 'TypeError', message: /from 0 to 2147483647/ } })
+})
+
 t.test('threads inherit the process Node options by default (here: tap TypeScript loader)', async (t) => {
   const pool = new FunctionPool({ concurrency: 1, logger: silentLogger() })
   t.teardown(() => pool.close())

@@ -26,6 +26,7 @@ export const DEFAULT_MAX_LOG_LINES = 1000
 export const DEFAULT_THREAD_HEAP_MB = 512
 /** setTimeout's largest delay; longer timeouts are clamped to it (about 24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1
+const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const
 
 export interface FunctionPoolOptions {
   /** Threads, and so jobs run at once (WORKER_CONCURRENCY). */
@@ -122,6 +123,7 @@ export class FunctionPool {
     this.threadData = {
       maxResultBytes: opts.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES,
       maxLogLines: opts.maxLogLines ?? DEFAULT_MAX_LOG_LINES,
+      minLogLevel: LOG_LEVELS.find((l) => this.fnLog.isLevelEnabled(l)) ?? 'silent',
       codes: THREAD_CODES,
     }
     for (let i = 0; i < opts.concurrency; i++) {
@@ -172,8 +174,8 @@ export class FunctionPool {
     }
     this.live.add(run)
     const slot = this.idle.pop()
-    if (slot) this.start(slot, run)
-    else this.queue.push(run)
+    if (slot === undefined) this.queue.push(run)
+    else if (!this.start(slot, run)) this.idle.push(slot)
     return handle
   }
 
@@ -245,14 +247,14 @@ export class FunctionPool {
     return slot
   }
 
-  private start(slot: Slot, run: Run): void {
+  /** Give `run` to the free `slot`; false (and the run failed) when its payload cannot be sent. */
+  private start(slot: Slot, run: Run): boolean {
     const { req } = run
     try {
       slot.worker.postMessage({ t: 'run', id: run.id, jobId: req.jobId, attempt: req.attempt, file: req.functionFile, payload: req.payload })
     } catch (err) {
-      this.idle.push(slot)
       this.settle(run, failure(errors.BAD_MESSAGE.code, `job payload cannot be sent to a function thread: ${(err as Error).message}`))
-      return
+      return false
     }
     run.state = 'running'
     run.slot = slot
@@ -261,6 +263,7 @@ export class FunctionPool {
     this.busy++
     const t = req.timeoutMs
     if (typeof t === 'number' && t > 0 && Number.isFinite(t)) run.timer = setTimeout(() => this.abort(run, 'timeout'), Math.min(t, MAX_TIMER_MS))
+    return true
   }
 
   private abort(run: Run, reason: AbortReason): void {
@@ -354,9 +357,11 @@ export class FunctionPool {
   private release(slot: Slot): void {
     if (slot.retired) return
     slot.run = undefined
-    const next = this.queue.shift((r) => r.state === 'queued')
-    if (next) this.start(slot, next)
-    else this.idle.push(slot)
+    for (;;) {
+      const next = this.queue.shift((r) => r.state === 'queued')
+      if (next === undefined) return void this.idle.push(slot)
+      if (this.start(slot, next)) return
+    }
   }
 
   /** End a run that held a thread. */

@@ -15,6 +15,8 @@ export interface ThreadData {
   maxResultBytes: number
   /** ctx.log lines one run may send before the rest are dropped. */
   maxLogLines: number
+  /** ctx.log lines below this level are dropped in the thread (the main logger would drop them). */
+  minLogLevel: LogLevel | 'silent'
   /** Error codes the thread puts on failures (from runner/errors.ts, the one registry). */
   codes: { load: string; notSerializable: string; tooLarge: string; timeout: string; cancelled: string; closed: string }
 }

@@ -18,6 +18,9 @@ import { format, inspect } from 'node:util'
 const data = workerData
 const port = /** @type {import('node:worker_threads').MessagePort} */ (parentPort)
 const MAX_TEXT = 8192
+const LEVELS = ['debug', 'info', 'warn', 'error', 'silent']
+const minLevel = Math.max(0, LEVELS.indexOf(data.minLogLevel))
+const noop = () => {}
 
 /** file → loaded function (fast path) */
 const fns = new Map()
@@ -126,10 +129,10 @@ function makeLog(id, jobId, attempt, fn) {
     post({ t: 'log', id, jobId, attempt, fn, level, msg, fields })
   }
   return Object.freeze({
-    debug: (...args) => emit('debug', args),
-    info: (...args) => emit('info', args),
-    warn: (...args) => emit('warn', args),
-    error: (...args) => emit('error', args),
+    debug: minLevel <= 0 ? (...args) => emit('debug', args) : noop,
+    info: minLevel <= 1 ? (...args) => emit('info', args) : noop,
+    warn: minLevel <= 2 ? (...args) => emit('warn', args) : noop,
+    error: minLevel <= 3 ? (...args) => emit('error', args) : noop,
   })
 }
 
