@@ -1,0 +1,290 @@
+/**
+ * Candidacy: this process's candidacy for one global name (ZooKeeper's leader-election recipe and
+ * Curator's LeaderLatch, REFERENCE.md §2.1–2.6). States:
+ * `joining → following ⇄ fencing → leading`, `suspended` (connection in doubt), `waiting` (session
+ * lost, rejoins on the next 'connected'), `closed`.
+ *
+ * - our node `<base>/elections/<name>/<guid>-n_<seq>` is made by a protected create (§2.3);
+ * - order is the numeric suffix; we watch only our immediate predecessor with getData, and when it is
+ *   already gone we read the children again — never rejoin (§2.2, CURATOR-644/645);
+ * - before acting, our node's ephemeralOwner must be our session (§2.4, CURATOR-696);
+ * - leadership is fenced: `<base>/epochs/<name>` is bumped with a versioned setData in one multi with
+ *   the epoch written into our node, so epochs strictly increase across leaders (§2.6);
+ * - 'suspended' deposes at once; after 'reconnected' the leader checks again and, still first, takes
+ *   a NEW epoch (§2.5); 'lost' deposes and the next 'connected' rejoins with a new node.
+ */
+import type { CandidateCallbacks, ConnectionState, DeposedReason, Leadership } from '../contracts.js'
+import { errors } from '../errors.js'
+import type { Logger } from '../logger.js'
+import { isSessionGone, isUncertain, isZkError, type WatchEventType, type ZkWatcher } from './primitives.js'
+import { encodeCandidate, encodeEpoch, parseEpoch, sortElectionNodes, type Identity } from './records.js'
+import type { ZkSession } from './session.js'
+import { SingleFlight } from './single-flight.js'
+
+export type CandidateState = 'joining' | 'following' | 'fencing' | 'leading' | 'suspended' | 'waiting' | 'closed'
+
+/** Test seams between the steps of an evaluation (e.g. delete a node from another session). */
+export interface ElectionHooks {
+  beforeWatchPredecessor?(name: string, predecessor: string): void | Promise<void>
+  beforeOwnershipCheck?(name: string, node: string): void | Promise<void>
+}
+
+export interface CandidacyOptions {
+  session: ZkSession
+  name: string
+  address: string
+  who: Identity
+  callbacks: CandidateCallbacks
+  logger: Logger
+  hooks?: ElectionHooks | undefined
+  /** Who leads may have changed (the leader cache re-reads). */
+  onLeaderHint(): void
+  /** Our predecessor watch fired (herd-effect measurement). */
+  onWatch(type: WatchEventType): void
+}
+
+class LeadershipImpl implements Leadership {
+  private readonly controller = new AbortController()
+  constructor(readonly name: string, readonly epoch: number, readonly since: string, private readonly current: () => boolean) {}
+  get signal(): AbortSignal {
+    return this.controller.signal
+  }
+  isCurrent(): boolean {
+    return !this.controller.signal.aborted && this.current()
+  }
+  end(reason: DeposedReason): void {
+    this.controller.abort(reason)
+  }
+}
+
+export class Candidacy {
+  private phase: CandidateState = 'joining'
+  private node: string | undefined
+  private nodeGen = -1
+  private staleNode: string | undefined
+  private leadership: LeadershipImpl | undefined
+  private readonly evaluator: SingleFlight
+  private readonly dir: string
+  private readonly epochPath: string
+  private readonly log: Logger
+  private readonly onPredecessor: ZkWatcher = (ev) => {
+    this.opts.onWatch(ev.type)
+    this.evaluator.kick()
+  }
+  private readonly onOwnNode: ZkWatcher = () => this.evaluator.kick()
+
+  constructor(private readonly opts: CandidacyOptions) {
+    this.dir = opts.session.path('elections', opts.name)
+    this.epochPath = opts.session.path('epochs', opts.name)
+    this.log = opts.logger.child({ election: opts.name })
+    this.evaluator = new SingleFlight(() => this.evaluate(), {
+      retryMs: 250,
+      shouldRetry: (err) => !isSessionGone(err),
+      onError: (err) => this.log.warn({ err }, 'election step failed'),
+    })
+  }
+
+  get state(): CandidateState {
+    return this.phase
+  }
+
+  /** Our election node's path, when we have one. */
+  get nodePath(): string | undefined {
+    return this.node
+  }
+
+  /** The current leadership, if this process leads. */
+  get current(): Leadership | undefined {
+    return this.leadership?.isCurrent() ? this.leadership : undefined
+  }
+
+  /** Join and run the first evaluation (leader fenced, or predecessor watched). */
+  start(): Promise<void> {
+    return this.evaluator.run()
+  }
+
+  /** The one place the candidacy reacts to the connection. */
+  handleStateChange(state: ConnectionState): void {
+    if (this.phase === 'closed') return
+    switch (state) {
+      case 'suspended':
+        this.depose('suspended')
+        if (this.phase !== 'waiting') this.phase = 'suspended'
+        return
+      case 'lost':
+        this.depose('lost')
+        if (this.node) this.staleNode = this.node
+        this.node = undefined
+        this.phase = 'waiting'
+        return
+      case 'reconnected':
+      case 'connected':
+        this.evaluator.kick()
+        return
+    }
+  }
+
+  /** Leave: depose, delete our node at once (followers take over in milliseconds). Idempotent. */
+  async resign(reason: 'resigned' | 'closed'): Promise<void> {
+    if (this.phase === 'closed') return
+    this.phase = 'closed'
+    this.evaluator.close()
+    this.depose(reason)
+    const nodes = [this.node, this.staleNode].filter((p): p is string => p !== undefined)
+    this.node = undefined
+    this.staleNode = undefined
+    const timeoutMs = Math.min(this.opts.session.requestTimeoutMs, 2000)
+    await Promise.allSettled(nodes.map((p) => this.opts.session.removeIfExists(p, -1, { timeoutMs })))
+    this.opts.onLeaderHint()
+  }
+
+  private async evaluate(): Promise<void> {
+    const { session } = this.opts
+    if (this.phase === 'closed' || session.state !== 'connected') return // suspended: wait for 'reconnected'
+    const gen = session.generation
+    const pin = { generation: gen }
+    if (this.node && this.nodeGen !== gen) {
+      this.staleNode = this.node
+      this.node = undefined
+    }
+    if (!this.node) await this.join(gen)
+    if (this.closed() || !this.node) return
+    const order = sortElectionNodes((await session.getChildren(this.dir, undefined, pin)).children)
+    if (this.closed() || !this.node) return
+    const index = order.indexOf(this.node.slice(this.dir.length + 1))
+    if (index < 0) {
+      this.log.warn({ node: this.node }, 'our election node is gone; joining again')
+      return this.abandonNode()
+    }
+    if (index === 0) return this.lead(gen)
+    this.depose('superseded')
+    this.phase = 'following'
+    const predecessor = `${this.dir}/${order[index - 1]}`
+    await this.opts.hooks?.beforeWatchPredecessor?.(this.opts.name, predecessor)
+    try {
+      await session.getData(predecessor, this.onPredecessor, pin)
+    } catch (err) {
+      if (!isZkError(err, 'NO_NODE')) throw err
+      this.evaluator.repeat() // already gone: read the children again (never rejoin)
+    }
+  }
+
+  private async join(gen: number): Promise<void> {
+    const { session } = this.opts
+    const pin = { generation: gen }
+    this.phase = 'joining'
+    if (this.staleNode) {
+      // Our node from a previous session, if the server still has it: delete it for a fast failover.
+      const stale = this.staleNode
+      this.staleNode = undefined
+      await session.removeIfExists(stale, -1, pin).catch((err) => this.log.debug({ err, node: stale }, 'could not delete our stale node'))
+    }
+    const node = await session.createProtected(this.dir, encodeCandidate(this.opts.who, this.opts.address), pin)
+    if (this.closed()) {
+      await session.removeIfExists(node).catch(() => undefined)
+      return
+    }
+    this.node = node
+    this.nodeGen = gen
+    this.log.debug({ node }, 'joined')
+  }
+
+  private async lead(gen: number): Promise<void> {
+    const { session, name } = this.opts
+    const node = this.node!
+    const pin = { generation: gen }
+    await this.opts.hooks?.beforeOwnershipCheck?.(name, node)
+    const stat = await session.exists(node, undefined, pin)
+    if (!stat) return this.abandonNode()
+    if (stat.ephemeralOwner !== session.sessionId) {
+      // CURATOR-696: the node at our path belongs to another session: never act on it.
+      this.log.warn({ node, owner: stat.ephemeralOwner, sessionId: session.sessionId }, 'first election node is not ours; not acting')
+      return this.abandonNode()
+    }
+    if (this.leadership?.isCurrent()) return
+    if (this.leadership) this.depose('suspended') // not confirmed any more: never keep a doubtful leadership
+    this.phase = 'fencing'
+    const fenced = await this.fence(node, gen)
+    if (!fenced) return this.abandonNode()
+    const stillOurs = await session.exists(node, this.onOwnNode, pin) // deletion of our node deposes us
+    if (!stillOurs) return this.abandonNode()
+    if (this.phase !== 'fencing' || gen !== session.generation || !session.isConfirmed()) {
+      if (this.phase === 'fencing') this.evaluator.repeat()
+      return
+    }
+    this.phase = 'leading'
+    const leadership = new LeadershipImpl(name, fenced.epoch, fenced.since, () => this.phase === 'leading' && session.generation === gen && session.isConfirmed())
+    this.leadership = leadership
+    this.log.info({ epoch: fenced.epoch }, 'elected')
+    this.opts.onLeaderHint()
+    try {
+      const result = this.opts.callbacks.onElected(leadership)
+      if (result instanceof Promise) result.catch((err) => this.log.error({ err }, 'onElected failed'))
+    } catch (err) {
+      this.log.error({ err }, 'onElected failed')
+    }
+  }
+
+  /** Bump the epoch counter and write it into our node, atomically (versioned setData in a multi). */
+  private async fence(node: string, gen: number): Promise<{ epoch: number; since: string } | undefined> {
+    const { session } = this.opts
+    const pin = { generation: gen }
+    for (let attempt = 0; attempt < 20; attempt++) {
+      let data: Buffer
+      let version: number
+      try {
+        const got = await session.getData(this.epochPath, undefined, pin)
+        data = got.data
+        version = got.stat.version
+      } catch (err) {
+        if (!isZkError(err, 'NO_NODE')) throw err
+        await session.mkdirp(this.epochPath, pin)
+        continue
+      }
+      const stored = parseEpoch(data)
+      if (typeof stored === 'string') this.log.warn({ reason: stored }, 'invalid epoch counter data; continuing from its version')
+      // Every bump adds one to both the data and the version: the larger one is a safe base.
+      const epoch = Math.max(typeof stored === 'number' ? stored : 0, version) + 1
+      const since = new Date().toISOString()
+      try {
+        await session.multi([
+          { op: 'setData', path: this.epochPath, data: encodeEpoch(epoch), version },
+          { op: 'setData', path: node, data: encodeCandidate(this.opts.who, this.opts.address, { epoch, since }) },
+        ], pin)
+        return { epoch, since }
+      } catch (err) {
+        if (isZkError(err, 'BAD_VERSION') || isUncertain(err)) continue
+        if (isZkError(err, 'NO_NODE')) return undefined
+        throw err
+      }
+    }
+    throw errors.ZK(`could not bump the fencing epoch of ${this.opts.name}`)
+  }
+
+  /** The phase, read through a call (it changes across awaits). */
+  private closed(): boolean {
+    return this.phase === 'closed'
+  }
+
+  /** Our node is gone or not ours: stop leading and join again with a new node. */
+  private abandonNode(): void {
+    this.depose('superseded')
+    this.node = undefined
+    if (this.phase !== 'closed') this.evaluator.repeat()
+  }
+
+  /** Abort the leadership's signal first, then tell the callback. */
+  private depose(reason: DeposedReason): void {
+    const leadership = this.leadership
+    if (!leadership) return
+    this.leadership = undefined
+    leadership.end(reason)
+    this.log.info({ reason, epoch: leadership.epoch }, 'deposed')
+    try {
+      this.opts.callbacks.onDeposed?.(reason, leadership.epoch)
+    } catch (err) {
+      this.log.error({ err }, 'onDeposed failed')
+    }
+    this.opts.onLeaderHint()
+  }
+}
