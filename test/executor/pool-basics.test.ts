@@ -1,4 +1,6 @@
 import t from 'tap'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DEFAULT_FUNCTIONS_DIR, FunctionPool, createExecutor } from '../../worker/executor/index.js'
 import { silentLogger } from '../../runner/logger.js'
@@ -176,4 +178,14 @@ t.test('FunctionExecutor runs by name and refuses unknown names', async (t) => {
   const defaults = await createExecutor({ concurrency: 1, logger: silentLogger(), execArgv: [] })
   t.teardown(() => defaults.close())
   t.ok(['echo', 'fail', 'sleep'].every((n) => defaults.functions.includes(n)), 'defaults to the bundled functions')
+})
+
+t.test('a .js function in a folder with no package.json loads as an ES module', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'bosun-fns-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  writeFileSync(join(dir, 'greet.js'), 'export default async (p, ctx) => `hello ${p.name} from ${ctx.jobId}`\n')
+  const ex = await createExecutor({ functionsDir: dir, concurrency: 1, logger: silentLogger(), execArgv: [] })
+  t.teardown(() => ex.close())
+  t.same(ex.functions, ['greet'])
+  t.same(await ex.run({ jobId: 'j1', attempt: 1, fn: 'greet', payload: { name: 'bosun' } }).promise, { ok: true, result: 'hello bosun from j1' })
 })
