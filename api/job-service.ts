@@ -14,7 +14,8 @@ import {
   type Job,
   type JobSpec,
 } from '../worker/jobs/model.js'
-import { BOSS, MSG, WORKER_SERVICE, jobFinishedSubject, type BossStatusReply, type WorkerStatusReply } from '../worker/protocol.js'
+import { jobEventSubject } from '../runner/transport/index.js'
+import { BOSS, MSG, WORKER_SERVICE, type BossStatusReply, type WorkerStatusReply } from '../worker/protocol.js'
 import type { ClusterView, HealthView, JobQuery, JobService, SubmitOptions, SubmitResult } from './service.js'
 
 /** What the API needs from the job store (worker/jobs/store.ts). */
@@ -23,7 +24,7 @@ export interface ApiStore {
   createMany(jobs: Job[]): Promise<{ job: Job; created: boolean }[]>
   get(id: string): Promise<{ job: Job } | null>
   claimIdempotencyKey(key: string, jobId: string): Promise<string>
-  scan(): AsyncIterable<Job>
+  scan(): AsyncIterable<{ job: Job }>
 }
 
 /** Wait for one message on a subject (the job-finished event); `cancel` stops waiting. */
@@ -65,7 +66,7 @@ export class ClusterJobService implements JobService {
       if (existing) return this.answer(existing.job, waitMs)
     }
     const job = this.newJob(id, spec)
-    const waiter = waitMs > 0 ? this.d.events.waitOnce(jobFinishedSubject(this.d.cluster, id), waitMs) : undefined
+    const waiter = waitMs > 0 ? this.d.events.waitOnce(jobEventSubject(this.d.cluster, id), waitMs) : undefined
     try {
       const { job: stored } = await this.d.store.create(job)
       if (!waiter) return { job: toPublic(stored), finished: isFinal(stored.state) }
@@ -172,7 +173,7 @@ export class ClusterJobService implements JobService {
 
   private async answer(job: Job, waitMs: number): Promise<SubmitResult> {
     if (waitMs <= 0 || isFinal(job.state)) return { job: toPublic(job), finished: isFinal(job.state) }
-    const waiter = this.d.events.waitOnce(jobFinishedSubject(this.d.cluster, job.id), waitMs)
+    const waiter = this.d.events.waitOnce(jobEventSubject(this.d.cluster, job.id), waitMs)
     try {
       // Re-read after subscribing: it may have finished in between.
       const again = await this.d.store.get(job.id)
@@ -241,7 +242,7 @@ export class ClusterJobService implements JobService {
 
   private async scan(q: JobQuery): Promise<Job[]> {
     const out: Job[] = []
-    for await (const job of this.d.store.scan()) {
+    for await (const { job } of this.d.store.scan()) {
       if (q.state !== undefined && job.state !== q.state) continue
       if (q.function !== undefined && job.function !== q.function) continue
       out.push(toPublic(job))

@@ -47,6 +47,9 @@ export interface Registry {
   /** Fires when the cached set of a watched service changes (including on another node's death). */
   on(event: 'change', listener: (service: string, entries: ServiceEntry[]) => void): this
   off(event: 'change', listener: (service: string, entries: ServiceEntry[]) => void): this
+  /** Fires when the set of live nodes changes (once getPeers() has been called). */
+  on(event: 'peers', listener: (peers: PeerEntry[]) => void): this
+  off(event: 'peers', listener: (peers: PeerEntry[]) => void): this
 }
 
 /** The elected holder of a global name, as everyone sees it. */

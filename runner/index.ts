@@ -27,3 +27,5 @@ export type {
   Transport,
   TransportStatus,
 } from './contracts.js'
+export { startNode, generateNodeId, BosunNodeImpl } from './node.js'
+export type { StartNodeOptions } from './node.js'

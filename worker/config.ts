@@ -42,7 +42,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
       runningWriteDelayMs: e.BOSS_RUNNING_WRITE_DELAY_MS,
       reconcileIntervalMs: e.BOSS_RECONCILE_INTERVAL_MS,
       retentionMs: e.JOB_RETENTION_MS,
-      inventoryTimeoutMs: 2000,
+      inventoryTimeoutMs: 1000,
       dispatchTimeoutMs: 5000,
     }),
   })

@@ -120,7 +120,3 @@ export interface BossStatusReply {
   workers: Record<string, number>
 }
 
-/** Subject on which the boss announces a job's final record (after the durable write). */
-export function jobFinishedSubject(cluster: string, jobId: string): string {
-  return `bosun.${cluster}.events.job.${jobId}`
-}

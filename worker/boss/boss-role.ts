@@ -59,6 +59,7 @@ export class BossRole {
     const term = new BossTerm({
       epoch: leadership.epoch,
       since: leadership.since,
+      isCurrent: () => leadership.isCurrent(),
       store: this.d.store,
       transport: this.d.transport,
       registry: this.d.registry,

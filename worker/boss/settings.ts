@@ -14,6 +14,6 @@ export const DEFAULT_BOSS_SETTINGS: BossSettings = {
   runningWriteDelayMs: 50,
   reconcileIntervalMs: 2000,
   retentionMs: 24 * 3600 * 1000,
-  inventoryTimeoutMs: 2000,
+  inventoryTimeoutMs: 1000,
   dispatchTimeoutMs: 5000,
 }

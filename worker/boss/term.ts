@@ -27,6 +27,8 @@ import type { BossStore, WatchEntry } from './store-port.js'
 export interface TermDeps {
   epoch: number
   since: string
+  /** False the moment leadership is in doubt (e.g. no ZooKeeper round trip confirmed lately). */
+  isCurrent(): boolean
   store: BossStore
   transport: Transport
   registry: Registry
@@ -63,6 +65,7 @@ export class BossTerm {
   private sweepTimer: NodeJS.Timeout | undefined
   private readonly log: Logger
   private readonly onRegistryChange = (service: string, entries: ServiceEntry[]) => this.registryChanged(service, entries)
+  private readonly onPeers = () => void this.requeueLostNodes()
 
   constructor(private readonly d: TermDeps) {
     this.log = d.logger.child({ epoch: d.epoch })
@@ -87,6 +90,7 @@ export class BossTerm {
     const workers = await this.d.registry.getCapable(WORKER_SERVICE)
     this.fleet.setWorkers(workers)
     this.d.registry.on('change', this.onRegistryChange)
+    this.d.registry.on('peers', this.onPeers)
     const { silent, results } = await this.inventoryRound()
     if (this.stopped()) return
     let requeued = 0
@@ -120,6 +124,7 @@ export class BossTerm {
     this.state = 'stopped'
     this.stopWatch?.()
     this.d.registry.off('change', this.onRegistryChange)
+    this.d.registry.off('peers', this.onPeers)
     if (this.delayTimer) clearTimeout(this.delayTimer)
     if (this.reconcileTimer) clearInterval(this.reconcileTimer)
     if (this.sweepTimer) clearInterval(this.sweepTimer)
@@ -214,7 +219,8 @@ export class BossTerm {
   }
 
   private async inventoryRound(): Promise<{ silent: Set<string>; results: AttemptResult[] }> {
-    const peers = await this.d.registry.getPeers()
+    // Only worker processes run jobs (API nodes do not answer inventories).
+    const peers = (await this.d.registry.getPeers()).filter((p) => (p.meta as { role?: unknown }).role === 'worker')
     const silent = new Set<string>()
     const results: AttemptResult[] = []
     await Promise.all(
@@ -265,6 +271,11 @@ export class BossTerm {
 
   private pump(): void {
     if (this.state !== 'active') return
+    if (!this.d.isCurrent()) {
+      // Leadership in doubt: dispatch nothing until it is confirmed (or the term is stopped).
+      setTimeout(() => this.schedulePump(), 50).unref()
+      return
+    }
     const now = Date.now()
     const nextDue = this.queue.promoteDue(now)
     const batches = new Map<string, Job[]>()
@@ -394,7 +405,6 @@ export class BossTerm {
       this.fleet.setWorkers(entries)
       this.schedulePump()
     }
-    void this.requeueLostNodes()
   }
 
   /** Jobs held by nodes whose ZooKeeper session ended are requeued at once (guarantee 3). */

@@ -1,0 +1,71 @@
+/** `node dist/api/main.js` — the Procfile's `api` process: a stateless HTTP front. */
+import { createLogger, loadRuntimeConfig, type Logger, type RuntimeConfig } from '../runner/index.js'
+import { runMain } from '../runner/main.js'
+import { startNode, type BosunNodeImpl } from '../runner/node.js'
+import { JobStore } from '../worker/jobs/store.js'
+import { buildApp, type BosunApp } from './app.js'
+import { loadApiConfig, type ApiConfig } from './config.js'
+import { natsEventWaiter } from './events.js'
+import { ClusterJobService } from './job-service.js'
+
+interface Config {
+  runtime: RuntimeConfig
+  api: ApiConfig
+}
+
+class ApiProcess {
+  private stopping: Promise<void> | undefined
+  constructor(
+    private readonly app: BosunApp,
+    private readonly node: BosunNodeImpl,
+    private readonly store: JobStore,
+  ) {}
+
+  static async start(cfg: Config, logger: Logger): Promise<ApiProcess> {
+    const node = await startNode(cfg.runtime, { role: 'api', logger, meta: { role: 'api' } })
+    try {
+      const store = await JobStore.open({ nc: node.nc, cluster: cfg.runtime.cluster, logger: node.logger.child({ component: 'job-store' }) })
+      const service = new ClusterJobService({
+        cluster: cfg.runtime.cluster,
+        store,
+        registry: node.registry,
+        election: node.election,
+        transport: node.transport,
+        events: natsEventWaiter(node.transport),
+        noBossWaitMs: cfg.api.noBossWaitMs,
+        health: () => ({ zk: node.zkConnected(), nats: node.transport.connected }),
+        logger: node.logger.child({ component: 'job-service' }),
+      })
+      const app = buildApp({
+        service,
+        logger: node.logger,
+        bodyLimitBytes: cfg.api.bodyLimitBytes,
+        apiTokens: cfg.api.apiTokens,
+        maxWaitMs: cfg.api.maxWaitMs,
+        ...(cfg.api.rateLimit ? { rateLimit: cfg.api.rateLimit } : {}),
+      })
+      await app.listen({ port: cfg.api.port, host: cfg.api.host })
+      node.logger.info({ url: `http://${cfg.api.host}:${cfg.api.port}` }, 'api listening')
+      return new ApiProcess(app, node, store)
+    } catch (err) {
+      await node.close()
+      throw err
+    }
+  }
+
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      await this.app.close().catch(() => undefined)
+      await this.store.close().catch(() => undefined)
+      await this.node.close()
+    })()
+    return this.stopping
+  }
+}
+
+await runMain(
+  'api',
+  () => ({ runtime: loadRuntimeConfig(), api: loadApiConfig() }),
+  (cfg) => createLogger({ level: cfg.runtime.logLevel, pretty: cfg.runtime.logPretty, name: 'bosun-api' }),
+  (cfg, logger) => ApiProcess.start(cfg, logger),
+)

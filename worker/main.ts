@@ -1,0 +1,7 @@
+/** `node dist/worker/main.js` — the Procfile's `worker` process. */
+import { createLogger } from '../runner/index.js'
+import { loadWorkerConfig } from './config.js'
+import { WorkerProcess } from './process.js'
+import { runMain } from '../runner/main.js'
+
+await runMain('worker', loadWorkerConfig, (cfg) => createLogger({ level: cfg.runtime.logLevel, pretty: cfg.runtime.logPretty, name: 'bosun-worker' }), (cfg, logger) => WorkerProcess.start(cfg, logger))

@@ -1,0 +1,170 @@
+/**
+ * A worker process: a candidate for the global "boss" role that runs jobs while it is not the boss.
+ * Composes the runtime node, the function executor, the job store, the worker agent and the boss role,
+ * and switches between the two roles as leadership comes and goes.
+ */
+import { jobEventSubject } from '../runner/transport/index.js'
+import { startNode, type BosunNodeImpl } from '../runner/node.js'
+import { type DeposedReason, type LeaderInfo, type Leadership, type Logger } from '../runner/index.js'
+import { WorkerAgent } from './agent/worker-agent.js'
+import { BossRole } from './boss/boss-role.js'
+import type { WorkerConfig } from './config.js'
+import { createExecutor, type FunctionExecutor } from './executor/index.js'
+import { publicJob, type Job } from './jobs/model.js'
+import { JobStore } from './jobs/store.js'
+import { BOSS, WORKER_SERVICE, type WorkerMeta } from './protocol.js'
+
+/** Time left for closing connections after the drain, inside the contract's 10 s SIGTERM budget. */
+const RESULT_FLUSH_MS = 1500
+
+export class WorkerProcess {
+  private shuttingDown = false
+  private stopping: Promise<void> | undefined
+  private roleChain: Promise<void> = Promise.resolve()
+
+  private constructor(
+    readonly node: BosunNodeImpl,
+    private readonly executor: FunctionExecutor,
+    private readonly store: JobStore,
+    private readonly agent: WorkerAgent,
+    private readonly boss: BossRole,
+    private readonly cfg: WorkerConfig,
+    private readonly log: Logger,
+  ) {}
+
+  static async start(cfg: WorkerConfig, logger: Logger): Promise<WorkerProcess> {
+    const executor = await createExecutor({
+      functionsDir: cfg.functionsDir,
+      concurrency: cfg.concurrency,
+      maxResultBytes: cfg.maxResultBytes,
+      abortGraceMs: cfg.killGraceMs,
+      logger: logger.child({ component: 'executor' }),
+    })
+    let node: BosunNodeImpl | undefined
+    try {
+      const meta: WorkerMeta = { role: 'worker', functions: [...executor.functions], capacity: executor.capacity }
+      node = await startNode(cfg.runtime, { role: 'worker', logger, meta: { ...meta } })
+      const store = await JobStore.open({ nc: node.nc, cluster: cfg.runtime.cluster, replicas: cfg.storeReplicas, logger: node.logger.child({ component: 'job-store' }) })
+      const transport = node.transport
+      const election = node.election
+      const agent = new WorkerAgent({
+        id: node.id,
+        transport,
+        executor,
+        bossAddress: async () => (await election.whereisGlobal(BOSS))?.address,
+        logger: node.logger.child({ component: 'worker' }),
+      })
+      const cluster = cfg.runtime.cluster
+      const proc: WorkerProcess = new WorkerProcess(
+        node,
+        executor,
+        store,
+        agent,
+        new BossRole({
+          store,
+          transport,
+          registry: node.registry,
+          settings: cfg.boss,
+          publishFinished: (job: Job) => transport.send(jobEventSubject(cluster, job.id), 'job.finished', publicJob(job)),
+          onFenced: (reason) => proc.rejoin(reason),
+          logger: node.logger.child({ component: 'boss' }),
+        }),
+        cfg,
+        node.logger,
+      )
+      await proc.run()
+      return proc
+    } catch (err) {
+      await node?.close()
+      await executor.close()
+      throw err
+    }
+  }
+
+  get id(): string {
+    return this.node.id
+  }
+
+  private async run(): Promise<void> {
+    this.agent.start()
+    this.boss.start()
+    this.node.election.on('leader', (name: string, leader: LeaderInfo | null) => {
+      if (name !== BOSS || !leader) return
+      this.agent.observeEpoch(leader.epoch)
+      this.agent.bossChanged()
+    })
+    await this.becomeWorker()
+    await this.candidate()
+    this.log.info({ functions: this.executor.functions, capacity: this.executor.capacity }, 'worker started')
+  }
+
+  private candidate(): Promise<LeaderInfo | null> {
+    return this.node.election.registerCandidate(BOSS, this.node.transport.address, {
+      onElected: (l) => this.onElected(l),
+      onDeposed: (reason) => this.onDeposed(reason),
+    })
+  }
+
+  private onElected(leadership: Leadership): void {
+    this.log.info({ epoch: leadership.epoch }, 'I am the boss: no more jobs for me, dispatching instead')
+    this.agent.setAccepting(false)
+    this.agent.observeEpoch(leadership.epoch)
+    this.chain(() => this.node.registry.unregister(WORKER_SERVICE))
+    void this.boss.elected(leadership)
+  }
+
+  private onDeposed(reason: DeposedReason): void {
+    this.boss.deposed()
+    if (this.shuttingDown || reason === 'closed') return
+    this.chain(() => this.becomeWorker())
+  }
+
+  /** Accept jobs and advertise the 'worker' service (not while this process is the acting boss). */
+  private async becomeWorker(): Promise<void> {
+    if (this.shuttingDown || this.boss.isActing) return
+    const meta: WorkerMeta = { role: 'worker', functions: [...this.executor.functions], capacity: this.executor.capacity }
+    this.agent.setAccepting(true)
+    await this.node.registry.register(WORKER_SERVICE, this.node.transport.address, { ...meta })
+  }
+
+  /** A boss term found a newer boss: give up the candidacy and join again at the back. */
+  private rejoin(reason: string): void {
+    if (this.shuttingDown) return
+    this.log.warn({ reason }, 'resigning and rejoining the election')
+    this.chain(async () => {
+      await this.node.election.resign(BOSS)
+      if (!this.shuttingDown) await this.candidate()
+    })
+  }
+
+  private chain(step: () => Promise<unknown>): void {
+    this.roleChain = this.roleChain.then(step).then(
+      () => undefined,
+      (err: unknown) => this.log.error({ err }, 'role change failed'),
+    )
+  }
+
+  /**
+   * SIGTERM: a boss resigns at once (failover in milliseconds); every worker stops taking work,
+   * lets running jobs finish for WORKER_SHUTDOWN_GRACE_MS, hands back the rest, waits for the boss
+   * to acknowledge its results, deletes its znodes and closes. Idempotent.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop()
+    return this.stopping
+  }
+
+  private async doStop(): Promise<void> {
+    this.shuttingDown = true
+    this.agent.setAccepting(false)
+    const t0 = Date.now()
+    await this.node.election.resign(BOSS).catch((err: unknown) => this.log.warn({ err }, 'resign failed'))
+    await this.node.registry.unregister(WORKER_SERVICE).catch((err: unknown) => this.log.warn({ err }, 'unregister failed'))
+    await this.agent.drain(this.cfg.shutdownGraceMs, RESULT_FLUSH_MS)
+    this.agent.close()
+    await this.executor.close()
+    await this.store.close().catch(() => undefined)
+    await this.node.close()
+    this.log.info({ tookMs: Date.now() - t0 }, 'worker stopped')
+  }
+}
