@@ -106,7 +106,7 @@ function fromBosun(err: BosunError): MappedError {
   return mapped
 }
 
-const client = (err: BosunError): MappedError => fromBosun(err)
+
 
 /** Map any thrown value to the answer. Pure; exported for tests. */
 export function mapError(err: unknown, bodyLimitBytes?: number): MappedError {
@@ -114,28 +114,28 @@ export function mapError(err: unknown, bodyLimitBytes?: number): MappedError {
   const e = (err ?? {}) as Partial<FastifyError> & { validation?: ValidationIssue[]; validationContext?: string }
   if (Array.isArray(e.validation)) {
     const { message, details } = describeValidation(e.validation, e.validationContext)
-    return client(errors.VALIDATION(message, { details }))
+    return fromBosun(errors.VALIDATION(message, { details }))
   }
   switch (e.code) {
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
     case 'FST_ERR_CTP_INVALID_TYPE':
-      return client(errors.UNSUPPORTED_MEDIA_TYPE('unsupported content type: send a JSON body with Content-Type: application/json'))
+      return fromBosun(errors.UNSUPPORTED_MEDIA_TYPE('unsupported content type: send a JSON body with Content-Type: application/json'))
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return client(errors.BODY_TOO_LARGE(bodyLimitBytes === undefined ? undefined : `request body is larger than the limit of ${bodyLimitBytes} bytes`))
+      return fromBosun(errors.BODY_TOO_LARGE(bodyLimitBytes === undefined ? undefined : `request body is larger than the limit of ${bodyLimitBytes} bytes`))
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return client(errors.BAD_JSON('body is empty but Content-Type is application/json'))
+      return fromBosun(errors.BAD_JSON('body is empty but Content-Type is application/json'))
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      return client(errors.BAD_JSON())
+      return fromBosun(errors.BAD_JSON())
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return client(errors.BAD_JSON('body size does not match Content-Length'))
+      return fromBosun(errors.BAD_JSON('body size does not match Content-Length'))
     case 'FST_ERR_BAD_URL':
-      return client(errors.VALIDATION('the URL is malformed (bad percent-encoding)'))
+      return fromBosun(errors.VALIDATION('the URL is malformed (bad percent-encoding)'))
     case 'FST_ERR_MAX_PARAM_LENGTH':
-      return client(errors.VALIDATION('a path parameter is too long'))
+      return fromBosun(errors.VALIDATION('a path parameter is too long'))
     case 'FST_ERR_NOT_FOUND':
-      return client(errors.ROUTE_NOT_FOUND())
+      return fromBosun(errors.ROUTE_NOT_FOUND())
   }
-  if (err instanceof SyntaxError && e.statusCode === 400) return client(errors.BAD_JSON())
+  if (err instanceof SyntaxError && e.statusCode === 400) return fromBosun(errors.BAD_JSON())
   const status = typeof e.statusCode === 'number' ? e.statusCode : 500
   if (status >= 400 && status < 500) {
     // Some other client error raised by Fastify or a plugin: keep its status and message.

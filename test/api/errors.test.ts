@@ -3,6 +3,7 @@
  * errors keep their status (503 + Retry-After for NO_BOSS); unexpected errors are a 500 that does
  * not leak.
  */
+import { pino } from 'pino'
 import t from 'tap'
 import { errors } from '../../runner/errors.js'
 import { describeValidation, mapError } from '../../api/error-handler.js'
@@ -196,4 +197,17 @@ t.test('describeValidation reads Ajv-style issues too', async (t) => {
     details: { field: 'body.x' },
   })
   t.same(describeValidation([], undefined), { message: 'request is invalid', details: { field: 'request' } })
+})
+
+t.test('an unexpected error is logged with its stack; a client error is not logged as an error', async (t) => {
+  const lines: Record<string, unknown>[] = []
+  const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) })
+  const { inject, service } = await makeApp(t, { logger })
+  await inject({ method: 'POST', url: '/jobs', payload: { function: 'echo', bad: 1 } })
+  t.notOk(lines.some((l) => (l.level as number) >= 50), 'a 400 is not an error in the logs')
+  service.failWith = new RangeError('kaboom')
+  await inject({ method: 'GET', url: '/jobs' })
+  const logged = lines.find((l) => l.level === 50)
+  t.ok(logged, 'logged at error level')
+  t.match(logged, { component: 'api', err: { type: 'RangeError', message: 'kaboom', stack: /RangeError: kaboom/ } })
 })
