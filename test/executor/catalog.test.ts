@@ -4,7 +4,7 @@ import { mkdirSync, realpathSync, symlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { DEFAULT_FUNCTIONS_DIR, loadCatalog } from '../../worker/executor/index.js'
 import { isBosunError, errors } from '../../runner/errors.js'
-import { captureLogger } from './helpers.js'
+import { captureLogger, tempDir } from './helpers.js'
 
 const src = 'export default async (p) => p\n'
 
@@ -17,7 +17,7 @@ t.test('the bundled functions folder holds echo, sleep, fail', async (t) => {
 })
 
 t.test('valid names are listed sorted; bad names, other extensions and non-files are ignored', async (t) => {
-  const dir = t.testdir({
+  const dir = tempDir(t, {
     'zeta.js': src,
     'alpha.mjs': src,
     'with-dash_and_1.mjs': src,
@@ -50,7 +50,7 @@ t.test('valid names are listed sorted; bad names, other extensions and non-files
 })
 
 t.test('resolve never walks out of the folder', async (t) => {
-  const dir = t.testdir({ 'echo.mjs': src })
+  const dir = tempDir(t, { 'echo.mjs': src })
   const cat = await loadCatalog(dir, captureLogger().logger)
   for (const name of ['../echo', '..', '../../etc/passwd', 'echo.mjs', '/etc/passwd', 'echo/..', '']) {
     t.equal(cat.resolve(name), undefined, JSON.stringify(name))
@@ -58,7 +58,7 @@ t.test('resolve never walks out of the folder', async (t) => {
 })
 
 t.test('symbolic links: followed inside the folder, rejected when they escape or dangle', async (t) => {
-  const root = t.testdir({
+  const root = tempDir(t, {
     outside: { 'secret.mjs': src, 'dir': {} },
     fns: { 'real.mjs': src, sub: { 'deep.mjs': src } },
   })
@@ -83,7 +83,7 @@ t.test('symbolic links: followed inside the folder, rejected when they escape or
 })
 
 t.test('a functions folder reached through a symbolic link works, and its links are judged by the real folder', async (t) => {
-  const root = t.testdir({ real: { 'one.mjs': src }, 'other.mjs': src })
+  const root = tempDir(t, { real: { 'one.mjs': src }, 'other.mjs': src })
   symlinkSync(join(root, 'real'), join(root, 'via'))
   symlinkSync('../other.mjs', join(root, 'real', 'two.mjs')) // escapes the real folder
   const cat = await loadCatalog(join(root, 'via'), captureLogger().logger)
@@ -92,7 +92,7 @@ t.test('a functions folder reached through a symbolic link works, and its links 
 })
 
 t.test('special files are ignored', async (t) => {
-  const dir = t.testdir({ 'ok.mjs': src })
+  const dir = tempDir(t, { 'ok.mjs': src })
   execFileSync('mkfifo', [join(dir, 'pipe.mjs')])
   mkdirSync(join(dir, 'emptydir.js'))
   const cat = await loadCatalog(dir, captureLogger().logger)
@@ -100,7 +100,7 @@ t.test('special files are ignored', async (t) => {
 })
 
 t.test('echo.js and echo.mjs: .mjs wins, whatever the listing order, with a warning', async (t) => {
-  const dir = t.testdir({ 'echo.js': src, 'echo.mjs': src, 'solo.js': src })
+  const dir = tempDir(t, { 'echo.js': src, 'echo.mjs': src, 'solo.js': src })
   const { logger, lines } = captureLogger()
   const cat = await loadCatalog(dir, logger)
   t.same(cat.names, ['echo', 'solo'])
@@ -109,13 +109,13 @@ t.test('echo.js and echo.mjs: .mjs wins, whatever the listing order, with a warn
 })
 
 t.test('an empty folder gives an empty catalog; a missing one is a clear config error', async (t) => {
-  const dir = t.testdir({})
+  const dir = tempDir(t)
   const cat = await loadCatalog(dir, captureLogger().logger)
   t.same(cat.names, [])
   const err = await loadCatalog(join(dir, 'nope'), captureLogger().logger).catch((e: unknown) => e)
   t.ok(isBosunError(err, errors.CONFIG), 'BOSUN_ERR_CONFIG')
   t.match((err as Error).message, /FUNCTIONS_DIR .*nope/)
-  const file = t.testdir({ 'f.mjs': src })
+  const file = tempDir(t, { 'f.mjs': src })
   const err2 = await loadCatalog(join(file, 'f.mjs'), captureLogger().logger).catch((e: unknown) => e)
   t.ok(isBosunError(err2, errors.CONFIG), 'a file is not a folder')
 })

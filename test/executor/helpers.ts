@@ -1,5 +1,7 @@
 /** Shared pieces of the executor tests: fixture paths, a pool that closes itself, a capturing logger. */
 import { fileURLToPath } from 'node:url'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { pino, type Logger } from 'pino'
@@ -43,4 +45,29 @@ let seq = 0
 /** A run request for a test function. */
 export function req(name: string, payload: unknown = null, extra: { timeoutMs?: number; jobId?: string; attempt?: number } = {}) {
   return { jobId: extra.jobId ?? `job-${++seq}`, attempt: extra.attempt ?? 1, functionFile: fixture(name), payload, timeoutMs: extra.timeoutMs }
+}
+
+/** Folder contents: a string is a file's text, an object a sub-folder. */
+export interface DirSpec {
+  [name: string]: string | DirSpec
+}
+
+/**
+ * A fresh temporary folder (unique per call, so concurrent runs never share one) filled from `spec`,
+ * removed at the end of the test. Returns its path.
+ */
+export function tempDir(t: Teardown, spec: DirSpec = {}): string {
+  const dir = mkdtempSync(join(tmpdir(), 'bosun-exec-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const fill = (at: string, s: DirSpec) => {
+    for (const [name, v] of Object.entries(s)) {
+      if (typeof v === 'string') writeFileSync(join(at, name), v)
+      else {
+        mkdirSync(join(at, name))
+        fill(join(at, name), v)
+      }
+    }
+  }
+  fill(dir, spec)
+  return dir
 }

@@ -32,10 +32,11 @@ t.test('the main event loop stays responsive while a function busy-loops for 3 s
   const p99DelayMs = histogram.percentile(99) / 1e6
   t.comment(`event-loop delay max ${maxDelayMs.toFixed(1)} ms, p99 ${p99DelayMs.toFixed(1)} ms; max timer drift ${maxDrift.toFixed(1)} ms`)
   // Run on the main thread, the loop would be blocked for the whole 3 s. The bounds leave room for a
-  // loaded 2-core machine (the busy thread takes one core): typical max is 20-90 ms.
-  t.ok(maxDelayMs < 250, `max event-loop delay ${maxDelayMs.toFixed(1)} ms < 250 ms`)
-  t.ok(p99DelayMs < 100, `p99 event-loop delay ${p99DelayMs.toFixed(1)} ms < 100 ms`)
-  t.ok(maxDrift < 250, `max timer drift ${maxDrift.toFixed(1)} ms < 250 ms`)
+  // 2-core machine loaded by other test suites (the busy thread takes one core): max is 20-50 ms when
+  // the machine is quiet, up to ~140 ms with two suites at once.
+  t.ok(maxDelayMs < 300, `max event-loop delay ${maxDelayMs.toFixed(1)} ms < 300 ms`)
+  t.ok(p99DelayMs < 150, `p99 event-loop delay ${p99DelayMs.toFixed(1)} ms < 150 ms`)
+  t.ok(maxDrift < 300, `max timer drift ${maxDrift.toFixed(1)} ms < 300 ms`)
 })
 
 t.test('a timeout aborts ctx.signal; a function that honours it ends at once', async (t) => {

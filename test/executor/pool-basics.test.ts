@@ -1,10 +1,8 @@
 import t from 'tap'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DEFAULT_FUNCTIONS_DIR, FunctionPool, createExecutor } from '../../worker/executor/index.js'
 import { silentLogger } from '../../runner/logger.js'
-import { captureLogger, FIXTURES, makePool, req } from './helpers.js'
+import { captureLogger, FIXTURES, makePool, req, tempDir } from './helpers.js'
 
 const bundled = (name: string) => join(DEFAULT_FUNCTIONS_DIR, `${name}.mjs`)
 
@@ -181,9 +179,7 @@ t.test('FunctionExecutor runs by name and refuses unknown names', async (t) => {
 })
 
 t.test('a .js function in a folder with no package.json loads as an ES module', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'bosun-fns-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  writeFileSync(join(dir, 'greet.js'), 'export default async (p, ctx) => `hello ${p.name} from ${ctx.jobId}`\n')
+  const dir = tempDir(t, { 'greet.js': 'export default async (p, ctx) => `hello ${p.name} from ${ctx.jobId}`\n' })
   const ex = await createExecutor({ functionsDir: dir, concurrency: 1, logger: silentLogger(), execArgv: [] })
   t.teardown(() => ex.close())
   t.same(ex.functions, ['greet'])
