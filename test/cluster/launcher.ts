@@ -31,6 +31,8 @@ export interface Launcher {
   readonly child: ChildProcess
   readonly home: string
   readonly cluster: string
+  /** The ports handed to the launcher (BOSUN_*_PORT). */
+  readonly ports: { zk: number; nats: number; natsMonitor: number; api: number }
   /** Every output line so far (stdout and stderr). */
   readonly lines: string[]
   /** The last `lines` joined, for assertion messages. */
@@ -50,6 +52,7 @@ export async function startLauncher(args: string[], env: NodeJS.ProcessEnv = {})
   if (!existsSync(LAUNCHER)) throw new Error(`${LAUNCHER} is missing: run \`npm run build\` first (npm test does)`)
   const home = mkdtempSync(join(tmpdir(), 'bosun-home-'))
   const cluster = uniqueName('lc')
+  const ports = { zk: await freePort(), nats: await freePort(), natsMonitor: await freePort(), api: await freePort() }
   const child = spawn(process.execPath, [LAUNCHER, ...args], {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -58,10 +61,10 @@ export async function startLauncher(args: string[], env: NodeJS.ProcessEnv = {})
       BOSUN_HOME: home,
       BOSUN_CLUSTER: cluster,
       BOSUN_CLUSTER_PIDS: '1',
-      BOSUN_ZK_PORT: String(await freePort()),
-      BOSUN_NATS_PORT: String(await freePort()),
-      BOSUN_NATS_MONITOR_PORT: String(await freePort()),
-      BOSUN_API_PORT: String(await freePort()),
+      BOSUN_ZK_PORT: String(ports.zk),
+      BOSUN_NATS_PORT: String(ports.nats),
+      BOSUN_NATS_MONITOR_PORT: String(ports.natsMonitor),
+      BOSUN_API_PORT: String(ports.api),
       NO_COLOR: '1',
       LOG_PRETTY: 'false',
       ...env,
@@ -92,6 +95,7 @@ export async function startLauncher(args: string[], env: NodeJS.ProcessEnv = {})
     child,
     home,
     cluster,
+    ports,
     lines,
     tail,
     async ready(timeoutMs = 180_000) {
