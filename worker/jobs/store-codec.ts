@@ -1,0 +1,127 @@
+/**
+ * The job store's naming and wire format: bucket name per cluster, KV keys, Job JSON (validated on
+ * the way in, because anything can be written to a bucket), and the NATS/JetStream errors the
+ * store treats as "try again" rather than fatal.
+ */
+import { createHash } from 'node:crypto'
+import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream'
+import { CLUSTER_PATTERN } from '../../runner/config.js'
+import { errors } from '../../runner/errors.js'
+import { JOB_STATES, type Job } from './model.js'
+
+/** KV key prefix of job records: `jobs.<id>`. */
+export const JOB_KEY_PREFIX = 'jobs.'
+/** KV key prefix of idempotency claims: `idem.<sha256(idempotencyKey) hex>`. */
+export const IDEM_KEY_PREFIX = 'idem.'
+/** A job id must be one KV key token (ULIDs, UUIDs and the like qualify). */
+const JOB_ID = /^[A-Za-z0-9_=-]{1,200}$/
+
+/** `bosun_<cluster>_jobs` (its stream is `KV_bosun_<cluster>_jobs`). */
+export function bucketName(cluster: string): string {
+  if (!CLUSTER_PATTERN.test(cluster)) throw errors.CONFIG(`invalid cluster name ${JSON.stringify(cluster)}`)
+  return `bosun_${cluster}_jobs`
+}
+
+export function isValidJobId(id: unknown): id is string {
+  return typeof id === 'string' && JOB_ID.test(id)
+}
+
+export function jobKey(id: string): string {
+  return JOB_KEY_PREFIX + id
+}
+
+/** Idempotency keys are hashed: any string is allowed and the KV key stays short and valid. */
+export function idemKey(idempotencyKey: string): string {
+  return IDEM_KEY_PREFIX + createHash('sha256').update(idempotencyKey, 'utf8').digest('hex')
+}
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder('utf-8', { fatal: true })
+
+export function encodeJson(value: unknown): Uint8Array {
+  return encoder.encode(JSON.stringify(value))
+}
+
+function parseJson(data: Uint8Array): unknown {
+  try {
+    return JSON.parse(decoder.decode(data))
+  } catch {
+    return undefined
+  }
+}
+
+const isInt = (v: unknown, min = 0): v is number => Number.isSafeInteger(v) && (v as number) >= min
+const optString = (v: unknown): boolean => v === undefined || typeof v === 'string'
+
+/** Why a value is not a Job, or null when it is one. */
+export function jobShapeProblem(v: unknown): string | null {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return 'not an object'
+  const j = v as Record<string, unknown>
+  if (!isValidJobId(j.id)) return 'bad id'
+  if (typeof j.function !== 'string' || j.function.length === 0) return 'bad function'
+  if (!JOB_STATES.includes(j.state as Job['state'])) return 'bad state'
+  if (!isInt(j.attempts) || !isInt(j.maxAttempts)) return 'bad attempts'
+  if (typeof j.priority !== 'number' || !isInt(j.timeoutMs)) return 'bad priority/timeout'
+  if (typeof j.createdAt !== 'string') return 'bad createdAt'
+  if (!isInt(j.epoch)) return 'bad epoch'
+  if (!optString(j.idempotencyKey) || !optString(j.worker) || !optString(j.runAt) || !optString(j.startedAt) || !optString(j.finishedAt)) {
+    return 'bad optional field'
+  }
+  return null
+}
+
+/** Parse a stored job; `{ job: null, problem }` for garbage (wrong JSON, wrong shape, id ≠ key). */
+export function decodeJob(data: Uint8Array, expectedId: string): { job: Job; problem?: undefined } | { job: null; problem: string } {
+  const v = parseJson(data)
+  if (v === undefined) return { job: null, problem: 'not JSON' }
+  const problem = jobShapeProblem(v)
+  if (problem !== null) return { job: null, problem }
+  const job = v as Job
+  if (job.id !== expectedId) return { job: null, problem: `id ${job.id} stored under key of ${expectedId}` }
+  return { job }
+}
+
+/** The stored value of an idempotency claim. */
+export interface IdemClaim {
+  jobId: string
+  claimedAt: string
+}
+
+export function decodeIdem(data: Uint8Array): IdemClaim | null {
+  const v = parseJson(data) as Partial<IdemClaim> | undefined
+  if (v === null || typeof v !== 'object' || !isValidJobId(v.jobId)) return null
+  return { jobId: v.jobId, claimedAt: typeof v.claimedAt === 'string' ? v.claimedAt : '' }
+}
+
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.compare(a, b) === 0
+}
+
+/** A CAS write lost: the key's last revision is not the one we expected. */
+export function isWrongLastSequence(err: unknown): boolean {
+  return (
+    err instanceof JetStreamApiError &&
+    (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+  )
+}
+
+/** The connection is closed for good (no retry can help). */
+export function isClosedConnection(err: unknown): boolean {
+  const name = (err as Error | undefined)?.name
+  return name === 'ClosedConnectionError' || name === 'DrainingConnectionError'
+}
+
+/**
+ * Failures that a retry may cure: no ack in time (the write may or may not have landed), JetStream
+ * momentarily without a leader or responder (server restart, cluster failover), disconnected.
+ */
+export function isTransient(err: unknown): boolean {
+  if (!(err instanceof Error) || isClosedConnection(err)) return false
+  if (err.name === 'TimeoutError' || err.name === 'JetStreamNotEnabled' || err.name === 'ConnectionError') return true
+  if (err.name === 'RequestError') return true
+  if (err instanceof JetStreamApiError) {
+    if (err.status === 503 || err.code === 10008) return true
+    return /temporarily unavailable|no suitable peers|insufficient resources|not current|offline|no leader|leader|stream not found|timeout/i.test(err.message)
+  }
+  return /timeout|disconnect|no responders/i.test(err.message)
+}
