@@ -114,7 +114,7 @@ t.test('cancel: a queued job never runs; a running job gets its signal aborted',
   t.equal((await cluster.waitJob(queued.body.id)).state, 'cancelled')
   const running = await cluster.post('/jobs', { function: 'start', payload: { file, ms: 30_000 } })
   await waitFor(() => runs(file).some(([id]) => id === running.body.id), { what: 'job started' })
-  t.equal((await cluster.del(`/jobs/${running.body.id}`)).status, 200)
+  t.equal((await cluster.del(`/jobs/${running.body.id}`)).status, 202, "202: the running job is being stopped")
   const final = await cluster.waitJob(running.body.id, 10_000)
   t.equal(final.state, 'cancelled')
   t.equal(runs(file).filter(([id]) => id === queued.body.id).length, 0, 'the queued job never ran')

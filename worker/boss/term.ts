@@ -93,8 +93,12 @@ export class BossTerm {
     this.d.registry.on('peers', this.onPeers)
     const { silent, results } = await this.inventoryRound()
     if (this.stopped()) return
+    // Results the workers hold for the previous boss are applied first: those jobs are done.
+    const reported = new Set(results.map((r) => r.jobId))
+    for (const r of results) void this.applyResult(r).catch(() => undefined)
     let requeued = 0
     for (const t of this.table.values()) {
+      if (reported.has(t.job.id)) continue
       if (t.phase === 'queued') this.enqueue(t)
       else if (t.phase === 'running' && !this.isAssigned(t)) {
         const holder = t.job.worker
@@ -110,8 +114,7 @@ export class BossTerm {
       } else if (t.phase === 'final') this.indexFinished(t)
     }
     this.state = 'active'
-    for (const r of results) void this.applyResult(r).catch(() => undefined)
-    this.log.info({ jobs: this.table.size, queued: this.queue.size, adoptedOn: this.fleet.holders().length, requeued, tookMs: Date.now() - t0 }, 'boss term active')
+    this.log.info({ jobs: this.table.size, queued: this.queue.size, adopted: this.fleet.holders().reduce((n, w) => n + this.fleet.load(w), 0), results: results.length, requeued, tookMs: Date.now() - t0 }, 'boss term active')
     this.reconcileTimer = setInterval(() => void this.reconcile(), this.d.settings.reconcileIntervalMs)
     this.reconcileTimer.unref()
     this.sweepTimer = setInterval(() => this.sweep(), Math.min(60_000, Math.max(1000, this.d.settings.retentionMs / 10)))
