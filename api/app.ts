@@ -64,6 +64,8 @@ export function buildApp(opts: BuildAppOptions): BosunApp {
 
   const app = Fastify({
     loggerInstance: opts.logger.child({ component: 'api' }) as FastifyBaseLogger,
+    // One log line per request is too much at thousands of jobs/s; errors are still logged.
+    disableRequestLogging: true,
     bodyLimit,
     // Bodies with __proto__ / constructor.prototype are refused (400), see body-parser.ts.
     onProtoPoisoning: 'error',

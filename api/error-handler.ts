@@ -19,7 +19,7 @@ export interface ErrorBody {
 }
 
 /** Code of an unexpected failure (not in runner/errors.ts: it is never raised on purpose). */
-export const INTERNAL_ERROR_CODE = 'BOSUN_ERR_INTERNAL'
+export const INTERNAL_ERROR_CODE = errors.INTERNAL.code
 
 /** One entry of a Fastify validation error (Ajv / typebox error objects share this shape). */
 interface ValidationIssue {

@@ -24,7 +24,7 @@ class ApiProcess {
   static async start(cfg: Config, logger: Logger): Promise<ApiProcess> {
     const node = await startNode(cfg.runtime, { role: 'api', logger, meta: { role: 'api' } })
     try {
-      const store = await JobStore.open({ nc: node.nc, cluster: cfg.runtime.cluster, logger: node.logger.child({ component: 'job-store' }) })
+      const store = await JobStore.open({ nc: node.nc, cluster: cfg.runtime.cluster, logger: node.logger })
       const service = new ClusterJobService({
         cluster: cfg.runtime.cluster,
         store,

@@ -76,6 +76,9 @@ export const errors = {
   RESULT_NOT_SERIALIZABLE: define('BOSUN_ERR_RESULT_NOT_SERIALIZABLE', 500, 'job result is not JSON-serialisable'),
   RESULT_TOO_LARGE: define('BOSUN_ERR_RESULT_TOO_LARGE', 500, 'job result is too large'),
   WORKER_LOST: define('BOSUN_ERR_WORKER_LOST', 500, 'the worker running the job was lost'),
+  FUNCTION_CRASHED: define('BOSUN_ERR_FUNCTION_CRASHED', 500, 'job function crashed its thread'),
+  // anything unexpected
+  INTERNAL: define('BOSUN_ERR_INTERNAL', 500, 'internal error'),
 } as const
 
 export type ErrorCode = (typeof errors)[keyof typeof errors]['code']

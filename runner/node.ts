@@ -77,15 +77,15 @@ export function generateNodeId(role: string): string {
 export async function startNode(config: RuntimeConfig, opts: StartNodeOptions): Promise<BosunNodeImpl> {
   const id = config.nodeId ?? generateNodeId(opts.role)
   const logger = opts.logger.child({ node: id })
-  const nc = await connectNats(config.nats, { name: `bosun-${config.cluster}-${id}`, logger: logger.child({ component: 'nats' }) })
-  const transport = new NatsTransport({ nc, cluster: config.cluster, nodeId: id, logger: logger.child({ component: 'transport' }) })
+  const nc = await connectNats(config.nats, { name: `bosun-${config.cluster}-${id}`, logger })
+  const transport = new NatsTransport({ nc, cluster: config.cluster, nodeId: id, logger })
   const session = new ZkSession({
     servers: config.zk.servers,
     chroot: config.zk.chroot,
     sessionTimeoutMs: config.zk.sessionTimeoutMs,
     auth: config.zk.auth,
     cluster: config.cluster,
-    logger: logger.child({ component: 'zk-session' }),
+    logger,
   })
   try {
     await session.start()

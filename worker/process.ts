@@ -38,13 +38,13 @@ export class WorkerProcess {
       concurrency: cfg.concurrency,
       maxResultBytes: cfg.maxResultBytes,
       abortGraceMs: cfg.killGraceMs,
-      logger: logger.child({ component: 'executor' }),
+      logger,
     })
     let node: BosunNodeImpl | undefined
     try {
       const meta: WorkerMeta = { role: 'worker', functions: [...executor.functions], capacity: executor.capacity }
       node = await startNode(cfg.runtime, { role: 'worker', logger, meta: { ...meta } })
-      const store = await JobStore.open({ nc: node.nc, cluster: cfg.runtime.cluster, replicas: cfg.storeReplicas, logger: node.logger.child({ component: 'job-store' }) })
+      const store = await JobStore.open({ nc: node.nc, cluster: cfg.runtime.cluster, replicas: cfg.storeReplicas, logger: node.logger })
       const transport = node.transport
       const election = node.election
       const agent = new WorkerAgent({

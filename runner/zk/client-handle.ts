@@ -2,7 +2,9 @@
  * One node-zookeeper-client instance and the little the session needs from it: connect with
  * `retries: 0` (no blind retries, REFERENCE.md §2.3), know whether it is connected right now,
  * drop the socket on demand (our read timeout: the client has none), and destroy it for good
- * (an expired client is dead forever, §3: the session builds a new one).
+ * (an expired client is dead forever, §3: the session builds a new one). The client has no timeout
+ * on the handshake after the TCP connect (a server that is still starting can accept the socket and
+ * never answer): a watchdog drops a socket that has not completed its handshake in time.
  */
 import zookeeper from 'node-zookeeper-client'
 
@@ -21,6 +23,8 @@ export interface ClientHandleOptions {
   auth: string | undefined
   /** Pause between rounds over all servers (the client's spinDelay). */
   spinDelayMs: number
+  /** A socket that has not completed the ZooKeeper handshake within this is dropped. */
+  handshakeTimeoutMs: number
   onEvent(event: ClientEvent): void
 }
 
@@ -29,6 +33,9 @@ export class ClientHandle {
   /** True between SYNC_CONNECTED and the next disconnect/expiry/destroy. */
   connected = false
   private destroyed = false
+  private readonly watchdog: NodeJS.Timeout
+  private watchedSocket: unknown
+  private watchedSince = 0
 
   constructor(opts: ClientHandleOptions) {
     this.client = zookeeper.createClient(opts.servers, { sessionTimeout: opts.sessionTimeoutMs, retries: 0, spinDelay: opts.spinDelayMs })
@@ -41,6 +48,23 @@ export class ClientHandle {
       opts.onEvent(event)
     })
     this.client.connect()
+    this.watchdog = setInterval(() => this.checkHandshake(opts.handshakeTimeoutMs), Math.max(50, Math.floor(opts.handshakeTimeoutMs / 4)))
+    this.watchdog.unref()
+  }
+
+  private checkHandshake(timeoutMs: number): void {
+    const socket = this.manager.socket
+    if (this.connected || !socket) {
+      this.watchedSocket = undefined
+      return
+    }
+    if (socket !== this.watchedSocket) {
+      this.watchedSocket = socket
+      this.watchedSince = Date.now()
+    } else if (Date.now() - this.watchedSince > timeoutMs) {
+      this.watchedSocket = undefined
+      this.dropConnection()
+    }
   }
 
   private get manager(): ConnectionManagerInternals {
@@ -104,6 +128,7 @@ export class ClientHandle {
     if (this.destroyed) return
     this.destroyed = true
     this.connected = false
+    clearInterval(this.watchdog)
     const manager = this.manager
     manager.connect = () => {}
     try {

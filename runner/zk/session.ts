@@ -198,18 +198,22 @@ export class ZkSession extends ZkOperations {
       sessionTimeoutMs: this.sessionTimeoutMs,
       auth: this.opts.auth,
       spinDelayMs: Math.min(200, Math.max(20, Math.floor(this.sessionTimeoutMs / 10))),
+      handshakeTimeoutMs: Math.min(2000, Math.max(500, Math.floor(this.sessionTimeoutMs / 3))),
       onEvent: (event) => this.onClientEvent(gen, event),
     })
   }
 
   private onClientEvent(gen: number, event: ClientEvent): void {
-    if (gen !== this.gen || this.phase === 'closing' || this.phase === 'closed') return
+    if (gen !== this.gen) return
+    if (event === 'connected') {
+      for (const w of this.waiters) w.resolve()
+      this.waiters.clear()
+    }
+    if (this.phase === 'closing' || this.phase === 'closed') return
     switch (event) {
       case 'connected':
         this.currentSessionId = this.handle?.sessionId() ?? ''
         this.lastConfirmedAt = performance.now()
-        for (const w of this.waiters) w.resolve()
-        this.waiters.clear()
         if (this.phase === 'suspended') this.setPhase('connected', 'reconnected')
         return
       case 'disconnected':

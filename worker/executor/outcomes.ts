@@ -10,12 +10,8 @@ export type { AbortReason }
 
 export type RunOutcome = { ok: true; result: unknown } | { ok: false; error: JobError }
 
-/**
- * Code of a run whose thread died under it (uncaught exception in the function's stray callbacks,
- * process.exit(), heap limit). Not yet in runner/errors.ts (this folder may not edit it): it should
- * move there as `errors.FUNCTION_CRASHED`.
- */
-export const FUNCTION_CRASHED_CODE = 'BOSUN_ERR_FUNCTION_CRASHED'
+/** Code of a run whose thread died under it (uncaught exception in stray callbacks, process.exit(), heap limit). */
+export const FUNCTION_CRASHED_CODE = errors.FUNCTION_CRASHED.code
 
 /** The codes thread.mjs puts on failures (passed to it as workerData). */
 export const THREAD_CODES = Object.freeze({
