@@ -5,13 +5,19 @@
  * kills it if the test process dies, so nothing is leaked.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { closeSync, copyFileSync, mkdtempSync, openSync, readdirSync, readFileSync } from 'node:fs'
+import { closeSync, copyFileSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { freePort, type NatsHandle, type ZkHandle } from './servers.js'
 import { waitFor } from './wait.js'
 
-export const ROOT = resolve(import.meta.dirname, '..', '..')
+/** The repository root (works from test/helpers and from dist/test/helpers). */
+export const ROOT = (() => {
+  for (let dir = import.meta.dirname; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return dir
+    if (dirname(dir) === dir) return resolve(import.meta.dirname, '..', '..')
+  }
+})()
 const logDir = mkdtempSync(join(tmpdir(), 'bosun-logs-'))
 const live = new Set<ChildProcess>()
 process.once('exit', () => {
