@@ -124,3 +124,23 @@ export function recordFault(row: FaultRow): void {
   mkdirSync(dirname(file), { recursive: true })
   appendFileSync(file, JSON.stringify({ ...row, at: new Date().toISOString() }) + '\n')
 }
+
+/**
+ * The longest pause in executions after `faultAt` (epoch ms): the time the cluster did no work
+ * because of the fault. Execution lines are `<jobId> <attempt> <pid> <epochMs>`.
+ */
+export function executionGapAfter(runsFile: string, faultAt: number): number | null {
+  const times = readFileSync(runsFile, 'utf8')
+    .split('\n')
+    .map((l) => Number(l.split(' ')[3]))
+    .filter((t) => Number.isFinite(t) && t > 0)
+    .sort((a, b) => a - b)
+  let prev = faultAt
+  let gap: number | null = null
+  for (const t of times) {
+    if (t < faultAt) continue
+    gap = Math.max(gap ?? 0, t - prev)
+    prev = t
+  }
+  return gap
+}
