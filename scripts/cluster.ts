@@ -36,6 +36,13 @@ function intEnv(name: string): number | undefined {
   return Number(raw)
 }
 
+/** A TCP port from the environment, or undefined when unset. */
+function portEnv(name: string): number | undefined {
+  const port = intEnv(name)
+  if (port !== undefined && port > 65535) throw new Error(`${name}=${port} is not a TCP port`)
+  return port
+}
+
 /** Refuse to run twice on the same data folder. */
 function takeLock(file: string): void {
   if (existsSync(file)) {
@@ -63,6 +70,8 @@ interface Settings {
   readonly readyTimeoutMs: number
   readonly stopTimeoutMs: number
   readonly printPids: boolean
+  /** Explicit ports from BOSUN_*_PORT (undefined: preferred port or any free one). */
+  readonly ports: { zk?: number; nats?: number; natsMonitor?: number; api?: number }
 }
 
 function readSettings(argv: string[]): Settings {
@@ -80,6 +89,7 @@ function readSettings(argv: string[]): Settings {
     readyTimeoutMs: intEnv('BOSUN_READY_TIMEOUT_MS') ?? 120_000,
     stopTimeoutMs: intEnv('BOSUN_STOP_TIMEOUT_MS') ?? 10_000,
     printPids: process.env.BOSUN_CLUSTER_PIDS === '1',
+    ports: { zk: portEnv('BOSUN_ZK_PORT'), nats: portEnv('BOSUN_NATS_PORT'), natsMonitor: portEnv('BOSUN_NATS_MONITOR_PORT'), api: portEnv('BOSUN_API_PORT') },
   }
 }
 
@@ -123,8 +133,8 @@ class LocalCluster {
 
     const used = new Set<number>()
     const dirs = { home: s.home, logs: join(s.home, 'logs') }
-    const zk = planZooKeeper(dirs, await pickPort('ZooKeeper', 2181, intEnv('BOSUN_ZK_PORT'), used))
-    const nats = planNats(dirs, await pickPort('NATS', 4222, intEnv('BOSUN_NATS_PORT'), used), await pickPort('NATS monitor', 8222, intEnv('BOSUN_NATS_MONITOR_PORT'), used))
+    const zk = planZooKeeper(dirs, await pickPort('ZooKeeper', 2181, s.ports.zk, used))
+    const nats = planNats(dirs, await pickPort('NATS', 4222, s.ports.nats, used), await pickPort('NATS monitor', 8222, s.ports.natsMonitor, used))
     this.say(`data in ${s.home}; server logs in ${dirs.logs}`)
     await Promise.all([this.startServer(zk), this.startServer(nats)])
     if (this.closing) return
@@ -148,7 +158,7 @@ class LocalCluster {
 
   private async startApps(zkConnect: string, natsUrl: string, used: Set<number>): Promise<void> {
     const { s } = this
-    const basePort = intEnv('BOSUN_API_PORT')
+    const basePort = s.ports.api
     let typeIndex = 0
     for (const entry of s.entries) {
       const count = s.formation.get(entry.name) ?? 0
