@@ -5,6 +5,9 @@
  * module is imported, an unknown code becomes an ordinary Exception (same prototype, `getCode()`
  * works) that reaches the request's callback like any other error. As a second guard, any throw
  * inside the data handler drops the connection (the client reconnects) instead of crashing.
+ * Third: the client keeps a partial frame (`pendingBuffer`) across a reconnect, so the next
+ * connect response is parsed behind stale bytes (seen as a false "session expired"); it is cleared
+ * whenever the socket closes.
  */
 import { createRequire } from 'node:module'
 
@@ -25,9 +28,12 @@ export interface ZkClientException extends Error {
   getCode(): number
 }
 
+type ManagerThis = { socket?: { destroy(): void }; pendingBuffer: Buffer | null }
+
 interface ConnectionManagerClass {
   prototype: {
-    onSocketData(this: { socket?: { destroy(): void }; pendingBuffer: Buffer | null }, buf: Buffer): void
+    onSocketData(this: ManagerThis, buf: Buffer): void
+    onSocketClosed(this: ManagerThis, hadError: boolean): void
     __bosunPatched?: boolean
   }
 }
@@ -101,6 +107,11 @@ function patch(): void {
         }
         guardListener?.(err)
       }
+    }
+    const originalOnClosed = proto.onSocketClosed
+    proto.onSocketClosed = function clearingOnSocketClosed(hadError: boolean): void {
+      this.pendingBuffer = null
+      originalOnClosed.call(this, hadError)
     }
     proto.__bosunPatched = true
   }
