@@ -15,6 +15,7 @@ import type { RateLimitSettings } from './rate-limit.js'
 export const DEFAULT_PORT = 3000
 export const DEFAULT_HOST = '127.0.0.1'
 export const DEFAULT_NO_BOSS_WAIT_MS = 2000
+export const DEFAULT_MAX_QUEUED_JOBS = 100_000
 /** Bearer tokens: at least 16 URL/base64-safe characters (e.g. `openssl rand -hex 16`). */
 export const API_TOKEN_PATTERN = /^[A-Za-z0-9._~+/=-]{16,512}$/
 
@@ -38,6 +39,7 @@ export const apiEnv = {
   API_BODY_LIMIT_BYTES: { type: 'int', default: DEFAULT_BODY_LIMIT_BYTES, min: 1024, max: 64 * 1024 * 1024, doc: 'largest request body; larger → 413' },
   API_MAX_WAIT_MS: { type: 'int', default: DEFAULT_MAX_WAIT_MS, min: 0, max: 15 * 60 * 1000, doc: 'largest `?wait=` of POST /jobs' },
   API_RATE_LIMIT_PER_MIN: { type: 'int', default: 0, min: 0, max: 10_000_000, doc: 'submit requests per minute per client (token, else IP); 0 = off' },
+  BOSUN_MAX_QUEUED_JOBS: { type: 'int', default: DEFAULT_MAX_QUEUED_JOBS, min: 0, max: 100_000_000, doc: 'backpressure: past this many queued jobs submits answer 429 with Retry-After; 0 = no limit' },
   API_NO_BOSS_WAIT_MS: { type: 'int', default: DEFAULT_NO_BOSS_WAIT_MS, min: 0, max: 60_000, doc: 'how long a submit waits for a boss to be elected before answering 503' },
 } as const satisfies Record<string, EnvSpec>
 
@@ -53,6 +55,8 @@ export interface ApiConfig {
   readonly rateLimit: RateLimitSettings | undefined
   /** For the JobService: wait this long for a boss before NO_BOSS (503). */
   readonly noBossWaitMs: number
+  /** Backpressure limit on queued jobs (0: none). */
+  readonly maxQueuedJobs: number
 }
 
 /** True for addresses only this machine can reach: 127.0.0.0/8, ::1, localhost. */
@@ -81,6 +85,7 @@ export function apiConfigFrom(e: ParsedEnv<typeof apiEnv>): ApiConfig {
     maxWaitMs: e.API_MAX_WAIT_MS,
     rateLimit: e.API_RATE_LIMIT_PER_MIN > 0 ? Object.freeze({ max: e.API_RATE_LIMIT_PER_MIN, timeWindowMs: 60_000 }) : undefined,
     noBossWaitMs: e.API_NO_BOSS_WAIT_MS,
+    maxQueuedJobs: e.BOSUN_MAX_QUEUED_JOBS,
   })
 }
 

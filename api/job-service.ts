@@ -16,6 +16,7 @@ import {
 } from '../worker/jobs/model.js'
 import { jobEventSubject } from '../runner/transport/index.js'
 import { BOSS, MSG, WORKER_SERVICE, type BossStatusReply, type WorkerStatusReply } from '../worker/protocol.js'
+import type { Backpressure } from './backpressure.js'
 import type { ClusterView, HealthView, JobQuery, JobService, SubmitOptions, SubmitResult } from './service.js'
 
 /** What the API needs from the job store (worker/jobs/store.ts). */
@@ -41,6 +42,8 @@ export interface JobServiceDeps {
   events: EventWaiter
   /** How long a submit waits for a boss to be elected before answering 503. */
   noBossWaitMs: number
+  /** Queue limit (429 past it); fed by the boss's load reports. */
+  backpressure: Backpressure
   health(): HealthView
   logger: Logger
 }
@@ -58,6 +61,7 @@ export class ClusterJobService implements JobService {
   async submit(spec: JobSpec, opts: SubmitOptions): Promise<SubmitResult> {
     await this.requireBoss()
     await this.requireFunctions([spec.function])
+    this.d.backpressure.admit(1)
     const waitMs = opts.waitMs ?? 0
     let id = ulid()
     if (spec.idempotencyKey !== undefined) {
@@ -79,6 +83,7 @@ export class ClusterJobService implements JobService {
   async submitBatch(specs: JobSpec[]): Promise<Job[]> {
     await this.requireBoss()
     await this.requireFunctions(specs.map((s) => s.function))
+    this.d.backpressure.admit(specs.length)
     const jobs: Job[] = []
     for (const spec of specs) {
       let id = ulid()

@@ -6,6 +6,8 @@ import { JobStore } from '../worker/jobs/store.js'
 import { buildApp, type BosunApp } from './app.js'
 import { loadApiConfig, type ApiConfig } from './config.js'
 import { natsEventWaiter } from './events.js'
+import { Backpressure } from './backpressure.js'
+import { bossStatsSubject } from '../runner/transport/index.js'
 import { ClusterJobService } from './job-service.js'
 
 interface Config {
@@ -25,7 +27,10 @@ class ApiProcess {
     const node = await startNode(cfg.runtime, { role: 'api', logger, meta: { role: 'api' } })
     try {
       const store = await JobStore.open({ nc: node.nc, cluster: cfg.runtime.cluster, logger: node.logger })
+      const backpressure = new Backpressure(cfg.api.maxQueuedJobs)
+      node.transport.listen(bossStatsSubject(cfg.runtime.cluster), (envelope) => backpressure.observe(envelope.body))
       const service = new ClusterJobService({
+        backpressure,
         cluster: cfg.runtime.cluster,
         store,
         registry: node.registry,

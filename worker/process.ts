@@ -3,7 +3,7 @@
  * Composes the runtime node, the function executor, the job store, the worker agent and the boss role,
  * and switches between the two roles as leadership comes and goes.
  */
-import { jobEventSubject } from '../runner/transport/index.js'
+import { bossStatsSubject, jobEventSubject } from '../runner/transport/index.js'
 import { startNode, type BosunNodeImpl } from '../runner/node.js'
 import { type DeposedReason, type LeaderInfo, type Leadership, type Logger } from '../runner/index.js'
 import { WorkerAgent } from './agent/worker-agent.js'
@@ -66,6 +66,7 @@ export class WorkerProcess {
           registry: node.registry,
           settings: cfg.boss,
           publishFinished: (job: Job) => transport.send(jobEventSubject(cluster, job.id), 'job.finished', publicJob(job)),
+          publishStats: (stats) => transport.send(bossStatsSubject(cluster), 'boss.stats', stats),
           onFenced: (reason) => proc.rejoin(reason),
           logger: node.logger.child({ component: 'boss' }),
         }),

@@ -50,3 +50,8 @@ export function jobEventSubject(cluster: string, jobId: string): string {
 export function allJobEventsSubject(cluster: string): string {
   return subjectFor(cluster, 'events', 'job', '*')
 }
+
+/** The acting boss's periodic load report (queued / running jobs): `bosun.<cluster>.events.boss`. */
+export function bossStatsSubject(cluster: string): string {
+  return subjectFor(cluster, 'events', 'boss')
+}

@@ -5,7 +5,7 @@
  */
 import { errors, type Leadership, type Logger, type Registry, type Transport } from '../../runner/index.js'
 import type { Job } from '../jobs/model.js'
-import { MSG } from '../protocol.js'
+import { MSG, type BossStatusReply } from '../protocol.js'
 import type { BossSettings } from './settings.js'
 import type { BossStore } from './store-port.js'
 import { BossTerm } from './term.js'
@@ -16,6 +16,7 @@ export interface BossRoleDeps {
   registry: Registry
   settings: BossSettings
   publishFinished(job: Job): void
+  publishStats(stats: BossStatusReply): void
   /** A term found a newer boss: the process should resign and rejoin the election. */
   onFenced(reason: string): void
   logger: Logger
@@ -64,6 +65,7 @@ export class BossRole {
       transport: this.d.transport,
       registry: this.d.registry,
       publishFinished: this.d.publishFinished,
+      publishStats: this.d.publishStats,
       onFenced: this.d.onFenced,
       settings: this.d.settings,
       logger: this.log,

@@ -34,6 +34,8 @@ export interface TermDeps {
   registry: Registry
   /** Tell waiting API requests a job finished (after the durable write). */
   publishFinished(job: Job): void
+  /** Report load (queued/running) to the APIs for backpressure. */
+  publishStats(stats: BossStatusReply): void
   /** The term found a newer boss (fenced write or record): give up leadership. */
   onFenced(reason: string): void
   settings: BossSettings
@@ -41,6 +43,9 @@ export interface TermDeps {
 }
 
 type TermState = 'loading' | 'active' | 'stopped'
+
+/** How often the boss reports its load to the APIs (backpressure). */
+const STATS_INTERVAL_MS = 250
 
 function isObject(x: unknown): x is Record<string, unknown> {
   return typeof x === 'object' && x !== null && !Array.isArray(x)
@@ -63,6 +68,7 @@ export class BossTerm {
   private delayTimerAt = Infinity
   private reconcileTimer: NodeJS.Timeout | undefined
   private sweepTimer: NodeJS.Timeout | undefined
+  private statsTimer: NodeJS.Timeout | undefined
   private readonly log: Logger
   private readonly onRegistryChange = (service: string, entries: ServiceEntry[]) => this.registryChanged(service, entries)
   private readonly onPeers = () => void this.requeueLostNodes()
@@ -119,6 +125,9 @@ export class BossTerm {
     this.reconcileTimer.unref()
     this.sweepTimer = setInterval(() => this.sweep(), Math.min(60_000, Math.max(1000, this.d.settings.retentionMs / 10)))
     this.sweepTimer.unref()
+    this.statsTimer = setInterval(() => this.d.publishStats(this.status()), STATS_INTERVAL_MS)
+    this.statsTimer.unref()
+    this.d.publishStats(this.status())
     this.schedulePump()
   }
 
@@ -131,6 +140,7 @@ export class BossTerm {
     if (this.delayTimer) clearTimeout(this.delayTimer)
     if (this.reconcileTimer) clearInterval(this.reconcileTimer)
     if (this.sweepTimer) clearInterval(this.sweepTimer)
+    if (this.statsTimer) clearInterval(this.statsTimer)
     this.table.stop()
     this.queue.clear()
   }
