@@ -7,7 +7,7 @@ import t from 'tap'
 import zookeeper from 'node-zookeeper-client'
 import { freePort, startZooKeeper, uniqueName } from '../helpers/servers.js'
 import { waitFor } from '../helpers/wait.js'
-import { expireSession, raw, rawClient, startSession } from '../fixtures/zk-tools.js'
+import { expireSession, freeze, raw, rawClient, startSession } from '../fixtures/zk-tools.js'
 import { ZkSession, ZK_CODES, createClientException, isClientPatched, zkCodeOf } from '../../runner/zk/index.js'
 import { errors, isBosunError } from '../../runner/errors.js'
 import { silentLogger } from '../../runner/logger.js'
@@ -85,7 +85,7 @@ t.test('a call times out on a frozen server; the probe detects the silent partit
   t.teardown(() => s.close())
   const states = recordStates(s)
   const firstId = s.sessionId
-  zk.server.pause()
+  await freeze(zk.server)
   const paused = Date.now()
   t.teardown(() => zk.server.resume())
   const started = Date.now()
