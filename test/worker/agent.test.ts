@@ -1,0 +1,136 @@
+/**
+ * The worker agent's rules, behind its narrow interfaces (a fake transport that captures handlers
+ * and requests, a fake executor whose runs the test finishes by hand).
+ */
+import t from 'tap'
+import { EventEmitter } from 'node:events'
+import { WorkerAgent, type Executor } from '../../worker/agent/worker-agent.js'
+import { MSG, type DispatchReply, type InventoryReply } from '../../worker/protocol.js'
+import { silentLogger, type MessageHandler, type Transport } from '../../runner/index.js'
+import type { Job } from '../../worker/jobs/model.js'
+import { waitFor } from '../helpers/wait.js'
+
+class FakeTransport extends EventEmitter {
+  readonly address = 'bosun.t.proc.w1'
+  readonly connected = true
+  readonly handlers = new Map<string, MessageHandler>()
+  readonly requests: { address: string; type: string; body: any }[] = []
+  ackResults = true
+  send(): boolean {
+    return true
+  }
+  async request(address: string, type: string, body: any): Promise<unknown> {
+    this.requests.push({ address, type, body })
+    if (!this.ackResults) throw new Error('boss unreachable')
+    return { acked: body.results.map((r: { jobId: string }) => r.jobId) }
+  }
+  handle(type: string, h: MessageHandler): void {
+    this.handlers.set(type, h)
+  }
+  async close(): Promise<void> {}
+  call(type: string, body: unknown): any {
+    return this.handlers.get(type)!(body, { v: 1, type, from: 'x', body })
+  }
+}
+
+class FakeExecutor implements Executor {
+  readonly capacity = 2
+  readonly functions = ['echo']
+  readonly runs = new Map<string, { finish(ok: boolean): void; aborted?: string }>()
+  run(req: { jobId: string }) {
+    let finish!: (ok: boolean) => void
+    const promise = new Promise<{ ok: true; result: unknown } | { ok: false; error: { message: string } }>((res) => {
+      finish = (ok) => res(ok ? { ok: true, result: req.jobId } : { ok: false, error: { message: 'aborted' } })
+    })
+    const entry: { finish(ok: boolean): void; aborted?: string } = { finish }
+    this.runs.set(req.jobId, entry)
+    return { promise, abort: (reason: string) => { entry.aborted = reason; finish(false) } }
+  }
+}
+
+const job = (id: string, fn = 'echo'): Job => ({ id, function: fn, state: 'running', attempts: 1, maxAttempts: 1, payload: null, priority: 0, timeoutMs: 1000, createdAt: '', epoch: 0 })
+
+const agents: WorkerAgent[] = []
+t.teardown(() => agents.forEach((a) => a.close()))
+
+function setup() {
+  const transport = new FakeTransport()
+  const executor = new FakeExecutor()
+  const agent = new WorkerAgent({ id: 'w1', transport: transport as unknown as Transport, executor, bossAddress: async () => 'boss', logger: silentLogger() })
+  agent.start()
+  agent.setAccepting(true)
+  agents.push(agent)
+  return { transport, executor, agent }
+}
+
+t.test('refuses a dispatch older than the newest epoch seen', async (t) => {
+  const { transport, executor } = setup()
+  const first: DispatchReply = transport.call(MSG.dispatch, { epoch: 5, jobs: [job('a')] })
+  t.same(first.answers, [{ id: 'a', accepted: true }])
+  const stale: DispatchReply = transport.call(MSG.dispatch, { epoch: 4, jobs: [job('b')] })
+  t.same(stale.answers, [{ id: 'b', accepted: false, reason: 'stale-epoch' }])
+  t.notOk(executor.runs.has('b'), 'the stale dispatch did not run')
+})
+
+t.test('an epoch learned from ZooKeeper also fences older bosses', async (t) => {
+  const { transport, agent } = setup()
+  agent.observeEpoch(9)
+  const r: DispatchReply = transport.call(MSG.dispatch, { epoch: 8, jobs: [job('a')] })
+  t.equal(r.answers[0]!.accepted, false)
+  t.throws(() => transport.call(MSG.inventory, { epoch: 8 }), { code: 'BOSUN_ERR_STALE_EPOCH' })
+})
+
+t.test('the same job dispatched twice (new boss) runs once; capacity and functions are respected', async (t) => {
+  const { transport, executor } = setup()
+  transport.call(MSG.dispatch, { epoch: 1, jobs: [job('a')] })
+  const again: DispatchReply = transport.call(MSG.dispatch, { epoch: 2, jobs: [job('a'), job('b'), job('c'), job('d', 'nope')] })
+  t.same(again.answers.map((a) => (a.accepted ? 'ok' : a.reason)), ['ok', 'ok', 'full', 'unknown-function'])
+  t.equal(executor.runs.size, 2, 'a ran once, b started')
+})
+
+t.test('inventory reports running jobs and unacknowledged results', async (t) => {
+  const { transport, executor } = setup()
+  transport.ackResults = false
+  transport.call(MSG.dispatch, { epoch: 1, jobs: [job('a'), job('b')] })
+  executor.runs.get('a')!.finish(true)
+  await waitFor(() => transport.requests.length > 0, { what: 'result sent' })
+  const inv: InventoryReply = transport.call(MSG.inventory, { epoch: 2 })
+  t.same(inv.running.map((r) => r.jobId), ['b'])
+  t.same(inv.results.map((r) => r.jobId), ['a'])
+  t.same(inv.results[0]!.outcome, { ok: true, result: 'a' })
+})
+
+t.test('results are retried until the boss acknowledges them', async (t) => {
+  const { transport, executor, agent } = setup()
+  transport.ackResults = false
+  transport.call(MSG.dispatch, { epoch: 1, jobs: [job('a')] })
+  executor.runs.get('a')!.finish(true)
+  await waitFor(() => transport.requests.length >= 2, { what: 'retried' })
+  transport.ackResults = true
+  agent.bossChanged()
+  await waitFor(() => (transport.call(MSG.inventory, { epoch: 1 }) as InventoryReply).results.length === 0, { what: 'acked' })
+  t.pass('result forgotten only after the ack')
+})
+
+t.test('cancel aborts a running job; drain hands back what does not finish', async (t) => {
+  const { transport, executor, agent } = setup()
+  transport.call(MSG.dispatch, { epoch: 1, jobs: [job('a'), job('b')] })
+  t.same(transport.call(MSG.cancel, { epoch: 1, jobId: 'a' }), { cancelled: true })
+  t.equal(executor.runs.get('a')!.aborted, 'cancel')
+  await agent.drain(50, 1000)
+  t.equal(executor.runs.get('b')!.aborted, 'shutdown')
+  const sent = transport.requests.flatMap((r) => r.body.results)
+  const b = sent.find((r: { jobId: string }) => r.jobId === 'b')
+  t.ok(b?.outcome.handedBack, 'b was handed back, not failed')
+  const refused: DispatchReply = transport.call(MSG.dispatch, { epoch: 1, jobs: [job('c')] })
+  t.equal(refused.answers[0]!.accepted ? 'ok' : refused.answers[0]!.reason, 'draining')
+})
+
+t.test('malformed messages are refused with a coded error, never crash', async (t) => {
+  const { transport } = setup()
+  for (const body of [null, 'x', 42, { epoch: -1, jobs: [] }, { epoch: 1 }, { epoch: 1, jobs: 'x' }]) {
+    t.throws(() => transport.call(MSG.dispatch, body), { code: 'BOSUN_ERR_BAD_MESSAGE' })
+  }
+  const r: DispatchReply = transport.call(MSG.dispatch, { epoch: 1, jobs: [null, { id: 'x' }] })
+  t.equal(r.answers.filter((a) => a.accepted).length, 0)
+})
