@@ -1,0 +1,54 @@
+/**
+ * `node dist/bench/run.js [runtime|e2e|all] [--quick] [--profile]` (after `npm run build`; `npm run bench`
+ * does both). Prints a table per benchmark and writes bench/results/<name>-<timestamp>.json and
+ * bench/results/latest-<name>.json. Every server and bosun process started here is stopped before exit.
+ *
+ * --quick: fewer runs and jobs (a smoke run of the harness, not figures to quote).
+ * --profile: e2e only; one extra throughput run with `--cpu-prof` on the API and the boss, summarised.
+ */
+import { formatTable, progress, writeResults, type Row } from './lib/report.js'
+
+type Which = 'runtime' | 'e2e' | 'all'
+
+function parseArgs(argv: string[]): { which: Which; quick: boolean; profile: boolean } {
+  const positional = argv.filter((a) => !a.startsWith('--'))
+  const which = (positional[0] ?? 'all') as Which
+  if (!['runtime', 'e2e', 'all'].includes(which)) {
+    process.stderr.write(`usage: node dist/bench/run.js [runtime|e2e|all] [--quick] [--profile]\n`)
+    process.exit(2)
+  }
+  return { which, quick: argv.includes('--quick'), profile: argv.includes('--profile') }
+}
+
+async function main(): Promise<void> {
+  const { which, quick, profile } = parseArgs(process.argv.slice(2))
+  const t0 = Date.now()
+  const tables: string[] = []
+  const finish = (name: string, title: string, rows: Row[], data: Record<string, unknown>) => {
+    const table = formatTable(title, rows)
+    tables.push(table)
+    process.stdout.write(table)
+    const file = writeResults(name, { quick, rows, ...data })
+    progress(`wrote ${file}`)
+  }
+  if (which === 'runtime' || which === 'all') {
+    const { runtimeBench } = await import('./runtime.js')
+    const r = await runtimeBench(quick ? { runs: 2, lookupMs: 300 } : {})
+    finish('runtime', 'runtime (ZooKeeper lookups, leader failover)', r.rows, r.data)
+  }
+  if (which === 'e2e' || which === 'all') {
+    const { e2eBench } = await import('./e2e.js')
+    const r = await e2eBench(quick ? { runs: 1, jobs: 2000, latencySeconds: 3, profile } : { profile })
+    finish('e2e', 'e2e (local cluster: api + 5 workers)', r.rows, r.data)
+  }
+  if (tables.length > 1) process.stdout.write('\n' + tables.join(''))
+  progress(`done in ${Math.round((Date.now() - t0) / 1000)} s`)
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
+    process.exit(1)
+  },
+)
