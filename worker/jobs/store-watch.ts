@@ -170,6 +170,7 @@ export class JobWatcher {
     const iter = await consumer.consume({ max_messages: PULL_BATCH, expires: PULL_EXPIRES_MS })
     this.current = iter
     if (this.stopped) iter.stop()
+    void this.abandonWhenSilent(iter)
     try {
       for await (const m of iter) {
         if (this.stopped) break
@@ -189,6 +190,25 @@ export class JobWatcher {
     } finally {
       iter.stop()
       consumer.delete().catch(() => undefined)
+    }
+  }
+
+  /**
+   * In a cluster the server holding our (single-replica) consumer can die while our connection
+   * stays up; the consumer then still "exists" for the meta layer and the client would keep pulling
+   * from it forever. Two missed idle heartbeats (~4 s) end this consumer; run() starts a new one.
+   */
+  private async abandonWhenSilent(iter: { stop(): void; status(): AsyncIterable<{ type: string }> }): Promise<void> {
+    try {
+      for await (const s of iter.status()) {
+        if (s.type === 'heartbeats_missed') {
+          this.ref.log.warn({ lastRevision: this.lastSeq }, 'job watch consumer silent; recreating it')
+          iter.stop()
+          return
+        }
+      }
+    } catch {
+      /* iterator ended */
     }
   }
 
