@@ -1,0 +1,81 @@
+/**
+ * Fault: a 3-member ZooKeeper ensemble (every process given all members) loses one member mid-run:
+ * the leader member, and a follower (the one serving most clients). Guarantee 2: nothing
+ * acknowledged is lost; no process dies, so nothing runs twice; the same process stays boss.
+ */
+import t, { type Test } from 'tap'
+import { fourLetterWord, startNats, startZkEnsemble, uniqueName, type ZkServer } from '../helpers/servers.js'
+import { TestCluster, e2eFunctionsDir } from '../helpers/processes.js'
+import { waitFor } from '../helpers/wait.js'
+import {
+  attributeDuplicates,
+  executionGapAfter,
+  executionLines,
+  recordFault,
+  settleWorkload,
+  startClusterPatiently,
+  startWorkload,
+  zkLeaderMember,
+} from '../helpers/workload.js'
+
+const SESSION_MS = 2000
+const RUNS = 3
+const JOBS = 2000
+
+const zk = await startZkEnsemble(3, { tickTime: 100 })
+const nats = await startNats()
+const functionsDir = e2eFunctionsDir()
+t.teardown(async () => {
+  await nats.close()
+  await zk.close()
+})
+
+type Pick = 'leader' | 'follower'
+
+/** The member to kill: the leader, or the follower with the most client connections. */
+async function pickMember(which: Pick): Promise<ZkServer> {
+  const leader = await waitFor(() => zkLeaderMember(zk), { timeoutMs: 30_000, what: 'a ZooKeeper leader' })
+  if (which === 'leader') return leader
+  let best: { s: ZkServer; n: number } | undefined
+  for (const s of zk.servers) {
+    if (s === leader) continue
+    const n = Number(/^Connections: (\d+)/m.exec(await fourLetterWord(s.port, 'srvr', 500))?.[1] ?? 0)
+    if (!best || n > best.n) best = { s, n }
+  }
+  return best!.s
+}
+
+async function memberRun(t: Test, c: TestCluster, run: number, which: Pick): Promise<void> {
+  const before = await c.waitReady(2, 60_000)
+  const w = startWorkload(c, { count: JOBS, jobMs: 3, fn: 'start' })
+  await waitFor(() => executionLines(w.runsFile).length >= JOBS * 0.25, { timeoutMs: 60_000, what: 'a quarter of the jobs started' })
+  const victim = await pickMember(which)
+  const faultAt = Date.now()
+  await victim.kill()
+
+  const r = await settleWorkload(c, w, 120_000)
+  const dup = attributeDuplicates(w.runsFile, new Set(), faultAt)
+  const gap = executionGapAfter(w.runsFile, faultAt)
+  const after = await c.waitReady(2, 60_000)
+  const fault = `ZooKeeper: kill -9 of the ${which} member of 3`
+  recordFault({ fault, run, ...r, failoverGapMs: gap, notes: `boss epoch ${before.boss?.epoch} → ${after.boss?.epoch}` })
+  t.comment(`run ${run}: ${JSON.stringify(r)}; duplicates ${dup.duplicates}; longest execution gap ${gap} ms; epoch ${before.boss?.epoch} → ${after.boss?.epoch}`)
+
+  t.equal(r.acknowledged, JOBS, 'every job was acknowledged')
+  t.equal(r.lost, 0, 'no acknowledged job lost')
+  t.equal(dup.duplicates, 0, 'no job started twice (no worker died)')
+  t.ok(executionLines(w.runsFile).some((l) => l.at > faultAt), 'jobs ran after the kill (it hit mid-run)')
+  t.equal(after.boss?.pid, before.boss?.pid, 'the same process is boss (no boss change needed)')
+  t.ok(c.workers.every((p) => p.running) && c.api.running, 'no bosun process exited')
+
+  await victim.restart() // back to 3 members for the next run
+}
+
+for (const which of ['leader', 'follower'] as const) {
+  t.test(`kill -9 of the ZooKeeper ${which} member mid-run`, async (t) => {
+    const c = new TestCluster({ zk, nats, cluster: uniqueName('fzm'), workers: 3, concurrency: 8, functionsDir, sessionTimeoutMs: SESSION_MS })
+    t.teardown(() => c.close())
+    await startClusterPatiently(c, 2)
+    for (let run = 1; run <= RUNS; run++) await t.test(`run ${run}`, (t) => memberRun(t, c, run, which))
+  })
+}
