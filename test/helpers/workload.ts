@@ -475,3 +475,4 @@ export async function startCluster(cluster: TestCluster, timeoutMs = 120_000, mi
     await cluster.waitReady(minWorkers, Math.max(1000, timeoutMs - (Date.now() - t0)))
   }
 }
+// ---- end of boss/api fault helpers
