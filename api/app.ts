@@ -28,6 +28,12 @@ import { validatorCompiler } from './validator.js'
 
 export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024
 export const DEFAULT_MAX_WAIT_MS = 60_000
+/** A whole request (headers and body) must arrive within this; else 408 and the socket is closed (slowloris). */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000
+/** An idle keep-alive connection is closed after this (Fastify's default: above common load balancers' 60 s). */
+export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 72_000
+/** Socket inactivity limit on top of the longest `?wait=`: a connection silent for longer is closed. */
+export const CONNECTION_TIMEOUT_MARGIN_MS = 60_000
 /** Version of the HTTP API in the OpenAPI document (not the package version). */
 export const API_VERSION = '1.0.0'
 
@@ -44,6 +50,18 @@ export interface BuildAppOptions {
   rateLimit?: RateLimitSettings
   /** Largest `?wait=` of POST /jobs. @defaultValue 60000 */
   maxWaitMs?: number
+  /**
+   * Time for a client to send a whole request, headers and body; a slower or stalled one gets 408 and
+   * its socket is closed, checked every quarter of this (at most every 5 s). @defaultValue 10000
+   */
+  requestTimeoutMs?: number
+  /** Idle keep-alive connections are closed after this. @defaultValue 72000 */
+  keepAliveTimeoutMs?: number
+  /**
+   * A socket with no traffic for this long is closed (a held `?wait=` request is silent, so this must
+   * exceed maxWaitMs). @defaultValue maxWaitMs + 60000
+   */
+  connectionTimeoutMs?: number
 }
 
 export type BosunApp = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>
@@ -56,6 +74,9 @@ function positiveInt(name: string, value: number, min: number): number {
 export function buildApp(opts: BuildAppOptions): BosunApp {
   const bodyLimit = positiveInt('bodyLimitBytes', opts.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES, 1)
   const maxWaitMs = positiveInt('maxWaitMs', opts.maxWaitMs ?? DEFAULT_MAX_WAIT_MS, 0)
+  const requestTimeout = positiveInt('requestTimeoutMs', opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS, 1)
+  const keepAliveTimeout = positiveInt('keepAliveTimeoutMs', opts.keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS, 1)
+  const connectionTimeout = positiveInt('connectionTimeoutMs', opts.connectionTimeoutMs ?? maxWaitMs + CONNECTION_TIMEOUT_MARGIN_MS, maxWaitMs + 1)
   const tokens = Object.freeze([...(opts.apiTokens ?? [])].filter((t) => t !== ''))
   const rateLimit = opts.rateLimit === undefined
     ? undefined
@@ -73,6 +94,16 @@ export function buildApp(opts: BuildAppOptions): BosunApp {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false } },
     frameworkErrors: frameworkErrorHandler,
     return503OnClosing: true,
+    // Slow or half-sent requests (slowloris) must not hold sockets: Node answers 408 and closes a
+    // request not fully received in time; it checks open connections every `connectionsCheckingInterval`.
+    requestTimeout: requestTimeout,
+    keepAliveTimeout: keepAliveTimeout,
+    connectionTimeout: connectionTimeout,
+    http: {
+      headersTimeout: requestTimeout,
+      requestTimeout: requestTimeout,
+      connectionsCheckingInterval: Math.min(5000, Math.max(100, Math.floor(requestTimeout / 4))),
+    },
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   app.setValidatorCompiler(validatorCompiler)
