@@ -278,6 +278,9 @@ export class NatsTransport extends EventEmitter implements Transport {
     if (err instanceof natsErrors.RequestError && err.isNoResponders()) {
       return errors.NO_RESPONDERS(`no process listens at ${address}`, { cause: err, details })
     }
+    if (err instanceof natsErrors.InvalidArgumentError && /max_payload/.test(err.message)) {
+      return errors.BODY_TOO_LARGE(`${type} to ${address} exceeds the NATS max_payload`, { cause: err, details })
+    }
     if (err instanceof natsErrors.InvalidSubjectError || err instanceof natsErrors.InvalidArgumentError) {
       return errors.BAD_MESSAGE(`invalid address ${JSON.stringify(address)}`, { cause: err, details })
     }

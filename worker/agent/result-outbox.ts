@@ -4,7 +4,7 @@
  * a failure with backoff and at once when a new boss is elected — so nothing a worker finished
  * is lost across a boss change (CONTRACT guarantee 2).
  */
-import type { Logger } from '../../runner/index.js'
+import { errors, type Logger } from '../../runner/index.js'
 import { MSG, type AttemptResult, type ResultsReply } from '../protocol.js'
 
 export interface OutboxDeps {
@@ -27,6 +27,8 @@ export class ResultOutbox {
   private retryDelay = RETRY_MIN_MS
   private closed = false
   private readonly idleWaiters: (() => void)[] = []
+  /** Shrinks when a batch exceeds the NATS max_payload, grows back after successes. */
+  private maxBatch = MAX_BATCH
 
   constructor(private readonly deps: OutboxDeps) {}
 
@@ -93,7 +95,7 @@ export class ResultOutbox {
   private async flush(): Promise<void> {
     if (this.inFlight || this.closed || this.pending.size === 0) return
     this.inFlight = true
-    const batch = [...this.pending.values()].slice(0, MAX_BATCH)
+    const batch = [...this.pending.values()].slice(0, this.maxBatch)
     let ok = false
     try {
       const address = await this.deps.bossAddress()
@@ -108,8 +110,13 @@ export class ResultOutbox {
       }
       ok = true
       this.retryDelay = RETRY_MIN_MS
+      this.maxBatch = Math.min(MAX_BATCH, this.maxBatch * 2)
     } catch (err) {
-      this.deps.logger.debug({ err, pending: this.pending.size }, 'result delivery failed; will retry')
+      if ((err as { code?: unknown }).code === errors.BODY_TOO_LARGE.code) {
+        ok = true // not a delivery failure: send smaller batches at once
+        if (batch.length > 1) this.maxBatch = Math.max(1, Math.floor(batch.length / 2))
+        else this.replaceWithError(batch[0]!)
+      } else this.deps.logger.debug({ err, pending: this.pending.size }, 'result delivery failed; will retry')
     } finally {
       this.inFlight = false
     }
@@ -126,6 +133,12 @@ export class ResultOutbox {
       }, this.retryDelay)
       this.retryDelay = Math.min(RETRY_MAX_MS, this.retryDelay * 2)
     }
+  }
+
+  /** A single result too large for one message (cannot happen below MAX_RESULT_BYTES): report it failed. */
+  private replaceWithError(r: AttemptResult): void {
+    const e = errors.RESULT_TOO_LARGE('the result is too large to send to the boss')
+    this.pending.set(r.jobId, { ...r, outcome: { ok: false, error: { message: e.message, code: e.code } } })
   }
 
   private notifyIdle(): void {

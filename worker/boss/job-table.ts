@@ -6,6 +6,7 @@
  */
 import { errors, isBosunError, type Logger } from '../../runner/index.js'
 import { isFinal, type Job, type JobState } from '../jobs/model.js'
+import { shrunk } from './outcomes.js'
 import type { BossStore } from './store-port.js'
 
 export type Phase = 'queued' | 'running' | 'final'
@@ -119,6 +120,7 @@ export class JobTable {
 
   private async write(t: Tracked, snapshot: Job): Promise<void> {
     let delay = RETRY_MIN_MS
+    let shrinks = 0
     for (;;) {
       if (!this.active) throw errors.NOT_LEADER('the boss term ended before the write')
       try {
@@ -133,6 +135,14 @@ export class JobTable {
         if (isBosunError(err, errors.STALE_EPOCH)) {
           this.onFenced(err)
           throw err
+        }
+        if (isBosunError(err, errors.BODY_TOO_LARGE) && shrinks++ < 2) {
+          const bytes = typeof err.details?.bytes === 'number' ? err.details.bytes : undefined
+          const smaller = shrunk(snapshot, bytes, new Date())
+          this.logger.warn({ jobId: t.job.id, bytes }, 'job record too large to store; storing it failed without its result')
+          if (t.job === snapshot) this.set(t, smaller)
+          snapshot = smaller
+          continue
         }
         this.logger.warn({ err, jobId: t.job.id, retryInMs: delay }, 'job write failed; retrying')
         await new Promise((r) => setTimeout(r, delay))

@@ -58,3 +58,27 @@ export function cancelledWhileQueued(job: Job, now: Date): Job {
   const e = errors.FUNCTION_CANCELLED('cancelled before it ran')
   return { ...job, state: 'cancelled', error: { message: e.message, code: e.code }, finishedAt: now.toISOString(), cancelRequested: true }
 }
+
+/** Longest error message kept in a job record. */
+export const MAX_ERROR_MESSAGE_CHARS = 4000
+
+/**
+ * A final record that the store refused as too large (a result near the limit on top of a large
+ * payload, or a huge error message): fail it with a clear error instead of retrying forever.
+ */
+export function shrunk(job: Job, bytes: number | undefined, now: Date): Job {
+  const next: Job = { ...job }
+  if ('result' in next) {
+    delete next.result
+    const e = errors.RESULT_TOO_LARGE(`the job's result made its record too large to store${bytes ? ` (${bytes} bytes)` : ''}`)
+    return { ...next, state: 'failed', error: { message: e.message, code: e.code }, finishedAt: next.finishedAt ?? now.toISOString() }
+  }
+  if (next.error) next.error = { ...next.error, message: next.error.message.slice(0, MAX_ERROR_MESSAGE_CHARS) }
+  return next
+}
+
+/** A job whose own record cannot be sent to a worker (payload near the NATS limit). */
+export function undeliverable(job: Job, now: Date): Job {
+  const e = errors.BODY_TOO_LARGE('the job is too large to dispatch over NATS')
+  return { ...job, state: 'failed', error: { message: e.message, code: e.code }, finishedAt: now.toISOString() }
+}

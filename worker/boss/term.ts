@@ -5,7 +5,7 @@
  * message and write carries the term's epoch. A term never outlives its leadership: `stop()` is
  * called the moment leadership is in doubt, and all in-memory state is dropped.
  */
-import { errors, type Logger, type Registry, type ServiceEntry, type Transport } from '../../runner/index.js'
+import { errors, isBosunError, type Logger, type Registry, type ServiceEntry, type Transport } from '../../runner/index.js'
 import { isFinal, publicJob, type Job } from '../jobs/model.js'
 import {
   MSG,
@@ -19,7 +19,7 @@ import {
 } from '../protocol.js'
 import { Fleet } from './fleet.js'
 import { JobTable, phaseOf, type Tracked } from './job-table.js'
-import { afterAttempt, cancelledWhileQueued, lostWorker, notStarted, started } from './outcomes.js'
+import { afterAttempt, cancelledWhileQueued, lostWorker, notStarted, started, undeliverable } from './outcomes.js'
 import { ReadyQueue } from './ready-queue.js'
 import type { BossSettings } from './settings.js'
 import type { BossStore, WatchEntry } from './store-port.js'
@@ -344,6 +344,7 @@ export class BossTerm {
       reply = (await this.d.transport.request(worker.address, MSG.dispatch, { epoch: this.d.epoch, jobs }, { timeoutMs: this.d.settings.dispatchTimeoutMs, epoch: this.d.epoch })) as DispatchReply
     } catch (err) {
       if (this.state !== 'active') return
+      if (isBosunError(err, errors.BODY_TOO_LARGE)) return this.splitDispatch(workerId, jobs)
       // No responders: the dispatch was never received. A timeout is ambiguous: reconcile decides.
       const neverArrived = (err as { code?: string }).code === errors.NO_RESPONDERS.code
       this.log.warn({ err, worker: workerId, jobs: jobs.length, neverArrived }, 'dispatch failed')
@@ -361,6 +362,22 @@ export class BossTerm {
       if (reason === 'draining' && worker) worker.paused = true
       this.undispatch(workerId, j.id)
     }
+  }
+
+  /** A batch over the NATS max_payload was never sent: send it in halves; a single job that big fails. */
+  private splitDispatch(workerId: string, jobs: Job[]): void {
+    if (jobs.length > 1) {
+      const half = Math.ceil(jobs.length / 2)
+      void this.sendDispatch(workerId, jobs.slice(0, half))
+      void this.sendDispatch(workerId, jobs.slice(half))
+      return
+    }
+    const t = this.table.get(jobs[0]!.id)
+    this.fleet.release(workerId, jobs[0]!.id)
+    if (!t || t.phase !== 'running') return
+    this.releaseAssignment(t)
+    this.table.set(t, undeliverable(t.job, new Date()))
+    void this.persistQuietly(t).then(() => this.finished(t))
   }
 
   private undispatch(workerId: string, jobId: string): void {
