@@ -32,6 +32,7 @@ import {
   isWrongLastSequence,
   jobKey,
 } from './store-codec.js'
+import { Limiter } from './store-limiter.js'
 import { JobWatcher, scanJobs, type BucketRef, type WatchEntry } from './store-watch.js'
 
 export type { WatchEntry } from './store-watch.js'
@@ -43,7 +44,10 @@ export type { WatchEntry } from './store-watch.js'
 export const DEFAULT_REQUEST_TIMEOUT_MS = 3000
 export const DEFAULT_OPERATION_TIMEOUT_MS = 20_000
 export const DEFAULT_MAX_CAS_ATTEMPTS = 16
-export const DEFAULT_MAX_IN_FLIGHT = 1024
+/** Writes in flight at once (JetStream publish throughput saturates around 100–200 in flight). */
+export const DEFAULT_MAX_IN_FLIGHT = 256
+/** Reads and purges in flight at once (the server answers these API requests one by one). */
+export const DEFAULT_MAX_READS_IN_FLIGHT = 64
 /** Room left for headers under the server's max_payload. */
 const HEADER_ROOM = 1024
 
@@ -59,8 +63,10 @@ export interface JobStoreOptions {
   operationTimeoutMs?: number
   /** Attempts of a mutate that keeps losing compare-and-set races. @defaultValue {@link DEFAULT_MAX_CAS_ATTEMPTS} */
   maxCasAttempts?: number
-  /** Most writes createMany keeps in flight. @defaultValue {@link DEFAULT_MAX_IN_FLIGHT} */
+  /** Most writes in flight at once (all callers together); more wait their turn. @defaultValue {@link DEFAULT_MAX_IN_FLIGHT} */
   maxInFlight?: number
+  /** Most reads/purges in flight at once. @defaultValue {@link DEFAULT_MAX_READS_IN_FLIGHT} */
+  maxReadsInFlight?: number
 }
 
 export interface StoredJob {
@@ -120,7 +126,8 @@ export class JobStore {
   private readonly requestTimeoutMs: number
   private readonly operationTimeoutMs: number
   private readonly maxCasAttempts: number
-  private readonly maxInFlight: number
+  private readonly writes: Limiter
+  private readonly reads: Limiter
   private readonly watchers = new Set<JobWatcher>()
   private pending = 0
   private idle: (() => void) | undefined
@@ -142,7 +149,8 @@ export class JobStore {
     this.requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
     this.operationTimeoutMs = opts.operationTimeoutMs ?? DEFAULT_OPERATION_TIMEOUT_MS
     this.maxCasAttempts = opts.maxCasAttempts ?? DEFAULT_MAX_CAS_ATTEMPTS
-    this.maxInFlight = opts.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT
+    this.writes = new Limiter(opts.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT)
+    this.reads = new Limiter(opts.maxReadsInFlight ?? DEFAULT_MAX_READS_IN_FLIGHT)
     this.ref = { js, jsm, stream: this.stream, jobSubjectPrefix: `${this.prefix}jobs.`, log }
   }
 
@@ -193,7 +201,7 @@ export class JobStore {
   }
 
   /**
-   * create() for many jobs, pipelined (up to maxInFlight writes in flight), results in order.
+   * create() for many jobs, pipelined (all queued at once, maxInFlight writes on the wire), results in order.
    * Every record is validated and encoded before anything is written: a bad one rejects the whole
    * batch untouched (details.index). If some writes fail, the others are still stored (they are
    * durable and idempotent by id: retrying the same jobs is safe) and the promise rejects with
@@ -209,22 +217,11 @@ export class JobStore {
           throw err
         }
       })
-      const results = new Array<CreateResult>(jobs.length)
+      const settled = await Promise.allSettled(jobs.map((job, i) => this.createEncoded(job, encoded[i]!)))
+      const results: CreateResult[] = []
       const failed: Array<{ index: number; err: unknown }> = []
-      let next = 0
-      const lane = async () => {
-        while (next < jobs.length) {
-          const i = next++
-          try {
-            results[i] = await this.createEncoded(jobs[i]!, encoded[i]!)
-          } catch (err) {
-            failed.push({ index: i, err })
-          }
-        }
-      }
-      await Promise.all(Array.from({ length: Math.min(this.maxInFlight, jobs.length) }, lane))
+      settled.forEach((r, index) => (r.status === 'fulfilled' ? results.push(r.value) : failed.push({ index, err: r.reason })))
       if (failed.length > 0) {
-        failed.sort((a, b) => a.index - b.index)
         const first = failed[0]!.err
         throw errors.STORE(`${failed.length} of ${jobs.length} jobs were not stored: ${(first as Error).message}`, {
           cause: first,
@@ -511,14 +508,16 @@ export class JobStore {
   }
 
   private async publish(key: string, data: Uint8Array, expectRevision: number): Promise<number> {
-    const ack = await this.js.publish(this.prefix + key, data, { expect: { lastSubjectSequence: expectRevision }, timeout: this.requestTimeoutMs })
+    const ack = await this.writes.run(() =>
+      this.js.publish(this.prefix + key, data, { expect: { lastSubjectSequence: expectRevision }, timeout: this.requestTimeoutMs }),
+    )
     return ack.seq
   }
 
   private async readRaw(key: string, deadline: number): Promise<RawEntry | null> {
     for (let attempt = 0; ; attempt++) {
       try {
-        const e = await this.kv.get(key)
+        const e = await this.reads.run(() => this.kv.get(key))
         return e === null ? null : { revision: e.revision, op: e.operation, data: e.value }
       } catch (err) {
         if (!isTransient(err) || Date.now() > deadline) throw this.storeError(`read ${key}`, err)
@@ -530,7 +529,7 @@ export class JobStore {
   private async purgeKey(key: string, deadline: number): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.jsm.streams.purge(this.stream, { filter: this.prefix + key })
+        await this.reads.run(() => this.jsm.streams.purge(this.stream, { filter: this.prefix + key }))
         return
       } catch (err) {
         if (!isTransient(err) || Date.now() > deadline) throw this.storeError(`purge ${key}`, err)
