@@ -6,10 +6,11 @@ import t from 'tap'
 import { startNats, startZooKeeper, uniqueName } from '../helpers/servers.js'
 import { TestCluster, e2eFunctionsDir } from '../helpers/processes.js'
 import { waitFor } from '../helpers/wait.js'
-import { executionGapAfter, executions, recordFault, settleWorkload, startWorkload, watchBossActions } from '../helpers/workload.js'
+import { executionGapAfter, executions, recordFault, settleWorkload, startCluster, startWorkload, watchBossActions } from '../helpers/workload.js'
 
 const SESSION_MS = 2000
 const JOBS = 2000
+t.setTimeout(900_000)
 const zk = await startZooKeeper({ tickTime: 100 })
 const nats = await startNats()
 const functionsDir = e2eFunctionsDir()
@@ -23,13 +24,13 @@ for (let run = 1; run <= 3; run++) {
     const cluster = uniqueName('bk')
     const c = new TestCluster({ zk, nats, cluster, workers: 4, concurrency: 8, functionsDir, sessionTimeoutMs: SESSION_MS })
     t.teardown(() => c.close())
-    await c.start()
+    await startCluster(c)
     const actions = await watchBossActions(nats.url, cluster)
     t.teardown(() => actions.stop())
-    const before = await c.clusterState()
-    const boss = await c.bossProcess()
     const w = startWorkload(c, { count: JOBS, jobMs: 3 })
     await waitFor(() => executions(w.runsFile).size >= JOBS / 5, { timeoutMs: 60_000, what: 'a fifth of the jobs ran' })
+    const before = await c.clusterState()
+    const boss = await c.bossProcess()
     await boss.kill()
     const killedAt = Date.now()
     const after = await waitFor(async () => {
@@ -46,5 +47,6 @@ for (let run = 1; run <= 3; run++) {
     t.equal(res.lost, 0, 'no acknowledged job lost')
     t.equal(res.ranTwice, 0, 'no job ran twice (no worker died)')
     t.equal(res.executions, res.succeeded, 'one execution per succeeded job')
+    t.same(overlap.lateOldWrites.map((x) => `${x.id} ${x.state}`), [], 'no write of the dead boss stored after the new boss began')
   })
 }

@@ -459,7 +459,23 @@ export function logEntries(proc: import('./processes.js').BosunProcess, pattern:
 export async function startClusterPatiently(cluster: TestCluster, minWorkers: number, timeoutMs = 120_000): Promise<void> {
   const t0 = Date.now()
   await cluster.start().catch(() => undefined)
-  await cluster.waitReady(minWorkers, Math.max(1000, timeoutMs - (Date.now() - t0)))
+  // A process that exits while starting fails the start at once, with its last log lines.
+  let started = false
+  const died = new Promise<never>((_, reject) => {
+    for (const p of [cluster.api, ...cluster.workers].filter(Boolean)) {
+      void p.exited.then(() => {
+        if (started) return
+        const tail = p.logs().trim().split('\n').slice(-3).join('\n')
+        reject(new Error(`${p.name} (pid ${p.pid}) exited with ${p.child.exitCode ?? p.child.signalCode} while the cluster started:\n${tail}`))
+      })
+    }
+  })
+  died.catch(() => undefined)
+  try {
+    await Promise.race([cluster.waitReady(minWorkers, Math.max(1000, timeoutMs - (Date.now() - t0))), died])
+  } finally {
+    started = true
+  }
 }
 
 /**
@@ -474,5 +490,19 @@ export async function startCluster(cluster: TestCluster, timeoutMs = 120_000, mi
     if (!cluster.api || !/cluster ready/.test((err as Error).message)) throw err
     await cluster.waitReady(minWorkers, Math.max(1000, timeoutMs - (Date.now() - t0)))
   }
+}
+/** Wait until GET /cluster names a boss other than `oldBossId`; returns that state. */
+export async function waitForNewBoss(cluster: TestCluster, oldBossId: string, timeoutMs = 30_000): Promise<import('./processes.js').ClusterState & { boss: NonNullable<import('./processes.js').ClusterState['boss']> }> {
+  const { waitFor } = await import('./wait.js')
+  return waitFor(async () => {
+    const s = await cluster.clusterState().catch(() => undefined)
+    return s?.boss && s.boss.id !== oldBossId ? (s as typeof s & { boss: NonNullable<typeof s.boss> }) : undefined
+  }, { timeoutMs, intervalMs: 50, what: `a boss other than ${oldBossId}` })
+}
+
+/** Wait for the first log line of `proc` matching `pattern` at or after `since` (epoch ms). */
+export async function waitForLog(proc: import('./processes.js').BosunProcess, pattern: RegExp, since = 0, timeoutMs = 30_000): Promise<LogEntry> {
+  const { waitFor } = await import('./wait.js')
+  return waitFor(() => logEntries(proc, pattern, since)[0], { timeoutMs, intervalMs: 50, what: `${proc.name} to log ${pattern}` })
 }
 // ---- end of boss/api fault helpers

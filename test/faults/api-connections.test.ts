@@ -1,0 +1,111 @@
+/**
+ * Fault: the API loses its NATS or its ZooKeeper connection mid-run (each through a TCP proxy that
+ * is cut, then healed; workers stay connected). While cut, the API must refuse POST /jobs with 503 +
+ * Retry-After (never a false 202: every 202 it gave is a job that exists and ends) and report
+ * GET /readyz 503; after the heal it must recover by itself (202 again, readyz 200), no restart.
+ */
+import t from 'tap'
+import { freePort, startNats, startZooKeeper, uniqueName } from '../helpers/servers.js'
+import { TestCluster, e2eFunctionsDir, spawnBosun } from '../helpers/processes.js'
+import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js'
+import { waitFor } from '../helpers/wait.js'
+import { executionGapAfter, recordFault, settleWorkload, startWorkload } from '../helpers/workload.js'
+
+const SESSION_MS = 2000
+const JOBS = 2000
+/** How long a refusal may take while a connection is down (the API knows it is down). */
+const REFUSAL_MS = 5000
+/** How long the link stays cut: longer than the ZooKeeper session, so the API's session is lost. */
+const CUT_MS = SESSION_MS + 2000
+t.setTimeout(900_000)
+const zk = await startZooKeeper({ tickTime: 100 })
+const nats = await startNats()
+const functionsDir = e2eFunctionsDir()
+t.teardown(async () => {
+  await nats.close()
+  await zk.close()
+})
+
+interface Probe {
+  at: number
+  ms: number
+  status: number
+  retryAfter: string | null
+  id?: string
+}
+
+async function probe(c: TestCluster, file: string): Promise<Probe> {
+  const at = Date.now()
+  try {
+    const res = await fetch(`${c.apiUrl}/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ function: 'count', payload: { file, n: -1 } }),
+      signal: AbortSignal.timeout(30_000),
+    })
+    const body = (await res.json().catch(() => undefined)) as { id?: string } | undefined
+    return { at, ms: Date.now() - at, status: res.status, retryAfter: res.headers.get('retry-after'), ...(res.status === 202 && body?.id ? { id: body.id } : {}) }
+  } catch {
+    return { at, ms: Date.now() - at, status: 0, retryAfter: null }
+  }
+}
+
+async function readyStatus(c: TestCluster): Promise<number> {
+  const r = await fetch(`${c.apiUrl}/readyz`, { signal: AbortSignal.timeout(5000) }).catch(() => undefined)
+  return r?.status ?? 0
+}
+
+for (const link of ['nats', 'zk'] as const) {
+  for (let run = 1; run <= 3; run++) {
+    t.test(`the API loses its ${link === 'nats' ? 'NATS' : 'ZooKeeper'} connection mid-run (run ${run})`, async (t) => {
+      const cluster = uniqueName('ac')
+      const zkProxy = await startTcpProxy(zk.connect)
+      const natsProxy = await startTcpProxy(nats.url)
+      t.teardown(() => zkProxy.close())
+      t.teardown(() => natsProxy.close())
+      const proxy: TcpProxy = link === 'nats' ? natsProxy : zkProxy
+      const c = new TestCluster({ zk, nats, cluster, workers: 3, concurrency: 8, functionsDir, sessionTimeoutMs: SESSION_MS })
+      t.teardown(() => c.close())
+      for (let i = 0; i < 3; i++) c.addWorker()
+      const port = await freePort()
+      c.api = spawnBosun('api', 'dist/api/main.js', { ...c.env(), ZK_CONNECT: zkProxy.address, NATS_URL: `nats://${natsProxy.address}`, PORT: String(port), HOST: '127.0.0.1', BOSUN_NODE_ID: `api-${port}` })
+      c.apiUrl = `http://127.0.0.1:${port}`
+      await c.waitReady(2, 120_000)
+      const w = startWorkload(c, { count: JOBS, jobMs: 3 })
+      await waitFor(() => w.acknowledged.length >= JOBS / 5, { timeoutMs: 60_000, what: 'a fifth of the jobs acknowledged' })
+      proxy.cut()
+      const cutAt = Date.now()
+      await waitFor(async () => (await readyStatus(c)) === 503, { timeoutMs: 15_000, intervalMs: 50, what: 'readyz 503' })
+      const notReadyMs = Date.now() - cutAt
+      const probes: Probe[] = []
+      do probes.push(await probe(c, w.runsFile))
+      while (Date.now() - cutAt < CUT_MS)
+      const readyWhileCut = await readyStatus(c)
+      proxy.heal()
+      const healedAt = Date.now()
+      await waitFor(async () => (await readyStatus(c)) === 200, { timeoutMs: 30_000, intervalMs: 50, what: 'readyz 200 after the heal' })
+      const readyMs = Date.now() - healedAt
+      const accepted = await waitFor(async () => {
+        const p = await probe(c, w.runsFile)
+        return p.status === 202 ? p : undefined
+      }, { timeoutMs: 30_000, intervalMs: 100, what: 'a 202 after the heal' })
+      const acceptMs = accepted.at + accepted.ms - healedAt
+      const probed = probes.filter((p) => p.id !== undefined).map((p) => p.id!)
+      const tracked = { ...w, acknowledged: [...w.acknowledged, ...probed, accepted.id!] }
+      const res = await settleWorkload(c, tracked, 90_000)
+      const gap = executionGapAfter(w.runsFile, cutAt)
+      const statuses = probes.map((p) => `${p.status}/${p.ms}ms`).join(' ')
+      const summary = `readyz 503 ${notReadyMs} ms after the cut; POST while cut: ${statuses}; readyz 200 ${readyMs} ms and 202 ${acceptMs} ms after the heal`
+      recordFault({ fault: `API loses ${link === 'nats' ? 'NATS' : 'ZooKeeper'}`, run, ...res, failoverGapMs: gap, notes: summary })
+      t.comment(`run ${run}: ${JSON.stringify(res)}; ${summary}`)
+      t.ok(c.api.running, 'the API process was not restarted')
+      t.equal(readyWhileCut, 503, 'GET /readyz answers 503 while the link is cut')
+      t.same(probes.filter((p) => p.status !== 503).map((p) => `${p.status} after ${p.ms} ms`), [], 'every POST /jobs while cut is refused with 503')
+      t.same(probes.filter((p) => p.status === 503 && (p.retryAfter === null || !(Number(p.retryAfter) >= 0))).length, 0, 'every 503 carries Retry-After')
+      t.same(probes.filter((p) => p.ms > REFUSAL_MS).map((p) => `${p.status} after ${p.ms} ms`), [], `every refusal comes within ${REFUSAL_MS} ms`)
+      t.ok(readyMs <= 10_000, `readyz recovered by itself ${readyMs} ms after the heal`)
+      t.equal(res.lost, 0, 'every 202 the API gave is a job that exists and succeeded')
+      t.equal(res.ranTwice, 0, 'no job ran twice')
+    })
+  }
+}
