@@ -32,8 +32,22 @@ export interface E2eBenchOptions {
   sessionTimeoutMs?: number
   /** One extra throughput run under --cpu-prof. @defaultValue false */
   profile?: boolean
+  /** Worker processes (one becomes the boss). @defaultValue 5 */
+  workers?: number
+  /** WORKER_CONCURRENCY. @defaultValue 16 */
+  concurrency?: number
   /** Skip phases (for partial runs): any of 'throughput', 'latency', 'failover'. */
   skip?: string[]
+}
+
+/** The resolved figures-affecting options. */
+interface Resolved {
+  runs: number
+  jobs: number
+  latencySeconds: number
+  latencyRate: number
+  failoverRate: number
+  sessionTimeoutMs: number
 }
 
 interface RunRecord {
@@ -67,7 +81,7 @@ function zkPerJob(t: ThroughputResult, idle: { ms: number; received: number }): 
   return (t.zkPacketsReceived - idle.received * (t.totalMs / idle.ms)) / t.jobs
 }
 
-async function clusterA(zk: Zk, nats: Nats, s: ClusterSettings, o: Required<Omit<E2eBenchOptions, 'profile' | 'skip'>>, skip: Set<string>, rec: RunRecord): Promise<void> {
+async function clusterA(zk: Zk, nats: Nats, s: ClusterSettings, o: Resolved, skip: Set<string>, rec: RunRecord): Promise<void> {
   let c: BenchCluster | undefined
   try {
     c = await openCluster(zk, nats, s, 'bencha')
@@ -95,7 +109,7 @@ async function clusterA(zk: Zk, nats: Nats, s: ClusterSettings, o: Required<Omit
   }
 }
 
-async function clusterB(zk: Zk, nats: Nats, s: ClusterSettings, o: Required<Omit<E2eBenchOptions, 'profile' | 'skip'>>, rec: RunRecord): Promise<void> {
+async function clusterB(zk: Zk, nats: Nats, s: ClusterSettings, o: Resolved, rec: RunRecord): Promise<void> {
   let c: BenchCluster | undefined
   try {
     c = await openCluster(zk, nats, s, 'benchb')
@@ -136,7 +150,7 @@ function rows(records: RunRecord[], sessionTimeoutMs: number, o: { jobs: number;
 
 /** Run the e2e benchmark on its own ZooKeeper and NATS (both stopped at the end). */
 export async function e2eBench(opts: E2eBenchOptions = {}): Promise<BenchOutcome & { profile?: ProfileResult }> {
-  const o = {
+  const o: Resolved = {
     runs: opts.runs ?? 3,
     jobs: opts.jobs ?? 20_000,
     latencySeconds: opts.latencySeconds ?? 10,
@@ -145,7 +159,7 @@ export async function e2eBench(opts: E2eBenchOptions = {}): Promise<BenchOutcome
     sessionTimeoutMs: opts.sessionTimeoutMs ?? 2000,
   }
   const skip = new Set(opts.skip ?? [])
-  const settings: ClusterSettings = { workers: 5, concurrency: 16, sessionTimeoutMs: o.sessionTimeoutMs }
+  const settings: ClusterSettings = { workers: opts.workers ?? 5, concurrency: opts.concurrency ?? 16, sessionTimeoutMs: o.sessionTimeoutMs }
   const zk = await startZooKeeper({ tickTime: 100 })
   let nats: Nats | undefined
   const records: RunRecord[] = []

@@ -1,27 +1,49 @@
 /**
- * `node dist/bench/run.js [runtime|e2e|all] [--quick] [--profile]` (after `npm run build`; `npm run bench`
- * does both). Prints a table per benchmark and writes bench/results/<name>-<timestamp>.json and
+ * `node dist/bench/run.js [runtime|e2e|all] [--quick] [--profile] [--runs=N] [--jobs=N] [--workers=N]
+ * [--concurrency=N] [--skip=throughput,latency,failover]` (after `npm run build`; `npm run bench` does both). Prints a table per benchmark and writes bench/results/<name>-<timestamp>.json and
  * bench/results/latest-<name>.json. Every server and bosun process started here is stopped before exit.
  *
  * --quick: fewer runs and jobs (a smoke run of the harness, not figures to quote).
  * --profile: e2e only; one extra throughput run with `--cpu-prof` on the API and the boss, summarised.
  */
+import type { E2eBenchOptions } from './e2e.js'
 import { formatTable, progress, writeResults, type Row } from './lib/report.js'
 
 type Which = 'runtime' | 'e2e' | 'all'
 
-function parseArgs(argv: string[]): { which: Which; quick: boolean; profile: boolean } {
+interface Args {
+  which: Which
+  quick: boolean
+  profile: boolean
+  /** --name=value flags. */
+  flags: Map<string, string>
+}
+
+function parseArgs(argv: string[]): Args {
   const positional = argv.filter((a) => !a.startsWith('--'))
   const which = (positional[0] ?? 'all') as Which
   if (!['runtime', 'e2e', 'all'].includes(which)) {
     process.stderr.write(`usage: node dist/bench/run.js [runtime|e2e|all] [--quick] [--profile]\n`)
     process.exit(2)
   }
-  return { which, quick: argv.includes('--quick'), profile: argv.includes('--profile') }
+  const flags = new Map<string, string>()
+  for (const a of argv) {
+    const m = /^--([a-z]+)=(.*)$/.exec(a)
+    if (m) flags.set(m[1]!, m[2]!)
+  }
+  return { which, quick: argv.includes('--quick'), profile: argv.includes('--profile'), flags }
+}
+
+function intFlag(flags: Map<string, string>, name: string): number | undefined {
+  const v = flags.get(name)
+  if (v === undefined) return undefined
+  const n = Number(v)
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer`)
+  return n
 }
 
 async function main(): Promise<void> {
-  const { which, quick, profile } = parseArgs(process.argv.slice(2))
+  const { which, quick, profile, flags } = parseArgs(process.argv.slice(2))
   const t0 = Date.now()
   const tables: string[] = []
   const finish = (name: string, title: string, rows: Row[], data: Record<string, unknown>) => {
@@ -33,13 +55,21 @@ async function main(): Promise<void> {
   }
   if (which === 'runtime' || which === 'all') {
     const { runtimeBench } = await import('./runtime.js')
-    const r = await runtimeBench(quick ? { runs: 2, lookupMs: 300 } : {})
+    const runs = intFlag(flags, 'runs')
+    const r = await runtimeBench({ ...(quick ? { runs: 2, lookupMs: 300 } : {}), ...(runs ? { runs } : {}) })
     finish('runtime', 'runtime (ZooKeeper lookups, leader failover)', r.rows, r.data)
   }
   if (which === 'e2e' || which === 'all') {
     const { e2eBench } = await import('./e2e.js')
-    const r = await e2eBench(quick ? { runs: 1, jobs: 2000, latencySeconds: 3, profile } : { profile })
-    finish('e2e', 'e2e (local cluster: api + 5 workers)', r.rows, r.data)
+    const opts: E2eBenchOptions = {
+      ...(quick ? { runs: 1, jobs: 2000, latencySeconds: 3 } : {}),
+      profile,
+      ...Object.fromEntries(['runs', 'jobs', 'workers', 'concurrency'].flatMap((k) => (flags.has(k) ? [[k, intFlag(flags, k)]] : []))),
+      ...(flags.has('skip') ? { skip: flags.get('skip')!.split(',') } : {}),
+    }
+    const r = await e2eBench(opts)
+    const w = opts.workers ?? 5
+    finish('e2e', `e2e (local cluster: api + ${w} workers = 1 boss + ${w - 1} running jobs)`, r.rows, r.data)
   }
   if (tables.length > 1) process.stdout.write('\n' + tables.join(''))
   progress(`done in ${Math.round((Date.now() - t0) / 1000)} s`)

@@ -4,8 +4,8 @@
  * counters of the servers (ZooKeeper `mntr`, NATS `/varz`) and of every process's CPU.
  */
 import type { NatsServer, ZkServer, NatsHandle, ZkHandle } from '../../test/helpers/servers.js'
-import { fourLetterWord, uniqueName } from '../../test/helpers/servers.js'
-import { TestCluster } from '../../test/helpers/processes.js'
+import { fourLetterWord, freePort, uniqueName } from '../../test/helpers/servers.js'
+import { spawnBosun, TestCluster } from '../../test/helpers/processes.js'
 import { Completions } from '../lib/completions.js'
 import { CpuMeter } from '../lib/cpu.js'
 import { JsonClient } from '../lib/http.js'
@@ -64,8 +64,13 @@ export async function openCluster(zk: Zk, nats: Nats, s: ClusterSettings, prefix
   })
   let events: Completions | undefined
   try {
-    await cluster.start()
-    await cluster.waitReady(s.workers - 1, 60_000)
+    // TestCluster.start() with a longer readiness wait: a loaded 2-core machine starts 5 workers
+    // of 16 threads each slowly.
+    for (let i = 0; i < s.workers; i++) cluster.addWorker()
+    const port = await freePort()
+    cluster.api = spawnBosun('api', 'dist/api/main.js', { ...cluster.env(), PORT: String(port), HOST: '127.0.0.1', BOSUN_NODE_ID: `api-${port}` })
+    cluster.apiUrl = `http://127.0.0.1:${port}`
+    await cluster.waitReady(s.workers - 1, 180_000)
     events = await Completions.open(nats.url, name)
   } catch (err) {
     await cluster.close()

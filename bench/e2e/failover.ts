@@ -26,6 +26,21 @@ export interface FailoverResult {
   incomplete: number
   oldBoss: string
   newBoss: string
+  /** Completions per 100 ms bucket around the signal (t = bucket start relative to the signal, by publisher node id). */
+  timeline: { t: number; by: Record<string, number> }[]
+}
+
+function buckets(line: { t: number; from: string }[], tSignal: number, until: number): FailoverResult['timeline'] {
+  const out: FailoverResult['timeline'] = []
+  for (let t = -1000; t < until; t += 100) out.push({ t, by: {} })
+  for (const e of line) {
+    const i = Math.floor((e.t - tSignal + 1000) / 100)
+    const b = out[i]
+    if (!b) continue
+    const who = e.from.split('.').pop() ?? '?'
+    b.by[who] = (b.by[who] ?? 0) + 1
+  }
+  return out
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -98,7 +113,7 @@ export async function failover(c: BenchCluster, signal: FailoverResult['signal']
   await boss.exited
   // Back to full strength for the next measurement.
   c.cluster.addWorker()
-  await c.cluster.waitReady(c.cluster.workers.filter((w) => w.running).length - 1, 60_000)
+  await c.cluster.waitReady(c.cluster.workers.filter((w) => w.running).length - 1, 180_000)
   return {
     signal,
     sessionTimeoutMs,
@@ -110,5 +125,6 @@ export async function failover(c: BenchCluster, signal: FailoverResult['signal']
     incomplete,
     oldBoss: bossInfo.id,
     newBoss: newBoss.split('.').pop() ?? '',
+    timeline: buckets(line, tSignal, Math.min(30_000, (first ?? tSignal) - tSignal + 1000)),
   }
 }
