@@ -233,7 +233,9 @@ t.test('the liveness probe runs while idle and is not counted as a request', asy
   t.teardown(() => s.close())
   const before = s.requestCount
   const probes = s.stats.probes
+  const started = Date.now()
   await waitFor(() => s.stats.probes >= probes + 3, { what: 'three probes' })
+  t.ok(Date.now() - started < 3 * 1200, `three probes in ${Date.now() - started} ms: more often than once per session timeout`)
   t.equal(s.requestCount, before, 'no counted requests while idle')
   t.ok(s.isConfirmed())
 })
