@@ -6,7 +6,7 @@
 import t, { type Test } from 'tap'
 import { TestCluster } from '../helpers/processes.js'
 import { startNats, startZooKeeper, uniqueName } from '../helpers/servers.js'
-import { deadProcesses, healthProblem, hostileFunctionsDir } from './helpers.js'
+import { deadProcesses, healthProblem, hostileFunctionsDir, startCluster } from './helpers.js'
 
 const zk = await startZooKeeper()
 const nats = await startNats()
@@ -25,7 +25,7 @@ t.teardown(async () => {
   await nats.close()
   await zk.close()
 })
-await cluster.start()
+await startCluster(cluster)
 const state = await cluster.waitReady(1)
 const jobWorker = state.workers[0]!
 const jobWorkerProcess = cluster.workers.find((w) => w.pid === jobWorker.pid)!

@@ -63,6 +63,20 @@ export function rawBody(res: RawResponse): unknown {
   }
 }
 
+/**
+ * cluster.start() with patience for a loaded machine: when the first 30 s are not enough, keep
+ * waiting (the processes are already spawned) up to `timeoutMs` more.
+ */
+export async function startCluster(cluster: TestCluster, timeoutMs = 120_000): Promise<TestCluster> {
+  try {
+    await cluster.start()
+  } catch (err) {
+    if (!cluster.api) throw err
+    await cluster.waitReady(undefined, timeoutMs)
+  }
+  return cluster
+}
+
 /** Every process of the cluster is still running. */
 export function allRunning(cluster: TestCluster): boolean {
   return cluster.api.running && cluster.workers.every((w) => w.running)
