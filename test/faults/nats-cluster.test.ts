@@ -67,5 +67,6 @@ t.test('kill -9 of the NATS server leading the job store stream mid-run', async 
   t.teardown(() => c.close())
   await startClusterPatiently(c, 2)
   const stream = `KV_bosun_${cluster}_jobs`
+  t.ok(await waitFor(() => natsStreamCurrent(nats, stream), { timeoutMs: 60_000, what: 'the job store stream replicated and current' }), 'the job store stream has replicas, all current')
   for (let run = 1; run <= RUNS; run++) await t.test(`run ${run}`, (t) => leaderRun(t, c, run, stream))
 })

@@ -76,6 +76,7 @@ async function quorumRun(t: Test, c: TestCluster, run: number): Promise<void> {
   recordFault({ fault, run, ...r, failoverGapMs: gap, notes: `boss noticed after ${bossNoticed - faultAt} ms; quorum gone ${restoreAt - faultAt} ms; ${startedInOutage.length} starts during the outage; gap measured from the restart` })
   t.comment(`run ${run}: ${JSON.stringify(r)}; duplicates ${dup.duplicates}; boss noticed after ${bossNoticed - faultAt} ms; starts in outage ${startedInOutage.length}; gap after restore ${gap} ms`)
 
+  t.ok(bossNoticed - faultAt <= SESSION_MS, `the boss noticed within the session timeout (${bossNoticed - faultAt} ms)`)
   t.equal(startedInOutage.length, 0, `no job started from ${IN_FLIGHT_MS} ms after the boss noticed until a member returned`)
   t.equal(r.acknowledged, JOBS, 'every job was acknowledged')
   t.equal(r.lost, 0, 'no acknowledged job lost')
