@@ -1,0 +1,286 @@
+/**
+ * Garbage in bosun's shared state, written by a stranger with no credentials (the servers run
+ * without auth here): extra znodes with non-JSON or wrong-shape data under services/worker, nodes
+ * and elections/boss; garbage bytes and wrong-shape envelopes on the processes' NATS addresses and
+ * on the event subjects; garbage values in the job bucket. The cluster must keep working (jobs
+ * submitted afterwards succeed), every process must stay alive, and the garbage must be logged.
+ *
+ * Two cases are destructive enough to get a cluster of their own: a garbage election node that sorts
+ * BEFORE the real leader, and a dispatch carrying a forged huge epoch.
+ */
+import { connect as natsConnect, type NatsConnection } from '@nats-io/transport-node'
+import { Kvm } from '@nats-io/kv'
+import { jetstream } from '@nats-io/jetstream'
+import zookeeper from 'node-zookeeper-client'
+import t, { type Test } from 'tap'
+import { TestCluster } from '../helpers/processes.js'
+import { startNats, startZooKeeper, uniqueName } from '../helpers/servers.js'
+import { waitFor } from '../helpers/wait.js'
+import { deadProcesses, healthProblem, startCluster, warnings, zk, zkRaw } from './helpers.js'
+
+const zkServer = await startZooKeeper()
+const nats = await startNats()
+const name = uniqueName('garb')
+const cluster = new TestCluster({ zk: zkServer, nats, cluster: name, workers: 3, concurrency: 4 })
+const others: TestCluster[] = []
+let raw: zookeeper.Client | undefined
+let nc: NatsConnection | undefined
+t.teardown(async () => {
+  if (raw) zk.close(raw)
+  await nc?.close().catch(() => undefined)
+  await Promise.all([cluster, ...others].map((c) => c.close()))
+  await nats.close()
+  await zkServer.close()
+})
+await startCluster(cluster)
+raw = await zkRaw(zkServer.connect)
+nc = await natsConnect({ servers: nats.url })
+
+const enc = (s: string) => Buffer.from(s, 'utf8')
+/** Data no bosun record parser accepts. */
+const GARBAGE: Record<string, Buffer> = {
+  text: enc('not json at all'),
+  empty: Buffer.alloc(0),
+  binary: Buffer.from([0xff, 0xfe, 0x00, 0xc3, 0x28, 0x7b]),
+  array: enc('[1,2,3]'),
+  nul: enc('null'),
+  shape: enc('{"v":1,"id":"wrong"}'),
+  version: enc('{"v":2,"id":"x","address":"bosun.x.proc.x","host":"h","pid":1,"meta":{},"registeredAt":"now"}'),
+  types: enc('{"v":1,"id":5,"address":[],"host":{},"pid":"1","meta":"x"}'),
+  proto: enc('{"__proto__":{"v":1},"constructor":{"prototype":{"v":1}}}'),
+  deep: enc('['.repeat(100_000) + ']'.repeat(100_000)),
+}
+
+async function assertWorking(t: Test, what: string): Promise<void> {
+  t.equal(await healthProblem(cluster, 30_000), undefined, `${what}: the cluster still runs jobs`)
+  t.same(deadProcesses(cluster), [], `${what}: no process exited`)
+}
+
+t.test('garbage znodes under services/worker, nodes and elections/boss (higher sequence) are skipped with a warning', async (t) => {
+  const before = await cluster.clusterState()
+  for (const [kind, data] of Object.entries(GARBAGE)) {
+    t.equal(await zk.create(raw!, `/${name}/services/worker/garbage-${kind}`, data), 'OK')
+    t.equal(await zk.create(raw!, `/${name}/nodes/garbage-${kind}`, data), 'OK')
+  }
+  t.equal(await zk.create(raw!, `/${name}/nodes/garbage-parent`, enc('x')), 'OK')
+  t.equal(await zk.create(raw!, `/${name}/nodes/garbage-parent/child`, enc('y')), 'OK')
+  t.equal(await zk.create(raw!, `/${name}/services/garbage-service`, enc('z')), 'OK')
+  // Election nodes that sort AFTER every real candidate, and names that are not election nodes.
+  t.equal(await zk.create(raw!, `/${name}/elections/boss/garbage-n_9999999999`, GARBAGE.text!), 'OK')
+  t.equal(await zk.create(raw!, `/${name}/elections/boss/not-an-election-node`, GARBAGE.text!), 'OK')
+  t.equal(await zk.create(raw!, `/${name}/elections/garbage-election`, GARBAGE.text!), 'OK')
+
+  await waitFor(() => warnings(cluster, /ignoring invalid data/).length > 0, { timeoutMs: 20_000, what: 'a warning about the garbage' })
+  const after = await cluster.clusterState()
+  t.same(after.workers.map((w) => w.id), before.workers.map((w) => w.id), 'GET /cluster lists the same workers, no garbage')
+  t.equal(after.boss?.id, before.boss?.id, 'the same boss')
+  t.equal(after.boss?.epoch, before.boss?.epoch, 'with the same epoch')
+  await assertWorking(t, 'znode garbage')
+  // Many jobs still spread over the real workers.
+  const jobs = await Promise.all(Array.from({ length: 20 }, (_, i) => cluster.post('/jobs?wait=15000', { function: 'echo', payload: i })))
+  t.same(jobs.map((j) => j.body?.state), Array(20).fill('succeeded'), '20 jobs succeed')
+})
+
+t.test('a well-formed registration with nobody behind its address does not lose jobs', async (t) => {
+  const ghost = (id: string) =>
+    enc(JSON.stringify({ v: 1, id, address: `bosun.${name}.proc.${id}`, host: 'nowhere', pid: 1, meta: { role: 'worker', functions: ['echo'], capacity: 1000 }, registeredAt: new Date().toISOString() }))
+  t.equal(await zk.create(raw!, `/${name}/services/worker/ghost`, ghost('ghost'), zookeeper.CreateMode.EPHEMERAL), 'OK')
+  t.equal(await zk.create(raw!, `/${name}/nodes/ghost`, ghost('ghost'), zookeeper.CreateMode.EPHEMERAL), 'OK')
+  await waitFor(async () => (await cluster.clusterState()).workers.some((w) => w.id === 'ghost'), { timeoutMs: 20_000, what: 'the ghost listed' })
+  const ids = await Promise.all(Array.from({ length: 30 }, async (_, i) => (await cluster.post('/jobs', { function: 'echo', payload: i })).body.id as string))
+  const final = await Promise.all(ids.map((id) => cluster.waitJob(id, 45_000).catch((err: Error) => ({ state: err.message }))))
+  t.same(final.map((j: any) => j.state), Array(30).fill('succeeded'), 'every job succeeds on a real worker')
+  t.notOk(final.some((j: any) => j.worker === 'ghost'), 'none is recorded as run by the ghost')
+  t.equal(await zk.remove(raw!, `/${name}/services/worker/ghost`), 'OK')
+  t.equal(await zk.remove(raw!, `/${name}/nodes/ghost`), 'OK')
+  await assertWorking(t, 'ghost worker')
+})
+
+/** Envelopes no handler should act on. */
+function garbageMessages(): (Uint8Array | string)[] {
+  const env = (type: string, body: unknown, extra: Record<string, unknown> = {}) => JSON.stringify({ v: 1, type, from: 'bosun.x.proc.stranger', body, ...extra })
+  return [
+    new Uint8Array([0xff, 0xfe, 0xfd]),
+    new Uint8Array(0),
+    'not json',
+    'null',
+    '[]',
+    '{}',
+    '{"v":1}',
+    '{"v":2,"type":"job.dispatch","from":"x","body":{}}',
+    env('nope', null),
+    env('reply', { ok: true }),
+    env('x'.repeat(10_000), null),
+    env('job.dispatch', 'jobs'),
+    env('job.dispatch', { epoch: 'one', jobs: {} }),
+    env('job.dispatch', { epoch: -1, jobs: [] }),
+    env('job.dispatch', { epoch: 1.5, jobs: [] }),
+    env('job.cancel', { epoch: null, jobId: 7 }),
+    env('worker.inventory', null),
+    env('worker.status', 'please'),
+    env('job.results', { results: [1, null, { jobId: 5 }, { jobId: 'x', attempt: 'y', worker: [], outcome: 'z' }] }),
+    env('job.results', { results: 'all done' }),
+    env('boss.cancel', { id: { $gt: '' } }),
+    env('boss.cancel', null),
+    env('boss.list', { limit: -1, state: {}, function: ['x'] }),
+    env('boss.list', { limit: 1e308 }),
+    env('boss.status', [1, 2, 3]),
+    env('job.dispatch', null, { epoch: 'x' }),
+    'x'.repeat(900 * 1024),
+  ]
+}
+
+t.test('garbage on the boss\'s and a worker\'s NATS address is dropped; requests get an error reply', async (t) => {
+  const state = await cluster.clusterState()
+  const targets = [`bosun.${name}.proc.${state.boss!.id}`, `bosun.${name}.proc.${state.workers[0]!.id}`]
+  const unanswered: string[] = []
+  for (const subject of targets) {
+    for (const msg of garbageMessages()) {
+      nc!.publish(subject, msg)
+      try {
+        const reply = await nc!.request(subject, msg, { timeout: 5000 })
+        const text = new TextDecoder().decode(reply.data)
+        if (!text.includes('"type":"reply"')) unanswered.push(`${subject}: odd reply ${text.slice(0, 80)}`)
+      } catch (err) {
+        unanswered.push(`${subject} ${String(msg).slice(0, 60)}: ${(err as Error).message}`)
+      }
+    }
+  }
+  t.same(unanswered, [], 'every request got a reply (an error reply for garbage), none hung')
+  await waitFor(() => warnings(cluster, /dropped malformed message/).length > 0, { timeoutMs: 10_000, what: 'a warning' })
+  const now = await cluster.clusterState()
+  t.equal(now.boss?.id, state.boss?.id, 'the boss did not change')
+  t.equal(now.boss?.epoch, state.boss?.epoch, 'nor its epoch')
+  await assertWorking(t, 'NATS garbage')
+})
+
+t.test('garbage on the event subjects is ignored', async (t) => {
+  const subjects = [`bosun.${name}.events.boss`, `bosun.${name}.events.job.01ARZ3NDEKTSV4RRFFQ69G5FAV`, `bosun.${name}.events.job.x.y`, `bosun.${name}.events.anything`]
+  const env = (body: unknown) => JSON.stringify({ v: 1, type: 'boss.stats', from: 'bosun.x.proc.stranger', body })
+  for (const subject of subjects) {
+    for (const msg of [...garbageMessages(), env({ queued: 'lots' }), env({ queued: -5 }), env({ queued: null }), env({ epoch: 'x' })]) nc!.publish(subject, msg)
+  }
+  await nc!.flush()
+  await assertWorking(t, 'event garbage')
+  // A burst of submits is not refused because of garbage "load reports".
+  const codes = await Promise.all(Array.from({ length: 10 }, () => cluster.post('/jobs', { function: 'noop' }).then((r) => r.status)))
+  t.same(codes, Array(10).fill(202), 'submits are accepted')
+})
+
+t.test('a wrong-shape "job finished" event during ?wait does not produce a 5xx or a forged answer', async (t) => {
+  const key = uniqueName('idem')
+  const first = await cluster.post('/jobs', { function: 'sleep', payload: { ms: 3000 }, idempotencyKey: key })
+  t.equal(first.status, 202)
+  const id = first.body.id as string
+  const subject = `bosun.${name}.events.job.${id}`
+  const forged = [
+    { v: 1, type: 'job.finished', from: 'bosun.x.proc.stranger', body: { state: 'succeeded' } },
+    { v: 1, type: 'job.finished', from: 'bosun.x.proc.stranger', body: { id, state: 'succeeded', result: 'FORGED' } },
+    { v: 1, type: 'job.finished', from: 'bosun.x.proc.stranger', body: { id: 42, state: 'failed', error: 'FORGED' } },
+  ]
+  let publishing = true
+  const publisher = (async () => {
+    for (let i = 0; publishing; i++) {
+      nc!.publish(subject, JSON.stringify(forged[i % forged.length]))
+      await new Promise((r) => setTimeout(r, 50))
+    }
+  })()
+  // Same idempotency key: the API waits on the existing job's finished event.
+  const waited = await cluster.post('/jobs?wait=15000', { function: 'sleep', payload: { ms: 3000 }, idempotencyKey: key })
+  publishing = false
+  await publisher
+  t.ok(waited.status < 500, `answered ${waited.status} ${waited.body?.code ?? ''}`)
+  t.equal(waited.body?.id, id, 'the answer is the real job')
+  t.not(waited.body?.result, 'FORGED', 'not a forged result')
+  t.not(waited.body?.error, 'FORGED', 'not a forged error')
+  const real = await cluster.waitJob(id, 30_000)
+  t.equal(real.state, 'succeeded', 'the job itself succeeds')
+  if (waited.status === 200) t.same(waited.body, real, 'a 200 answer is the stored job')
+  await assertWorking(t, 'forged finished event')
+})
+
+t.test('garbage in the job bucket: skipped with a warning, also by a new boss that loads the store', async (t) => {
+  const kv = await new Kvm(jetstream(nc!)).open(`bosun_${name}_jobs`)
+  const put: [string, Uint8Array][] = [
+    ['jobs.garbage', enc('not json')],
+    ['jobs.01ARZ3NDEKTSV4RRFFQ69G5FAV', enc('{"id":5,"state":"exploded"}')],
+    ['jobs.01ARZ3NDEKTSV4RRFFQ69G5FAW', new Uint8Array([0xff, 0x00, 0xfe])],
+    ['jobs.01ARZ3NDEKTSV4RRFFQ69G5FAX', enc('null')],
+    ['jobs.01ARZ3NDEKTSV4RRFFQ69G5FAY', enc(JSON.stringify({ id: 'someone-else', function: 'echo', state: 'queued' }))],
+    ['idem.garbage', enc('{"not":"a claim"}')],
+  ]
+  for (const [k, v] of put) await kv.put(k, v)
+  await waitFor(() => warnings(cluster, /garbage in the job bucket/).length > 0, { timeoutMs: 20_000, what: 'a warning about the bucket' })
+  for (const id of ['garbage', '01ARZ3NDEKTSV4RRFFQ69G5FAV', '01ARZ3NDEKTSV4RRFFQ69G5FAW', '01ARZ3NDEKTSV4RRFFQ69G5FAX', '01ARZ3NDEKTSV4RRFFQ69G5FAY']) {
+    const r = await cluster.get(`/jobs/${id}`)
+    t.equal(r.status, 404, `GET /jobs/${id} → 404 (garbage is no job)`)
+  }
+  const list = await cluster.get('/jobs?limit=1000')
+  t.equal(list.status, 200, 'GET /jobs still answers')
+  t.notOk(list.body.jobs.some((j: { id: string }) => j.id === 'garbage' || j.id.startsWith('01ARZ3NDEKTSV4RRFFQ69G5FA')), 'no garbage listed')
+  await assertWorking(t, 'bucket garbage')
+
+  // A new boss loads the whole store at election: kill the boss and make sure it copes.
+  const boss = await cluster.bossProcess()
+  const oldEpoch = (await cluster.clusterState()).boss!.epoch
+  await boss.kill()
+  cluster.workers.splice(cluster.workers.indexOf(boss), 1)
+  const next = await waitFor(async () => {
+    const s = await cluster.clusterState()
+    return s.boss && s.boss.epoch > oldEpoch ? s.boss : undefined
+  }, { timeoutMs: 60_000, what: 'a new boss' })
+  t.ok(next.epoch > oldEpoch, 'a new boss took over')
+  await assertWorking(t, 'new boss over bucket garbage')
+})
+
+t.test('DESTRUCTIVE: a garbage election node sorting BEFORE the real leader', async (t) => {
+  const victimName = uniqueName('glow')
+  const victim = new TestCluster({ zk: zkServer, nats, cluster: victimName, workers: 3, concurrency: 2 })
+  others.push(victim)
+  await startCluster(victim)
+  const before = await victim.clusterState()
+  // A persistent node named like an election node with a sequence lower than any real one.
+  t.equal(await zk.create(raw!, `/${victimName}/elections/boss/_c_00000000-0000-0000-0000-000000000000-garbage-n_0000000000`, enc('not json')), 'OK')
+  // What a watcher of the election sees: the boss must stay visible (or a valid leader found).
+  const seen = await waitFor(async () => {
+    const s = await victim.clusterState()
+    return s.boss ? s : undefined
+  }, { timeoutMs: 5000, what: 'a boss in GET /cluster' }).catch(() => undefined)
+  t.ok(seen?.boss, `GET /cluster still names a boss (before: ${before.boss?.id}, now: ${seen?.boss?.id ?? 'null'})`)
+  const job = await victim.post('/jobs?wait=15000', { function: 'echo', payload: 'after fake leader' })
+  t.equal(job.status, 200, `a job is accepted and finishes (answer ${job.status} ${job.body?.code ?? ''})`)
+  t.equal(job.body?.state, 'succeeded')
+  // And when the real boss goes, another real worker must take over.
+  const boss = victim.workers.find((w) => w.pid === before.boss?.pid)
+  if (boss) {
+    await boss.stop()
+    victim.workers.splice(victim.workers.indexOf(boss), 1)
+  }
+  const after = await waitFor(async () => {
+    const s = await victim.clusterState()
+    return s.boss && s.boss.id !== before.boss?.id ? s.boss : undefined
+  }, { timeoutMs: 15_000, what: 'a new real boss' }).catch(() => undefined)
+  t.ok(after, `a new boss is elected after the real one leaves (got ${after?.id ?? 'none'})`)
+  t.same(deadProcesses(victim), [], 'no process exited')
+  await zk.remove(raw!, `/${victimName}/elections/boss/_c_00000000-0000-0000-0000-000000000000-garbage-n_0000000000`)
+})
+
+t.test('DESTRUCTIVE: a wrong-shape dispatch carrying a forged huge epoch does not fence out the real boss', async (t) => {
+  const victimName = uniqueName('gepo')
+  const victim = new TestCluster({ zk: zkServer, nats, cluster: victimName, workers: 3, concurrency: 2 })
+  others.push(victim)
+  await startCluster(victim)
+  const before = await victim.clusterState()
+  // Jobs that are not jobs, under an epoch no boss has: nothing here is a valid dispatch.
+  const forged = { v: 1, type: 'job.dispatch', from: 'bosun.x.proc.stranger', body: { epoch: Number.MAX_SAFE_INTEGER, jobs: [42, 'x', null, { id: 7 }] } }
+  for (const w of before.workers) {
+    const reply = await nc!.request(`bosun.${victimName}.proc.${w.id}`, JSON.stringify(forged), { timeout: 5000 })
+    t.match(new TextDecoder().decode(reply.data), /"type":"reply"/, `${w.id} answered`)
+  }
+  const ids = await Promise.all(Array.from({ length: 5 }, async (_, i) => (await victim.post('/jobs', { function: 'echo', payload: i })).body?.id as string))
+  const final = await Promise.all(ids.map((id) => victim.waitJob(id, 20_000).catch((err: Error) => ({ state: err.message }))))
+  t.same(final.map((j: any) => j.state), Array(5).fill('succeeded'), 'jobs submitted afterwards succeed')
+  const after = await victim.clusterState()
+  t.equal(after.boss?.epoch, before.boss?.epoch, `no boss churn: the epoch stays ${before.boss?.epoch} (now ${after.boss?.epoch})`)
+  t.same(deadProcesses(victim), [], 'no process exited')
+})
