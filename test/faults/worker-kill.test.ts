@@ -28,10 +28,14 @@ const RUNNERS = 4
 const zk = await startZooKeeper({ tickTime: 100 })
 const nats = await startNats()
 const functionsDir = e2eFunctionsDir()
+// One cluster for both faults: every run replaces the workers it killed.
+const c = new TestCluster({ zk, nats, cluster: uniqueName('fwk'), workers: RUNNERS + 1, concurrency: 8, functionsDir, sessionTimeoutMs: SESSION_MS })
 t.teardown(async () => {
+  await c.close()
   await nats.close()
   await zk.close()
 })
+await startClusterPatiently(c, RUNNERS)
 
 /** Non-boss workers that started a job in the last `windowMs` (they hold jobs right now). */
 async function busyRunners(c: TestCluster, runsFile: string, windowMs: number): Promise<BosunProcess[]> {
@@ -79,9 +83,6 @@ async function killRun(t: Test, c: TestCluster, run: number, victims: number, fa
 for (const victims of [1, 2]) {
   const fault = victims === 1 ? 'kill -9 of a worker mid-job' : 'kill -9 of two workers at once mid-job'
   t.test(fault, async (t) => {
-    const c = new TestCluster({ zk, nats, cluster: uniqueName('fwk'), workers: RUNNERS + 1, concurrency: 8, functionsDir, sessionTimeoutMs: SESSION_MS })
-    t.teardown(() => c.close())
-    await startClusterPatiently(c, RUNNERS)
     for (let run = 1; run <= RUNS; run++) await t.test(`run ${run}`, (t) => killRun(t, c, run, victims, fault))
   })
 }
