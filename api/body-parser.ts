@@ -7,6 +7,26 @@
 import type { FastifyInstance } from 'fastify'
 import { errors } from '../runner/errors.js'
 
+/** Deepest nesting of arrays/objects accepted in a body: deeper JSON overflows recursive code downstream. */
+export const MAX_JSON_DEPTH = 64
+
+/** Nesting depth of a JSON text, counted without parsing (strings skipped); stops past `limit`. */
+export function jsonDepthExceeds(text: string, limit: number): boolean {
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 92) i++ // backslash: skip the escaped character
+      else if (c === 34) inString = false
+    } else if (c === 34) inString = true
+    else if (c === 123 || c === 91) {
+      if (++depth > limit) return true
+    } else if (c === 125 || c === 93) depth--
+  }
+  return false
+}
+
 export function installJsonParser(app: FastifyInstance): void {
   app.removeAllContentTypeParsers()
   const secureParse = app.getDefaultJsonParser('error', 'error')
@@ -15,6 +35,10 @@ export function installJsonParser(app: FastifyInstance): void {
     // `curl -X DELETE -H 'content-type: application/json'` sends no body: that is not an error.
     if (text.length === 0 && request.method !== 'POST') {
       done(null, undefined)
+      return
+    }
+    if (jsonDepthExceeds(text, MAX_JSON_DEPTH)) {
+      done(errors.BAD_JSON(`body nests deeper than ${MAX_JSON_DEPTH} levels`), undefined)
       return
     }
     secureParse(request, text, (err, value) => {

@@ -190,9 +190,8 @@ export class ClusterJobService implements JobService {
   }
 
   private async awaitFinish(job: Job, event: Promise<unknown | undefined>): Promise<SubmitResult> {
-    const finished = (await event) as Job | undefined
-    if (finished && typeof finished === 'object' && isFinal(finished.state)) return { job: toPublic(finished), finished: true }
-    // Timed out (or the event was missed): the store has the truth.
+    // The event is only a wake-up (anyone could publish on the subject): the store has the truth.
+    await event
     const current = await this.d.store.get(job.id)
     const latest = current?.job ?? job
     return { job: toPublic(latest), finished: isFinal(latest.state) }
