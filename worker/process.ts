@@ -61,6 +61,8 @@ export class WorkerProcess {
         store,
         agent,
         new BossRole({
+          selfId: node.id,
+          whereisBoss: () => election.whereisGlobal(BOSS),
           store,
           transport,
           registry: node.registry,

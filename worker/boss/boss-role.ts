@@ -3,7 +3,7 @@
  * and runs one BossTerm per leadership. Messages that arrive while this process is not an active
  * boss are refused with NOT_LEADER (senders look the boss up again and retry).
  */
-import { errors, type Leadership, type Logger, type Registry, type Transport } from '../../runner/index.js'
+import { errors, type LeaderInfo, type Leadership, type Logger, type Registry, type Transport } from '../../runner/index.js'
 import type { Job } from '../jobs/model.js'
 import { MSG, type BossStatusReply } from '../protocol.js'
 import type { BossSettings } from './settings.js'
@@ -11,6 +11,10 @@ import type { BossStore } from './store-port.js'
 import { BossTerm } from './term.js'
 
 export interface BossRoleDeps {
+  /** This process's node id. */
+  selfId: string
+  /** The cached leader of 'boss' (watch-invalidated). */
+  whereisBoss(): Promise<LeaderInfo | null>
   store: BossStore
   transport: Transport
   registry: Registry
@@ -61,6 +65,11 @@ export class BossRole {
       epoch: leadership.epoch,
       since: leadership.since,
       isCurrent: () => leadership.isCurrent(),
+      confirmLeadership: async () => {
+        if (!leadership.isCurrent()) return false
+        const leader = await this.d.whereisBoss()
+        return leader !== null && leader.id === this.d.selfId && leader.epoch === leadership.epoch
+      },
       store: this.d.store,
       transport: this.d.transport,
       registry: this.d.registry,

@@ -45,8 +45,8 @@ export class JobTable {
     private readonly store: BossStore,
     private readonly epoch: number,
     private readonly logger: Logger,
-    /** Called when a write proves a newer boss exists. */
-    private readonly onFenced: (err: unknown) => void,
+    /** Called when the store refuses a write because the record carries a newer epoch. */
+    private readonly onFenced: (err: unknown, jobId: string) => void,
   ) {}
 
   get size(): number {
@@ -133,7 +133,7 @@ export class JobTable {
         return
       } catch (err) {
         if (isBosunError(err, errors.STALE_EPOCH)) {
-          this.onFenced(err)
+          this.onFenced(err, t.job.id)
           throw err
         }
         if (isBosunError(err, errors.BODY_TOO_LARGE) && shrinks++ < 2) {

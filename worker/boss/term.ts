@@ -38,6 +38,11 @@ export interface TermDeps {
   publishStats(stats: BossStatusReply): void
   /** The term found a newer boss (fenced write or record): give up leadership. */
   onFenced(reason: string): void
+  /**
+   * True when ZooKeeper confirms this process still leads with this term's epoch — then a record
+   * claiming a newer epoch is forged or corrupt, not a sign of a newer boss.
+   */
+  confirmLeadership(): Promise<boolean>
   settings: BossSettings
   logger: Logger
 }
@@ -75,7 +80,7 @@ export class BossTerm {
 
   constructor(private readonly d: TermDeps) {
     this.log = d.logger.child({ epoch: d.epoch })
-    this.table = new JobTable(d.store, d.epoch, this.log, (err) => this.fenced(`store refused a write: ${(err as Error).message}`))
+    this.table = new JobTable(d.store, d.epoch, this.log, (err, jobId) => void this.suspectFence(`store refused a write of job ${jobId}: ${(err as Error).message}`, jobId))
   }
 
   get epoch(): number {
@@ -219,7 +224,7 @@ export class BossTerm {
     }
     if (e.revision <= t.revision) return
     if (e.job.epoch > this.d.epoch) {
-      this.fenced(`job ${e.id} was written by epoch ${e.job.epoch}`)
+      void this.suspectFence(`job ${e.id} was written by epoch ${e.job.epoch}`, e.id)
       return
     }
     this.table.observe(t, e.job, e.revision)
@@ -519,6 +524,28 @@ export class BossTerm {
       await this.table.persist(t)
     } catch (err) {
       this.log.debug({ err, jobId: t.job.id }, 'write abandoned')
+    }
+  }
+
+  /**
+   * A record carries a newer epoch than ours. Normally that means a newer boss exists (stop at once);
+   * but if ZooKeeper confirms we still lead with our epoch, the record is forged or corrupt: it is set
+   * aside for this term (logged), so one bad record cannot depose every boss in turn.
+   */
+  private async suspectFence(reason: string, jobId: string): Promise<void> {
+    if (this.state === 'stopped') return
+    let stillLeader = false
+    try {
+      stillLeader = await this.d.confirmLeadership()
+    } catch {
+      stillLeader = false
+    }
+    if (!stillLeader) return this.fenced(reason)
+    this.log.error({ jobId, reason }, 'a job record claims an epoch no boss has had: ignoring it as forged or corrupt')
+    const t = this.table.get(jobId)
+    if (t) {
+      this.releaseAssignment(t)
+      this.table.delete(jobId)
     }
   }
 
