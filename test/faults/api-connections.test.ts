@@ -41,7 +41,7 @@ async function probe(c: TestCluster, file: string): Promise<Probe> {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ function: 'count', payload: { file, n: -1 } }),
-      signal: AbortSignal.timeout(30_000),
+      signal: AbortSignal.timeout(REFUSAL_MS + 1000),
     })
     const body = (await res.json().catch(() => undefined)) as { id?: string } | undefined
     return { at, ms: Date.now() - at, status: res.status, retryAfter: res.headers.get('retry-after'), ...(res.status === 202 && body?.id ? { id: body.id } : {}) }
@@ -55,21 +55,36 @@ async function readyStatus(c: TestCluster): Promise<number> {
   return r?.status ?? 0
 }
 
+interface Setup {
+  c: TestCluster
+  zkProxy: TcpProxy
+  natsProxy: TcpProxy
+}
+
+/** One cluster per link, kept across the runs: the same API process must recover every time. */
+async function setup(): Promise<Setup> {
+  const zkProxy = await startTcpProxy(zk.connect)
+  const natsProxy = await startTcpProxy(nats.url)
+  const c = new TestCluster({ zk, nats, cluster: uniqueName('ac'), workers: 3, concurrency: 8, functionsDir, sessionTimeoutMs: SESSION_MS })
+  t.teardown(async () => {
+    await c.close()
+    await zkProxy.close()
+    await natsProxy.close()
+  })
+  for (let i = 0; i < 3; i++) c.addWorker()
+  const port = await freePort()
+  // Only the API goes through the proxies; the workers connect direct.
+  c.api = spawnBosun('api', 'dist/api/main.js', { ...c.env(), ZK_CONNECT: zkProxy.address, NATS_URL: `nats://${natsProxy.address}`, PORT: String(port), HOST: '127.0.0.1', BOSUN_NODE_ID: `api-${port}` })
+  c.apiUrl = `http://127.0.0.1:${port}`
+  return { c, zkProxy, natsProxy }
+}
+
 for (const link of ['nats', 'zk'] as const) {
+  let shared: Promise<Setup> | undefined
   for (let run = 1; run <= 3; run++) {
     t.test(`the API loses its ${link === 'nats' ? 'NATS' : 'ZooKeeper'} connection mid-run (run ${run})`, async (t) => {
-      const cluster = uniqueName('ac')
-      const zkProxy = await startTcpProxy(zk.connect)
-      const natsProxy = await startTcpProxy(nats.url)
-      t.teardown(() => zkProxy.close())
-      t.teardown(() => natsProxy.close())
+      const { c, zkProxy, natsProxy } = await (shared ??= setup())
       const proxy: TcpProxy = link === 'nats' ? natsProxy : zkProxy
-      const c = new TestCluster({ zk, nats, cluster, workers: 3, concurrency: 8, functionsDir, sessionTimeoutMs: SESSION_MS })
-      t.teardown(() => c.close())
-      for (let i = 0; i < 3; i++) c.addWorker()
-      const port = await freePort()
-      c.api = spawnBosun('api', 'dist/api/main.js', { ...c.env(), ZK_CONNECT: zkProxy.address, NATS_URL: `nats://${natsProxy.address}`, PORT: String(port), HOST: '127.0.0.1', BOSUN_NODE_ID: `api-${port}` })
-      c.apiUrl = `http://127.0.0.1:${port}`
       await c.waitReady(2, 120_000)
       const w = startWorkload(c, { count: JOBS, jobMs: 3 })
       await waitFor(() => w.acknowledged.length >= JOBS / 5, { timeoutMs: 60_000, what: 'a fifth of the jobs acknowledged' })
@@ -90,6 +105,7 @@ for (const link of ['nats', 'zk'] as const) {
         return p.status === 202 ? p : undefined
       }, { timeoutMs: 30_000, intervalMs: 100, what: 'a 202 after the heal' })
       const acceptMs = accepted.at + accepted.ms - healedAt
+      await w.done
       const probed = probes.filter((p) => p.id !== undefined).map((p) => p.id!)
       const tracked = { ...w, acknowledged: [...w.acknowledged, ...probed, accepted.id!] }
       const res = await settleWorkload(c, tracked, 90_000)
