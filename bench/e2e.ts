@@ -6,7 +6,7 @@
  *   ZooKeeper packets per job (minus an idle interval of equal length), then ?wait latency at an
  *   open-loop 200 jobs/s;
  * - cluster B (its store holds only the failover stream): boss failover after kill -9 and after SIGTERM.
- * Optionally (--profile) one extra throughput run under --cpu-prof, summarised.
+ * Optionally (--profile) one extra throughput run with the API and the boss CPU-profiled, summarised.
  */
 import { startNats, startZooKeeper } from '../test/helpers/servers.js'
 import { openCluster, type BenchCluster, type ClusterSettings, type Nats, type Zk } from './e2e/cluster.js'
@@ -30,7 +30,7 @@ export interface E2eBenchOptions {
   failoverRate?: number
   /** @defaultValue 2000 */
   sessionTimeoutMs?: number
-  /** One extra throughput run under --cpu-prof. @defaultValue false */
+  /** One extra throughput run with every process CPU-profiled. @defaultValue false */
   profile?: boolean
   /** Worker processes (one becomes the boss). @defaultValue 5 */
   workers?: number

@@ -4,7 +4,7 @@
  * bench/results/latest-<name>.json. Every server and bosun process started here is stopped before exit.
  *
  * --quick: fewer runs and jobs (a smoke run of the harness, not figures to quote).
- * --profile: e2e only; one extra throughput run with `--cpu-prof` on the API and the boss, summarised.
+ * --profile: e2e only; one extra throughput run with the API and the boss CPU-profiled, summarised.
  */
 import type { E2eBenchOptions } from './e2e.js'
 import { formatTable, progress, writeResults, type Row } from './lib/report.js'
@@ -34,11 +34,13 @@ function parseArgs(argv: string[]): Args {
   return { which, quick: argv.includes('--quick'), profile: argv.includes('--profile'), flags }
 }
 
+/** --runs=0 is allowed (e.g. `e2e --profile --runs=0`: only the profiled run). */
 function intFlag(flags: Map<string, string>, name: string): number | undefined {
   const v = flags.get(name)
   if (v === undefined) return undefined
   const n = Number(v)
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer`)
+  const min = name === 'runs' ? 0 : 1
+  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer ≥ ${min}`)
   return n
 }
 
@@ -69,7 +71,8 @@ async function main(): Promise<void> {
     }
     const r = await e2eBench(opts)
     const w = opts.workers ?? 5
-    finish('e2e', `e2e (local cluster: api + ${w} workers = 1 boss + ${w - 1} running jobs)`, r.rows, r.data)
+    // A profile-only run (--runs=0) must not replace the latest figures.
+    finish(opts.runs === 0 ? 'e2e-profile' : 'e2e', `e2e (local cluster: api + ${w} workers = 1 boss + ${w - 1} running jobs)`, r.rows, r.data)
   }
   if (tables.length > 1) process.stdout.write('\n' + tables.join(''))
   progress(`done in ${Math.round((Date.now() - t0) / 1000)} s`)

@@ -1,15 +1,21 @@
 /**
- * One profiled throughput run: every bosun process runs with `--cpu-prof` (NODE_OPTIONS), the cluster
- * is stopped gracefully so the profiles are written, and the main threads of the API, the boss and
- * one job-running worker are summarised (self time per function and per code origin).
+ * One profiled throughput run: every bosun process runs with a CPU-profiling preload (NODE_OPTIONS
+ * `--import`, see lib/cpu-prof-preload.ts; Node 20 refuses `--cpu-prof` in NODE_OPTIONS); SIGUSR2
+ * opens and closes the profiling window around the measured run on the API, the boss and one
+ * job-running worker, whose main threads are then summarised (self time per function and origin).
  */
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, readdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { formatProfile, summarizeDir, type ProfileSummary } from '../lib/cpuprofile.js'
-import { progress } from '../lib/report.js'
+import { progress, REPO_ROOT } from '../lib/report.js'
 import { openCluster, type ClusterSettings, type Nats, type Zk } from './cluster.js'
 import { throughputSingle, type ThroughputResult } from './throughput.js'
+import { waitFor } from '../../test/helpers/wait.js'
+
+function summarizable(dir: string, n: number): boolean {
+  return readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).length >= n
+}
 
 export interface ProfileResult {
   dir: string
@@ -20,22 +26,24 @@ export interface ProfileResult {
 
 export async function profiledRun(zk: Zk, nats: Nats, settings: ClusterSettings, jobs: number): Promise<ProfileResult> {
   const dir = mkdtempSync(join(tmpdir(), 'bosun-bench-prof-'))
-  const c = await openCluster(zk, nats, { ...settings, env: { ...settings.env, NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${dir}` } }, 'prof')
+  const c = await openCluster(zk, nats, { ...settings, env: { ...settings.env, NODE_OPTIONS: `--import=${join(REPO_ROOT, 'dist', 'bench', 'lib', 'cpu-prof-preload.js')}`, BENCH_CPU_PROF_DIR: dir } }, 'prof')
   let throughput: ThroughputResult
   const roles = new Map<number, string>()
   try {
     await throughputSingle(c, 500)
-    throughput = await throughputSingle(c, jobs)
-    progress(`profile run: ${Math.round(throughput.jobsPerSec)} jobs/s under --cpu-prof`)
     const state = await c.cluster.clusterState()
     roles.set(c.cluster.api.pid, 'api')
     if (state.boss) roles.set(state.boss.pid, 'boss')
     const worker = state.workers[0]
     if (worker) roles.set(worker.pid, 'worker')
-    // Graceful stop: the profiles are written when the processes exit normally.
-    c.client.close()
-    await c.events.close()
-    await Promise.all([c.cluster.api.stop(), ...c.cluster.workers.map((w) => w.stop())])
+    const toggle = () => {
+      for (const pid of roles.keys()) process.kill(pid, 'SIGUSR2')
+    }
+    toggle() // start the profilers: the window is the throughput run only
+    throughput = await throughputSingle(c, jobs)
+    toggle()
+    progress(`profile run: ${Math.round(throughput.jobsPerSec)} jobs/s while profiling`)
+    await waitFor(() => summarizable(dir, roles.size), { timeoutMs: 30_000, what: 'profiles written' })
   } finally {
     await c.close()
   }

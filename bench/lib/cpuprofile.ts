@@ -1,5 +1,5 @@
 /**
- * Summarise V8 `.cpuprofile` files (written by `node --cpu-prof`): self time per function and per
+ * Summarise V8 `.cpuprofile` files (written by `node --cpu-prof` or lib/cpu-prof-preload.ts): self time per function and per
  * code origin (a bosun source folder, a node_modules package, node internals, GC, idle).
  */
 import { readFileSync, readdirSync } from 'node:fs'
