@@ -96,8 +96,12 @@ export class WorkerProcess {
       this.agent.observeEpoch(leader.epoch)
       this.agent.bossChanged()
     })
+    // Learn the current boss's epoch from ZooKeeper before taking any dispatch.
+    const current = await this.node.election.whereisGlobal(BOSS)
+    if (current) this.agent.observeEpoch(current.epoch)
     await this.becomeWorker()
-    await this.candidate()
+    const leader = await this.candidate()
+    if (leader) this.agent.observeEpoch(leader.epoch)
     this.log.info({ functions: this.executor.functions, capacity: this.executor.capacity }, 'worker started')
   }
 

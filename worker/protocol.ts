@@ -40,7 +40,7 @@ export interface DispatchBody {
   jobs: Job[]
 }
 
-export type RefusalReason = 'stale-epoch' | 'full' | 'unknown-function' | 'draining'
+export type RefusalReason = 'stale-epoch' | 'unknown-epoch' | 'full' | 'unknown-function' | 'draining'
 
 export interface DispatchReply {
   /** Per job, in order: accepted, or the reason it was refused. */

@@ -64,7 +64,8 @@ function setup() {
 }
 
 t.test('refuses a dispatch older than the newest epoch seen', async (t) => {
-  const { transport, executor } = setup()
+  const { transport, executor, agent } = setup()
+  agent.observeEpoch(5)
   const first: DispatchReply = transport.call(MSG.dispatch, { epoch: 5, jobs: [job('a')] })
   t.same(first.answers, [{ id: 'a', accepted: true }])
   const stale: DispatchReply = transport.call(MSG.dispatch, { epoch: 4, jobs: [job('b')] })
@@ -81,7 +82,8 @@ t.test('an epoch learned from ZooKeeper also fences older bosses', async (t) => 
 })
 
 t.test('the same job dispatched twice (new boss) runs once; capacity and functions are respected', async (t) => {
-  const { transport, executor } = setup()
+  const { transport, executor, agent } = setup()
+  agent.observeEpoch(1)
   transport.call(MSG.dispatch, { epoch: 1, jobs: [job('a')] })
   const again: DispatchReply = transport.call(MSG.dispatch, { epoch: 2, jobs: [job('a'), job('b'), job('c'), job('d', 'nope')] })
   t.same(again.answers.map((a) => (a.accepted ? 'ok' : a.reason)), ['ok', 'ok', 'full', 'unknown-function'])
@@ -89,7 +91,8 @@ t.test('the same job dispatched twice (new boss) runs once; capacity and functio
 })
 
 t.test('inventory reports running jobs and unacknowledged results', async (t) => {
-  const { transport, executor } = setup()
+  const { transport, executor, agent } = setup()
+  agent.observeEpoch(1)
   transport.ackResults = false
   transport.call(MSG.dispatch, { epoch: 1, jobs: [job('a'), job('b')] })
   executor.runs.get('a')!.finish(true)
@@ -102,6 +105,7 @@ t.test('inventory reports running jobs and unacknowledged results', async (t) =>
 
 t.test('results are retried until the boss acknowledges them', async (t) => {
   const { transport, executor, agent } = setup()
+  agent.observeEpoch(1)
   transport.ackResults = false
   transport.call(MSG.dispatch, { epoch: 1, jobs: [job('a')] })
   executor.runs.get('a')!.finish(true)
@@ -114,6 +118,7 @@ t.test('results are retried until the boss acknowledges them', async (t) => {
 
 t.test('cancel aborts a running job; drain hands back what does not finish', async (t) => {
   const { transport, executor, agent } = setup()
+  agent.observeEpoch(1)
   transport.call(MSG.dispatch, { epoch: 1, jobs: [job('a'), job('b')] })
   t.same(transport.call(MSG.cancel, { epoch: 1, jobId: 'a' }), { cancelled: true })
   t.equal(executor.runs.get('a')!.aborted, 'cancel')
@@ -124,6 +129,19 @@ t.test('cancel aborts a running job; drain hands back what does not finish', asy
   t.ok(b?.outcome.handedBack, 'b was handed back, not failed')
   const refused: DispatchReply = transport.call(MSG.dispatch, { epoch: 1, jobs: [job('c')] })
   t.equal(refused.answers[0]!.accepted ? 'ok' : refused.answers[0]!.reason, 'draining')
+})
+
+t.test('an epoch far ahead of what ZooKeeper has shown is refused and does not raise the fence', async (t) => {
+  const { transport, executor, agent } = setup()
+  agent.observeEpoch(3)
+  const forged: DispatchReply = transport.call(MSG.dispatch, { epoch: Number.MAX_SAFE_INTEGER, jobs: [job('x')] })
+  t.same(forged.answers, [{ id: 'x', accepted: false, reason: 'unknown-epoch' }])
+  t.equal(agent.newestEpoch, 3, 'the fence did not move')
+  const real: DispatchReply = transport.call(MSG.dispatch, { epoch: 3, jobs: [job('a')] })
+  t.equal(real.answers[0]!.accepted, true, 'the real boss is still obeyed')
+  const next: DispatchReply = transport.call(MSG.dispatch, { epoch: 4, jobs: [job('b')] })
+  t.equal(next.answers[0]!.accepted, true, 'one election ahead of our ZooKeeper view is accepted (watch lag)')
+  t.ok(executor.runs.has('b'))
 })
 
 t.test('malformed messages are refused with a coded error, never crash', async (t) => {

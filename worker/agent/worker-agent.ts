@@ -22,6 +22,9 @@ import { ResultOutbox } from './result-outbox.js'
 
 export type AbortReason = 'cancel' | 'timeout' | 'shutdown'
 
+/** A message may be at most this many elections ahead of the epoch ZooKeeper has shown this worker (watch lag). */
+export const MAX_EPOCH_LEAD = 1
+
 /** What the agent needs from the function executor (a narrow interface; see worker/executor). */
 export interface Executor {
   readonly capacity: number
@@ -57,6 +60,8 @@ function validEpoch(x: unknown): x is number {
 
 export class WorkerAgent {
   private maxEpoch = 0
+  /** Newest boss epoch ZooKeeper has shown us (election watches): the only source we trust blindly. */
+  private zkEpoch = 0
   private readonly running = new Map<string, RunningJob>()
   private readonly outbox: ResultOutbox
   private accepting = false
@@ -95,7 +100,20 @@ export class WorkerAgent {
 
   /** Learn of a newer boss epoch (e.g. from whereisGlobal); later dispatches older than it are refused. */
   observeEpoch(epoch: number): void {
+    if (epoch > this.zkEpoch) this.zkEpoch = epoch
     if (epoch > this.maxEpoch) this.maxEpoch = epoch
+  }
+
+  /**
+   * An epoch carried by a message, checked before it is believed: older than the newest seen → stale;
+   * more than one election ahead of what ZooKeeper has shown us → unknown (forged or garbage — it must
+   * not raise the fence, or one bad message would lock out the real boss). Returns the verdict.
+   */
+  private checkEpoch(epoch: number): 'ok' | 'stale' | 'unknown' {
+    if (epoch < this.maxEpoch) return 'stale'
+    if (epoch > this.zkEpoch + MAX_EPOCH_LEAD) return 'unknown'
+    this.maxEpoch = epoch
+    return 'ok'
   }
 
   /** A new boss was elected: deliver pending results to it now. */
@@ -137,11 +155,11 @@ export class WorkerAgent {
   private onDispatch(body: unknown): DispatchReply {
     if (!isObject(body) || !validEpoch(body.epoch) || !Array.isArray(body.jobs)) throw errors.BAD_MESSAGE('dispatch needs { epoch, jobs[] }')
     const { epoch, jobs } = body as unknown as DispatchBody
-    if (epoch < this.maxEpoch) {
-      this.log.warn({ epoch, newest: this.maxEpoch }, 'refused a dispatch from a stale boss')
-      return this.refuseAll(jobs, 'stale-epoch')
+    const verdict = this.checkEpoch(epoch)
+    if (verdict !== 'ok') {
+      this.log.warn({ epoch, newest: this.maxEpoch, zkEpoch: this.zkEpoch }, verdict === 'stale' ? 'refused a dispatch from a stale boss' : 'refused a dispatch with an epoch ZooKeeper has not shown')
+      return this.refuseAll(jobs, verdict === 'stale' ? 'stale-epoch' : 'unknown-epoch')
     }
-    this.maxEpoch = epoch
     const answers: DispatchReply['answers'] = []
     for (const job of jobs) {
       if (!isObject(job) || typeof job.id !== 'string' || typeof job.function !== 'string' || typeof job.attempts !== 'number') {
@@ -196,8 +214,7 @@ export class WorkerAgent {
   private onCancel(body: unknown): { cancelled: boolean } {
     if (!isObject(body) || !validEpoch(body.epoch) || typeof body.jobId !== 'string') throw errors.BAD_MESSAGE('cancel needs { epoch, jobId }')
     const { epoch, jobId } = body as unknown as CancelBody
-    if (epoch < this.maxEpoch) return { cancelled: false }
-    this.maxEpoch = epoch
+    if (this.checkEpoch(epoch) !== 'ok') return { cancelled: false }
     const job = this.running.get(jobId)
     if (!job) return { cancelled: false }
     job.abort('cancel')
@@ -207,8 +224,8 @@ export class WorkerAgent {
   private onInventory(body: unknown): InventoryReply {
     if (!isObject(body) || !validEpoch(body.epoch)) throw errors.BAD_MESSAGE('inventory needs { epoch }')
     const { epoch } = body as unknown as InventoryBody
-    if (epoch < this.maxEpoch) throw errors.STALE_EPOCH(`inventory from epoch ${epoch} refused: newest seen is ${this.maxEpoch}`)
-    this.maxEpoch = epoch
+    const verdict = this.checkEpoch(epoch)
+    if (verdict !== 'ok') throw errors.STALE_EPOCH(`inventory from epoch ${epoch} refused (${verdict}): newest seen ${this.maxEpoch}, ZooKeeper shows ${this.zkEpoch}`)
     const running = [...this.running.values()].map(({ jobId, attempt, epoch: e, startedAt }) => ({ jobId, attempt, epoch: e, startedAt }))
     return { worker: this.deps.id, running, results: this.outbox.list() }
   }

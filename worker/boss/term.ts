@@ -17,7 +17,7 @@ import {
   type ListJobsBody,
   type ResultsReply,
 } from '../protocol.js'
-import { Fleet } from './fleet.js'
+import { Fleet, type FleetWorker } from './fleet.js'
 import { JobTable, phaseOf, type Tracked } from './job-table.js'
 import { afterAttempt, cancelledWhileQueued, lostWorker, notStarted, started, undeliverable } from './outcomes.js'
 import { ReadyQueue } from './ready-queue.js'
@@ -364,9 +364,19 @@ export class BossTerm {
       if (a?.accepted) continue
       const reason = a && !a.accepted ? a.reason : 'unknown-function'
       if (reason === 'stale-epoch') return this.fenced(`worker ${workerId} has seen a newer epoch`)
-      if (reason === 'draining' && worker) worker.paused = true
+      if ((reason === 'draining' || reason === 'unknown-epoch') && worker) this.pause(worker, reason === 'unknown-epoch' ? 100 : undefined)
       this.undispatch(workerId, j.id)
     }
+  }
+
+  /** Stop dispatching to a worker: until its registration changes, or for `ms` (its view of ZooKeeper lags ours). */
+  private pause(worker: FleetWorker, ms?: number): void {
+    worker.paused = true
+    if (ms === undefined) return
+    setTimeout(() => {
+      worker.paused = false
+      this.schedulePump()
+    }, ms).unref()
   }
 
   /** A batch over the NATS max_payload was never sent: send it in halves; a single job that big fails. */
