@@ -15,11 +15,11 @@ import t from 'tap'
 import { TestCluster } from '../helpers/processes.js'
 import { startNats, startZooKeeper, uniqueName } from '../helpers/servers.js'
 import { waitFor } from '../helpers/wait.js'
-import { deadProcesses, healthProblem, hostileFunctionsDir, rawRequest, startCluster } from './helpers.js'
+import { deadProcesses, healthProblem, hostileFunctionsDir, rawRequest, SESSION_TIMEOUT_MS, startCluster } from './helpers.js'
 
 const zk = await startZooKeeper()
 const nats = await startNats()
-const cluster = new TestCluster({ zk, nats, cluster: uniqueName('fuzz'), workers: 2, concurrency: 4, functionsDir: hostileFunctionsDir() })
+const cluster = new TestCluster({ sessionTimeoutMs: SESSION_TIMEOUT_MS, zk, nats, cluster: uniqueName('fuzz'), workers: 2, concurrency: 4, functionsDir: hostileFunctionsDir() })
 t.teardown(async () => {
   await cluster.close()
   await nats.close()

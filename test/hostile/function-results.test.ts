@@ -6,12 +6,13 @@
 import t, { type Test } from 'tap'
 import { TestCluster } from '../helpers/processes.js'
 import { startNats, startZooKeeper, uniqueName } from '../helpers/servers.js'
-import { deadProcesses, healthProblem, hostileFunctionsDir, startCluster } from './helpers.js'
+import { deadProcesses, healthProblem, hostileFunctionsDir, SESSION_TIMEOUT_MS, startCluster } from './helpers.js'
 
 const zk = await startZooKeeper()
 const nats = await startNats()
 // One boss and ONE job worker: every job below runs on the same worker process.
 const cluster = new TestCluster({
+  sessionTimeoutMs: SESSION_TIMEOUT_MS,
   zk,
   nats,
   cluster: uniqueName('hfn'),

@@ -16,12 +16,12 @@ import t, { type Test } from 'tap'
 import { TestCluster } from '../helpers/processes.js'
 import { startNats, startZooKeeper, uniqueName } from '../helpers/servers.js'
 import { waitFor } from '../helpers/wait.js'
-import { deadProcesses, healthProblem, startCluster, warnings, zk, zkRaw } from './helpers.js'
+import { deadProcesses, healthProblem, SESSION_TIMEOUT_MS, startCluster, warnings, zk, zkRaw } from './helpers.js'
 
 const zkServer = await startZooKeeper()
 const nats = await startNats()
 const name = uniqueName('garb')
-const cluster = new TestCluster({ zk: zkServer, nats, cluster: name, workers: 3, concurrency: 4 })
+const cluster = new TestCluster({ sessionTimeoutMs: SESSION_TIMEOUT_MS, zk: zkServer, nats, cluster: name, workers: 3, concurrency: 4 })
 const others: TestCluster[] = []
 let raw: zookeeper.Client | undefined
 let nc: NatsConnection | undefined
@@ -235,7 +235,7 @@ t.test('garbage in the job bucket: skipped with a warning, also by a new boss th
 
 t.test('DESTRUCTIVE: a garbage election node sorting BEFORE the real leader', async (t) => {
   const victimName = uniqueName('glow')
-  const victim = new TestCluster({ zk: zkServer, nats, cluster: victimName, workers: 3, concurrency: 2 })
+  const victim = new TestCluster({ sessionTimeoutMs: SESSION_TIMEOUT_MS, zk: zkServer, nats, cluster: victimName, workers: 3, concurrency: 2 })
   others.push(victim)
   await startCluster(victim)
   const before = await victim.clusterState()
@@ -267,7 +267,7 @@ t.test('DESTRUCTIVE: a garbage election node sorting BEFORE the real leader', as
 
 t.test('DESTRUCTIVE: a wrong-shape dispatch carrying a forged huge epoch does not fence out the real boss', async (t) => {
   const victimName = uniqueName('gepo')
-  const victim = new TestCluster({ zk: zkServer, nats, cluster: victimName, workers: 3, concurrency: 2 })
+  const victim = new TestCluster({ sessionTimeoutMs: SESSION_TIMEOUT_MS, zk: zkServer, nats, cluster: victimName, workers: 3, concurrency: 2 })
   others.push(victim)
   await startCluster(victim)
   const before = await victim.clusterState()

@@ -11,6 +11,12 @@ import zookeeper from 'node-zookeeper-client'
 import { ROOT, type TestCluster } from '../helpers/processes.js'
 import { waitFor } from '../helpers/wait.js'
 
+/**
+ * ZooKeeper session timeout of the test clusters: long enough that a process starting up on a
+ * heavily loaded machine does not lose its first session (these tests do not measure failover time).
+ */
+export const SESSION_TIMEOUT_MS = 6000
+
 /** A temp FUNCTIONS_DIR: the bundled functions plus test/fixtures/hostile-functions. */
 export function hostileFunctionsDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'bosun-hostile-fns-'))

@@ -10,7 +10,7 @@ import t from 'tap'
 import { DEFAULT_REQUEST_TIMEOUT_MS } from '../../api/app.js'
 import { TestCluster } from '../helpers/processes.js'
 import { startNats, startZooKeeper, uniqueName } from '../helpers/servers.js'
-import { deadProcesses, healthProblem, startCluster } from './helpers.js'
+import { deadProcesses, healthProblem, SESSION_TIMEOUT_MS, startCluster } from './helpers.js'
 
 const REQUEST_TIMEOUT_MS = DEFAULT_REQUEST_TIMEOUT_MS
 /** Node's connection check runs every quarter of the timeout (at most 5 s): the latest a drop can come. */
@@ -20,7 +20,7 @@ const SLACK_MS = 6000
 
 const zk = await startZooKeeper()
 const nats = await startNats()
-const cluster = new TestCluster({ zk, nats, cluster: uniqueName('slow'), workers: 2 })
+const cluster = new TestCluster({ sessionTimeoutMs: SESSION_TIMEOUT_MS, zk, nats, cluster: uniqueName('slow'), workers: 2 })
 t.teardown(async () => {
   await cluster.close()
   await nats.close()

@@ -8,7 +8,7 @@ import t from 'tap'
 import { TestCluster, type ClusterState } from '../helpers/processes.js'
 import { startNats, startZooKeeper, uniqueName } from '../helpers/servers.js'
 import { waitFor } from '../helpers/wait.js'
-import { deadProcesses, healthProblem, startCluster } from '../hostile/helpers.js'
+import { deadProcesses, healthProblem, SESSION_TIMEOUT_MS, startCluster } from '../hostile/helpers.js'
 
 const TOKEN_A = 'tokenAAAAAAAAAAAAAAAAAAAA'
 const TOKEN_B = 'tokenBBBBBBBBBBBBBBBBBBBB'
@@ -43,7 +43,7 @@ class AuthedCluster extends TestCluster {
 const zk = await startZooKeeper()
 const nats = await startNats()
 const cluster = new AuthedCluster(
-  { zk, nats, cluster: uniqueName('auth'), workers: 2, env: { BOSUN_API_TOKENS: `${TOKEN_A},${TOKEN_B},${TOKEN_C}`, API_RATE_LIMIT_PER_MIN: String(RATE_LIMIT) } },
+  { sessionTimeoutMs: SESSION_TIMEOUT_MS, zk, nats, cluster: uniqueName('auth'), workers: 2, env: { BOSUN_API_TOKENS: `${TOKEN_A},${TOKEN_B},${TOKEN_C}`, API_RATE_LIMIT_PER_MIN: String(RATE_LIMIT) } },
   TOKEN_A,
 )
 t.teardown(async () => {

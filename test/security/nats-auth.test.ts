@@ -14,7 +14,7 @@ import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { spawnBosun, TestCluster, type BosunProcess } from '../helpers/processes.js'
 import { startNats, startZooKeeper, uniqueName, type NatsHandle, type ZkHandle } from '../helpers/servers.js'
-import { deadProcesses, healthProblem, startCluster, zk, zkRaw } from '../hostile/helpers.js'
+import { deadProcesses, healthProblem, SESSION_TIMEOUT_MS, startCluster, zk, zkRaw } from '../hostile/helpers.js'
 
 const certDir = mkdtempSync(join(tmpdir(), 'bosun-tls-'))
 const zkServer = await startZooKeeper()
@@ -50,7 +50,7 @@ async function mustFailToStart(t: Test, cluster: TestCluster, env: Record<string
 }
 
 async function clusterOn(nats: NatsHandle, zkh: ZkHandle, env: Record<string, string>): Promise<TestCluster> {
-  const cluster = new TestCluster({ zk: zkh, nats, cluster: uniqueName('nauth'), workers: 2, env })
+  const cluster = new TestCluster({ sessionTimeoutMs: SESSION_TIMEOUT_MS, zk: zkh, nats, cluster: uniqueName('nauth'), workers: 2, env })
   closers.push(() => cluster.close())
   await startCluster(cluster)
   return cluster

@@ -11,13 +11,13 @@ import t from 'tap'
 import { TestCluster } from '../helpers/processes.js'
 import { startNats, startZooKeeper, uniqueName } from '../helpers/servers.js'
 import { waitFor } from '../helpers/wait.js'
-import { deadProcesses, healthProblem, startCluster, zk, zkRaw } from '../hostile/helpers.js'
+import { deadProcesses, healthProblem, SESSION_TIMEOUT_MS, startCluster, zk, zkRaw } from '../hostile/helpers.js'
 
 const AUTH = 'bosun:s3cret-zk'
 const zkServer = await startZooKeeper()
 const nats = await startNats()
 const name = uniqueName('acl')
-const cluster = new TestCluster({ zk: zkServer, nats, cluster: name, workers: 3, env: { ZK_AUTH: AUTH } })
+const cluster = new TestCluster({ sessionTimeoutMs: SESSION_TIMEOUT_MS, zk: zkServer, nats, cluster: name, workers: 3, env: { ZK_AUTH: AUTH } })
 const clients: zookeeper.Client[] = []
 t.teardown(async () => {
   clients.forEach((c) => zk.close(c))
