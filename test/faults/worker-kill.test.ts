@@ -55,6 +55,9 @@ async function killRun(t: Test, c: TestCluster, run: number, victims: number, fa
   const killedAt = Date.now()
   await Promise.all(chosen.map((p) => p.kill()))
   const midJob = executionLines(w.runsFile).filter((l) => killedPids.has(l.pid) && l.at > killedAt - JOB_MS + 20).length
+  // Replacements for the next run start once the victims' jobs ran again (not to slow the re-runs down).
+  await waitFor(() => attributeDuplicates(w.runsFile, killedPids, killedAt).rerunDelaysMs.length >= midJob, { timeoutMs: 30_000, what: 're-runs' }).catch(() => undefined)
+  for (let i = 0; i < victims; i++) c.addWorker()
 
   const r = await settleWorkload(c, w, 120_000)
   const dup = attributeDuplicates(w.runsFile, killedPids, killedAt)
@@ -75,9 +78,6 @@ async function killRun(t: Test, c: TestCluster, run: number, victims: number, fa
   t.ok(midJob > 0, 'the victims held jobs when they died')
   t.ok(dup.duplicates >= midJob, `every job the victims were running started again (${dup.duplicates} ≥ ${midJob})`)
   t.ok(rerunMax !== null && rerunMax <= SESSION_MS + 1000, `re-runs started within session timeout + 1 s of the kill (${rerunMax} ms)`)
-
-  // Replace the dead workers for the next run.
-  for (let i = 0; i < victims; i++) c.addWorker()
 }
 
 for (const victims of [1, 2]) {
