@@ -17,7 +17,7 @@ import type { CandidateCallbacks, ConnectionState, DeposedReason, Leadership } f
 import { errors } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { isSessionGone, isUncertain, isZkError, type WatchEventType, type ZkWatcher } from './primitives.js'
-import { encodeCandidate, encodeEpoch, parseEpoch, sortElectionNodes, type Identity } from './records.js'
+import { encodeCandidate, encodeEpoch, isLiveCandidate, parseEpoch, sortElectionNodes, type Identity } from './records.js'
 import type { ZkSession } from './session.js'
 import { SingleFlight } from './single-flight.js'
 
@@ -156,17 +156,24 @@ export class Candidacy {
       this.log.warn({ node: this.node }, 'our election node is gone; joining again')
       return this.abandonNode()
     }
-    if (index === 0) return this.lead(gen)
-    this.depose('superseded')
-    this.phase = 'following'
-    const predecessor = `${this.dir}/${order[index - 1]}`
-    await this.opts.hooks?.beforeWatchPredecessor?.(this.opts.name, predecessor)
-    try {
-      await session.getData(predecessor, this.onPredecessor, pin)
-    } catch (err) {
-      if (!isZkError(err, 'NO_NODE')) throw err
-      this.evaluator.repeat() // already gone: read the children again (never rejoin)
+    // The nearest predecessor that is a live candidate is the one to watch; none → we lead.
+    for (let i = index - 1; i >= 0; i--) {
+      const predecessor = `${this.dir}/${order[i]}`
+      await this.opts.hooks?.beforeWatchPredecessor?.(this.opts.name, predecessor)
+      try {
+        const { data, stat } = await session.getData(predecessor, this.onPredecessor, pin)
+        if (isLiveCandidate(data, stat.ephemeralOwner)) {
+          this.depose('superseded')
+          this.phase = 'following'
+          return
+        }
+        this.log.warn({ node: predecessor }, 'skipping an election node that is not a live candidate')
+      } catch (err) {
+        if (!isZkError(err, 'NO_NODE')) throw err
+        return this.evaluator.repeat() // already gone: read the children again (never rejoin)
+      }
     }
+    return this.lead(gen)
   }
 
   private async join(gen: number): Promise<void> {

@@ -9,6 +9,7 @@ import type { LeaderInfo } from '../contracts.js'
 import type { Logger } from '../logger.js'
 import { isZkError, type ZkWatcher } from './primitives.js'
 import { parseLeader, sortElectionNodes } from './records.js'
+import { NO_OWNER } from './primitives.js'
 import type { ZkSession } from './session.js'
 import { SingleFlight } from './single-flight.js'
 
@@ -87,23 +88,28 @@ export class LeaderCache {
       else this.set(entry, null)
       return
     }
-    const first = sortElectionNodes(children)[0]
-    if (first === undefined) return this.set(entry, null)
-    let data: Buffer
-    try {
-      data = (await this.session.getData(`${entry.dir}/${first}`, entry.onEvent, pin)).data
-    } catch (err) {
-      if (!isZkError(err, 'NO_NODE')) throw err
-      entry.loader.repeat() // gone meanwhile: read the children again
-      return
+    // The leader is the first node that is a live candidate; garbage and persistent nodes are skipped.
+    for (const node of sortElectionNodes(children)) {
+      let data: Buffer
+      let owner: string
+      try {
+        const got = await this.session.getData(`${entry.dir}/${node}`, entry.onEvent, pin)
+        data = got.data
+        owner = got.stat.ephemeralOwner
+      } catch (err) {
+        if (!isZkError(err, 'NO_NODE')) throw err
+        entry.loader.repeat() // gone meanwhile: read the children again
+        return
+      }
+      const parsed = parseLeader(data)
+      if (typeof parsed === 'string' || owner === NO_OWNER) {
+        this.log.warn({ name: entry.name, node, reason: typeof parsed === 'string' ? parsed : 'not ephemeral' }, 'ignoring an election node that is not a live candidate')
+        continue
+      }
+      // null: the first candidate has not fenced yet; its data watch fires when it does.
+      return this.set(entry, parsed)
     }
-    const parsed = parseLeader(data)
-    if (typeof parsed === 'string') {
-      this.log.warn({ name: entry.name, node: first, reason: parsed }, 'ignoring invalid election node data')
-      return this.set(entry, null)
-    }
-    // null: the first node's owner has not fenced yet; its data watch fires when it does.
-    this.set(entry, parsed)
+    this.set(entry, null)
   }
 
   private set(entry: LeaderEntry, leader: LeaderInfo | null): void {

@@ -7,6 +7,7 @@
  *   `epoch` and `since` once its owner leads
  * - epoch counter (epochs/<name>): `{ v, epoch }`
  */
+import { NO_OWNER } from './primitives.js'
 import type { LeaderInfo, Meta, ServiceEntry } from '../contracts.js'
 
 export interface Identity {
@@ -110,4 +111,12 @@ export function sortElectionNodes(children: readonly string[]): string[] {
   return children
     .filter((c) => electionSequence(c) !== undefined)
     .sort((a, b) => electionSequence(a)! - electionSequence(b)! || (a < b ? -1 : a > b ? 1 : 0))
+}
+
+/**
+ * True for a node that can be a live candidate: ephemeral, with candidate data. Anything else under
+ * an election (a persistent node, garbage data — someone else's write) is skipped, never waited on.
+ */
+export function isLiveCandidate(data: Buffer, ephemeralOwner: string): boolean {
+  return ephemeralOwner !== NO_OWNER && typeof parseLeader(data) !== 'string'
 }
