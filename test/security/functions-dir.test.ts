@@ -113,12 +113,14 @@ t.test('payloads are never evaluated: echo returns code-looking payloads verbati
     { __lookupGetter__: 'x', hasOwnProperty: 'nope', toJSON: 'not a function' },
     ['\u0000', '\u2028\u2029', '\ud83d\ude00', '\\u0000'],
   ]
-  for (const payload of payloads) {
+  const wrong: number[] = []
+  for (const [i, payload] of payloads.entries()) {
     const r = await cluster.post('/jobs?wait=10000', { function: 'echo', payload })
-    t.equal(r.body?.state, 'succeeded', `echo of ${JSON.stringify(payload).slice(0, 50)} succeeded`)
-    t.same(r.body?.result, payload, 'returned verbatim')
-    t.same(r.body?.payload, payload, 'stored verbatim')
+    // Compared as JSON text (tap's deep equality would call a payload's own `hasOwnProperty` key).
+    if (r.body?.state !== 'succeeded' || JSON.stringify(r.body?.result) !== JSON.stringify(payload) || JSON.stringify(r.body?.payload) !== JSON.stringify(payload)) wrong.push(i)
   }
+  // Indexes, not the payloads: U+2028 in a test name would break the TAP stream.
+  t.same(wrong, [], `all ${payloads.length} code-looking payloads were stored and echoed verbatim`)
   t.notOk(existsSync(m), 'no payload was executed')
   t.same(deadProcesses(cluster), [], 'no process exited')
   t.equal(await healthProblem(cluster), undefined)
