@@ -224,6 +224,13 @@ t.test('job store on one nats-server', async (t) => {
     await store.create(other)
     await store.purge(other.id, { job: other })
     t.equal(await store.claimIdempotencyKey('pay-7', 'x'), 'newjob')
+    // purge with a stale known revision still removes the newer record
+    const moved = makeJob()
+    const first = await store.create(moved)
+    await store.mutate(moved.id, 1, (c) => ({ ...c, state: 'succeeded' }))
+    await store.purge(moved.id, first)
+    t.equal(await store.get(moved.id), null, 'newer revision removed as well')
+    t.equal(await kv.get(`jobs.${moved.id}`), null)
   })
 
   t.test('garbage in the bucket is skipped, never thrown, and replaced on create', async (t) => {

@@ -105,6 +105,11 @@ export function isWrongLastSequence(err: unknown): boolean {
   )
 }
 
+/** A delete by sequence found no such message (already deleted, or replaced under history 1). */
+export function isMessageGone(err: unknown): boolean {
+  return err instanceof JetStreamApiError && (err.code === 10043 || err.code === JetStreamApiCodes.NoMessageFound)
+}
+
 /** The connection is closed for good (no retry can help). */
 export function isClosedConnection(err: unknown): boolean {
   const name = (err as Error | undefined)?.name

@@ -27,6 +27,7 @@ import {
   encodeJson,
   idemKey,
   isClosedConnection,
+  isMessageGone,
   isTransient,
   isValidJobId,
   isWrongLastSequence,
@@ -401,20 +402,30 @@ export class JobStore {
   }
 
   /**
-   * Remove a (finished) job entirely: a stream purge of its subject, so no tombstone is kept
-   * (watchers see no event for it), plus its idempotency claim when the claim points to this job.
-   * Pass the record in `opts.job` to skip reading it. Idempotent.
+   * Remove a (finished) job entirely, with its idempotency claim when the claim points to this job.
+   * The record's only message (history 1) is deleted from the stream by sequence — no tombstone is
+   * kept and watchers see no event for it; this is several times cheaper than a purge by subject.
+   * Pass the last known record and revision (`opts`, e.g. a StoredJob) to skip the read; if the
+   * record changed since, the newer revision is removed too. Idempotent.
    */
-  purge(id: string, opts: { job?: Job } = {}): Promise<void> {
+  purge(id: string, opts: { job?: Job; revision?: number } = {}): Promise<void> {
     return this.track(async () => {
       if (!isValidJobId(id)) return
       const deadline = Date.now() + this.operationTimeoutMs
-      const job = opts.job ?? (await this.readRaw(jobKey(id), deadline).then((raw) => (raw ? this.toStored(id, raw)?.job : undefined)))
-      await this.purgeKey(jobKey(id), deadline)
+      let job = opts.job
+      let revision = opts.revision
+      if (revision === undefined) {
+        const raw = await this.readRaw(jobKey(id), deadline)
+        if (raw !== null) {
+          revision = raw.revision
+          job ??= this.toStored(id, raw)?.job
+        }
+      }
+      if (revision !== undefined) await this.deleteKey(jobKey(id), revision, deadline)
       if (job?.idempotencyKey !== undefined) {
         const key = idemKey(job.idempotencyKey)
         const claim = await this.readRaw(key, deadline)
-        if (claim !== null && decodeIdem(claim.data)?.jobId === id) await this.purgeKey(key, deadline)
+        if (claim !== null && decodeIdem(claim.data)?.jobId === id) await this.deleteKey(key, claim.revision, deadline)
       }
     })
   }
@@ -526,13 +537,20 @@ export class JobStore {
     }
   }
 
-  private async purgeKey(key: string, deadline: number): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
+  /** Delete the message holding `key` at `revision`; if it is gone, delete whatever newer one replaced it. */
+  private async deleteKey(key: string, revision: number, deadline: number): Promise<void> {
+    for (let attempt = 0, rev = revision; ; attempt++) {
       try {
-        await this.reads.run(() => this.jsm.streams.purge(this.stream, { filter: this.prefix + key }))
+        await this.reads.run(() => this.jsm.streams.deleteMessage(this.stream, rev, false))
         return
       } catch (err) {
-        if (!isTransient(err) || Date.now() > deadline) throw this.storeError(`purge ${key}`, err)
+        if (isMessageGone(err)) {
+          const cur = await this.readRaw(key, deadline)
+          if (cur === null || cur.revision === rev || attempt >= this.maxCasAttempts) return
+          rev = cur.revision
+          continue
+        }
+        if (!isTransient(err) || Date.now() > deadline) throw this.storeError(`delete ${key}`, err)
         await sleep(backoffMs(attempt))
       }
     }
