@@ -14,7 +14,7 @@ import { errors } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { ChildrenCache, type ChildrenCacheHooks } from './children-cache.js'
 import { KeyedSerial } from './keyed-serial.js'
-import { assertNodeName, isUncertain, isZkError } from './primitives.js'
+import { assertNodeName, isSessionGone, isUncertain, isZkError } from './primitives.js'
 import { encodeRegistration, parseRegistration, sameEntries, type Identity } from './records.js'
 import type { ZkSession } from './session.js'
 
@@ -210,7 +210,21 @@ export class ZkRegistry extends EventEmitter implements Registry {
    * Make our ephemeral node at `path` hold `reg` (nothing when `reg` is gone meanwhile). A node left
    * by an older session of ours (not yet expired) is deleted and created again (Curator does the same).
    */
+  /**
+   * Create/refresh our ephemeral node. If the session it was pinned to is gone meanwhile, the write
+   * is not lost: the registration is kept and re-written on the next session's 'connected'. So it
+   * resolves instead of failing (a worker must not die because its session expired while starting).
+   */
   private async write(path: string, reg: Registration | undefined): Promise<void> {
+    try {
+      await this.writeOnce(path, reg)
+    } catch (err) {
+      if (!isSessionGone(err) || this.phase === 'closed') throw err
+      this.log.warn({ path }, 'session lost during a registration write; it is re-written on the next session')
+    }
+  }
+
+  private async writeOnce(path: string, reg: Registration | undefined): Promise<void> {
     if (!reg || this.phase === 'closed') return
     const data = encodeRegistration(this.who, reg.address, reg.meta, reg.registeredAt)
     const pin = { generation: this.session.generation }
