@@ -102,6 +102,10 @@ t.test('transport on one nats-server', async (t) => {
     await rejectsWith(t, a.request('bad subject', 'x', {}), errors.BAD_MESSAGE.code, 'invalid address')
     t.equal(a.send('bad subject', 'x', {}), false, 'send to an invalid address returns false')
     t.equal(a.send(b.address, 'x', { big: 1n }), false, 'send of an unserialisable body returns false')
+    const huge = 'x'.repeat(2 * 1024 * 1024)
+    await rejectsWith(t, a.request(b.address, 'never', huge), errors.BODY_TOO_LARGE.code, 'body over max_payload')
+    t.equal(a.send(b.address, 'never', huge), false, 'send over max_payload returns false')
+    t.ok(a.connected, 'still connected after oversized messages')
   })
 
   t.test('malformed messages are dropped and the process keeps working', async (t) => {
