@@ -260,6 +260,19 @@ t.test('job store on one nats-server', async (t) => {
     await waitFor(() => state.entries.some((e) => e.id === 'g1'), { what: 'watch sees the replacement' })
   })
 
+  t.test('a watch whose connection is closed reports it once through onError', async (t) => {
+    const nc = await natsConn(t, nats.url)
+    const store = await openStore(t, nc)
+    let loaded = false
+    const failures: unknown[] = []
+    store.watchJobs(() => undefined, () => (loaded = true), (err) => failures.push(err))
+    await waitFor(() => loaded, { what: 'initial load' })
+    await nc.close()
+    await waitFor(() => failures.length > 0, { what: 'onError after the connection closed' })
+    t.equal(failures.length, 1)
+    await t.rejects(store.get('x'), { code: errors.CLOSED.code }, 'operations on a closed connection reject with CLOSED')
+  })
+
   t.test('close is idempotent and later calls reject with CLOSED', async (t) => {
     const store = await openStore(t, await natsConn(t, nats.url))
     const { state } = collectWatch(store)
