@@ -12,6 +12,7 @@
  * after it — whichever comes first.
  */
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream'
+import { errors } from '../../runner/errors.js'
 import type { Logger } from '../../runner/logger.js'
 import { decodeJob, isClosedConnection, JOB_KEY_PREFIX } from './store-codec.js'
 import type { Job } from './model.js'
@@ -243,5 +244,67 @@ export async function* scanJobs(ref: BucketRef): AsyncGenerator<{ job: Job; revi
   } finally {
     iter.stop()
     consumer.delete().catch(() => undefined)
+  }
+}
+
+/** What the async-iterable watch yields: entries, and once a marker that the initial load is done. */
+export type JobWatchEvent = ({ type: 'entry' } & WatchEntry) | { type: 'initial-load-done' }
+
+export interface JobWatchStream extends AsyncIterable<JobWatchEvent> {
+  stop(): Promise<void>
+}
+
+type StartWatch = (onEntry: (entry: WatchEntry) => void, onInitialDone: () => void, onError: WatchErrorListener) => () => void
+
+/**
+ * A callback watch as an async iterable (single consumer). Events are buffered without bound
+ * while the consumer is slow; breaking out of the loop stops the watch; a watch that ends for good
+ * makes the loop throw BOSUN_ERR_STORE.
+ */
+export function watchAsIterable(start: StartWatch): JobWatchStream {
+  const queue: JobWatchEvent[] = []
+  let wake: (() => void) | undefined
+  let ended = false
+  let failure: unknown
+  const notify = () => {
+    wake?.()
+    wake = undefined
+  }
+  const stopWatch = start(
+    (entry) => {
+      queue.push({ type: 'entry', ...entry })
+      notify()
+    },
+    () => {
+      queue.push({ type: 'initial-load-done' })
+      notify()
+    },
+    (err) => {
+      failure = err
+      ended = true
+      notify()
+    },
+  )
+  const stop = async () => {
+    ended = true
+    stopWatch()
+    notify()
+  }
+  return {
+    stop,
+    async *[Symbol.asyncIterator]() {
+      try {
+        for (;;) {
+          while (queue.length > 0) yield queue.shift()!
+          if (ended) {
+            if (failure !== undefined) throw errors.STORE('job watch ended', { cause: failure })
+            return
+          }
+          await new Promise<void>((r) => (wake = r))
+        }
+      } finally {
+        await stop()
+      }
+    },
   }
 }

@@ -26,17 +26,15 @@ import {
   decodeJob,
   encodeJson,
   idemKey,
-  isClosedConnection,
-  isMessageGone,
   isTransient,
   isValidJobId,
   isWrongLastSequence,
   jobKey,
 } from './store-codec.js'
-import { Limiter } from './store-limiter.js'
-import { JobWatcher, scanJobs, type BucketRef, type WatchEntry } from './store-watch.js'
+import { backoffMs, Records, sleep, type RawEntry } from './store-records.js'
+import { JobWatcher, scanJobs, watchAsIterable, type BucketRef, type JobWatchStream, type WatchEntry } from './store-watch.js'
 
-export type { WatchEntry } from './store-watch.js'
+export type { JobWatchEvent, JobWatchStream, WatchEntry } from './store-watch.js'
 
 /**
  * Timeout of one JetStream request. Short on purpose: requests sent around a server restart can go
@@ -100,35 +98,15 @@ export interface ScanFilter {
   function?: string
 }
 
-/** What the async-iterable watch yields: entries, and once a marker that the initial load is done. */
-export type JobWatchEvent = ({ type: 'entry' } & WatchEntry) | { type: 'initial-load-done' }
-
-export interface JobWatchStream extends AsyncIterable<JobWatchEvent> {
-  stop(): Promise<void>
-}
-
-interface RawEntry {
-  revision: number
-  op: 'PUT' | 'DEL' | 'PURGE'
-  data: Uint8Array
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-const backoffMs = (attempt: number) => Math.min(50 * 2 ** attempt, 1000)
 
 export class JobStore {
   /** KV bucket name (`bosun_<cluster>_jobs`). */
   readonly bucket: string
   /** Backing stream name (`KV_<bucket>`). */
   readonly stream: string
-  private readonly prefix: string
   private readonly ref: BucketRef
   private readonly log: Logger
-  private readonly requestTimeoutMs: number
-  private readonly operationTimeoutMs: number
-  private readonly maxCasAttempts: number
-  private readonly writes: Limiter
-  private readonly reads: Limiter
+  private readonly records: Records
   private readonly watchers = new Set<JobWatcher>()
   private pending = 0
   private idle: (() => void) | undefined
@@ -136,23 +114,25 @@ export class JobStore {
 
   private constructor(
     private readonly nc: NatsConnection,
-    private readonly js: JetStreamClient,
-    private readonly jsm: JetStreamManager,
-    private readonly kv: KV,
+    js: JetStreamClient,
+    jsm: JetStreamManager,
+    kv: KV,
     bucket: string,
     log: Logger,
     opts: JobStoreOptions,
   ) {
     this.bucket = bucket
     this.stream = `KV_${bucket}`
-    this.prefix = `$KV.${bucket}.`
     this.log = log
-    this.requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
-    this.operationTimeoutMs = opts.operationTimeoutMs ?? DEFAULT_OPERATION_TIMEOUT_MS
-    this.maxCasAttempts = opts.maxCasAttempts ?? DEFAULT_MAX_CAS_ATTEMPTS
-    this.writes = new Limiter(opts.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT)
-    this.reads = new Limiter(opts.maxReadsInFlight ?? DEFAULT_MAX_READS_IN_FLIGHT)
-    this.ref = { js, jsm, stream: this.stream, jobSubjectPrefix: `${this.prefix}jobs.`, log }
+    const prefix = `$KV.${bucket}.`
+    this.records = new Records(js, jsm, kv, this.stream, prefix, log, {
+      requestTimeoutMs: opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+      operationTimeoutMs: opts.operationTimeoutMs ?? DEFAULT_OPERATION_TIMEOUT_MS,
+      maxCasAttempts: opts.maxCasAttempts ?? DEFAULT_MAX_CAS_ATTEMPTS,
+      maxInFlight: opts.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
+      maxReadsInFlight: opts.maxReadsInFlight ?? DEFAULT_MAX_READS_IN_FLIGHT,
+    })
+    this.ref = { js, jsm, stream: this.stream, jobSubjectPrefix: `${prefix}jobs.`, log }
   }
 
   /**
@@ -243,7 +223,7 @@ export class JobStore {
     return this.track(async () => {
       if (!isValidJobId(jobId)) throw errors.VALIDATION(`invalid job id ${JSON.stringify(jobId)}`)
       const data = encodeJson({ jobId, claimedAt: new Date().toISOString() })
-      const res = await this.createIfAbsent(idemKey(idempotencyKey), data, (raw) => decodeIdem(raw) !== null)
+      const res = await this.records.createIfAbsent(idemKey(idempotencyKey), data, (raw) => decodeIdem(raw) !== null)
       if (res.created) return jobId
       return decodeIdem(res.existing.data)!.jobId
     })
@@ -253,7 +233,7 @@ export class JobStore {
   get(id: string): Promise<StoredJob | null> {
     return this.track(async () => {
       if (!isValidJobId(id)) return null
-      const raw = await this.readRaw(jobKey(id), Date.now() + this.operationTimeoutMs)
+      const raw = await this.records.read(jobKey(id), this.records.deadline())
       return raw === null ? null : this.toStored(id, raw)
     })
   }
@@ -272,13 +252,13 @@ export class JobStore {
       if (!Number.isSafeInteger(epoch) || epoch < 0) throw errors.VALIDATION(`invalid epoch ${epoch}`)
       if (!isValidJobId(id)) return null
       const key = jobKey(id)
-      const deadline = Date.now() + this.operationTimeoutMs
+      const deadline = this.records.deadline()
       let current = opts.current ?? opts.job
       let revision = opts.revision
       let attempted: Uint8Array | undefined
       for (let conflicts = 0, transient = 0; ; ) {
         if (current === undefined || revision === undefined) {
-          const raw = await this.readRaw(key, deadline)
+          const raw = await this.records.read(key, deadline)
           if (raw === null || raw.op !== 'PUT') return null
           if (attempted !== undefined && bytesEqual(raw.data, attempted)) {
             const mine = this.toStored(id, raw)
@@ -299,11 +279,11 @@ export class JobStore {
         const record: Job = next.id === id && next.epoch === epoch ? next : { ...next, id, epoch }
         const data = this.encodeChecked(record)
         try {
-          const rev = await this.publish(key, data, revision)
+          const rev = await this.records.publish(key, data, revision)
           return { job: record, revision: rev, changed: true }
         } catch (err) {
           if (isWrongLastSequence(err)) {
-            if (++conflicts >= this.maxCasAttempts) {
+            if (++conflicts >= this.records.limits.maxCasAttempts) {
               throw errors.STORE(`job ${id}: gave up after ${conflicts} compare-and-set conflicts`, { cause: err, details: { id } })
             }
             // the first retry is immediate; later ones back off a random bit so contenders spread out
@@ -312,7 +292,7 @@ export class JobStore {
             attempted = data
             await sleep(backoffMs(transient++))
           } else {
-            throw this.storeError(`mutate job ${id}`, err)
+            throw this.records.error(`mutate job ${id}`, err)
           }
           current = undefined
           revision = undefined
@@ -343,51 +323,7 @@ export class JobStore {
    * Events are buffered without bound while the consumer of the iterable is slow.
    */
   watch(): JobWatchStream {
-    const queue: JobWatchEvent[] = []
-    let wake: (() => void) | undefined
-    let ended = false
-    let failure: unknown
-    const notify = () => {
-      wake?.()
-      wake = undefined
-    }
-    const stopWatch = this.watchJobs(
-      (entry) => {
-        queue.push({ type: 'entry', ...entry })
-        notify()
-      },
-      () => {
-        queue.push({ type: 'initial-load-done' })
-        notify()
-      },
-      (err) => {
-        failure = err
-        ended = true
-        notify()
-      },
-    )
-    const stop = async () => {
-      ended = true
-      stopWatch()
-      notify()
-    }
-    return {
-      stop,
-      async *[Symbol.asyncIterator]() {
-        try {
-          for (;;) {
-            while (queue.length > 0) yield queue.shift()!
-            if (ended) {
-              if (failure !== undefined) throw errors.STORE('job watch ended', { cause: failure })
-              return
-            }
-            await new Promise<void>((r) => (wake = r))
-          }
-        } finally {
-          await stop()
-        }
-      },
-    }
+    return watchAsIterable((onEntry, onInitialDone, onError) => this.watchJobs(onEntry, onInitialDone, onError))
   }
 
   /** Every job record now in the bucket (garbage skipped), optionally filtered by state/function. */
@@ -411,21 +347,21 @@ export class JobStore {
   purge(id: string, opts: { job?: Job; revision?: number } = {}): Promise<void> {
     return this.track(async () => {
       if (!isValidJobId(id)) return
-      const deadline = Date.now() + this.operationTimeoutMs
+      const deadline = this.records.deadline()
       let job = opts.job
       let revision = opts.revision
       if (revision === undefined) {
-        const raw = await this.readRaw(jobKey(id), deadline)
+        const raw = await this.records.read(jobKey(id), deadline)
         if (raw !== null) {
           revision = raw.revision
           job ??= this.toStored(id, raw)?.job
         }
       }
-      if (revision !== undefined) await this.deleteKey(jobKey(id), revision, deadline)
+      if (revision !== undefined) await this.records.deleteAt(jobKey(id), revision, deadline)
       if (job?.idempotencyKey !== undefined) {
         const key = idemKey(job.idempotencyKey)
-        const claim = await this.readRaw(key, deadline)
-        if (claim !== null && decodeIdem(claim.data)?.jobId === id) await this.deleteKey(key, claim.revision, deadline)
+        const claim = await this.records.read(key, deadline)
+        if (claim !== null && decodeIdem(claim.data)?.jobId === id) await this.records.deleteAt(key, claim.revision, deadline)
       }
     })
   }
@@ -472,88 +408,9 @@ export class JobStore {
   }
 
   private async createEncoded(job: Job, data: Uint8Array): Promise<CreateResult> {
-    const res = await this.createIfAbsent(jobKey(job.id), data, (raw) => decodeJob(raw, job.id).job !== null)
+    const res = await this.records.createIfAbsent(jobKey(job.id), data, (raw) => decodeJob(raw, job.id).job !== null)
     if (res.created) return { job, revision: res.revision, created: true }
     return { job: decodeJob(res.existing.data, job.id).job!, revision: res.existing.revision, created: false }
-  }
-
-  /**
-   * Write `data` under `key` only if the key is absent, deleted, or holds garbage (`usable` false:
-   * replaced, with a warning). Returns the stored entry when a usable one exists.
-   */
-  private async createIfAbsent(
-    key: string,
-    data: Uint8Array,
-    usable: (data: Uint8Array) => boolean,
-  ): Promise<{ created: true; revision: number } | { created: false; existing: RawEntry }> {
-    const deadline = Date.now() + this.operationTimeoutMs
-    let expect = 0
-    let uncertain = false
-    for (let conflicts = 0, transient = 0; ; ) {
-      try {
-        return { created: true, revision: await this.publish(key, data, expect) }
-      } catch (err) {
-        if (isWrongLastSequence(err)) {
-          if (++conflicts > this.maxCasAttempts) throw errors.STORE(`create ${key}: too many conflicts`, { cause: err })
-        } else if (isTransient(err) && Date.now() < deadline) {
-          uncertain = true
-          await sleep(backoffMs(transient++))
-        } else {
-          throw this.storeError(`create ${key}`, err)
-        }
-      }
-      const cur = await this.readRaw(key, deadline)
-      if (cur === null) {
-        expect = 0
-      } else if (cur.op !== 'PUT') {
-        expect = cur.revision
-      } else if (uncertain && bytesEqual(cur.data, data)) {
-        return { created: true, revision: cur.revision }
-      } else if (!usable(cur.data)) {
-        this.log.warn({ key, revision: cur.revision }, 'replacing garbage in the job bucket')
-        expect = cur.revision
-      } else {
-        return { created: false, existing: cur }
-      }
-    }
-  }
-
-  private async publish(key: string, data: Uint8Array, expectRevision: number): Promise<number> {
-    const ack = await this.writes.run(() =>
-      this.js.publish(this.prefix + key, data, { expect: { lastSubjectSequence: expectRevision }, timeout: this.requestTimeoutMs }),
-    )
-    return ack.seq
-  }
-
-  private async readRaw(key: string, deadline: number): Promise<RawEntry | null> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const e = await this.reads.run(() => this.kv.get(key))
-        return e === null ? null : { revision: e.revision, op: e.operation, data: e.value }
-      } catch (err) {
-        if (!isTransient(err) || Date.now() > deadline) throw this.storeError(`read ${key}`, err)
-        await sleep(backoffMs(attempt))
-      }
-    }
-  }
-
-  /** Delete the message holding `key` at `revision`; if it is gone, delete whatever newer one replaced it. */
-  private async deleteKey(key: string, revision: number, deadline: number): Promise<void> {
-    for (let attempt = 0, rev = revision; ; attempt++) {
-      try {
-        await this.reads.run(() => this.jsm.streams.deleteMessage(this.stream, rev, false))
-        return
-      } catch (err) {
-        if (isMessageGone(err)) {
-          const cur = await this.readRaw(key, deadline)
-          if (cur === null || cur.revision === rev || attempt >= this.maxCasAttempts) return
-          rev = cur.revision
-          continue
-        }
-        if (!isTransient(err) || Date.now() > deadline) throw this.storeError(`delete ${key}`, err)
-        await sleep(backoffMs(attempt))
-      }
-    }
   }
 
   private toStored(id: string, raw: RawEntry): StoredJob | null {
@@ -566,9 +423,4 @@ export class JobStore {
     return { job: decoded.job, revision: raw.revision }
   }
 
-  private storeError(what: string, err: unknown): BosunError {
-    if (err instanceof BosunError) return err
-    if (isClosedConnection(err)) return errors.CLOSED(`${what}: NATS connection is closed`, { cause: err })
-    return errors.STORE(`${what} failed: ${(err as Error)?.message ?? String(err)}`, { cause: err })
-  }
 }
