@@ -47,6 +47,8 @@ class ApiProcess {
         bodyLimitBytes: cfg.api.bodyLimitBytes,
         apiTokens: cfg.api.apiTokens,
         maxWaitMs: cfg.api.maxWaitMs,
+        requestTimeoutMs: cfg.api.requestTimeoutMs,
+        keepAliveTimeoutMs: cfg.api.keepAliveTimeoutMs,
         ...(cfg.api.rateLimit ? { rateLimit: cfg.api.rateLimit } : {}),
       })
       await app.listen({ port: cfg.api.port, host: cfg.api.host })

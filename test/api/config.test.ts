@@ -16,6 +16,9 @@ t.test('defaults', async (t) => {
     maxWaitMs: 60000,
     rateLimit: undefined,
     noBossWaitMs: 2000,
+    maxQueuedJobs: 100000,
+    requestTimeoutMs: 10000,
+    keepAliveTimeoutMs: 72000,
   })
   t.ok(Object.isFrozen(c))
 })
