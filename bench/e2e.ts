@@ -92,7 +92,8 @@ async function clusterA(zk: Zk, nats: Nats, s: ClusterSettings, o: Resolved, ski
       rec.single = await phase(rec, 'throughput one by one', () => throughputSingle(cl, o.jobs))
       if (rec.single) progress(`run ${rec.run}: one by one ${Math.round(rec.single.jobsPerSec)} jobs/s (submit ${Math.round(rec.single.submitPerSec)}/s)`)
       await sleep(1000)
-      rec.idle = await phase(rec, 'idle interval', () => idleZkPackets(cl, rec.single?.totalMs ?? 10_000))
+      // Idle interval of the same length (capped at 30 s; the subtraction scales it by duration).
+      rec.idle = await phase(rec, 'idle interval', () => idleZkPackets(cl, Math.min(30_000, rec.single?.totalMs ?? 10_000)))
       rec.batch = await phase(rec, 'throughput batches', () => throughputBatch(cl, o.jobs))
       if (rec.batch) progress(`run ${rec.run}: batches ${Math.round(rec.batch.jobsPerSec)} jobs/s (submit ${Math.round(rec.batch.submitPerSec)}/s)`)
       if (rec.idle && rec.single) rec.zkPerJobSingle = zkPerJob(rec.single, rec.idle)

@@ -50,6 +50,19 @@ export async function natsVarz(nats: Nats): Promise<{ inMsgs: number; outMsgs: n
   }
 }
 
+/** What a cluster that did not get ready looks like: its view of itself and each process's last warning. */
+async function diagnose(cluster: TestCluster): Promise<string> {
+  const state = await cluster.clusterState().then(
+    (c) => `boss ${c.boss?.id ?? 'none'}, ${c.workers.length} workers`,
+    (e: Error) => `GET /cluster failed (${e.message})`,
+  )
+  const procs = [...cluster.workers, cluster.api].filter(Boolean).map((p) => {
+    const last = p.logLines().filter((l) => typeof l.level === 'number' && l.level >= 40).pop()
+    return `${p.name}${p.running ? '' : ' (exited)'}: ${p.logLines().length} log lines${last ? `, last warning "${String(last.msg)}"` : ''}`
+  })
+  return `${state}; ${procs.join('; ')}`
+}
+
 /** Start a cluster under a fresh name and wait until a boss and workers-1 job-running workers are ready. */
 export async function openCluster(zk: Zk, nats: Nats, s: ClusterSettings, prefix = 'bench'): Promise<BenchCluster> {
   const name = uniqueName(prefix)
@@ -73,8 +86,9 @@ export async function openCluster(zk: Zk, nats: Nats, s: ClusterSettings, prefix
     await cluster.waitReady(s.workers - 1, 180_000)
     events = await Completions.open(nats.url, name)
   } catch (err) {
+    const why = await diagnose(cluster)
     await cluster.close()
-    throw err
+    throw new Error(`${(err as Error).message}; ${why}`, { cause: err })
   }
   const client = new JsonClient(cluster.apiUrl, 64)
   const ev = events
