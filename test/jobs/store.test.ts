@@ -323,6 +323,30 @@ t.test('every acked create survives kill -9 of nats-server; watch resumes withou
   t.equal(state.entries.at(-1)!.job!.state, 'running')
 })
 
+t.test('a write whose ack was lost is recognised on retry, not applied twice', async (t) => {
+  const nats = await startNats()
+  t.teardown(() => nats.close())
+  const nc = await natsConn(t, nats.url)
+  const store = await openStore(t, nc, { requestTimeoutMs: 200 })
+  const base = await store.create(makeJob())
+  // freeze the server: the writes below reach its socket but are acked only after it resumes,
+  // long after their 200 ms timeout; the store keeps retrying meanwhile
+  nats.server.pause()
+  let calls = 0
+  const mutating = store.mutate(base.job.id, 1, (c) => (calls++, { ...c, attempts: c.attempts + 1 }), base)
+  const job = makeJob()
+  const creating = store.create(job)
+  await new Promise((r) => setTimeout(r, 800))
+  nats.server.resume()
+  const m = await mutating
+  const c = await creating
+  t.equal(calls, 1, 'fn applied once')
+  t.equal(m!.job.attempts, 1)
+  t.equal((await store.get(base.job.id))!.job.attempts, 1, 'stored once: attempts incremented by one')
+  t.equal(c.created, true, 'the create that landed before its retries counts as ours')
+  t.same((await store.get(job.id))!.job, job)
+})
+
 t.test('a watch started while NATS is down catches up when it returns', async (t) => {
   const nats = await startNats()
   t.teardown(() => nats.close())

@@ -260,12 +260,10 @@ export class JobStore {
         if (current === undefined || revision === undefined) {
           const raw = await this.records.read(key, deadline)
           if (raw === null || raw.op !== 'PUT') return null
-          if (attempted !== undefined && bytesEqual(raw.data, attempted)) {
-            const mine = this.toStored(id, raw)
-            if (mine) return { ...mine, changed: true }
-          }
           const stored = this.toStored(id, raw)
           if (stored === null) return null
+          // an earlier attempt whose ack was lost did land: done (do not apply fn twice)
+          if (attempted !== undefined && bytesEqual(raw.data, attempted)) return { ...stored, changed: true }
           current = stored.job
           revision = stored.revision
         }
