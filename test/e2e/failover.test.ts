@@ -24,8 +24,8 @@ function runLines(file: string): string[][] {
   return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => l.split(' '))
 }
 
-async function newCluster(t: Test, workers = 4): Promise<TestCluster> {
-  const c = new TestCluster({ zk, nats, cluster: uniqueName('fo'), workers, concurrency: 8, functionsDir, sessionTimeoutMs: SESSION_MS })
+async function newCluster(t: Test, workers = 4, env: Record<string, string> = {}): Promise<TestCluster> {
+  const c = new TestCluster({ zk, nats, cluster: uniqueName('fo'), workers, concurrency: 8, functionsDir, sessionTimeoutMs: SESSION_MS, env })
   t.teardown(() => c.close())
   await c.start()
   return c
@@ -123,4 +123,26 @@ t.test('a CPU-bound function does not cost its worker its ZooKeeper session', as
   t.same(after.workers.map((w) => w.id), before.workers.map((w) => w.id), 'worker kept its registration')
   const proc = c.workers.find((w) => w.pid === worker.pid)!
   t.notMatch(proc.logs(), /expired|session lost/i, 'no session expiry in its log')
+})
+
+t.test('SIGTERM of a worker mid-job: it finishes short jobs, hands back long ones, exits 0', async (t) => {
+  const c = await newCluster(t, 3, { WORKER_SHUTDOWN_GRACE_MS: '1000' })
+  const file = runsFile()
+  const long = await c.post('/jobs', { function: 'start', payload: { file, ms: 60_000 }, timeoutMs: 120_000 })
+  await waitFor(() => runLines(file).length === 1, { what: 'long job started' })
+  const pid = runLines(file)[0]![2]
+  const victim = c.workers.find((w) => String(w.pid) === pid)!
+  const short = await c.post('/jobs', { function: 'start', payload: { file, ms: 300 } })
+  const stoppedAt = Date.now()
+  const code = await victim.stop()
+  t.equal(code, 0, 'exit code 0')
+  t.ok(Date.now() - stoppedAt < 10_000, 'within 10 s')
+  await waitFor(() => runLines(file).filter(([id]) => id === long.body.id).length === 2, { timeoutMs: 15_000, what: 'long job handed back and re-run' })
+  const rerun = runLines(file).filter(([id]) => id === long.body.id)[1]!
+  t.not(rerun[2], pid, 're-run on another worker')
+  t.equal((await c.waitJob(short.body.id)).state, 'succeeded', 'the short job finished')
+  const j = (await c.get(`/jobs/${long.body.id}`)).body
+  t.equal(j.state, 'running', 'the long job runs again')
+  t.equal(j.attempts, 1, 'a hand-back does not count as a failed attempt')
+  await c.del(`/jobs/${long.body.id}`)
 })

@@ -164,7 +164,7 @@ export class TestCluster {
   }
 
   /** Wait until the API is ready, a boss is elected and `minWorkers` workers accept jobs. */
-  async waitReady(minWorkers = (this.opts.workers ?? 3) - 1, timeoutMs = 30_000): Promise<ClusterState> {
+  async waitReady(minWorkers = (this.opts.workers ?? 3) - 1, timeoutMs = 120_000): Promise<ClusterState> {
     return waitFor(async () => {
       const ready = await fetch(`${this.apiUrl}/readyz`).catch(() => undefined)
       if (!ready?.ok) return undefined
