@@ -49,6 +49,13 @@ export interface TermDeps {
 
 type TermState = 'loading' | 'active' | 'stopped'
 
+/** A running attempt a worker reported in the inventory. */
+interface AdoptedAttempt {
+  worker: string
+  attempt: number
+  startedAt: string
+}
+
 /** How often the boss reports its load to the APIs (backpressure). */
 const STATS_INTERVAL_MS = 250
 
@@ -68,6 +75,11 @@ export class BossTerm {
   /** Finished jobs in finish order, for retention. */
   private readonly expiry: { id: string; at: number }[] = []
   private stopWatch: (() => void) | undefined
+  /** From the inventory: running attempts and held results, applied as their records load. */
+  private readonly adoptions = new Map<string, AdoptedAttempt>()
+  private readonly heldResults = new Map<string, AttemptResult>()
+  private silent = new Set<string>()
+  private requeuedAtStart = 0
   private pumpScheduled = false
   private delayTimer: NodeJS.Timeout | undefined
   private delayTimerAt = Infinity
@@ -91,41 +103,30 @@ export class BossTerm {
     return this.state === 'active'
   }
 
-  /** Load, adopt, then start dispatching. Resolves when the term is active (or stopped meanwhile). */
+  /**
+   * Adopt, then dispatch while the store is still loading: the inventory (what every live worker runs
+   * and which results it holds) comes first, so each record can be classified the moment it arrives —
+   * a new boss does not wait for the whole store (which holds finished jobs for JOB_RETENTION_MS)
+   * before it dispatches. Resolves when the term is active (or was stopped meanwhile).
+   */
   async start(): Promise<void> {
     const t0 = Date.now()
-    await new Promise<void>((resolve) => {
+    const initialLoad = new Promise<void>((resolve) => {
       this.stopWatch = this.d.store.watchJobs((e) => this.onWatch(e), resolve)
     })
-    if (this.stopped()) return
     const workers = await this.d.registry.getCapable(WORKER_SERVICE)
+    if (this.stopped()) return
     this.fleet.setWorkers(workers)
     this.d.registry.on('change', this.onRegistryChange)
     this.d.registry.on('peers', this.onPeers)
-    const { silent, results } = await this.inventoryRound()
+    const inventory = await this.inventoryRound()
     if (this.stopped()) return
-    // Results the workers hold for the previous boss are applied first: those jobs are done.
-    const reported = new Set(results.map((r) => r.jobId))
-    for (const r of results) void this.applyResult(r).catch(() => undefined)
-    let requeued = 0
-    for (const t of this.table.values()) {
-      if (reported.has(t.job.id)) continue
-      if (t.phase === 'queued') this.enqueue(t)
-      else if (t.phase === 'running' && !this.isAssigned(t)) {
-        const holder = t.job.worker
-        if (holder !== undefined && silent.has(holder)) {
-          this.fleet.assign(holder, t.job.id) // alive but did not answer: reconcile decides later
-          t.dispatchedAt = Date.now()
-        } else {
-          this.table.set(t, lostWorker(t.job, ++t.losses, new Date()))
-          void this.persistQuietly(t)
-          this.afterChange(t)
-          requeued++
-        }
-      } else if (t.phase === 'final') this.indexFinished(t)
-    }
+    this.silent = inventory.silent
+    for (const [id, a] of inventory.running) this.adoptions.set(id, a)
+    for (const r of inventory.results) this.heldResults.set(r.jobId, r)
     this.state = 'active'
-    this.log.info({ jobs: this.table.size, queued: this.queue.size, adopted: this.fleet.holders().reduce((n, w) => n + this.fleet.load(w), 0), results: results.length, requeued, tookMs: Date.now() - t0 }, 'boss term active')
+    for (const t of [...this.table.values()]) this.classify(t)
+    this.log.info({ loaded: this.table.size, queued: this.queue.size, adopting: this.adoptions.size + this.fleet.holders().reduce((n, w) => n + this.fleet.load(w), 0), results: inventory.results.length, tookMs: Date.now() - t0 }, 'boss term active')
     this.reconcileTimer = setInterval(() => void this.reconcile(), this.d.settings.reconcileIntervalMs)
     this.reconcileTimer.unref()
     this.sweepTimer = setInterval(() => this.sweep(), Math.min(60_000, Math.max(1000, this.d.settings.retentionMs / 10)))
@@ -134,6 +135,51 @@ export class BossTerm {
     this.statsTimer.unref()
     this.d.publishStats(this.status())
     this.schedulePump()
+    void initialLoad.then(() => {
+      if (this.stopped()) return
+      // Whatever the inventory named that the store does not hold was purged: nothing to adopt.
+      this.adoptions.clear()
+      this.heldResults.clear()
+      this.log.info({ jobs: this.table.size, requeued: this.requeuedAtStart, tookMs: Date.now() - t0 }, 'job store loaded')
+    })
+  }
+
+  /** Place a record loaded from the store, using what the inventory said about it. */
+  private classify(t: Tracked): void {
+    const id = t.job.id
+    const adoption = this.adoptions.get(id)
+    if (adoption) {
+      this.adoptions.delete(id)
+      if (t.phase !== 'final') this.adoptOn(t, adoption)
+    }
+    const held = this.heldResults.get(id)
+    if (held) {
+      // A result the previous boss never recorded: the job is done, apply it (no re-run).
+      this.heldResults.delete(id)
+      void this.applyResult(held).catch(() => undefined)
+      return
+    }
+    if (adoption && t.phase !== 'final') return
+    if (t.phase === 'queued') this.enqueue(t)
+    else if (t.phase === 'running' && !this.isAssigned(t)) {
+      const holder = t.job.worker
+      if (holder !== undefined && this.silent.has(holder)) {
+        this.fleet.assign(holder, id) // alive but did not answer: reconcile decides later
+        t.dispatchedAt = Date.now()
+      } else {
+        // Its worker is gone, or does not run it: requeue without counting a failure.
+        this.table.set(t, lostWorker(t.job, ++t.losses, new Date()))
+        void this.persistQuietly(t)
+        this.afterChange(t)
+        this.requeuedAtStart++
+      }
+    } else if (t.phase === 'final') this.indexFinished(t)
+  }
+
+  private adoptOn(t: Tracked, a: AdoptedAttempt): void {
+    this.table.set(t, { ...t.job, state: 'running', worker: a.worker, attempts: Math.max(t.job.attempts, a.attempt), startedAt: a.startedAt })
+    this.fleet.assign(a.worker, t.job.id)
+    t.dispatchedAt = Date.now()
   }
 
   stop(): void {
@@ -210,16 +256,7 @@ export class BossTerm {
     }
     if (!t) {
       const fresh = this.table.load(e.job, e.revision)
-      if (this.state === 'active') {
-        if (fresh.phase === 'queued') this.enqueue(fresh)
-        else if (fresh.phase === 'final') this.indexFinished(fresh)
-        else {
-          // A running record we never saw queued (written by an older boss): requeue it.
-          this.table.set(fresh, notStarted(fresh.job))
-          this.enqueue(fresh)
-          void this.persistQuietly(fresh)
-        }
-      }
+      if (this.state === 'active') this.classify(fresh)
       return
     }
     if (e.revision <= t.revision) return
@@ -236,16 +273,20 @@ export class BossTerm {
     }
   }
 
-  private async inventoryRound(): Promise<{ silent: Set<string>; results: AttemptResult[] }> {
+  private async inventoryRound(): Promise<{ silent: Set<string>; results: AttemptResult[]; running: Map<string, AdoptedAttempt> }> {
     // Only worker processes run jobs (API nodes do not answer inventories).
     const peers = (await this.d.registry.getPeers()).filter((p) => (p.meta as { role?: unknown }).role === 'worker')
     const silent = new Set<string>()
     const results: AttemptResult[] = []
+    const running = new Map<string, AdoptedAttempt>()
     await Promise.all(
-      peers.map(async (p: ServiceEntry) => {
+      peers.map(async (p) => {
         try {
           const reply = (await this.d.transport.request(p.address, MSG.inventory, { epoch: this.d.epoch }, { timeoutMs: this.d.settings.inventoryTimeoutMs, epoch: this.d.epoch })) as InventoryReply
-          this.adopt(p.id, reply)
+          for (const r of Array.isArray(reply?.running) ? reply.running : []) {
+            if (!isObject(r) || typeof r.jobId !== 'string') continue
+            running.set(r.jobId, { worker: p.id, attempt: typeof r.attempt === 'number' ? r.attempt : 0, startedAt: typeof r.startedAt === 'string' ? r.startedAt : new Date().toISOString() })
+          }
           if (Array.isArray(reply?.results)) results.push(...reply.results.filter(isAttemptResult))
         } catch (err) {
           silent.add(p.id)
@@ -253,20 +294,7 @@ export class BossTerm {
         }
       }),
     )
-    return { silent, results }
-  }
-
-  private adopt(workerId: string, reply: InventoryReply): void {
-    if (!Array.isArray(reply?.running)) return
-    for (const r of reply.running) {
-      if (!isObject(r) || typeof r.jobId !== 'string') continue
-      const t = this.table.get(r.jobId)
-      if (!t || t.phase === 'final') continue
-      const attempts = Math.max(t.job.attempts, typeof r.attempt === 'number' ? r.attempt : 0)
-      this.table.set(t, { ...t.job, state: 'running', worker: workerId, attempts, startedAt: typeof r.startedAt === 'string' ? r.startedAt : new Date().toISOString() })
-      this.fleet.assign(workerId, t.job.id)
-      t.dispatchedAt = Date.now()
-    }
+    return { silent, results, running }
   }
 
   // ---- dispatching --------------------------------------------------------------------------------
