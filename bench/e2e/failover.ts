@@ -22,11 +22,13 @@ export interface FailoverResult {
   /** Longest submit (from its scheduled time to its 202, retries included) around the fault (ms). */
   maxSubmitMs: number
   jobs: number
-  /** Jobs that never completed (should be 0). */
+  /** Jobs whose finished event never arrived (should be 0). */
   incomplete: number
+  /** For each of those: its state in the store (GET /jobs/:id) — final means only the event was lost. */
+  incompleteStates: Record<string, string>
   oldBoss: string
   newBoss: string
-  /** Completions per 100 ms bucket around the signal (t = bucket start relative to the signal, by publisher node id). */
+  /** Completions per 100 ms bucket (non-empty ones) from 1 s before the signal (t = bucket start relative to the signal, by publisher node id). */
   timeline: { t: number; by: Record<string, number> }[]
 }
 
@@ -100,12 +102,16 @@ export async function failover(c: BenchCluster, signal: FailoverResult['signal']
   streaming = false
   await stream
   await Promise.all([...inflight])
-  let incomplete = 0
+  const incompleteStates: Record<string, string> = {}
   try {
     await c.events.waitAll(ids, 60_000)
   } catch {
-    incomplete = ids.filter((id) => !c.events.done.has(id)).length
+    for (const id of ids.filter((x) => !c.events.done.has(x))) {
+      const r = await c.cluster.get(`/jobs/${id}`).catch(() => undefined)
+      incompleteStates[id] = r?.status === 200 ? String(r.body?.state) : `HTTP ${r?.status ?? 'error'}`
+    }
   }
+  const incomplete = Object.keys(incompleteStates).length
   const line = c.events.timeline(ids).filter((e) => e.t >= tSignal - 1000)
   let gap = 0
   for (let i = 1; i < line.length; i++) gap = Math.max(gap, line[i]!.t - line[i - 1]!.t)
@@ -123,8 +129,9 @@ export async function failover(c: BenchCluster, signal: FailoverResult['signal']
     maxSubmitMs: Math.round(maxSubmitMs),
     jobs: ids.length,
     incomplete,
+    incompleteStates,
     oldBoss: bossInfo.id,
     newBoss: newBoss.split('.').pop() ?? '',
-    timeline: buckets(line, tSignal, Math.min(30_000, (first ?? tSignal) - tSignal + 1000)),
+    timeline: buckets(line, tSignal, Math.min(30_000, (line.at(-1)?.t ?? tSignal) - tSignal + 100)).filter((b) => Object.keys(b.by).length > 0),
   }
 }
