@@ -59,6 +59,7 @@ export class ClusterJobService implements JobService {
   constructor(private readonly d: JobServiceDeps) {}
 
   async submit(spec: JobSpec, opts: SubmitOptions): Promise<SubmitResult> {
+    this.requireConnections()
     await this.requireBoss()
     await this.requireFunctions([spec.function])
     this.d.backpressure.admit(1)
@@ -81,6 +82,7 @@ export class ClusterJobService implements JobService {
   }
 
   async submitBatch(specs: JobSpec[]): Promise<Job[]> {
+    this.requireConnections()
     await this.requireBoss()
     await this.requireFunctions(specs.map((s) => s.function))
     this.d.backpressure.admit(specs.length)
@@ -95,6 +97,7 @@ export class ClusterJobService implements JobService {
   }
 
   async get(id: string): Promise<Job | null> {
+    this.requireConnections(false)
     const found = await this.d.store.get(id)
     return found ? toPublic(found.job) : null
   }
@@ -113,6 +116,7 @@ export class ClusterJobService implements JobService {
   }
 
   async cancel(id: string): Promise<Job | null> {
+    this.requireConnections()
     const boss = await this.requireBoss()
     try {
       const reply = (await this.d.transport.request(boss.address, MSG.cancelJob, { id }, { timeoutMs: REQUEST_TIMEOUT_MS })) as { job: Job | null }
@@ -195,6 +199,16 @@ export class ClusterJobService implements JobService {
     const current = await this.d.store.get(job.id)
     const latest = current?.job ?? job
     return { job: toPublic(latest), finished: isFinal(latest.state) }
+  }
+
+  /**
+   * Fail fast with 503 + Retry-After while this API has lost NATS (the job store) or ZooKeeper
+   * (it cannot see the boss or the workers): never a slow answer, never a 202 it cannot stand behind.
+   */
+  private requireConnections(needZk = true): void {
+    const h = this.d.health()
+    if (!h.nats) throw errors.UNAVAILABLE('the API has lost its NATS connection; retry shortly', { retryAfterSeconds: 1 })
+    if (needZk && !h.zk) throw errors.UNAVAILABLE('the API has lost its ZooKeeper connection; retry shortly', { retryAfterSeconds: 1 })
   }
 
   /** The boss, waiting briefly for an election; NO_BOSS (503, Retry-After) when none appears. */
