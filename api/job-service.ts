@@ -49,6 +49,17 @@ export interface JobServiceDeps {
 }
 
 const STATUS_TIMEOUT_MS = 500
+/** Longest a request waits on the job store before answering 503 (the store retries transient faults inside). */
+const STORE_TIMEOUT_MS = 5000
+
+/** Reject with 503 when `p` takes longer than `ms` (its outcome is then unknown to the client: retry with an idempotencyKey). */
+function storeCall<T>(p: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(errors.STORE(`the job store did not answer the ${what} in ${STORE_TIMEOUT_MS} ms; retry (with an idempotencyKey to be safe)`, { retryAfterSeconds: 1 })), STORE_TIMEOUT_MS)
+  })
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer))
+}
 const REQUEST_TIMEOUT_MS = 5000
 
 function toPublic(job: Job): Job {
@@ -73,7 +84,7 @@ export class ClusterJobService implements JobService {
     const job = this.newJob(id, spec)
     const waiter = waitMs > 0 ? this.d.events.waitOnce(jobEventSubject(this.d.cluster, id), waitMs) : undefined
     try {
-      const { job: stored } = await this.d.store.create(job)
+      const { job: stored } = await storeCall(this.d.store.create(job), 'create')
       if (!waiter) return { job: toPublic(stored), finished: isFinal(stored.state) }
       return await this.awaitFinish(stored, waiter.promise)
     } finally {
@@ -92,13 +103,13 @@ export class ClusterJobService implements JobService {
       if (spec.idempotencyKey !== undefined) id = await this.d.store.claimIdempotencyKey(spec.idempotencyKey, id)
       jobs.push(this.newJob(id, spec))
     }
-    const stored = await this.d.store.createMany(jobs)
+    const stored = await storeCall(this.d.store.createMany(jobs), 'batch create')
     return stored.map((s) => toPublic(s.job))
   }
 
   async get(id: string): Promise<Job | null> {
     this.requireConnections(false)
-    const found = await this.d.store.get(id)
+    const found = await storeCall(this.d.store.get(id), 'read')
     return found ? toPublic(found.job) : null
   }
 
