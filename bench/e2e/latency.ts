@@ -19,6 +19,18 @@ export interface LatencyResult {
   maxMs: number
   /** Largest lag of a send behind its schedule (the benchmark process itself falling behind). */
   maxSendLagMs: number
+  /**
+   * Where the time goes (medians, ms, from the job's own timestamps — Date.now() of different processes
+   * on one machine, 1 ms resolution): send → createdAt (HTTP + API), createdAt → startedAt (store write,
+   * boss watch, dispatch), startedAt → finishedAt (run on a function thread), finishedAt → answer
+   * (result to the boss, final write, finished event, API reply).
+   */
+  segmentsMs: { toCreated: number; toStarted: number; running: number; toAnswer: number }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length === 0 ? Number.NaN : s[Math.floor(s.length / 2)]!
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -31,6 +43,7 @@ export async function latency(c: BenchCluster, ratePerSec = 200, seconds = 10, w
   const warm = Math.round(warmupSeconds * ratePerSec)
   const total = warm + Math.round(seconds * ratePerSec)
   let failures = 0
+  const seg = { toCreated: [] as number[], toStarted: [] as number[], running: [] as number[], toAnswer: [] as number[] }
   let maxSendLag = 0
   const pending: Promise<void>[] = []
   try {
@@ -42,13 +55,24 @@ export async function latency(c: BenchCluster, ratePerSec = 200, seconds = 10, w
       const lag = performance.now() - due
       if (i >= warm && lag > maxSendLag) maxSendLag = lag
       const recorded = i >= warm
+      const sentAt = Date.now()
       pending.push(
         client.post('/jobs?wait=5000', { function: 'noop' }, 30_000).then(
           (res) => {
             const us = Math.max(1, Math.round((performance.now() - due) * 1000))
             if (!recorded) return
+            const answeredAt = Date.now()
             if (res.status !== 200 || res.body?.state !== 'succeeded') failures++
             histogram.recordValue(us)
+            const created = Date.parse(res.body?.createdAt)
+            const started = Date.parse(res.body?.startedAt)
+            const finished = Date.parse(res.body?.finishedAt)
+            if (Number.isFinite(created) && Number.isFinite(started) && Number.isFinite(finished)) {
+              seg.toCreated.push(created - sentAt)
+              seg.toStarted.push(started - created)
+              seg.running.push(finished - started)
+              seg.toAnswer.push(answeredAt - finished)
+            }
           },
           () => {
             if (recorded) failures++
@@ -68,6 +92,7 @@ export async function latency(c: BenchCluster, ratePerSec = 200, seconds = 10, w
       p99Ms: ms(99),
       maxMs: histogram.maxValue / 1000,
       maxSendLagMs: Math.round(maxSendLag * 10) / 10,
+      segmentsMs: { toCreated: median(seg.toCreated), toStarted: median(seg.toStarted), running: median(seg.running), toAnswer: median(seg.toAnswer) },
     }
   } finally {
     histogram.destroy()

@@ -2,6 +2,7 @@
  * Benchmark bookkeeping: summaries over runs (median, min, max), a readable table, and the JSON
  * result files (`bench/results/<name>-<timestamp>.json` plus `bench/results/latest-<name>.json`).
  */
+import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -90,12 +91,23 @@ export function machineInfo(): Record<string, unknown> {
   return { node: process.version, cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', loadavg: loadavg() }
 }
 
+/** The commit the figures were measured on ('+dirty' when the work tree had changes). */
+export function gitRevision(): string {
+  try {
+    const rev = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8' }).trim()
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: REPO_ROOT, encoding: 'utf8' }).trim() !== ''
+    return dirty ? `${rev}+dirty` : rev
+  } catch {
+    return 'unknown'
+  }
+}
+
 /** Write `bench/results/<name>-<timestamp>.json` and `bench/results/latest-<name>.json`; returns the first path. */
 export function writeResults(name: string, data: Record<string, unknown>): string {
   const dir = join(REPO_ROOT, 'bench', 'results')
   mkdirSync(dir, { recursive: true })
   const stamp = new Date().toISOString().replace(/[:.]/g, '-')
-  const json = JSON.stringify({ name, finishedAt: new Date().toISOString(), machine: machineInfo(), ...data }, null, 2) + '\n'
+  const json = JSON.stringify({ name, finishedAt: new Date().toISOString(), commit: gitRevision(), machine: machineInfo(), ...data }, null, 2) + '\n'
   const file = join(dir, `${name}-${stamp}.json`)
   writeFileSync(file, json)
   writeFileSync(join(dir, `latest-${name}.json`), json)
