@@ -102,12 +102,15 @@ export function gitRevision(): string {
   }
 }
 
+/** HEAD when the benchmark started (the build it measures). */
+const REVISION_AT_START = gitRevision()
+
 /** Write `bench/results/<name>-<timestamp>.json` and `bench/results/latest-<name>.json`; returns the first path. */
 export function writeResults(name: string, data: Record<string, unknown>): string {
   const dir = join(REPO_ROOT, 'bench', 'results')
   mkdirSync(dir, { recursive: true })
   const stamp = new Date().toISOString().replace(/[:.]/g, '-')
-  const json = JSON.stringify({ name, finishedAt: new Date().toISOString(), commit: gitRevision(), machine: machineInfo(), ...data }, null, 2) + '\n'
+  const json = JSON.stringify({ name, finishedAt: new Date().toISOString(), commit: REVISION_AT_START, machine: machineInfo(), ...data }, null, 2) + '\n'
   const file = join(dir, `${name}-${stamp}.json`)
   writeFileSync(file, json)
   writeFileSync(join(dir, `latest-${name}.json`), json)
