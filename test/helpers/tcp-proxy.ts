@@ -41,6 +41,9 @@ interface Link {
 
 function reset(s: Socket | undefined): void {
   if (!s || s.destroyed) return
+  // resetAndDestroy() waits for a socket still connecting, and on a socket already ended (shutdown
+  // requested) libuv refuses the reset and the handle is never closed: plain destroy() for those.
+  if (s.connecting || s.pending || s.writableEnded) return void s.destroy()
   try {
     s.resetAndDestroy()
   } catch {
