@@ -81,10 +81,21 @@ function zkPerJob(t: ThroughputResult, idle: { ms: number; received: number }): 
   return (t.zkPacketsReceived - idle.received * (t.totalMs / idle.ms)) / t.jobs
 }
 
+/** A cluster that fails to get ready (a loaded machine: sessions flap) is tried once more under a new name. */
+async function openWithRetry(zk: Zk, nats: Nats, s: ClusterSettings, prefix: string, rec: RunRecord): Promise<BenchCluster> {
+  try {
+    return await openCluster(zk, nats, s, prefix)
+  } catch (err) {
+    rec.errors.push(`${prefix} start (retried): ${(err as Error).message}`)
+    progress(`run ${rec.run}: ${prefix} cluster did not get ready; trying once more`)
+    return openCluster(zk, nats, s, prefix)
+  }
+}
+
 async function clusterA(zk: Zk, nats: Nats, s: ClusterSettings, o: Resolved, skip: Set<string>, rec: RunRecord): Promise<void> {
   let c: BenchCluster | undefined
   try {
-    c = await openCluster(zk, nats, s, 'bencha')
+    c = await openWithRetry(zk, nats, s, 'bencha', rec)
     const cl = c
     progress(`run ${rec.run}: cluster ${cl.name} ready`)
     if (!skip.has('throughput')) {
@@ -113,7 +124,7 @@ async function clusterA(zk: Zk, nats: Nats, s: ClusterSettings, o: Resolved, ski
 async function clusterB(zk: Zk, nats: Nats, s: ClusterSettings, o: Resolved, rec: RunRecord): Promise<void> {
   let c: BenchCluster | undefined
   try {
-    c = await openCluster(zk, nats, s, 'benchb')
+    c = await openWithRetry(zk, nats, s, 'benchb', rec)
     const cl = c
     rec.kill = await phase(rec, 'failover kill -9', () => failover(cl, 'SIGKILL', o.sessionTimeoutMs, o.failoverRate))
     if (rec.kill) progress(`run ${rec.run}: kill -9 → new boss completes after ${rec.kill.firstNewBossCompletionMs} ms, gap ${rec.kill.gapMs} ms`)
