@@ -80,6 +80,9 @@ export class BossTerm {
   private readonly heldResults = new Map<string, AttemptResult>()
   private silent = new Set<string>()
   private requeuedAtStart = 0
+  /** Unfinished records found by the initial load (the queue this term took over). */
+  private unfinishedAtLoad = 0
+  private loading = true
   private pumpScheduled = false
   private delayTimer: NodeJS.Timeout | undefined
   private delayTimerAt = Infinity
@@ -136,11 +139,12 @@ export class BossTerm {
     this.d.publishStats(this.status())
     this.schedulePump()
     void initialLoad.then(() => {
+      this.loading = false
       if (this.stopped()) return
       // Whatever the inventory named that the store does not hold was purged: nothing to adopt.
       this.adoptions.clear()
       this.heldResults.clear()
-      this.log.info({ jobs: this.table.size, requeued: this.requeuedAtStart, tookMs: Date.now() - t0 }, 'job store loaded')
+      this.log.info({ jobs: this.table.size, unfinished: this.unfinishedAtLoad, requeued: this.requeuedAtStart, tookMs: Date.now() - t0 }, 'job store loaded')
     })
   }
 
@@ -256,6 +260,7 @@ export class BossTerm {
     }
     if (!t) {
       const fresh = this.table.load(e.job, e.revision)
+      if (this.loading && fresh.phase !== 'final') this.unfinishedAtLoad++
       if (this.state === 'active') this.classify(fresh)
       return
     }
