@@ -3,7 +3,6 @@
  * the boss picks them up from there; reads come from the store, listing and cancel from the boss.
  * The boss is found with whereisGlobal('boss') — a cache hit, never a ZooKeeper round trip per request.
  */
-import { ulid } from 'ulid'
 import { errors, type Election, type LeaderInfo, type Logger, type Registry, type Transport } from '../runner/index.js'
 import {
   DEFAULT_MAX_ATTEMPTS,
@@ -18,6 +17,7 @@ import { jobEventSubject } from '../runner/transport/index.js'
 import { BOSS, MSG, WORKER_SERVICE, type BossStatusReply, type WorkerStatusReply } from '../worker/protocol.js'
 import type { Backpressure } from './backpressure.js'
 import type { ClusterView, HealthView, JobQuery, JobService, SubmitOptions, SubmitResult } from './service.js'
+import { newJobId } from './job-ids.js'
 
 /** What the API needs from the job store (worker/jobs/store.ts). */
 export interface ApiStore {
@@ -75,7 +75,7 @@ export class ClusterJobService implements JobService {
     await this.requireFunctions([spec.function])
     this.d.backpressure.admit(1)
     const waitMs = opts.waitMs ?? 0
-    let id = ulid()
+    let id = newJobId()
     if (spec.idempotencyKey !== undefined) {
       id = await this.d.store.claimIdempotencyKey(spec.idempotencyKey, id)
       const existing = await this.d.store.get(id)
@@ -99,7 +99,7 @@ export class ClusterJobService implements JobService {
     this.d.backpressure.admit(specs.length)
     const jobs: Job[] = []
     for (const spec of specs) {
-      let id = ulid()
+      let id = newJobId()
       if (spec.idempotencyKey !== undefined) id = await this.d.store.claimIdempotencyKey(spec.idempotencyKey, id)
       jobs.push(this.newJob(id, spec))
     }

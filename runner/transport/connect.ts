@@ -40,6 +40,9 @@ export function natsConnectionOptions(cfg: NatsConfig, name: string): NodeConnec
     pingInterval: PING_INTERVAL_MS,
     maxPingOut: MAX_PINGS_OUT,
     timeout: CONNECT_TIMEOUT_MS,
+    // nats.js otherwise builds an Error (with a stack) per request and per timeout timer just in
+    // case it fails: measured at 10–14% of the API's and the boss's CPU. Errors keep their types.
+    noAsyncTraces: true,
   }
   if (cfg.user !== undefined) {
     opts.user = cfg.user

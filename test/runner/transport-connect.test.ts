@@ -48,6 +48,7 @@ t.test('connection options: reconnect forever, short pings, credentials, TLS fil
   t.equal(o.pass, 'p')
   t.equal(o.token, 'tk')
   t.same(o.tls, { caFile: '/ca', certFile: '/c', keyFile: '/k' })
+  t.equal(o.noAsyncTraces, true, 'no Error object built per request just in case it fails (hot path)')
   t.throws(() => natsConnectionOptions({ servers: ['nats://a:1'], credsFile: '/nonexistent/x.creds' }, 'me'), { code: errors.CONFIG.code })
 })
 
