@@ -30,8 +30,8 @@ export interface E2eBenchOptions {
   failoverRate?: number
   /** @defaultValue 2000 */
   sessionTimeoutMs?: number
-  /** One extra throughput run with every process CPU-profiled. @defaultValue false */
-  profile?: boolean
+  /** One extra throughput run (one by one, or 'batch') with every process CPU-profiled. @defaultValue false */
+  profile?: boolean | 'batch'
   /** Worker processes (one becomes the boss). @defaultValue 5 */
   workers?: number
   /** WORKER_CONCURRENCY. @defaultValue 16 */
@@ -187,8 +187,9 @@ export async function e2eBench(opts: E2eBenchOptions = {}): Promise<BenchOutcome
     }
     if (opts.profile) {
       try {
-        profile = await profiledRun(zk, nats, settings, o.jobs)
-        process.stdout.write('\n== CPU profile of one throughput run (one by one) ==\n' + profile.text)
+        const mode = opts.profile === 'batch' ? 'batch' : 'single'
+        profile = await profiledRun(zk, nats, settings, o.jobs, mode)
+        process.stdout.write(`\n== CPU profile of one throughput run (${mode === 'batch' ? 'batches' : 'one by one'}) ==\n` + profile.text)
       } catch (err) {
         progress(`profile run failed: ${(err as Error).message}`)
       }

@@ -4,7 +4,8 @@
  * bench/results/latest-<name>.json. Every server and bosun process started here is stopped before exit.
  *
  * --quick: fewer runs and jobs (a smoke run of the harness, not figures to quote).
- * --profile: e2e only; one extra throughput run with the API and the boss CPU-profiled, summarised.
+ * --profile (or --profile=batch): e2e only; one extra throughput run (one by one, or batches) with the API,
+ * the boss and one worker CPU-profiled, summarised.
  */
 import type { E2eBenchOptions } from './e2e.js'
 import { formatTable, progress, writeResults, type Row } from './lib/report.js'
@@ -14,7 +15,8 @@ type Which = 'runtime' | 'e2e' | 'all'
 interface Args {
   which: Which
   quick: boolean
-  profile: boolean
+  /** --profile, or --profile=batch to profile the batch throughput run. */
+  profile: boolean | 'batch'
   /** --name=value flags. */
   flags: Map<string, string>
 }
@@ -31,7 +33,8 @@ function parseArgs(argv: string[]): Args {
     const m = /^--([a-z]+)=(.*)$/.exec(a)
     if (m) flags.set(m[1]!, m[2]!)
   }
-  return { which, quick: argv.includes('--quick'), profile: argv.includes('--profile'), flags }
+  const profile = flags.get('profile') === 'batch' ? 'batch' : argv.includes('--profile')
+  return { which, quick: argv.includes('--quick'), profile, flags }
 }
 
 /** --runs=0 is allowed (e.g. `e2e --profile --runs=0`: only the profiled run). */

@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { formatProfile, summarizeDir, type ProfileSummary } from '../lib/cpuprofile.js'
 import { progress, REPO_ROOT } from '../lib/report.js'
 import { openCluster, type ClusterSettings, type Nats, type Zk } from './cluster.js'
-import { throughputSingle, type ThroughputResult } from './throughput.js'
+import { throughputBatch, throughputSingle, type ThroughputResult } from './throughput.js'
 import { waitFor } from '../../test/helpers/wait.js'
 
 function summarizable(dir: string, n: number): boolean {
@@ -24,7 +24,8 @@ export interface ProfileResult {
   text: string
 }
 
-export async function profiledRun(zk: Zk, nats: Nats, settings: ClusterSettings, jobs: number): Promise<ProfileResult> {
+/** `mode`: which throughput run to profile (POST /jobs one by one, or /jobs/batch of 500). */
+export async function profiledRun(zk: Zk, nats: Nats, settings: ClusterSettings, jobs: number, mode: ThroughputResult['mode'] = 'single'): Promise<ProfileResult> {
   const dir = mkdtempSync(join(tmpdir(), 'bosun-bench-prof-'))
   const c = await openCluster(zk, nats, { ...settings, env: { ...settings.env, NODE_OPTIONS: `--import=${join(REPO_ROOT, 'dist', 'bench', 'lib', 'cpu-prof-preload.js')}`, BENCH_CPU_PROF_DIR: dir } }, 'prof')
   let throughput: ThroughputResult
@@ -40,9 +41,9 @@ export async function profiledRun(zk: Zk, nats: Nats, settings: ClusterSettings,
       for (const pid of roles.keys()) process.kill(pid, 'SIGUSR2')
     }
     toggle() // start the profilers: the window is the throughput run only
-    throughput = await throughputSingle(c, jobs)
+    throughput = mode === 'batch' ? await throughputBatch(c, jobs) : await throughputSingle(c, jobs)
     toggle()
-    progress(`profile run: ${Math.round(throughput.jobsPerSec)} jobs/s while profiling`)
+    progress(`profile run (${mode}): ${Math.round(throughput.jobsPerSec)} jobs/s while profiling`)
     await waitFor(() => summarizable(dir, roles.size), { timeoutMs: 30_000, what: 'profiles written' })
   } finally {
     await c.close()
