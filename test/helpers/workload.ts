@@ -1,6 +1,8 @@
 /**
  * A measured workload for fault tests: submits `count` jobs through the API (batches, retrying
- * 503/429 and connection errors, so only acknowledged jobs are counted), waits until every
+ * 503/429 and connection errors, so only acknowledged jobs are counted; every job carries an
+ * idempotency key, as a careful client's would, so a retried batch whose 202 was lost in the fault
+ * names the jobs already stored instead of adding copies), waits until every
  * acknowledged job is final, and reports submitted / acknowledged / succeeded / lost / run twice
  * from the API and from the execution log of the `count` test function.
  */
@@ -34,14 +36,15 @@ const FINAL = new Set(['succeeded', 'failed', 'cancelled'])
 
 /** Start submitting in the background; returns at once. */
 export function startWorkload(cluster: TestCluster, opts: WorkloadOptions): Workload {
-  const runsFile = join(tmpdir(), `${uniqueName('runs')}.txt`)
+  const name = uniqueName('runs')
+  const runsFile = join(tmpdir(), `${name}.txt`)
   writeFileSync(runsFile, '')
   const w: Workload = { runsFile, acknowledged: [], submitted: 0, done: Promise.resolve() }
   const batchSize = opts.batchSize ?? 100
   const deadline = Date.now() + (opts.submitTimeoutMs ?? 120_000)
   ;(w as { done: Promise<void> }).done = (async () => {
     for (let i = 0; i < opts.count && Date.now() < deadline; i += batchSize) {
-      const jobs = Array.from({ length: Math.min(batchSize, opts.count - i) }, (_, k) => ({ function: opts.fn ?? 'count', payload: { file: runsFile, n: i + k, ms: opts.jobMs ?? 0 }, maxAttempts: 3 }))
+      const jobs = Array.from({ length: Math.min(batchSize, opts.count - i) }, (_, k) => ({ function: opts.fn ?? 'count', payload: { file: runsFile, n: i + k, ms: opts.jobMs ?? 0 }, maxAttempts: 3, idempotencyKey: `${name}-${i + k}` }))
       w.submitted += jobs.length
       for (;;) {
         if (Date.now() > deadline) break
