@@ -1,5 +1,5 @@
 import t from 'tap'
-import { startNats, startZooKeeper, startZkEnsemble, fourLetterWord } from './helpers/servers.js'
+import { freePort, startNats, startZooKeeper, startZkEnsemble, fourLetterWord } from './helpers/servers.js'
 
 t.test('standalone ZooKeeper starts, restarts and is killed', async (t) => {
   const zk = await startZooKeeper()
@@ -27,4 +27,10 @@ t.test('a 3-member ZooKeeper ensemble serves with one leader', async (t) => {
   const modes = await Promise.all(zk.servers.map((s) => fourLetterWord(s.port, 'srvr')))
   t.equal(modes.filter((m) => /Mode: leader/.test(m)).length, 1)
   t.equal(modes.filter((m) => /Mode: follower/.test(m)).length, 2)
+})
+
+t.test('freePort never hands out the same port twice (an ensemble needs 9 distinct ones)', async (t) => {
+  const ports: number[] = []
+  for (let i = 0; i < 300; i++) ports.push(await freePort())
+  t.equal(new Set(ports).size, ports.length, 'all distinct')
 })

@@ -88,8 +88,8 @@ for (const link of ['nats', 'zk'] as const) {
       await c.waitReady(2, 120_000)
       const w = startWorkload(c, { count: JOBS, jobMs: 3 })
       await waitFor(() => w.acknowledged.length >= JOBS / 5, { timeoutMs: 60_000, what: 'a fifth of the jobs acknowledged' })
+      const cutAt = Date.now() // before the fault: the API may react within the same millisecond
       proxy.cut()
-      const cutAt = Date.now()
       await waitFor(async () => (await readyStatus(c)) === 503, { timeoutMs: 15_000, intervalMs: 50, what: 'readyz 503' })
       const notReadyMs = Date.now() - cutAt
       const probes: Probe[] = []

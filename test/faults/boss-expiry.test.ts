@@ -55,8 +55,8 @@ for (let run = 1; run <= 3; run++) {
     const w = startWorkload(c, { count: JOBS, jobMs: 5, batchSize: 500 })
     await w.done
     t.equal(w.acknowledged.length, JOBS, 'all jobs acknowledged before the fault')
+    const faultAt = Date.now() // before the fault, so no reaction to it can carry an earlier time
     proxy.stall()
-    const faultAt = Date.now()
     // Capacity for after the takeover (the old boss cannot see them: its ZooKeeper link is stalled).
     c.addWorker()
     c.addWorker()

@@ -31,8 +31,8 @@ for (let run = 1; run <= 3; run++) {
     await waitFor(() => executions(w.runsFile).size >= JOBS / 5, { timeoutMs: 60_000, what: 'a fifth of the jobs ran' })
     const before = await c.clusterState()
     const boss = await c.bossProcess()
+    const killedAt = Date.now() // before the signal: the gap is measured from the fault, not from reaping
     await boss.kill()
-    const killedAt = Date.now()
     const after = await waitFor(async () => {
       const s = await c.clusterState()
       return s.boss && s.boss.id !== before.boss!.id ? s : undefined

@@ -53,9 +53,10 @@ runs.forEach((mode, i) => {
     t.teardown(() => actions.stop())
     const w = startWorkload(c, { count: JOBS, jobMs: 3 })
     await waitFor(() => executions(w.runsFile).size >= JOBS / 5, { timeoutMs: 60_000, what: 'a fifth of the jobs ran' })
+    // Taken before the fault: the boss may see a cut's reset and log within the same millisecond.
+    const faultAt = Date.now()
     if (mode === 'cut') proxy.cut()
     else proxy.stall()
-    const faultAt = Date.now()
     const demoted = await waitForLog(first, /^deposed/, faultAt, 30_000)
     const demoteMs = demoted.time - faultAt
     const after = await waitForNewBoss(c, before.boss!.id, 30_000)

@@ -46,8 +46,8 @@ for (let run = 1; run <= 3; run++) {
     const before = await c.clusterState()
     const oldEpoch = before.boss!.epoch
     const boss = await c.bossProcess()
-    boss.pause()
     const pausedAt = Date.now()
+    boss.pause()
     let after
     try {
       after = await waitForNewBoss(c, before.boss!.id, 30_000)

@@ -33,8 +33,24 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   })
 }
 
-/** A free TCP port on 127.0.0.1 (the OS picks it; we release it at once). */
+/** Ports freePort() has handed out in this process: the OS may offer a just-closed port again. */
+const handedOut = new Set<number>()
+
+/**
+ * A free TCP port on 127.0.0.1 (the OS picks it; we release it at once), never one this process was
+ * given before: the OS does offer a just-released port again (about 2% of 300 calls here), and an
+ * ensemble config naming one port twice makes ZooKeeper exit with "invalid config" (exit 2).
+ */
 export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await osFreePort()
+    if (handedOut.has(port)) continue
+    handedOut.add(port)
+    return port
+  }
+}
+
+function osFreePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer()
     srv.unref()
