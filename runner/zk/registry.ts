@@ -248,10 +248,17 @@ export class ZkRegistry extends EventEmitter implements Registry {
         return
       }
       this.log.warn({ path, owner: stat.ephemeralOwner }, 'replacing a registration left by another session')
+      // Delete and create in one transaction: watchers never see this process missing (a boss that
+      // saw the gap would requeue the jobs this live process is still running).
       try {
-        await this.session.remove(path, stat.version, pin)
+        await this.session.multi([
+          { op: 'remove', path, version: stat.version },
+          { op: 'create', path, data, mode: 'ephemeral' },
+        ], pin)
+        return
       } catch (err) {
-        if (!isZkError(err, 'NO_NODE') && !isZkError(err, 'BAD_VERSION')) throw err
+        // Changed or gone meanwhile (NO_NODE, BAD_VERSION), or created by someone (NODE_EXISTS): look again.
+        if (!isZkError(err, 'NO_NODE') && !isZkError(err, 'BAD_VERSION') && !isZkError(err, 'NODE_EXISTS') && !isUncertain(err)) throw err
       }
     }
     throw errors.ZK(`could not register ${path}`)

@@ -4,6 +4,7 @@
  */
 import t, { type Test } from 'tap'
 import { Writable } from 'node:stream'
+import zookeeper from 'node-zookeeper-client'
 import { pino } from 'pino'
 import { startZooKeeper, uniqueName } from '../helpers/servers.js'
 import { waitFor } from '../helpers/wait.js'
@@ -131,6 +132,38 @@ t.test('after session expiry everything is registered again and caches are rebui
   t.ok(await raw.exists(observer, a.session.path('nodes', 'a')), 're-announced')
   await b.registry.register('svc', 'addr.b')
   await waitFor(async () => ids(await a.registry.getCapable('svc')).join() === 'a,b', { what: 'watch re-armed on the new session' })
+})
+
+t.test('a registration left by another session is replaced in one step: a watcher never sees it missing', async (t) => {
+  // After a new session, a live process finds its old session's ephemerals still there. Deleting
+  // them and creating anew in two steps opens a gap in which a boss would think the process dead.
+  const cluster = uniqueName('c')
+  const a = await member(t, cluster, 'a')
+  const squatter = await rawClient(zk.connect)
+  const observer = await rawClient(zk.connect)
+  t.teardown(() => {
+    squatter.close()
+    observer.close()
+  })
+  const path = a.session.path('services', 'svc', 'a')
+  await raw.mkdirp(squatter, a.session.path('services', 'svc'))
+  const seen: string[] = []
+  for (let round = 0; round < 5; round++) {
+    await raw.create(squatter, path, Buffer.from('{}'), zookeeper.CreateMode.EPHEMERAL)
+    const afterEvent = new Promise<string>((resolve) => {
+      observer.exists(
+        path,
+        (ev) => observer.exists(path, (err, stat) => resolve(err ? `error ${String(err)}` : stat ? `present after ${ev.getName()}` : `missing after ${ev.getName()}`)),
+        () => undefined,
+      )
+    })
+    await a.registry.register('svc', 'addr.a')
+    seen.push(await afterEvent)
+    const stat = await a.session.exists(path)
+    t.equal(stat?.ephemeralOwner, a.session.sessionId, `round ${round}: the registration is ours now`)
+    await a.registry.unregister('svc')
+  }
+  t.same(seen, Array(5).fill('present after NODE_DELETED'), 'read right after the delete event, the registration is always there')
 })
 
 t.test('invalid data in a node is ignored with a warning', async (t) => {
