@@ -79,6 +79,10 @@ export class BossTerm {
   private readonly adoptions = new Map<string, AdoptedAttempt>()
   private readonly heldResults = new Map<string, AttemptResult>()
   private silent = new Set<string>()
+  /** The address each worker last registered with: one between two ZooKeeper sessions still answers there. */
+  private readonly lastAddress = new Map<string, string>()
+  /** Holders without a registration whose liveness is being asked over NATS. */
+  private readonly probing = new Set<string>()
   private requeuedAtStart = 0
   /** Unfinished records found by the initial load (the queue this term took over). */
   private unfinishedAtLoad = 0
@@ -120,6 +124,7 @@ export class BossTerm {
     const workers = await this.d.registry.getCapable(WORKER_SERVICE)
     if (this.stopped()) return
     this.fleet.setWorkers(workers)
+    this.rememberAddresses(workers)
     this.d.registry.on('change', this.onRegistryChange)
     this.d.registry.on('peers', this.onPeers)
     const inventory = await this.inventoryRound()
@@ -481,16 +486,39 @@ export class BossTerm {
     if (this.state !== 'active') return
     if (service === WORKER_SERVICE) {
       this.fleet.setWorkers(entries)
+      this.rememberAddresses(entries)
       this.schedulePump()
     }
+  }
+
+  private rememberAddresses(entries: ServiceEntry[]): void {
+    for (const e of entries) this.lastAddress.set(e.id, e.address)
   }
 
   /** Jobs held by nodes whose ZooKeeper session ended are requeued at once (guarantee 3). */
   private async requeueLostNodes(): Promise<void> {
     const peers = new Set((await this.d.registry.getPeers()).map((p: ServiceEntry) => p.id))
     if (this.state !== 'active') return
-    for (const holder of this.fleet.holders()) {
-      if (peers.has(holder)) continue
+    const lost = this.fleet.holders().filter((holder) => !peers.has(holder) && !this.probing.has(holder))
+    await Promise.all(lost.map((holder) => this.settleLostHolder(holder)))
+  }
+
+  /**
+   * A worker holding jobs has no ZooKeeper registration any more. Dead — it does not answer on its
+   * NATS address (a killed process's subscription is gone: NATS says "no responders" at once) — its
+   * jobs are requeued. Alive — between two sessions, or cut off from ZooKeeper only — it keeps what it
+   * runs (guarantee 3: a live worker's job is not run again); reconcile() sorts out the rest.
+   */
+  private async settleLostHolder(holder: string): Promise<void> {
+    this.probing.add(holder)
+    try {
+      const address = this.lastAddress.get(holder)
+      const alive = address !== undefined && (await this.answers(address))
+      if (this.state !== 'active') return
+      if (alive) {
+        this.log.warn({ worker: holder, jobs: this.fleet.load(holder) }, 'worker has no ZooKeeper registration but answers on NATS: it keeps its jobs')
+        return
+      }
       const jobs = this.fleet.releaseAll(holder)
       this.log.warn({ worker: holder, jobs: jobs.length }, 'worker lost: requeueing its jobs')
       for (const id of jobs) {
@@ -500,6 +528,17 @@ export class BossTerm {
         void this.persistQuietly(t)
         this.afterChange(t)
       }
+    } finally {
+      this.probing.delete(holder)
+    }
+  }
+
+  private async answers(address: string): Promise<boolean> {
+    try {
+      await this.d.transport.request(address, MSG.inventory, { epoch: this.d.epoch }, { timeoutMs: this.d.settings.inventoryTimeoutMs, epoch: this.d.epoch })
+      return true
+    } catch {
+      return false
     }
   }
 
@@ -512,7 +551,7 @@ export class BossTerm {
     await Promise.all(
       this.fleet.holders().map(async (holder) => {
         const candidates = this.fleet.jobsOn(holder).filter((id) => (this.table.get(id)?.dispatchedAt ?? 0) < cutoff)
-        const address = peers.get(holder)
+        const address = peers.get(holder) ?? this.lastAddress.get(holder)
         if (candidates.length === 0 || !address) return
         let reply: InventoryReply
         try {
