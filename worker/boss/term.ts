@@ -292,7 +292,7 @@ export class BossTerm {
     await Promise.all(
       peers.map(async (p) => {
         try {
-          const reply = (await this.d.transport.request(p.address, MSG.inventory, { epoch: this.d.epoch }, { timeoutMs: this.d.settings.inventoryTimeoutMs, epoch: this.d.epoch })) as InventoryReply
+          const reply = await this.askInventory(p.address)
           for (const r of Array.isArray(reply?.running) ? reply.running : []) {
             if (!isObject(r) || typeof r.jobId !== 'string') continue
             running.set(r.jobId, { worker: p.id, attempt: typeof r.attempt === 'number' ? r.attempt : 0, startedAt: typeof r.startedAt === 'string' ? r.startedAt : new Date().toISOString() })
@@ -483,12 +483,12 @@ export class BossTerm {
   // ---- workers coming and going -------------------------------------------------------------------
 
   private registryChanged(service: string, entries: ServiceEntry[]): void {
-    if (this.state !== 'active') return
-    if (service === WORKER_SERVICE) {
-      this.fleet.setWorkers(entries)
-      this.rememberAddresses(entries)
-      this.schedulePump()
-    }
+    // Also while loading: a worker that registers during the inventory round must not be missed
+    // (the fleet would never learn of it, and jobs only it could run would wait forever).
+    if (this.state === 'stopped' || service !== WORKER_SERVICE) return
+    this.fleet.setWorkers(entries)
+    this.rememberAddresses(entries)
+    if (this.state === 'active') this.schedulePump()
   }
 
   private rememberAddresses(entries: ServiceEntry[]): void {
@@ -533,13 +533,13 @@ export class BossTerm {
     }
   }
 
-  private async answers(address: string): Promise<boolean> {
-    try {
-      await this.d.transport.request(address, MSG.inventory, { epoch: this.d.epoch }, { timeoutMs: this.d.settings.inventoryTimeoutMs, epoch: this.d.epoch })
-      return true
-    } catch {
-      return false
-    }
+  /** What the worker at `address` runs and which results it holds (rejects when it does not answer). */
+  private async askInventory(address: string): Promise<InventoryReply> {
+    return (await this.d.transport.request(address, MSG.inventory, { epoch: this.d.epoch }, { timeoutMs: this.d.settings.inventoryTimeoutMs, epoch: this.d.epoch })) as InventoryReply
+  }
+
+  private answers(address: string): Promise<boolean> {
+    return this.askInventory(address).then(() => true, () => false)
   }
 
   /** Ask each worker holding jobs what it runs: dispatches that never arrived are requeued, unacked results applied. */
@@ -555,7 +555,7 @@ export class BossTerm {
         if (candidates.length === 0 || !address) return
         let reply: InventoryReply
         try {
-          reply = (await this.d.transport.request(address, MSG.inventory, { epoch: this.d.epoch }, { timeoutMs: this.d.settings.inventoryTimeoutMs, epoch: this.d.epoch })) as InventoryReply
+          reply = await this.askInventory(address)
         } catch {
           return
         }
