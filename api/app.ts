@@ -13,7 +13,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import fastifySwagger from '@fastify/swagger'
 import fastifySwaggerUi from '@fastify/swagger-ui'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type RawServerDefault } from 'fastify'
 import { errors } from '../runner/errors.js'
 import type { Logger } from '../runner/logger.js'
 import { bearerAuth } from './auth.js'
@@ -86,7 +86,8 @@ export function buildApp(opts: BuildAppOptions): BosunApp {
   const app = Fastify({
     loggerInstance: opts.logger.child({ component: 'api' }) as FastifyBaseLogger,
     // One log line per request is too much at thousands of jobs/s; errors are still logged.
-    disableRequestLogging: true,
+    // (through a LogController: the bare `disableRequestLogging` option is deprecated, FSTDEP023)
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit,
     // Bodies with __proto__ / constructor.prototype are refused (400), see body-parser.ts.
     onProtoPoisoning: 'error',
