@@ -86,7 +86,8 @@ export class BossTerm {
   private requeuedAtStart = 0
   /** Unfinished records found by the initial load (the queue this term took over). */
   private unfinishedAtLoad = 0
-  private loading = true
+  /** Until the store's initial load is done (the term is active before that). */
+  private initialLoadPending = true
   private pumpScheduled = false
   private delayTimer: NodeJS.Timeout | undefined
   private delayTimerAt = Infinity
@@ -123,8 +124,7 @@ export class BossTerm {
     })
     const workers = await this.d.registry.getCapable(WORKER_SERVICE)
     if (this.stopped()) return
-    this.fleet.setWorkers(workers)
-    this.rememberAddresses(workers)
+    this.updateWorkers(workers)
     this.d.registry.on('change', this.onRegistryChange)
     this.d.registry.on('peers', this.onPeers)
     const inventory = await this.inventoryRound()
@@ -144,7 +144,7 @@ export class BossTerm {
     this.d.publishStats(this.status())
     this.schedulePump()
     void initialLoad.then(() => {
-      this.loading = false
+      this.initialLoadPending = false
       if (this.stopped()) return
       // Whatever the inventory named that the store does not hold was purged: nothing to adopt.
       this.adoptions.clear()
@@ -265,7 +265,7 @@ export class BossTerm {
     }
     if (!t) {
       const fresh = this.table.load(e.job, e.revision)
-      if (this.loading && fresh.phase !== 'final') this.unfinishedAtLoad++
+      if (this.initialLoadPending && fresh.phase !== 'final') this.unfinishedAtLoad++
       if (this.state === 'active') this.classify(fresh)
       return
     }
@@ -486,12 +486,13 @@ export class BossTerm {
     // Also while loading: a worker that registers during the inventory round must not be missed
     // (the fleet would never learn of it, and jobs only it could run would wait forever).
     if (this.state === 'stopped' || service !== WORKER_SERVICE) return
-    this.fleet.setWorkers(entries)
-    this.rememberAddresses(entries)
+    this.updateWorkers(entries)
     if (this.state === 'active') this.schedulePump()
   }
 
-  private rememberAddresses(entries: ServiceEntry[]): void {
+  /** The fleet follows the registry; addresses are remembered for workers that later drop out of it. */
+  private updateWorkers(entries: ServiceEntry[]): void {
+    this.fleet.setWorkers(entries)
     for (const e of entries) this.lastAddress.set(e.id, e.address)
   }
 
