@@ -12,14 +12,14 @@ import {
   publicJob,
   type Job,
   type JobSpec,
-} from '../worker/jobs/model.js'
+} from '../jobs/model.js'
 import { jobEventSubject } from '../runner/transport/index.js'
-import { BOSS, MSG, WORKER_SERVICE, type BossStatusReply, type WorkerStatusReply } from '../worker/protocol.js'
+import { BOSS, MSG, WORKER_SERVICE, parseBossStatusReply, parseCancelJobReply, parseListJobsReply, parseWorkerStatusReply, type BossStatusReply } from '../jobs/protocol.js'
 import type { Backpressure } from './backpressure.js'
 import type { ClusterView, HealthView, JobQuery, JobService, SubmitOptions, SubmitResult } from './service.js'
 import { newJobId } from './job-ids.js'
 
-/** What the API needs from the job store (worker/jobs/store.ts). */
+/** What the API needs from the job store (jobs/store.ts). */
 export interface ApiStore {
   create(job: Job): Promise<{ job: Job; created: boolean }>
   createMany(jobs: Job[]): Promise<{ job: Job; created: boolean }[]>
@@ -117,8 +117,7 @@ export class ClusterJobService implements JobService {
     const boss = await this.d.election.whereisGlobal(BOSS)
     if (boss) {
       try {
-        const reply = (await this.d.transport.request(boss.address, MSG.listJobs, q, { timeoutMs: REQUEST_TIMEOUT_MS })) as { jobs: Job[] }
-        return reply.jobs
+        return parseListJobsReply(await this.d.transport.request(boss.address, MSG.listJobs, q, { timeoutMs: REQUEST_TIMEOUT_MS })).jobs.map(toPublic)
       } catch (err) {
         this.d.logger.warn({ err }, 'boss did not answer the listing; scanning the store')
       }
@@ -130,7 +129,7 @@ export class ClusterJobService implements JobService {
     this.requireConnections()
     const boss = await this.requireBoss()
     try {
-      const reply = (await this.d.transport.request(boss.address, MSG.cancelJob, { id }, { timeoutMs: REQUEST_TIMEOUT_MS })) as { job: Job | null }
+      const reply = parseCancelJobReply(await this.d.transport.request(boss.address, MSG.cancelJob, { id }, { timeoutMs: REQUEST_TIMEOUT_MS }))
       return reply.job ? toPublic(reply.job) : null
     } catch (err) {
       throw errors.NO_BOSS('the boss did not answer; try again', { cause: err, retryAfterSeconds: 1 })
@@ -145,8 +144,7 @@ export class ClusterJobService implements JobService {
         const meta = w.meta as { functions?: unknown; capacity?: unknown }
         let running = bossCounts?.workers[w.id] ?? 0
         try {
-          const s = (await this.d.transport.request(w.address, MSG.status, {}, { timeoutMs: STATUS_TIMEOUT_MS })) as WorkerStatusReply
-          if (typeof s?.running === 'number') running = s.running
+          running = parseWorkerStatusReply(await this.d.transport.request(w.address, MSG.workerStatus, {}, { timeoutMs: STATUS_TIMEOUT_MS })).running
         } catch {
           /* keep the boss's count */
         }
@@ -263,7 +261,7 @@ export class ClusterJobService implements JobService {
 
   private async bossStatus(boss: LeaderInfo): Promise<BossStatusReply | undefined> {
     try {
-      return (await this.d.transport.request(boss.address, MSG.bossStatus, {}, { timeoutMs: STATUS_TIMEOUT_MS })) as BossStatusReply
+      return parseBossStatusReply(await this.d.transport.request(boss.address, MSG.bossStatus, {}, { timeoutMs: STATUS_TIMEOUT_MS }))
     } catch {
       return undefined
     }

@@ -2,7 +2,7 @@
 import { createLogger, loadRuntimeConfig, type Logger, type RuntimeConfig } from '../runner/index.js'
 import { runMain } from '../runner/main.js'
 import { startNode, type BosunNodeImpl } from '../runner/node.js'
-import { JobStore } from '../worker/jobs/store.js'
+import { JobStore } from '../jobs/store.js'
 import { buildApp, type BosunApp } from './app.js'
 import { loadApiConfig, type ApiConfig } from './config.js'
 import { natsEventWaiter } from './events.js'

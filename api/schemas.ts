@@ -20,7 +20,7 @@ import {
 
   type JobSpec,
   type publicJob,
-} from '../worker/jobs/model.js'
+} from '../jobs/model.js'
 import type { ClusterView } from './service.js'
 
 /** Most jobs one POST /jobs/batch may carry (CONTRACT). */

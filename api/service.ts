@@ -8,7 +8,7 @@
  * `retryAfterSeconds` is set (e.g. `errors.NO_BOSS(…, { retryAfterSeconds: 1 })` → 503). Any other
  * thrown value becomes a logged 500, so implementations should translate their failures.
  */
-import type { Job, JobSpec, JobState } from '../worker/jobs/model.js'
+import type { Job, JobSpec, JobState } from '../jobs/model.js'
 
 /**
  * Ids the API passes to `get` / `cancel`. Anything else is answered 404 by the route without

@@ -10,9 +10,9 @@ import { WorkerAgent } from './agent/worker-agent.js'
 import { BossRole } from './boss/boss-role.js'
 import type { WorkerConfig } from './config.js'
 import { createExecutor, type FunctionExecutor } from './executor/index.js'
-import { publicJob, type Job } from './jobs/model.js'
-import { JobStore } from './jobs/store.js'
-import { BOSS, WORKER_SERVICE, type WorkerMeta } from './protocol.js'
+import { publicJob, type Job } from '../jobs/model.js'
+import { JobStore } from '../jobs/store.js'
+import { BOSS, WORKER_SERVICE, type WorkerMeta } from '../jobs/protocol.js'
 
 /** Time left for closing connections after the drain, inside the contract's 10 s SIGTERM budget. */
 const RESULT_FLUSH_MS = 1500

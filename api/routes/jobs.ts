@@ -4,7 +4,7 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { errors } from '../../runner/errors.js'
-import { isFinal, publicJob, type Job } from '../../worker/jobs/model.js'
+import { isFinal, publicJob, type Job } from '../../jobs/model.js'
 import { submitRouteConfig, type RateLimitSettings } from '../rate-limit.js'
 import {
   BatchBodySchema,

@@ -11,7 +11,7 @@ import {
   isFinal,
   type Job,
   type JobSpec,
-} from '../../worker/jobs/model.js'
+} from '../../jobs/model.js'
 import type { ClusterView, HealthView, JobQuery, JobService, SubmitOptions, SubmitResult } from '../../api/service.js'
 
 export interface FakeCalls {

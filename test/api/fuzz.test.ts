@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check'
 import t from 'tap'
-import { MAX_DELAY_MS, MAX_MAX_ATTEMPTS, MAX_PRIORITY, MAX_TIMEOUT_MS, MIN_PRIORITY } from '../../worker/jobs/model.js'
+import { MAX_DELAY_MS, MAX_MAX_ATTEMPTS, MAX_PRIORITY, MAX_TIMEOUT_MS, MIN_PRIORITY } from '../../jobs/model.js'
 import { errorShape, makeApp, rawJson } from './helpers.js'
 
 const NUM_RUNS = 300

@@ -1,7 +1,7 @@
 /** The job routes: happy paths, status codes, ?wait, batch validation, list and cancel. */
 import t from 'tap'
 import { errors } from '../../runner/errors.js'
-import { MAX_DELAY_MS, MAX_MAX_ATTEMPTS, MAX_PRIORITY, MAX_TIMEOUT_MS, MIN_PRIORITY, publicJob } from '../../worker/jobs/model.js'
+import { MAX_DELAY_MS, MAX_MAX_ATTEMPTS, MAX_PRIORITY, MAX_TIMEOUT_MS, MIN_PRIORITY, publicJob } from '../../jobs/model.js'
 import { errorShape, makeApp } from './helpers.js'
 
 t.test('POST /jobs stores a job: 202 with the job, Location, spec passed through unchanged', async (t) => {

@@ -2,8 +2,8 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node'
 import type { Test } from 'tap'
 import { silentLogger } from '../../runner/logger.js'
-import type { Job } from '../../worker/jobs/model.js'
-import { JobStore, type JobStoreOptions } from '../../worker/jobs/store.js'
+import type { Job } from '../../jobs/model.js'
+import { JobStore, type JobStoreOptions } from '../../jobs/store.js'
 import { uniqueName } from '../helpers/servers.js'
 
 export const logger = silentLogger()

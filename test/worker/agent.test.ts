@@ -5,9 +5,9 @@
 import t from 'tap'
 import { EventEmitter } from 'node:events'
 import { WorkerAgent, type Executor } from '../../worker/agent/worker-agent.js'
-import { MSG, type DispatchReply, type InventoryReply } from '../../worker/protocol.js'
+import { MSG, type DispatchReply, type InventoryReply } from '../../jobs/protocol.js'
 import { silentLogger, type MessageHandler, type Transport } from '../../runner/index.js'
-import type { Job } from '../../worker/jobs/model.js'
+import type { Job } from '../../jobs/model.js'
 import { waitFor } from '../helpers/wait.js'
 
 class FakeTransport extends EventEmitter {
@@ -37,7 +37,10 @@ class FakeExecutor implements Executor {
   readonly capacity = 2
   readonly functions = ['echo']
   readonly runs = new Map<string, { finish(ok: boolean): void; aborted?: string }>()
+  /** Every run() call, in order (a Map keyed by id would hide a second run of the same job). */
+  readonly calls: string[] = []
   run(req: { jobId: string }) {
+    this.calls.push(req.jobId)
     let finish!: (ok: boolean) => void
     const promise = new Promise<{ ok: true; result: unknown } | { ok: false; error: { message: string } }>((res) => {
       finish = (ok) => res(ok ? { ok: true, result: req.jobId } : { ok: false, error: { message: 'aborted' } })
@@ -87,7 +90,35 @@ t.test('the same job dispatched twice (new boss) runs once; capacity and functio
   transport.call(MSG.dispatch, { epoch: 1, jobs: [job('a')] })
   const again: DispatchReply = transport.call(MSG.dispatch, { epoch: 2, jobs: [job('a'), job('b'), job('c'), job('d', 'nope')] })
   t.same(again.answers.map((a) => (a.accepted ? 'ok' : a.reason)), ['ok', 'ok', 'full', 'unknown-function'])
-  t.equal(executor.runs.size, 2, 'a ran once, b started')
+  t.same(executor.calls, ['a', 'b'], 'run() called once for a, once for b')
+})
+
+t.test('a repeated dispatch under a new attempt number renumbers what the worker reports', async (t) => {
+  const { transport, executor, agent } = setup()
+  agent.observeEpoch(1)
+  transport.ackResults = false
+  transport.call(MSG.dispatch, { epoch: 1, jobs: [job('a'), job('b')] })
+  agent.observeEpoch(2)
+  transport.call(MSG.dispatch, { epoch: 2, jobs: [{ ...job('a'), attempts: 2 }] })
+  const inv: InventoryReply = transport.call(MSG.inventory, { epoch: 2 })
+  t.same(inv.running.find((r) => r.jobId === 'a'), { jobId: 'a', attempt: 2, epoch: 2, startedAt: inv.running.find((r) => r.jobId === 'a')!.startedAt })
+  executor.runs.get('b')!.finish(true)
+  await waitFor(() => transport.requests.length > 0, { what: 'result sent' })
+  transport.call(MSG.dispatch, { epoch: 2, jobs: [{ ...job('b'), attempts: 3 }] })
+  t.same((transport.call(MSG.inventory, { epoch: 2 }) as InventoryReply).held, [{ jobId: 'b', attempt: 3 }], 'a held result is renumbered too')
+  t.same(executor.calls, ['a', 'b'], 'nothing ran twice')
+})
+
+t.test('inventory pages through held results', async (t) => {
+  const { transport, executor, agent } = setup()
+  agent.observeEpoch(1)
+  transport.ackResults = false
+  const ids = Array.from({ length: 2 }, (_, i) => `j${i}`)
+  transport.call(MSG.dispatch, { epoch: 1, jobs: ids.map((id) => job(id)) })
+  for (const id of ids) executor.runs.get(id)!.finish(true)
+  await waitFor(() => (transport.call(MSG.inventory, { epoch: 1 }) as InventoryReply).held.length === 2, { what: 'both held' })
+  const second: InventoryReply = transport.call(MSG.inventory, { epoch: 1, after: 'j0' })
+  t.same(second.held.map((h) => h.jobId), ['j1'], 'after: skips what was already listed')
 })
 
 t.test('inventory reports running jobs and unacknowledged results', async (t) => {
@@ -99,8 +130,7 @@ t.test('inventory reports running jobs and unacknowledged results', async (t) =>
   await waitFor(() => transport.requests.length > 0, { what: 'result sent' })
   const inv: InventoryReply = transport.call(MSG.inventory, { epoch: 2 })
   t.same(inv.running.map((r) => r.jobId), ['b'])
-  t.same(inv.results.map((r) => r.jobId), ['a'])
-  t.same(inv.results[0]!.outcome, { ok: true, result: 'a' })
+  t.same(inv.held, [{ jobId: 'a', attempt: 1 }])
 })
 
 t.test('results are retried until the boss acknowledges them', async (t) => {
@@ -112,7 +142,7 @@ t.test('results are retried until the boss acknowledges them', async (t) => {
   await waitFor(() => transport.requests.length >= 2, { what: 'retried' })
   transport.ackResults = true
   agent.bossChanged()
-  await waitFor(() => (transport.call(MSG.inventory, { epoch: 1 }) as InventoryReply).results.length === 0, { what: 'acked' })
+  await waitFor(() => (transport.call(MSG.inventory, { epoch: 1 }) as InventoryReply).held.length === 0, { what: 'acked' })
   t.pass('result forgotten only after the ack')
 })
 
@@ -120,7 +150,7 @@ t.test('cancel aborts a running job; drain hands back what does not finish', asy
   const { transport, executor, agent } = setup()
   agent.observeEpoch(1)
   transport.call(MSG.dispatch, { epoch: 1, jobs: [job('a'), job('b')] })
-  t.same(transport.call(MSG.cancel, { epoch: 1, jobId: 'a' }), { cancelled: true })
+  t.same(transport.call(MSG.abort, { epoch: 1, jobId: 'a' }), { aborted: true })
   t.equal(executor.runs.get('a')!.aborted, 'cancel')
   await agent.drain(50, 1000)
   t.equal(executor.runs.get('b')!.aborted, 'shutdown')
@@ -150,5 +180,5 @@ t.test('malformed messages are refused with a coded error, never crash', async (
     t.throws(() => transport.call(MSG.dispatch, body), { code: 'BOSUN_ERR_BAD_MESSAGE' })
   }
   const r: DispatchReply = transport.call(MSG.dispatch, { epoch: 1, jobs: [null, { id: 'x' }] })
-  t.equal(r.answers.filter((a) => a.accepted).length, 0)
+  t.same(r.answers.map((a) => (a.accepted ? 'ok' : a.reason)), ['malformed', 'malformed'])
 })

@@ -3,8 +3,8 @@ import { ReadyQueue, type QueueEntry } from '../../worker/boss/ready-queue.js'
 import { retryDelayMs } from '../../worker/boss/backoff.js'
 import { Fleet } from '../../worker/boss/fleet.js'
 import { afterAttempt, lostWorker, MAX_WORKER_LOSSES, notStarted, started } from '../../worker/boss/outcomes.js'
-import type { Job } from '../../worker/jobs/model.js'
-import type { AttemptResult } from '../../worker/protocol.js'
+import type { Job } from '../../jobs/model.js'
+import type { AttemptResult } from '../../jobs/protocol.js'
 import type { ServiceEntry } from '../../runner/index.js'
 
 const entry = (id: string, priority = 0, runAt = 0, fn = 'echo'): QueueEntry => ({ id, fn, priority, runAt, token: 1 })

@@ -5,7 +5,7 @@
  * is lost across a boss change (CONTRACT guarantee 2).
  */
 import { errors, type Logger } from '../../runner/index.js'
-import { MSG, type AttemptResult, type ResultsReply } from '../protocol.js'
+import { MSG, parseResultsReply, type AttemptResult } from '../../jobs/protocol.js'
 
 export interface OutboxDeps {
   /** Address of the current boss, or undefined when none is elected. */
@@ -48,6 +48,12 @@ export class ResultOutbox {
   add(result: AttemptResult): void {
     this.pending.set(result.jobId, result)
     this.schedule()
+  }
+
+  /** A new boss dispatched a job whose result we hold under another attempt number: report it under the new one. */
+  renumber(jobId: string, attempt: number, epoch: number): void {
+    const r = this.pending.get(jobId)
+    if (r && (r.attempt !== attempt || r.epoch < epoch)) this.pending.set(jobId, { ...r, attempt: Math.max(r.attempt, attempt), epoch: Math.max(r.epoch, epoch) })
   }
 
   /** Forget results a boss has recorded (from a results reply or an inventory round). */
@@ -100,8 +106,7 @@ export class ResultOutbox {
     try {
       const address = await this.deps.bossAddress()
       if (address === undefined) throw new Error('no boss elected')
-      const reply = (await this.deps.request(address, MSG.results, { results: batch }, REQUEST_TIMEOUT_MS)) as ResultsReply
-      const acked = Array.isArray(reply?.acked) ? reply.acked.filter((x): x is string => typeof x === 'string') : []
+      const { acked } = parseResultsReply(await this.deps.request(address, MSG.results, { results: batch }, REQUEST_TIMEOUT_MS))
       // Only forget what was acked *and* is still the same attempt we sent.
       for (const id of acked) {
         const sent = batch.find((r) => r.jobId === id)

@@ -4,20 +4,24 @@
  * a new boss's inventory (so it adopts running work instead of re-running it) and aborts on cancel.
  */
 import { errors, type Logger, type Transport } from '../../runner/index.js'
-import type { Job, JobError } from '../jobs/model.js'
+import type { JobError } from '../../jobs/model.js'
 import {
+  INVENTORY_PAGE,
   MSG,
+  parseAbortBody,
+  parseDispatchBody,
+  parseDispatchedJob,
+  parseInventoryBody,
   type AttemptOutcome,
   type AttemptResult,
-  type CancelBody,
-  type DispatchBody,
+  type DispatchAnswer,
+  type DispatchedJob,
   type DispatchReply,
-  type InventoryBody,
   type InventoryReply,
   type RefusalReason,
   type RunningAttempt,
   type WorkerStatusReply,
-} from '../protocol.js'
+} from '../../jobs/protocol.js'
 import { ResultOutbox } from './result-outbox.js'
 
 export type AbortReason = 'cancel' | 'timeout' | 'shutdown'
@@ -50,14 +54,6 @@ export interface WorkerAgentDeps {
   logger: Logger
 }
 
-function isObject(x: unknown): x is Record<string, unknown> {
-  return typeof x === 'object' && x !== null && !Array.isArray(x)
-}
-
-function validEpoch(x: unknown): x is number {
-  return typeof x === 'number' && Number.isSafeInteger(x) && x >= 0
-}
-
 export class WorkerAgent {
   private maxEpoch = 0
   /** Newest boss epoch ZooKeeper has shown us (election watches): the only source we trust blindly. */
@@ -80,9 +76,9 @@ export class WorkerAgent {
   start(): void {
     const t = this.deps.transport
     t.handle(MSG.dispatch, (body: unknown) => this.onDispatch(body))
-    t.handle(MSG.cancel, (body: unknown) => this.onCancel(body))
+    t.handle(MSG.abort, (body: unknown) => this.onAbort(body))
     t.handle(MSG.inventory, (body: unknown) => this.onInventory(body))
-    t.handle(MSG.status, () => this.status())
+    t.handle(MSG.workerStatus, () => this.status())
   }
 
   /** Start or stop taking new jobs (stops while this process is the boss or draining). */
@@ -149,32 +145,39 @@ export class WorkerAgent {
   }
 
   private refuseAll(jobs: unknown[], reason: RefusalReason): DispatchReply {
-    return { answers: jobs.map((j) => ({ id: isObject(j) && typeof j.id === 'string' ? j.id : '', accepted: false as const, reason })) }
+    const idOf = (j: unknown) => (typeof (j as { id?: unknown } | null)?.id === 'string' ? (j as { id: string }).id : '')
+    return { answers: jobs.map((j) => ({ id: idOf(j), accepted: false as const, reason })) }
   }
 
   private onDispatch(body: unknown): DispatchReply {
-    if (!isObject(body) || !validEpoch(body.epoch) || !Array.isArray(body.jobs)) throw errors.BAD_MESSAGE('dispatch needs { epoch, jobs[] }')
-    const { epoch, jobs } = body as unknown as DispatchBody
+    const { epoch, jobs } = parseDispatchBody(body)
     const verdict = this.checkEpoch(epoch)
     if (verdict !== 'ok') {
-      this.log.warn({ epoch, newest: this.maxEpoch, zkEpoch: this.zkEpoch }, verdict === 'stale' ? 'refused a dispatch from a stale boss' : 'refused a dispatch with an epoch ZooKeeper has not shown')
+      const message = verdict === 'stale' ? 'refused a dispatch from a stale boss' : 'refused a dispatch with an epoch ZooKeeper has not shown'
+      this.log.warn({ epoch, newest: this.maxEpoch, zkEpoch: this.zkEpoch }, message)
       return this.refuseAll(jobs, verdict === 'stale' ? 'stale-epoch' : 'unknown-epoch')
     }
-    const answers: DispatchReply['answers'] = []
-    for (const job of jobs) {
-      if (!isObject(job) || typeof job.id !== 'string' || typeof job.function !== 'string' || typeof job.attempts !== 'number') {
-        answers.push({ id: isObject(job) && typeof job.id === 'string' ? job.id : '', accepted: false, reason: 'unknown-function' })
-        continue
-      }
-      answers.push(this.accept(job as unknown as Job, epoch))
+    const answers: DispatchAnswer[] = []
+    for (const raw of jobs) {
+      const job = parseDispatchedJob(raw)
+      if (job === undefined) answers.push(this.refuseAll([raw], 'malformed').answers[0]!)
+      else answers.push(this.accept(job, epoch))
     }
     return { answers }
   }
 
-  private accept(job: Job, epoch: number): DispatchReply['answers'][number] {
-    // Idempotent: the same job already running or finished here is not started twice.
-    if (this.running.has(job.id) || this.outbox.has(job.id)) {
-      if (this.outbox.has(job.id)) this.outbox.kick()
+  private accept(job: DispatchedJob, epoch: number): DispatchAnswer {
+    // Idempotent: the same job already running or finished here is not started twice. A new boss
+    // may number the attempt differently (it believed an earlier one lost): report under its number.
+    const running = this.running.get(job.id)
+    if (running) {
+      running.attempt = Math.max(running.attempt, job.attempts)
+      running.epoch = Math.max(running.epoch, epoch)
+      return { id: job.id, accepted: true }
+    }
+    if (this.outbox.has(job.id)) {
+      this.outbox.renumber(job.id, job.attempts, epoch)
+      this.outbox.kick()
       return { id: job.id, accepted: true }
     }
     if (!this.accepting) return { id: job.id, accepted: false, reason: 'draining' }
@@ -184,7 +187,7 @@ export class WorkerAgent {
     return { id: job.id, accepted: true }
   }
 
-  private startJob(job: Job, epoch: number): void {
+  private startJob(job: DispatchedJob, epoch: number): void {
     const attempt = job.attempts
     const startedAt = new Date().toISOString()
     const run = this.deps.executor.run({ jobId: job.id, attempt, fn: job.function, payload: job.payload, timeoutMs: job.timeoutMs })
@@ -211,22 +214,32 @@ export class WorkerAgent {
     this.outbox.add(result)
   }
 
-  private onCancel(body: unknown): { cancelled: boolean } {
-    if (!isObject(body) || !validEpoch(body.epoch) || typeof body.jobId !== 'string') throw errors.BAD_MESSAGE('cancel needs { epoch, jobId }')
-    const { epoch, jobId } = body as unknown as CancelBody
-    if (this.checkEpoch(epoch) !== 'ok') return { cancelled: false }
+  private onAbort(body: unknown): { aborted: boolean } {
+    const { epoch, jobId } = parseAbortBody(body)
+    if (this.checkEpoch(epoch) !== 'ok') return { aborted: false }
     const job = this.running.get(jobId)
-    if (!job) return { cancelled: false }
+    if (!job) return { aborted: false }
     job.abort('cancel')
-    return { cancelled: true }
+    return { aborted: true }
   }
 
+  /**
+   * What this worker runs (always whole: at most its capacity) and which results it still holds
+   * (job ids in order, one page at a time: a reply stays far below the NATS max payload).
+   */
   private onInventory(body: unknown): InventoryReply {
-    if (!isObject(body) || !validEpoch(body.epoch)) throw errors.BAD_MESSAGE('inventory needs { epoch }')
-    const { epoch } = body as unknown as InventoryBody
+    const { epoch, after } = parseInventoryBody(body)
     const verdict = this.checkEpoch(epoch)
     if (verdict !== 'ok') throw errors.STALE_EPOCH(`inventory from epoch ${epoch} refused (${verdict}): newest seen ${this.maxEpoch}, ZooKeeper shows ${this.zkEpoch}`)
     const running = [...this.running.values()].map(({ jobId, attempt, epoch: e, startedAt }) => ({ jobId, attempt, epoch: e, startedAt }))
-    return { worker: this.deps.id, running, results: this.outbox.list() }
+    const held = this.outbox
+      .list()
+      .map((r) => ({ jobId: r.jobId, attempt: r.attempt }))
+      .filter((h) => after === undefined || h.jobId > after)
+      .sort((a, b) => (a.jobId < b.jobId ? -1 : a.jobId > b.jobId ? 1 : 0))
+    const page = held.slice(0, INVENTORY_PAGE)
+    const reply: InventoryReply = { worker: this.deps.id, running, held: page }
+    if (held.length > page.length) reply.next = page[page.length - 1]!.jobId
+    return reply
   }
 }

@@ -4,8 +4,8 @@
  * boss are refused with NOT_LEADER (senders look the boss up again and retry).
  */
 import { errors, type LeaderInfo, type Leadership, type Logger, type Registry, type Transport } from '../../runner/index.js'
-import type { Job } from '../jobs/model.js'
-import { MSG, type BossStatusReply } from '../protocol.js'
+import type { Job } from '../../jobs/model.js'
+import { MSG, type BossStatusReply } from '../../jobs/protocol.js'
 import type { BossSettings } from './settings.js'
 import type { BossStore } from './store-port.js'
 import { BossTerm } from './term.js'

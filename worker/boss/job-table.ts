@@ -5,7 +5,7 @@
  * is written), so a job that finishes quickly is written once, not once per state.
  */
 import { errors, isBosunError, type Logger } from '../../runner/index.js'
-import { isFinal, type Job, type JobState } from '../jobs/model.js'
+import { isFinal, type Job, type JobState } from '../../jobs/model.js'
 import { shrunk } from './outcomes.js'
 import type { BossStore } from './store-port.js'
 

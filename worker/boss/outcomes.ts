@@ -3,8 +3,8 @@
  * worker or a dispatch turns the record into. No I/O here, so every rule is unit-testable.
  */
 import { errors } from '../../runner/index.js'
-import type { Job } from '../jobs/model.js'
-import type { AttemptResult } from '../protocol.js'
+import type { Job } from '../../jobs/model.js'
+import type { AttemptResult } from '../../jobs/protocol.js'
 import { retryDelayMs } from './backoff.js'
 
 /** How many times a job may be re-queued because its worker vanished before it fails. */

@@ -1,5 +1,5 @@
-/** What the boss needs from the durable job store (implemented by worker/jobs/store.ts). */
-import type { Job } from '../jobs/model.js'
+/** What the boss needs from the durable job store (implemented by jobs/store.ts). */
+import type { Job } from '../../jobs/model.js'
 
 export interface StoredJob {
   job: Job

@@ -6,7 +6,7 @@
  * called the moment leadership is in doubt, and all in-memory state is dropped.
  */
 import { errors, isBosunError, type Logger, type Registry, type ServiceEntry, type Transport } from '../../runner/index.js'
-import { isFinal, publicJob, type Job } from '../jobs/model.js'
+import { isFinal, publicJob, type Job } from '../../jobs/model.js'
 import {
   MSG,
   WORKER_SERVICE,
@@ -14,9 +14,10 @@ import {
   type BossStatusReply,
   type DispatchReply,
   type InventoryReply,
+  parseInventoryReply,
   type ListJobsBody,
   type ResultsReply,
-} from '../protocol.js'
+} from '../../jobs/protocol.js'
 import { Fleet, type FleetWorker } from './fleet.js'
 import { JobTable, phaseOf, type Tracked } from './job-table.js'
 import { afterAttempt, cancelledWhileQueued, lostWorker, notStarted, started, undeliverable } from './outcomes.js'
@@ -230,7 +231,7 @@ export class BossTerm {
     void this.persistQuietly(t)
     const worker = t.job.worker !== undefined ? this.fleet.get(t.job.worker) : undefined
     const address = worker?.address ?? (await this.addressOf(t.job.worker))
-    if (address) this.d.transport.send(address, MSG.cancel, { epoch: this.d.epoch, jobId: id }, { epoch: this.d.epoch })
+    if (address) this.d.transport.send(address, MSG.abort, { epoch: this.d.epoch, jobId: id }, { epoch: this.d.epoch })
     return t.job
   }
 
@@ -245,7 +246,7 @@ export class BossTerm {
       matches.push(t.job)
     }
     matches.sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
-    return { jobs: matches.slice(0, limit).map((j) => publicJob(j) as Job) }
+    return { jobs: matches.slice(0, limit) }
   }
 
   status(): BossStatusReply {
@@ -293,11 +294,9 @@ export class BossTerm {
       peers.map(async (p) => {
         try {
           const reply = await this.askInventory(p.address)
-          for (const r of Array.isArray(reply?.running) ? reply.running : []) {
-            if (!isObject(r) || typeof r.jobId !== 'string') continue
-            running.set(r.jobId, { worker: p.id, attempt: typeof r.attempt === 'number' ? r.attempt : 0, startedAt: typeof r.startedAt === 'string' ? r.startedAt : new Date().toISOString() })
-          }
-          if (Array.isArray(reply?.results)) results.push(...reply.results.filter(isAttemptResult))
+          for (const r of reply.running) running.set(r.jobId, { worker: p.id, attempt: r.attempt, startedAt: r.startedAt })
+          // a held result arrives through the worker's outbox: until then the job is adopted on that worker
+          for (const h of reply.held) running.set(h.jobId, { worker: p.id, attempt: h.attempt, startedAt: new Date().toISOString() })
         } catch (err) {
           silent.add(p.id)
           this.log.warn({ err, node: p.id }, 'node did not answer the inventory')
@@ -536,7 +535,7 @@ export class BossTerm {
 
   /** What the worker at `address` runs and which results it holds (rejects when it does not answer). */
   private async askInventory(address: string): Promise<InventoryReply> {
-    return (await this.d.transport.request(address, MSG.inventory, { epoch: this.d.epoch }, { timeoutMs: this.d.settings.inventoryTimeoutMs, epoch: this.d.epoch })) as InventoryReply
+    return parseInventoryReply(await this.d.transport.request(address, MSG.inventory, { epoch: this.d.epoch }, { timeoutMs: this.d.settings.inventoryTimeoutMs, epoch: this.d.epoch }))
   }
 
   private answers(address: string): Promise<boolean> {
@@ -561,10 +560,8 @@ export class BossTerm {
           return
         }
         if (this.state !== 'active') return
-        const results = Array.isArray(reply?.results) ? reply.results.filter(isAttemptResult) : []
-        const known = new Set([...(Array.isArray(reply?.running) ? reply.running.map((r) => r.jobId) : []), ...results.map((r) => r.jobId)])
+        const known = new Set([...reply.running.map((r) => r.jobId), ...reply.held.map((h) => h.jobId)])
         for (const id of candidates) if (!known.has(id)) this.undispatch(holder, id)
-        for (const r of results) void this.applyResult(r).catch(() => undefined)
       }),
     )
   }

@@ -8,7 +8,7 @@ import { readdir, realpath, stat } from 'node:fs/promises'
 import { extname, isAbsolute, join, relative } from 'node:path'
 import { errors } from '../../runner/errors.js'
 import type { Logger } from '../../runner/logger.js'
-import { FUNCTION_NAME_PATTERN } from '../jobs/model.js'
+import { FUNCTION_NAME_PATTERN } from '../../jobs/model.js'
 
 export { DEFAULT_FUNCTIONS_DIR } from './paths.js'
 

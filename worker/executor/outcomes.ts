@@ -3,7 +3,7 @@
  * coded error ({ message, code?, name? }, the Job record's `error`).
  */
 import { errors } from '../../runner/errors.js'
-import type { JobError } from '../jobs/model.js'
+import type { JobError } from '../../jobs/model.js'
 import type { AbortReason } from './thread-protocol.js'
 
 export type { AbortReason }

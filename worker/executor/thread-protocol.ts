@@ -4,7 +4,7 @@
  * a time; `id` is the pool-wide run number, so late messages from a finished run are recognised.
  * thread.mjs is plain JavaScript and mirrors these shapes.
  */
-import type { JobError } from '../jobs/model.js'
+import type { JobError } from '../../jobs/model.js'
 
 export type AbortReason = 'cancel' | 'timeout' | 'shutdown'
 

@@ -12,8 +12,8 @@
  * after it — whichever comes first.
  */
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream'
-import { errors } from '../../runner/errors.js'
-import type { Logger } from '../../runner/logger.js'
+import { errors } from '../runner/errors.js'
+import type { Logger } from '../runner/logger.js'
 import { decodeJob, isClosedConnection, JOB_KEY_PREFIX } from './store-codec.js'
 import type { Job } from './model.js'
 

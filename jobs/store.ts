@@ -16,8 +16,8 @@
 import { jetstream, jetstreamManager, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
 import { Kvm, type KV } from '@nats-io/kv'
 import type { NatsConnection } from '@nats-io/transport-node'
-import { BosunError, errors } from '../../runner/errors.js'
-import type { Logger } from '../../runner/logger.js'
+import { BosunError, errors } from '../runner/errors.js'
+import type { Logger } from '../runner/logger.js'
 import type { Job, JobState } from './model.js'
 import {
   bucketName,

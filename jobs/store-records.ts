@@ -7,8 +7,8 @@
  */
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream'
 import type { KV } from '@nats-io/kv'
-import { BosunError, errors } from '../../runner/errors.js'
-import type { Logger } from '../../runner/logger.js'
+import { BosunError, errors } from '../runner/errors.js'
+import type { Logger } from '../runner/logger.js'
 import { bytesEqual, isClosedConnection, isMessageGone, isTransient, isWrongLastSequence } from './store-codec.js'
 import { Limiter } from './store-limiter.js'
 

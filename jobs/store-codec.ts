@@ -5,9 +5,10 @@
  */
 import { createHash } from 'node:crypto'
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream'
-import { CLUSTER_PATTERN } from '../../runner/config.js'
-import { errors } from '../../runner/errors.js'
+import { CLUSTER_PATTERN } from '../runner/config.js'
+import { errors } from '../runner/errors.js'
 import { JOB_STATES, type Job } from './model.js'
+import { isIsoTime, isObject, jobErrorFrom, optionalIsoTime, optionalString } from './parse.js'
 
 /** KV key prefix of job records: `jobs.<id>`. */
 export const JOB_KEY_PREFIX = 'jobs.'
@@ -51,22 +52,26 @@ function parseJson(data: Uint8Array): unknown {
 }
 
 const isInt = (v: unknown, min = 0): v is number => Number.isSafeInteger(v) && (v as number) >= min
-const optString = (v: unknown): boolean => v === undefined || typeof v === 'string'
 
-/** Why a value is not a Job, or null when it is one. */
+/**
+ * Why a value is not a Job, or null when it is one. Agrees with the API's Job schema (api/schemas.ts):
+ * whatever passes here can be answered by GET /jobs/:id without a serialisation error.
+ */
 export function jobShapeProblem(v: unknown): string | null {
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) return 'not an object'
-  const j = v as Record<string, unknown>
+  if (!isObject(v)) return 'not an object'
+  const j = v
   if (!isValidJobId(j.id)) return 'bad id'
   if (typeof j.function !== 'string' || j.function.length === 0) return 'bad function'
   if (!JOB_STATES.includes(j.state as Job['state'])) return 'bad state'
   if (!isInt(j.attempts) || !isInt(j.maxAttempts)) return 'bad attempts'
-  if (typeof j.priority !== 'number' || !isInt(j.timeoutMs)) return 'bad priority/timeout'
-  if (typeof j.createdAt !== 'string') return 'bad createdAt'
+  if (!('payload' in j)) return 'no payload'
+  if (!Number.isSafeInteger(j.priority) || !isInt(j.timeoutMs)) return 'bad priority/timeout'
+  if (!isIsoTime(j.createdAt)) return 'bad createdAt'
   if (!isInt(j.epoch)) return 'bad epoch'
-  if (!optString(j.idempotencyKey) || !optString(j.worker) || !optString(j.runAt) || !optString(j.startedAt) || !optString(j.finishedAt)) {
-    return 'bad optional field'
-  }
+  if (!optionalString(j.idempotencyKey) || !optionalString(j.worker)) return 'bad optional field'
+  if (!optionalIsoTime(j.runAt) || !optionalIsoTime(j.startedAt) || !optionalIsoTime(j.finishedAt)) return 'bad time'
+  if (j.error !== undefined && jobErrorFrom(j.error) === undefined) return 'bad error'
+  if (j.cancelRequested !== undefined && typeof j.cancelRequested !== 'boolean') return 'bad cancelRequested'
   return null
 }
 

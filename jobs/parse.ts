@@ -1,0 +1,43 @@
+/**
+ * Small checks for values that arrive from outside the process (NATS messages, store records):
+ * the one place where "is this a plain object / a count / an ISO time / a job error" is decided,
+ * so the protocol parsers and the store's decoder agree on what a valid value is.
+ */
+import type { JobError } from './model.js'
+
+/** A plain JSON object (not null, not an array). */
+export function isObject(x: unknown): x is Record<string, unknown> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x)
+}
+
+/** A safe integer ≥ 0. */
+export function isSafeCount(x: unknown): x is number {
+  return Number.isSafeInteger(x) && (x as number) >= 0
+}
+
+/** Absent, or a string. */
+export function optionalString(x: unknown): boolean {
+  return x === undefined || typeof x === 'string'
+}
+
+/** Longest ISO-8601 time string accepted (room for extended years and offsets). */
+const MAX_TIME_LENGTH = 40
+
+/** An ISO-8601 date-time string that parses to a real time. */
+export function isIsoTime(x: unknown): x is string {
+  return typeof x === 'string' && x.length >= 10 && x.length <= MAX_TIME_LENGTH && /^\d{4}-\d\d-\d\dT/.test(x) && Number.isFinite(Date.parse(x))
+}
+
+/** Absent, or an ISO-8601 date-time string. */
+export function optionalIsoTime(x: unknown): boolean {
+  return x === undefined || isIsoTime(x)
+}
+
+/** A job error `{ message, code?, name? }` with only those string fields, or undefined when it is not one. */
+export function jobErrorFrom(x: unknown): JobError | undefined {
+  if (!isObject(x) || typeof x.message !== 'string' || !optionalString(x.code) || !optionalString(x.name)) return undefined
+  const error: JobError = { message: x.message }
+  if (x.code !== undefined) error.code = x.code as string
+  if (x.name !== undefined) error.name = x.name as string
+  return error
+}

@@ -1,0 +1,316 @@
+/**
+ * Messages between the API, the boss and the workers (NATS, inside the runtime's Envelope): for
+ * each message one body type, one reply type and one parser. Everything that arrives on NATS is
+ * parsed here before anyone believes it — a malformed body is a BOSUN_ERR_BAD_MESSAGE, never a
+ * cast. Every message a boss sends carries its fencing epoch; receivers refuse one older than the
+ * newest they have seen (README "Guarantees", 1).
+ */
+import { errors } from '../runner/errors.js'
+import { isValidJobId, jobShapeProblem } from './store-codec.js'
+import { FUNCTION_NAME_PATTERN, JOB_STATES, type Job, type JobError, type JobState } from './model.js'
+import { isIsoTime, isObject, isSafeCount, jobErrorFrom, optionalString } from './parse.js'
+
+/** Election name of the global singleton that dispatches jobs. */
+export const BOSS = 'boss'
+/** Registry service under which workers that accept jobs advertise themselves. */
+export const WORKER_SERVICE = 'worker'
+
+/** Message types, named by their receiver. */
+export const MSG = {
+  /** boss → worker (request): run these jobs. */
+  dispatch: 'worker.dispatch',
+  /** boss → worker (send): abort a running job (cancel). */
+  abort: 'worker.abort',
+  /** boss → worker (request): what are you running, which results are unacknowledged? */
+  inventory: 'worker.inventory',
+  /** anyone → worker (request): live counters for GET /cluster. */
+  workerStatus: 'worker.status',
+  /** worker → boss (request): finished attempts; the reply acknowledges them. */
+  results: 'boss.results',
+  /** API → boss (request): cancel a job. */
+  cancelJob: 'boss.cancel',
+  /** API → boss (request): list jobs from the boss's index. */
+  listJobs: 'boss.list',
+  /** API → boss (request): boss state (epoch, queue size, per-worker running counts). */
+  bossStatus: 'boss.status',
+} as const
+
+/** Largest capacity a worker may advertise (WORKER_CONCURRENCY's bound): a bogus registration cannot soak up jobs. */
+export const MAX_WORKER_CAPACITY = 1024
+
+/** What a worker advertises in the registry and in its node entry. */
+export interface WorkerMeta {
+  role: 'worker' | 'boss'
+  functions: string[]
+  capacity: number
+}
+
+/** A worker's registry metadata, or undefined when it is not a usable advertisement. */
+export function parseWorkerMeta(meta: unknown): { functions: string[]; capacity: number } | undefined {
+  if (!isObject(meta)) return undefined
+  const { functions, capacity } = meta
+  if (!Array.isArray(functions) || !functions.every((f) => typeof f === 'string' && FUNCTION_NAME_PATTERN.test(f))) return undefined
+  if (typeof capacity !== 'number' || !Number.isInteger(capacity) || capacity < 1) return undefined
+  return { functions: functions as string[], capacity: Math.min(capacity, MAX_WORKER_CAPACITY) }
+}
+
+// ---- boss → worker: dispatch --------------------------------------------------------------------
+
+export interface DispatchBody {
+  epoch: number
+  jobs: Job[]
+}
+
+export type RefusalReason = 'stale-epoch' | 'unknown-epoch' | 'full' | 'unknown-function' | 'draining' | 'malformed'
+
+export type DispatchAnswer = { id: string; accepted: true } | { id: string; accepted: false; reason: RefusalReason }
+
+export interface DispatchReply {
+  /** Per job, in order: accepted, or the reason it was refused. */
+  answers: DispatchAnswer[]
+}
+
+/** The fields of a dispatched job a worker needs to run it. */
+export interface DispatchedJob {
+  id: string
+  function: string
+  attempts: number
+  payload: unknown
+  timeoutMs: number
+}
+
+export function parseDispatchBody(x: unknown): { epoch: number; jobs: unknown[] } {
+  if (!isObject(x) || !isSafeCount(x.epoch) || !Array.isArray(x.jobs)) throw errors.BAD_MESSAGE('dispatch needs { epoch, jobs[] }')
+  return { epoch: x.epoch, jobs: x.jobs }
+}
+
+/** One job of a dispatch, or undefined when it cannot be run (the worker refuses it as malformed). */
+export function parseDispatchedJob(x: unknown): DispatchedJob | undefined {
+  if (!isObject(x) || !isValidJobId(x.id) || typeof x.function !== 'string' || !isSafeCount(x.attempts) || x.attempts < 1) return undefined
+  if (!isSafeCount(x.timeoutMs) || x.timeoutMs < 1) return undefined
+  return { id: x.id, function: x.function, attempts: x.attempts, payload: x.payload ?? null, timeoutMs: x.timeoutMs }
+}
+
+const REFUSALS: readonly RefusalReason[] = ['stale-epoch', 'unknown-epoch', 'full', 'unknown-function', 'draining', 'malformed']
+
+export function parseDispatchReply(x: unknown): DispatchReply {
+  if (!isObject(x) || !Array.isArray(x.answers)) throw errors.BAD_MESSAGE('dispatch reply needs { answers[] }')
+  const answers: DispatchAnswer[] = []
+  for (const a of x.answers) {
+    if (!isObject(a) || typeof a.id !== 'string') continue
+    if (a.accepted === true) answers.push({ id: a.id, accepted: true })
+    else answers.push({ id: a.id, accepted: false, reason: REFUSALS.includes(a.reason as RefusalReason) ? (a.reason as RefusalReason) : 'malformed' })
+  }
+  return { answers }
+}
+
+// ---- boss → worker: abort -----------------------------------------------------------------------
+
+export interface AbortBody {
+  epoch: number
+  jobId: string
+}
+
+export function parseAbortBody(x: unknown): AbortBody {
+  if (!isObject(x) || !isSafeCount(x.epoch) || !isValidJobId(x.jobId)) throw errors.BAD_MESSAGE('abort needs { epoch, jobId }')
+  return { epoch: x.epoch, jobId: x.jobId }
+}
+
+// ---- worker → boss: results ---------------------------------------------------------------------
+
+export type AttemptOutcome =
+  | { ok: true; result: unknown }
+  | { ok: false; error: JobError; /** the worker gave the job back (shutdown): requeue without counting a failure */ handedBack?: boolean }
+
+/** One finished attempt, as reported by the worker that ran it. */
+export interface AttemptResult {
+  jobId: string
+  /** 1-based attempt number (the dispatched record's `attempts`). */
+  attempt: number
+  /** The epoch of the dispatch that started this attempt. */
+  epoch: number
+  worker: string
+  startedAt: string
+  finishedAt: string
+  outcome: AttemptOutcome
+}
+
+export interface ResultsBody {
+  results: AttemptResult[]
+}
+
+export interface ResultsReply {
+  /** Job ids whose results are durably recorded (or known to be obsolete): the worker forgets them. */
+  acked: string[]
+}
+
+/** A finished attempt, strictly checked (whatever goes into a job record must decode as a job again), or undefined. */
+export function parseAttemptResult(x: unknown): AttemptResult | undefined {
+  if (!isObject(x) || !isValidJobId(x.jobId) || !isSafeCount(x.attempt) || x.attempt < 1 || !isSafeCount(x.epoch)) return undefined
+  if (typeof x.worker !== 'string' || x.worker.length === 0 || !isIsoTime(x.startedAt) || !isIsoTime(x.finishedAt)) return undefined
+  const o = x.outcome
+  if (!isObject(o) || typeof o.ok !== 'boolean') return undefined
+  let outcome: AttemptOutcome
+  if (o.ok) {
+    outcome = { ok: true, result: o.result === undefined ? null : o.result }
+  } else {
+    const error = jobErrorFrom(o.error)
+    if (error === undefined) return undefined
+    outcome = o.handedBack === true ? { ok: false, error, handedBack: true } : { ok: false, error }
+  }
+  return { jobId: x.jobId, attempt: x.attempt, epoch: x.epoch, worker: x.worker, startedAt: x.startedAt, finishedAt: x.finishedAt, outcome }
+}
+
+/** The results of a results message (malformed items dropped and counted); BAD_MESSAGE when it has no list. */
+export function parseResultsBody(x: unknown): { results: AttemptResult[]; dropped: number } {
+  if (!isObject(x) || !Array.isArray(x.results)) throw errors.BAD_MESSAGE('results needs { results[] }')
+  const results: AttemptResult[] = []
+  for (const r of x.results) {
+    const parsed = parseAttemptResult(r)
+    if (parsed) results.push(parsed)
+  }
+  return { results, dropped: x.results.length - results.length }
+}
+
+export function parseResultsReply(x: unknown): ResultsReply {
+  if (!isObject(x) || !Array.isArray(x.acked)) throw errors.BAD_MESSAGE('results reply needs { acked[] }')
+  return { acked: x.acked.filter((id): id is string => typeof id === 'string') }
+}
+
+// ---- boss → worker: inventory -------------------------------------------------------------------
+
+export interface InventoryBody {
+  epoch: number
+  /** Page through held results: only those with a job id after this one. */
+  after?: string
+}
+
+export interface RunningAttempt {
+  jobId: string
+  attempt: number
+  epoch: number
+  startedAt: string
+}
+
+/** A finished attempt the worker still holds (not yet acknowledged): the result itself comes through the outbox. */
+export interface HeldResult {
+  jobId: string
+  attempt: number
+}
+
+export interface InventoryReply {
+  worker: string
+  running: RunningAttempt[]
+  held: HeldResult[]
+  /** More held results follow: ask again with `after: next`. */
+  next?: string
+}
+
+/** Held results per inventory page: keeps a reply far below the NATS max payload whatever the backlog. */
+export const INVENTORY_PAGE = 2000
+
+export function parseInventoryBody(x: unknown): InventoryBody {
+  if (!isObject(x) || !isSafeCount(x.epoch) || !optionalString(x.after)) throw errors.BAD_MESSAGE('inventory needs { epoch, after? }')
+  return x.after === undefined ? { epoch: x.epoch } : { epoch: x.epoch, after: x.after as string }
+}
+
+export function parseInventoryReply(x: unknown): InventoryReply {
+  if (!isObject(x) || typeof x.worker !== 'string' || !Array.isArray(x.running) || !Array.isArray(x.held)) {
+    throw errors.BAD_MESSAGE('inventory reply needs { worker, running[], held[] }')
+  }
+  const running: RunningAttempt[] = []
+  for (const r of x.running) {
+    if (!isObject(r) || !isValidJobId(r.jobId) || !isSafeCount(r.attempt) || r.attempt < 1) continue
+    const startedAt = isIsoTime(r.startedAt) ? r.startedAt : new Date().toISOString()
+    running.push({ jobId: r.jobId, attempt: r.attempt, epoch: isSafeCount(r.epoch) ? r.epoch : 0, startedAt })
+  }
+  const held: HeldResult[] = []
+  for (const h of x.held) if (isObject(h) && isValidJobId(h.jobId) && isSafeCount(h.attempt) && h.attempt >= 1) held.push({ jobId: h.jobId, attempt: h.attempt })
+  const reply: InventoryReply = { worker: x.worker, running, held }
+  if (typeof x.next === 'string') reply.next = x.next
+  return reply
+}
+
+// ---- anyone → worker: status --------------------------------------------------------------------
+
+export interface WorkerStatusReply {
+  id: string
+  running: number
+  capacity: number
+  functions: string[]
+  draining: boolean
+}
+
+export function parseWorkerStatusReply(x: unknown): WorkerStatusReply {
+  if (!isObject(x) || typeof x.id !== 'string' || !isSafeCount(x.running) || !isSafeCount(x.capacity) || !Array.isArray(x.functions)) {
+    throw errors.BAD_MESSAGE('worker status needs { id, running, capacity, functions[] }')
+  }
+  return { id: x.id, running: x.running, capacity: x.capacity, functions: x.functions.filter((f): f is string => typeof f === 'string'), draining: x.draining === true }
+}
+
+// ---- API → boss ---------------------------------------------------------------------------------
+
+export interface CancelJobBody {
+  id: string
+}
+
+export interface CancelJobReply {
+  /** The job after the cancel (null: no such job). */
+  job: Job | null
+}
+
+export function parseCancelJobBody(x: unknown): CancelJobBody {
+  if (!isObject(x) || !isValidJobId(x.id)) throw errors.BAD_MESSAGE('cancel needs { id }')
+  return { id: x.id }
+}
+
+export function parseCancelJobReply(x: unknown): CancelJobReply {
+  if (!isObject(x) || !('job' in x)) throw errors.BAD_MESSAGE('cancel reply needs { job }')
+  if (x.job === null) return { job: null }
+  if (jobShapeProblem(x.job) !== null) throw errors.BAD_MESSAGE(`cancel reply: ${jobShapeProblem(x.job)}`)
+  return { job: x.job as Job }
+}
+
+export interface ListJobsBody {
+  state?: JobState
+  function?: string
+  limit: number
+}
+
+export interface ListJobsReply {
+  jobs: Job[]
+}
+
+export const MAX_LIST_LIMIT = 1000
+
+/** The jobs of a listing reply (records that are not jobs dropped). */
+export function parseListJobsReply(x: unknown): ListJobsReply {
+  if (!isObject(x) || !Array.isArray(x.jobs)) throw errors.BAD_MESSAGE('list reply needs { jobs[] }')
+  return { jobs: x.jobs.filter((j): j is Job => jobShapeProblem(j) === null) }
+}
+
+export function parseListJobsBody(x: unknown): ListJobsBody {
+  if (!isObject(x)) throw errors.BAD_MESSAGE('list needs { limit, state?, function? }')
+  const limit = isSafeCount(x.limit) && x.limit > 0 ? Math.min(x.limit, MAX_LIST_LIMIT) : 100
+  const body: ListJobsBody = { limit }
+  if (JOB_STATES.includes(x.state as JobState)) body.state = x.state as JobState
+  if (typeof x.function === 'string') body.function = x.function
+  return body
+}
+
+export interface BossStatusReply {
+  epoch: number
+  since: string
+  queued: number
+  running: number
+  workers: Record<string, number>
+}
+
+export function parseBossStatusReply(x: unknown): BossStatusReply {
+  if (!isObject(x) || !isSafeCount(x.epoch) || typeof x.since !== 'string' || !isSafeCount(x.queued) || !isSafeCount(x.running) || !isObject(x.workers)) {
+    throw errors.BAD_MESSAGE('boss status needs { epoch, since, queued, running, workers }')
+  }
+  const workers: Record<string, number> = {}
+  for (const [id, n] of Object.entries(x.workers)) if (isSafeCount(n)) workers[id] = n
+  return { epoch: x.epoch, since: x.since, queued: x.queued, running: x.running, workers }
+}
