@@ -12,7 +12,9 @@ export interface SingleFlightOptions {
 }
 
 export class SingleFlight {
-  private running: Promise<void> | undefined
+  /** True from the start of a loop to the synchronous end of its last pass (never a gap after it). */
+  private looping = false
+  private running: Promise<void> = Promise.resolve()
   private again = false
   private closed = false
   private retryTimer: NodeJS.Timeout | undefined
@@ -23,7 +25,10 @@ export class SingleFlight {
   run(): Promise<void> {
     if (this.closed) return Promise.resolve()
     this.again = true
-    this.running ??= this.loop().finally(() => (this.running = undefined))
+    if (!this.looping) {
+      this.looping = true
+      this.running = this.loop()
+    }
     return this.running
   }
 
@@ -52,16 +57,25 @@ export class SingleFlight {
     if (this.retryTimer) clearTimeout(this.retryTimer)
   }
 
+  /**
+   * Passes while `again` is set. `looping` is cleared in the same synchronous step as the last check
+   * of `again`: a run() landing in any later microtask (before this promise settles) starts a new loop
+   * instead of joining one that will not look at `again` any more.
+   */
   private async loop(): Promise<void> {
     let lastError: unknown
-    while (this.again && !this.closed) {
-      this.again = false
-      try {
-        await this.task()
-        lastError = undefined
-      } catch (err) {
-        lastError = err
+    try {
+      while (this.again && !this.closed) {
+        this.again = false
+        try {
+          await this.task()
+          lastError = undefined
+        } catch (err) {
+          lastError = err
+        }
       }
+    } finally {
+      this.looping = false
     }
     if (lastError !== undefined) throw lastError
   }
