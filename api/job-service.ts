@@ -2,6 +2,7 @@
  * JobService on the cluster: jobs are stored durably in the JetStream job store (the 202 promise),
  * the boss picks them up from there; reads come from the store, listing and cancel from the boss.
  * The boss is found with whereisGlobal('boss') — a cache hit, never a ZooKeeper round trip per request.
+ * Every store call of a request shares one deadline (store-deadline.ts): a stalled store is a 503.
  */
 import { errors, type Election, type LeaderInfo, type Logger, type Registry, type Transport } from '../runner/index.js'
 import {
@@ -18,6 +19,7 @@ import { BOSS, MSG, WORKER_SERVICE, parseBossStatusReply, parseCancelJobReply, p
 import type { Backpressure } from './backpressure.js'
 import type { ClusterView, HealthView, JobQuery, JobService, SubmitOptions, SubmitResult } from './service.js'
 import { newJobId } from './job-ids.js'
+import { StoreDeadline } from './store-deadline.js'
 
 /** What the API needs from the job store (jobs/store.ts). */
 export interface ApiStore {
@@ -49,17 +51,6 @@ export interface JobServiceDeps {
 }
 
 const STATUS_TIMEOUT_MS = 500
-/** Longest a request waits on the job store before answering 503 (the store retries transient faults inside). */
-const STORE_TIMEOUT_MS = 5000
-
-/** Reject with 503 when `p` takes longer than `ms` (its outcome is then unknown to the client: retry with an idempotencyKey). */
-function storeCall<T>(p: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(errors.STORE(`the job store did not answer the ${what} in ${STORE_TIMEOUT_MS} ms; retry (with an idempotencyKey to be safe)`, { retryAfterSeconds: 1 })), STORE_TIMEOUT_MS)
-  })
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer))
-}
 const REQUEST_TIMEOUT_MS = 5000
 
 function toPublic(job: Job): Job {
@@ -74,19 +65,20 @@ export class ClusterJobService implements JobService {
     await this.requireBoss()
     await this.requireFunctions([spec.function])
     this.d.backpressure.admit(1)
+    const store = new StoreDeadline()
     const waitMs = opts.waitMs ?? 0
     let id = newJobId()
     if (spec.idempotencyKey !== undefined) {
-      id = await this.d.store.claimIdempotencyKey(spec.idempotencyKey, id)
-      const existing = await this.d.store.get(id)
-      if (existing) return this.answer(existing.job, waitMs)
+      id = await store.call(this.d.store.claimIdempotencyKey(spec.idempotencyKey, id), 'idempotency claim')
+      const existing = await store.call(this.d.store.get(id), 'read of the job its idempotencyKey names')
+      if (existing) return this.answer(existing.job, waitMs, store)
     }
     const job = this.newJob(id, spec)
     const waiter = waitMs > 0 ? this.d.events.waitOnce(jobEventSubject(this.d.cluster, id), waitMs) : undefined
     try {
-      const { job: stored } = await storeCall(this.d.store.create(job), 'create')
+      const { job: stored } = await store.call(this.d.store.create(job), 'create')
       if (!waiter) return { job: toPublic(stored), finished: isFinal(stored.state) }
-      return await this.awaitFinish(stored, waiter.promise)
+      return await this.awaitFinish(stored, waiter.promise, store)
     } finally {
       waiter?.cancel()
     }
@@ -97,19 +89,22 @@ export class ClusterJobService implements JobService {
     await this.requireBoss()
     await this.requireFunctions(specs.map((s) => s.function))
     this.d.backpressure.admit(specs.length)
+    const store = new StoreDeadline()
     const jobs: Job[] = []
     for (const spec of specs) {
       let id = newJobId()
-      if (spec.idempotencyKey !== undefined) id = await this.d.store.claimIdempotencyKey(spec.idempotencyKey, id)
+      if (spec.idempotencyKey !== undefined) {
+        id = await store.call(this.d.store.claimIdempotencyKey(spec.idempotencyKey, id), 'idempotency claim')
+      }
       jobs.push(this.newJob(id, spec))
     }
-    const stored = await storeCall(this.d.store.createMany(jobs), 'batch create')
+    const stored = await store.call(this.d.store.createMany(jobs), 'batch create')
     return stored.map((s) => toPublic(s.job))
   }
 
   async get(id: string): Promise<Job | null> {
     this.requireConnections(false)
-    const found = await storeCall(this.d.store.get(id), 'read')
+    const found = await new StoreDeadline().call(this.d.store.get(id), 'read')
     return found ? toPublic(found.job) : null
   }
 
@@ -189,23 +184,29 @@ export class ClusterJobService implements JobService {
     return job
   }
 
-  private async answer(job: Job, waitMs: number): Promise<SubmitResult> {
+  /** An existing job (same idempotencyKey): as it is, or after waiting up to `waitMs` for it to end. */
+  private async answer(job: Job, waitMs: number, store: StoreDeadline): Promise<SubmitResult> {
     if (waitMs <= 0 || isFinal(job.state)) return { job: toPublic(job), finished: isFinal(job.state) }
     const waiter = this.d.events.waitOnce(jobEventSubject(this.d.cluster, job.id), waitMs)
     try {
-      // Re-read after subscribing: it may have finished in between.
-      const again = await this.d.store.get(job.id)
+      // Re-read after subscribing: it may have finished in between. The job is stored: a read that
+      // misses the deadline answers with what is known (202) rather than a 503.
+      const again = await store.callOr(this.d.store.get(job.id), 'read', null)
       if (again && isFinal(again.job.state)) return { job: toPublic(again.job), finished: true }
-      return await this.awaitFinish(again?.job ?? job, waiter.promise)
+      return await this.awaitFinish(again?.job ?? job, waiter.promise, store)
     } finally {
       waiter.cancel()
     }
   }
 
-  private async awaitFinish(job: Job, event: Promise<unknown | undefined>): Promise<SubmitResult> {
+  private async awaitFinish(
+    job: Job,
+    event: Promise<unknown | undefined>,
+    store: StoreDeadline,
+  ): Promise<SubmitResult> {
     // The event is only a wake-up (anyone could publish on the subject): the store has the truth.
-    await event
-    const current = await this.d.store.get(job.id)
+    await store.outside(event)
+    const current = await store.callOr(this.d.store.get(job.id), 'read', null)
     const latest = current?.job ?? job
     return { job: toPublic(latest), finished: isFinal(latest.state) }
   }
@@ -269,7 +270,7 @@ export class ClusterJobService implements JobService {
 
   private async scan(q: JobQuery): Promise<Job[]> {
     const out: Job[] = []
-    for await (const { job } of this.d.store.scan()) {
+    for (const { job } of await new StoreDeadline().collect(this.d.store.scan(), 'listing scan')) {
       if (q.state !== undefined && job.state !== q.state) continue
       if (q.function !== undefined && job.function !== q.function) continue
       out.push(toPublic(job))

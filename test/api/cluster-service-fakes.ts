@@ -1,0 +1,160 @@
+/**
+ * Fakes of what ClusterJobService (api/job-service.ts) stands on — the job store, the registry, the
+ * election, the transport — for in-process tests of its own logic: deadlines on store calls and
+ * which registrations count as workers. The real ones are tested against real servers elsewhere.
+ */
+import { EventEmitter } from 'node:events'
+import type { Job } from '../../jobs/model.js'
+import { WORKER_SERVICE } from '../../jobs/protocol.js'
+import { Backpressure } from '../../api/backpressure.js'
+import { ClusterJobService, type ApiStore, type JobServiceDeps } from '../../api/job-service.js'
+import type { Election, LeaderInfo, Registry, ServiceEntry, Transport } from '../../runner/index.js'
+import { errors } from '../../runner/errors.js'
+import { silentLogger } from '../../runner/logger.js'
+
+export type StoreMethod = 'create' | 'createMany' | 'get' | 'claimIdempotencyKey' | 'scan'
+
+/** A promise that never settles: a store whose NATS link stalled. */
+const never = <T>(): Promise<T> => new Promise<T>(() => {})
+
+/** An in-memory job store; a method listed in `hang` never answers (from its `hangAfter[m]`-th call on). */
+export class FakeStore implements ApiStore {
+  readonly jobs = new Map<string, Job>()
+  readonly claims = new Map<string, string>()
+  readonly hang = new Set<StoreMethod>()
+  /** Calls of a hanging method that still answer before it starts hanging. */
+  readonly hangAfter: Partial<Record<StoreMethod, number>> = {}
+  readonly calls: Record<StoreMethod, number> = { create: 0, createMany: 0, get: 0, claimIdempotencyKey: 0, scan: 0 }
+
+  private stalls(m: StoreMethod): boolean {
+    this.calls[m]++
+    return this.hang.has(m) && this.calls[m] > (this.hangAfter[m] ?? 0)
+  }
+
+  async create(job: Job): Promise<{ job: Job; created: boolean }> {
+    if (this.stalls('create')) return never()
+    const old = this.jobs.get(job.id)
+    if (old) return { job: old, created: false }
+    this.jobs.set(job.id, job)
+    return { job, created: true }
+  }
+
+  async createMany(jobs: Job[]): Promise<{ job: Job; created: boolean }[]> {
+    if (this.stalls('createMany')) return never()
+    return jobs.map((j) => {
+      this.jobs.set(j.id, j)
+      return { job: j, created: true }
+    })
+  }
+
+  async get(id: string): Promise<{ job: Job } | null> {
+    if (this.stalls('get')) return never()
+    const job = this.jobs.get(id)
+    return job ? { job } : null
+  }
+
+  async claimIdempotencyKey(key: string, jobId: string): Promise<string> {
+    if (this.stalls('claimIdempotencyKey')) return never()
+    const had = this.claims.get(key)
+    if (had !== undefined) return had
+    this.claims.set(key, jobId)
+    return jobId
+  }
+
+  async *scan(): AsyncIterable<{ job: Job }> {
+    if (this.stalls('scan')) await never()
+    for (const job of this.jobs.values()) yield { job }
+  }
+}
+
+/** A registry holding fixed entries per service (and the peers list, which includes every node). */
+export class FakeRegistry extends EventEmitter {
+  readonly services = new Map<string, ServiceEntry[]>()
+  peers: ServiceEntry[] = []
+
+  async getCapable(service: string): Promise<ServiceEntry[]> {
+    return this.services.get(service) ?? []
+  }
+
+  async getPeers(): Promise<ServiceEntry[]> {
+    return this.peers
+  }
+}
+
+export function entry(id: string, functions: string[], role = 'worker'): ServiceEntry {
+  const meta = { role, functions, capacity: 4 }
+  return { id, address: `bosun.test.proc.${id}`, host: 'h', pid: 1, meta, registeredAt: new Date(0).toISOString() }
+}
+
+export const BOSS_INFO: LeaderInfo = {
+  id: 'boss-1',
+  address: 'bosun.test.proc.boss-1',
+  host: 'h',
+  pid: 1,
+  epoch: 1,
+  since: new Date(0).toISOString(),
+}
+
+/** Like api/events.ts with no event ever published: resolves undefined after `timeoutMs`. */
+function timedWaiter(_subject: string, timeoutMs: number): { promise: Promise<unknown>; cancel(): void } {
+  let timer: NodeJS.Timeout | undefined
+  let settle: (v: unknown) => void = () => {}
+  const promise = new Promise<unknown>((resolve) => {
+    settle = resolve
+    timer = setTimeout(() => resolve(undefined), timeoutMs)
+  })
+  return {
+    promise,
+    cancel: () => {
+      clearTimeout(timer)
+      settle(undefined)
+    },
+  }
+}
+
+export interface ServiceFakes {
+  service: ClusterJobService
+  store: FakeStore
+  registry: FakeRegistry
+}
+
+/**
+ * A ClusterJobService with a boss elected, one worker advertising `echo` (registered as a worker and
+ * announced as a node) and a boss node advertising `echo` and `boss-only` (announced, not a worker).
+ */
+export function clusterService(overrides: Partial<JobServiceDeps> = {}): ServiceFakes {
+  const store = new FakeStore()
+  const registry = new FakeRegistry()
+  const worker = entry('worker-1', ['echo'])
+  registry.services.set(WORKER_SERVICE, [worker])
+  registry.peers = [worker, entry(BOSS_INFO.id, ['echo', 'boss-only'])]
+  const election = Object.assign(new EventEmitter(), {
+    registerCandidate: async () => BOSS_INFO,
+    resign: async () => {},
+    whereisGlobal: async () => BOSS_INFO,
+  })
+  const transport = Object.assign(new EventEmitter(), {
+    address: 'bosun.test.proc.api',
+    connected: true,
+    send: () => true,
+    request: async () => {
+      throw errors.REQUEST_TIMEOUT('fake transport: nobody answers')
+    },
+    handle: () => {},
+    close: async () => {},
+  })
+  const service = new ClusterJobService({
+    cluster: 'test',
+    store,
+    registry: registry as unknown as Registry,
+    election: election as unknown as Election,
+    transport: transport as unknown as Transport,
+    events: { waitOnce: timedWaiter },
+    noBossWaitMs: 10,
+    backpressure: new Backpressure(0),
+    health: () => ({ zk: true, nats: true }),
+    logger: silentLogger(),
+    ...overrides,
+  })
+  return { service, store, registry }
+}
