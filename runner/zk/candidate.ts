@@ -11,20 +11,28 @@
  * - leadership is fenced: `<base>/epochs/<name>` is bumped with a versioned setData in one multi with
  *   the epoch written into our node, so epochs strictly increase across leaders (§2.6);
  * - 'suspended' deposes at once; after 'reconnected' the leader checks again and, still first, takes
- *   a NEW epoch (§2.5); 'lost' deposes and the next 'connected' rejoins with a new node.
+ *   a NEW epoch (§2.5); 'lost' deposes and the next 'connected' rejoins with a new node;
+ * - a failed evaluation (the first one included) is retried with backoff until we are in the election
+ *   again: only resign()/close() end a candidacy.
  */
 import type { CandidateCallbacks, ConnectionState, DeposedReason, Leadership } from '../contracts.js'
 import { errors } from '../errors.js'
 import type { Logger } from '../logger.js'
-import { isSessionGone, isUncertain, isZkError, type WatchEventType, type ZkWatcher } from './primitives.js'
+import { isUncertain, isZkError, type WatchEventType, type ZkWatcher } from './primitives.js'
 import { encodeCandidate, encodeEpoch, isLiveCandidate, parseEpoch, sortElectionNodes, type Identity } from './records.js'
 import type { ZkSession } from './session.js'
 import { SingleFlight } from './single-flight.js'
+
+/** First retry of a failed evaluation; the delay doubles up to MAX_RETRY_MS. */
+const RETRY_MS = 250
+const MAX_RETRY_MS = 5000
 
 export type CandidateState = 'joining' | 'following' | 'fencing' | 'leading' | 'suspended' | 'waiting' | 'closed'
 
 /** Test seams between the steps of an evaluation (e.g. delete a node from another session). */
 export interface ElectionHooks {
+  /** Before our node is created (first evaluation after (re)joining). */
+  beforeJoin?(name: string): void | Promise<void>
   beforeWatchPredecessor?(name: string, predecessor: string): void | Promise<void>
   beforeOwnershipCheck?(name: string, node: string): void | Promise<void>
 }
@@ -77,10 +85,13 @@ export class Candidacy {
     this.dir = opts.session.path('elections', opts.name)
     this.epochPath = opts.session.path('epochs', opts.name)
     this.log = opts.logger.child({ election: opts.name })
+    // Retried on every failure, a lost session included (the next pass waits for a connected one):
+    // only resign()/close() or a closed session end the candidacy.
     this.evaluator = new SingleFlight(() => this.evaluate(), {
-      retryMs: 250,
-      shouldRetry: (err) => !isSessionGone(err),
-      onError: (err) => this.log.warn({ err }, 'election step failed'),
+      retryMs: RETRY_MS,
+      maxRetryMs: MAX_RETRY_MS,
+      shouldRetry: () => !this.closed() && opts.session.state !== 'closing' && opts.session.state !== 'closed',
+      onError: (err) => this.log.warn({ err }, 'election step failed; retrying'),
     })
   }
 
@@ -98,9 +109,19 @@ export class Candidacy {
     return this.leadership?.isCurrent() ? this.leadership : undefined
   }
 
-  /** Join and run the first evaluation (leader fenced, or predecessor watched). */
-  start(): Promise<void> {
-    return this.evaluator.run()
+  /**
+   * Join and run the first evaluation (leader fenced, or predecessor watched). When ZooKeeper fails
+   * during it, the candidacy is not given up: the evaluation is retried with backoff (and on every
+   * reconnect) until this process is in the election or resign() is called. The promise still rejects
+   * with that first failure.
+   */
+  async start(): Promise<void> {
+    try {
+      await this.evaluator.run()
+    } catch (err) {
+      this.evaluator.retry(err)
+      throw err
+    }
   }
 
   /** The one place the candidacy reacts to the connection. */
@@ -186,6 +207,7 @@ export class Candidacy {
       this.staleNode = undefined
       await session.removeIfExists(stale, -1, pin).catch((err) => this.log.debug({ err, node: stale }, 'could not delete our stale node'))
     }
+    await this.opts.hooks?.beforeJoin?.(this.opts.name)
     const node = await session.createProtected(this.dir, encodeCandidate(this.opts.who, this.opts.address), pin)
     if (this.closed()) {
       await session.removeIfExists(node).catch(() => undefined)

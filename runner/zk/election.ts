@@ -53,7 +53,15 @@ export class ZkElection extends EventEmitter implements Election {
     return this.phase
   }
 
-  /** Join the election for `name`; resolves with the current leader (possibly this process). */
+  /**
+   * Join the election for `name`; resolves with the current leader (possibly this process).
+   *
+   * Once the arguments are valid the candidacy stays registered until resign(name) or close(): when
+   * ZooKeeper fails during the first evaluation (or any later one) it is retried inside, with backoff
+   * and on every reconnect, until this process is in the election. The promise then rejects with that
+   * failure (the leader is not known yet) but the candidacy goes on; registerCandidate again for the
+   * same name rejects with ALREADY_STARTED until resign(name).
+   */
   async registerCandidate(name: string, address: string, callbacks: CandidateCallbacks): Promise<LeaderInfo | null> {
     this.assertOpen()
     assertNodeName('election', name)
@@ -72,13 +80,7 @@ export class ZkElection extends EventEmitter implements Election {
       onWatch: (type: WatchEventType) => this.emit('watch', name, type),
     })
     this.candidacies.set(name, candidacy)
-    try {
-      await candidacy.start()
-    } catch (err) {
-      this.candidacies.delete(name)
-      await candidacy.resign('closed')
-      throw err
-    }
+    await candidacy.start() // on failure the candidacy is kept: it retries by itself
     const mine = candidacy.current
     if (mine) return { id: this.who.id, address, host: this.who.host, pid: this.who.pid, epoch: mine.epoch, since: mine.since }
     return this.leaders.get(name)

@@ -1,11 +1,15 @@
 /**
  * SingleFlight: one async task that never runs twice at once. `run()` resolves after a pass that
  * started after the call (concurrent calls coalesce into one extra pass); `kick()` runs it in the
- * background and retries after `retryMs` on failure (one pending retry at most). The watch-driven
- * recipes (caches, candidacy) re-evaluate through this.
+ * background and retries on failure (one pending retry at most), after `retryMs` doubled for every
+ * failure in a row up to `maxRetryMs`. The watch-driven recipes (caches, candidacy, registry)
+ * re-evaluate through this.
  */
 export interface SingleFlightOptions {
+  /** Delay before the first retry of a failed background pass. */
   retryMs: number
+  /** Cap of the doubling retry delay. @defaultValue retryMs (no backoff) */
+  maxRetryMs?: number
   /** Whether a failed background pass should be retried now (e.g. not when closed). */
   shouldRetry?(err: unknown): boolean
   onError(err: unknown): void
@@ -18,6 +22,8 @@ export class SingleFlight {
   private again = false
   private closed = false
   private retryTimer: NodeJS.Timeout | undefined
+  /** Failed passes since the last successful one (the retry delay doubles with each). */
+  private failures = 0
 
   constructor(private readonly task: () => Promise<void>, private readonly opts: SingleFlightOptions) {}
 
@@ -39,16 +45,23 @@ export class SingleFlight {
 
   /** Run in the background; failures are reported and retried. */
   kick(): void {
-    this.run().catch((err) => {
-      if (this.closed || this.retryTimer) return
-      this.opts.onError(err)
-      if (this.opts.shouldRetry && !this.opts.shouldRetry(err)) return
-      this.retryTimer = setTimeout(() => {
-        this.retryTimer = undefined
-        this.kick()
-      }, this.opts.retryMs)
-      this.retryTimer.unref()
-    })
+    this.run().catch((err: unknown) => this.retry(err))
+  }
+
+  /**
+   * A run() of the caller's failed with `err`: report it and retry in the background as kick() does
+   * (after the backoff delay; nothing when closed, when a retry is pending, or when shouldRetry says no).
+   */
+  retry(err: unknown): void {
+    if (this.closed || this.retryTimer) return
+    this.opts.onError(err)
+    if (this.opts.shouldRetry && !this.opts.shouldRetry(err)) return
+    const delay = Math.min(this.opts.retryMs * 2 ** Math.max(0, this.failures - 1), this.opts.maxRetryMs ?? this.opts.retryMs)
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined
+      this.kick()
+    }, Math.max(delay, this.opts.retryMs))
+    this.retryTimer.unref()
   }
 
   close(): void {
@@ -70,8 +83,10 @@ export class SingleFlight {
         try {
           await this.task()
           lastError = undefined
+          this.failures = 0
         } catch (err) {
           lastError = err
+          this.failures++
         }
       }
     } finally {

@@ -75,3 +75,79 @@ t.test('concurrent run() calls coalesce into one more pass; errors reach run() c
   await flight.run()
   t.equal(passes, 4, 'no pass after close()')
 })
+
+t.test('a failing background pass is retried with a doubling delay, reset by a success', async (t) => {
+  const at: number[] = []
+  const reported: unknown[] = []
+  let failUntil = 5
+  const flight = new SingleFlight(async () => {
+    at.push(performance.now())
+    if (at.length <= failUntil) throw new Error(`fail ${at.length}`)
+  }, { retryMs: 20, maxRetryMs: 1000, onError: (err) => void reported.push(err) })
+  t.teardown(() => flight.close())
+  flight.kick()
+  await waitFor(() => at.length === 6, { timeoutMs: 10_000, what: 'five failures, then a success' })
+  t.equal(reported.length, 5, 'every failure reported')
+  const gaps = at.slice(1).map((v, i) => v - at[i]!)
+  // Delays 20, 40, 80, 160, 320: each gap is at least its delay (timers never fire early).
+  ;[20, 40, 80, 160, 320].forEach((min, i) => t.ok(gaps[i]! >= min - 1, `retry ${i + 1} after ${Math.round(gaps[i]!)} ms (≥ ${min})`))
+  failUntil = 7
+  flight.kick() // pass 7 fails, pass 8 (the retry) succeeds
+  await waitFor(() => at.length === 8, { timeoutMs: 10_000, what: 'after the success: a failure, then a retry' })
+  const gap = at[7]! - at[6]!
+  // Not reset, the delay would be 640 ms.
+  t.ok(gap >= 19 && gap < 600, `first retry after a success waits ${Math.round(gap)} ms (20, not 640)`)
+  t.equal(reported.length, 6)
+})
+
+t.test('the delay is capped at maxRetryMs', async (t) => {
+  const at: number[] = []
+  const flight = new SingleFlight(async () => {
+    at.push(performance.now())
+    if (at.length <= 4) throw new Error('fail')
+  }, { retryMs: 30, maxRetryMs: 60, onError: () => undefined })
+  t.teardown(() => flight.close())
+  flight.kick()
+  await waitFor(() => at.length === 5, { timeoutMs: 10_000, what: 'four failures, then a success' })
+  const gaps = at.slice(1).map((v, i) => v - at[i]!)
+  t.ok(gaps[3]! >= 59, `retry 4 after ${Math.round(gaps[3]!)} ms (≥ 60)`)
+  t.ok(gaps[3]! < 230, `retry 4 after ${Math.round(gaps[3]!)} ms, capped (uncapped: 240)`)
+})
+
+t.test('a failed run() of the caller is retried in the background through retry()', async (t) => {
+  let passes = 0
+  const flight = new SingleFlight(async () => {
+    passes++
+    if (passes === 1) throw new Error('first pass fails')
+  }, { retryMs: 10, onError: () => undefined })
+  t.teardown(() => flight.close())
+  const err = await flight.run().then(() => undefined, (e: unknown) => e)
+  t.match(err, { message: 'first pass fails' })
+  flight.retry(err)
+  await waitFor(() => passes === 2, { timeoutMs: 5000, what: 'the retried pass' })
+  t.pass('retried')
+})
+
+t.test('no retry when shouldRetry says no, or once closed', async (t) => {
+  let passes = 0
+  let allow = false
+  let reported = 0
+  const flight = new SingleFlight(async () => {
+    passes++
+    throw new Error('fails')
+  }, { retryMs: 10, shouldRetry: () => allow, onError: () => void reported++ })
+  flight.kick()
+  await waitFor(() => reported === 1, { what: 'the failure reported' })
+  // retry() reports only when no retry is pending: a second report proves none was scheduled.
+  flight.retry(new Error('probe'))
+  t.equal(reported, 2, 'shouldRetry false: no retry pending')
+  allow = true
+  flight.kick()
+  await waitFor(() => passes >= 3, { what: 'retries once allowed' })
+  flight.close()
+  const after = { passes, reported }
+  await flight.run()
+  flight.kick()
+  flight.retry(new Error('x'))
+  t.same({ passes, reported }, after, 'closed: no pass, no report, no retry')
+})
