@@ -247,17 +247,21 @@ export class ClusterJobService implements JobService {
     throw errors.NO_BOSS('no boss is elected; retry shortly', { retryAfterSeconds: 1 })
   }
 
-  /** Functions some live node (worker or boss) can run; UNKNOWN_FUNCTION (404) otherwise. */
+  /**
+   * Functions some live worker (the 'worker' service) advertises; UNKNOWN_FUNCTION (404) otherwise.
+   * The boss runs no jobs: its node's functions do not count (a lone worker is the boss).
+   */
   private async requireFunctions(names: string[]): Promise<void> {
     const known = new Set<string>()
-    for (const p of await this.d.registry.getPeers()) {
-      const fns = (p.meta as { functions?: unknown }).functions
+    for (const w of await this.d.registry.getCapable(WORKER_SERVICE)) {
+      const fns = (w.meta as { functions?: unknown }).functions
       if (Array.isArray(fns)) for (const f of fns) if (typeof f === 'string') known.add(f)
     }
     const index = names.findIndex((n) => !known.has(n))
     if (index === -1) return
-    const details = names.length > 1 ? { index } : undefined
-    throw errors.UNKNOWN_FUNCTION(`no worker advertises the function ${JSON.stringify(names[index])}${names.length > 1 ? ` (jobs[${index}])` : ''}`, details ? { details } : {})
+    const where = names.length > 1 ? ` (jobs[${index}])` : ''
+    const message = `no worker advertises the function ${JSON.stringify(names[index])}${where}`
+    throw errors.UNKNOWN_FUNCTION(message, names.length > 1 ? { details: { index } } : {})
   }
 
   private async bossStatus(boss: LeaderInfo): Promise<BossStatusReply | undefined> {
