@@ -151,12 +151,45 @@ export class Candidacy {
     this.phase = 'closed'
     this.evaluator.close()
     this.depose(reason)
-    const nodes = [this.node, this.staleNode].filter((p): p is string => p !== undefined)
+    const { node, nodeGen, staleNode } = this
     this.node = undefined
     this.staleNode = undefined
     const timeoutMs = Math.min(this.opts.session.requestTimeoutMs, 2000)
-    await Promise.allSettled(nodes.map((p) => this.opts.session.removeIfExists(p, -1, { timeoutMs })))
+    await Promise.allSettled([
+      node === undefined ? undefined : this.removeOwnNode(node, nodeGen, timeoutMs),
+      staleNode === undefined ? undefined : this.opts.session.removeIfExists(staleNode, -1, { timeoutMs }),
+    ])
     this.opts.onLeaderHint()
+  }
+
+  /**
+   * Delete our node of session `gen`. When the answer is lost (connection blip) while that session
+   * lives, the node would stay as a live candidate that every later candidate — our own next
+   * candidacy included — waits behind: the delete is retried in the background (with backoff) until
+   * it is answered or the session is gone (then the server deletes the node itself).
+   */
+  private async removeOwnNode(path: string, gen: number, timeoutMs: number): Promise<void> {
+    const { session } = this.opts
+    const attempt = () => session.removeIfExists(path, -1, { generation: gen, timeoutMs })
+    try {
+      return await attempt()
+    } catch (err) {
+      if (!isUncertain(err)) return
+      this.log.warn({ err, node: path }, 'could not delete our election node; retrying in the background')
+    }
+    void (async () => {
+      for (let delay = RETRY_MS; ; delay = Math.min(2 * delay, MAX_RETRY_MS)) {
+        await new Promise((resolve) => setTimeout(resolve, delay).unref())
+        try {
+          await attempt()
+          this.log.info({ node: path }, 'deleted our election node')
+          this.opts.onLeaderHint()
+          return
+        } catch (err) {
+          if (!isUncertain(err)) return // session gone or closed: the server deletes the node
+        }
+      }
+    })()
   }
 
   private async evaluate(): Promise<void> {

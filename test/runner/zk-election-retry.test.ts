@@ -27,8 +27,14 @@ interface Member {
   join(): Promise<LeaderInfo | null>
 }
 
-async function member(t: Test, cluster: string, id: string, opts: { servers?: string; hooks?: ElectionHooks } = {}): Promise<Member> {
-  const session = await startSession({ servers: opts.servers ?? zk.connect, cluster, sessionTimeoutMs: 2000 })
+interface MemberOptions {
+  servers?: string
+  hooks?: ElectionHooks
+  sessionTimeoutMs?: number
+}
+
+async function member(t: Test, cluster: string, id: string, opts: MemberOptions = {}): Promise<Member> {
+  const session = await startSession({ servers: opts.servers ?? zk.connect, cluster, sessionTimeoutMs: opts.sessionTimeoutMs ?? 2000 })
   const election = new ZkElection({ session, nodeId: id, host: 'h', pid: 1, logger: silentLogger(), ...(opts.hooks ? { hooks: opts.hooks } : {}) })
   const m: Member = {
     id,
@@ -146,4 +152,28 @@ t.test('resign while retrying ends the candidacy; a new registerCandidate starts
   const observer = await rawClient(zk.connect)
   t.teardown(() => observer.close())
   t.equal((await raw.getChildren(observer, b.session.path('elections', NAME))).length, 1, 'one election node')
+})
+
+t.test('a resign whose delete is lost in a connection blip is finished later: no own orphan to wait behind', async (t) => {
+  const cluster = uniqueName('c')
+  const a = await member(t, cluster, 'a')
+  const link = await proxy(t)
+  // A session that outlives the blip: the server keeps b's node unless b deletes it.
+  const b = await member(t, cluster, 'b', { servers: link.address, sessionTimeoutMs: 8000 })
+  await a.join()
+  await b.join()
+  const oldNode = b.election.candidateNode(NAME)!
+  const sessionId = b.session.sessionId
+  link.cut()
+  await b.election.resign(NAME) // what worker/process.ts rejoin() does first; the delete cannot be sent
+  const observer = await rawClient(zk.connect)
+  t.teardown(() => observer.close())
+  t.ok(await raw.exists(observer, oldNode), 'the old node is still on the server after resign()')
+  link.heal()
+  await waitFor(() => b.session.state === 'connected', { timeoutMs: 30_000, what: 'b connected again' })
+  t.equal(b.session.sessionId, sessionId, 'the same session: the server never deletes the old node by itself')
+  t.equal((await b.join())?.id, 'a', 'b joins again behind a')
+  await waitFor(async () => (await raw.exists(observer, oldNode)) === null, { timeoutMs: 15_000, what: 'the old node deleted' })
+  await a.election.resign(NAME)
+  await waitFor(() => leading(b), { timeoutMs: 30_000, what: 'b elected after a resigned' })
 })
