@@ -91,6 +91,8 @@ export interface MutateOptions {
   current?: Job
   /** Alias of `current`, so a StoredJob can be passed as it is. */
   job?: Job
+  /** Stop retrying (conflicts, transient failures) once this aborts: a deposed boss's writes end with its term. */
+  signal?: AbortSignal
 }
 
 export interface ScanFilter {
@@ -257,6 +259,7 @@ export class JobStore {
       let revision = opts.revision
       let attempted: Uint8Array | undefined
       for (let conflicts = 0, transient = 0; ; ) {
+        if (opts.signal?.aborted) throw errors.NOT_LEADER(`mutate job ${id}: abandoned (${String(opts.signal.reason ?? 'aborted')})`)
         if (current === undefined || revision === undefined) {
           const raw = await this.records.read(key, deadline)
           if (raw === null || raw.op !== 'PUT') return null

@@ -77,6 +77,7 @@ export const errors = {
   RESULT_TOO_LARGE: define('BOSUN_ERR_RESULT_TOO_LARGE', 500, 'job result is too large'),
   WORKER_LOST: define('BOSUN_ERR_WORKER_LOST', 500, 'the worker running the job was lost'),
   FUNCTION_CRASHED: define('BOSUN_ERR_FUNCTION_CRASHED', 500, 'job function crashed its thread'),
+  RECORD_TOO_LARGE: define('BOSUN_ERR_RECORD_TOO_LARGE', 500, 'the job record grew too large to store'),
   // anything unexpected
   INTERNAL: define('BOSUN_ERR_INTERNAL', 500, 'internal error'),
 } as const

@@ -1,6 +1,6 @@
 /** The worker process's configuration (runtime env + the worker's own), parsed once. */
 import { parseEnv, runtimeConfigFrom, runtimeEnv, type EnvSpec, type RuntimeConfig } from '../runner/index.js'
-import type { BossSettings } from './boss/settings.js'
+import { DEFAULT_BOSS_SETTINGS, type BossSettings } from './boss/settings.js'
 
 export const DEFAULT_WORKER_CONCURRENCY = 8
 export const DEFAULT_RETENTION_MS = 24 * 3600 * 1000
@@ -39,11 +39,10 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     killGraceMs: e.FUNCTION_KILL_GRACE_MS,
     maxResultBytes: e.MAX_RESULT_BYTES,
     boss: Object.freeze({
+      ...DEFAULT_BOSS_SETTINGS,
       runningWriteDelayMs: e.BOSS_RUNNING_WRITE_DELAY_MS,
       reconcileIntervalMs: e.BOSS_RECONCILE_INTERVAL_MS,
       retentionMs: e.JOB_RETENTION_MS,
-      inventoryTimeoutMs: 1000,
-      dispatchTimeoutMs: 5000,
     }),
   })
 }

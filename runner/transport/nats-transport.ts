@@ -108,7 +108,10 @@ export class NatsTransport extends EventEmitter implements Transport {
    */
   async request<R = unknown>(address: string, type: string, body: unknown, opts: RequestOptions = {}): Promise<R> {
     if (this.closing !== undefined || this.nc.isClosed()) throw errors.CLOSED('transport is closed')
-    if (!this.connected) throw errors.NATS_NOT_CONNECTED(`not connected to NATS (request ${type} to ${address})`)
+    if (!this.connected) {
+      // Nothing was sent: callers may treat the request as never received.
+      throw errors.NATS_NOT_CONNECTED(`not connected to NATS (request ${type} to ${address})`, { details: { to: address, type, sent: false } })
+    }
     const data = encodeEnvelope(type, this.address, body, opts.epoch)
     const timeout = opts.timeoutMs ?? this.defaultTimeoutMs
     let msg: Msg

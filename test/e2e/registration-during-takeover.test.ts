@@ -58,7 +58,7 @@ t.test('a worker registering during the boss\'s inventory round gets the jobs', 
   t.equal(await zkCalls.create(raw, `/${cluster}/services/worker/late`, registration(cluster, 'late'), zookeeper.CreateMode.EPHEMERAL), 'OK', 'a worker registers meanwhile')
   t.equal(await zkCalls.create(raw, `/${cluster}/nodes/late`, registration(cluster, 'late'), zookeeper.CreateMode.EPHEMERAL), 'OK')
   const writtenAt = Date.now()
-  const active = await waitForLog(boss, /boss term active/, loading.time, 30_000)
+  const active = await waitForLog(boss, /boss term dispatching/, loading.time, 30_000)
   t.ok(writtenAt < active.time, `the registration appeared during the inventory round (${active.time - writtenAt} ms before its end)`)
   t.ok(active.time - loading.time >= 900, `the inventory round was held open by the silent peer (${active.time - loading.time} ms)`)
 
@@ -68,6 +68,6 @@ t.test('a worker registering during the boss\'s inventory round gets the jobs', 
   await waitFor(async () => (await fetch(`${c.apiUrl}/readyz`).catch(() => undefined))?.ok, { timeoutMs: 60_000, what: 'the API ready' })
   const res = await c.post('/jobs', { function: 'echo', payload: 'for the late worker' })
   t.equal(res.status, 202, 'the job is accepted (the late worker advertises echo)')
-  const got = await waitFor(() => (late.includes('job.dispatch') ? true : undefined), { timeoutMs: 15_000, what: 'a dispatch to the late worker' }).catch(() => false)
+  const got = await waitFor(() => (late.includes('worker.dispatch') ? true : undefined), { timeoutMs: 15_000, what: 'a dispatch to the late worker' }).catch(() => false)
   t.ok(got, `the boss dispatched to the worker that registered during its takeover (messages: ${late.join(', ') || 'none'})`)
 })

@@ -64,7 +64,7 @@ for (let run = 1; run <= 3; run++) {
     const after = await waitForNewBoss(c, before.boss!.id, 30_000)
     const newEpoch = after.boss.epoch
     const newBoss = c.workers.find((p) => p.pid === after.boss.pid)!
-    const active = await waitForLog(newBoss, /boss term active/, faultAt, 60_000)
+    const active = await waitForLog(newBoss, /boss term dispatching/, faultAt, 60_000)
     const loaded = await waitForLog(newBoss, /job store loaded/, faultAt, 60_000)
     proxy.heal()
     const healedAt = Date.now()

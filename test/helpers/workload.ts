@@ -394,7 +394,7 @@ export async function watchBossActions(natsUrl: string, cluster: string): Promis
         jobs: Array.isArray(env.body?.jobs) ? env.body.jobs.length : 0,
       }
       messages.push(rec)
-      if (rec.type === 'job.dispatch') track(msg.reply, rec)
+      if (rec.type === 'worker.dispatch') track(msg.reply, rec)
     },
   })
   nc.subscribe('_INBOX.>', {
@@ -427,7 +427,7 @@ export async function watchBossActions(natsUrl: string, cluster: string): Promis
         firstNewN,
         lateOldWrites: oldWrites.filter((w) => firstNewSeq !== undefined && w.storedSeq !== undefined && w.storedSeq > firstNewSeq),
         refusedOldWrites: oldWrites.filter((w) => after(w) && w.storedSeq === undefined).length,
-        lateOldDispatches: oldMessages.filter((m) => m.type === 'job.dispatch' && (m.accepted ?? 0) > 0),
+        lateOldDispatches: oldMessages.filter((m) => m.type === 'worker.dispatch' && (m.accepted ?? 0) > 0),
         lateOldMessages: oldMessages.length,
         newWrites: writes.filter((w) => w.epoch === newEpoch).length,
         newMessages: messages.filter((m) => m.epoch === newEpoch).length,

@@ -89,7 +89,7 @@ t.test('a dispatch forged on NATS with such names is refused by the worker and r
   const fns = ['escape', 'evil', '../evil', join(outside, 'evil.mjs'), `file://${join(outside, 'evil.mjs')}`, 'sub/inner', 'Evil', 'constructor', '__proto__', 'toString']
   const jobs = fns.map((fn, i) => ({ id: `forged${i}`, function: fn, attempts: 1, maxAttempts: 1, payload: null, timeoutMs: 5000, state: 'running', createdAt: new Date().toISOString() }))
   for (const w of state.workers) {
-    const reply = await nc.request(`bosun.${name}.proc.${w.id}`, JSON.stringify({ v: 1, type: 'job.dispatch', from: 'bosun.x.proc.stranger', epoch, body: { epoch, jobs } }), { timeout: 5000 })
+    const reply = await nc.request(`bosun.${name}.proc.${w.id}`, JSON.stringify({ v: 1, type: 'worker.dispatch', from: 'bosun.x.proc.stranger', epoch, body: { epoch, jobs } }), { timeout: 5000 })
     const body = JSON.parse(new TextDecoder().decode(reply.data))
     t.equal(body.ok, true, `${w.id} answered the dispatch`)
     t.same(body.body?.answers?.map((a: { accepted: boolean }) => a.accepted), fns.map(() => false), `${w.id} refused every forged job`)

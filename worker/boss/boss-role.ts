@@ -13,6 +13,8 @@ import { BossTerm } from './term.js'
 export interface BossRoleDeps {
   /** This process's node id. */
   selfId: string
+  /** The NATS address of a node id. */
+  addressOf(nodeId: string): string
   /** The cached leader of 'boss' (watch-invalidated). */
   whereisBoss(): Promise<LeaderInfo | null>
   store: BossStore
@@ -73,6 +75,7 @@ export class BossRole {
       store: this.d.store,
       transport: this.d.transport,
       registry: this.d.registry,
+      addressOf: this.d.addressOf,
       publishFinished: this.d.publishFinished,
       publishStats: this.d.publishStats,
       onFenced: this.d.onFenced,

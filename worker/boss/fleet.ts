@@ -1,9 +1,11 @@
 /**
  * The boss's view of the workers: who advertises which functions with what capacity (from the
- * cached registry), and which jobs it has assigned to each. Picks the least-loaded worker with a
- * free slot for a function.
+ * cached registry; capacity capped so a bogus registration cannot soak up the queue), which jobs
+ * it has assigned to each, and which are backed off because they did not answer on NATS. Picks
+ * the least-loaded reachable worker with a free slot for a function.
  */
 import type { ServiceEntry } from '../../runner/index.js'
+import { parseWorkerMeta } from '../../jobs/protocol.js'
 
 export interface FleetWorker {
   readonly id: string
@@ -12,34 +14,42 @@ export interface FleetWorker {
   capacity: number
   /** Not taking work (refused with 'draining'); cleared when its registration changes. */
   paused: boolean
+  /** Epoch ms before which it gets no dispatch (it did not answer on NATS). */
+  backoffUntil: number
+  /** Consecutive failures to reach it; the backoff doubles with each. */
+  failures: number
 }
 
-function parseMeta(entry: ServiceEntry): { functions: string[]; capacity: number } | undefined {
-  const { functions, capacity } = entry.meta as { functions?: unknown; capacity?: unknown }
-  if (!Array.isArray(functions) || !functions.every((f) => typeof f === 'string')) return undefined
-  if (typeof capacity !== 'number' || !Number.isInteger(capacity) || capacity < 1) return undefined
-  return { functions, capacity }
-}
+/** First backoff of a worker that did not answer; doubles up to {@link MAX_BACKOFF_MS}. */
+export const MIN_BACKOFF_MS = 100
+export const MAX_BACKOFF_MS = 30_000
 
 export class Fleet {
   private readonly workers = new Map<string, FleetWorker>()
   /** Assignments survive a worker's registration vanishing (the node may still be alive, draining). */
   private readonly assigned = new Map<string, Set<string>>()
 
-  /** Replace the set of workers that accept jobs (registry 'worker' entries). Returns true if any capacity appeared. */
-  setWorkers(entries: ServiceEntry[]): boolean {
+  /** Replace the set of workers that accept jobs (registry 'worker' entries). */
+  setWorkers(entries: ServiceEntry[]): void {
     const seen = new Set<string>()
-    let grew = false
     for (const e of entries) {
-      const meta = parseMeta(e)
+      const meta = parseWorkerMeta(e.meta)
       if (!meta) continue
       seen.add(e.id)
       const existing = this.workers.get(e.id)
-      if (!existing) grew = true
-      this.workers.set(e.id, { id: e.id, address: e.address, functions: new Set(meta.functions), capacity: meta.capacity, paused: false })
+      const unchanged = existing !== undefined && existing.address === e.address && existing.capacity === meta.capacity
+      this.workers.set(e.id, {
+        id: e.id,
+        address: e.address,
+        functions: new Set(meta.functions),
+        capacity: meta.capacity,
+        paused: false,
+        // A registration that did not change keeps its backoff (a flapping bogus entry stays backed off).
+        backoffUntil: unchanged ? existing.backoffUntil : 0,
+        failures: unchanged ? existing.failures : 0,
+      })
     }
     for (const id of [...this.workers.keys()]) if (!seen.has(id)) this.workers.delete(id)
-    return grew
   }
 
   get(id: string): FleetWorker | undefined {
@@ -50,13 +60,6 @@ export class Fleet {
     return [...this.workers.values()]
   }
 
-  /** Every function some accepting worker can run. */
-  functions(): Set<string> {
-    const out = new Set<string>()
-    for (const w of this.workers.values()) for (const f of w.functions) out.add(f)
-    return out
-  }
-
   load(id: string): number {
     return this.assigned.get(id)?.size ?? 0
   }
@@ -65,17 +68,21 @@ export class Fleet {
     return [...(this.assigned.get(id) ?? [])]
   }
 
+  holds(workerId: string, jobId: string): boolean {
+    return this.assigned.get(workerId)?.has(jobId) ?? false
+  }
+
   /** Ids of workers (or gone nodes) that hold assignments. */
   holders(): string[] {
     return [...this.assigned.keys()]
   }
 
-  /** The least-loaded accepting worker that runs `fn` and has a free slot. */
-  pick(fn: string): FleetWorker | undefined {
+  /** The least-loaded accepting, reachable worker that runs `fn` and has a free slot. */
+  pick(fn: string, now = Date.now()): FleetWorker | undefined {
     let best: FleetWorker | undefined
     let bestLoad = Infinity
     for (const w of this.workers.values()) {
-      if (w.paused || !w.functions.has(fn)) continue
+      if (w.paused || w.backoffUntil > now || !w.functions.has(fn)) continue
       const load = this.load(w.id)
       if (load >= w.capacity) continue
       const ratio = load / w.capacity
@@ -85,6 +92,31 @@ export class Fleet {
       }
     }
     return best
+  }
+
+  /** The earliest time a backed-off worker becomes pickable again (undefined: none is backed off). */
+  nextBackoffEnd(now = Date.now()): number | undefined {
+    let next: number | undefined
+    for (const w of this.workers.values()) if (w.backoffUntil > now && (next === undefined || w.backoffUntil < next)) next = w.backoffUntil
+    return next
+  }
+
+  /** The worker did not answer on NATS: no dispatch to it for a while (doubling); returns the backoff in ms. */
+  backOff(id: string, now = Date.now()): number {
+    const w = this.workers.get(id)
+    if (!w) return 0
+    const ms = Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** w.failures)
+    w.failures++
+    w.backoffUntil = now + ms
+    return ms
+  }
+
+  /** The worker answered: dispatch to it again at once. */
+  reachable(id: string): void {
+    const w = this.workers.get(id)
+    if (!w) return
+    w.failures = 0
+    w.backoffUntil = 0
   }
 
   assign(workerId: string, jobId: string): void {
@@ -101,13 +133,6 @@ export class Fleet {
     if (!set) return
     set.delete(jobId)
     if (set.size === 0) this.assigned.delete(workerId)
-  }
-
-  /** Forget every assignment of a worker (its node is gone); returns the job ids it held. */
-  releaseAll(workerId: string): string[] {
-    const jobs = this.jobsOn(workerId)
-    this.assigned.delete(workerId)
-    return jobs
   }
 
   runningCounts(): Record<string, number> {

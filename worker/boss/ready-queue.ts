@@ -68,6 +68,18 @@ export class ReadyQueue {
     return undefined
   }
 
+  /** Drop every entry `isQueued` no longer accepts (cancelled or re-queued jobs, e.g. delayed for days). */
+  compact(isQueued: (e: QueueEntry) => boolean): void {
+    const keep = (heap: Heap<QueueEntry>) => {
+      const live: QueueEntry[] = []
+      for (let e = heap.pop(); e !== undefined; e = heap.pop()) if (isQueued(e)) live.push(e)
+      for (const e of live) heap.push(e)
+    }
+    keep(this.delayed)
+    for (const heap of this.ready.values()) keep(heap)
+  }
+
+  /** Entries held, stale ones included (the live queue depth is counted by the job table). */
   get size(): number {
     let n = this.delayed.size
     for (const heap of this.ready.values()) n += heap.size

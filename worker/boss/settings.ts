@@ -1,4 +1,4 @@
-/** Tunables of the boss (from worker config; defaults documented in README). */
+/** Tunables of the boss (from the worker's configuration, worker/config.ts; documented in README). */
 export interface BossSettings {
   /** A dispatched job's `running` state is written only if it still runs after this long (0: at once). */
   runningWriteDelayMs: number
@@ -6,14 +6,19 @@ export interface BossSettings {
   reconcileIntervalMs: number
   /** Finished jobs are purged from the store this long after they finish. */
   retentionMs: number
+  /** How long one inventory request may take before the worker counts as silent. */
   inventoryTimeoutMs: number
+  /** How long a dispatch may take before it is left to reconcile. */
   dispatchTimeoutMs: number
+  /** A registered worker answering "no responders" this long loses its jobs (they are requeued). */
+  unreachableGraceMs: number
 }
 
-export const DEFAULT_BOSS_SETTINGS: BossSettings = {
+export const DEFAULT_BOSS_SETTINGS: Readonly<BossSettings> = Object.freeze({
   runningWriteDelayMs: 50,
   reconcileIntervalMs: 2000,
   retentionMs: 24 * 3600 * 1000,
   inventoryTimeoutMs: 1000,
   dispatchTimeoutMs: 5000,
-}
+  unreachableGraceMs: 10_000,
+})

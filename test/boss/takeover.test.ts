@@ -1,0 +1,136 @@
+/**
+ * A new boss's takeover on the bench: results, adoptions and cancels that arrive while it is still
+ * reading the store are all correct; a worker absent from the registry is asked on NATS before its
+ * job is requeued; adopted records carry the new epoch.
+ */
+import t from 'tap'
+import { bench, FakeWorker, newJob } from '../helpers/boss-fakes.js'
+import { waitFor } from '../helpers/wait.js'
+
+t.test('a result for a job the new boss has not read yet is not acknowledged until it is durable', async (t) => {
+  const w1 = new FakeWorker('w1')
+  const b = bench(w1)
+  // The previous boss (epoch 1) dispatched the job; its running state was never written (short job).
+  const job = newJob()
+  b.store.put(job)
+  w1.running.set(job.id, { attempt: 1, epoch: 1, startedAt: new Date().toISOString() })
+  w1.finish(job.id, { ok: true, result: 'done' })
+  b.store.holdLoad = true // the store is slow to deliver the job's record to the new boss
+  const term = b.term(2)
+  t.teardown(() => term.stop())
+  const started = term.start()
+  await waitFor(() => term.active, { what: 'the term dispatching while the store loads' })
+  const early = w1.deliver(term)
+  await new Promise((r) => setTimeout(r, 50))
+  t.equal(w1.held.size, 1, 'not acknowledged while the record is unread')
+  b.store.releaseLoad()
+  const reply = await early
+  await started
+  t.same(reply.acked, [job.id], 'acknowledged once applied')
+  t.equal(b.store.records.get(job.id)!.job.state, 'succeeded', 'the durable record holds the result')
+  t.same(b.store.records.get(job.id)!.job.result, 'done')
+  t.same(w1.starts, [], 'and the job was not run again')
+})
+
+t.test('a result for a record that does not exist is acknowledged once the whole store was read', async (t) => {
+  const w1 = new FakeWorker('w1')
+  const b = bench(w1)
+  b.store.holdLoad = true
+  const term = b.term(2)
+  t.teardown(() => term.stop())
+  void term.start()
+  const ghost = newJob()
+  w1.running.set(ghost.id, { attempt: 1, epoch: 1, startedAt: new Date().toISOString() })
+  w1.finish(ghost.id)
+  await waitFor(() => term.active, { what: 'the term dispatching while the store loads' })
+  const pending = w1.deliver(term)
+  b.store.releaseLoad()
+  t.same((await pending).acked, [ghost.id], 'obsolete: purged or never stored')
+})
+
+t.test('a running record whose worker left the registry but answers on NATS is adopted, not requeued', async (t) => {
+  const w1 = new FakeWorker('w1')
+  const w2 = new FakeWorker('w2')
+  const b = bench(w1, w2)
+  const job = newJob()
+  b.store.put({ ...job, state: 'running', attempts: 1, worker: 'w1', startedAt: new Date().toISOString(), epoch: 1 })
+  w1.running.set(job.id, { attempt: 1, epoch: 1, startedAt: new Date().toISOString() })
+  w1.starts.push(job.id)
+  b.registry.leave('w1') // its znodes vanished (a stranger deleted them, or it is between two sessions)
+  const term = b.term(2)
+  t.teardown(() => term.stop())
+  await term.start()
+  await waitFor(() => b.store.records.get(job.id)!.job.epoch === 2, { what: 'the adoption written' })
+  const rec = b.store.records.get(job.id)!.job
+  t.equal(rec.state, 'running')
+  t.equal(rec.worker, 'w1', 'still on w1')
+  await new Promise((r) => setTimeout(r, 200)) // reconcile runs a few times meanwhile
+  t.same(w2.starts, [], 'never dispatched to another worker')
+  w1.finish(job.id)
+  await w1.deliver(term)
+  t.equal(b.store.records.get(job.id)!.job.state, 'succeeded')
+})
+
+t.test('a running record whose worker is gone from ZooKeeper and NATS is requeued and runs elsewhere', async (t) => {
+  const w2 = new FakeWorker('w2')
+  const b = bench(w2)
+  const job = newJob()
+  b.store.put({ ...job, state: 'running', attempts: 1, worker: 'w1', startedAt: new Date().toISOString(), epoch: 1 })
+  const term = b.term(2)
+  t.teardown(() => term.stop())
+  await term.start()
+  await waitFor(() => w2.starts.includes(job.id), { what: 'the job re-run on w2' })
+  t.equal(b.store.records.get(job.id)!.job.attempts, 1, 'the lost attempt was not counted')
+})
+
+t.test('adopted jobs are written with the new epoch at once, so the old boss cannot overwrite them', async (t) => {
+  const w1 = new FakeWorker('w1')
+  const b = bench(w1)
+  const jobs = [newJob(), newJob(), newJob()]
+  for (const j of jobs) {
+    b.store.put({ ...j, state: 'running', attempts: 1, worker: 'w1', epoch: 1, startedAt: new Date().toISOString() })
+    w1.running.set(j.id, { attempt: 1, epoch: 1, startedAt: new Date().toISOString() })
+  }
+  const term = b.term(2)
+  t.teardown(() => term.stop())
+  await term.start()
+  await waitFor(() => jobs.every((j) => b.store.records.get(j.id)!.job.epoch === 2), { what: 'adoptions stamped with epoch 2' })
+  const old = b.term(1)
+  t.teardown(() => old.stop())
+  await t.rejects(b.store.mutate(jobs[0]!.id, 1, (cur) => ({ ...cur, state: 'queued' })), { code: 'BOSUN_ERR_STALE_EPOCH' }, 'a write of the old epoch is refused')
+})
+
+t.test('a cancel arriving during the takeover, for a record not read yet, is honoured', async (t) => {
+  const w1 = new FakeWorker('w1')
+  const b = bench(w1)
+  const job = newJob()
+  b.store.put(job)
+  b.store.holdLoad = true
+  const term = b.term(2)
+  t.teardown(() => term.stop())
+  void term.start()
+  await waitFor(() => term.active, { what: 'the term dispatching while the store loads' })
+  const cancelled = await term.onCancel(job.id)
+  t.equal(cancelled?.state, 'cancelled', 'DELETE answers the cancelled job, not 404')
+  b.store.releaseLoad()
+  await waitFor(() => term.state === 'active', { what: 'load done' })
+  await new Promise((r) => setTimeout(r, 100))
+  t.same(w1.starts, [], 'the job never runs')
+  t.equal(b.store.records.get(job.id)!.job.state, 'cancelled')
+})
+
+t.test('a cancel racing the watch right after the submit is honoured', async (t) => {
+  const w1 = new FakeWorker('w1')
+  w1.capacity = 0 // nothing can start: the job stays queued
+  const b = bench(w1)
+  const term = b.term(1)
+  t.teardown(() => term.stop())
+  await term.start()
+  const job = newJob()
+  // Stored, but the boss's watch has not delivered it yet: write it without notifying watchers.
+  b.store.records.set(job.id, { job, revision: 1_000_000 })
+  const cancelled = await term.onCancel(job.id)
+  t.equal(cancelled?.state, 'cancelled')
+  t.equal(b.store.records.get(job.id)!.job.state, 'cancelled', 'durable')
+  t.equal(await term.onCancel('J-no-such-job'), null, 'an unknown id is still unknown')
+})

@@ -1,0 +1,125 @@
+/**
+ * The one door: every change of a job's state at the boss goes through `commit`. It sets the record
+ * (a rule from transitions.ts), releases or assigns the worker, queues a job that became queued,
+ * writes with the fence, and only after the durable write announces a finished job and wakes the
+ * dispatcher. Nothing else in the boss calls `JobTable.set` or announces a job.
+ */
+import type { Logger } from '../../runner/index.js'
+import type { Job } from '../../jobs/model.js'
+import type { Fleet } from './fleet.js'
+import type { JobTable, Tracked } from './job-table.js'
+import type { ReadyQueue } from './ready-queue.js'
+
+/**
+ * How a change is made durable:
+ * - `await`: the returned promise resolves once the store holds it (acks, cancels, finals);
+ * - `background`: written now, failures retried and logged (requeues, adoptions);
+ * - `deferred`: written only if the job still runs after the running-write delay (dispatch);
+ * - `none`: already durable (a record read from the store).
+ */
+export type Durability = 'await' | 'background' | 'deferred' | 'none'
+
+/** Longest a timer may wait (Node clamps longer delays to 1 ms and warns): re-armed when it fires early. */
+export const MAX_TIMER_MS = 2 ** 31 - 1
+
+export interface DoorDeps {
+  table: JobTable
+  fleet: Fleet
+  queue: ReadyQueue
+  log: Logger
+  /** A dispatched job's running state is written only if it still runs after this long (0: at once). */
+  runningWriteDelayMs: number
+  /** Tell waiting API requests a job finished (its final record is durable). */
+  publishFinished(job: Job): void
+  /** A finished job's record is durable (retention index). */
+  onFinal(t: Tracked): void
+  /** Something may be dispatchable now. */
+  wake(): void
+  /** False once the term stopped. */
+  acting(): boolean
+}
+
+export class Door {
+  constructor(private readonly d: DoorDeps) {}
+
+  /** Change `t` to `next`; see {@link Durability}. The promise rejects when an awaited write cannot be made. */
+  commit(t: Tracked, next: Job, durability: Durability): Promise<void> {
+    const prev = t.job
+    this.d.table.set(t, next)
+    this.bookkeep(t, prev)
+    if (t.phase === 'queued') this.enqueue(t)
+    switch (durability) {
+      case 'none':
+        t.storedVersion = t.localVersion
+        this.afterDurable(t)
+        return Promise.resolve()
+      case 'deferred':
+        this.deferRunningWrite(t)
+        return Promise.resolve()
+      case 'background':
+        this.d.table.persist(t).then(
+          () => this.afterDurable(t),
+          (err: unknown) => this.d.log.debug({ err, jobId: t.job.id }, 'write abandoned'),
+        )
+        return Promise.resolve()
+      case 'await':
+        return this.d.table.persist(t).then(() => this.afterDurable(t))
+    }
+  }
+
+  /** Clear a job's timers when it leaves the table. */
+  forget(t: Tracked): void {
+    if (t.runningTimer) clearTimeout(t.runningTimer)
+    t.runningTimer = undefined
+    if (t.job.state === 'running' && t.job.worker !== undefined) this.d.fleet.release(t.job.worker, t.job.id)
+  }
+
+  /** Worker bookkeeping of one change: the slot it held is released, the slot it takes is assigned. */
+  private bookkeep(t: Tracked, prev: Job): void {
+    const now = t.job
+    const heldBefore = prev.state === 'running' ? prev.worker : undefined
+    const holdsNow = now.state === 'running' ? now.worker : undefined
+    if (heldBefore !== undefined && heldBefore !== holdsNow) this.d.fleet.release(heldBefore, now.id)
+    if (holdsNow !== undefined) {
+      if (heldBefore !== holdsNow || prev.attempts !== now.attempts) t.dispatchedAt = Date.now()
+      this.d.fleet.assign(holdsNow, now.id)
+    }
+    if (now.state !== 'running' && t.runningTimer) {
+      clearTimeout(t.runningTimer)
+      t.runningTimer = undefined
+    }
+  }
+
+  private enqueue(t: Tracked): void {
+    const runAt = t.job.runAt ? Date.parse(t.job.runAt) : 0
+    t.token++
+    this.d.queue.push({ id: t.job.id, fn: t.job.function, priority: t.job.priority, runAt: Number.isFinite(runAt) ? runAt : 0, token: t.token })
+    this.d.wake()
+  }
+
+  private deferRunningWrite(t: Tracked): void {
+    if (t.runningTimer) clearTimeout(t.runningTimer)
+    const attempt = t.job.attempts
+    const write = () => {
+      t.runningTimer = undefined
+      if (!this.d.acting() || t.phase !== 'running' || t.job.attempts !== attempt) return
+      this.d.table.persist(t).then(
+        () => this.afterDurable(t),
+        (err: unknown) => this.d.log.debug({ err, jobId: t.job.id }, 'running write abandoned'),
+      )
+    }
+    if (this.d.runningWriteDelayMs <= 0) write()
+    else t.runningTimer = setTimeout(write, this.d.runningWriteDelayMs)
+  }
+
+  /** The store holds `t`'s record now (the table may have cut it to fit: settle what that changed). */
+  private afterDurable(t: Tracked): void {
+    if (!this.d.acting() || t.phase !== 'final' || t.announced) return
+    if (t.storedVersion < t.localVersion) return // a newer change is still on its way to the store
+    t.announced = true
+    if (t.job.worker !== undefined) this.d.fleet.release(t.job.worker, t.job.id)
+    this.d.onFinal(t)
+    this.d.publishFinished(t.job)
+    this.d.wake()
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * Dispatching: the pump takes ready jobs (priority, then submission order) for the least-loaded
+ * reachable worker that runs their function, marks them started through the door, and sends one
+ * batch per worker carrying the term's epoch. A dispatch that certainly never arrived (no
+ * responders, not connected) is put back at once and its worker backed off; an ambiguous one (no
+ * reply in time) is left to reconcile. Timers wake the pump for delayed jobs and ended backoffs.
+ */
+import { errors, isBosunError } from '../../runner/index.js'
+import type { Job } from '../../jobs/model.js'
+import { MSG, parseDispatchReply, type DispatchReply } from '../../jobs/protocol.js'
+import { MAX_TIMER_MS } from './commit.js'
+import type { FleetWorker } from './fleet.js'
+import type { TermContext } from './term-context.js'
+import { notStarted, started, undeliverable } from './transitions.js'
+
+/** Pause after a worker refused with 'unknown-epoch' (its view of ZooKeeper lags ours). */
+const UNKNOWN_EPOCH_PAUSE_MS = 100
+/** While leadership is in doubt the pump looks again this often. */
+const DOUBT_RECHECK_MS = 50
+/** Stale queue entries (cancelled, re-queued) tolerated before the queue is compacted. */
+const STALE_ENTRIES_BEFORE_COMPACT = 1024
+
+export interface DispatchHooks {
+  /** A worker did not answer a dispatch on NATS at all (no responders): it may be dead. */
+  workerUnreachable(workerId: string): void
+}
+
+/** True when a request's error proves the message was never delivered. */
+export function neverDelivered(err: unknown): boolean {
+  if (isBosunError(err, errors.NO_RESPONDERS) || isBosunError(err, errors.CLOSED)) return true
+  return isBosunError(err, errors.NATS_NOT_CONNECTED) && err.details?.sent === false
+}
+
+export class Dispatcher {
+  private scheduled = false
+  private timer: NodeJS.Timeout | undefined
+  private timerAt = Infinity
+
+  constructor(
+    private readonly ctx: TermContext,
+    private readonly hooks: DispatchHooks,
+  ) {}
+
+  /** Run the pump soon (coalesced). */
+  wake(): void {
+    if (this.scheduled || !this.ctx.acting()) return
+    this.scheduled = true
+    setImmediate(() => {
+      this.scheduled = false
+      this.pump()
+    })
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = undefined
+  }
+
+  /** A dispatch was refused or never arrived: back to the queue (or cancelled), attempt not counted. */
+  undispatch(workerId: string, jobId: string): void {
+    const { table, fleet, door } = this.ctx
+    const t = table.get(jobId)
+    if (!t || t.phase !== 'running' || t.job.worker !== workerId) {
+      fleet.release(workerId, jobId) // not (or no longer) running there: drop a stray assignment
+      return
+    }
+    const next = notStarted(t.job, new Date())
+    // The store still holds the record as it was before the dispatch unless a running write was made.
+    const written = t.storedVersion > 0 || t.stored?.state === 'running'
+    void door.commit(t, next, next.state !== 'queued' || written ? 'background' : 'none')
+  }
+
+  private pump(): void {
+    const { ctx } = this
+    if (!ctx.acting()) return
+    if (!ctx.deps.isCurrent()) {
+      // Leadership in doubt: dispatch nothing until it is confirmed (or the term is stopped).
+      setTimeout(() => this.wake(), DOUBT_RECHECK_MS).unref()
+      return
+    }
+    const now = Date.now()
+    const nextDue = ctx.queue.promoteDue(now)
+    const batches = new Map<string, Job[]>()
+    const isQueued = (e: { id: string; token: number }) => {
+      const t = ctx.table.get(e.id)
+      return t !== undefined && t.phase === 'queued' && t.token === e.token
+    }
+    for (const fn of ctx.queue.functionsWithWork()) {
+      for (;;) {
+        if (ctx.queue.peekReady(fn, isQueued) === undefined) break
+        const worker = ctx.fleet.pick(fn, now)
+        if (!worker) break
+        const entry = ctx.queue.popReady(fn, isQueued)
+        if (!entry) break
+        const t = ctx.table.get(entry.id)!
+        void ctx.door.commit(t, started(t.job, worker.id, new Date(now)), 'deferred')
+        let batch = batches.get(worker.id)
+        if (!batch) batches.set(worker.id, (batch = []))
+        batch.push(t.job)
+      }
+    }
+    for (const [workerId, jobs] of batches) void this.send(workerId, jobs)
+    if (ctx.queue.size > 2 * ctx.table.count('queued') + STALE_ENTRIES_BEFORE_COMPACT) ctx.queue.compact(isQueued)
+    this.armTimer(nextDue, ctx.fleet.nextBackoffEnd(now))
+  }
+
+  /** Wake the pump when the next delayed job is due or a backed-off worker may be tried again. */
+  private armTimer(...times: Array<number | undefined>): void {
+    const at = Math.min(...times.map((x) => x ?? Infinity))
+    if (!Number.isFinite(at) || at >= this.timerAt) return
+    if (this.timer) clearTimeout(this.timer)
+    this.timerAt = at
+    // Node cannot wait longer than 2^31-1 ms (a 30-day delay would fire at once, forever): clamp and re-arm.
+    this.timer = setTimeout(() => {
+      this.timer = undefined
+      this.timerAt = Infinity
+      this.wake()
+    }, Math.min(MAX_TIMER_MS, Math.max(0, at - Date.now())))
+    this.timer.unref()
+  }
+
+  private async send(workerId: string, jobs: Job[]): Promise<void> {
+    const { ctx } = this
+    const worker = ctx.fleet.get(workerId)
+    let reply: DispatchReply
+    try {
+      if (!worker) throw errors.NO_RESPONDERS('worker is gone')
+      const opts = { timeoutMs: ctx.deps.settings.dispatchTimeoutMs, epoch: ctx.epoch }
+      reply = parseDispatchReply(await ctx.deps.transport.request(worker.address, MSG.dispatch, { epoch: ctx.epoch, jobs }, opts))
+    } catch (err) {
+      if (!ctx.acting()) return
+      if (isBosunError(err, errors.BODY_TOO_LARGE)) return this.split(workerId, jobs)
+      const unsent = neverDelivered(err)
+      const backoffMs = isBosunError(err, errors.NATS_NOT_CONNECTED) ? 0 : ctx.fleet.backOff(workerId)
+      ctx.log.warn({ err, worker: workerId, jobs: jobs.length, unsent, backoffMs }, 'dispatch failed')
+      // Never delivered: put back at once. No reply in time is ambiguous: reconcile asks the worker.
+      if (unsent) for (const j of jobs) this.undispatch(workerId, j.id)
+      if (isBosunError(err, errors.NO_RESPONDERS)) this.hooks.workerUnreachable(workerId)
+      this.wake()
+      return
+    }
+    if (!ctx.acting()) return
+    ctx.fleet.reachable(workerId)
+    const byId = new Map(reply.answers.map((a) => [a.id, a]))
+    for (const j of jobs) {
+      const a = byId.get(j.id)
+      if (a?.accepted) continue
+      const reason = a && !a.accepted ? a.reason : 'malformed'
+      if (reason === 'stale-epoch') return ctx.fenced(`worker ${workerId} has seen a newer epoch`)
+      if (worker && (reason === 'draining' || reason === 'unknown-epoch')) this.pause(worker, reason === 'unknown-epoch' ? UNKNOWN_EPOCH_PAUSE_MS : undefined)
+      else if (reason !== 'full') ctx.fleet.backOff(workerId) // it advertises what it refuses: do not loop on it
+      this.undispatch(workerId, j.id)
+    }
+  }
+
+  /** Stop dispatching to a worker: until its registration changes, or for `ms`. */
+  private pause(worker: FleetWorker, ms?: number): void {
+    worker.paused = true
+    if (ms === undefined) return
+    setTimeout(() => {
+      worker.paused = false
+      this.wake()
+    }, ms).unref()
+  }
+
+  /** A batch over the NATS max_payload was never sent: send it in halves; a single job that big fails. */
+  private split(workerId: string, jobs: Job[]): void {
+    if (jobs.length > 1) {
+      const half = Math.ceil(jobs.length / 2)
+      void this.send(workerId, jobs.slice(0, half))
+      void this.send(workerId, jobs.slice(half))
+      return
+    }
+    const t = this.ctx.table.get(jobs[0]!.id)
+    if (!t || t.phase !== 'running' || t.job.worker !== workerId) return
+    void this.ctx.door.commit(t, undeliverable(t.job, new Date()), 'background')
+  }
+}

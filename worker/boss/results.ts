@@ -1,0 +1,46 @@
+/**
+ * Finished attempts reported by workers. A result is acknowledged — and the worker then forgets it —
+ * only once the job's record is durable with it, or once it is known not to apply (the job is final,
+ * runs elsewhere, or no longer exists). While a new boss is still reading the store, a result for a
+ * record it has not read yet waits for that record; if it does not arrive in time the result is not
+ * acknowledged and the worker sends it again. Never "acked" on a partial view.
+ */
+import type { AttemptResult } from '../../jobs/protocol.js'
+import type { Arrivals } from './arrivals.js'
+import type { TermContext } from './term-context.js'
+import { afterAttempt, resultApplies } from './transitions.js'
+
+/** How long a result waits for its record during a takeover before it is left unacknowledged. */
+export const RESULT_HOLD_MS = 3000
+
+export class Results {
+  constructor(
+    private readonly ctx: TermContext,
+    private readonly arrivals: Arrivals,
+  ) {}
+
+  /** Apply one finished attempt; resolves true when the worker may forget it. */
+  async apply(r: AttemptResult): Promise<boolean> {
+    const { ctx } = this
+    if (!ctx.acting() && ctx.state() !== 'inventory') return false
+    if (ctx.state() !== 'active' || !ctx.table.get(r.jobId)) {
+      await this.arrivals.wait(r.jobId, (id) => ctx.table.get(id) !== undefined, RESULT_HOLD_MS)
+    }
+    if (!ctx.acting()) return false
+    const t = ctx.table.get(r.jobId)
+    // Unknown once every record has been read: purged or never existed — nothing to record.
+    if (!t) return this.arrivals.complete
+    const rule = resultApplies(t.job, r)
+    if (rule === 'obsolete') return true
+    const base = rule === 'late' ? { ...t.job, attempts: r.attempt, worker: r.worker } : t.job
+    const next = afterAttempt(base, r, new Date(), { losses: t.losses })
+    if (r.outcome.ok === false && r.outcome.handedBack) t.losses++
+    try {
+      await ctx.door.commit(t, next, 'await')
+      return true
+    } catch (err) {
+      ctx.log.debug({ err, jobId: r.jobId }, 'result not recorded; the worker will send it again')
+      return false
+    }
+  }
+}

@@ -1,0 +1,190 @@
+/**
+ * A new boss's takeover: before it dispatches anything it asks every live worker what it runs and
+ * which results it holds (the inventory); then each record read from the store is classified as it
+ * arrives — adopted where a worker runs it or holds its result (never dispatched again), queued,
+ * or requeued when the worker its record names is gone. A record naming a worker that is not in
+ * the registry is not requeued blindly: that worker is asked on NATS first (it may be alive between
+ * two ZooKeeper sessions, or have lost its registration). Adopted records are written with this
+ * term's epoch at once.
+ */
+import { isFinal, type Job } from '../../jobs/model.js'
+import type { Arrivals } from './arrivals.js'
+import type { Tracked } from './job-table.js'
+import type { Liveness, Probe } from './liveness.js'
+import type { WatchEntry } from './store-port.js'
+import type { TermContext } from './term-context.js'
+import { adopted, lostWorker, notStarted } from './transitions.js'
+
+/** A running attempt (or a held result) a worker reported in the inventory. */
+interface Adoption {
+  worker: string
+  attempt: number
+  startedAt: string
+}
+
+export interface TakeoverFigures {
+  /** Records read at election time that were not final. */
+  unfinished: number
+  adopted: number
+  requeued: number
+  /** Workers that did not answer the inventory in time. */
+  silent: number
+}
+
+export class Takeover {
+  private readonly adoptions = new Map<string, Adoption>()
+  /** Workers that answered the inventory (a record naming one of them that it does not run is requeued). */
+  private readonly answered = new Set<string>()
+  private readonly silent = new Set<string>()
+  /** Probes of workers named by records but absent from the registry, one per worker. */
+  private readonly probes = new Map<string, Promise<Probe>>()
+  readonly figures: TakeoverFigures = { unfinished: 0, adopted: 0, requeued: 0, silent: 0 }
+
+  constructor(
+    private readonly ctx: TermContext,
+    private readonly arrivals: Arrivals,
+    private readonly liveness: Liveness,
+    /** A final record read from the store (kept for listing until retention removes it). */
+    private readonly onLoadedFinal: (t: Tracked) => void,
+  ) {}
+
+  /** Ask every live worker what it runs and which results it holds. */
+  async inventory(): Promise<void> {
+    const { ctx } = this
+    // Only worker processes run jobs (API nodes do not answer inventories).
+    const peers = (await ctx.deps.registry.getPeers()).filter((p) => (p.meta as { role?: unknown }).role === 'worker')
+    await Promise.all(
+      peers.map(async (p) => {
+        const probe = await this.liveness.probe(p.id)
+        if (probe.kind === 'alive') this.learn(p.id, probe)
+        else if (probe.kind === 'silent') this.silent.add(p.id)
+        if (probe.kind !== 'alive') ctx.log.warn({ node: p.id, probe: probe.kind }, 'node did not answer the inventory')
+      }),
+    )
+    this.figures.silent = this.silent.size
+  }
+
+  /** Classify every record already read; from now on each record is classified as it arrives. */
+  classifyLoaded(): void {
+    this.arrivals.startClassifying()
+    for (const t of [...this.ctx.table.values()]) this.classify(t)
+  }
+
+  /** The initial load is complete: what the inventory named that the store does not hold was purged. */
+  loadDone(): void {
+    this.adoptions.clear()
+    this.arrivals.allArrived()
+  }
+
+  /** One change from the store's watch. */
+  onWatch(e: WatchEntry): void {
+    const { ctx } = this
+    if (ctx.state() === 'stopped') return
+    const t = ctx.table.get(e.id)
+    if (e.job === null) {
+      if (t) {
+        ctx.door.forget(t)
+        ctx.table.delete(e.id)
+      }
+      return
+    }
+    if (!t) {
+      this.ingest(e.job, e.revision)
+      return
+    }
+    if (e.revision <= t.revision) return
+    if (e.job.epoch > ctx.epoch) {
+      void ctx.suspectFence(`job ${e.id} was written by epoch ${e.job.epoch}`, e.id)
+      return
+    }
+    ctx.table.observe(t, e.job, e.revision)
+    // A result recorded by the previous boss after we read the job: take it, do not run it again.
+    if (e.job.epoch < ctx.epoch && isFinal(e.job.state) && t.phase !== 'final') void ctx.door.commit(t, e.job, 'none')
+  }
+
+  /** Take a durable record into the table (from the watch, or written by a cancel) and classify it. */
+  ingest(job: Job, revision: number): Tracked {
+    const { ctx } = this
+    const existing = ctx.table.get(job.id)
+    if (existing) {
+      if (revision > existing.revision) {
+        ctx.table.observe(existing, job, revision)
+        void ctx.door.commit(existing, job, 'none')
+      }
+      return existing
+    }
+    const t = ctx.table.load(job, revision)
+    if (!this.arrivals.complete && t.phase !== 'final') this.figures.unfinished++
+    if (ctx.state() !== 'inventory') this.classify(t)
+    return t
+  }
+
+  private learn(worker: string, probe: Extract<Probe, { kind: 'alive' }>): void {
+    this.answered.add(worker)
+    for (const r of probe.inventory.running) this.adoptions.set(r.jobId, { worker, attempt: r.attempt, startedAt: r.startedAt })
+    // A held result arrives through the worker's outbox: until then the job is adopted on that worker.
+    const now = new Date().toISOString()
+    for (const h of probe.inventory.held) this.adoptions.set(h.jobId, { worker, attempt: h.attempt, startedAt: now })
+  }
+
+  /** Place a record using what the inventory said about it. */
+  private classify(t: Tracked): void {
+    const { ctx } = this
+    const id = t.job.id
+    try {
+      const adoption = this.adoptions.get(id)
+      if (adoption) {
+        this.adoptions.delete(id)
+        if (t.phase !== 'final') return this.adopt(t, adoption)
+      }
+      if (t.phase === 'final') return this.onLoadedFinal(t)
+      if (t.phase === 'queued') {
+        const next = t.job.cancelRequested ? notStarted(t.job, new Date()) : t.job
+        void ctx.door.commit(t, next, next === t.job ? 'none' : 'background')
+        return
+      }
+      const holder = t.job.worker
+      if (holder === undefined || this.answered.has(holder)) return this.requeue(t)
+      if (this.silent.has(holder)) {
+        // Alive but slow to answer: it keeps the job; reconcile asks again.
+        void ctx.door.commit(t, t.job, 'none')
+        return
+      }
+      this.askHolder(t, holder)
+    } finally {
+      this.arrivals.arrived(id)
+    }
+  }
+
+  private adopt(t: Tracked, a: Adoption): void {
+    this.figures.adopted++
+    // Written at once with this term's epoch: a predecessor's late write of the record is then refused.
+    void this.ctx.door.commit(t, adopted(t.job, a.worker, a.attempt, a.startedAt), 'background')
+  }
+
+  private requeue(t: Tracked): void {
+    this.figures.requeued++
+    void this.ctx.door.commit(t, lostWorker(t.job, ++t.losses, new Date()), 'background')
+  }
+
+  /** The record names a worker absent from the registry: ask it on NATS before requeueing its job. */
+  private askHolder(t: Tracked, holder: string): void {
+    const { ctx } = this
+    void ctx.door.commit(t, t.job, 'none') // assigned to it meanwhile: never dispatched twice
+    let probe = this.probes.get(holder)
+    if (!probe) this.probes.set(holder, (probe = this.liveness.probe(holder)))
+    void probe.then((p) => {
+      if (!ctx.acting() || t.phase !== 'running' || t.job.worker !== holder) return
+      if (p.kind === 'silent') return // reconcile decides
+      if (p.kind === 'alive') {
+        this.learn(holder, p)
+        const a = this.adoptions.get(t.job.id)
+        if (a) {
+          this.adoptions.delete(t.job.id)
+          return this.adopt(t, a)
+        }
+      }
+      this.requeue(t)
+    })
+  }
+}

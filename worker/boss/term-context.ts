@@ -1,0 +1,65 @@
+/**
+ * What the parts of one boss term share: its dependencies (TermDeps), its state, and the pieces
+ * every part reads or changes (the job table, the fleet, the ready queue, the one door). Built by
+ * term.ts; the parts (takeover, dispatch, liveness, results, cancels) take it in their constructor.
+ */
+import type { Logger, Registry, Transport } from '../../runner/index.js'
+import type { Job } from '../../jobs/model.js'
+import type { BossStatusReply } from '../../jobs/protocol.js'
+import type { Door } from './commit.js'
+import type { Fleet } from './fleet.js'
+import type { JobTable } from './job-table.js'
+import type { ReadyQueue } from './ready-queue.js'
+import type { BossSettings } from './settings.js'
+import type { BossStore } from './store-port.js'
+
+/**
+ * A term's life: `inventory` (asking every live worker what it runs; records arriving from the
+ * store are kept but not classified) → `loading` (classifying each record as it arrives and
+ * dispatching; a result or cancel for a record not read yet waits for it) → `active` (every record
+ * that existed at election time has been read) → `stopped` (leadership ended or in doubt; nothing
+ * more is sent or written).
+ */
+export type TermState = 'inventory' | 'loading' | 'active' | 'stopped'
+
+export interface TermDeps {
+  epoch: number
+  since: string
+  /** False the moment leadership is in doubt (e.g. no ZooKeeper round trip confirmed lately). */
+  isCurrent(): boolean
+  store: BossStore
+  transport: Transport
+  registry: Registry
+  /** The NATS address of a node id (every process listens at a subject fixed by its id). */
+  addressOf(nodeId: string): string
+  /** Tell waiting API requests a job finished (called only after the durable write). */
+  publishFinished(job: Job): void
+  /** Report load (queued/running) to the APIs for backpressure. */
+  publishStats(stats: BossStatusReply): void
+  /** The term found a newer boss (fenced write or record): give up leadership. */
+  onFenced(reason: string): void
+  /**
+   * True when ZooKeeper confirms this process still leads with this term's epoch — then a record
+   * claiming a newer epoch is forged or corrupt, not a sign of a newer boss.
+   */
+  confirmLeadership(): Promise<boolean>
+  settings: BossSettings
+  logger: Logger
+}
+
+export interface TermContext {
+  readonly deps: TermDeps
+  readonly epoch: number
+  readonly log: Logger
+  readonly table: JobTable
+  readonly fleet: Fleet
+  readonly queue: ReadyQueue
+  readonly door: Door
+  state(): TermState
+  /** Loading or active: the term dispatches, writes and answers. */
+  acting(): boolean
+  /** A newer boss exists: stop this term. */
+  fenced(reason: string): void
+  /** A record claims a newer epoch: stop, unless ZooKeeper confirms our leadership (then it is set aside). */
+  suspectFence(reason: string, jobId: string): Promise<void>
+}
