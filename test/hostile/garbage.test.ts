@@ -2,8 +2,10 @@
  * Garbage in bosun's shared state, written by a stranger with no credentials (the servers run
  * without auth here): extra znodes with non-JSON or wrong-shape data under services/worker, nodes
  * and elections/boss; garbage bytes and wrong-shape envelopes on the processes' NATS addresses and
- * on the event subjects; garbage values in the job bucket. The cluster must keep working (jobs
- * submitted afterwards succeed), every process must stay alive, and the garbage must be logged.
+ * on the event subjects; garbage values in the job bucket, and job records that break the API's Job
+ * schema in one field (no payload, a time that is not ISO-8601, an error without a message). The
+ * cluster must keep working (jobs submitted afterwards succeed), every process must stay alive, and
+ * the garbage must be logged.
  *
  * Two cases are destructive enough to get a cluster of their own: a garbage election node that sorts
  * BEFORE the real leader, and a dispatch carrying a forged huge epoch.
@@ -197,6 +199,53 @@ t.test('a wrong-shape "job finished" event during ?wait does not produce a 5xx o
   t.equal(real.state, 'succeeded', 'the job itself succeeds')
   if (waited.status === 200) t.same(waited.body, real, 'a 200 answer is the stored job')
   await assertWorking(t, 'forged finished event')
+})
+
+t.test('job records that break the API\'s Job schema are no jobs: 404, left out of listings (never 500)', async (t) => {
+  const kv = await new Kvm(jetstream(nc!)).open(`bosun_${name}_jobs`)
+  const now = new Date().toISOString()
+  const valid = (id: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+    id, function: 'echo', state: 'succeeded', attempts: 1, maxAttempts: 1, payload: 1, result: 1, priority: 0,
+    timeoutMs: 1000, createdAt: now, startedAt: now, finishedAt: now, epoch: 1, worker: 'w1', ...extra,
+  })
+  const withoutPayload = valid('01ZZZZZZZZ00000000000000A1')
+  delete withoutPayload.payload
+  const bad: { id: string; what: string; record: Record<string, unknown> }[] = [
+    { id: '01ZZZZZZZZ00000000000000A1', what: 'no payload', record: withoutPayload },
+    { id: '01ZZZZZZZZ00000000000000A2', what: 'finishedAt: 0', record: { finishedAt: 0 } },
+    { id: '01ZZZZZZZZ00000000000000A3', what: 'finishedAt not ISO', record: { finishedAt: 'yesterday' } },
+    { id: '01ZZZZZZZZ00000000000000A4', what: 'error a string', record: { state: 'failed', error: 'boom' } },
+    {
+      id: '01ZZZZZZZZ00000000000000A5',
+      what: 'error without message',
+      record: { state: 'failed', error: { code: 'X' } },
+    },
+  ]
+  for (const b of bad) {
+    const record = b.record === withoutPayload ? withoutPayload : valid(b.id, b.record)
+    await kv.put(`jobs.${b.id}`, enc(JSON.stringify(record)))
+  }
+  // A valid record written after them: once the boss lists it, it has read the bad ones too.
+  const sentinel = '01ZZZZZZZZ00000000000000B0'
+  await kv.put(`jobs.${sentinel}`, enc(JSON.stringify(valid(sentinel))))
+  await waitFor(async () => (await cluster.get(`/jobs/${sentinel}`)).status === 200, { what: 'the sentinel readable' })
+  const listed = await waitFor(async () => {
+    const r = await cluster.get('/jobs?state=succeeded&limit=1000')
+    return r.status !== 200 || r.body.jobs.some((j: { id: string }) => j.id === sentinel) ? r : undefined
+  }, { timeoutMs: 20_000, what: 'the sentinel listed (or an error)' })
+  t.equal(listed.status, 200, `GET /jobs?state=succeeded answers 200 (got ${listed.status} ${listed.body?.code ?? ''})`)
+  for (const { id, what } of bad) {
+    const r = await cluster.get(`/jobs/${id}`)
+    t.equal(r.status, 404, `GET /jobs/${id} (${what}) → 404, got ${r.status} ${r.body?.code ?? ''}`)
+  }
+  const badIds = new Set(bad.map((b) => b.id))
+  for (const query of ['limit=1000', 'state=succeeded&limit=1000', 'state=failed&limit=1000', 'function=echo']) {
+    const r = await cluster.get(`/jobs?${query}`)
+    t.equal(r.status, 200, `GET /jobs?${query} → 200, got ${r.status} ${r.body?.code ?? ''}`)
+    const ids = (r.body?.jobs ?? []).map((j: { id: string }) => j.id)
+    t.same(ids.filter((id: string) => badIds.has(id)), [], `GET /jobs?${query} leaves them out`)
+  }
+  await assertWorking(t, 'schema-breaking job records')
 })
 
 t.test('garbage in the job bucket: skipped with a warning, also by a new boss that loads the store', async (t) => {
