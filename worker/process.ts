@@ -3,9 +3,9 @@
  * Composes the runtime node, the function executor, the job store, the worker agent and the boss role,
  * and switches between the two roles as leadership comes and goes.
  */
-import { bossStatsSubject, jobEventSubject, procSubject } from '../runner/transport/index.js'
+import { bossStatsSubject, jobEventSubject } from '../runner/transport/index.js'
 import { startNode, type BosunNodeImpl } from '../runner/node.js'
-import { type DeposedReason, type LeaderInfo, type Leadership, type Logger } from '../runner/index.js'
+import { type LeaderInfo, type Logger } from '../runner/index.js'
 import { WorkerAgent } from './agent/worker-agent.js'
 import { BossRole } from './boss/boss-role.js'
 import type { WorkerConfig } from './config.js'
@@ -13,14 +13,14 @@ import { createExecutor, type FunctionExecutor } from './executor/index.js'
 import { publicJob, type Job } from '../jobs/model.js'
 import { JobStore } from '../jobs/store.js'
 import { BOSS, WORKER_SERVICE, type WorkerMeta } from '../jobs/protocol.js'
+import { RoleSwitch } from './role-switch.js'
 
 /** Time left for closing connections after the drain, inside the contract's 10 s SIGTERM budget. */
 const RESULT_FLUSH_MS = 1500
 
 export class WorkerProcess {
-  private shuttingDown = false
   private stopping: Promise<void> | undefined
-  private roleChain: Promise<void> = Promise.resolve()
+  private readonly roles: RoleSwitch
 
   private constructor(
     readonly node: BosunNodeImpl,
@@ -30,7 +30,27 @@ export class WorkerProcess {
     private readonly boss: BossRole,
     private readonly cfg: WorkerConfig,
     private readonly log: Logger,
-  ) {}
+  ) {
+    const registry = node.registry
+    const election = node.election
+    this.roles = new RoleSwitch({
+      setAccepting: (accepting) => agent.setAccepting(accepting),
+      registerWorker: () => registry.register(WORKER_SERVICE, node.transport.address, { ...this.workerMeta() }),
+      unregisterWorker: () => registry.unregister(WORKER_SERVICE),
+      startBoss: (leadership) => void boss.elected(leadership),
+      stopBoss: () => boss.deposed(),
+      resign: () => election.resign(BOSS),
+      candidate: () =>
+        election.registerCandidate(BOSS, node.transport.address, {
+          onElected: (l) => {
+            agent.observeEpoch(l.epoch)
+            this.roles.elected(l)
+          },
+          onDeposed: (reason) => this.roles.deposed(reason),
+        }),
+      logger: log,
+    })
+  }
 
   static async start(cfg: WorkerConfig, logger: Logger): Promise<WorkerProcess> {
     const executor = await createExecutor({
@@ -62,7 +82,6 @@ export class WorkerProcess {
         agent,
         new BossRole({
           selfId: node.id,
-          addressOf: (nodeId: string) => procSubject(cluster, nodeId),
           whereisBoss: () => election.whereisGlobal(BOSS),
           store,
           transport,
@@ -70,7 +89,7 @@ export class WorkerProcess {
           settings: cfg.boss,
           publishFinished: (job: Job) => transport.send(jobEventSubject(cluster, job.id), 'job.finished', publicJob(job)),
           publishStats: (stats) => transport.send(bossStatsSubject(cluster), 'boss.stats', stats),
-          onFenced: (reason) => proc.rejoin(reason),
+          onFenced: (reason) => proc.roles.rejoin(reason),
           logger: node.logger.child({ component: 'boss' }),
         }),
         cfg,
@@ -100,56 +119,13 @@ export class WorkerProcess {
     // Learn the current boss's epoch from ZooKeeper before taking any dispatch.
     const current = await this.node.election.whereisGlobal(BOSS)
     if (current) this.agent.observeEpoch(current.epoch)
-    await this.becomeWorker()
-    const leader = await this.candidate()
+    const leader = await this.roles.start()
     if (leader) this.agent.observeEpoch(leader.epoch)
     this.log.info({ functions: this.executor.functions, capacity: this.executor.capacity }, 'worker started')
   }
 
-  private candidate(): Promise<LeaderInfo | null> {
-    return this.node.election.registerCandidate(BOSS, this.node.transport.address, {
-      onElected: (l) => this.onElected(l),
-      onDeposed: (reason) => this.onDeposed(reason),
-    })
-  }
-
-  private onElected(leadership: Leadership): void {
-    this.log.info({ epoch: leadership.epoch }, 'I am the boss: no more jobs for me, dispatching instead')
-    this.agent.setAccepting(false)
-    this.agent.observeEpoch(leadership.epoch)
-    this.chain(() => this.node.registry.unregister(WORKER_SERVICE))
-    void this.boss.elected(leadership)
-  }
-
-  private onDeposed(reason: DeposedReason): void {
-    this.boss.deposed()
-    if (this.shuttingDown || reason === 'closed') return
-    this.chain(() => this.becomeWorker())
-  }
-
-  /** Accept jobs and advertise the 'worker' service (not while this process is the acting boss). */
-  private async becomeWorker(): Promise<void> {
-    if (this.shuttingDown || this.boss.isActing) return
-    const meta: WorkerMeta = { role: 'worker', functions: [...this.executor.functions], capacity: this.executor.capacity }
-    this.agent.setAccepting(true)
-    await this.node.registry.register(WORKER_SERVICE, this.node.transport.address, { ...meta })
-  }
-
-  /** A boss term found a newer boss: give up the candidacy and join again at the back. */
-  private rejoin(reason: string): void {
-    if (this.shuttingDown) return
-    this.log.warn({ reason }, 'resigning and rejoining the election')
-    this.chain(async () => {
-      await this.node.election.resign(BOSS)
-      if (!this.shuttingDown) await this.candidate()
-    })
-  }
-
-  private chain(step: () => Promise<unknown>): void {
-    this.roleChain = this.roleChain.then(step).then(
-      () => undefined,
-      (err: unknown) => this.log.error({ err }, 'role change failed'),
-    )
+  private workerMeta(): WorkerMeta {
+    return { role: 'worker', functions: [...this.executor.functions], capacity: this.executor.capacity }
   }
 
   /**
@@ -163,8 +139,7 @@ export class WorkerProcess {
   }
 
   private async doStop(): Promise<void> {
-    this.shuttingDown = true
-    this.agent.setAccepting(false)
+    this.roles.stop()
     const t0 = Date.now()
     await this.node.election.resign(BOSS).catch((err: unknown) => this.log.warn({ err }, 'resign failed'))
     await this.node.registry.unregister(WORKER_SERVICE).catch((err: unknown) => this.log.warn({ err }, 'unregister failed'))
