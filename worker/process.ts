@@ -3,7 +3,7 @@
  * Composes the runtime node, the function executor, the job store, the worker agent and the boss role,
  * and switches between the two roles as leadership comes and goes.
  */
-import { bossStatsSubject, jobEventSubject } from '../runner/transport/index.js'
+import { bossStatsSubject, jobEventSubject, procSubject } from '../runner/transport/index.js'
 import { startNode, type BosunNodeImpl } from '../runner/node.js'
 import { type LeaderInfo, type Logger } from '../runner/index.js'
 import { WorkerAgent } from './agent/worker-agent.js'
@@ -82,6 +82,7 @@ export class WorkerProcess {
         agent,
         new BossRole({
           selfId: node.id,
+          addressOf: (nodeId: string) => procSubject(cluster, nodeId),
           whereisBoss: () => election.whereisGlobal(BOSS),
           store,
           transport,
