@@ -4,8 +4,9 @@
  *
  * Layout: `<base>/services/<service>/<nodeId>` and `<base>/nodes/<nodeId>`, ephemeral, data
  * `{ v: 1, id, address, host, pid, meta, registeredAt }`. What this process registered is kept as
- * desired state and written again after every new session and reconnect; lookups are served from
- * watch-invalidated ChildrenCaches (no request on a hit), rebuilt on the same events.
+ * desired state by OwnNodes (own-nodes.ts): written again after every new session and reconnect, and
+ * at once when someone else deletes or changes one of our znodes while our session lives. Lookups are
+ * served from watch-invalidated ChildrenCaches (no request on a hit), rebuilt on the same events.
  * States: `open → closed`.
  */
 import { EventEmitter } from 'node:events'
@@ -13,8 +14,8 @@ import type { ConnectionState, Meta, PeerEntry, Registry, ServiceEntry } from '.
 import { errors } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { ChildrenCache, type ChildrenCacheHooks } from './children-cache.js'
-import { KeyedSerial } from './keyed-serial.js'
-import { assertNodeName, isSessionGone, isUncertain, isZkError } from './primitives.js'
+import { OwnNodes } from './own-nodes.js'
+import { assertNodeName } from './primitives.js'
 import { encodeRegistration, parseRegistration, sameEntries, type Identity } from './records.js'
 import type { ZkSession } from './session.js'
 
@@ -40,7 +41,6 @@ interface Registration {
   registeredAt: string
 }
 
-const PEERS_KEY = '\u0000nodes'
 const MAX_META_BYTES = 64 * 1024
 
 export class ZkRegistry extends EventEmitter implements Registry {
@@ -52,7 +52,7 @@ export class ZkRegistry extends EventEmitter implements Registry {
   private announcement: Registration | undefined
   private readonly caches = new Map<string, ChildrenCache<ServiceEntry>>()
   private peersCache: ChildrenCache<PeerEntry> | undefined
-  private readonly serial = new KeyedSerial()
+  private readonly own: OwnNodes
   private readonly onState = (state: ConnectionState) => this.handleStateChange(state)
 
   constructor(private readonly opts: ZkRegistryOptions) {
@@ -61,6 +61,7 @@ export class ZkRegistry extends EventEmitter implements Registry {
     this.session = opts.session
     this.who = { id: opts.nodeId, host: opts.host, pid: opts.pid }
     this.log = opts.logger.child({ component: 'zk-registry' })
+    this.own = new OwnNodes(this.session, this.log)
     this.session.on('state', this.onState)
   }
 
@@ -74,8 +75,9 @@ export class ZkRegistry extends EventEmitter implements Registry {
     assertNodeName('service', service)
     checkAddress(address)
     checkMeta(meta)
-    this.registrations.set(service, { address, meta, registeredAt: new Date().toISOString() })
-    await this.serial.run(service, () => this.write(this.servicePath(service), this.registrations.get(service)))
+    const reg = { address, meta, registeredAt: new Date().toISOString() }
+    this.registrations.set(service, reg)
+    await this.own.set(this.servicePath(service), this.encode(reg))
   }
 
   /** Replace the metadata of an existing registration. */
@@ -85,15 +87,15 @@ export class ZkRegistry extends EventEmitter implements Registry {
     const reg = this.registrations.get(service)
     if (!reg) throw errors.VALIDATION(`not registered: ${service}`)
     reg.meta = meta
-    await this.serial.run(service, () => this.write(this.servicePath(service), this.registrations.get(service)))
+    await this.own.set(this.servicePath(service), this.encode(reg))
   }
 
-  /** Remove our registration; other caches drop it within one watch round trip. */
+  /** Remove our registration (never restored); other caches drop it within one watch round trip. */
   async unregister(service: string): Promise<void> {
     this.assertOpen()
     assertNodeName('service', service)
     this.registrations.delete(service)
-    await this.serial.run(service, () => this.session.removeIfExists(this.servicePath(service)))
+    await this.own.forget(this.servicePath(service))
   }
 
   /** All live registrations of `service`, from the cache (no request on a hit). */
@@ -117,7 +119,7 @@ export class ZkRegistry extends EventEmitter implements Registry {
     checkAddress(address)
     checkMeta(meta)
     this.announcement = { address, meta, registeredAt: new Date().toISOString() }
-    await this.serial.run(PEERS_KEY, () => this.write(this.session.path('nodes', this.who.id), this.announcement))
+    await this.own.set(this.session.path('nodes', this.who.id), this.encode(this.announcement))
   }
 
   /** Every live node of the cluster (cached, watched). */
@@ -143,12 +145,9 @@ export class ZkRegistry extends EventEmitter implements Registry {
     this.session.off('state', this.onState)
     for (const cache of this.caches.values()) cache.close()
     this.peersCache?.close()
-    const paths = [...this.registrations.keys()].map((s) => this.servicePath(s))
-    if (this.announcement) paths.push(this.session.path('nodes', this.who.id))
     this.registrations.clear()
     this.announcement = undefined
-    const timeoutMs = Math.min(this.session.requestTimeoutMs, 2000)
-    await Promise.allSettled(paths.map((p) => this.session.removeIfExists(p, -1, { timeoutMs })))
+    await this.own.close()
   }
 
   override on(event: 'change', listener: (service: string, entries: ServiceEntry[]) => void): this
@@ -165,18 +164,11 @@ export class ZkRegistry extends EventEmitter implements Registry {
 
   // ---- internals -----------------------------------------------------------------------------
 
-  /** The one place the registry reacts to the connection: re-register, rebuild caches. */
+  /** The one place the registry reacts to the connection: restore our znodes, rebuild caches. */
   private handleStateChange(state: ConnectionState): void {
     if (this.phase === 'closed') return
     if (state !== 'connected' && state !== 'reconnected') return
-    for (const service of this.registrations.keys()) {
-      this.serial.run(service, () => this.write(this.servicePath(service), this.registrations.get(service)))
-        .catch((err) => this.log.warn({ err, service }, 're-registration failed'))
-    }
-    if (this.announcement) {
-      this.serial.run(PEERS_KEY, () => this.write(this.session.path('nodes', this.who.id), this.announcement))
-        .catch((err) => this.log.warn({ err }, 're-announcement failed'))
-    }
+    this.own.restoreAll()
     for (const cache of this.caches.values()) cache.reset()
     this.peersCache?.reset()
   }
@@ -206,62 +198,8 @@ export class ZkRegistry extends EventEmitter implements Registry {
     })
   }
 
-  /**
-   * Make our ephemeral node at `path` hold `reg` (nothing when `reg` is gone meanwhile). A node left
-   * by an older session of ours (not yet expired) is deleted and created again (Curator does the same).
-   */
-  /**
-   * Create/refresh our ephemeral node. If the session it was pinned to is gone meanwhile, the write
-   * is not lost: the registration is kept and re-written on the next session's 'connected'. So it
-   * resolves instead of failing (a worker must not die because its session expired while starting).
-   */
-  private async write(path: string, reg: Registration | undefined): Promise<void> {
-    try {
-      await this.writeOnce(path, reg)
-    } catch (err) {
-      if (!isSessionGone(err) || this.phase === 'closed') throw err
-      this.log.warn({ path }, 'session lost during a registration write; it is re-written on the next session')
-    }
-  }
-
-  private async writeOnce(path: string, reg: Registration | undefined): Promise<void> {
-    if (!reg || this.phase === 'closed') return
-    const data = encodeRegistration(this.who, reg.address, reg.meta, reg.registeredAt)
-    const pin = { generation: this.session.generation }
-    for (let attempt = 0; attempt < 5; attempt++) {
-      try {
-        await this.session.create(path, data, 'ephemeral', pin)
-        return
-      } catch (err) {
-        if (isZkError(err, 'NO_NODE')) {
-          await this.session.mkdirp(path.slice(0, path.lastIndexOf('/')), pin)
-          continue
-        }
-        // A plain ephemeral create is safe to repeat: a second try answers NODE_EXISTS if the first landed.
-        if (isUncertain(err) && attempt < 4) continue
-        if (!isZkError(err, 'NODE_EXISTS')) throw err
-      }
-      const stat = await this.session.exists(path, undefined, pin)
-      if (!stat) continue
-      if (stat.ephemeralOwner === this.session.sessionId) {
-        await this.session.setData(path, data, -1, pin)
-        return
-      }
-      this.log.warn({ path, owner: stat.ephemeralOwner }, 'replacing a registration left by another session')
-      // Delete and create in one transaction: watchers never see this process missing (a boss that
-      // saw the gap would requeue the jobs this live process is still running).
-      try {
-        await this.session.multi([
-          { op: 'remove', path, version: stat.version },
-          { op: 'create', path, data, mode: 'ephemeral' },
-        ], pin)
-        return
-      } catch (err) {
-        // Changed or gone meanwhile (NO_NODE, BAD_VERSION), or created by someone (NODE_EXISTS): look again.
-        if (!isZkError(err, 'NO_NODE') && !isZkError(err, 'BAD_VERSION') && !isZkError(err, 'NODE_EXISTS') && !isUncertain(err)) throw err
-      }
-    }
-    throw errors.ZK(`could not register ${path}`)
+  private encode(reg: Registration): Buffer {
+    return encodeRegistration(this.who, reg.address, reg.meta, reg.registeredAt)
   }
 
   private sendTo(address: string, type: string, body: unknown): void {
