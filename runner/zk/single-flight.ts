@@ -56,7 +56,8 @@ export class SingleFlight {
     if (this.closed || this.retryTimer) return
     this.opts.onError(err)
     if (this.opts.shouldRetry && !this.opts.shouldRetry(err)) return
-    const delay = Math.min(this.opts.retryMs * 2 ** Math.max(0, this.failures - 1), this.opts.maxRetryMs ?? this.opts.retryMs)
+    const backoff = this.opts.retryMs * 2 ** Math.max(0, this.failures - 1)
+    const delay = Math.min(backoff, this.opts.maxRetryMs ?? this.opts.retryMs)
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined
       this.kick()

@@ -46,7 +46,8 @@ t.test('a kick() landing in any microtask after the last pass is not lost', asyn
       if (passes === 1) afterMicrotasks(depth, () => flight.kick())
     }, { retryMs: 10, onError: () => undefined })
     await flight.run()
-    await waitFor(() => passes === 2, { timeoutMs: 2000, what: `depth ${depth}: the kicked pass` }).catch(() => undefined)
+    const what = `depth ${depth}: the kicked pass`
+    await waitFor(() => passes === 2, { timeoutMs: 2000, what }).catch(() => undefined)
     t.equal(passes, 2, `depth ${depth}: the kick ran one more pass`)
     flight.close()
   }
@@ -90,7 +91,9 @@ t.test('a failing background pass is retried with a doubling delay, reset by a s
   t.equal(reported.length, 5, 'every failure reported')
   const gaps = at.slice(1).map((v, i) => v - at[i]!)
   // Delays 20, 40, 80, 160, 320: each gap is at least its delay (timers never fire early).
-  ;[20, 40, 80, 160, 320].forEach((min, i) => t.ok(gaps[i]! >= min - 1, `retry ${i + 1} after ${Math.round(gaps[i]!)} ms (≥ ${min})`))
+  ;[20, 40, 80, 160, 320].forEach((min, i) => {
+    t.ok(gaps[i]! >= min - 1, `retry ${i + 1} after ${Math.round(gaps[i]!)} ms (≥ ${min})`)
+  })
   failUntil = 7
   flight.kick() // pass 7 fails, pass 8 (the retry) succeeds
   await waitFor(() => at.length === 8, { timeoutMs: 10_000, what: 'after the success: a failure, then a retry' })

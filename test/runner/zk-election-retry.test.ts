@@ -34,8 +34,10 @@ interface MemberOptions {
 }
 
 async function member(t: Test, cluster: string, id: string, opts: MemberOptions = {}): Promise<Member> {
-  const session = await startSession({ servers: opts.servers ?? zk.connect, cluster, sessionTimeoutMs: opts.sessionTimeoutMs ?? 2000 })
-  const election = new ZkElection({ session, nodeId: id, host: 'h', pid: 1, logger: silentLogger(), ...(opts.hooks ? { hooks: opts.hooks } : {}) })
+  const servers = opts.servers ?? zk.connect
+  const session = await startSession({ servers, cluster, sessionTimeoutMs: opts.sessionTimeoutMs ?? 2000 })
+  const hooks = opts.hooks ? { hooks: opts.hooks } : {}
+  const election = new ZkElection({ session, nodeId: id, host: 'h', pid: 1, logger: silentLogger(), ...hooks })
   const m: Member = {
     id,
     session,
@@ -60,7 +62,8 @@ const leading = (m: Member) => m.elected.at(-1)?.isCurrent() === true
 
 /** `m` is back in the election: a node of its current session exists and it follows `leader`. */
 async function backInTheElection(t: Test, m: Member): Promise<void> {
-  await waitFor(() => m.election.candidateState(NAME) === 'following', { timeoutMs: 30_000, what: `${m.id} follows again` })
+  const what = `${m.id} follows again`
+  await waitFor(() => m.election.candidateState(NAME) === 'following', { timeoutMs: 30_000, what })
   const node = m.election.candidateNode(NAME)
   t.ok(node, `${m.id} has an election node`)
   const observer = await rawClient(zk.connect)
@@ -70,7 +73,7 @@ async function backInTheElection(t: Test, m: Member): Promise<void> {
   t.equal(stat?.ephemeralOwner.toString('hex'), m.session.sessionId, 'owned by its current session')
 }
 
-t.test('rejoin (resign + registerCandidate): the getData of the first evaluation fails, the candidacy retries', async (t) => {
+t.test('rejoin (resign + registerCandidate): the getData of the first evaluation fails; retried', async (t) => {
   const cluster = uniqueName('c')
   const a = await member(t, cluster, 'a')
   const link = await proxy(t)
@@ -154,7 +157,7 @@ t.test('resign while retrying ends the candidacy; a new registerCandidate starts
   t.equal((await raw.getChildren(observer, b.session.path('elections', NAME))).length, 1, 'one election node')
 })
 
-t.test('a resign whose delete is lost in a connection blip is finished later: no own orphan to wait behind', async (t) => {
+t.test('a resign whose delete is lost in a connection blip is finished later: no orphan to wait behind', async (t) => {
   const cluster = uniqueName('c')
   const a = await member(t, cluster, 'a')
   const link = await proxy(t)
@@ -173,7 +176,8 @@ t.test('a resign whose delete is lost in a connection blip is finished later: no
   await waitFor(() => b.session.state === 'connected', { timeoutMs: 30_000, what: 'b connected again' })
   t.equal(b.session.sessionId, sessionId, 'the same session: the server never deletes the old node by itself')
   t.equal((await b.join())?.id, 'a', 'b joins again behind a')
-  await waitFor(async () => (await raw.exists(observer, oldNode)) === null, { timeoutMs: 15_000, what: 'the old node deleted' })
+  const gone = async () => (await raw.exists(observer, oldNode)) === null
+  await waitFor(gone, { timeoutMs: 15_000, what: 'the old node deleted' })
   await a.election.resign(NAME)
   await waitFor(() => leading(b), { timeoutMs: 30_000, what: 'b elected after a resigned' })
 })
