@@ -115,8 +115,11 @@ export class JobTable {
     this.jobs.delete(id)
   }
 
-  /** Change a job in memory (only commit.ts calls this); `persist` makes it durable. */
-  set(t: Tracked, job: Job): void {
+  /**
+   * Change a job in memory (only commit.ts calls this); `persist` makes it durable. `sameChange`: the
+   * record is a cut-down form of the one being written (not a new change to write).
+   */
+  set(t: Tracked, job: Job, sameChange = false): void {
     const phase = phaseOf(job.state)
     if (this.jobs.get(job.id) === t) {
       this.counts[t.phase]--
@@ -124,7 +127,7 @@ export class JobTable {
     }
     t.job = job
     t.phase = phase
-    t.localVersion++
+    if (!sameChange) t.localVersion++
   }
 
   /**
@@ -184,7 +187,7 @@ export class JobTable {
         if (typeof max === 'number' && shrinks++ < 2) {
           const smaller = fitRecord(snapshot, max, new Date())
           this.logger.warn({ jobId: t.job.id, bytes: err instanceof Error ? (err as { details?: { bytes?: unknown } }).details?.bytes : undefined, max }, 'job record too large to store; cut to fit')
-          if (t.job === snapshot) this.set(t, smaller)
+          if (t.job === snapshot) this.set(t, smaller, true)
           snapshot = smaller
           continue
         }
