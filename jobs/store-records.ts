@@ -62,9 +62,10 @@ export class Records {
     return ack.seq
   }
 
-  /** The latest entry of `key` (from the stream leader), or null. */
-  async read(key: string, deadline: number): Promise<RawEntry | null> {
+  /** The latest entry of `key` (from the stream leader), or null. Retries stop when `signal` aborts. */
+  async read(key: string, deadline: number, signal?: AbortSignal): Promise<RawEntry | null> {
     for (let attempt = 0; ; attempt++) {
+      if (signal?.aborted) throw errors.NOT_LEADER(`read ${key}: abandoned`)
       try {
         const e = await this.reads.run(() => this.kv.get(key))
         return e === null ? null : { revision: e.revision, op: e.operation, data: e.value }

@@ -261,7 +261,7 @@ export class JobStore {
       for (let conflicts = 0, transient = 0; ; ) {
         if (opts.signal?.aborted) throw errors.NOT_LEADER(`mutate job ${id}: abandoned (${String(opts.signal.reason ?? 'aborted')})`)
         if (current === undefined || revision === undefined) {
-          const raw = await this.records.read(key, deadline)
+          const raw = await this.records.read(key, deadline, opts.signal)
           if (raw === null || raw.op !== 'PUT') return null
           const stored = this.toStored(id, raw)
           if (stored === null) return null
