@@ -5,7 +5,11 @@
  */
 import type { Logger } from './logger.js'
 
-const FORCE_EXIT_MS = 9500
+/**
+ * After a stop signal, exit 1 if stop() has not finished by then: under the contract's 10 s. A process's
+ * stop() plans its own phases inside a budget below this (the worker's: worker/config.ts SHUTDOWN_BUDGET).
+ */
+export const FORCE_EXIT_MS = 9500
 
 export async function runMain<C, P extends { stop(): Promise<void> }>(
   name: string,

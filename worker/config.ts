@@ -1,9 +1,34 @@
 /** The worker process's configuration (runtime env + the worker's own), parsed once. */
 import { parseEnv, runtimeConfigFrom, runtimeEnv, type EnvSpec, type RuntimeConfig } from '../runner/index.js'
+import { FORCE_EXIT_MS } from '../runner/main.js'
 import { DEFAULT_BOSS_SETTINGS, type BossSettings } from './boss/settings.js'
 
 export const DEFAULT_WORKER_CONCURRENCY = 8
 export const DEFAULT_RETENTION_MS = 24 * 3600 * 1000
+
+/**
+ * A worker's SIGTERM budget (README "Guarantees, and how they are kept": exit 0 within 10 s).
+ * stop() runs these phases in order, each bounded by its own deadline; the drain's grace gets what
+ * the others leave.
+ */
+export const SHUTDOWN_BUDGET = Object.freeze({
+  /** All of stop(), under runMain's forced exit (FORCE_EXIT_MS, itself under 10 s). */
+  totalMs: FORCE_EXIT_MS - 500,
+  /** Resign the election, withdraw the worker registration, remove the node announcement. */
+  znodesMs: 500,
+  /** Jobs still running when the grace ends are aborted; their hand-back reports are awaited this long. */
+  handBackMs: 1500,
+  /** Waiting for the boss to acknowledge this worker's results. */
+  flushMs: 1000,
+  /** Closing the job store, the ZooKeeper session and NATS, then ending the function threads. */
+  closeMs: 1000,
+})
+
+/** The largest WORKER_SHUTDOWN_GRACE_MS: what SHUTDOWN_BUDGET leaves for running jobs to finish (5000). */
+export const MAX_SHUTDOWN_GRACE_MS =
+  SHUTDOWN_BUDGET.totalMs - SHUTDOWN_BUDGET.znodesMs - SHUTDOWN_BUDGET.handBackMs - SHUTDOWN_BUDGET.flushMs -
+  SHUTDOWN_BUDGET.closeMs
+export const DEFAULT_SHUTDOWN_GRACE_MS = MAX_SHUTDOWN_GRACE_MS
 
 export const workerEnv = {
   WORKER_CONCURRENCY: { type: 'int', default: DEFAULT_WORKER_CONCURRENCY, min: 1, max: 1024, doc: 'jobs one worker runs at once (one worker thread each)' },
@@ -12,7 +37,15 @@ export const workerEnv = {
   JOB_RETENTION_MS: { type: 'int', default: DEFAULT_RETENTION_MS, min: 1000, max: 365 * 24 * 3600 * 1000, doc: 'finished jobs are removed from the store this long after they finish' },
   BOSS_RUNNING_WRITE_DELAY_MS: { type: 'int', default: 50, min: 0, max: 60_000, doc: 'a job\'s `running` state is stored only if it still runs after this long (saves a write per short job)' },
   BOSS_RECONCILE_INTERVAL_MS: { type: 'int', default: 2000, min: 100, max: 600_000, doc: 'how often the boss checks with workers for lost dispatches and unacknowledged results' },
-  WORKER_SHUTDOWN_GRACE_MS: { type: 'int', default: 7000, min: 0, max: 60_000, doc: 'on SIGTERM, running jobs get this long to finish before they are handed back to the boss' },
+  WORKER_SHUTDOWN_GRACE_MS: {
+    type: 'int',
+    default: DEFAULT_SHUTDOWN_GRACE_MS,
+    min: 0,
+    max: MAX_SHUTDOWN_GRACE_MS,
+    doc: 'on SIGTERM, running jobs get this long to finish before they are handed back to the boss; at most ' +
+      `${MAX_SHUTDOWN_GRACE_MS}, so that deleting the znodes, the grace, the hand-back, the result flush and closing ` +
+      'fit in the 10 s a stop may take',
+  },
   FUNCTION_KILL_GRACE_MS: { type: 'int', default: 1000, min: 0, max: 60_000, doc: 'after a timeout or cancel, a function that ignores its signal is stopped the hard way after this long' },
   MAX_RESULT_BYTES: { type: 'int', default: 900 * 1024, min: 1024, max: 64 * 1024 * 1024, doc: 'largest JSON result a function may return (must stay under the NATS max payload)' },
 } as const satisfies Record<string, EnvSpec>

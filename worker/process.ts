@@ -8,15 +8,12 @@ import { startNode, type BosunNodeImpl } from '../runner/node.js'
 import { type LeaderInfo, type Logger } from '../runner/index.js'
 import { WorkerAgent } from './agent/worker-agent.js'
 import { BossRole } from './boss/boss-role.js'
-import type { WorkerConfig } from './config.js'
+import { SHUTDOWN_BUDGET, type WorkerConfig } from './config.js'
 import { createExecutor, type FunctionExecutor } from './executor/index.js'
 import { publicJob, type Job } from '../jobs/model.js'
 import { JobStore } from '../jobs/store.js'
 import { BOSS, WORKER_SERVICE, type WorkerMeta } from '../jobs/protocol.js'
 import { RoleSwitch } from './role-switch.js'
-
-/** Time left for closing connections after the drain, inside the contract's 10 s SIGTERM budget. */
-const RESULT_FLUSH_MS = 1500
 
 export class WorkerProcess {
   private stopping: Promise<void> | undefined
@@ -130,9 +127,14 @@ export class WorkerProcess {
   }
 
   /**
-   * SIGTERM: a boss resigns at once (failover in milliseconds); every worker stops taking work,
-   * lets running jobs finish for WORKER_SHUTDOWN_GRACE_MS, hands back the rest, waits for the boss
-   * to acknowledge its results, deletes its znodes and closes. Idempotent.
+   * SIGTERM, inside SHUTDOWN_BUDGET (worker/config.ts), each phase bounded by its own deadline:
+   * 1. stop taking work and delete this process's znodes — resign the election (a boss's term stops
+   *    and failover takes milliseconds), withdraw the worker registration, remove the node
+   *    announcement — before anything that can hang;
+   * 2. let running jobs finish for WORKER_SHUTDOWN_GRACE_MS (less if the budget is short), hand back
+   *    the rest, wait for the boss to acknowledge the results;
+   * 3. close the job store, ZooKeeper and NATS, and end the function threads, with the time left.
+   * Resolves by the budget's end whatever hangs (runMain then exits 0). Idempotent.
    */
   stop(): Promise<void> {
     this.stopping ??= this.doStop()
@@ -140,15 +142,45 @@ export class WorkerProcess {
   }
 
   private async doStop(): Promise<void> {
-    this.roles.stop()
+    const b = SHUTDOWN_BUDGET
     const t0 = Date.now()
-    await this.node.election.resign(BOSS).catch((err: unknown) => this.log.warn({ err }, 'resign failed'))
-    await this.node.registry.unregister(WORKER_SERVICE).catch((err: unknown) => this.log.warn({ err }, 'unregister failed'))
-    await this.agent.drain(this.cfg.shutdownGraceMs, RESULT_FLUSH_MS)
+    const end = t0 + b.totalMs
+    this.roles.stop()
+    await this.phase('delete znodes', b.znodesMs, () =>
+      Promise.all([
+        this.node.election.resign(BOSS).catch((err: unknown) => this.log.warn({ err }, 'resign failed')),
+        // Our registrations and the node announcement (the election stays open: results find the boss).
+        this.node.registry.close().catch((err: unknown) => this.log.warn({ err }, 'deleting znodes failed')),
+      ]),
+    )
+    const left = end - Date.now() - b.handBackMs - b.flushMs - b.closeMs
+    const graceMs = Math.max(0, Math.min(this.cfg.shutdownGraceMs, left))
+    await this.phase('drain', graceMs + b.handBackMs + b.flushMs, () =>
+      this.agent.drain(graceMs, b.flushMs, b.handBackMs),
+    )
     this.agent.close()
-    await this.executor.close()
-    await this.store.close().catch(() => undefined)
-    await this.node.close()
-    this.log.info({ tookMs: Date.now() - t0 }, 'worker stopped')
+    // Function threads end once their jobs do: a function ignoring its signal holds them for up to
+    // FUNCTION_KILL_GRACE_MS. The connections are closed meanwhile; the threads get what is left.
+    const threads = this.executor.close()
+    await this.phase('close connections', Math.max(0, end - Date.now()), async () => {
+      await this.store.close().catch(() => undefined)
+      await this.node.close()
+    })
+    await this.phase('end function threads', Math.max(0, Math.min(b.closeMs, end - Date.now())), () => threads)
+    this.log.info({ tookMs: Date.now() - t0, graceMs }, 'worker stopped')
+  }
+
+  /** Run one shutdown phase for at most `ms`; past that, log and go on (never throws). */
+  private async phase(what: string, ms: number, fn: () => Promise<unknown>): Promise<void> {
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), ms)))
+    try {
+      const outcome = await Promise.race([fn().then(() => 'done' as const), late])
+      if (outcome === 'late') this.log.warn({ phase: what, ms }, 'shutdown phase ran out of time; going on')
+    } catch (err) {
+      this.log.warn({ err, phase: what }, 'shutdown phase failed')
+    } finally {
+      clearTimeout(timer)
+    }
   }
 }

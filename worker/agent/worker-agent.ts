@@ -123,19 +123,24 @@ export class WorkerAgent {
 
   /**
    * SIGTERM: stop taking work, let running jobs finish for up to `graceMs`, then hand back the rest
-   * (aborted, reported as handed back so the boss requeues them without counting a failure), and
-   * wait until the boss has acknowledged every result or `deadline` passes.
+   * (aborted, reported as handed back so the boss requeues them without counting a failure) and wait
+   * up to `handBackMs` for their reports, then up to `flushMs` until the boss has acknowledged every
+   * result. Takes at most graceMs + handBackMs + flushMs (the caller's shutdown budget).
    */
-  async drain(graceMs: number, flushMs: number): Promise<void> {
+  async drain(graceMs: number, flushMs: number, handBackMs = 1500): Promise<void> {
     this.accepting = false
+    const within = (p: Promise<unknown>, ms: number) => {
+      let timer: NodeJS.Timeout | undefined
+      const timeout = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)))
+      return Promise.race([p.then(() => true), timeout]).finally(() => clearTimeout(timer))
+    }
     const all = Promise.all([...this.running.values()].map((r) => r.done))
-    const finished = await Promise.race([all.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), graceMs).unref())])
-    if (!finished) {
+    if (!(await within(all, graceMs))) {
       for (const job of this.running.values()) {
         job.handBack = true
         job.abort('shutdown')
       }
-      await Promise.race([all, new Promise((r) => setTimeout(r, 1500).unref())])
+      await within(all, handBackMs)
     }
     await this.outbox.drained(flushMs)
   }
