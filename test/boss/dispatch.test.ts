@@ -206,3 +206,16 @@ t.test('a job whose worker is lost too often fails — announced only after that
   t.equal(b.store.records.get(job.id)!.job.state, 'failed')
   t.equal(b.store.records.get(job.id)!.job.error?.code, 'BOSUN_ERR_WORKER_LOST')
 })
+
+t.test('the boss never dispatches to its own registration (it may linger in the cache after it withdrew it)', async (t) => {
+  const self = new FakeWorker('boss')
+  const other = new FakeWorker('w1')
+  const b = bench(self, other)
+  const job = newJob()
+  b.store.put(job)
+  const term = b.term(1)
+  t.teardown(() => term.stop())
+  await term.start()
+  await waitFor(() => other.starts.includes(job.id), { what: 'dispatched to w1' })
+  t.equal(self.dispatchRequests, 0, 'nothing sent to itself')
+})

@@ -307,6 +307,7 @@ export function bench(...workers: FakeWorker[]): Bench {
     stats: [],
     term(epoch, over = {}) {
       return new BossTerm({
+        selfId: 'boss',
         epoch,
         since: new Date().toISOString(),
         isCurrent: over.isCurrent ?? (() => true),

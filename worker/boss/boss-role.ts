@@ -64,6 +64,7 @@ export class BossRole {
   async elected(leadership: Leadership): Promise<void> {
     this.term?.stop()
     const term = new BossTerm({
+      selfId: this.d.selfId,
       epoch: leadership.epoch,
       since: leadership.since,
       isCurrent: () => leadership.isCurrent(),

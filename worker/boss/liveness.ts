@@ -40,7 +40,7 @@ export class Liveness {
 
   /** Follow the registry (also while taking over: a worker registering then must not be missed). */
   follow(entries: ServiceEntry[]): void {
-    this.ctx.fleet.setWorkers(entries)
+    this.ctx.fleet.setWorkers(this.others(entries))
     this.ctx.deps.registry.on('change', this.onChange)
     this.ctx.deps.registry.on('peers', this.onPeers)
   }
@@ -106,8 +106,13 @@ export class Liveness {
 
   private registryChanged(service: string, entries: ServiceEntry[]): void {
     if (this.ctx.state() === 'stopped' || service !== WORKER_SERVICE) return
-    this.ctx.fleet.setWorkers(entries)
+    this.ctx.fleet.setWorkers(this.others(entries))
     this.d.wake()
+  }
+
+  /** Registrations of other processes (the boss's own may linger in the cache after it withdrew it). */
+  private others(entries: ServiceEntry[]): ServiceEntry[] {
+    return entries.filter((e) => e.id !== this.ctx.deps.selfId)
   }
 
   /** Holders whose node announcement is gone: dead unless they still answer on NATS. */
