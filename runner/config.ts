@@ -9,15 +9,39 @@ export const DEFAULT_CLUSTER = 'bosun'
 export const DEFAULT_ZK_SESSION_TIMEOUT_MS = 6000
 
 /** host:port[,host:port…][/chroot] */
-const ZK_CONNECT_PATTERN = /^[A-Za-z0-9.\-_[\]:]+:\d{1,5}(,[A-Za-z0-9.\-_[\]:]+:\d{1,5})*(\/[A-Za-z0-9_.\-/]*[A-Za-z0-9_.\-])?$/
+const ZK_CONNECT_PATTERN =
+  /^[A-Za-z0-9.\-_[\]:]+:\d{1,5}(,[A-Za-z0-9.\-_[\]:]+:\d{1,5})*(\/[A-Za-z0-9_.\-/]*[A-Za-z0-9_.\-])?$/
 /** A cluster name is a ZooKeeper path element, a NATS subject token and part of a JetStream name. */
 export const CLUSTER_PATTERN = /^[A-Za-z0-9_-]{1,48}$/
 
 export const runtimeEnv = {
-  ZK_CONNECT: { type: 'string', default: DEFAULT_ZK_CONNECT, pattern: ZK_CONNECT_PATTERN, patternDoc: 'host:port[,host:port…][/chroot]', doc: 'ZooKeeper connect string; may end in a chroot (created if missing)' },
-  ZK_SESSION_TIMEOUT_MS: { type: 'int', default: DEFAULT_ZK_SESSION_TIMEOUT_MS, min: 200, max: 120_000, doc: 'ZooKeeper session timeout; bounds crash failover (the server clamps it to [2,20] × its tickTime)' },
-  ZK_AUTH: { type: 'string', pattern: /^[^:]+:.+$/, patternDoc: 'user:password', doc: 'digest credentials; when set every bosun znode gets an ACL only these credentials can change' },
-  NATS_URL: { type: 'list', default: [DEFAULT_NATS_URL], itemPattern: /^(nats|tls|wss?):\/\/[^\s,]+$|^[A-Za-z0-9.\-_]+:\d{1,5}$/, patternDoc: 'nats://host:port', doc: 'one or more NATS servers, comma separated' },
+  ZK_CONNECT: {
+    type: 'string',
+    default: DEFAULT_ZK_CONNECT,
+    pattern: ZK_CONNECT_PATTERN,
+    patternDoc: 'host:port[,host:port…][/chroot]',
+    doc: 'ZooKeeper connect string; may end in a chroot (created if missing)',
+  },
+  ZK_SESSION_TIMEOUT_MS: {
+    type: 'int',
+    default: DEFAULT_ZK_SESSION_TIMEOUT_MS,
+    min: 200,
+    max: 120_000,
+    doc: 'ZooKeeper session timeout; bounds crash failover (the server clamps it to [2,20] × its tickTime)',
+  },
+  ZK_AUTH: {
+    type: 'string',
+    pattern: /^[^:]+:.+$/,
+    patternDoc: 'user:password',
+    doc: 'digest credentials; when set every bosun znode gets an ACL only these credentials can change',
+  },
+  NATS_URL: {
+    type: 'list',
+    default: [DEFAULT_NATS_URL],
+    itemPattern: /^(nats|tls|wss?):\/\/[^\s,]+$|^[A-Za-z0-9.\-_]+:\d{1,5}$/,
+    patternDoc: 'nats://host:port',
+    doc: 'one or more NATS servers, comma separated',
+  },
   NATS_USER: { type: 'string', doc: 'NATS user (with NATS_PASS)' },
   NATS_PASS: { type: 'string', doc: 'NATS password' },
   NATS_TOKEN: { type: 'string', doc: 'NATS token' },
@@ -25,8 +49,19 @@ export const runtimeEnv = {
   NATS_TLS_CA: { type: 'string', doc: 'path of a CA certificate to verify the NATS servers (turns TLS on)' },
   NATS_TLS_CERT: { type: 'string', doc: 'path of a client certificate for NATS mutual TLS' },
   NATS_TLS_KEY: { type: 'string', doc: 'path of the client key for NATS_TLS_CERT' },
-  BOSUN_CLUSTER: { type: 'string', default: DEFAULT_CLUSTER, pattern: CLUSTER_PATTERN, patternDoc: '[A-Za-z0-9_-]{1,48}', doc: 'namespace: ZooKeeper root path, NATS subject and bucket prefix; two clusters may share servers' },
-  BOSUN_NODE_ID: { type: 'string', pattern: /^[A-Za-z0-9_-]{1,64}$/, patternDoc: '[A-Za-z0-9_-]{1,64}', doc: 'this process\'s id in the cluster (default: random)' },
+  BOSUN_CLUSTER: {
+    type: 'string',
+    default: DEFAULT_CLUSTER,
+    pattern: CLUSTER_PATTERN,
+    patternDoc: '[A-Za-z0-9_-]{1,48}',
+    doc: 'namespace: ZooKeeper root path, NATS subject and bucket prefix; two clusters may share servers',
+  },
+  BOSUN_NODE_ID: {
+    type: 'string',
+    pattern: /^[A-Za-z0-9_-]{1,64}$/,
+    patternDoc: '[A-Za-z0-9_-]{1,64}',
+    doc: "this process's id in the cluster (default: random)",
+  },
   LOG_LEVEL: { type: 'enum', default: 'info', values: LOG_LEVELS, doc: 'pino log level' },
   LOG_PRETTY: { type: 'bool', default: false, doc: 'human-readable logs (npm start turns it on)' },
 } as const satisfies Record<string, EnvSpec>
@@ -69,9 +104,14 @@ export function splitZkConnect(connect: string): { servers: string; chroot: stri
 
 export function runtimeConfigFrom(e: ParsedEnv<typeof runtimeEnv>): RuntimeConfig {
   const { servers, chroot } = splitZkConnect(e.ZK_CONNECT)
-  const tls = e.NATS_TLS_CA || e.NATS_TLS_CERT
-    ? { ...(e.NATS_TLS_CA ? { caFile: e.NATS_TLS_CA } : {}), ...(e.NATS_TLS_CERT ? { certFile: e.NATS_TLS_CERT } : {}), ...(e.NATS_TLS_KEY ? { keyFile: e.NATS_TLS_KEY } : {}) }
-    : undefined
+  const tls =
+    e.NATS_TLS_CA || e.NATS_TLS_CERT
+      ? {
+          ...(e.NATS_TLS_CA ? { caFile: e.NATS_TLS_CA } : {}),
+          ...(e.NATS_TLS_CERT ? { certFile: e.NATS_TLS_CERT } : {}),
+          ...(e.NATS_TLS_KEY ? { keyFile: e.NATS_TLS_KEY } : {}),
+        }
+      : undefined
   return Object.freeze({
     cluster: e.BOSUN_CLUSTER,
     nodeId: e.BOSUN_NODE_ID,

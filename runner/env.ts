@@ -29,7 +29,9 @@ type ValueOf<S extends EnvSpec> = S extends { type: 'int' }
       : string
 
 export type ParsedEnv<T extends Record<string, EnvSpec>> = {
-  readonly [K in keyof T]: T[K] extends { default: unknown } | { required: true } ? ValueOf<T[K]> : ValueOf<T[K]> | undefined
+  readonly [K in keyof T]: T[K] extends { default: unknown } | { required: true }
+    ? ValueOf<T[K]>
+    : ValueOf<T[K]> | undefined
 }
 
 export function parseEnv<T extends Record<string, EnvSpec>>(specs: T, env: NodeJS.ProcessEnv): ParsedEnv<T> {
@@ -45,29 +47,39 @@ export function parseEnv<T extends Record<string, EnvSpec>>(specs: T, env: NodeJ
     const value = raw.trim()
     switch (spec.type) {
       case 'string':
-        if (spec.pattern && !spec.pattern.test(value)) problems.push(`${name}=${JSON.stringify(value)} is invalid: expected ${spec.patternDoc ?? spec.pattern}`)
+        if (spec.pattern && !spec.pattern.test(value))
+          problems.push(`${name}=${JSON.stringify(value)} is invalid: expected ${spec.patternDoc ?? spec.pattern}`)
         out[name] = value
         break
       case 'int': {
         const n = Number(value)
-        if (!/^-?\d+$/.test(value) || !Number.isSafeInteger(n)) problems.push(`${name}=${JSON.stringify(value)} is not an integer`)
+        if (!/^-?\d+$/.test(value) || !Number.isSafeInteger(n))
+          problems.push(`${name}=${JSON.stringify(value)} is not an integer`)
         else if (spec.min !== undefined && n < spec.min) problems.push(`${name}=${n} is below the minimum ${spec.min}`)
         else if (spec.max !== undefined && n > spec.max) problems.push(`${name}=${n} is above the maximum ${spec.max}`)
         out[name] = n
         break
       }
       case 'bool':
-        if (!/^(true|false|1|0|yes|no)$/i.test(value)) problems.push(`${name}=${JSON.stringify(value)} is not a boolean (true/false)`)
+        if (!/^(true|false|1|0|yes|no)$/i.test(value))
+          problems.push(`${name}=${JSON.stringify(value)} is not a boolean (true/false)`)
         out[name] = /^(true|1|yes)$/i.test(value)
         break
       case 'enum':
-        if (!spec.values.includes(value)) problems.push(`${name}=${JSON.stringify(value)} must be one of ${spec.values.join(', ')}`)
+        if (!spec.values.includes(value))
+          problems.push(`${name}=${JSON.stringify(value)} must be one of ${spec.values.join(', ')}`)
         out[name] = value
         break
       case 'list': {
-        const items = value.split(',').map((s) => s.trim()).filter((s) => s !== '')
+        const items = value
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s !== '')
         for (const item of items) {
-          if (spec.itemPattern && !spec.itemPattern.test(item)) problems.push(`${name} item ${JSON.stringify(item)} is invalid: expected ${spec.patternDoc ?? spec.itemPattern}`)
+          if (spec.itemPattern && !spec.itemPattern.test(item))
+            problems.push(
+              `${name} item ${JSON.stringify(item)} is invalid: expected ${spec.patternDoc ?? spec.itemPattern}`,
+            )
         }
         out[name] = items
         break
@@ -82,7 +94,14 @@ export function parseEnv<T extends Record<string, EnvSpec>>(specs: T, env: NodeJ
 export function describeEnv(specs: Record<string, EnvSpec>): string {
   return Object.entries(specs)
     .map(([name, s]) => {
-      const def = s.default === undefined ? (s.required ? '(required)' : '(unset)') : Array.isArray(s.default) ? s.default.join(',') : String(s.default)
+      const def =
+        s.default === undefined
+          ? s.required
+            ? '(required)'
+            : '(unset)'
+          : Array.isArray(s.default)
+            ? s.default.join(',')
+            : String(s.default)
       return `| \`${name}\` | \`${def}\` | ${s.doc} |`
     })
     .join('\n')

@@ -30,7 +30,8 @@ export class BosunError extends Error {
 type ErrorFactory = (message?: string, opts?: BosunErrorOptions) => BosunError
 
 function define(code: string, statusCode: number, defaultMessage: string): ErrorFactory & { code: string } {
-  const factory = (message?: string, opts?: BosunErrorOptions) => new BosunError(code, statusCode, message ?? defaultMessage, opts)
+  const factory = (message?: string, opts?: BosunErrorOptions) =>
+    new BosunError(code, statusCode, message ?? defaultMessage, opts)
   return Object.assign(factory, { code })
 }
 

@@ -7,7 +7,17 @@ export { createLogger, silentLogger, LOG_LEVELS } from './logger.js'
 export type { Logger } from './logger.js'
 export { parseEnv, describeEnv } from './env.js'
 export type { EnvSpec, ParsedEnv } from './env.js'
-export { loadRuntimeConfig, runtimeConfigFrom, runtimeEnv, splitZkConnect, CLUSTER_PATTERN, DEFAULT_CLUSTER, DEFAULT_NATS_URL, DEFAULT_ZK_CONNECT, DEFAULT_ZK_SESSION_TIMEOUT_MS } from './config.js'
+export {
+  loadRuntimeConfig,
+  runtimeConfigFrom,
+  runtimeEnv,
+  splitZkConnect,
+  CLUSTER_PATTERN,
+  DEFAULT_CLUSTER,
+  DEFAULT_NATS_URL,
+  DEFAULT_ZK_CONNECT,
+  DEFAULT_ZK_SESSION_TIMEOUT_MS,
+} from './config.js'
 export type { RuntimeConfig, ZkConfig, NatsConfig } from './config.js'
 export type {
   BosunNode,

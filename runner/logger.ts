@@ -9,7 +9,14 @@ export function createLogger(opts: { level?: LevelWithSilent | string; name?: st
   const level = opts.level ?? 'info'
   const base = { name: opts.name ?? 'bosun' }
   if (opts.pretty) {
-    return pino({ level, base, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } })
+    return pino({
+      level,
+      base,
+      transport: {
+        target: 'pino-pretty',
+        options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' },
+      },
+    })
   }
   return pino({ level, base })
 }

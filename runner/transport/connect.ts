@@ -3,7 +3,13 @@
  * .creds file, TLS files; reconnects forever; pings often enough to notice a dead server.
  */
 import { readFileSync } from 'node:fs'
-import { connect, credsAuthenticator, errors as natsErrors, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node'
+import {
+  connect,
+  credsAuthenticator,
+  errors as natsErrors,
+  type NatsConnection,
+  type NodeConnectionOptions,
+} from '@nats-io/transport-node'
 import type { NatsConfig } from '../config.js'
 import { errors } from '../errors.js'
 import type { Logger } from '../logger.js'

@@ -23,7 +23,13 @@ export interface RemoteErrorInfo {
 
 export type ReplyEnvelope<T = unknown> =
   | { readonly v: 1; readonly type: typeof REPLY_TYPE; readonly from: string; readonly ok: true; readonly body: T }
-  | { readonly v: 1; readonly type: typeof REPLY_TYPE; readonly from: string; readonly ok: false; readonly error: RemoteErrorInfo }
+  | {
+      readonly v: 1
+      readonly type: typeof REPLY_TYPE
+      readonly from: string
+      readonly ok: false
+      readonly error: RemoteErrorInfo
+    }
 
 export type Decoded<T> = { ok: true; value: T } | { ok: false; reason: string }
 
@@ -44,7 +50,8 @@ export function encodeJson(value: unknown): Uint8Array {
 
 /** Build and encode an envelope (an undefined body travels as null). */
 export function encodeEnvelope(type: string, from: string, body: unknown, epoch?: number): Uint8Array {
-  const env: Envelope = epoch === undefined ? { v: 1, type, from, body: body ?? null } : { v: 1, type, from, epoch, body: body ?? null }
+  const env: Envelope =
+    epoch === undefined ? { v: 1, type, from, body: body ?? null } : { v: 1, type, from, epoch, body: body ?? null }
   return encodeJson(env)
 }
 
@@ -55,7 +62,8 @@ function parseObject(data: Uint8Array): Decoded<Record<string, unknown>> {
   } catch {
     return { ok: false, reason: 'not JSON' }
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return { ok: false, reason: 'not a JSON object' }
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    return { ok: false, reason: 'not a JSON object' }
   const obj = value as Record<string, unknown>
   if (obj.v !== 1) return { ok: false, reason: 'unsupported envelope version' }
   if (typeof obj.from !== 'string') return { ok: false, reason: 'missing from' }
@@ -67,9 +75,11 @@ export function decodeEnvelope(data: Uint8Array): Decoded<Envelope> {
   const parsed = parseObject(data)
   if (!parsed.ok) return parsed
   const obj = parsed.value
-  if (typeof obj.type !== 'string' || obj.type.length === 0 || obj.type.length > MAX_TYPE_LENGTH) return { ok: false, reason: 'missing or invalid type' }
+  if (typeof obj.type !== 'string' || obj.type.length === 0 || obj.type.length > MAX_TYPE_LENGTH)
+    return { ok: false, reason: 'missing or invalid type' }
   if (obj.type === REPLY_TYPE) return { ok: false, reason: 'a reply sent as a message' }
-  if (obj.epoch !== undefined && !(Number.isSafeInteger(obj.epoch) && (obj.epoch as number) >= 0)) return { ok: false, reason: 'invalid epoch' }
+  if (obj.epoch !== undefined && !(Number.isSafeInteger(obj.epoch) && (obj.epoch as number) >= 0))
+    return { ok: false, reason: 'invalid epoch' }
   if (!('body' in obj)) return { ok: false, reason: 'missing body' }
   return { ok: true, value: obj as unknown as Envelope }
 }
@@ -80,9 +90,16 @@ export function decodeReply(data: Uint8Array): Decoded<ReplyEnvelope> {
   if (!parsed.ok) return parsed
   const obj = parsed.value
   if (obj.type !== REPLY_TYPE) return { ok: false, reason: 'not a reply' }
-  if (obj.ok === true) return { ok: true, value: { v: 1, type: REPLY_TYPE, from: obj.from as string, ok: true, body: obj.body ?? null } }
+  if (obj.ok === true)
+    return { ok: true, value: { v: 1, type: REPLY_TYPE, from: obj.from as string, ok: true, body: obj.body ?? null } }
   const e = obj.error as Record<string, unknown> | null | undefined
-  if (obj.ok !== false || e === null || typeof e !== 'object' || typeof e.code !== 'string' || typeof e.message !== 'string') {
+  if (
+    obj.ok !== false ||
+    e === null ||
+    typeof e !== 'object' ||
+    typeof e.code !== 'string' ||
+    typeof e.message !== 'string'
+  ) {
     return { ok: false, reason: 'malformed reply' }
   }
   return { ok: true, value: obj as unknown as ReplyEnvelope }
@@ -91,7 +108,13 @@ export function decodeReply(data: Uint8Array): Decoded<ReplyEnvelope> {
 /** Describe a thrown value for a reply (BosunError code, status and details preserved). */
 export function remoteErrorInfo(err: unknown): RemoteErrorInfo {
   if (err instanceof BosunError) {
-    return { code: err.code, message: err.message, statusCode: err.statusCode, name: err.name, ...(err.details ? { details: err.details } : {}) }
+    return {
+      code: err.code,
+      message: err.message,
+      statusCode: err.statusCode,
+      name: err.name,
+      ...(err.details ? { details: err.details } : {}),
+    }
   }
   if (err instanceof Error) {
     const code = (err as { code?: unknown }).code
@@ -101,7 +124,10 @@ export function remoteErrorInfo(err: unknown): RemoteErrorInfo {
 }
 
 /** Encode a reply; a body that cannot be serialised becomes an error reply. */
-export function encodeReply(from: string, result: { ok: true; body: unknown } | { ok: false; error: unknown }): Uint8Array {
+export function encodeReply(
+  from: string,
+  result: { ok: true; body: unknown } | { ok: false; error: unknown },
+): Uint8Array {
   if (result.ok) {
     try {
       return encodeJson({ v: 1, type: REPLY_TYPE, from, ok: true, body: result.body ?? null })

@@ -12,7 +12,13 @@
  * once instead of waiting for its timeout. Nothing a peer sends can throw here or crash the process.
  */
 import { EventEmitter } from 'node:events'
-import { errors as natsErrors, type Msg, type NatsConnection, type Status, type Subscription } from '@nats-io/transport-node'
+import {
+  errors as natsErrors,
+  type Msg,
+  type NatsConnection,
+  type Status,
+  type Subscription,
+} from '@nats-io/transport-node'
 import type { Envelope, MessageHandler, RequestOptions, Transport, TransportStatus } from '../contracts.js'
 import { errors } from '../errors.js'
 import type { Logger } from '../logger.js'
@@ -80,7 +86,9 @@ export class NatsTransport extends EventEmitter implements Transport {
 
   /** True while the connection is up (not disconnected, reconnecting or closed). */
   get connected(): boolean {
-    return this.closing === undefined && !this.nc.isClosed() && (this.state === 'connected' || this.state === 'reconnected')
+    return (
+      this.closing === undefined && !this.nc.isClosed() && (this.state === 'connected' || this.state === 'reconnected')
+    )
   }
 
   /** The last connection status seen. */
@@ -110,7 +118,9 @@ export class NatsTransport extends EventEmitter implements Transport {
     if (this.closing !== undefined || this.nc.isClosed()) throw errors.CLOSED('transport is closed')
     if (!this.connected) {
       // Nothing was sent: callers may treat the request as never received.
-      throw errors.NATS_NOT_CONNECTED(`not connected to NATS (request ${type} to ${address})`, { details: { to: address, type, sent: false } })
+      throw errors.NATS_NOT_CONNECTED(`not connected to NATS (request ${type} to ${address})`, {
+        details: { to: address, type, sent: false },
+      })
     }
     const data = encodeEnvelope(type, this.address, body, opts.epoch)
     const timeout = opts.timeoutMs ?? this.defaultTimeoutMs
@@ -121,7 +131,10 @@ export class NatsTransport extends EventEmitter implements Transport {
       throw this.requestError(err, address, type, timeout)
     }
     const reply = decodeReply(msg.data)
-    if (!reply.ok) throw errors.BAD_MESSAGE(`malformed reply from ${address} to ${type}: ${reply.reason}`, { details: { to: address, type } })
+    if (!reply.ok)
+      throw errors.BAD_MESSAGE(`malformed reply from ${address} to ${type}: ${reply.reason}`, {
+        details: { to: address, type },
+      })
     if (reply.value.ok) return reply.value.body as R
     throw remoteError(reply.value.error, reply.value.from, type)
   }
@@ -290,7 +303,10 @@ export class NatsTransport extends EventEmitter implements Transport {
     if (err instanceof natsErrors.ClosedConnectionError || err instanceof natsErrors.DrainingConnectionError) {
       return errors.CLOSED('NATS connection is closed', { cause: err, details })
     }
-    return errors.NATS_NOT_CONNECTED(`request ${type} to ${address} failed: ${(err as Error)?.message ?? String(err)}`, { cause: err, details })
+    return errors.NATS_NOT_CONNECTED(
+      `request ${type} to ${address} failed: ${(err as Error)?.message ?? String(err)}`,
+      { cause: err, details },
+    )
   }
 
   private async watchStatus(): Promise<void> {

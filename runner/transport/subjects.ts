@@ -32,7 +32,8 @@ export function subjectFor(cluster: string, ...tokens: string[]): string {
 
 /** A token that must name one thing (no wildcard). */
 function exactToken(token: string): string {
-  if (!isSubjectToken(token)) throw errors.BAD_MESSAGE(`invalid subject token ${JSON.stringify(token)}`, { details: { token } })
+  if (!isSubjectToken(token))
+    throw errors.BAD_MESSAGE(`invalid subject token ${JSON.stringify(token)}`, { details: { token } })
   return token
 }
 

@@ -19,7 +19,14 @@ import type { CandidateCallbacks, ConnectionState, DeposedReason, Leadership } f
 import { errors } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { isUncertain, isZkError, type WatchEventType, type ZkWatcher } from './primitives.js'
-import { encodeCandidate, encodeEpoch, isLiveCandidate, parseEpoch, sortElectionNodes, type Identity } from './records.js'
+import {
+  encodeCandidate,
+  encodeEpoch,
+  isLiveCandidate,
+  parseEpoch,
+  sortElectionNodes,
+  type Identity,
+} from './records.js'
 import type { ZkSession } from './session.js'
 import { SingleFlight } from './single-flight.js'
 
@@ -53,7 +60,12 @@ export interface CandidacyOptions {
 
 class LeadershipImpl implements Leadership {
   private readonly controller = new AbortController()
-  constructor(readonly name: string, readonly epoch: number, readonly since: string, private readonly current: () => boolean) {}
+  constructor(
+    readonly name: string,
+    readonly epoch: number,
+    readonly since: string,
+    private readonly current: () => boolean,
+  ) {}
   get signal(): AbortSignal {
     return this.controller.signal
   }
@@ -238,7 +250,9 @@ export class Candidacy {
       // Our node from a previous session, if the server still has it: delete it for a fast failover.
       const stale = this.staleNode
       this.staleNode = undefined
-      await session.removeIfExists(stale, -1, pin).catch((err) => this.log.debug({ err, node: stale }, 'could not delete our stale node'))
+      await session
+        .removeIfExists(stale, -1, pin)
+        .catch((err) => this.log.debug({ err, node: stale }, 'could not delete our stale node'))
     }
     await this.opts.hooks?.beforeJoin?.(this.opts.name)
     const node = await session.createProtected(this.dir, encodeCandidate(this.opts.who, this.opts.address), pin)
@@ -260,7 +274,10 @@ export class Candidacy {
     if (!stat) return this.abandonNode()
     if (stat.ephemeralOwner !== session.sessionId) {
       // CURATOR-696: the node at our path belongs to another session: never act on it.
-      this.log.warn({ node, owner: stat.ephemeralOwner, sessionId: session.sessionId }, 'first election node is not ours; not acting')
+      this.log.warn(
+        { node, owner: stat.ephemeralOwner, sessionId: session.sessionId },
+        'first election node is not ours; not acting',
+      )
       return this.abandonNode()
     }
     if (this.leadership?.isCurrent()) return
@@ -275,7 +292,12 @@ export class Candidacy {
       return
     }
     this.phase = 'leading'
-    const leadership = new LeadershipImpl(name, fenced.epoch, fenced.since, () => this.phase === 'leading' && session.generation === gen && session.isConfirmed())
+    const leadership = new LeadershipImpl(
+      name,
+      fenced.epoch,
+      fenced.since,
+      () => this.phase === 'leading' && session.generation === gen && session.isConfirmed(),
+    )
     this.leadership = leadership
     this.log.info({ epoch: fenced.epoch }, 'elected')
     this.opts.onLeaderHint()
@@ -304,15 +326,19 @@ export class Candidacy {
         continue
       }
       const stored = parseEpoch(data)
-      if (typeof stored === 'string') this.log.warn({ reason: stored }, 'invalid epoch counter data; continuing from its version')
+      if (typeof stored === 'string')
+        this.log.warn({ reason: stored }, 'invalid epoch counter data; continuing from its version')
       // Every bump adds one to both the data and the version: the larger one is a safe base.
       const epoch = Math.max(typeof stored === 'number' ? stored : 0, version) + 1
       const since = new Date().toISOString()
       try {
-        await session.multi([
-          { op: 'setData', path: this.epochPath, data: encodeEpoch(epoch), version },
-          { op: 'setData', path: node, data: encodeCandidate(this.opts.who, this.opts.address, { epoch, since }) },
-        ], pin)
+        await session.multi(
+          [
+            { op: 'setData', path: this.epochPath, data: encodeEpoch(epoch), version },
+            { op: 'setData', path: node, data: encodeCandidate(this.opts.who, this.opts.address, { epoch, since }) },
+          ],
+          pin,
+        )
         return { epoch, since }
       } catch (err) {
         if (isZkError(err, 'BAD_VERSION') || isUncertain(err)) continue

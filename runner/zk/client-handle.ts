@@ -38,7 +38,11 @@ export class ClientHandle {
   private watchedSince = 0
 
   constructor(opts: ClientHandleOptions) {
-    this.client = zookeeper.createClient(opts.servers, { sessionTimeout: opts.sessionTimeoutMs, retries: 0, spinDelay: opts.spinDelayMs })
+    this.client = zookeeper.createClient(opts.servers, {
+      sessionTimeout: opts.sessionTimeoutMs,
+      retries: 0,
+      spinDelay: opts.spinDelayMs,
+    })
     if (opts.auth) this.client.addAuthInfo('digest', Buffer.from(opts.auth))
     this.client.on('state', (state: zookeeper.State) => {
       if (this.destroyed) return
@@ -48,7 +52,10 @@ export class ClientHandle {
       opts.onEvent(event)
     })
     this.client.connect()
-    this.watchdog = setInterval(() => this.checkHandshake(opts.handshakeTimeoutMs), Math.max(50, Math.floor(opts.handshakeTimeoutMs / 4)))
+    this.watchdog = setInterval(
+      () => this.checkHandshake(opts.handshakeTimeoutMs),
+      Math.max(50, Math.floor(opts.handshakeTimeoutMs / 4)),
+    )
     this.watchdog.unref()
   }
 

@@ -70,7 +70,11 @@ export function onClientGuardError(listener: ((err: unknown) => void) | undefine
 }
 
 /** Build an Exception for a code the client does not know (no assertion, no throw). */
-function unknownException(code: unknown, path: string | undefined, originalCreate: ExceptionModule['create']): ZkClientException {
+function unknownException(
+  code: unknown,
+  path: string | undefined,
+  originalCreate: ExceptionModule['create'],
+): ZkClientException {
   const numeric = typeof code === 'number' && Number.isFinite(code) ? code : -1
   if (knownCodes.has(numeric)) return originalCreate(numeric, path)
   const name = NEWER_ZK_CODES[numeric] ?? 'UNKNOWN_ERROR'

@@ -65,7 +65,8 @@ export class ZkElection extends EventEmitter implements Election {
   async registerCandidate(name: string, address: string, callbacks: CandidateCallbacks): Promise<LeaderInfo | null> {
     this.assertOpen()
     assertNodeName('election', name)
-    if (typeof address !== 'string' || address.length === 0) throw errors.VALIDATION('address must be a non-empty string')
+    if (typeof address !== 'string' || address.length === 0)
+      throw errors.VALIDATION('address must be a non-empty string')
     if (typeof callbacks?.onElected !== 'function') throw errors.VALIDATION('callbacks.onElected must be a function')
     if (this.candidacies.has(name)) throw errors.ALREADY_STARTED(`already a candidate for ${name}`)
     const candidacy = new Candidacy({
@@ -82,7 +83,8 @@ export class ZkElection extends EventEmitter implements Election {
     this.candidacies.set(name, candidacy)
     await candidacy.start() // on failure the candidacy is kept: it retries by itself
     const mine = candidacy.current
-    if (mine) return { id: this.who.id, address, host: this.who.host, pid: this.who.pid, epoch: mine.epoch, since: mine.since }
+    if (mine)
+      return { id: this.who.id, address, host: this.who.host, pid: this.who.pid, epoch: mine.epoch, since: mine.since }
     return this.leaders.get(name)
   }
 

@@ -4,7 +4,12 @@ export { ZkOperations, type CallOptions, type SessionStats, type ZkOp } from './
 export { ZkRegistry, type RegistryState, type SendFn, type ZkRegistryOptions } from './registry.js'
 export { ZkElection, type ElectionState, type ZkElectionOptions } from './election.js'
 export { Candidacy, type CandidateState, type ElectionHooks } from './candidate.js'
-export { ChildrenCache, type ChildrenCacheHooks, type ChildrenCacheOptions, type ChildrenCacheState } from './children-cache.js'
+export {
+  ChildrenCache,
+  type ChildrenCacheHooks,
+  type ChildrenCacheOptions,
+  type ChildrenCacheState,
+} from './children-cache.js'
 export { LeaderCache } from './leader-cache.js'
 export {
   NO_OWNER,

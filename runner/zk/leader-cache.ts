@@ -21,7 +21,12 @@ class LeaderEntry {
   readonly loader: SingleFlight
   readonly onEvent: ZkWatcher = () => this.loader.kick()
 
-  constructor(readonly name: string, readonly dir: string, load: (e: LeaderEntry) => Promise<void>, log: Logger) {
+  constructor(
+    readonly name: string,
+    readonly dir: string,
+    load: (e: LeaderEntry) => Promise<void>,
+    log: Logger,
+  ) {
     this.loader = new SingleFlight(() => load(this), {
       retryMs: 250,
       onError: (err) => log.warn({ err, name }, 'leader lookup failed; retrying'),
@@ -103,7 +108,10 @@ export class LeaderCache {
       }
       const parsed = parseLeader(data)
       if (typeof parsed === 'string' || owner === NO_OWNER) {
-        this.log.warn({ name: entry.name, node, reason: typeof parsed === 'string' ? parsed : 'not ephemeral' }, 'ignoring an election node that is not a live candidate')
+        this.log.warn(
+          { name: entry.name, node, reason: typeof parsed === 'string' ? parsed : 'not ephemeral' },
+          'ignoring an election node that is not a live candidate',
+        )
         continue
       }
       // null: the first candidate has not fenced yet; its data watch fires when it does.
@@ -116,6 +124,7 @@ export class LeaderCache {
     const before = entry.leader
     entry.leader = leader
     entry.state = 'ready'
-    if (before?.id !== leader?.id || before?.epoch !== leader?.epoch || before?.address !== leader?.address) this.onChange(entry.name, leader)
+    if (before?.id !== leader?.id || before?.epoch !== leader?.epoch || before?.address !== leader?.address)
+      this.onChange(entry.name, leader)
   }
 }

@@ -66,8 +66,18 @@ export abstract class ZkOperations extends EventEmitter {
   protected abstract call<T>(op: string, path: string, run: ClientRun<T>, opts?: CallOptions): Promise<T>
 
   /** Create a znode (with our ACL); resolves with the created path (sequential: with its suffix). */
-  async create(path: string, data?: ZkData, mode: CreateModeName = 'persistent', opts: CallOptions = {}): Promise<string> {
-    const created = await this.call<string>('create', path, (c, done) => c.create(path, toBuffer(data) ?? null as never, this.acl, CREATE_MODES[mode], done), opts)
+  async create(
+    path: string,
+    data?: ZkData,
+    mode: CreateModeName = 'persistent',
+    opts: CallOptions = {},
+  ): Promise<string> {
+    const created = await this.call<string>(
+      'create',
+      path,
+      (c, done) => c.create(path, toBuffer(data) ?? (null as never), this.acl, CREATE_MODES[mode], done),
+      opts,
+    )
     if (isEphemeral(mode)) this.ephemerals.add(created)
     return created
   }
@@ -97,7 +107,12 @@ export abstract class ZkOperations extends EventEmitter {
   }
 
   /** After an uncertain create: the child carrying `guid`, or undefined when the create did not happen. */
-  private async searchProtected(parent: string, guid: string, opts: CallOptions, deadline: number): Promise<string | undefined> {
+  private async searchProtected(
+    parent: string,
+    guid: string,
+    opts: CallOptions,
+    deadline: number,
+  ): Promise<string | undefined> {
     this.stats.protectedSearches++
     for (;;) {
       try {
@@ -116,34 +131,62 @@ export abstract class ZkOperations extends EventEmitter {
 
   async getData(path: string, watcher?: ZkWatcher, opts: CallOptions = {}): Promise<{ data: Buffer; stat: ZkStat }> {
     const w = this.wrap(watcher)
-    return this.call('getData', path, (c, done) => {
-      const cb = (err: unknown, data?: Buffer, stat?: zookeeper.Stat) => done(err, err ? undefined : { data: data ?? Buffer.alloc(0), stat: toStat(stat!) })
-      if (w) c.getData(path, w, cb as never)
-      else c.getData(path, cb as never)
-    }, opts)
+    return this.call(
+      'getData',
+      path,
+      (c, done) => {
+        const cb = (err: unknown, data?: Buffer, stat?: zookeeper.Stat) =>
+          done(err, err ? undefined : { data: data ?? Buffer.alloc(0), stat: toStat(stat!) })
+        if (w) c.getData(path, w, cb as never)
+        else c.getData(path, cb as never)
+      },
+      opts,
+    )
   }
 
-  async getChildren(path: string, watcher?: ZkWatcher, opts: CallOptions = {}): Promise<{ children: string[]; stat: ZkStat }> {
+  async getChildren(
+    path: string,
+    watcher?: ZkWatcher,
+    opts: CallOptions = {},
+  ): Promise<{ children: string[]; stat: ZkStat }> {
     const w = this.wrap(watcher)
-    return this.call('getChildren', path, (c, done) => {
-      const cb = (err: unknown, children?: string[], stat?: zookeeper.Stat) => done(err, err ? undefined : { children: children ?? [], stat: toStat(stat!) })
-      if (w) c.getChildren(path, w, cb as never)
-      else c.getChildren(path, cb as never)
-    }, opts)
+    return this.call(
+      'getChildren',
+      path,
+      (c, done) => {
+        const cb = (err: unknown, children?: string[], stat?: zookeeper.Stat) =>
+          done(err, err ? undefined : { children: children ?? [], stat: toStat(stat!) })
+        if (w) c.getChildren(path, w, cb as never)
+        else c.getChildren(path, cb as never)
+      },
+      opts,
+    )
   }
 
   /** The node's stat, or null when it does not exist (a watcher then waits for its creation). */
   async exists(path: string, watcher?: ZkWatcher, opts: CallOptions = {}): Promise<ZkStat | null> {
     const w = this.wrap(watcher)
-    return this.call('exists', path, (c, done) => {
-      const cb = (err: unknown, stat?: zookeeper.Stat | null) => done(err, err ? undefined : stat ? toStat(stat) : null)
-      if (w) c.exists(path, w, cb as never)
-      else c.exists(path, cb as never)
-    }, opts)
+    return this.call(
+      'exists',
+      path,
+      (c, done) => {
+        const cb = (err: unknown, stat?: zookeeper.Stat | null) =>
+          done(err, err ? undefined : stat ? toStat(stat) : null)
+        if (w) c.exists(path, w, cb as never)
+        else c.exists(path, cb as never)
+      },
+      opts,
+    )
   }
 
   async setData(path: string, data: ZkData, version = -1, opts: CallOptions = {}): Promise<ZkStat> {
-    return this.call('setData', path, (c, done) => c.setData(path, toBuffer(data) ?? null, version, (err, stat) => done(err, err ? undefined : toStat(stat))), opts)
+    return this.call(
+      'setData',
+      path,
+      (c, done) =>
+        c.setData(path, toBuffer(data) ?? null, version, (err, stat) => done(err, err ? undefined : toStat(stat))),
+      opts,
+    )
   }
 
   /** Delete a node; NO_NODE is an error (callers decide whether it matters). */
@@ -179,16 +222,22 @@ export abstract class ZkOperations extends EventEmitter {
   /** Run operations atomically; rejects with the first failing operation's error. */
   async multi(ops: ZkOp[], opts: CallOptions = {}): Promise<unknown[]> {
     const label = ops.map((o) => `${o.op}:${o.path}`).join(',')
-    const results = await this.call<unknown[]>('multi', label, (c, done) => {
-      const tx = c.transaction()
-      for (const o of ops) {
-        if (o.op === 'create') tx.create(o.path, toBuffer(o.data) ?? (null as never), this.acl, CREATE_MODES[o.mode ?? 'persistent'])
-        else if (o.op === 'setData') tx.setData(o.path, toBuffer(o.data) ?? null, o.version ?? -1)
-        else if (o.op === 'check') tx.check(o.path, o.version)
-        else tx.remove(o.path, o.version ?? -1)
-      }
-      tx.commit((err, res) => done(err, res as unknown[]))
-    }, opts)
+    const results = await this.call<unknown[]>(
+      'multi',
+      label,
+      (c, done) => {
+        const tx = c.transaction()
+        for (const o of ops) {
+          if (o.op === 'create')
+            tx.create(o.path, toBuffer(o.data) ?? (null as never), this.acl, CREATE_MODES[o.mode ?? 'persistent'])
+          else if (o.op === 'setData') tx.setData(o.path, toBuffer(o.data) ?? null, o.version ?? -1)
+          else if (o.op === 'check') tx.check(o.path, o.version)
+          else tx.remove(o.path, o.version ?? -1)
+        }
+        tx.commit((err, res) => done(err, res as unknown[]))
+      },
+      opts,
+    )
     for (const o of ops) {
       if (o.op === 'create' && o.mode === 'ephemeral') this.ephemerals.add(o.path)
       if (o.op === 'remove') this.ephemerals.delete(o.path)

@@ -54,7 +54,10 @@ export class OwnNodes {
     entry.check.kick()
   }
 
-  constructor(private readonly session: ZkSession, private readonly log: Logger) {}
+  constructor(
+    private readonly session: ZkSession,
+    private readonly log: Logger,
+  ) {}
 
   /**
    * Make our ephemeral node at `path` hold `data` and keep it so. If the session it was written on is
@@ -181,10 +184,13 @@ export class OwnNodes {
         await this.session.setData(path, data, seen.stat.version, pin)
       } else {
         this.log.warn({ path, owner: seen.stat.ephemeralOwner }, 'replacing a registration left by another session')
-        await this.session.multi([
-          { op: 'remove', path, version: seen.stat.version },
-          { op: 'create', path, data, mode: 'ephemeral' },
-        ], pin)
+        await this.session.multi(
+          [
+            { op: 'remove', path, version: seen.stat.version },
+            { op: 'create', path, data, mode: 'ephemeral' },
+          ],
+          pin,
+        )
       }
     } catch (err) {
       if (isZkError(err, 'NO_NODE') && !seen) return this.session.mkdirp(path.slice(0, path.lastIndexOf('/')), pin)

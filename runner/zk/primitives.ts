@@ -123,7 +123,11 @@ export function isUncertain(err: unknown): boolean {
 
 /** True when `err` means the session is gone (the recipe waits for the next 'connected'). */
 export function isSessionGone(err: unknown): boolean {
-  return isBosunError(err, errors.ZK_SESSION_LOST) || isBosunError(err, errors.CLOSED) || zkCodeOf(err) === ZK_CODES.SESSION_EXPIRED
+  return (
+    isBosunError(err, errors.ZK_SESSION_LOST) ||
+    isBosunError(err, errors.CLOSED) ||
+    zkCodeOf(err) === ZK_CODES.SESSION_EXPIRED
+  )
 }
 
 /** Wrap a client exception as a coded BosunError with `details.zkCode`. */
@@ -142,7 +146,14 @@ const BAD_NAME_CHARS = /[\u0000-\u001f\u007f-\u009f\ud800-\uf8ff\ufff0-\uffff/]/
  * characters, no '/', not '.' or '..', no control or reserved characters. Throws VALIDATION.
  */
 export function assertNodeName(kind: string, name: unknown): asserts name is string {
-  if (typeof name !== 'string' || name.length === 0 || name.length > 200 || name === '.' || name === '..' || BAD_NAME_CHARS.test(name)) {
+  if (
+    typeof name !== 'string' ||
+    name.length === 0 ||
+    name.length > 200 ||
+    name === '.' ||
+    name === '..' ||
+    BAD_NAME_CHARS.test(name)
+  ) {
     throw errors.VALIDATION(`invalid ${kind} name: ${JSON.stringify(name)}`, { details: { kind } })
   }
 }

@@ -56,7 +56,14 @@ export function parseRegistration(child: string, data: Buffer): ServiceEntry | s
   if (o.id !== child) return `id ${JSON.stringify(o.id)} does not match the node name`
   if (!isMeta(o.meta)) return 'meta is not an object'
   if (typeof o.registeredAt !== 'string') return 'missing registeredAt'
-  return { id: o.id as string, address: o.address as string, host: o.host as string, pid: o.pid as number, meta: o.meta, registeredAt: o.registeredAt }
+  return {
+    id: o.id as string,
+    address: o.address as string,
+    host: o.host as string,
+    pid: o.pid as number,
+    meta: o.meta,
+    registeredAt: o.registeredAt,
+  }
 }
 
 export function encodeCandidate(who: Identity, address: string, leader?: { epoch: number; since: string }): Buffer {
@@ -75,7 +82,14 @@ export function parseLeader(data: Buffer): LeaderInfo | null | string {
   if (o.epoch === undefined) return null
   if (typeof o.epoch !== 'number' || !Number.isSafeInteger(o.epoch) || o.epoch < 1) return 'invalid epoch'
   if (typeof o.since !== 'string') return 'missing since'
-  return { id: o.id as string, address: o.address as string, host: o.host as string, pid: o.pid as number, epoch: o.epoch, since: o.since }
+  return {
+    id: o.id as string,
+    address: o.address as string,
+    host: o.host as string,
+    pid: o.pid as number,
+    epoch: o.epoch,
+    since: o.since,
+  }
 }
 
 export function encodeEpoch(epoch: number): Buffer {

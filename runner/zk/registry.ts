@@ -216,11 +216,13 @@ export class ZkRegistry extends EventEmitter implements Registry {
 }
 
 function checkAddress(address: unknown): asserts address is string {
-  if (typeof address !== 'string' || address.length === 0 || address.length > 512) throw errors.VALIDATION('address must be a non-empty string')
+  if (typeof address !== 'string' || address.length === 0 || address.length > 512)
+    throw errors.VALIDATION('address must be a non-empty string')
 }
 
 function checkMeta(meta: unknown): asserts meta is Meta {
-  if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) throw errors.VALIDATION('meta must be an object')
+  if (typeof meta !== 'object' || meta === null || Array.isArray(meta))
+    throw errors.VALIDATION('meta must be an object')
   let json: string
   try {
     json = JSON.stringify(meta)

@@ -49,7 +49,13 @@ export interface ZkSessionOptions {
 }
 
 /** Error codes that are real answers of a live server (they confirm the session). */
-const ANSWERED_CODES: ReadonlySet<number> = new Set([ZK_CODES.NO_NODE, ZK_CODES.NODE_EXISTS, ZK_CODES.BAD_VERSION, ZK_CODES.NOT_EMPTY, ZK_CODES.NO_AUTH])
+const ANSWERED_CODES: ReadonlySet<number> = new Set([
+  ZK_CODES.NO_NODE,
+  ZK_CODES.NODE_EXISTS,
+  ZK_CODES.BAD_VERSION,
+  ZK_CODES.NOT_EMPTY,
+  ZK_CODES.NO_AUTH,
+])
 
 export class ZkSession extends ZkOperations {
   /** `<chroot>/<cluster>`: every bosun znode lives below it. */
@@ -119,7 +125,10 @@ export class ZkSession extends ZkOperations {
       this.handle?.destroy()
       this.handle = undefined
       if (this.phase === 'connecting') this.phase = 'closed'
-      throw errors.ZK_NOT_CONNECTED(`could not connect to ZooKeeper at ${this.opts.servers} within ${this.connectTimeoutMs} ms`, { cause: err })
+      throw errors.ZK_NOT_CONNECTED(
+        `could not connect to ZooKeeper at ${this.opts.servers} within ${this.connectTimeoutMs} ms`,
+        { cause: err },
+      )
     }
     try {
       await this.establish(this.gen)
@@ -172,7 +181,8 @@ export class ZkSession extends ZkOperations {
     if (handle && wasLive) {
       const ephemerals = this.trackedEphemerals()
       if (ephemerals.length > 0) {
-        if (!handle.connected) await this.whenClientConnected(performance.now() + this.closeWaitMs).catch(() => undefined)
+        if (!handle.connected)
+          await this.whenClientConnected(performance.now() + this.closeWaitMs).catch(() => undefined)
         if (handle.connected) {
           const timeoutMs = Math.min(this.requestTimeoutMs, 2000)
           await Promise.allSettled(ephemerals.map((p) => this.remove(p, -1, { timeoutMs })))
@@ -259,7 +269,10 @@ export class ZkSession extends ZkOperations {
       this.phase = 'connecting'
       this.newClient()
       const gen = this.gen
-      this.whenClientConnected(Number.POSITIVE_INFINITY).then(() => this.establish(gen), () => undefined)
+      this.whenClientConnected(Number.POSITIVE_INFINITY).then(
+        () => this.establish(gen),
+        () => undefined,
+      )
     }
     if (delayMs > 0) setTimeout(reconnect, delayMs).unref()
     else reconnect()
@@ -335,10 +348,13 @@ export class ZkSession extends ZkOperations {
       }
       const ms = deadline - performance.now()
       const timer = Number.isFinite(ms)
-        ? setTimeout(() => {
-            this.waiters.delete(waiter)
-            reject(errors.ZK_NOT_CONNECTED(`not connected to ZooKeeper within ${Math.round(ms)} ms`))
-          }, Math.max(0, ms))
+        ? setTimeout(
+            () => {
+              this.waiters.delete(waiter)
+              reject(errors.ZK_NOT_CONNECTED(`not connected to ZooKeeper within ${Math.round(ms)} ms`))
+            },
+            Math.max(0, ms),
+          )
         : undefined
       this.waiters.add(waiter)
     })
@@ -353,14 +369,19 @@ export class ZkSession extends ZkOperations {
     const deadline = performance.now() + timeoutMs
     const pinned = opts.generation
     if (this.phase === 'closed' || this.phase === 'latent') throw errors.CLOSED(`ZooKeeper session is ${this.phase}`)
-    if (pinned !== undefined && pinned !== this.gen) throw errors.ZK_SESSION_LOST(`${op} ${path}: the session it belongs to is gone`)
+    if (pinned !== undefined && pinned !== this.gen)
+      throw errors.ZK_SESSION_LOST(`${op} ${path}: the session it belongs to is gone`)
     if (!this.handle?.connected) {
       try {
         await this.whenClientConnected(deadline)
       } catch (err) {
-        throw errors.ZK_TIMEOUT(`${op} ${path}: not connected to ZooKeeper within ${timeoutMs} ms`, { cause: err, details: { op, path, sent: false } })
+        throw errors.ZK_TIMEOUT(`${op} ${path}: not connected to ZooKeeper within ${timeoutMs} ms`, {
+          cause: err,
+          details: { op, path, sent: false },
+        })
       }
-      if (pinned !== undefined && pinned !== this.gen) throw errors.ZK_SESSION_LOST(`${op} ${path}: the session it belongs to is gone`)
+      if (pinned !== undefined && pinned !== this.gen)
+        throw errors.ZK_SESSION_LOST(`${op} ${path}: the session it belongs to is gone`)
     }
     const handle = this.handle
     if (!handle) throw errors.ZK_NOT_CONNECTED(`${op} ${path}: no ZooKeeper client`)
@@ -369,10 +390,15 @@ export class ZkSession extends ZkOperations {
     const sentAt = performance.now()
     return new Promise<T>((resolve, reject) => {
       let settled = false
-      const timer = setTimeout(() => {
-        settled = true
-        reject(errors.ZK_TIMEOUT(`${op} ${path}: no answer within ${timeoutMs} ms`, { details: { op, path, sent: true } }))
-      }, Math.max(1, deadline - sentAt))
+      const timer = setTimeout(
+        () => {
+          settled = true
+          reject(
+            errors.ZK_TIMEOUT(`${op} ${path}: no answer within ${timeoutMs} ms`, { details: { op, path, sent: true } }),
+          )
+        },
+        Math.max(1, deadline - sentAt),
+      )
       try {
         run(handle.client, (err, value) => {
           if (settled) return

@@ -25,7 +25,10 @@ export class SingleFlight {
   /** Failed passes since the last successful one (the retry delay doubles with each). */
   private failures = 0
 
-  constructor(private readonly task: () => Promise<void>, private readonly opts: SingleFlightOptions) {}
+  constructor(
+    private readonly task: () => Promise<void>,
+    private readonly opts: SingleFlightOptions,
+  ) {}
 
   /** Run (or join the current run and add one more pass); rejects with the last pass's error. */
   run(): Promise<void> {
@@ -58,10 +61,13 @@ export class SingleFlight {
     if (this.opts.shouldRetry && !this.opts.shouldRetry(err)) return
     const backoff = this.opts.retryMs * 2 ** Math.max(0, this.failures - 1)
     const delay = Math.min(backoff, this.opts.maxRetryMs ?? this.opts.retryMs)
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined
-      this.kick()
-    }, Math.max(delay, this.opts.retryMs))
+    this.retryTimer = setTimeout(
+      () => {
+        this.retryTimer = undefined
+        this.kick()
+      },
+      Math.max(delay, this.opts.retryMs),
+    )
     this.retryTimer.unref()
   }
 
