@@ -25,7 +25,13 @@ const MAX_TIME_LENGTH = 40
 
 /** An ISO-8601 date-time string that parses to a real time. */
 export function isIsoTime(x: unknown): x is string {
-  return typeof x === 'string' && x.length >= 10 && x.length <= MAX_TIME_LENGTH && /^\d{4}-\d\d-\d\dT/.test(x) && Number.isFinite(Date.parse(x))
+  return (
+    typeof x === 'string' &&
+    x.length >= 10 &&
+    x.length <= MAX_TIME_LENGTH &&
+    /^\d{4}-\d\d-\d\dT/.test(x) &&
+    Number.isFinite(Date.parse(x))
+  )
 }
 
 /** Absent, or an ISO-8601 date-time string. */
@@ -35,7 +41,8 @@ export function optionalIsoTime(x: unknown): boolean {
 
 /** A job error `{ message, code?, name? }` with only those string fields, or undefined when it is not one. */
 export function jobErrorFrom(x: unknown): JobError | undefined {
-  if (!isObject(x) || typeof x.message !== 'string' || !optionalString(x.code) || !optionalString(x.name)) return undefined
+  if (!isObject(x) || typeof x.message !== 'string' || !optionalString(x.code) || !optionalString(x.name))
+    return undefined
   const error: JobError = { message: x.message }
   if (x.code !== undefined) error.code = x.code as string
   if (x.name !== undefined) error.name = x.name as string

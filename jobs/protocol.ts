@@ -49,7 +49,8 @@ export interface WorkerMeta {
 export function parseWorkerMeta(meta: unknown): { functions: string[]; capacity: number } | undefined {
   if (!isObject(meta)) return undefined
   const { functions, capacity } = meta
-  if (!Array.isArray(functions) || !functions.every((f) => typeof f === 'string' && FUNCTION_NAME_PATTERN.test(f))) return undefined
+  if (!Array.isArray(functions) || !functions.every((f) => typeof f === 'string' && FUNCTION_NAME_PATTERN.test(f)))
+    return undefined
   if (typeof capacity !== 'number' || !Number.isInteger(capacity) || capacity < 1) return undefined
   return { functions: functions as string[], capacity: Math.min(capacity, MAX_WORKER_CAPACITY) }
 }
@@ -80,18 +81,33 @@ export interface DispatchedJob {
 }
 
 export function parseDispatchBody(x: unknown): { epoch: number; jobs: unknown[] } {
-  if (!isObject(x) || !isSafeCount(x.epoch) || !Array.isArray(x.jobs)) throw errors.BAD_MESSAGE('dispatch needs { epoch, jobs[] }')
+  if (!isObject(x) || !isSafeCount(x.epoch) || !Array.isArray(x.jobs))
+    throw errors.BAD_MESSAGE('dispatch needs { epoch, jobs[] }')
   return { epoch: x.epoch, jobs: x.jobs }
 }
 
 /** One job of a dispatch, or undefined when it cannot be run (the worker refuses it as malformed). */
 export function parseDispatchedJob(x: unknown): DispatchedJob | undefined {
-  if (!isObject(x) || !isValidJobId(x.id) || typeof x.function !== 'string' || !isSafeCount(x.attempts) || x.attempts < 1) return undefined
+  if (
+    !isObject(x) ||
+    !isValidJobId(x.id) ||
+    typeof x.function !== 'string' ||
+    !isSafeCount(x.attempts) ||
+    x.attempts < 1
+  )
+    return undefined
   if (!isSafeCount(x.timeoutMs) || x.timeoutMs < 1) return undefined
   return { id: x.id, function: x.function, attempts: x.attempts, payload: x.payload ?? null, timeoutMs: x.timeoutMs }
 }
 
-const REFUSALS: readonly RefusalReason[] = ['stale-epoch', 'unknown-epoch', 'full', 'unknown-function', 'draining', 'malformed']
+const REFUSALS: readonly RefusalReason[] = [
+  'stale-epoch',
+  'unknown-epoch',
+  'full',
+  'unknown-function',
+  'draining',
+  'malformed',
+]
 
 export function parseDispatchReply(x: unknown): DispatchReply {
   if (!isObject(x) || !Array.isArray(x.answers)) throw errors.BAD_MESSAGE('dispatch reply needs { answers[] }')
@@ -99,7 +115,12 @@ export function parseDispatchReply(x: unknown): DispatchReply {
   for (const a of x.answers) {
     if (!isObject(a) || typeof a.id !== 'string') continue
     if (a.accepted === true) answers.push({ id: a.id, accepted: true })
-    else answers.push({ id: a.id, accepted: false, reason: REFUSALS.includes(a.reason as RefusalReason) ? (a.reason as RefusalReason) : 'malformed' })
+    else
+      answers.push({
+        id: a.id,
+        accepted: false,
+        reason: REFUSALS.includes(a.reason as RefusalReason) ? (a.reason as RefusalReason) : 'malformed',
+      })
   }
   return { answers }
 }
@@ -112,7 +133,8 @@ export interface AbortBody {
 }
 
 export function parseAbortBody(x: unknown): AbortBody {
-  if (!isObject(x) || !isSafeCount(x.epoch) || !isValidJobId(x.jobId)) throw errors.BAD_MESSAGE('abort needs { epoch, jobId }')
+  if (!isObject(x) || !isSafeCount(x.epoch) || !isValidJobId(x.jobId))
+    throw errors.BAD_MESSAGE('abort needs { epoch, jobId }')
   return { epoch: x.epoch, jobId: x.jobId }
 }
 
@@ -120,7 +142,11 @@ export function parseAbortBody(x: unknown): AbortBody {
 
 export type AttemptOutcome =
   | { ok: true; result: unknown }
-  | { ok: false; error: JobError; /** the worker gave the job back (shutdown): requeue without counting a failure */ handedBack?: boolean }
+  | {
+      ok: false
+      error: JobError
+      /** the worker gave the job back (shutdown): requeue without counting a failure */ handedBack?: boolean
+    }
 
 /** One finished attempt, as reported by the worker that ran it. */
 export interface AttemptResult {
@@ -146,8 +172,10 @@ export interface ResultsReply {
 
 /** A finished attempt, strictly checked (whatever goes into a job record must decode as a job again), or undefined. */
 export function parseAttemptResult(x: unknown): AttemptResult | undefined {
-  if (!isObject(x) || !isValidJobId(x.jobId) || !isSafeCount(x.attempt) || x.attempt < 1 || !isSafeCount(x.epoch)) return undefined
-  if (typeof x.worker !== 'string' || x.worker.length === 0 || !isIsoTime(x.startedAt) || !isIsoTime(x.finishedAt)) return undefined
+  if (!isObject(x) || !isValidJobId(x.jobId) || !isSafeCount(x.attempt) || x.attempt < 1 || !isSafeCount(x.epoch))
+    return undefined
+  if (typeof x.worker !== 'string' || x.worker.length === 0 || !isIsoTime(x.startedAt) || !isIsoTime(x.finishedAt))
+    return undefined
   const o = x.outcome
   if (!isObject(o) || typeof o.ok !== 'boolean') return undefined
   let outcome: AttemptOutcome
@@ -158,7 +186,15 @@ export function parseAttemptResult(x: unknown): AttemptResult | undefined {
     if (error === undefined) return undefined
     outcome = o.handedBack === true ? { ok: false, error, handedBack: true } : { ok: false, error }
   }
-  return { jobId: x.jobId, attempt: x.attempt, epoch: x.epoch, worker: x.worker, startedAt: x.startedAt, finishedAt: x.finishedAt, outcome }
+  return {
+    jobId: x.jobId,
+    attempt: x.attempt,
+    epoch: x.epoch,
+    worker: x.worker,
+    startedAt: x.startedAt,
+    finishedAt: x.finishedAt,
+    outcome,
+  }
 }
 
 /** The results of a results message (malformed items dropped and counted); BAD_MESSAGE when it has no list. */
@@ -210,7 +246,8 @@ export interface InventoryReply {
 export const INVENTORY_PAGE = 2000
 
 export function parseInventoryBody(x: unknown): InventoryBody {
-  if (!isObject(x) || !isSafeCount(x.epoch) || !optionalString(x.after)) throw errors.BAD_MESSAGE('inventory needs { epoch, after? }')
+  if (!isObject(x) || !isSafeCount(x.epoch) || !optionalString(x.after))
+    throw errors.BAD_MESSAGE('inventory needs { epoch, after? }')
   return x.after === undefined ? { epoch: x.epoch } : { epoch: x.epoch, after: x.after as string }
 }
 
@@ -225,7 +262,9 @@ export function parseInventoryReply(x: unknown): InventoryReply {
     running.push({ jobId: r.jobId, attempt: r.attempt, epoch: isSafeCount(r.epoch) ? r.epoch : 0, startedAt })
   }
   const held: HeldResult[] = []
-  for (const h of x.held) if (isObject(h) && isValidJobId(h.jobId) && isSafeCount(h.attempt) && h.attempt >= 1) held.push({ jobId: h.jobId, attempt: h.attempt })
+  for (const h of x.held)
+    if (isObject(h) && isValidJobId(h.jobId) && isSafeCount(h.attempt) && h.attempt >= 1)
+      held.push({ jobId: h.jobId, attempt: h.attempt })
   const reply: InventoryReply = { worker: x.worker, running, held }
   if (typeof x.next === 'string') reply.next = x.next
   return reply
@@ -242,10 +281,22 @@ export interface WorkerStatusReply {
 }
 
 export function parseWorkerStatusReply(x: unknown): WorkerStatusReply {
-  if (!isObject(x) || typeof x.id !== 'string' || !isSafeCount(x.running) || !isSafeCount(x.capacity) || !Array.isArray(x.functions)) {
+  if (
+    !isObject(x) ||
+    typeof x.id !== 'string' ||
+    !isSafeCount(x.running) ||
+    !isSafeCount(x.capacity) ||
+    !Array.isArray(x.functions)
+  ) {
     throw errors.BAD_MESSAGE('worker status needs { id, running, capacity, functions[] }')
   }
-  return { id: x.id, running: x.running, capacity: x.capacity, functions: x.functions.filter((f): f is string => typeof f === 'string'), draining: x.draining === true }
+  return {
+    id: x.id,
+    running: x.running,
+    capacity: x.capacity,
+    functions: x.functions.filter((f): f is string => typeof f === 'string'),
+    draining: x.draining === true,
+  }
 }
 
 // ---- API → boss ---------------------------------------------------------------------------------
@@ -307,7 +358,14 @@ export interface BossStatusReply {
 }
 
 export function parseBossStatusReply(x: unknown): BossStatusReply {
-  if (!isObject(x) || !isSafeCount(x.epoch) || typeof x.since !== 'string' || !isSafeCount(x.queued) || !isSafeCount(x.running) || !isObject(x.workers)) {
+  if (
+    !isObject(x) ||
+    !isSafeCount(x.epoch) ||
+    typeof x.since !== 'string' ||
+    !isSafeCount(x.queued) ||
+    !isSafeCount(x.running) ||
+    !isObject(x.workers)
+  ) {
     throw errors.BAD_MESSAGE('boss status needs { epoch, since, queued, running, workers }')
   }
   const workers: Record<string, number> = {}

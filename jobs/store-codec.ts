@@ -76,7 +76,10 @@ export function jobShapeProblem(v: unknown): string | null {
 }
 
 /** Parse a stored job; `{ job: null, problem }` for garbage (wrong JSON, wrong shape, id ≠ key). */
-export function decodeJob(data: Uint8Array, expectedId: string): { job: Job; problem?: undefined } | { job: null; problem: string } {
+export function decodeJob(
+  data: Uint8Array,
+  expectedId: string,
+): { job: Job; problem?: undefined } | { job: null; problem: string } {
   const v = parseJson(data)
   if (v === undefined) return { job: null, problem: 'not JSON' }
   const problem = jobShapeProblem(v)
@@ -106,7 +109,8 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
 export function isWrongLastSequence(err: unknown): boolean {
   return (
     err instanceof JetStreamApiError &&
-    (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+    (err.code === JetStreamApiCodes.StreamWrongLastSequence ||
+      err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
   )
 }
 
@@ -131,7 +135,9 @@ export function isTransient(err: unknown): boolean {
   if (err.name === 'RequestError') return true
   if (err instanceof JetStreamApiError) {
     if (err.status === 503 || err.code === 10008) return true
-    return /temporarily unavailable|no suitable peers|insufficient resources|not current|offline|no leader|leader|stream not found|timeout/i.test(err.message)
+    return /temporarily unavailable|no suitable peers|insufficient resources|not current|offline|no leader|leader|stream not found|timeout/i.test(
+      err.message,
+    )
   }
   return /timeout|disconnect|no responders/i.test(err.message)
 }

@@ -8,7 +8,8 @@ export class Limiter {
   private readonly waiting: Array<() => void> = []
 
   constructor(readonly limit: number) {
-    if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`limit must be a positive integer, got ${limit}`)
+    if (!Number.isSafeInteger(limit) || limit < 1)
+      throw new RangeError(`limit must be a positive integer, got ${limit}`)
   }
 
   /** Requests running now. */

@@ -57,7 +57,10 @@ export class Records {
   /** Write `data` under `key` if the key's last revision is `expectRevision` (0: absent). One attempt. */
   async publish(key: string, data: Uint8Array, expectRevision: number): Promise<number> {
     const ack = await this.writes.run(() =>
-      this.js.publish(this.prefix + key, data, { expect: { lastSubjectSequence: expectRevision }, timeout: this.limits.requestTimeoutMs }),
+      this.js.publish(this.prefix + key, data, {
+        expect: { lastSubjectSequence: expectRevision },
+        timeout: this.limits.requestTimeoutMs,
+      }),
     )
     return ack.seq
   }
@@ -88,12 +91,13 @@ export class Records {
     const deadline = this.deadline()
     let expect = 0
     let uncertain = false
-    for (let conflicts = 0, transient = 0; ; ) {
+    for (let conflicts = 0, transient = 0; ;) {
       try {
         return { created: true, revision: await this.publish(key, data, expect) }
       } catch (err) {
         if (isWrongLastSequence(err)) {
-          if (++conflicts > this.limits.maxCasAttempts) throw errors.STORE(`create ${key}: too many conflicts`, { cause: err })
+          if (++conflicts > this.limits.maxCasAttempts)
+            throw errors.STORE(`create ${key}: too many conflicts`, { cause: err })
         } else if (isTransient(err) && Date.now() < deadline) {
           uncertain = true
           await sleep(backoffMs(transient++))

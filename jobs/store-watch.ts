@@ -50,7 +50,10 @@ export function toWatchEntry(ref: BucketRef, m: JsMsg): WatchEntry | null {
   if (op === 'DEL' || op === 'PURGE') return { id, job: null, revision, deleted: true }
   const decoded = decodeJob(m.data, id)
   if (decoded.job === null) {
-    ref.log.warn({ key: JOB_KEY_PREFIX + id, revision, problem: decoded.problem, bytes: m.data.length }, 'skipping garbage in the job bucket')
+    ref.log.warn(
+      { key: JOB_KEY_PREFIX + id, revision, problem: decoded.problem, bytes: m.data.length },
+      'skipping garbage in the job bucket',
+    )
     return null
   }
   return { id, job: decoded.job, revision, deleted: false }
@@ -64,7 +67,11 @@ async function lastSequence(ref: BucketRef): Promise<number> {
 async function orderedConsumer(ref: BucketRef, fromSeq: number) {
   const filter = ref.jobSubjectPrefix + '>'
   return fromSeq > 0
-    ? ref.js.consumers.get(ref.stream, { filter_subjects: filter, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: fromSeq })
+    ? ref.js.consumers.get(ref.stream, {
+        filter_subjects: filter,
+        deliver_policy: DeliverPolicy.StartSequence,
+        opt_start_seq: fromSeq,
+      })
     : ref.js.consumers.get(ref.stream, { filter_subjects: filter, deliver_policy: DeliverPolicy.LastPerSubject })
 }
 
@@ -254,7 +261,11 @@ export interface JobWatchStream extends AsyncIterable<JobWatchEvent> {
   stop(): Promise<void>
 }
 
-type StartWatch = (onEntry: (entry: WatchEntry) => void, onInitialDone: () => void, onError: WatchErrorListener) => () => void
+type StartWatch = (
+  onEntry: (entry: WatchEntry) => void,
+  onInitialDone: () => void,
+  onError: WatchErrorListener,
+) => () => void
 
 /**
  * A callback watch as an async iterable (single consumer). Events are buffered without bound

@@ -13,7 +13,13 @@
  * - Garbage in the bucket (not JSON, not a Job, id ≠ key) is skipped with a warning, never thrown.
  * - Reads go to the stream leader (allow_direct off): a record is readable as soon as it is acked.
  */
-import { jetstream, jetstreamManager, StorageType, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
+import {
+  jetstream,
+  jetstreamManager,
+  StorageType,
+  type JetStreamClient,
+  type JetStreamManager,
+} from '@nats-io/jetstream'
 import { Kvm, type KV } from '@nats-io/kv'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { BosunError, errors } from '../runner/errors.js'
@@ -32,7 +38,14 @@ import {
   jobKey,
 } from './store-codec.js'
 import { backoffMs, Records, sleep, type RawEntry } from './store-records.js'
-import { JobWatcher, scanJobs, watchAsIterable, type BucketRef, type JobWatchStream, type WatchEntry } from './store-watch.js'
+import {
+  JobWatcher,
+  scanJobs,
+  watchAsIterable,
+  type BucketRef,
+  type JobWatchStream,
+  type WatchEntry,
+} from './store-watch.js'
 
 export type { JobWatchEvent, JobWatchStream, WatchEntry } from './store-watch.js'
 
@@ -100,7 +113,6 @@ export interface ScanFilter {
   function?: string
 }
 
-
 export class JobStore {
   /** KV bucket name (`bosun_<cluster>_jobs`). */
   readonly bucket: string
@@ -160,7 +172,10 @@ export class JobStore {
         })
         const status = await kv.status()
         if (status.replicas !== replicas) {
-          log.warn({ want: replicas, have: status.replicas }, 'job bucket exists with another replica count; keeping it')
+          log.warn(
+            { want: replicas, have: status.replicas },
+            'job bucket exists with another replica count; keeping it',
+          )
         }
         log.info({ replicas: status.replicas, values: status.values }, 'job store open')
         return new JobStore(opts.nc, js, jsm, kv, bucket, log, opts)
@@ -196,14 +211,19 @@ export class JobStore {
         try {
           return this.encodeForCreate(job)
         } catch (err) {
-          if (err instanceof BosunError) throw new BosunError(err.code, err.statusCode, `job ${index}: ${err.message}`, { details: { ...err.details, index } })
+          if (err instanceof BosunError)
+            throw new BosunError(err.code, err.statusCode, `job ${index}: ${err.message}`, {
+              details: { ...err.details, index },
+            })
           throw err
         }
       })
       const settled = await Promise.allSettled(jobs.map((job, i) => this.createEncoded(job, encoded[i]!)))
       const results: CreateResult[] = []
       const failed: Array<{ index: number; err: unknown }> = []
-      settled.forEach((r, index) => (r.status === 'fulfilled' ? results.push(r.value) : failed.push({ index, err: r.reason })))
+      settled.forEach((r, index) =>
+        r.status === 'fulfilled' ? results.push(r.value) : failed.push({ index, err: r.reason }),
+      )
       if (failed.length > 0) {
         const first = failed[0]!.err
         throw errors.STORE(`${failed.length} of ${jobs.length} jobs were not stored: ${(first as Error).message}`, {
@@ -249,7 +269,12 @@ export class JobStore {
    * written record (fn's result object, id and epoch enforced; undefined fields are not stored) and
    * its new revision once durable; null when the job does not exist.
    */
-  mutate(id: string, epoch: number, fn: (current: Job) => Job | null, opts: MutateOptions = {}): Promise<MutateResult | null> {
+  mutate(
+    id: string,
+    epoch: number,
+    fn: (current: Job) => Job | null,
+    opts: MutateOptions = {},
+  ): Promise<MutateResult | null> {
     return this.track(async () => {
       if (!Number.isSafeInteger(epoch) || epoch < 0) throw errors.VALIDATION(`invalid epoch ${epoch}`)
       if (!isValidJobId(id)) return null
@@ -258,8 +283,9 @@ export class JobStore {
       let current = opts.current ?? opts.job
       let revision = opts.revision
       let attempted: Uint8Array | undefined
-      for (let conflicts = 0, transient = 0; ; ) {
-        if (opts.signal?.aborted) throw errors.NOT_LEADER(`mutate job ${id}: abandoned (${String(opts.signal.reason ?? 'aborted')})`)
+      for (let conflicts = 0, transient = 0; ;) {
+        if (opts.signal?.aborted)
+          throw errors.NOT_LEADER(`mutate job ${id}: abandoned (${String(opts.signal.reason ?? 'aborted')})`)
         if (current === undefined || revision === undefined) {
           const raw = await this.records.read(key, deadline, opts.signal)
           if (raw === null || raw.op !== 'PUT') return null
@@ -285,7 +311,10 @@ export class JobStore {
         } catch (err) {
           if (isWrongLastSequence(err)) {
             if (++conflicts >= this.records.limits.maxCasAttempts) {
-              throw errors.STORE(`job ${id}: gave up after ${conflicts} compare-and-set conflicts`, { cause: err, details: { id } })
+              throw errors.STORE(`job ${id}: gave up after ${conflicts} compare-and-set conflicts`, {
+                cause: err,
+                details: { id },
+              })
             }
             // the first retry is immediate; later ones back off a random bit so contenders spread out
             if (conflicts > 1) await sleep(Math.random() * Math.min(2 ** conflicts, 100))
@@ -308,7 +337,11 @@ export class JobStore {
    * change, in store order, across NATS restarts and reconnects. `onError` fires if the watch ends
    * for good (connection closed). Returns a stop function.
    */
-  watchJobs(onEntry: (entry: WatchEntry) => void, onInitialDone: () => void, onError?: (err: unknown) => void): () => void {
+  watchJobs(
+    onEntry: (entry: WatchEntry) => void,
+    onInitialDone: () => void,
+    onError?: (err: unknown) => void,
+  ): () => void {
     this.assertOpen()
     const watcher = new JobWatcher(this.ref, onEntry, onInitialDone, onError)
     this.watchers.add(watcher)
@@ -330,7 +363,10 @@ export class JobStore {
   /** Every job record now in the bucket (garbage skipped), optionally filtered by state/function. */
   async *scan(filter: ScanFilter = {}): AsyncGenerator<StoredJob> {
     this.assertOpen()
-    const states = filter.state === undefined ? undefined : new Set<JobState>(typeof filter.state === 'string' ? [filter.state] : filter.state)
+    const states =
+      filter.state === undefined
+        ? undefined
+        : new Set<JobState>(typeof filter.state === 'string' ? [filter.state] : filter.state)
     for await (const s of scanJobs(this.ref)) {
       if (states !== undefined && !states.has(s.job.state)) continue
       if (filter.function !== undefined && s.job.function !== filter.function) continue
@@ -362,7 +398,8 @@ export class JobStore {
       if (job?.idempotencyKey !== undefined) {
         const key = idemKey(job.idempotencyKey)
         const claim = await this.records.read(key, deadline)
-        if (claim !== null && decodeIdem(claim.data)?.jobId === id) await this.records.deleteAt(key, claim.revision, deadline)
+        if (claim !== null && decodeIdem(claim.data)?.jobId === id)
+          await this.records.deleteAt(key, claim.revision, deadline)
       }
     })
   }
@@ -398,7 +435,9 @@ export class JobStore {
     const data = encodeJson(job)
     const max = (this.nc.info?.max_payload ?? 1024 * 1024) - HEADER_ROOM
     if (data.length > max) {
-      throw errors.BODY_TOO_LARGE(`job record of ${data.length} bytes exceeds the store limit of ${max} bytes`, { details: { id: job.id, bytes: data.length, max } })
+      throw errors.BODY_TOO_LARGE(`job record of ${data.length} bytes exceeds the store limit of ${max} bytes`, {
+        details: { id: job.id, bytes: data.length, max },
+      })
     }
     return data
   }
@@ -418,10 +457,12 @@ export class JobStore {
     if (raw.op !== 'PUT') return null
     const decoded = decodeJob(raw.data, id)
     if (decoded.job === null) {
-      this.log.warn({ key: jobKey(id), revision: raw.revision, problem: decoded.problem }, 'skipping garbage in the job bucket')
+      this.log.warn(
+        { key: jobKey(id), revision: raw.revision, problem: decoded.problem },
+        'skipping garbage in the job bucket',
+      )
       return null
     }
     return { job: decoded.job, revision: raw.revision }
   }
-
 }
