@@ -64,10 +64,17 @@ export interface BuildAppOptions {
   connectionTimeoutMs?: number
 }
 
-export type BosunApp = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>
+export type BosunApp = FastifyInstance<
+  RawServerDefault,
+  IncomingMessage,
+  ServerResponse,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>
 
 function positiveInt(name: string, value: number, min: number): number {
-  if (!Number.isSafeInteger(value) || value < min) throw errors.CONFIG(`buildApp: ${name} must be an integer ≥ ${min}, got ${value}`)
+  if (!Number.isSafeInteger(value) || value < min)
+    throw errors.CONFIG(`buildApp: ${name} must be an integer ≥ ${min}, got ${value}`)
   return value
 }
 
@@ -75,12 +82,24 @@ export function buildApp(opts: BuildAppOptions): BosunApp {
   const bodyLimit = positiveInt('bodyLimitBytes', opts.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES, 1)
   const maxWaitMs = positiveInt('maxWaitMs', opts.maxWaitMs ?? DEFAULT_MAX_WAIT_MS, 0)
   const requestTimeout = positiveInt('requestTimeoutMs', opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS, 1)
-  const keepAliveTimeout = positiveInt('keepAliveTimeoutMs', opts.keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS, 1)
-  const connectionTimeout = positiveInt('connectionTimeoutMs', opts.connectionTimeoutMs ?? maxWaitMs + CONNECTION_TIMEOUT_MARGIN_MS, maxWaitMs + 1)
+  const keepAliveTimeout = positiveInt(
+    'keepAliveTimeoutMs',
+    opts.keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
+    1,
+  )
+  const connectionTimeout = positiveInt(
+    'connectionTimeoutMs',
+    opts.connectionTimeoutMs ?? maxWaitMs + CONNECTION_TIMEOUT_MARGIN_MS,
+    maxWaitMs + 1,
+  )
   const tokens = Object.freeze([...(opts.apiTokens ?? [])].filter((t) => t !== ''))
-  const rateLimit = opts.rateLimit === undefined
-    ? undefined
-    : Object.freeze({ max: positiveInt('rateLimit.max', opts.rateLimit.max, 1), timeWindowMs: positiveInt('rateLimit.timeWindowMs', opts.rateLimit.timeWindowMs, 1) })
+  const rateLimit =
+    opts.rateLimit === undefined
+      ? undefined
+      : Object.freeze({
+          max: positiveInt('rateLimit.max', opts.rateLimit.max, 1),
+          timeWindowMs: positiveInt('rateLimit.timeWindowMs', opts.rateLimit.timeWindowMs, 1),
+        })
   const authOn = tokens.length > 0
 
   const app = Fastify({
@@ -117,7 +136,8 @@ export function buildApp(opts: BuildAppOptions): BosunApp {
       info: {
         title: 'bosun',
         version: API_VERSION,
-        description: 'A serverless-style job runner: submit jobs to named functions, read their state, watch the cluster.',
+        description:
+          'A serverless-style job runner: submit jobs to named functions, read their state, watch the cluster.',
       },
       tags: [
         { name: 'jobs', description: 'submit, read, list and cancel jobs' },

@@ -51,7 +51,11 @@ export function bearerAuth(tokens: readonly string[]): onRequestHookHandler {
     const index = token === undefined ? -1 : matchToken(digests, token)
     if (index === -1) {
       reply.header('www-authenticate', 'Bearer realm="bosun"')
-      done(errors.UNAUTHORIZED(token === undefined ? 'missing bearer token: send Authorization: Bearer <token>' : 'invalid bearer token'))
+      done(
+        errors.UNAUTHORIZED(
+          token === undefined ? 'missing bearer token: send Authorization: Bearer <token>' : 'invalid bearer token',
+        ),
+      )
       return
     }
     clientOf.set(request, `token:${index}`)

@@ -35,7 +35,9 @@ export class Backpressure {
   admit(n: number): void {
     if (this.maxQueued <= 0 || Date.now() - this.at > STALE_MS) return
     if (this.queued + this.acceptedSince + n > this.maxQueued) {
-      throw errors.QUEUE_FULL(`the queue is full (${this.queued} jobs queued, limit ${this.maxQueued}); retry later`, { retryAfterSeconds: 1 })
+      throw errors.QUEUE_FULL(`the queue is full (${this.queued} jobs queued, limit ${this.maxQueued}); retry later`, {
+        retryAfterSeconds: 1,
+      })
     }
     this.acceptedSince += n
   }

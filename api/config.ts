@@ -9,7 +9,12 @@
 import { isIP } from 'node:net'
 import { errors } from '../runner/errors.js'
 import { describeEnv, parseEnv, type EnvSpec, type ParsedEnv } from '../runner/env.js'
-import { DEFAULT_BODY_LIMIT_BYTES, DEFAULT_KEEP_ALIVE_TIMEOUT_MS, DEFAULT_MAX_WAIT_MS, DEFAULT_REQUEST_TIMEOUT_MS } from './app.js'
+import {
+  DEFAULT_BODY_LIMIT_BYTES,
+  DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
+  DEFAULT_MAX_WAIT_MS,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+} from './app.js'
 import type { RateLimitSettings } from './rate-limit.js'
 
 export const DEFAULT_PORT = 3000
@@ -35,14 +40,60 @@ export const apiEnv = {
     patternDoc: 'tokens of 16–512 characters [A-Za-z0-9._~+/=-]',
     doc: 'comma-separated bearer tokens; when set, job routes and /cluster require `Authorization: Bearer <token>`',
   },
-  BOSUN_API_INSECURE: { type: 'bool', default: false, doc: 'allow a non-loopback HOST without BOSUN_API_TOKENS (auth done elsewhere)' },
-  API_BODY_LIMIT_BYTES: { type: 'int', default: DEFAULT_BODY_LIMIT_BYTES, min: 1024, max: 64 * 1024 * 1024, doc: 'largest request body; larger → 413' },
-  API_MAX_WAIT_MS: { type: 'int', default: DEFAULT_MAX_WAIT_MS, min: 0, max: 15 * 60 * 1000, doc: 'largest `?wait=` of POST /jobs' },
-  API_REQUEST_TIMEOUT_MS: { type: 'int', default: DEFAULT_REQUEST_TIMEOUT_MS, min: 500, max: 10 * 60 * 1000, doc: 'a client must send a whole request (headers and body) within this; slower or stalled ones get 408 and are disconnected' },
-  API_KEEP_ALIVE_TIMEOUT_MS: { type: 'int', default: DEFAULT_KEEP_ALIVE_TIMEOUT_MS, min: 100, max: 10 * 60 * 1000, doc: 'idle keep-alive connections are closed after this' },
-  API_RATE_LIMIT_PER_MIN: { type: 'int', default: 0, min: 0, max: 10_000_000, doc: 'submit requests per minute per client (token, else IP); 0 = off' },
-  BOSUN_MAX_QUEUED_JOBS: { type: 'int', default: DEFAULT_MAX_QUEUED_JOBS, min: 0, max: 100_000_000, doc: 'backpressure: past this many queued jobs submits answer 429 with Retry-After; 0 = no limit' },
-  API_NO_BOSS_WAIT_MS: { type: 'int', default: DEFAULT_NO_BOSS_WAIT_MS, min: 0, max: 60_000, doc: 'how long a submit waits for a boss to be elected before answering 503' },
+  BOSUN_API_INSECURE: {
+    type: 'bool',
+    default: false,
+    doc: 'allow a non-loopback HOST without BOSUN_API_TOKENS (auth done elsewhere)',
+  },
+  API_BODY_LIMIT_BYTES: {
+    type: 'int',
+    default: DEFAULT_BODY_LIMIT_BYTES,
+    min: 1024,
+    max: 64 * 1024 * 1024,
+    doc: 'largest request body; larger → 413',
+  },
+  API_MAX_WAIT_MS: {
+    type: 'int',
+    default: DEFAULT_MAX_WAIT_MS,
+    min: 0,
+    max: 15 * 60 * 1000,
+    doc: 'largest `?wait=` of POST /jobs',
+  },
+  API_REQUEST_TIMEOUT_MS: {
+    type: 'int',
+    default: DEFAULT_REQUEST_TIMEOUT_MS,
+    min: 500,
+    max: 10 * 60 * 1000,
+    doc: 'a client must send a whole request (headers and body) within this; slower or stalled ones get 408 and are disconnected',
+  },
+  API_KEEP_ALIVE_TIMEOUT_MS: {
+    type: 'int',
+    default: DEFAULT_KEEP_ALIVE_TIMEOUT_MS,
+    min: 100,
+    max: 10 * 60 * 1000,
+    doc: 'idle keep-alive connections are closed after this',
+  },
+  API_RATE_LIMIT_PER_MIN: {
+    type: 'int',
+    default: 0,
+    min: 0,
+    max: 10_000_000,
+    doc: 'submit requests per minute per client (token, else IP); 0 = off',
+  },
+  BOSUN_MAX_QUEUED_JOBS: {
+    type: 'int',
+    default: DEFAULT_MAX_QUEUED_JOBS,
+    min: 0,
+    max: 100_000_000,
+    doc: 'backpressure: past this many queued jobs submits answer 429 with Retry-After; 0 = no limit',
+  },
+  API_NO_BOSS_WAIT_MS: {
+    type: 'int',
+    default: DEFAULT_NO_BOSS_WAIT_MS,
+    min: 0,
+    max: 60_000,
+    doc: 'how long a submit waits for a boss to be elected before answering 503',
+  },
 } as const satisfies Record<string, EnvSpec>
 
 export interface ApiConfig {
@@ -91,7 +142,8 @@ export function apiConfigFrom(e: ParsedEnv<typeof apiEnv>): ApiConfig {
     maxWaitMs: e.API_MAX_WAIT_MS,
     requestTimeoutMs: e.API_REQUEST_TIMEOUT_MS,
     keepAliveTimeoutMs: e.API_KEEP_ALIVE_TIMEOUT_MS,
-    rateLimit: e.API_RATE_LIMIT_PER_MIN > 0 ? Object.freeze({ max: e.API_RATE_LIMIT_PER_MIN, timeWindowMs: 60_000 }) : undefined,
+    rateLimit:
+      e.API_RATE_LIMIT_PER_MIN > 0 ? Object.freeze({ max: e.API_RATE_LIMIT_PER_MIN, timeWindowMs: 60_000 }) : undefined,
     noBossWaitMs: e.API_NO_BOSS_WAIT_MS,
     maxQueuedJobs: e.BOSUN_MAX_QUEUED_JOBS,
   })

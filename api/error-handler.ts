@@ -46,21 +46,26 @@ function pointerSegments(pointer: string | undefined): string[] {
 }
 
 /** Turn a Fastify validation error into a message naming the field (and the batch index). */
-export function describeValidation(issues: readonly ValidationIssue[], context: string | undefined): { message: string; details: Record<string, unknown> } {
+export function describeValidation(
+  issues: readonly ValidationIssue[],
+  context: string | undefined,
+): { message: string; details: Record<string, unknown> } {
   const where = context ?? 'request'
   const issue = issues[0] ?? {}
   const segments = pointerSegments(issue.instancePath)
   let problem: string
   switch (issue.keyword) {
     case 'required': {
-      const missing = (issue.params?.requiredProperties ?? issue.params?.missingProperty) as string[] | string | undefined
+      const missing = (issue.params?.requiredProperties ?? issue.params?.missingProperty) as
+        string[] | string | undefined
       const name = Array.isArray(missing) ? missing[0] : missing
       if (name !== undefined) segments.push(String(name).replace(/^\./, ''))
       problem = 'is required'
       break
     }
     case 'additionalProperties': {
-      const extra = (issue.params?.additionalProperties ?? issue.params?.additionalProperty) as string[] | string | undefined
+      const extra = (issue.params?.additionalProperties ?? issue.params?.additionalProperty) as
+        string[] | string | undefined
       const name = Array.isArray(extra) ? extra[0] : extra
       if (name !== undefined) segments.push(String(name))
       problem = 'is not allowed (unknown property)'
@@ -68,11 +73,15 @@ export function describeValidation(issues: readonly ValidationIssue[], context: 
     }
     case 'boolean':
       // typebox reports `additionalProperties: false` as "schema is false" at the extra property.
-      problem = issue.schemaPath?.endsWith('additionalProperties') ? 'is not allowed (unknown property)' : 'is not allowed'
+      problem = issue.schemaPath?.endsWith('additionalProperties')
+        ? 'is not allowed (unknown property)'
+        : 'is not allowed'
       break
     case 'enum': {
       const allowed = issue.params?.allowedValues
-      problem = Array.isArray(allowed) ? `must be one of ${allowed.map(String).join(', ')}` : (issue.message ?? 'is invalid')
+      problem = Array.isArray(allowed)
+        ? `must be one of ${allowed.map(String).join(', ')}`
+        : (issue.message ?? 'is invalid')
       break
     }
     default:
@@ -106,8 +115,6 @@ function fromBosun(err: BosunError): MappedError {
   return mapped
 }
 
-
-
 /** Map any thrown value to the answer. Pure; exported for tests. */
 export function mapError(err: unknown, bodyLimitBytes?: number): MappedError {
   if (isBosunError(err)) return fromBosun(err)
@@ -119,9 +126,15 @@ export function mapError(err: unknown, bodyLimitBytes?: number): MappedError {
   switch (e.code) {
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
     case 'FST_ERR_CTP_INVALID_TYPE':
-      return fromBosun(errors.UNSUPPORTED_MEDIA_TYPE('unsupported content type: send a JSON body with Content-Type: application/json'))
+      return fromBosun(
+        errors.UNSUPPORTED_MEDIA_TYPE('unsupported content type: send a JSON body with Content-Type: application/json'),
+      )
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return fromBosun(errors.BODY_TOO_LARGE(bodyLimitBytes === undefined ? undefined : `request body is larger than the limit of ${bodyLimitBytes} bytes`))
+      return fromBosun(
+        errors.BODY_TOO_LARGE(
+          bodyLimitBytes === undefined ? undefined : `request body is larger than the limit of ${bodyLimitBytes} bytes`,
+        ),
+      )
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return fromBosun(errors.BAD_JSON('body is empty but Content-Type is application/json'))
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
@@ -139,17 +152,41 @@ export function mapError(err: unknown, bodyLimitBytes?: number): MappedError {
   const status = typeof e.statusCode === 'number' ? e.statusCode : 500
   if (status >= 400 && status < 500) {
     // Some other client error raised by Fastify or a plugin: keep its status and message.
-    const code = status === 401 ? errors.UNAUTHORIZED.code : status === 404 ? errors.ROUTE_NOT_FOUND.code : status === 429 ? errors.RATE_LIMITED.code : status === 413 ? errors.BODY_TOO_LARGE.code : status === 415 ? errors.UNSUPPORTED_MEDIA_TYPE.code : errors.VALIDATION.code
-    return { body: { statusCode: status, code, message: typeof e.message === 'string' && e.message !== '' ? e.message : 'bad request' }, log: 'none' }
+    const code =
+      status === 401
+        ? errors.UNAUTHORIZED.code
+        : status === 404
+          ? errors.ROUTE_NOT_FOUND.code
+          : status === 429
+            ? errors.RATE_LIMITED.code
+            : status === 413
+              ? errors.BODY_TOO_LARGE.code
+              : status === 415
+                ? errors.UNSUPPORTED_MEDIA_TYPE.code
+                : errors.VALIDATION.code
+    return {
+      body: {
+        statusCode: status,
+        code,
+        message: typeof e.message === 'string' && e.message !== '' ? e.message : 'bad request',
+      },
+      log: 'none',
+    }
   }
   return { body: { statusCode: 500, code: INTERNAL_ERROR_CODE, message: 'internal error' }, log: 'error' }
 }
 
 /** Send the mapped answer for `err` (used by the error, not-found and framework-error handlers). */
-export function sendError(err: unknown, request: FastifyRequest, reply: FastifyReply, bodyLimitBytes?: number): FastifyReply {
+export function sendError(
+  err: unknown,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  bodyLimitBytes?: number,
+): FastifyReply {
   const mapped = mapError(err, bodyLimitBytes)
   const { body } = mapped
-  if (mapped.log === 'error') request.log.error({ err }, 'unexpected error answering %s %s', request.method, request.url)
+  if (mapped.log === 'error')
+    request.log.error({ err }, 'unexpected error answering %s %s', request.method, request.url)
   else if (mapped.log === 'warn') request.log.warn({ err, code: body.code }, 'request failed: %s', body.message)
   else request.log.debug({ code: body.code, statusCode: body.statusCode }, 'request rejected: %s', body.message)
   const retryAfter = mapped.retryAfterSeconds ?? (body.statusCode === 503 || body.statusCode === 429 ? 1 : undefined)

@@ -15,7 +15,16 @@ import {
   type JobSpec,
 } from '../jobs/model.js'
 import { jobEventSubject } from '../runner/transport/index.js'
-import { BOSS, MSG, WORKER_SERVICE, parseBossStatusReply, parseCancelJobReply, parseListJobsReply, parseWorkerStatusReply, type BossStatusReply } from '../jobs/protocol.js'
+import {
+  BOSS,
+  MSG,
+  WORKER_SERVICE,
+  parseBossStatusReply,
+  parseCancelJobReply,
+  parseListJobsReply,
+  parseWorkerStatusReply,
+  type BossStatusReply,
+} from '../jobs/protocol.js'
 import type { Backpressure } from './backpressure.js'
 import type { ClusterView, HealthView, JobQuery, JobService, SubmitOptions, SubmitResult } from './service.js'
 import { newJobId } from './job-ids.js'
@@ -112,7 +121,9 @@ export class ClusterJobService implements JobService {
     const boss = await this.d.election.whereisGlobal(BOSS)
     if (boss) {
       try {
-        return parseListJobsReply(await this.d.transport.request(boss.address, MSG.listJobs, q, { timeoutMs: REQUEST_TIMEOUT_MS })).jobs.map(toPublic)
+        return parseListJobsReply(
+          await this.d.transport.request(boss.address, MSG.listJobs, q, { timeoutMs: REQUEST_TIMEOUT_MS }),
+        ).jobs.map(toPublic)
       } catch (err) {
         this.d.logger.warn({ err }, 'boss did not answer the listing; scanning the store')
       }
@@ -124,7 +135,9 @@ export class ClusterJobService implements JobService {
     this.requireConnections()
     const boss = await this.requireBoss()
     try {
-      const reply = parseCancelJobReply(await this.d.transport.request(boss.address, MSG.cancelJob, { id }, { timeoutMs: REQUEST_TIMEOUT_MS }))
+      const reply = parseCancelJobReply(
+        await this.d.transport.request(boss.address, MSG.cancelJob, { id }, { timeoutMs: REQUEST_TIMEOUT_MS }),
+      )
       return reply.job ? toPublic(reply.job) : null
     } catch (err) {
       throw errors.NO_BOSS('the boss did not answer; try again', { cause: err, retryAfterSeconds: 1 })
@@ -132,14 +145,19 @@ export class ClusterJobService implements JobService {
   }
 
   async cluster(): Promise<ClusterView> {
-    const [boss, workers] = await Promise.all([this.d.election.whereisGlobal(BOSS), this.d.registry.getCapable(WORKER_SERVICE)])
+    const [boss, workers] = await Promise.all([
+      this.d.election.whereisGlobal(BOSS),
+      this.d.registry.getCapable(WORKER_SERVICE),
+    ])
     const bossCounts = boss ? await this.bossStatus(boss) : undefined
     const views = await Promise.all(
       workers.map(async (w) => {
         const meta = w.meta as { functions?: unknown; capacity?: unknown }
         let running = bossCounts?.workers[w.id] ?? 0
         try {
-          running = parseWorkerStatusReply(await this.d.transport.request(w.address, MSG.workerStatus, {}, { timeoutMs: STATUS_TIMEOUT_MS })).running
+          running = parseWorkerStatusReply(
+            await this.d.transport.request(w.address, MSG.workerStatus, {}, { timeoutMs: STATUS_TIMEOUT_MS }),
+          ).running
         } catch {
           /* keep the boss's count */
         }
@@ -147,7 +165,9 @@ export class ClusterJobService implements JobService {
           id: w.id,
           host: w.host,
           pid: w.pid,
-          functions: Array.isArray(meta.functions) ? meta.functions.filter((f): f is string => typeof f === 'string') : [],
+          functions: Array.isArray(meta.functions)
+            ? meta.functions.filter((f): f is string => typeof f === 'string')
+            : [],
           capacity: typeof meta.capacity === 'number' ? meta.capacity : 0,
           running,
         }
@@ -217,8 +237,10 @@ export class ClusterJobService implements JobService {
    */
   private requireConnections(needZk = true): void {
     const h = this.d.health()
-    if (!h.nats) throw errors.UNAVAILABLE('the API has lost its NATS connection; retry shortly', { retryAfterSeconds: 1 })
-    if (needZk && !h.zk) throw errors.UNAVAILABLE('the API has lost its ZooKeeper connection; retry shortly', { retryAfterSeconds: 1 })
+    if (!h.nats)
+      throw errors.UNAVAILABLE('the API has lost its NATS connection; retry shortly', { retryAfterSeconds: 1 })
+    if (needZk && !h.zk)
+      throw errors.UNAVAILABLE('the API has lost its ZooKeeper connection; retry shortly', { retryAfterSeconds: 1 })
   }
 
   /** The boss, waiting briefly for an election; NO_BOSS (503, Retry-After) when none appears. */
@@ -266,7 +288,9 @@ export class ClusterJobService implements JobService {
 
   private async bossStatus(boss: LeaderInfo): Promise<BossStatusReply | undefined> {
     try {
-      return parseBossStatusReply(await this.d.transport.request(boss.address, MSG.bossStatus, {}, { timeoutMs: STATUS_TIMEOUT_MS }))
+      return parseBossStatusReply(
+        await this.d.transport.request(boss.address, MSG.bossStatus, {}, { timeoutMs: STATUS_TIMEOUT_MS }),
+      )
     } catch {
       return undefined
     }

@@ -17,7 +17,6 @@ import {
   DEFAULT_MAX_ATTEMPTS,
   DEFAULT_PRIORITY,
   DEFAULT_TIMEOUT_MS,
-
   type JobSpec,
   type publicJob,
 } from '../jobs/model.js'
@@ -45,17 +44,35 @@ export const JobSpecSchema = Type.Object(
     function: FunctionNameSchema,
     payload: Type.Optional(Type.Unknown({ description: 'any JSON value, handed to the function' })),
     idempotencyKey: Type.Optional(
-      Type.String({ minLength: 1, maxLength: MAX_IDEMPOTENCY_KEY_LENGTH, description: 'same key → same job, run once' }),
+      Type.String({
+        minLength: 1,
+        maxLength: MAX_IDEMPOTENCY_KEY_LENGTH,
+        description: 'same key → same job, run once',
+      }),
     ),
     priority: Type.Optional(
-      Type.Integer({ minimum: MIN_PRIORITY, maximum: MAX_PRIORITY, description: `higher runs first (default ${DEFAULT_PRIORITY})` }),
+      Type.Integer({
+        minimum: MIN_PRIORITY,
+        maximum: MAX_PRIORITY,
+        description: `higher runs first (default ${DEFAULT_PRIORITY})`,
+      }),
     ),
-    delayMs: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_DELAY_MS, description: 'do not start before this many ms' })),
+    delayMs: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: MAX_DELAY_MS, description: 'do not start before this many ms' }),
+    ),
     timeoutMs: Type.Optional(
-      Type.Integer({ minimum: 1, maximum: MAX_TIMEOUT_MS, description: `per-attempt timeout (default ${DEFAULT_TIMEOUT_MS})` }),
+      Type.Integer({
+        minimum: 1,
+        maximum: MAX_TIMEOUT_MS,
+        description: `per-attempt timeout (default ${DEFAULT_TIMEOUT_MS})`,
+      }),
     ),
     maxAttempts: Type.Optional(
-      Type.Integer({ minimum: 1, maximum: MAX_MAX_ATTEMPTS, description: `attempts before the job fails (default ${DEFAULT_MAX_ATTEMPTS})` }),
+      Type.Integer({
+        minimum: 1,
+        maximum: MAX_MAX_ATTEMPTS,
+        description: `attempts before the job fails (default ${DEFAULT_MAX_ATTEMPTS})`,
+      }),
     ),
   },
   { additionalProperties: false, title: 'JobSpec' },
@@ -85,9 +102,11 @@ export const JobSchema = Type.Object(
     priority: Type.Integer(),
     timeoutMs: Type.Integer(),
     idempotencyKey: Type.Optional(Type.String()),
-    result: Type.Optional(Type.Unknown({ description: 'the function\'s result (succeeded)' })),
+    result: Type.Optional(Type.Unknown({ description: "the function's result (succeeded)" })),
     error: Type.Optional(JobErrorSchema),
-    worker: Type.Optional(Type.String({ description: 'id (as in GET /cluster) of the worker running or last running it' })),
+    worker: Type.Optional(
+      Type.String({ description: 'id (as in GET /cluster) of the worker running or last running it' }),
+    ),
     createdAt: isoTime('when the job was stored'),
     runAt: Type.Optional(isoTime('not before this time (delay, retry backoff)')),
     startedAt: Type.Optional(isoTime('when the current / last attempt started')),
@@ -97,14 +116,26 @@ export const JobSchema = Type.Object(
 )
 
 export const JobRefSchema = Type.Object({ id: Type.String(), state: JobStateSchema }, { additionalProperties: false })
-export const BatchResultSchema = Type.Object({ jobs: Type.Array(JobRefSchema) }, { additionalProperties: false, title: 'JobBatchResult' })
-export const JobListSchema = Type.Object({ jobs: Type.Array(JobSchema) }, { additionalProperties: false, title: 'JobList' })
+export const BatchResultSchema = Type.Object(
+  { jobs: Type.Array(JobRefSchema) },
+  { additionalProperties: false, title: 'JobBatchResult' },
+)
+export const JobListSchema = Type.Object(
+  { jobs: Type.Array(JobSchema) },
+  { additionalProperties: false, title: 'JobList' },
+)
 
 export const ClusterViewSchema = Type.Object(
   {
     boss: Type.Union([
       Type.Object(
-        { id: Type.String(), host: Type.String(), pid: Type.Integer(), epoch: Type.Integer(), since: isoTime('when its leadership began') },
+        {
+          id: Type.String(),
+          host: Type.String(),
+          pid: Type.Integer(),
+          epoch: Type.Integer(),
+          since: isoTime('when its leadership began'),
+        },
         { additionalProperties: false },
       ),
       Type.Null(),
@@ -137,7 +168,10 @@ export const ErrorSchema = Type.Object(
   { additionalProperties: false, title: 'Error' },
 )
 
-export const JobIdParamsSchema = Type.Object({ id: Type.String({ minLength: 1, maxLength: 256 }) }, { additionalProperties: false })
+export const JobIdParamsSchema = Type.Object(
+  { id: Type.String({ minLength: 1, maxLength: 256 }) },
+  { additionalProperties: false },
+)
 
 /** POST /jobs querystring; `maxWaitMs` is API_MAX_WAIT_MS. */
 export function submitQuerySchema(maxWaitMs: number) {

@@ -74,7 +74,8 @@ export class StoreDeadline {
   }
 
   private timeoutError(what: string): Error {
-    const message = `the job store did not answer the ${what} in time (${this.budgetMs} ms per request); ` +
+    const message =
+      `the job store did not answer the ${what} in time (${this.budgetMs} ms per request); ` +
       'retry (with an idempotencyKey to be safe)'
     const err = errors.STORE(message, { retryAfterSeconds: 1 })
     this.expired.add(err)

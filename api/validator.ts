@@ -29,7 +29,8 @@ export function convertStrings(schema: TSchema, value: unknown): unknown {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return value
   const properties = (schema as { properties?: Record<string, unknown> }).properties ?? {}
   const out: Record<string, unknown> = {}
-  for (const [key, v] of Object.entries(value)) out[key] = Object.hasOwn(properties, key) ? convertOne(properties[key], v) : v
+  for (const [key, v] of Object.entries(value))
+    out[key] = Object.hasOwn(properties, key) ? convertOne(properties[key], v) : v
   return out
 }
 

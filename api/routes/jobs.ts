@@ -29,7 +29,8 @@ export interface JobRoutesOptions {
   authOn: boolean
 }
 
-const notFound = (id: string) => errors.JOB_NOT_FOUND(`job ${JSON.stringify(id.length > 128 ? `${id.slice(0, 128)}…` : id)} not found`)
+const notFound = (id: string) =>
+  errors.JOB_NOT_FOUND(`job ${JSON.stringify(id.length > 128 ? `${id.slice(0, 128)}…` : id)} not found`)
 
 export const jobRoutes: FastifyPluginAsyncTypebox<JobRoutesOptions> = async (app, opts) => {
   const { service, maxWaitMs } = opts

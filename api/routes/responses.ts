@@ -15,7 +15,8 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
 /** `{ 400: ErrorSchema(+description), … }` for the listed status codes. */
 export function errorResponses(...codes: number[]): Record<number, typeof ErrorSchema> {
   const out: Record<number, typeof ErrorSchema> = {}
-  for (const code of codes) out[code] = Object.assign({}, ErrorSchema, { description: ERROR_DESCRIPTIONS[code] ?? 'error' })
+  for (const code of codes)
+    out[code] = Object.assign({}, ErrorSchema, { description: ERROR_DESCRIPTIONS[code] ?? 'error' })
   return out
 }
 
