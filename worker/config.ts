@@ -26,28 +26,77 @@ export const SHUTDOWN_BUDGET = Object.freeze({
 
 /** The largest WORKER_SHUTDOWN_GRACE_MS: what SHUTDOWN_BUDGET leaves for running jobs to finish (5000). */
 export const MAX_SHUTDOWN_GRACE_MS =
-  SHUTDOWN_BUDGET.totalMs - SHUTDOWN_BUDGET.znodesMs - SHUTDOWN_BUDGET.handBackMs - SHUTDOWN_BUDGET.flushMs -
+  SHUTDOWN_BUDGET.totalMs -
+  SHUTDOWN_BUDGET.znodesMs -
+  SHUTDOWN_BUDGET.handBackMs -
+  SHUTDOWN_BUDGET.flushMs -
   SHUTDOWN_BUDGET.closeMs
 export const DEFAULT_SHUTDOWN_GRACE_MS = MAX_SHUTDOWN_GRACE_MS
 
 export const workerEnv = {
-  WORKER_CONCURRENCY: { type: 'int', default: DEFAULT_WORKER_CONCURRENCY, min: 1, max: 1024, doc: 'jobs one worker runs at once (one worker thread each)' },
-  FUNCTIONS_DIR: { type: 'string', doc: 'folder of job functions this worker loads (default: the bundled examples in worker/functions)' },
-  JOB_STORE_REPLICAS: { type: 'int', default: 1, min: 1, max: 5, doc: 'JetStream replicas of the job store (3 for a clustered NATS); used when bosun creates the bucket' },
-  JOB_RETENTION_MS: { type: 'int', default: DEFAULT_RETENTION_MS, min: 1000, max: 365 * 24 * 3600 * 1000, doc: 'finished jobs are removed from the store this long after they finish' },
-  BOSS_RUNNING_WRITE_DELAY_MS: { type: 'int', default: 50, min: 0, max: 60_000, doc: 'a job\'s `running` state is stored only if it still runs after this long (saves a write per short job)' },
-  BOSS_RECONCILE_INTERVAL_MS: { type: 'int', default: 2000, min: 100, max: 600_000, doc: 'how often the boss checks with workers for lost dispatches and unacknowledged results' },
+  WORKER_CONCURRENCY: {
+    type: 'int',
+    default: DEFAULT_WORKER_CONCURRENCY,
+    min: 1,
+    max: 1024,
+    doc: 'jobs one worker runs at once (one worker thread each)',
+  },
+  FUNCTIONS_DIR: {
+    type: 'string',
+    doc: 'folder of job functions this worker loads (default: the bundled examples in worker/functions)',
+  },
+  JOB_STORE_REPLICAS: {
+    type: 'int',
+    default: 1,
+    min: 1,
+    max: 5,
+    doc: 'JetStream replicas of the job store (3 for a clustered NATS); used when bosun creates the bucket',
+  },
+  JOB_RETENTION_MS: {
+    type: 'int',
+    default: DEFAULT_RETENTION_MS,
+    min: 1000,
+    max: 365 * 24 * 3600 * 1000,
+    doc: 'finished jobs are removed from the store this long after they finish',
+  },
+  BOSS_RUNNING_WRITE_DELAY_MS: {
+    type: 'int',
+    default: 50,
+    min: 0,
+    max: 60_000,
+    doc: "a job's `running` state is stored only if it still runs after this long (saves a write per short job)",
+  },
+  BOSS_RECONCILE_INTERVAL_MS: {
+    type: 'int',
+    default: 2000,
+    min: 100,
+    max: 600_000,
+    doc: 'how often the boss checks with workers for lost dispatches and unacknowledged results',
+  },
   WORKER_SHUTDOWN_GRACE_MS: {
     type: 'int',
     default: DEFAULT_SHUTDOWN_GRACE_MS,
     min: 0,
     max: MAX_SHUTDOWN_GRACE_MS,
-    doc: 'on SIGTERM, running jobs get this long to finish before they are handed back to the boss; at most ' +
+    doc:
+      'on SIGTERM, running jobs get this long to finish before they are handed back to the boss; at most ' +
       `${MAX_SHUTDOWN_GRACE_MS}, so that deleting the znodes, the grace, the hand-back, the result flush and closing ` +
       'fit in the 10 s a stop may take',
   },
-  FUNCTION_KILL_GRACE_MS: { type: 'int', default: 1000, min: 0, max: 60_000, doc: 'after a timeout or cancel, a function that ignores its signal is stopped the hard way after this long' },
-  MAX_RESULT_BYTES: { type: 'int', default: 900 * 1024, min: 1024, max: 64 * 1024 * 1024, doc: 'largest JSON result a function may return (must stay under the NATS max payload)' },
+  FUNCTION_KILL_GRACE_MS: {
+    type: 'int',
+    default: 1000,
+    min: 0,
+    max: 60_000,
+    doc: 'after a timeout or cancel, a function that ignores its signal is stopped the hard way after this long',
+  },
+  MAX_RESULT_BYTES: {
+    type: 'int',
+    default: 900 * 1024,
+    min: 1024,
+    max: 64 * 1024 * 1024,
+    doc: 'largest JSON result a function may return (must stay under the NATS max payload)',
+  },
 } as const satisfies Record<string, EnvSpec>
 
 export interface WorkerConfig {

@@ -4,4 +4,9 @@ import { loadWorkerConfig } from './config.js'
 import { WorkerProcess } from './process.js'
 import { runMain } from '../runner/main.js'
 
-await runMain('worker', loadWorkerConfig, (cfg) => createLogger({ level: cfg.runtime.logLevel, pretty: cfg.runtime.logPretty, name: 'bosun-worker' }), (cfg, logger) => WorkerProcess.start(cfg, logger))
+await runMain(
+  'worker',
+  loadWorkerConfig,
+  (cfg) => createLogger({ level: cfg.runtime.logLevel, pretty: cfg.runtime.logPretty, name: 'bosun-worker' }),
+  (cfg, logger) => WorkerProcess.start(cfg, logger),
+)

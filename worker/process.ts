@@ -61,7 +61,12 @@ export class WorkerProcess {
     try {
       const meta: WorkerMeta = { role: 'worker', functions: [...executor.functions], capacity: executor.capacity }
       node = await startNode(cfg.runtime, { role: 'worker', logger, meta: { ...meta } })
-      const store = await JobStore.open({ nc: node.nc, cluster: cfg.runtime.cluster, replicas: cfg.storeReplicas, logger: node.logger })
+      const store = await JobStore.open({
+        nc: node.nc,
+        cluster: cfg.runtime.cluster,
+        replicas: cfg.storeReplicas,
+        logger: node.logger,
+      })
       const transport = node.transport
       const election = node.election
       const agent = new WorkerAgent({
@@ -85,7 +90,8 @@ export class WorkerProcess {
           transport,
           registry: node.registry,
           settings: cfg.boss,
-          publishFinished: (job: Job) => transport.send(jobEventSubject(cluster, job.id), 'job.finished', publicJob(job)),
+          publishFinished: (job: Job) =>
+            transport.send(jobEventSubject(cluster, job.id), 'job.finished', publicJob(job)),
           publishStats: (stats) => transport.send(bossStatsSubject(cluster), 'boss.stats', stats),
           onFenced: (reason) => proc.roles.rejoin(reason),
           logger: node.logger.child({ component: 'boss' }),

@@ -53,7 +53,8 @@ export class ResultOutbox {
   /** A new boss dispatched a job whose result we hold under another attempt number: report it under the new one. */
   renumber(jobId: string, attempt: number, epoch: number): void {
     const r = this.pending.get(jobId)
-    if (r && (r.attempt !== attempt || r.epoch < epoch)) this.pending.set(jobId, { ...r, attempt: Math.max(r.attempt, attempt), epoch: Math.max(r.epoch, epoch) })
+    if (r && (r.attempt !== attempt || r.epoch < epoch))
+      this.pending.set(jobId, { ...r, attempt: Math.max(r.attempt, attempt), epoch: Math.max(r.epoch, epoch) })
   }
 
   /** Forget results a boss has recorded (from a results reply or an inventory round). */
@@ -106,7 +107,9 @@ export class ResultOutbox {
     try {
       const address = await this.deps.bossAddress()
       if (address === undefined) throw new Error('no boss elected')
-      const { acked } = parseResultsReply(await this.deps.request(address, MSG.results, { results: batch }, REQUEST_TIMEOUT_MS))
+      const { acked } = parseResultsReply(
+        await this.deps.request(address, MSG.results, { results: batch }, REQUEST_TIMEOUT_MS),
+      )
       // Only forget what was acked *and* is still the same attempt we sent.
       for (const id of acked) {
         const sent = batch.find((r) => r.jobId === id)

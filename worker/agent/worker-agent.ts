@@ -118,7 +118,13 @@ export class WorkerAgent {
   }
 
   status(): WorkerStatusReply {
-    return { id: this.deps.id, running: this.running.size, capacity: this.deps.executor.capacity, functions: [...this.deps.executor.functions], draining: !this.accepting }
+    return {
+      id: this.deps.id,
+      running: this.running.size,
+      capacity: this.deps.executor.capacity,
+      functions: [...this.deps.executor.functions],
+      draining: !this.accepting,
+    }
   }
 
   /**
@@ -150,7 +156,8 @@ export class WorkerAgent {
   }
 
   private refuseAll(jobs: unknown[], reason: RefusalReason): DispatchReply {
-    const idOf = (j: unknown) => (typeof (j as { id?: unknown } | null)?.id === 'string' ? (j as { id: string }).id : '')
+    const idOf = (j: unknown) =>
+      typeof (j as { id?: unknown } | null)?.id === 'string' ? (j as { id: string }).id : ''
     return { answers: jobs.map((j) => ({ id: idOf(j), accepted: false as const, reason })) }
   }
 
@@ -158,7 +165,10 @@ export class WorkerAgent {
     const { epoch, jobs } = parseDispatchBody(body)
     const verdict = this.checkEpoch(epoch)
     if (verdict !== 'ok') {
-      const message = verdict === 'stale' ? 'refused a dispatch from a stale boss' : 'refused a dispatch with an epoch ZooKeeper has not shown'
+      const message =
+        verdict === 'stale'
+          ? 'refused a dispatch from a stale boss'
+          : 'refused a dispatch with an epoch ZooKeeper has not shown'
       this.log.warn({ epoch, newest: this.maxEpoch, zkEpoch: this.zkEpoch }, message)
       return this.refuseAll(jobs, verdict === 'stale' ? 'stale-epoch' : 'unknown-epoch')
     }
@@ -186,7 +196,8 @@ export class WorkerAgent {
       return { id: job.id, accepted: true }
     }
     if (!this.accepting) return { id: job.id, accepted: false, reason: 'draining' }
-    if (!this.deps.executor.functions.includes(job.function)) return { id: job.id, accepted: false, reason: 'unknown-function' }
+    if (!this.deps.executor.functions.includes(job.function))
+      return { id: job.id, accepted: false, reason: 'unknown-function' }
     if (this.running.size >= this.deps.executor.capacity) return { id: job.id, accepted: false, reason: 'full' }
     this.startJob(job, epoch)
     return { id: job.id, accepted: true }
@@ -195,18 +206,34 @@ export class WorkerAgent {
   private startJob(job: DispatchedJob, epoch: number): void {
     const attempt = job.attempts
     const startedAt = new Date().toISOString()
-    const run = this.deps.executor.run({ jobId: job.id, attempt, fn: job.function, payload: job.payload, timeoutMs: job.timeoutMs })
-    const entry: RunningJob = { jobId: job.id, attempt, epoch, startedAt, abort: run.abort, handBack: false, done: Promise.resolve() }
+    const run = this.deps.executor.run({
+      jobId: job.id,
+      attempt,
+      fn: job.function,
+      payload: job.payload,
+      timeoutMs: job.timeoutMs,
+    })
+    const entry: RunningJob = {
+      jobId: job.id,
+      attempt,
+      epoch,
+      startedAt,
+      abort: run.abort,
+      handBack: false,
+      done: Promise.resolve(),
+    }
     entry.done = run.promise.then(
       (outcome) => this.finish(entry, outcome),
-      (err: unknown) => this.finish(entry, { ok: false, error: { message: err instanceof Error ? err.message : String(err) } }),
+      (err: unknown) =>
+        this.finish(entry, { ok: false, error: { message: err instanceof Error ? err.message : String(err) } }),
     )
     this.running.set(job.id, entry)
   }
 
   private finish(entry: RunningJob, outcome: AttemptOutcome): void {
     this.running.delete(entry.jobId)
-    const reported: AttemptOutcome = entry.handBack && !outcome.ok ? { ok: false, error: outcome.error, handedBack: true } : outcome
+    const reported: AttemptOutcome =
+      entry.handBack && !outcome.ok ? { ok: false, error: outcome.error, handedBack: true } : outcome
     const result: AttemptResult = {
       jobId: entry.jobId,
       attempt: entry.attempt,
@@ -235,8 +262,16 @@ export class WorkerAgent {
   private onInventory(body: unknown): InventoryReply {
     const { epoch, after } = parseInventoryBody(body)
     const verdict = this.checkEpoch(epoch)
-    if (verdict !== 'ok') throw errors.STALE_EPOCH(`inventory from epoch ${epoch} refused (${verdict}): newest seen ${this.maxEpoch}, ZooKeeper shows ${this.zkEpoch}`)
-    const running = [...this.running.values()].map(({ jobId, attempt, epoch: e, startedAt }) => ({ jobId, attempt, epoch: e, startedAt }))
+    if (verdict !== 'ok')
+      throw errors.STALE_EPOCH(
+        `inventory from epoch ${epoch} refused (${verdict}): newest seen ${this.maxEpoch}, ZooKeeper shows ${this.zkEpoch}`,
+      )
+    const running = [...this.running.values()].map(({ jobId, attempt, epoch: e, startedAt }) => ({
+      jobId,
+      attempt,
+      epoch: e,
+      startedAt,
+    }))
     const held = this.outbox
       .list()
       .map((r) => ({ jobId: r.jobId, attempt: r.attempt }))

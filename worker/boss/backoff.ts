@@ -2,7 +2,10 @@
 export const DEFAULT_BACKOFF_BASE_MS = 200
 export const DEFAULT_BACKOFF_MAX_MS = 60_000
 
-export function retryDelayMs(failedAttempts: number, opts: { baseMs?: number; maxMs?: number; random?: () => number } = {}): number {
+export function retryDelayMs(
+  failedAttempts: number,
+  opts: { baseMs?: number; maxMs?: number; random?: () => number } = {},
+): number {
   const base = opts.baseMs ?? DEFAULT_BACKOFF_BASE_MS
   const max = opts.maxMs ?? DEFAULT_BACKOFF_MAX_MS
   const ceiling = Math.min(max, base * 2 ** Math.max(0, failedAttempts - 1))

@@ -3,7 +3,14 @@
  * and runs one BossTerm per leadership. Messages that arrive while this process is not an active
  * boss are refused with NOT_LEADER (senders look the boss up again and retry).
  */
-import { errors, type LeaderInfo, type Leadership, type Logger, type Registry, type Transport } from '../../runner/index.js'
+import {
+  errors,
+  type LeaderInfo,
+  type Leadership,
+  type Logger,
+  type Registry,
+  type Transport,
+} from '../../runner/index.js'
 import type { Job } from '../../jobs/model.js'
 import { MSG, type BossStatusReply } from '../../jobs/protocol.js'
 import type { BossSettings } from './settings.js'
@@ -46,7 +53,9 @@ export class BossRole {
     t.handle(MSG.results, (body) => this.active().onResults(body))
     t.handle(MSG.cancelJob, (body) => {
       if (!isObject(body) || typeof body.id !== 'string') throw errors.BAD_MESSAGE('cancel needs { id }')
-      return this.active().onCancel(body.id).then((job) => ({ job }))
+      return this.active()
+        .onCancel(body.id)
+        .then((job) => ({ job }))
     })
     t.handle(MSG.listJobs, (body) => this.active().onList(body))
     t.handle(MSG.bossStatus, () => this.active().status())

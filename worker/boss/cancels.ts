@@ -31,7 +31,9 @@ export class Cancels {
     if (!ctx.acting()) throw new Error('the boss term ended')
     let t = ctx.table.get(id)
     if (!t) {
-      const written = await ctx.deps.store.mutate(id, ctx.epoch, (cur) => (isFinal(cur.state) ? null : cancelRequested(cur, new Date())))
+      const written = await ctx.deps.store.mutate(id, ctx.epoch, (cur) =>
+        isFinal(cur.state) ? null : cancelRequested(cur, new Date()),
+      )
       if (written === null) return null
       t = this.ingest(written.job, written.revision)
     } else if (t.phase !== 'final' && !t.job.cancelRequested) {

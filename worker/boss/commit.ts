@@ -93,7 +93,13 @@ export class Door {
   private enqueue(t: Tracked): void {
     const runAt = t.job.runAt ? Date.parse(t.job.runAt) : 0
     t.token++
-    this.d.queue.push({ id: t.job.id, fn: t.job.function, priority: t.job.priority, runAt: Number.isFinite(runAt) ? runAt : 0, token: t.token })
+    this.d.queue.push({
+      id: t.job.id,
+      fn: t.job.function,
+      priority: t.job.priority,
+      runAt: Number.isFinite(runAt) ? runAt : 0,
+      token: t.token,
+    })
     this.d.wake()
   }
 

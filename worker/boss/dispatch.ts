@@ -111,11 +111,14 @@ export class Dispatcher {
     if (this.timer) clearTimeout(this.timer)
     this.timerAt = at
     // Node cannot wait longer than 2^31-1 ms (a 30-day delay would fire at once, forever): clamp and re-arm.
-    this.timer = setTimeout(() => {
-      this.timer = undefined
-      this.timerAt = Infinity
-      this.wake()
-    }, Math.min(MAX_TIMER_MS, Math.max(0, at - Date.now())))
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined
+        this.timerAt = Infinity
+        this.wake()
+      },
+      Math.min(MAX_TIMER_MS, Math.max(0, at - Date.now())),
+    )
     this.timer.unref()
   }
 
@@ -126,7 +129,9 @@ export class Dispatcher {
     try {
       if (!worker) throw errors.NO_RESPONDERS('worker is gone')
       const opts = { timeoutMs: ctx.deps.settings.dispatchTimeoutMs, epoch: ctx.epoch }
-      reply = parseDispatchReply(await ctx.deps.transport.request(worker.address, MSG.dispatch, { epoch: ctx.epoch, jobs }, opts))
+      reply = parseDispatchReply(
+        await ctx.deps.transport.request(worker.address, MSG.dispatch, { epoch: ctx.epoch, jobs }, opts),
+      )
     } catch (err) {
       if (!ctx.acting()) return
       if (isBosunError(err, errors.BODY_TOO_LARGE)) return this.split(workerId, jobs)
@@ -147,7 +152,8 @@ export class Dispatcher {
       if (a?.accepted) continue
       const reason = a && !a.accepted ? a.reason : 'malformed'
       if (reason === 'stale-epoch') return ctx.fenced(`worker ${workerId} has seen a newer epoch`)
-      if (worker && (reason === 'draining' || reason === 'unknown-epoch')) this.pause(worker, reason === 'unknown-epoch' ? UNKNOWN_EPOCH_PAUSE_MS : undefined)
+      if (worker && (reason === 'draining' || reason === 'unknown-epoch'))
+        this.pause(worker, reason === 'unknown-epoch' ? UNKNOWN_EPOCH_PAUSE_MS : undefined)
       else if (reason !== 'full') ctx.fleet.backOff(workerId) // it advertises what it refuses: do not loop on it
       this.undispatch(workerId, j.id)
     }

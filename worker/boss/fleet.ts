@@ -97,7 +97,8 @@ export class Fleet {
   /** The earliest time a backed-off worker becomes pickable again (undefined: none is backed off). */
   nextBackoffEnd(now = Date.now()): number | undefined {
     let next: number | undefined
-    for (const w of this.workers.values()) if (w.backoffUntil > now && (next === undefined || w.backoffUntil < next)) next = w.backoffUntil
+    for (const w of this.workers.values())
+      if (w.backoffUntil > now && (next === undefined || w.backoffUntil < next)) next = w.backoffUntil
     return next
   }
 

@@ -158,7 +158,7 @@ export class JobTable {
 
   private async write(t: Tracked, snapshot: Job): Promise<void> {
     let delay = RETRY_MIN_MS
-    for (let shrinks = 0; ; ) {
+    for (let shrinks = 0; ;) {
       if (!this.active) throw errors.NOT_LEADER('the boss term ended before the write')
       const known = t.stored !== undefined && t.revision > 0 ? t.stored : undefined
       try {
@@ -186,7 +186,14 @@ export class JobTable {
         const max = isBosunError(err, errors.BODY_TOO_LARGE) ? err.details?.max : undefined
         if (typeof max === 'number' && shrinks++ < 2) {
           const smaller = fitRecord(snapshot, max, new Date())
-          this.logger.warn({ jobId: t.job.id, bytes: err instanceof Error ? (err as { details?: { bytes?: unknown } }).details?.bytes : undefined, max }, 'job record too large to store; cut to fit')
+          this.logger.warn(
+            {
+              jobId: t.job.id,
+              bytes: err instanceof Error ? (err as { details?: { bytes?: unknown } }).details?.bytes : undefined,
+              max,
+            },
+            'job record too large to store; cut to fit',
+          )
           if (t.job === snapshot) this.set(t, smaller, true)
           snapshot = smaller
           continue

@@ -131,7 +131,11 @@ export class Liveness {
       const probe = await this.probe(holder)
       if (!this.ctx.acting()) return
       if (probe.kind === 'dead') this.requeueAll(holder, 'no ZooKeeper registration and no NATS subscription')
-      else this.ctx.log.warn({ worker: holder, probe: probe.kind }, 'worker has no ZooKeeper registration but may be alive: it keeps its jobs')
+      else
+        this.ctx.log.warn(
+          { worker: holder, probe: probe.kind },
+          'worker has no ZooKeeper registration but may be alive: it keeps its jobs',
+        )
     } finally {
       this.probing.delete(holder)
     }
@@ -157,11 +161,15 @@ export class Liveness {
             const since = this.unreachableSince.get(holder) ?? Date.now()
             this.unreachableSince.set(holder, since)
             const registered = ctx.fleet.get(holder) !== undefined
-            if (!registered || Date.now() - since >= grace) this.requeueAll(holder, registered ? `unreachable on NATS for ${grace} ms` : 'gone')
+            if (!registered || Date.now() - since >= grace)
+              this.requeueAll(holder, registered ? `unreachable on NATS for ${grace} ms` : 'gone')
             return
           }
           if (probe.kind === 'silent') return
-          const known = new Set([...probe.inventory.running.map((r) => r.jobId), ...probe.inventory.held.map((h) => h.jobId)])
+          const known = new Set([
+            ...probe.inventory.running.map((r) => r.jobId),
+            ...probe.inventory.held.map((h) => h.jobId),
+          ])
           for (const id of candidates) if (!known.has(id)) this.d.undispatch(holder, id)
         } finally {
           this.probing.delete(holder)

@@ -33,7 +33,12 @@ export interface BossStore {
    * STALE_EPOCH when the stored record carries a newer epoch than `epoch`, with BODY_TOO_LARGE
    * (`details.max`: the limit in bytes) when the record does not fit. Null when the job does not exist.
    */
-  mutate(id: string, epoch: number, fn: (current: Job) => Job | null, opts?: MutateOptions): Promise<(StoredJob & { changed: boolean }) | null>
+  mutate(
+    id: string,
+    epoch: number,
+    fn: (current: Job) => Job | null,
+    opts?: MutateOptions,
+  ): Promise<(StoredJob & { changed: boolean }) | null>
   get(id: string): Promise<StoredJob | null>
   purge(id: string): Promise<void>
 }

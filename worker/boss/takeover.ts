@@ -121,7 +121,8 @@ export class Takeover {
 
   private learn(worker: string, probe: Extract<Probe, { kind: 'alive' }>): void {
     this.answered.add(worker)
-    for (const r of probe.inventory.running) this.adoptions.set(r.jobId, { worker, attempt: r.attempt, startedAt: r.startedAt })
+    for (const r of probe.inventory.running)
+      this.adoptions.set(r.jobId, { worker, attempt: r.attempt, startedAt: r.startedAt })
     // A held result arrives through the worker's outbox: until then the job is adopted on that worker.
     const now = new Date().toISOString()
     for (const h of probe.inventory.held) this.adoptions.set(h.jobId, { worker, attempt: h.attempt, startedAt: now })

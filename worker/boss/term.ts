@@ -45,7 +45,8 @@ export class BossTerm {
     const fleet = new Fleet()
     const queue = new ReadyQueue()
     const table = new JobTable(d.store, d.epoch, this.log, {
-      onFenced: (err, jobId) => void this.suspectFence(`store refused a write of job ${jobId}: ${(err as Error).message}`, jobId),
+      onFenced: (err, jobId) =>
+        void this.suspectFence(`store refused a write of job ${jobId}: ${(err as Error).message}`, jobId),
       onDiscovered: (t, job) => void this.ctx.door.commit(t, job, 'none'),
     })
     const door = new Door({
@@ -73,7 +74,10 @@ export class BossTerm {
       suspectFence: (reason, jobId) => this.suspectFence(reason, jobId),
     }
     this.dispatcher = new Dispatcher(this.ctx, { workerUnreachable: (id) => this.liveness.workerUnreachable(id) })
-    this.liveness = new Liveness(this.ctx, { undispatch: (w, id) => this.dispatcher.undispatch(w, id), wake: () => this.dispatcher.wake() })
+    this.liveness = new Liveness(this.ctx, {
+      undispatch: (w, id) => this.dispatcher.undispatch(w, id),
+      wake: () => this.dispatcher.wake(),
+    })
     this.retention = new Retention(this.ctx)
     this.takeover = new Takeover(this.ctx, this.arrivals, this.liveness, (t) => this.retention.index(t))
     this.results = new Results(this.ctx, this.arrivals)
@@ -117,7 +121,16 @@ export class BossTerm {
     this.current = 'loading'
     this.takeover.classifyLoaded()
     const f = this.takeover.figures
-    this.log.info({ loaded: this.ctx.table.size, adopted: f.adopted, requeued: f.requeued, silent: f.silent, tookMs: Date.now() - t0 }, 'boss term dispatching')
+    this.log.info(
+      {
+        loaded: this.ctx.table.size,
+        adopted: f.adopted,
+        requeued: f.requeued,
+        silent: f.silent,
+        tookMs: Date.now() - t0,
+      },
+      'boss term dispatching',
+    )
     this.liveness.start()
     this.retention.start()
     this.statsTimer = setInterval(() => this.d.publishStats(this.status()), STATS_INTERVAL_MS)
@@ -146,7 +159,14 @@ export class BossTerm {
     if (this.current === 'stopped') throw errors.NOT_LEADER('boss term is not active')
     const { results, dropped } = parseResultsBody(body)
     if (dropped > 0) this.log.warn({ dropped }, 'malformed results dropped')
-    const acked = await Promise.all(results.map((r) => this.results.apply(r).then((ok) => (ok ? r.jobId : undefined), () => undefined)))
+    const acked = await Promise.all(
+      results.map((r) =>
+        this.results.apply(r).then(
+          (ok) => (ok ? r.jobId : undefined),
+          () => undefined,
+        ),
+      ),
+    )
     return { acked: acked.filter((x): x is string => x !== undefined) }
   }
 
@@ -170,7 +190,13 @@ export class BossTerm {
 
   status(): BossStatusReply {
     const { table, fleet } = this.ctx
-    return { epoch: this.d.epoch, since: this.d.since, queued: table.count('queued'), running: table.count('running'), workers: fleet.runningCounts() }
+    return {
+      epoch: this.d.epoch,
+      since: this.d.since,
+      queued: table.count('queued'),
+      running: table.count('running'),
+      workers: fleet.runningCounts(),
+    }
   }
 
   // ---- internals ----------------------------------------------------------------------------------
@@ -187,7 +213,16 @@ export class BossTerm {
     this.takeover.loadDone()
     this.current = 'active'
     const f = this.takeover.figures
-    this.log.info({ jobs: this.ctx.table.size, unfinished: f.unfinished, adopted: f.adopted, requeued: f.requeued, tookMs: Date.now() - t0 }, 'job store loaded')
+    this.log.info(
+      {
+        jobs: this.ctx.table.size,
+        unfinished: f.unfinished,
+        adopted: f.adopted,
+        requeued: f.requeued,
+        tookMs: Date.now() - t0,
+      },
+      'job store loaded',
+    )
   }
 
   /**

@@ -20,7 +20,12 @@ function withoutRunAt(job: Job): Job {
 /** A job whose cancel was requested, ended instead of being queued again. */
 function cancelled(job: Job, now: Date, message: string): Job {
   const e = errors.FUNCTION_CANCELLED(message)
-  return { ...withoutRunAt(job), state: 'cancelled', error: { message: e.message, code: e.code }, finishedAt: now.toISOString() }
+  return {
+    ...withoutRunAt(job),
+    state: 'cancelled',
+    error: { message: e.message, code: e.code },
+    finishedAt: now.toISOString(),
+  }
 }
 
 /** The record as dispatched: one more attempt started on `worker`. */
@@ -57,16 +62,29 @@ export function lostWorker(job: Job, losses: number, now: Date): Job {
  * The record after a finished attempt (`job.attempts` is the attempt that finished). `losses`: how
  * often its worker was lost before (a handed-back attempt counts as one more).
  */
-export function afterAttempt(job: Job, r: AttemptResult, now: Date, opts: { losses?: number; random?: () => number } = {}): Job {
+export function afterAttempt(
+  job: Job,
+  r: AttemptResult,
+  now: Date,
+  opts: { losses?: number; random?: () => number } = {},
+): Job {
   const random = opts.random ?? Math.random
   const finishedAt = r.finishedAt
   if (r.outcome.ok) {
     const { error: _error, ...rest } = withoutRunAt(job)
-    return { ...rest, state: 'succeeded', result: r.outcome.result ?? null, worker: r.worker, startedAt: r.startedAt, finishedAt }
+    return {
+      ...rest,
+      state: 'succeeded',
+      result: r.outcome.result ?? null,
+      worker: r.worker,
+      startedAt: r.startedAt,
+      finishedAt,
+    }
   }
   const error = r.outcome.error
   if (r.outcome.handedBack) return lostWorker({ ...job, worker: r.worker }, (opts.losses ?? 0) + 1, now)
-  if (job.cancelRequested) return { ...withoutRunAt(job), state: 'cancelled', error, worker: r.worker, startedAt: r.startedAt, finishedAt }
+  if (job.cancelRequested)
+    return { ...withoutRunAt(job), state: 'cancelled', error, worker: r.worker, startedAt: r.startedAt, finishedAt }
   if (job.attempts < job.maxAttempts) {
     const runAt = new Date(now.getTime() + retryDelayMs(job.attempts, { random })).toISOString()
     return { ...job, state: 'queued', error, worker: r.worker, runAt }
@@ -83,7 +101,12 @@ export function cancelRequested(job: Job, now: Date): Job {
 /** A job whose own record cannot be sent to a worker (payload near the NATS limit). */
 export function undeliverable(job: Job, now: Date): Job {
   const e = errors.BODY_TOO_LARGE('the job is too large to dispatch over NATS')
-  return { ...withoutRunAt(job), state: 'failed', error: { message: e.message, code: e.code }, finishedAt: now.toISOString() }
+  return {
+    ...withoutRunAt(job),
+    state: 'failed',
+    error: { message: e.message, code: e.code },
+    finishedAt: now.toISOString(),
+  }
 }
 
 /**
@@ -137,13 +160,20 @@ export function fitRecord(job: Job, maxBytes: number, now: Date): Job {
   if (size <= maxBytes) return job
   const original = size
   const tooLarge = (what: string) => {
-    const e = errors.RECORD_TOO_LARGE(`the job record (${original} bytes) is over the store's limit of ${maxBytes} bytes; ${what}`)
+    const e = errors.RECORD_TOO_LARGE(
+      `the job record (${original} bytes) is over the store's limit of ${maxBytes} bytes; ${what}`,
+    )
     return { message: e.message, code: e.code }
   }
   let next: Job = job
   if ('result' in next) {
     const { result: _result, ...rest } = next
-    next = { ...rest, state: 'failed', error: tooLarge('its result was dropped'), finishedAt: next.finishedAt ?? now.toISOString() }
+    next = {
+      ...rest,
+      state: 'failed',
+      error: tooLarge('its result was dropped'),
+      finishedAt: next.finishedAt ?? now.toISOString(),
+    }
     size = byteSize(next)
   }
   for (let i = 0; i < 4 && size > maxBytes && next.error !== undefined; i++) {
@@ -154,7 +184,13 @@ export function fitRecord(job: Job, maxBytes: number, now: Date): Job {
   }
   if (size > maxBytes) {
     const finishedAt = next.finishedAt ?? now.toISOString()
-    next = { ...withoutRunAt(next), state: 'failed', payload: null, error: tooLarge('its payload was dropped from the record'), finishedAt }
+    next = {
+      ...withoutRunAt(next),
+      state: 'failed',
+      payload: null,
+      error: tooLarge('its payload was dropped from the record'),
+      finishedAt,
+    }
     size = byteSize(next)
   }
   if (size > maxBytes) {

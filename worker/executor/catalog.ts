@@ -71,7 +71,9 @@ export async function loadCatalog(functionsDir: string, logger: Logger): Promise
     root = await realpath(functionsDir)
     entries = await readdir(root, { withFileTypes: true })
   } catch (err) {
-    throw errors.CONFIG(`FUNCTIONS_DIR ${functionsDir} is not a readable folder: ${(err as Error).message}`, { cause: err })
+    throw errors.CONFIG(`FUNCTIONS_DIR ${functionsDir} is not a readable folder: ${(err as Error).message}`, {
+      cause: err,
+    })
   }
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
 
@@ -92,7 +94,10 @@ export async function loadCatalog(functionsDir: string, logger: Logger): Promise
     const prev = found.get(name)
     if (prev) {
       const keep = rank(ext) < rank(prev.ext) ? { file: res.file, ext } : prev
-      log.warn({ function: name, kept: keep.file, files: [prev.file, res.file] }, 'two files define the same function; keeping the preferred extension (.mjs over .js)')
+      log.warn(
+        { function: name, kept: keep.file, files: [prev.file, res.file] },
+        'two files define the same function; keeping the preferred extension (.mjs over .js)',
+      )
       found.set(name, keep)
       continue
     }

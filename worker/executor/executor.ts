@@ -56,9 +56,20 @@ export class FunctionExecutor {
   run(req: ExecutorRunRequest): RunHandle {
     const file = typeof req.fn === 'string' ? this.catalog.resolve(req.fn) : undefined
     if (file === undefined) {
-      return { promise: Promise.resolve(failure(errors.UNKNOWN_FUNCTION.code, `this worker has no function ${JSON.stringify(req.fn)}`)), abort: (_reason: AbortReason) => {} }
+      return {
+        promise: Promise.resolve(
+          failure(errors.UNKNOWN_FUNCTION.code, `this worker has no function ${JSON.stringify(req.fn)}`),
+        ),
+        abort: (_reason: AbortReason) => {},
+      }
     }
-    return this.pool.run({ jobId: req.jobId, attempt: req.attempt, functionFile: file, payload: req.payload, timeoutMs: req.timeoutMs })
+    return this.pool.run({
+      jobId: req.jobId,
+      attempt: req.attempt,
+      functionFile: file,
+      payload: req.payload,
+      timeoutMs: req.timeoutMs,
+    })
   }
 
   /** Wait up to `timeoutMs` for running jobs, then close. */

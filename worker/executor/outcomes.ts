@@ -32,13 +32,24 @@ export function failure(code: string, message: string, name?: string): RunOutcom
  * @param hard the function ignored the signal for the grace period and its thread was terminated.
  * @param started false when the run was still queued.
  */
-export function abortOutcome(reason: AbortReason, opts: { timeoutMs?: number; hard?: boolean; started?: boolean } = {}): RunOutcome {
+export function abortOutcome(
+  reason: AbortReason,
+  opts: { timeoutMs?: number; hard?: boolean; started?: boolean } = {},
+): RunOutcome {
   const hard = opts.hard ? '; the function ignored its abort signal, so its thread was stopped' : ''
   switch (reason) {
     case 'timeout':
-      return failure(errors.FUNCTION_TIMEOUT.code, `job timed out after ${opts.timeoutMs ?? '?'} ms${hard}`, 'TimeoutError')
+      return failure(
+        errors.FUNCTION_TIMEOUT.code,
+        `job timed out after ${opts.timeoutMs ?? '?'} ms${hard}`,
+        'TimeoutError',
+      )
     case 'cancel':
-      return failure(errors.FUNCTION_CANCELLED.code, `job was cancelled${opts.started === false ? ' before it started' : ''}${hard}`, 'AbortError')
+      return failure(
+        errors.FUNCTION_CANCELLED.code,
+        `job was cancelled${opts.started === false ? ' before it started' : ''}${hard}`,
+        'AbortError',
+      )
     case 'shutdown':
       return failure(errors.CLOSED.code, `job was aborted: the worker is shutting down${hard}`, 'AbortError')
   }
@@ -48,11 +59,19 @@ export function abortOutcome(reason: AbortReason, opts: { timeoutMs?: number; ha
 export function crashOutcome(err: unknown, exitCode: number | undefined, heapMb: number | undefined): RunOutcome {
   const code = (err as { code?: unknown } | undefined)?.code
   if (code === 'ERR_WORKER_OUT_OF_MEMORY') {
-    return failure(FUNCTION_CRASHED_CODE, `job function ran out of memory (thread heap limit ${heapMb ?? 'default'} MiB)`, 'RangeError')
+    return failure(
+      FUNCTION_CRASHED_CODE,
+      `job function ran out of memory (thread heap limit ${heapMb ?? 'default'} MiB)`,
+      'RangeError',
+    )
   }
   if (err instanceof Error || (typeof err === 'object' && err !== null && 'message' in err)) {
     const e = err as { message?: unknown; name?: unknown }
-    return failure(FUNCTION_CRASHED_CODE, `job function crashed its thread: ${String(e.message)}`, typeof e.name === 'string' ? e.name : undefined)
+    return failure(
+      FUNCTION_CRASHED_CODE,
+      `job function crashed its thread: ${String(e.message)}`,
+      typeof e.name === 'string' ? e.name : undefined,
+    )
   }
   return failure(FUNCTION_CRASHED_CODE, `job function ended its thread (exit code ${exitCode ?? '?'})`)
 }

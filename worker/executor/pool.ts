@@ -114,7 +114,8 @@ export class FunctionPool {
   private readonly counters: PoolStats = { threadsStarted: 0, hardStops: 0, crashes: 0, completed: 0 }
 
   constructor(opts: FunctionPoolOptions) {
-    if (!Number.isSafeInteger(opts.concurrency) || opts.concurrency < 1) throw errors.CONFIG(`concurrency must be an integer >= 1, got ${opts.concurrency}`)
+    if (!Number.isSafeInteger(opts.concurrency) || opts.concurrency < 1)
+      throw errors.CONFIG(`concurrency must be an integer >= 1, got ${opts.concurrency}`)
     this.log = opts.logger.child({ component: 'function-pool' })
     this.fnLog = opts.logger.child({ component: 'job-function' })
     this.graceMs = opts.abortGraceMs ?? DEFAULT_ABORT_GRACE_MS
@@ -162,7 +163,17 @@ export class FunctionPool {
     let resolve!: (o: RunOutcome) => void
     const promise = new Promise<RunOutcome>((r) => (resolve = r))
     const file = typeof req.functionFile === 'string' ? req.functionFile : ''
-    const run: Run = { id: this.nextId++, req, fn: basename(file, extname(file)), state: 'queued', slot: undefined, reason: undefined, timer: undefined, resolve, promise }
+    const run: Run = {
+      id: this.nextId++,
+      req,
+      fn: basename(file, extname(file)),
+      state: 'queued',
+      slot: undefined,
+      reason: undefined,
+      timer: undefined,
+      resolve,
+      promise,
+    }
     const handle: RunHandle = { promise, abort: (reason) => this.abort(run, reason) }
     if (!this.accepting) {
       resolve(failure(errors.CLOSED.code, 'the function pool is closed'))
@@ -228,7 +239,14 @@ export class FunctionPool {
     this.counters.threadsStarted++
     let onReady!: () => void
     let onFail!: (err: Error) => void
-    const slot: Slot = { worker, run: undefined, online: false, retired: false, lastError: undefined, ready: new Promise<void>((res, rej) => ((onReady = res), (onFail = rej))) }
+    const slot: Slot = {
+      worker,
+      run: undefined,
+      online: false,
+      retired: false,
+      lastError: undefined,
+      ready: new Promise<void>((res, rej) => ((onReady = res), (onFail = rej))),
+    }
     slot.ready.catch(() => {}) // observed through ready(); never an unhandled rejection
     worker.on('message', (msg: FromThread) => {
       if (msg.t !== 'ready') return this.onMessage(slot, msg)
@@ -251,9 +269,19 @@ export class FunctionPool {
   private start(slot: Slot, run: Run): boolean {
     const { req } = run
     try {
-      slot.worker.postMessage({ t: 'run', id: run.id, jobId: req.jobId, attempt: req.attempt, file: req.functionFile, payload: req.payload })
+      slot.worker.postMessage({
+        t: 'run',
+        id: run.id,
+        jobId: req.jobId,
+        attempt: req.attempt,
+        file: req.functionFile,
+        payload: req.payload,
+      })
     } catch (err) {
-      this.settle(run, failure(errors.BAD_MESSAGE.code, `job payload cannot be sent to a function thread: ${(err as Error).message}`))
+      this.settle(
+        run,
+        failure(errors.BAD_MESSAGE.code, `job payload cannot be sent to a function thread: ${(err as Error).message}`),
+      )
       return false
     }
     run.state = 'running'
@@ -262,7 +290,8 @@ export class FunctionPool {
     slot.worker.ref()
     this.busy++
     const t = req.timeoutMs
-    if (typeof t === 'number' && t > 0 && Number.isFinite(t)) run.timer = setTimeout(() => this.abort(run, 'timeout'), Math.min(t, MAX_TIMER_MS))
+    if (typeof t === 'number' && t > 0 && Number.isFinite(t))
+      run.timer = setTimeout(() => this.abort(run, 'timeout'), Math.min(t, MAX_TIMER_MS))
     return true
   }
 
@@ -284,7 +313,10 @@ export class FunctionPool {
     const slot = run.slot
     if (run.state !== 'aborting' || slot === undefined) return
     this.counters.hardStops++
-    this.log.warn({ jobId: run.req.jobId, function: run.fn, reason: run.reason, graceMs: this.graceMs }, 'job function ignored its abort signal: terminating its thread')
+    this.log.warn(
+      { jobId: run.req.jobId, function: run.fn, reason: run.reason, graceMs: this.graceMs },
+      'job function ignored its abort signal: terminating its thread',
+    )
     this.retire(slot)
     void slot.worker.terminate().catch((err: unknown) => this.log.warn({ err }, 'terminating a function thread failed'))
     this.finish(run, abortOutcome(run.reason ?? 'cancel', { hard: true, timeoutMs: run.req.timeoutMs }))
@@ -301,11 +333,18 @@ export class FunctionPool {
       try {
         outcome = { ok: true, result: JSON.parse(msg.json) }
       } catch (err) {
-        outcome = failure(errors.RESULT_NOT_SERIALIZABLE.code, `job result could not be read back: ${(err as Error).message}`)
+        outcome = failure(
+          errors.RESULT_NOT_SERIALIZABLE.code,
+          `job result could not be read back: ${(err as Error).message}`,
+        )
       }
     } else {
       outcome = { ok: false, error: msg.error }
-      if (this.log.isLevelEnabled('debug')) this.log.debug({ jobId: run.req.jobId, function: run.fn, error: msg.error, stack: msg.stack }, 'job function failed')
+      if (this.log.isLevelEnabled('debug'))
+        this.log.debug(
+          { jobId: run.req.jobId, function: run.fn, error: msg.error, stack: msg.stack },
+          'job function failed',
+        )
     }
     this.finish(run, outcome)
     slot.worker.unref()
@@ -313,7 +352,10 @@ export class FunctionPool {
   }
 
   private forwardLog(msg: LogMessage): void {
-    const level = msg.level === 'debug' || msg.level === 'info' || msg.level === 'warn' || msg.level === 'error' ? msg.level : 'info'
+    const level =
+      msg.level === 'debug' || msg.level === 'info' || msg.level === 'warn' || msg.level === 'error'
+        ? msg.level
+        : 'info'
     this.fnLog[level]({ ...msg.fields, jobId: msg.jobId, attempt: msg.attempt, function: msg.fn }, msg.msg)
   }
 
@@ -322,9 +364,17 @@ export class FunctionPool {
     this.retire(slot)
     this.counters.crashes++
     const run = slot.run
-    this.log.warn({ exitCode: code, err: slot.lastError, jobId: run?.req.jobId, function: run?.fn }, 'function thread died; starting another')
+    this.log.warn(
+      { exitCode: code, err: slot.lastError, jobId: run?.req.jobId, function: run?.fn },
+      'function thread died; starting another',
+    )
     if (run !== undefined) {
-      this.finish(run, run.reason !== undefined ? abortOutcome(run.reason, { hard: true, timeoutMs: run.req.timeoutMs }) : crashOutcome(slot.lastError, code, this.resourceLimits.maxOldGenerationSizeMb))
+      this.finish(
+        run,
+        run.reason !== undefined
+          ? abortOutcome(run.reason, { hard: true, timeoutMs: run.req.timeoutMs })
+          : crashOutcome(slot.lastError, code, this.resourceLimits.maxOldGenerationSizeMb),
+      )
     }
     if (slot.online) return this.replace(slot)
     // It died while starting: a broken install, not a bad function. Retry slowly, never in a tight loop.

@@ -68,8 +68,14 @@ function describe(err) {
       if (typeof err.code === 'string') error.code = err.code
       return { error, stack: typeof err.stack === 'string' ? clip(err.stack) : undefined }
     }
-    if (typeof err === 'string') return { error: { message: clip(err) || 'function threw an empty string', name: 'NonError' } }
-    return { error: { message: `function threw a non-Error value: ${clip(inspect(err, { depth: 2, breakLength: Infinity }))}`, name: 'NonError' } }
+    if (typeof err === 'string')
+      return { error: { message: clip(err) || 'function threw an empty string', name: 'NonError' } }
+    return {
+      error: {
+        message: `function threw a non-Error value: ${clip(inspect(err, { depth: 2, breakLength: Infinity }))}`,
+        name: 'NonError',
+      },
+    }
   } catch {
     return { error: { message: 'function threw a value that cannot be described', name: 'NonError' } }
   }
@@ -82,11 +88,24 @@ async function importFunction(file) {
     mod = await import(pathToFileURL(file).href)
   } catch (err) {
     const { error, stack } = describe(err)
-    return { error: { message: `function module ${name} could not be loaded: ${error.message}`, code: data.codes.load, name: error.name }, stack }
+    return {
+      error: {
+        message: `function module ${name} could not be loaded: ${error.message}`,
+        code: data.codes.load,
+        name: error.name,
+      },
+      stack,
+    }
   }
   const fn = mod.default
   if (typeof fn !== 'function') {
-    return { error: { message: `function module ${name} has no default export function (found ${fn === null ? 'null' : typeof fn})`, code: data.codes.load, name: 'TypeError' } }
+    return {
+      error: {
+        message: `function module ${name} has no default export function (found ${fn === null ? 'null' : typeof fn})`,
+        code: data.codes.load,
+        name: 'TypeError',
+      },
+    }
   }
   fns.set(file, fn)
   return { fn }
@@ -106,7 +125,16 @@ function makeLog(id, jobId, attempt, fn) {
   let lines = 0
   const emit = (level, args) => {
     if (lines >= data.maxLogLines) {
-      if (lines++ === data.maxLogLines) post({ t: 'log', id, jobId, attempt, fn, level: 'warn', msg: `more than ${data.maxLogLines} ctx.log lines: the rest of this run's lines are dropped` })
+      if (lines++ === data.maxLogLines)
+        post({
+          t: 'log',
+          id,
+          jobId,
+          attempt,
+          fn,
+          level: 'warn',
+          msg: `more than ${data.maxLogLines} ctx.log lines: the rest of this run's lines are dropped`,
+        })
       return
     }
     lines++
@@ -114,7 +142,9 @@ function makeLog(id, jobId, attempt, fn) {
     let rest = args
     const first = args[0]
     if (first instanceof Error) {
-      fields = { err: { ...describe(first).error, stack: typeof first.stack === 'string' ? clip(first.stack) : undefined } }
+      fields = {
+        err: { ...describe(first).error, stack: typeof first.stack === 'string' ? clip(first.stack) : undefined },
+      }
       rest = args.length > 1 ? args.slice(1) : [first.message]
     } else if (typeof first === 'object' && first !== null && !Array.isArray(first)) {
       fields = first
@@ -156,16 +186,43 @@ function serialise(id, result) {
   try {
     json = JSON.stringify(result === undefined ? null : result)
   } catch (err) {
-    return { t: 'done', id, ok: false, error: { message: `job result is not JSON-serialisable: ${describe(err).error.message}`, code: data.codes.notSerializable, name: 'TypeError' } }
+    return {
+      t: 'done',
+      id,
+      ok: false,
+      error: {
+        message: `job result is not JSON-serialisable: ${describe(err).error.message}`,
+        code: data.codes.notSerializable,
+        name: 'TypeError',
+      },
+    }
   }
   if (json === undefined) {
-    return { t: 'done', id, ok: false, error: { message: `job result is not JSON-serialisable (a ${typeof result})`, code: data.codes.notSerializable, name: 'TypeError' } }
+    return {
+      t: 'done',
+      id,
+      ok: false,
+      error: {
+        message: `job result is not JSON-serialisable (a ${typeof result})`,
+        code: data.codes.notSerializable,
+        name: 'TypeError',
+      },
+    }
   }
   // json.length (UTF-16 units) never exceeds the UTF-8 byte length, which is at most 3 × json.length.
   const max = data.maxResultBytes
   if (json.length > max || (json.length * 3 > max && Buffer.byteLength(json, 'utf8') > max)) {
     const bytes = Buffer.byteLength(json, 'utf8')
-    return { t: 'done', id, ok: false, error: { message: `job result is too large: ${bytes} bytes of JSON, the limit is ${max}`, code: data.codes.tooLarge, name: 'RangeError' } }
+    return {
+      t: 'done',
+      id,
+      ok: false,
+      error: {
+        message: `job result is too large: ${bytes} bytes of JSON, the limit is ${max}`,
+        code: data.codes.tooLarge,
+        name: 'RangeError',
+      },
+    }
   }
   return { t: 'done', id, ok: true, json }
 }
@@ -182,7 +239,12 @@ async function run(msg) {
       else fn = loaded.fn
     }
     if (fn !== undefined) {
-      const ctx = { jobId: msg.jobId, attempt: msg.attempt, signal: me.controller.signal, log: makeLog(msg.id, msg.jobId, msg.attempt, functionName(msg.file)) }
+      const ctx = {
+        jobId: msg.jobId,
+        attempt: msg.attempt,
+        signal: me.controller.signal,
+        log: makeLog(msg.id, msg.jobId, msg.attempt, functionName(msg.file)),
+      }
       reply = serialise(msg.id, await fn(msg.payload, ctx))
     }
   } catch (err) {

@@ -12,7 +12,7 @@ const MAX_MS = 2 ** 31 - 1
  * @param {{ signal: AbortSignal }} ctx
  */
 export default async function sleep(payload, ctx) {
-  const ms = payload && typeof payload === 'object' ? payload.ms ?? 0 : 0
+  const ms = payload && typeof payload === 'object' ? (payload.ms ?? 0) : 0
   if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0 || ms > MAX_MS) {
     throw new TypeError(`sleep: payload.ms must be a number from 0 to ${MAX_MS}`)
   }
