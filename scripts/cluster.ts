@@ -13,7 +13,14 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Output } from './lib/output.js'
 import { processAlive } from './lib/proc.js'
-import { formatFormation, parseFormation, parseProcfile, shellArgs, type Formation, type ProcfileEntry } from './lib/procfile.js'
+import {
+  formatFormation,
+  parseFormation,
+  parseProcfile,
+  shellArgs,
+  type Formation,
+  type ProcfileEntry,
+} from './lib/procfile.js'
 import { waitReady } from './lib/readiness.js'
 import { pickPort, planNats, planZooKeeper, type ServerPlan } from './lib/servers.js'
 import { Supervisor, type ExitInfo, type RestartPolicy } from './lib/supervisor.js'
@@ -32,7 +39,8 @@ environment: BOSUN_HOME (data folder, default ./.bosun), BOSUN_PROCFILE, BOSUN_Z
 function intEnv(name: string): number | undefined {
   const raw = process.env[name]?.trim()
   if (raw === undefined || raw === '') return undefined
-  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 2_147_483_647) throw new Error(`${name}=${JSON.stringify(raw)} is not a positive integer`)
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 2_147_483_647)
+    throw new Error(`${name}=${JSON.stringify(raw)} is not a positive integer`)
   return Number(raw)
 }
 
@@ -54,7 +62,9 @@ function takeLock(file: string): void {
       /* not Linux, or gone */
     }
     if (pid > 0 && pid !== process.pid && processAlive(pid) && (cmd === '' || cmd.includes('cluster'))) {
-      throw new Error(`another local cluster (pid ${pid}) is using ${dirname(dirname(file))}; stop it or set BOSUN_HOME`)
+      throw new Error(
+        `another local cluster (pid ${pid}) is using ${dirname(dirname(file))}; stop it or set BOSUN_HOME`,
+      )
     }
   }
   writeFileSync(file, `${process.pid}\n`)
@@ -78,18 +88,28 @@ function readSettings(argv: string[]): Settings {
   const procfile = resolve(process.env.BOSUN_PROCFILE || join(ROOT, 'Procfile'))
   const entries = parseProcfile(readFileSync(procfile, 'utf8'))
   const restart = process.env.BOSUN_RESTART || 'never'
-  if (restart !== 'never' && restart !== 'always') throw new Error(`BOSUN_RESTART must be never or always, got ${JSON.stringify(restart)}`)
+  if (restart !== 'never' && restart !== 'always')
+    throw new Error(`BOSUN_RESTART must be never or always, got ${JSON.stringify(restart)}`)
   return {
     procfile,
     entries,
-    formation: parseFormation(argv.filter((a) => !a.startsWith('-')), entries, DEFAULT_FORMATION),
+    formation: parseFormation(
+      argv.filter((a) => !a.startsWith('-')),
+      entries,
+      DEFAULT_FORMATION,
+    ),
     home: resolve(process.env.BOSUN_HOME || join(ROOT, '.bosun')),
     fresh: argv.includes('--fresh'),
     restart,
     readyTimeoutMs: intEnv('BOSUN_READY_TIMEOUT_MS') ?? 120_000,
     stopTimeoutMs: intEnv('BOSUN_STOP_TIMEOUT_MS') ?? 10_000,
     printPids: process.env.BOSUN_CLUSTER_PIDS === '1',
-    ports: { zk: portEnv('BOSUN_ZK_PORT'), nats: portEnv('BOSUN_NATS_PORT'), natsMonitor: portEnv('BOSUN_NATS_MONITOR_PORT'), api: portEnv('BOSUN_API_PORT') },
+    ports: {
+      zk: portEnv('BOSUN_ZK_PORT'),
+      nats: portEnv('BOSUN_NATS_PORT'),
+      natsMonitor: portEnv('BOSUN_NATS_MONITOR_PORT'),
+      api: portEnv('BOSUN_API_PORT'),
+    },
   }
 }
 
@@ -134,7 +154,11 @@ class LocalCluster {
     const used = new Set<number>()
     const dirs = { home: s.home, logs: join(s.home, 'logs') }
     const zk = planZooKeeper(dirs, await pickPort('ZooKeeper', 2181, s.ports.zk, used))
-    const nats = planNats(dirs, await pickPort('NATS', 4222, s.ports.nats, used), await pickPort('NATS monitor', 8222, s.ports.natsMonitor, used))
+    const nats = planNats(
+      dirs,
+      await pickPort('NATS', 4222, s.ports.nats, used),
+      await pickPort('NATS monitor', 8222, s.ports.natsMonitor, used),
+    )
     this.say(`data in ${s.home}; server logs in ${dirs.logs}`)
     await Promise.all([this.startServer(zk), this.startServer(nats)])
     if (this.closing) return
@@ -151,7 +175,8 @@ class LocalCluster {
     const deadline = Date.now() + 60_000
     while (!this.closing) {
       if (await plan.ready()) return
-      if (proc.state === 'exited' || Date.now() > deadline) throw new Error(`${plan.spec.name} did not start; see ${plan.spec.logFile}`)
+      if (proc.state === 'exited' || Date.now() > deadline)
+        throw new Error(`${plan.spec.name} did not start; see ${plan.spec.logFile}`)
       await new Promise((r) => setTimeout(r, 100))
     }
   }
@@ -198,22 +223,36 @@ class LocalCluster {
   private async awaitReady(): Promise<void> {
     const workers = this.s.formation.get('worker') ?? 0
     const token = process.env.BOSUN_API_TOKENS?.split(',')[0]?.trim() || undefined
-    const r = await waitReady({ apiUrls: this.apiUrls, expectBoss: workers > 0, timeoutMs: this.s.readyTimeoutMs, signal: this.aborter.signal, token })
+    const r = await waitReady({
+      apiUrls: this.apiUrls,
+      expectBoss: workers > 0,
+      timeoutMs: this.s.readyTimeoutMs,
+      signal: this.aborter.signal,
+      token,
+    })
     if (this.closing) return
     if (!r.ready) {
-      this.say(`not ready after ${this.s.readyTimeoutMs / 1000} s (still waiting for ${r.waitingFor}); the processes keep running, see their output above`, true)
+      this.say(
+        `not ready after ${this.s.readyTimeoutMs / 1000} s (still waiting for ${r.waitingFor}); the processes keep running, see their output above`,
+        true,
+      )
       return
     }
     this.ready = true
     const api = this.apiUrls[0]
     const boss = r.cluster?.boss?.id
-    this.say(`ready: API ${api ?? '(no api process)'} — ${formatFormation(this.s.formation)}${boss ? `, boss ${boss}` : ''}`)
+    this.say(
+      `ready: API ${api ?? '(no api process)'} — ${formatFormation(this.s.formation)}${boss ? `, boss ${boss}` : ''}`,
+    )
     if (api) {
       const auth = token ? " -H 'authorization: Bearer <a token from BOSUN_API_TOKENS>'" : ''
-      this.say(`try:   curl -s -X POST '${api}/jobs?wait=10000'${auth} -H 'content-type: application/json' -d '{"function":"echo","payload":{"hello":"bosun"}}'`)
+      this.say(
+        `try:   curl -s -X POST '${api}/jobs?wait=10000'${auth} -H 'content-type: application/json' -d '{"function":"echo","payload":{"hello":"bosun"}}'`,
+      )
       this.say(`       curl -s${auth} ${api}/cluster`)
     }
-    if (workers === 1) this.say('note: with worker=1 the only worker is the boss, which does not run jobs; use worker=2 or more')
+    if (workers === 1)
+      this.say('note: with worker=1 the only worker is the boss, which does not run jobs; use worker=2 or more')
     this.say('Ctrl-C stops everything')
     this.recordPids()
   }
@@ -226,8 +265,13 @@ class LocalCluster {
       this.say(`${name} ${how}; restarting it${log ? ` (log: ${log})` : ''}`, true)
       return
     }
-    this.say(`${name} ${how}; not restarted, the rest keep running (BOSUN_RESTART=always restarts crashed processes)`, true)
-    const left = this.appNames.filter((n) => this.supervisor.get(n)?.state === 'running' || this.supervisor.get(n)?.state === 'backoff')
+    this.say(
+      `${name} ${how}; not restarted, the rest keep running (BOSUN_RESTART=always restarts crashed processes)`,
+      true,
+    )
+    const left = this.appNames.filter(
+      (n) => this.supervisor.get(n)?.state === 'running' || this.supervisor.get(n)?.state === 'backoff',
+    )
     if (this.appNames.length > 0 && left.length === 0) void this.shutdown(1, 'every Procfile process has exited')
   }
 
@@ -261,7 +305,8 @@ class LocalCluster {
     this.aborter.abort()
     this.closing = (async () => {
       this.say(reason, code !== 0)
-      if (this.supervisor.names().length > 0) this.say(`stopping ${this.appNames.length} Procfile processes, then the servers (Ctrl-C again to kill at once)`)
+      if (this.supervisor.names().length > 0)
+        this.say(`stopping ${this.appNames.length} Procfile processes, then the servers (Ctrl-C again to kill at once)`)
       await this.supervisor.stop(this.appNames)
       await this.supervisor.stop(this.serverNames)
       this.watchdog?.stop()
@@ -286,7 +331,8 @@ async function main(): Promise<void> {
     console.error(`bosun: ${(err as Error).message}\n${USAGE}`)
     process.exit(2)
   }
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => void cluster.shutdown(0, `got ${sig}`))
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
+    process.on(sig, () => void cluster.shutdown(0, `got ${sig}`))
   process.on('uncaughtException', (err) => void cluster.shutdown(1, `internal error: ${err.stack ?? err.message}`))
   process.stdout.on('error', () => undefined) // output piped into a closed reader must not kill the launcher
   try {

@@ -71,7 +71,11 @@ function ensureServers() {
   const command = `${sudo}apt-get update && ${sudo}env DEBIAN_FRONTEND=noninteractive apt-get install -y ${missing.join(' ')}`
   if (!install || !hasApt) {
     console.error(`ensure-servers: missing ${missing.join(', ')} (needed by the tests and the local cluster).`)
-    console.error(hasApt ? `Install them with:\n\n  ${command}\n\nor rerun with BOSUN_INSTALL=1 to let this script do it.` : 'Install ZooKeeper 3.8 (zookeeper.jar in /usr/share/java), nats-server 2.9+ and a Java 17 runtime.')
+    console.error(
+      hasApt
+        ? `Install them with:\n\n  ${command}\n\nor rerun with BOSUN_INSTALL=1 to let this script do it.`
+        : 'Install ZooKeeper 3.8 (zookeeper.jar in /usr/share/java), nats-server 2.9+ and a Java 17 runtime.',
+    )
     process.exit(1)
   }
   console.error(`ensure-servers: installing ${missing.join(' ')}`)

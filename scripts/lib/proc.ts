@@ -61,7 +61,11 @@ export function groupAlive(pgid: number): boolean {
 }
 
 /** Poll `check` every `intervalMs` until it is true (→ true) or `timeoutMs` pass (→ false). */
-export async function pollUntil(check: () => boolean | Promise<boolean>, timeoutMs: number, intervalMs = 100): Promise<boolean> {
+export async function pollUntil(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  intervalMs = 100,
+): Promise<boolean> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     if (await check()) return true

@@ -27,8 +27,10 @@ export function parseProcfile(text: string): ProcfileEntry[] {
     const colon = line.indexOf(':')
     const name = colon > 0 ? line.slice(0, colon).trim() : ''
     const command = colon > 0 ? line.slice(colon + 1).trim() : ''
-    if (!NAME.test(name) || command === '') throw new Error(`Procfile line ${i + 1}: expected "name: command", got ${JSON.stringify(raw)}`)
-    if (entries.some((e) => e.name === name)) throw new Error(`Procfile line ${i + 1}: duplicate process type "${name}"`)
+    if (!NAME.test(name) || command === '')
+      throw new Error(`Procfile line ${i + 1}: expected "name: command", got ${JSON.stringify(raw)}`)
+    if (entries.some((e) => e.name === name))
+      throw new Error(`Procfile line ${i + 1}: duplicate process type "${name}"`)
     entries.push({ name, command })
   })
   if (entries.length === 0) throw new Error('Procfile has no processes')
@@ -39,10 +41,17 @@ export function parseProcfile(text: string): ProcfileEntry[] {
  * Parse formation arguments (`api=2 worker=5`, `api=2,worker=5`, `all=1`) on top of `defaults`.
  * Types missing from both get 1 instance, as in foreman. Throws on an unknown type or a bad count.
  */
-export function parseFormation(args: readonly string[], entries: readonly ProcfileEntry[], defaults: Readonly<Record<string, number>> = {}): Formation {
+export function parseFormation(
+  args: readonly string[],
+  entries: readonly ProcfileEntry[],
+  defaults: Readonly<Record<string, number>> = {},
+): Formation {
   const names = entries.map((e) => e.name)
   const out = new Map<string, number>(names.map((n) => [n, defaults[n] ?? 1]))
-  for (const item of args.flatMap((a) => a.split(',')).map((s) => s.trim()).filter((s) => s !== '')) {
+  for (const item of args
+    .flatMap((a) => a.split(','))
+    .map((s) => s.trim())
+    .filter((s) => s !== '')) {
     const m = /^([A-Za-z0-9_-]+)=(\d{1,3})$/.exec(item)
     if (!m) throw new Error(`bad formation "${item}": expected name=count, e.g. worker=3`)
     const [, name, count] = m as unknown as [string, string, string]

@@ -37,10 +37,15 @@ async function getJson(url: string, token?: string): Promise<{ status: number; b
 }
 
 /** What is still missing, or undefined when the cluster is ready (one probe round). */
-export async function probe(apiUrls: readonly string[], expectBoss: boolean, token?: string): Promise<{ missing?: string; cluster?: ClusterView }> {
+export async function probe(
+  apiUrls: readonly string[],
+  expectBoss: boolean,
+  token?: string,
+): Promise<{ missing?: string; cluster?: ClusterView }> {
   for (const url of apiUrls) {
     const r = await getJson(`${url}/readyz`, token).catch((err: Error) => ({ status: 0, body: err.message }))
-    if (r.status !== 200) return { missing: `${url}/readyz (${r.status === 0 ? 'not listening' : `status ${r.status}`})` }
+    if (r.status !== 200)
+      return { missing: `${url}/readyz (${r.status === 0 ? 'not listening' : `status ${r.status}`})` }
   }
   if (apiUrls.length === 0 || !expectBoss) return {}
   const r = await getJson(`${apiUrls[0]}/cluster`, token).catch(() => undefined)

@@ -45,9 +45,15 @@ export function anyFreePort(): Promise<number> {
  * `explicit` (from an env override) must be free or we fail; otherwise `preferred` when free,
  * else any free port. `avoid` lists ports already handed out in this run.
  */
-export async function pickPort(what: string, preferred: number, explicit: number | undefined, avoid: Set<number>): Promise<number> {
+export async function pickPort(
+  what: string,
+  preferred: number,
+  explicit: number | undefined,
+  avoid: Set<number>,
+): Promise<number> {
   if (explicit !== undefined) {
-    if (!(await portFree(explicit))) throw new Error(`${what} port ${explicit} (from the environment) is already in use`)
+    if (!(await portFree(explicit)))
+      throw new Error(`${what} port ${explicit} (from the environment) is already in use`)
     avoid.add(explicit)
     return explicit
   }
@@ -90,20 +96,23 @@ export function planZooKeeper(dirs: ServerDirs, port: number): ServerPlan & { co
   const dir = join(dirs.home, 'zookeeper')
   mkdirSync(join(dir, 'data'), { recursive: true })
   const cfg = join(dir, 'zoo.cfg')
-  writeFileSync(cfg, [
-    '# written by scripts/cluster.ts on every start',
-    'tickTime=200',
-    'minSessionTimeout=400',
-    'maxSessionTimeout=60000',
-    `dataDir=${join(dir, 'data')}`,
-    `clientPort=${port}`,
-    'clientPortAddress=127.0.0.1',
-    '4lw.commands.whitelist=*',
-    'admin.enableServer=false',
-    'maxClientCnxns=0',
-    'autopurge.snapRetainCount=3',
-    'autopurge.purgeInterval=1',
-  ].join('\n') + '\n')
+  writeFileSync(
+    cfg,
+    [
+      '# written by scripts/cluster.ts on every start',
+      'tickTime=200',
+      'minSessionTimeout=400',
+      'maxSessionTimeout=60000',
+      `dataDir=${join(dir, 'data')}`,
+      `clientPort=${port}`,
+      'clientPortAddress=127.0.0.1',
+      '4lw.commands.whitelist=*',
+      'admin.enableServer=false',
+      'maxClientCnxns=0',
+      'autopurge.snapRetainCount=3',
+      'autopurge.purgeInterval=1',
+    ].join('\n') + '\n',
+  )
   return {
     connect: `127.0.0.1:${port}`,
     spec: {
@@ -132,18 +141,25 @@ export function natsBinary(): string {
 }
 
 /** nats-server with JetStream on file storage in `<home>/nats/jetstream`, monitoring on `monitorPort`. */
-export function planNats(dirs: ServerDirs, port: number, monitorPort: number): ServerPlan & { url: string; monitorUrl: string } {
+export function planNats(
+  dirs: ServerDirs,
+  port: number,
+  monitorPort: number,
+): ServerPlan & { url: string; monitorUrl: string } {
   const dir = join(dirs.home, 'nats')
   mkdirSync(join(dir, 'jetstream'), { recursive: true })
   const cfg = join(dir, 'nats.conf')
-  writeFileSync(cfg, [
-    '# written by scripts/cluster.ts on every start',
-    'server_name: bosun_local',
-    `listen: 127.0.0.1:${port}`,
-    `http: 127.0.0.1:${monitorPort}`,
-    'max_payload: 8MB',
-    `jetstream { store_dir: "${join(dir, 'jetstream')}" }`,
-  ].join('\n') + '\n')
+  writeFileSync(
+    cfg,
+    [
+      '# written by scripts/cluster.ts on every start',
+      'server_name: bosun_local',
+      `listen: 127.0.0.1:${port}`,
+      `http: 127.0.0.1:${monitorPort}`,
+      'max_payload: 8MB',
+      `jetstream { store_dir: "${join(dir, 'jetstream')}" }`,
+    ].join('\n') + '\n',
+  )
   const monitorUrl = `http://127.0.0.1:${monitorPort}`
   return {
     url: `nats://127.0.0.1:${port}`,
