@@ -82,7 +82,13 @@ function zkPerJob(t: ThroughputResult, idle: { ms: number; received: number }): 
 }
 
 /** A cluster that fails to get ready (a loaded machine: sessions flap) is tried once more under a new name. */
-async function openWithRetry(zk: Zk, nats: Nats, s: ClusterSettings, prefix: string, rec: RunRecord): Promise<BenchCluster> {
+async function openWithRetry(
+  zk: Zk,
+  nats: Nats,
+  s: ClusterSettings,
+  prefix: string,
+  rec: RunRecord,
+): Promise<BenchCluster> {
   try {
     return await openCluster(zk, nats, s, prefix)
   } catch (err) {
@@ -92,7 +98,14 @@ async function openWithRetry(zk: Zk, nats: Nats, s: ClusterSettings, prefix: str
   }
 }
 
-async function clusterA(zk: Zk, nats: Nats, s: ClusterSettings, o: Resolved, skip: Set<string>, rec: RunRecord): Promise<void> {
+async function clusterA(
+  zk: Zk,
+  nats: Nats,
+  s: ClusterSettings,
+  o: Resolved,
+  skip: Set<string>,
+  rec: RunRecord,
+): Promise<void> {
   let c: BenchCluster | undefined
   try {
     c = await openWithRetry(zk, nats, s, 'bencha', rec)
@@ -101,18 +114,29 @@ async function clusterA(zk: Zk, nats: Nats, s: ClusterSettings, o: Resolved, ski
     if (!skip.has('throughput')) {
       await phase(rec, 'warm-up', () => throughputSingle(cl, 500))
       rec.single = await phase(rec, 'throughput one by one', () => throughputSingle(cl, o.jobs))
-      if (rec.single) progress(`run ${rec.run}: one by one ${Math.round(rec.single.jobsPerSec)} jobs/s (submit ${Math.round(rec.single.submitPerSec)}/s)`)
+      if (rec.single)
+        progress(
+          `run ${rec.run}: one by one ${Math.round(rec.single.jobsPerSec)} jobs/s (submit ${Math.round(rec.single.submitPerSec)}/s)`,
+        )
       await sleep(1000)
       // Idle interval of the same length (capped at 30 s; the subtraction scales it by duration).
-      rec.idle = await phase(rec, 'idle interval', () => idleZkPackets(cl, Math.min(30_000, rec.single?.totalMs ?? 10_000)))
+      rec.idle = await phase(rec, 'idle interval', () =>
+        idleZkPackets(cl, Math.min(30_000, rec.single?.totalMs ?? 10_000)),
+      )
       rec.batch = await phase(rec, 'throughput batches', () => throughputBatch(cl, o.jobs))
-      if (rec.batch) progress(`run ${rec.run}: batches ${Math.round(rec.batch.jobsPerSec)} jobs/s (submit ${Math.round(rec.batch.submitPerSec)}/s)`)
+      if (rec.batch)
+        progress(
+          `run ${rec.run}: batches ${Math.round(rec.batch.jobsPerSec)} jobs/s (submit ${Math.round(rec.batch.submitPerSec)}/s)`,
+        )
       if (rec.idle && rec.single) rec.zkPerJobSingle = zkPerJob(rec.single, rec.idle)
       if (rec.idle && rec.batch) rec.zkPerJobBatch = zkPerJob(rec.batch, rec.idle)
     }
     if (!skip.has('latency')) {
       rec.latency = await phase(rec, 'latency', () => latency(cl, o.latencyRate, o.latencySeconds))
-      if (rec.latency) progress(`run ${rec.run}: latency p50 ${rec.latency.p50Ms} ms, p99 ${rec.latency.p99Ms} ms, failures ${rec.latency.failures}`)
+      if (rec.latency)
+        progress(
+          `run ${rec.run}: latency p50 ${rec.latency.p50Ms} ms, p99 ${rec.latency.p99Ms} ms, failures ${rec.latency.failures}`,
+        )
     }
   } catch (err) {
     rec.errors.push(`cluster A: ${(err as Error).message}`)
@@ -127,9 +151,15 @@ async function clusterB(zk: Zk, nats: Nats, s: ClusterSettings, o: Resolved, rec
     c = await openWithRetry(zk, nats, s, 'benchb', rec)
     const cl = c
     rec.kill = await phase(rec, 'failover kill -9', () => failover(cl, 'SIGKILL', o.sessionTimeoutMs, o.failoverRate))
-    if (rec.kill) progress(`run ${rec.run}: kill -9 → new boss completes after ${rec.kill.firstNewBossCompletionMs} ms, gap ${rec.kill.gapMs} ms`)
+    if (rec.kill)
+      progress(
+        `run ${rec.run}: kill -9 → new boss completes after ${rec.kill.firstNewBossCompletionMs} ms, gap ${rec.kill.gapMs} ms`,
+      )
     rec.term = await phase(rec, 'failover SIGTERM', () => failover(cl, 'SIGTERM', o.sessionTimeoutMs, o.failoverRate))
-    if (rec.term) progress(`run ${rec.run}: SIGTERM → new boss completes after ${rec.term.firstNewBossCompletionMs} ms, gap ${rec.term.gapMs} ms`)
+    if (rec.term)
+      progress(
+        `run ${rec.run}: SIGTERM → new boss completes after ${rec.term.firstNewBossCompletionMs} ms, gap ${rec.term.gapMs} ms`,
+      )
   } catch (err) {
     rec.errors.push(`cluster B: ${(err as Error).message}`)
   } finally {
@@ -141,22 +171,72 @@ function rows(records: RunRecord[], sessionTimeoutMs: number, o: { jobs: number;
   const col = (f: (r: RunRecord) => number | undefined) => summarize(records.map((r) => f(r) ?? Number.NaN))
   const st = sessionTimeoutMs
   return [
-    { name: `throughput, POST /jobs one by one, 64 in flight, ${o.jobs} noop`, unit: 'jobs/s', summary: col((r) => r.single?.jobsPerSec), target: { kind: 'min', limit: 7000 } },
+    {
+      name: `throughput, POST /jobs one by one, 64 in flight, ${o.jobs} noop`,
+      unit: 'jobs/s',
+      summary: col((r) => r.single?.jobsPerSec),
+      target: { kind: 'min', limit: 7000 },
+    },
     { name: '  submit-only rate, one by one', unit: 'jobs/s', summary: col((r) => r.single?.submitPerSec) },
-    { name: `throughput, POST /jobs/batch of 500, 4 in flight`, unit: 'jobs/s', summary: col((r) => r.batch?.jobsPerSec), target: { kind: 'min', limit: 7000 } },
+    {
+      name: `throughput, POST /jobs/batch of 500, 4 in flight`,
+      unit: 'jobs/s',
+      summary: col((r) => r.batch?.jobsPerSec),
+      target: { kind: 'min', limit: 7000 },
+    },
     { name: '  submit-only rate, batches', unit: 'jobs/s', summary: col((r) => r.batch?.submitPerSec) },
-    { name: `latency ?wait p50 @ ${o.latencyRate}/s open loop`, unit: 'ms', summary: col((r) => r.latency?.p50Ms), target: { kind: 'max', limit: 2 } },
+    {
+      name: `latency ?wait p50 @ ${o.latencyRate}/s open loop`,
+      unit: 'ms',
+      summary: col((r) => r.latency?.p50Ms),
+      target: { kind: 'max', limit: 2 },
+    },
     { name: '  latency p95', unit: 'ms', summary: col((r) => r.latency?.p95Ms) },
     { name: '  latency p99', unit: 'ms', summary: col((r) => r.latency?.p99Ms), target: { kind: 'max', limit: 15 } },
     { name: '  latency max', unit: 'ms', summary: col((r) => r.latency?.maxMs) },
     { name: '  latency failures (not 200/succeeded)', unit: 'requests', summary: col((r) => r.latency?.failures) },
-    { name: 'failover SIGTERM: signal → new boss completes', unit: 'ms', summary: col((r) => r.term?.firstNewBossCompletionMs), target: { kind: 'max', limit: 200 } },
-    { name: '  SIGTERM: longest completion gap', unit: 'ms', summary: col((r) => r.term?.gapMs), target: { kind: 'max', limit: 200 } },
-    { name: `failover kill -9 (session ${st} ms): signal → new boss completes`, unit: 'ms', summary: col((r) => r.kill?.firstNewBossCompletionMs), target: { kind: 'max', limit: st + 500 } },
-    { name: '  kill -9: longest completion gap', unit: 'ms', summary: col((r) => r.kill?.gapMs), target: { kind: 'max', limit: st + 500 } },
-    { name: '  jobs not completed after a failover', unit: 'jobs', summary: col((r) => (r.kill || r.term ? (r.kill?.incomplete ?? 0) + (r.term?.incomplete ?? 0) : undefined)) },
-    { name: 'ZooKeeper requests per job, one by one (minus idle)', unit: 'req/job', summary: col((r) => r.zkPerJobSingle), target: { kind: 'max', limit: 0.01 }, note: '(target 0; ±0.01 is noise)' },
-    { name: 'ZooKeeper requests per job, batches (minus idle)', unit: 'req/job', summary: col((r) => r.zkPerJobBatch), target: { kind: 'max', limit: 0.01 } },
+    {
+      name: 'failover SIGTERM: signal → new boss completes',
+      unit: 'ms',
+      summary: col((r) => r.term?.firstNewBossCompletionMs),
+      target: { kind: 'max', limit: 200 },
+    },
+    {
+      name: '  SIGTERM: longest completion gap',
+      unit: 'ms',
+      summary: col((r) => r.term?.gapMs),
+      target: { kind: 'max', limit: 200 },
+    },
+    {
+      name: `failover kill -9 (session ${st} ms): signal → new boss completes`,
+      unit: 'ms',
+      summary: col((r) => r.kill?.firstNewBossCompletionMs),
+      target: { kind: 'max', limit: st + 500 },
+    },
+    {
+      name: '  kill -9: longest completion gap',
+      unit: 'ms',
+      summary: col((r) => r.kill?.gapMs),
+      target: { kind: 'max', limit: st + 500 },
+    },
+    {
+      name: '  jobs not completed after a failover',
+      unit: 'jobs',
+      summary: col((r) => (r.kill || r.term ? (r.kill?.incomplete ?? 0) + (r.term?.incomplete ?? 0) : undefined)),
+    },
+    {
+      name: 'ZooKeeper requests per job, one by one (minus idle)',
+      unit: 'req/job',
+      summary: col((r) => r.zkPerJobSingle),
+      target: { kind: 'max', limit: 0.01 },
+      note: '(target 0; ±0.01 is noise)',
+    },
+    {
+      name: 'ZooKeeper requests per job, batches (minus idle)',
+      unit: 'req/job',
+      summary: col((r) => r.zkPerJobBatch),
+      target: { kind: 'max', limit: 0.01 },
+    },
   ]
 }
 
@@ -171,7 +251,11 @@ export async function e2eBench(opts: E2eBenchOptions = {}): Promise<BenchOutcome
     sessionTimeoutMs: opts.sessionTimeoutMs ?? 2000,
   }
   const skip = new Set(opts.skip ?? [])
-  const settings: ClusterSettings = { workers: opts.workers ?? 5, concurrency: opts.concurrency ?? 16, sessionTimeoutMs: o.sessionTimeoutMs }
+  const settings: ClusterSettings = {
+    workers: opts.workers ?? 5,
+    concurrency: opts.concurrency ?? 16,
+    sessionTimeoutMs: o.sessionTimeoutMs,
+  }
   const zk = await startZooKeeper({ tickTime: 100 })
   let nats: Nats | undefined
   const records: RunRecord[] = []
@@ -189,7 +273,9 @@ export async function e2eBench(opts: E2eBenchOptions = {}): Promise<BenchOutcome
       try {
         const mode = opts.profile === 'batch' ? 'batch' : 'single'
         profile = await profiledRun(zk, nats, settings, o.jobs, mode)
-        process.stdout.write(`\n== CPU profile of one throughput run (${mode === 'batch' ? 'batches' : 'one by one'}) ==\n` + profile.text)
+        process.stdout.write(
+          `\n== CPU profile of one throughput run (${mode === 'batch' ? 'batches' : 'one by one'}) ==\n` + profile.text,
+        )
       } catch (err) {
         progress(`profile run failed: ${(err as Error).message}`)
       }

@@ -69,13 +69,20 @@ async function main(): Promise<void> {
     const opts: E2eBenchOptions = {
       ...(quick ? { runs: 1, jobs: 2000, latencySeconds: 3 } : {}),
       profile,
-      ...Object.fromEntries(['runs', 'jobs', 'workers', 'concurrency'].flatMap((k) => (flags.has(k) ? [[k, intFlag(flags, k)]] : []))),
+      ...Object.fromEntries(
+        ['runs', 'jobs', 'workers', 'concurrency'].flatMap((k) => (flags.has(k) ? [[k, intFlag(flags, k)]] : [])),
+      ),
       ...(flags.has('skip') ? { skip: flags.get('skip')!.split(',') } : {}),
     }
     const r = await e2eBench(opts)
     const w = opts.workers ?? 5
     // A profile-only (--runs=0) or partial (--skip) run must not replace the latest full figures.
-    finish(opts.runs === 0 ? 'e2e-profile' : opts.skip ? 'e2e-partial' : 'e2e', `e2e (local cluster: api + ${w} workers = 1 boss + ${w - 1} running jobs)`, r.rows, r.data)
+    finish(
+      opts.runs === 0 ? 'e2e-profile' : opts.skip ? 'e2e-partial' : 'e2e',
+      `e2e (local cluster: api + ${w} workers = 1 boss + ${w - 1} running jobs)`,
+      r.rows,
+      r.data,
+    )
   }
   if (tables.length > 1) process.stdout.write('\n' + tables.join(''))
   progress(`done in ${Math.round((Date.now() - t0) / 1000)} s`)

@@ -35,7 +35,12 @@ const REGISTRANTS = 4
 const CANDIDATES = 3
 
 /** Calls `op` back to back for about `ms`; returns calls per second and the requestCount delta. */
-async function rate(session: ZkSession, ms: number, op: () => Promise<unknown>, batch = 1000): Promise<{ perSecond: number; requests: number; calls: number }> {
+async function rate(
+  session: ZkSession,
+  ms: number,
+  op: () => Promise<unknown>,
+  batch = 1000,
+): Promise<{ perSecond: number; requests: number; calls: number }> {
   const r0 = session.requestCount
   const t0 = performance.now()
   let calls = 0
@@ -65,15 +70,18 @@ async function lookups(zk: ZkHandle, runs: number, lookupMs: number, sessionTime
       const election = new ZkElection({ ...who, session: s, logger: silentLogger() })
       others.push({ session: s, registry, election })
       await registry.register(SERVICE, `bosun.${cluster}.proc.reg-${i}`, { functions: ['noop', 'echo'], capacity: 16 })
-      if (i === 0) await election.registerCandidate(ELECTION, `bosun.${cluster}.proc.reg-0`, { onElected: () => undefined })
+      if (i === 0)
+        await election.registerCandidate(ELECTION, `bosun.${cluster}.proc.reg-0`, { onElected: () => undefined })
     }
     await session.start()
     const who = { nodeId: 'reader', host: 'bench', pid: process.pid }
     const registry = new ZkRegistry({ ...who, session, send: () => undefined, logger: silentLogger() })
     const election = new ZkElection({ ...who, session, logger: silentLogger() })
     // Warm-up: fill the caches, let the JIT settle.
-    if ((await registry.getCapable(SERVICE)).length !== REGISTRANTS) throw new Error('registry cache does not see every registrant')
-    if ((await election.whereisGlobal(ELECTION))?.id !== 'reg-0') throw new Error('whereisGlobal does not see the leader')
+    if ((await registry.getCapable(SERVICE)).length !== REGISTRANTS)
+      throw new Error('registry cache does not see every registrant')
+    if ((await election.whereisGlobal(ELECTION))?.id !== 'reg-0')
+      throw new Error('whereisGlobal does not see the leader')
     await rate(session, 200, () => registry.getCapable(SERVICE))
     await rate(session, 200, () => election.whereisGlobal(ELECTION))
     const dir = session.path('services', SERVICE)
@@ -106,13 +114,19 @@ async function lookups(zk: ZkHandle, runs: number, lookupMs: number, sessionTime
       uncachedLookups.push(c.perSecond)
       roundTrips.push(c.perSecond * (1 + REGISTRANTS))
       uncachedRequests.push(c.requests / c.calls)
-      progress(`runtime lookups run ${run}/${runs}: getCapable ${Math.round(a.perSecond)}/s, whereisGlobal ${Math.round(b.perSecond)}/s (ZK requests ${a.requests + b.requests}), uncached ${Math.round(c.perSecond)}/s`)
+      progress(
+        `runtime lookups run ${run}/${runs}: getCapable ${Math.round(a.perSecond)}/s, whereisGlobal ${Math.round(b.perSecond)}/s (ZK requests ${a.requests + b.requests}), uncached ${Math.round(c.perSecond)}/s`,
+      )
     }
     const rows: Row[] = [
       { name: 'cached getCapable(service)', unit: 'lookups/s', summary: summarize(capable) },
       { name: 'cached whereisGlobal(boss)', unit: 'lookups/s', summary: summarize(whereis) },
       { name: 'ZK requests during cached lookups', unit: 'requests/run', summary: summarize(cachedRequests) },
-      { name: `uncached getCapable equivalent (1 getChildren + ${REGISTRANTS} getData)`, unit: 'lookups/s', summary: summarize(uncachedLookups) },
+      {
+        name: `uncached getCapable equivalent (1 getChildren + ${REGISTRANTS} getData)`,
+        unit: 'lookups/s',
+        summary: summarize(uncachedLookups),
+      },
       { name: 'uncached ZK round trips, sequential', unit: 'round trips/s', summary: summarize(roundTrips) },
     ]
     return {
@@ -167,7 +181,11 @@ async function failover(zk: ZkHandle, nats: NatsHandle, runs: number, sessionTim
         const t0 = Date.now()
         leader.signal(signal)
         const elected = await Promise.any(
-          followers.map((f) => f.next((e: ChildEvent) => e.ev === 'elected' && e.t >= t0, 4 * sessionTimeoutMs + 10_000).then((e) => ({ f, e }))),
+          followers.map((f) =>
+            f
+              .next((e: ChildEvent) => e.ev === 'elected' && e.t >= t0, 4 * sessionTimeoutMs + 10_000)
+              .then((e) => ({ f, e })),
+          ),
         )
         const ms = elected.e.t - t0
         results[signal].push(ms)
@@ -181,8 +199,18 @@ async function failover(zk: ZkHandle, nats: NatsHandle, runs: number, sessionTim
     }
     return {
       rows: [
-        { name: 'election failover after SIGTERM (graceful resign)', unit: 'ms', summary: summarize(results.SIGTERM), target: { kind: 'max', limit: 200 } },
-        { name: 'election failover after kill -9', unit: 'ms', summary: summarize(results.SIGKILL), target: { kind: 'max', limit: sessionTimeoutMs + 500 } },
+        {
+          name: 'election failover after SIGTERM (graceful resign)',
+          unit: 'ms',
+          summary: summarize(results.SIGTERM),
+          target: { kind: 'max', limit: 200 },
+        },
+        {
+          name: 'election failover after kill -9',
+          unit: 'ms',
+          summary: summarize(results.SIGKILL),
+          target: { kind: 'max', limit: sessionTimeoutMs + 500 },
+        },
       ],
       data: { candidates: CANDIDATES, sessionTimeoutMs, zkTickTimeMs: 100, failovers: detail },
     }
@@ -202,7 +230,10 @@ export async function runtimeBench(opts: RuntimeBenchOptions = {}): Promise<Benc
     progress(`runtime: ZooKeeper ${zk.connect}, NATS ${nats.url}`)
     const a = await lookups(zk, runs, opts.lookupMs ?? 1000, sessionTimeoutMs)
     const b = await failover(zk, nats, runs, sessionTimeoutMs)
-    return { rows: [...a.rows, ...b.rows], data: { runs, sessionTimeoutMs, zkTickTimeMs: 100, lookups: a.data, failover: b.data } }
+    return {
+      rows: [...a.rows, ...b.rows],
+      data: { runs, sessionTimeoutMs, zkTickTimeMs: 100, lookups: a.data, failover: b.data },
+    }
   } finally {
     await nats?.close()
     await zk.close()

@@ -41,10 +41,17 @@ export async function zkPackets(zk: Zk): Promise<{ received: number; sent: numbe
 }
 
 /** NATS server totals (`/varz`). */
-export async function natsVarz(nats: Nats): Promise<{ inMsgs: number; outMsgs: number; inBytes: number; outBytes: number }> {
+export async function natsVarz(
+  nats: Nats,
+): Promise<{ inMsgs: number; outMsgs: number; inBytes: number; outBytes: number }> {
   try {
     const v = (await (await fetch(`http://127.0.0.1:${nats.server.monitorPort}/varz`)).json()) as Record<string, number>
-    return { inMsgs: v.in_msgs ?? Number.NaN, outMsgs: v.out_msgs ?? Number.NaN, inBytes: v.in_bytes ?? Number.NaN, outBytes: v.out_bytes ?? Number.NaN }
+    return {
+      inMsgs: v.in_msgs ?? Number.NaN,
+      outMsgs: v.out_msgs ?? Number.NaN,
+      inBytes: v.in_bytes ?? Number.NaN,
+      outBytes: v.out_bytes ?? Number.NaN,
+    }
   } catch {
     return { inMsgs: Number.NaN, outMsgs: Number.NaN, inBytes: Number.NaN, outBytes: Number.NaN }
   }
@@ -57,7 +64,10 @@ async function diagnose(cluster: TestCluster): Promise<string> {
     (e: Error) => `GET /cluster failed (${e.message})`,
   )
   const procs = [...cluster.workers, cluster.api].filter(Boolean).map((p) => {
-    const last = p.logLines().filter((l) => typeof l.level === 'number' && l.level >= 40).pop()
+    const last = p
+      .logLines()
+      .filter((l) => typeof l.level === 'number' && l.level >= 40)
+      .pop()
     return `${p.name}${p.running ? '' : ' (exited)'}: ${p.logLines().length} log lines${last ? `, last warning "${String(last.msg)}"` : ''}`
   })
   return `${state}; ${procs.join('; ')}`
@@ -81,7 +91,12 @@ export async function openCluster(zk: Zk, nats: Nats, s: ClusterSettings, prefix
     // of 16 threads each slowly.
     for (let i = 0; i < s.workers; i++) cluster.addWorker()
     const port = await freePort()
-    cluster.api = spawnBosun('api', 'dist/api/main.js', { ...cluster.env(), PORT: String(port), HOST: '127.0.0.1', BOSUN_NODE_ID: `api-${port}` })
+    cluster.api = spawnBosun('api', 'dist/api/main.js', {
+      ...cluster.env(),
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      BOSUN_NODE_ID: `api-${port}`,
+    })
     cluster.apiUrl = `http://127.0.0.1:${port}`
     await cluster.waitReady(s.workers - 1, 180_000)
     events = await Completions.open(nats.url, name)
@@ -102,9 +117,14 @@ export async function openCluster(zk: Zk, nats: Nats, s: ClusterSettings, prefix
     async cpuMeter() {
       const bossPid = (await cluster.clusterState()).boss?.pid
       return new CpuMeter(() => {
-        const pids: Record<string, number | undefined> = { zookeeper: zk.server.pid, 'nats-server': nats.server.pid, api: cluster.api.pid }
+        const pids: Record<string, number | undefined> = {
+          zookeeper: zk.server.pid,
+          'nats-server': nats.server.pid,
+          api: cluster.api.pid,
+        }
         let i = 0
-        for (const w of cluster.workers.filter((x) => x.running)) pids[w.pid === bossPid ? 'boss' : `worker${++i}`] = w.pid
+        for (const w of cluster.workers.filter((x) => x.running))
+          pids[w.pid === bossPid ? 'boss' : `worker${++i}`] = w.pid
         return pids
       })
     },

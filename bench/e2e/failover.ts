@@ -47,7 +47,14 @@ function buckets(line: { t: number; from: string }[], tSignal: number, until: nu
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-export async function failover(c: BenchCluster, signal: FailoverResult['signal'], sessionTimeoutMs: number, ratePerSec = 100, steadyMs = 2000, afterMs = 2000): Promise<FailoverResult> {
+export async function failover(
+  c: BenchCluster,
+  signal: FailoverResult['signal'],
+  sessionTimeoutMs: number,
+  ratePerSec = 100,
+  steadyMs = 2000,
+  afterMs = 2000,
+): Promise<FailoverResult> {
   const boss = await c.cluster.bossProcess()
   const bossInfo = (await c.cluster.clusterState()).boss!
   const oldAddress = procSubject(c.name, bossInfo.id)
@@ -132,6 +139,8 @@ export async function failover(c: BenchCluster, signal: FailoverResult['signal']
     incompleteStates,
     oldBoss: bossInfo.id,
     newBoss: newBoss.split('.').pop() ?? '',
-    timeline: buckets(line, tSignal, Math.min(30_000, (line.at(-1)?.t ?? tSignal) - tSignal + 100)).filter((b) => Object.keys(b.by).length > 0),
+    timeline: buckets(line, tSignal, Math.min(30_000, (line.at(-1)?.t ?? tSignal) - tSignal + 100)).filter(
+      (b) => Object.keys(b.by).length > 0,
+    ),
   }
 }

@@ -36,14 +36,28 @@ function median(xs: number[]): number {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 /** Offer `ratePerSec` requests for `seconds` after `warmupSeconds` of unrecorded warm-up. */
-export async function latency(c: BenchCluster, ratePerSec = 200, seconds = 10, warmupSeconds = 1): Promise<LatencyResult> {
+export async function latency(
+  c: BenchCluster,
+  ratePerSec = 200,
+  seconds = 10,
+  warmupSeconds = 1,
+): Promise<LatencyResult> {
   const client = new JsonClient(c.cluster.apiUrl, 512)
-  const histogram = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 })
+  const histogram = hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 120_000_000,
+    numberOfSignificantValueDigits: 3,
+  })
   const interval = 1000 / ratePerSec
   const warm = Math.round(warmupSeconds * ratePerSec)
   const total = warm + Math.round(seconds * ratePerSec)
   let failures = 0
-  const seg = { toCreated: [] as number[], toStarted: [] as number[], running: [] as number[], toAnswer: [] as number[] }
+  const seg = {
+    toCreated: [] as number[],
+    toStarted: [] as number[],
+    running: [] as number[],
+    toAnswer: [] as number[],
+  }
   let maxSendLag = 0
   const pending: Promise<void>[] = []
   try {
@@ -92,7 +106,12 @@ export async function latency(c: BenchCluster, ratePerSec = 200, seconds = 10, w
       p99Ms: ms(99),
       maxMs: histogram.maxValue / 1000,
       maxSendLagMs: Math.round(maxSendLag * 10) / 10,
-      segmentsMs: { toCreated: median(seg.toCreated), toStarted: median(seg.toStarted), running: median(seg.running), toAnswer: median(seg.toAnswer) },
+      segmentsMs: {
+        toCreated: median(seg.toCreated),
+        toStarted: median(seg.toStarted),
+        running: median(seg.running),
+        toAnswer: median(seg.toAnswer),
+      },
     }
   } finally {
     histogram.destroy()

@@ -25,9 +25,27 @@ export interface ProfileResult {
 }
 
 /** `mode`: which throughput run to profile (POST /jobs one by one, or /jobs/batch of 500). */
-export async function profiledRun(zk: Zk, nats: Nats, settings: ClusterSettings, jobs: number, mode: ThroughputResult['mode'] = 'single'): Promise<ProfileResult> {
+export async function profiledRun(
+  zk: Zk,
+  nats: Nats,
+  settings: ClusterSettings,
+  jobs: number,
+  mode: ThroughputResult['mode'] = 'single',
+): Promise<ProfileResult> {
   const dir = mkdtempSync(join(tmpdir(), 'bosun-bench-prof-'))
-  const c = await openCluster(zk, nats, { ...settings, env: { ...settings.env, NODE_OPTIONS: `--import=${join(REPO_ROOT, 'dist', 'bench', 'lib', 'cpu-prof-preload.js')}`, BENCH_CPU_PROF_DIR: dir } }, 'prof')
+  const c = await openCluster(
+    zk,
+    nats,
+    {
+      ...settings,
+      env: {
+        ...settings.env,
+        NODE_OPTIONS: `--import=${join(REPO_ROOT, 'dist', 'bench', 'lib', 'cpu-prof-preload.js')}`,
+        BENCH_CPU_PROF_DIR: dir,
+      },
+    },
+    'prof',
+  )
   let throughput: ThroughputResult
   const roles = new Map<number, string>()
   try {

@@ -38,7 +38,10 @@ async function measure(
   const nats0 = await natsVarz(c.nats)
   cpu.begin()
   const t0 = performance.now()
-  await submitAll((got) => ids.push(...got), () => retries++)
+  await submitAll(
+    (got) => ids.push(...got),
+    () => retries++,
+  )
   const tSubmitted = performance.now()
   if (ids.length !== jobs) throw new Error(`submitted ${ids.length} of ${jobs} jobs`)
   const last = await c.events.waitAll(ids, Math.max(180_000, jobs * 10))
@@ -74,7 +77,8 @@ export function throughputSingle(c: BenchCluster, jobs: number, inflight = 64): 
             record([res.body.id as string])
             break
           }
-          if (!RETRY_STATUSES.has(res.status)) throw new Error(`POST /jobs answered ${res.status}: ${JSON.stringify(res.body)}`)
+          if (!RETRY_STATUSES.has(res.status))
+            throw new Error(`POST /jobs answered ${res.status}: ${JSON.stringify(res.body)}`)
           retried()
           await new Promise((r) => setTimeout(r, 20))
         }
@@ -85,7 +89,12 @@ export function throughputSingle(c: BenchCluster, jobs: number, inflight = 64): 
 }
 
 /** POST /jobs/batch with `batchSize` jobs each, `inflight` batches outstanding. */
-export function throughputBatch(c: BenchCluster, jobs: number, batchSize = 500, inflight = 4): Promise<ThroughputResult> {
+export function throughputBatch(
+  c: BenchCluster,
+  jobs: number,
+  batchSize = 500,
+  inflight = 4,
+): Promise<ThroughputResult> {
   const batches = Math.ceil(jobs / batchSize)
   return measure(c, 'batch', jobs, async (record, retried) => {
     let next = 0
@@ -100,7 +109,8 @@ export function throughputBatch(c: BenchCluster, jobs: number, batchSize = 500, 
             record((res.body.jobs as { id: string }[]).map((j) => j.id))
             break
           }
-          if (!RETRY_STATUSES.has(res.status)) throw new Error(`POST /jobs/batch answered ${res.status}: ${JSON.stringify(res.body)}`)
+          if (!RETRY_STATUSES.has(res.status))
+            throw new Error(`POST /jobs/batch answered ${res.status}: ${JSON.stringify(res.body)}`)
           retried()
           await new Promise((r) => setTimeout(r, 20))
         }

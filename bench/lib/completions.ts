@@ -59,7 +59,8 @@ export class Completions {
     const deadline = performance.now() + timeoutMs
     let remaining = ids.filter((id) => !this.done.has(id))
     while (remaining.length > 0) {
-      if (performance.now() > deadline) throw new Error(`${remaining.length} of ${ids.length} jobs did not complete within ${timeoutMs} ms`)
+      if (performance.now() > deadline)
+        throw new Error(`${remaining.length} of ${ids.length} jobs did not complete within ${timeoutMs} ms`)
       await new Promise((r) => setTimeout(r, 20))
       remaining = remaining.filter((id) => !this.done.has(id))
     }

@@ -71,7 +71,12 @@ export function summarizeProfile(path: string, top = 15): ProfileSummary {
       self.set(id, (self.get(id) ?? 0) + (p.timeDeltas[i + 1] ?? p.timeDeltas[i] ?? 0))
     }
   } else {
-    const per = (p.endTime - p.startTime) / Math.max(1, p.nodes.reduce((n, x) => n + (x.hitCount ?? 0), 0))
+    const per =
+      (p.endTime - p.startTime) /
+      Math.max(
+        1,
+        p.nodes.reduce((n, x) => n + (x.hitCount ?? 0), 0),
+      )
     for (const n of p.nodes) self.set(n.id, (n.hitCount ?? 0) * per)
   }
   const fns = new Map<string, number>()
@@ -92,9 +97,7 @@ export function summarizeProfile(path: string, top = 15): ProfileSummary {
   }
   const busy = total - idle
   const rank = (m: Map<string, number>, skipIdle: boolean) =>
-    [...m.entries()]
-      .filter(([k]) => !skipIdle || !k.startsWith('(idle)'))
-      .sort((a, b) => b[1] - a[1])
+    [...m.entries()].filter(([k]) => !skipIdle || !k.startsWith('(idle)')).sort((a, b) => b[1] - a[1])
   const { pid, thread } = profileIds(path.split('/').pop()!)
   return {
     file: path,
@@ -102,8 +105,20 @@ export function summarizeProfile(path: string, top = 15): ProfileSummary {
     thread,
     totalMs: Math.round(total / 1000),
     busyMs: Math.round(busy / 1000),
-    topFunctions: rank(fns, true).slice(0, top).map(([fn, us]) => ({ fn, selfMs: Math.round(us / 1000), pct: Math.round((us / Math.max(1, busy)) * 1000) / 10 })),
-    byOrigin: rank(origins, true).slice(0, top).map(([o, us]) => ({ origin: o, selfMs: Math.round(us / 1000), pct: Math.round((us / Math.max(1, busy)) * 1000) / 10 })),
+    topFunctions: rank(fns, true)
+      .slice(0, top)
+      .map(([fn, us]) => ({
+        fn,
+        selfMs: Math.round(us / 1000),
+        pct: Math.round((us / Math.max(1, busy)) * 1000) / 10,
+      })),
+    byOrigin: rank(origins, true)
+      .slice(0, top)
+      .map(([o, us]) => ({
+        origin: o,
+        selfMs: Math.round(us / 1000),
+        pct: Math.round((us / Math.max(1, busy)) * 1000) / 10,
+      })),
   }
 }
 
@@ -118,7 +133,13 @@ export function summarizeDir(dir: string, pids: Set<number>, top = 15): ProfileS
 /** A readable block for one summary. */
 export function formatProfile(label: string, s: ProfileSummary): string {
   const lines = [`-- ${label} (pid ${s.pid}, thread ${s.thread}): busy ${s.busyMs} ms of ${s.totalMs} ms sampled`]
-  lines.push('   by origin: ' + s.byOrigin.slice(0, 8).map((o) => `${o.origin} ${o.pct}%`).join(', '))
+  lines.push(
+    '   by origin: ' +
+      s.byOrigin
+        .slice(0, 8)
+        .map((o) => `${o.origin} ${o.pct}%`)
+        .join(', '),
+  )
   for (const f of s.topFunctions) lines.push(`   ${String(f.pct).padStart(5)}%  ${f.fn}`)
   return lines.join('\n') + '\n'
 }

@@ -33,7 +33,10 @@ export class LineChild {
   private readonly waiters = new Set<{ match: (e: ChildEvent) => boolean; resolve: (e: ChildEvent) => void }>()
   private done = false
 
-  constructor(readonly name: string, readonly child: ChildProcess) {
+  constructor(
+    readonly name: string,
+    readonly child: ChildProcess,
+  ) {
     live.add(child)
     this.exited = new Promise((res) =>
       child.once('exit', () => {
@@ -107,10 +110,17 @@ export function spawnLineChild(name: string, script: string, env: Record<string,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   })
-  const watchdog = spawn('sh', ['-c', `while kill -0 ${process.pid} 2>/dev/null && kill -0 ${child.pid} 2>/dev/null; do sleep 0.5; done; kill -9 ${child.pid} 2>/dev/null`], {
-    stdio: 'ignore',
-    detached: true,
-  })
+  const watchdog = spawn(
+    'sh',
+    [
+      '-c',
+      `while kill -0 ${process.pid} 2>/dev/null && kill -0 ${child.pid} 2>/dev/null; do sleep 0.5; done; kill -9 ${child.pid} 2>/dev/null`,
+    ],
+    {
+      stdio: 'ignore',
+      detached: true,
+    },
+  )
   watchdog.unref()
   return new LineChild(name, child)
 }

@@ -49,7 +49,12 @@ export function median(xs: number[]): number {
 /** Median, min and max of the finite values (NaN entries, e.g. a failed run, are kept in `runs`). */
 export function summarize(runs: number[]): Summary {
   const ok = runs.filter((x) => Number.isFinite(x))
-  return { median: median(ok), min: ok.length ? Math.min(...ok) : Number.NaN, max: ok.length ? Math.max(...ok) : Number.NaN, runs }
+  return {
+    median: median(ok),
+    min: ok.length ? Math.min(...ok) : Number.NaN,
+    max: ok.length ? Math.max(...ok) : Number.NaN,
+    runs,
+  }
 }
 
 /** 'met' / 'missed' for a row with a target (judged on the median), '' otherwise. */
@@ -77,13 +82,20 @@ export function formatTable(title: string, rows: Row[]): string {
     `${r.name} (${r.unit})`,
     fmt(r.summary.median),
     `${fmt(r.summary.min)}–${fmt(r.summary.max)}`,
-    String(r.summary.runs.filter((x) => Number.isFinite(x)).length) + (r.summary.runs.some((x) => !Number.isFinite(x)) ? `/${r.summary.runs.length}` : ''),
+    String(r.summary.runs.filter((x) => Number.isFinite(x)).length) +
+      (r.summary.runs.some((x) => !Number.isFinite(x)) ? `/${r.summary.runs.length}` : ''),
     r.target ? `${r.target.kind === 'max' ? '≤' : '≥'} ${fmt(r.target.limit)}` : '',
     verdict(r) + (r.note ? ` ${r.note}` : ''),
   ])
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)))
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd()
-  return [`\n== ${title} ==`, line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n') + '\n'
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
+      .join('  ')
+      .trimEnd()
+  return (
+    [`\n== ${title} ==`, line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n') + '\n'
+  )
 }
 
 /** Machine context recorded with every result (the figures are only meaningful with it). */
@@ -95,7 +107,11 @@ export function machineInfo(): Record<string, unknown> {
 export function gitRevision(): string {
   try {
     const rev = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8' }).trim()
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: REPO_ROOT, encoding: 'utf8' }).trim() !== ''
+    const dirty =
+      execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], {
+        cwd: REPO_ROOT,
+        encoding: 'utf8',
+      }).trim() !== ''
     return dirty ? `${rev}+dirty` : rev
   } catch {
     return 'unknown'
@@ -110,7 +126,12 @@ export function writeResults(name: string, data: Record<string, unknown>): strin
   const dir = join(REPO_ROOT, 'bench', 'results')
   mkdirSync(dir, { recursive: true })
   const stamp = new Date().toISOString().replace(/[:.]/g, '-')
-  const json = JSON.stringify({ name, finishedAt: new Date().toISOString(), commit: REVISION_AT_START, machine: machineInfo(), ...data }, null, 2) + '\n'
+  const json =
+    JSON.stringify(
+      { name, finishedAt: new Date().toISOString(), commit: REVISION_AT_START, machine: machineInfo(), ...data },
+      null,
+      2,
+    ) + '\n'
   const file = join(dir, `${name}-${stamp}.json`)
   writeFileSync(file, json)
   writeFileSync(join(dir, `latest-${name}.json`), json)
