@@ -36,7 +36,15 @@ t.test('without a valid token: 401 in the error shape, service untouched', async
       t.match(res.headers['www-authenticate'], /^Bearer/)
     }
   }
-  t.equal(service.calls.submit.length + service.calls.submitBatch.length + service.calls.get.length + service.calls.list.length + service.calls.cancel.length + service.calls.cluster, 0)
+  t.equal(
+    service.calls.submit.length +
+      service.calls.submitBatch.length +
+      service.calls.get.length +
+      service.calls.list.length +
+      service.calls.cancel.length +
+      service.calls.cluster,
+    0,
+  )
 })
 
 t.test('auth runs before the body is parsed', async (t) => {
@@ -47,9 +55,18 @@ t.test('auth runs before the body is parsed', async (t) => {
 
 t.test('with a valid token: routes answer; any configured token works; scheme is case-insensitive', async (t) => {
   const { inject, service } = await makeApp(t, { apiTokens: [TOKEN_A, TOKEN_B] })
-  const a = await inject({ method: 'POST', url: '/jobs', payload: { function: 'echo' }, headers: { authorization: `Bearer ${TOKEN_A}` } })
+  const a = await inject({
+    method: 'POST',
+    url: '/jobs',
+    payload: { function: 'echo' },
+    headers: { authorization: `Bearer ${TOKEN_A}` },
+  })
   t.equal(a.statusCode, 202)
-  const b = await inject({ method: 'GET', url: `/jobs/${a.json().id}`, headers: { authorization: `bearer ${TOKEN_B}` } })
+  const b = await inject({
+    method: 'GET',
+    url: `/jobs/${a.json().id}`,
+    headers: { authorization: `bearer ${TOKEN_B}` },
+  })
   t.equal(b.statusCode, 200)
   const c = await inject({ method: 'GET', url: '/cluster', headers: { authorization: `BEARER   ${TOKEN_B}` } })
   t.equal(c.statusCode, 200)

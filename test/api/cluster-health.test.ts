@@ -51,7 +51,9 @@ t.test('GET /readyz: 200 when ZooKeeper and NATS are up, else 503 naming what is
     t.same(err.details, health)
   }
 
-  service.health = () => { throw new Error('health exploded') }
+  service.health = () => {
+    throw new Error('health exploded')
+  }
   const thrown = await inject({ method: 'GET', url: '/readyz' })
   t.equal(thrown.statusCode, 503, 'a throwing health check is "not ready", not a 500')
   t.same(errorShape(thrown).details, { zk: false, nats: false })

@@ -25,8 +25,13 @@ t.test('defaults', async (t) => {
 
 t.test('values are parsed', async (t) => {
   const c = loadApiConfig({
-    PORT: '8080', HOST: '::1', BOSUN_API_TOKENS: `${TOKEN}, ${TOKEN}x ,`, API_BODY_LIMIT_BYTES: '4096',
-    API_MAX_WAIT_MS: '1000', API_RATE_LIMIT_PER_MIN: '120', API_NO_BOSS_WAIT_MS: '500',
+    PORT: '8080',
+    HOST: '::1',
+    BOSUN_API_TOKENS: `${TOKEN}, ${TOKEN}x ,`,
+    API_BODY_LIMIT_BYTES: '4096',
+    API_MAX_WAIT_MS: '1000',
+    API_RATE_LIMIT_PER_MIN: '120',
+    API_NO_BOSS_WAIT_MS: '500',
   })
   t.equal(c.port, 8080)
   t.equal(c.host, '::1')
@@ -38,7 +43,9 @@ t.test('values are parsed', async (t) => {
 })
 
 t.test('bad values are one clear config error listing each', async (t) => {
-  const err = t.throws(() => loadApiConfig({ PORT: '70000', API_MAX_WAIT_MS: 'soon', BOSUN_API_TOKENS: 'short', API_RATE_LIMIT_PER_MIN: '-1' })) as Error & { code?: string }
+  const err = t.throws(() =>
+    loadApiConfig({ PORT: '70000', API_MAX_WAIT_MS: 'soon', BOSUN_API_TOKENS: 'short', API_RATE_LIMIT_PER_MIN: '-1' }),
+  ) as Error & { code?: string }
   t.equal(err.code, errors.CONFIG.code)
   t.match(err.message, /PORT=70000 is above the maximum/)
   t.match(err.message, /API_MAX_WAIT_MS="soon" is not an integer/)
@@ -59,12 +66,22 @@ t.test('a non-loopback HOST needs tokens or an explicit BOSUN_API_INSECURE=true'
     t.ok(isLoopbackHost(host), host)
     t.equal(loadApiConfig({ HOST: host }).host, host)
   }
-  for (const host of ['0.0.0.0', '::', '128.0.0.1', 'localhost.example.com', '1.127.0.0']) t.notOk(isLoopbackHost(host), host)
+  for (const host of ['0.0.0.0', '::', '128.0.0.1', 'localhost.example.com', '1.127.0.0'])
+    t.notOk(isLoopbackHost(host), host)
 })
 
 t.test('describeApiEnv documents every variable', async (t) => {
   const doc = describeApiEnv()
-  for (const name of ['PORT', 'HOST', 'BOSUN_API_TOKENS', 'BOSUN_API_INSECURE', 'API_BODY_LIMIT_BYTES', 'API_MAX_WAIT_MS', 'API_RATE_LIMIT_PER_MIN', 'API_NO_BOSS_WAIT_MS']) {
+  for (const name of [
+    'PORT',
+    'HOST',
+    'BOSUN_API_TOKENS',
+    'BOSUN_API_INSECURE',
+    'API_BODY_LIMIT_BYTES',
+    'API_MAX_WAIT_MS',
+    'API_RATE_LIMIT_PER_MIN',
+    'API_NO_BOSS_WAIT_MS',
+  ]) {
     t.match(doc, `| \`${name}\` |`)
   }
 })

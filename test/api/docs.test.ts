@@ -5,7 +5,18 @@ import { makeApp } from './helpers.js'
 interface OpenApiDoc {
   openapi: string
   info: { title: string; version: string }
-  paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: Record<string, unknown> }> }; responses: Record<string, unknown>; parameters?: { name: string; in: string }[]; security?: unknown[] }>>
+  paths: Record<
+    string,
+    Record<
+      string,
+      {
+        requestBody?: { content: Record<string, { schema: Record<string, unknown> }> }
+        responses: Record<string, unknown>
+        parameters?: { name: string; in: string }[]
+        security?: unknown[]
+      }
+    >
+  >
   components?: { securitySchemes?: Record<string, unknown> }
 }
 
@@ -17,19 +28,59 @@ t.test('/docs/json lists every route with its methods, schemas and responses', a
   const doc = res.json() as OpenApiDoc
   t.match(doc.openapi, /^3\.1\./)
   t.equal(doc.info.title, 'bosun')
-  const routes = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`)).sort()
-  t.same(routes, ['DELETE /jobs/{id}', 'GET /cluster', 'GET /healthz', 'GET /jobs', 'GET /jobs/{id}', 'GET /readyz', 'POST /jobs', 'POST /jobs/batch'])
+  const routes = Object.entries(doc.paths)
+    .flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`))
+    .sort()
+  t.same(routes, [
+    'DELETE /jobs/{id}',
+    'GET /cluster',
+    'GET /healthz',
+    'GET /jobs',
+    'GET /jobs/{id}',
+    'GET /readyz',
+    'POST /jobs',
+    'POST /jobs/batch',
+  ])
 
   const submit = doc.paths['/jobs']?.post
-  const body = submit?.requestBody?.content['application/json']?.schema as { properties: Record<string, Record<string, unknown>>; required: string[]; additionalProperties: boolean }
+  const body = submit?.requestBody?.content['application/json']?.schema as {
+    properties: Record<string, Record<string, unknown>>
+    required: string[]
+    additionalProperties: boolean
+  }
   t.same(body.required, ['function'])
   t.equal(body.additionalProperties, false)
-  t.same(Object.keys(body.properties).sort(), ['delayMs', 'function', 'idempotencyKey', 'maxAttempts', 'payload', 'priority', 'timeoutMs'])
+  t.same(Object.keys(body.properties).sort(), [
+    'delayMs',
+    'function',
+    'idempotencyKey',
+    'maxAttempts',
+    'payload',
+    'priority',
+    'timeoutMs',
+  ])
   t.equal(body.properties.function?.pattern, '^[a-z][a-z0-9_-]{0,63}$')
-  t.same(Object.keys(submit?.responses ?? {}).sort(), ['200', '202', '400', '401', '404', '409', '413', '415', '429', '503'])
-  t.same(submit?.parameters?.map((p) => `${p.in}:${p.name}`), ['query:wait'])
+  t.same(Object.keys(submit?.responses ?? {}).sort(), [
+    '200',
+    '202',
+    '400',
+    '401',
+    '404',
+    '409',
+    '413',
+    '415',
+    '429',
+    '503',
+  ])
+  t.same(
+    submit?.parameters?.map((p) => `${p.in}:${p.name}`),
+    ['query:wait'],
+  )
   t.same(doc.paths['/jobs']?.get?.parameters?.map((p) => p.name).sort(), ['function', 'limit', 'state'])
-  t.same(doc.paths['/jobs/{id}']?.get?.parameters?.map((p) => `${p.in}:${p.name}`), ['path:id'])
+  t.same(
+    doc.paths['/jobs/{id}']?.get?.parameters?.map((p) => `${p.in}:${p.name}`),
+    ['path:id'],
+  )
   t.ok(doc.paths['/jobs/batch']?.post?.responses['202'])
   t.notOk(submit?.security, 'no security requirement when auth is off')
 })

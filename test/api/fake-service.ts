@@ -81,7 +81,8 @@ export class FakeJobService implements JobService {
   async submit(spec: JobSpec, opts: SubmitOptions): Promise<SubmitResult> {
     this.calls.submit.push({ spec, opts })
     this.check()
-    if (!this.functions.has(spec.function)) throw errors.UNKNOWN_FUNCTION(`no worker advertises function "${spec.function}"`)
+    if (!this.functions.has(spec.function))
+      throw errors.UNKNOWN_FUNCTION(`no worker advertises function "${spec.function}"`)
     const job = this.create(spec)
     if (opts.waitMs !== undefined && opts.waitMs > 0 && this.finishesWhenWaited.has(job.function)) {
       const done = isFinal(job.state) ? job : this.finish(job)
@@ -95,7 +96,9 @@ export class FakeJobService implements JobService {
     this.check()
     const unknown = specs.findIndex((s) => !this.functions.has(s.function))
     if (unknown !== -1) {
-      throw errors.UNKNOWN_FUNCTION(`jobs[${unknown}]: no worker advertises function "${specs[unknown]?.function}"`, { details: { index: unknown } })
+      throw errors.UNKNOWN_FUNCTION(`jobs[${unknown}]: no worker advertises function "${specs[unknown]?.function}"`, {
+        details: { index: unknown },
+      })
     }
     return specs.map((s) => this.create(s))
   }
@@ -110,7 +113,10 @@ export class FakeJobService implements JobService {
     this.calls.list.push(q)
     this.check()
     return [...this.jobs.values()]
-      .filter((j) => (q.state === undefined || j.state === q.state) && (q.function === undefined || j.function === q.function))
+      .filter(
+        (j) =>
+          (q.state === undefined || j.state === q.state) && (q.function === undefined || j.function === q.function),
+      )
       .sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0))
       .slice(0, q.limit)
   }
@@ -121,9 +127,10 @@ export class FakeJobService implements JobService {
     const job = this.jobs.get(id)
     if (job === undefined) return null
     if (isFinal(job.state)) return job
-    const next: Job = job.state === 'queued'
-      ? { ...job, state: 'cancelled', cancelRequested: true, finishedAt: new Date().toISOString() }
-      : { ...job, cancelRequested: true }
+    const next: Job =
+      job.state === 'queued'
+        ? { ...job, state: 'cancelled', cancelRequested: true, finishedAt: new Date().toISOString() }
+        : { ...job, cancelRequested: true }
     this.jobs.set(id, next)
     return next
   }

@@ -10,7 +10,10 @@ export interface TestApp {
   inject(opts: InjectOptions): Promise<LightMyRequestResponse>
 }
 
-export async function makeApp(t: { teardown(fn: () => unknown): void }, opts: Partial<Omit<BuildAppOptions, 'service'>> = {}): Promise<TestApp> {
+export async function makeApp(
+  t: { teardown(fn: () => unknown): void },
+  opts: Partial<Omit<BuildAppOptions, 'service'>> = {},
+): Promise<TestApp> {
   const service = new FakeJobService()
   const app = buildApp({ service, logger: silentLogger(), ...opts })
   t.teardown(() => app.close())
@@ -24,12 +27,19 @@ export function rawJson(url: string, body: string, headers: Record<string, strin
 }
 
 /** Every error answer has exactly this shape. */
-export function errorShape(res: LightMyRequestResponse): { statusCode: number; code: string; message: string; details?: Record<string, unknown> } {
+export function errorShape(res: LightMyRequestResponse): {
+  statusCode: number
+  code: string
+  message: string
+  details?: Record<string, unknown>
+} {
   const body = res.json() as Record<string, unknown>
   const keys = Object.keys(body).sort()
   const expected = 'details' in body ? ['code', 'details', 'message', 'statusCode'] : ['code', 'message', 'statusCode']
   if (JSON.stringify(keys) !== JSON.stringify(expected)) throw new Error(`not the error shape: ${res.body}`)
-  if (body.statusCode !== res.statusCode) throw new Error(`statusCode ${String(body.statusCode)} in body, ${res.statusCode} on the wire`)
-  if (typeof body.code !== 'string' || !body.code.startsWith('BOSUN_ERR_') || typeof body.message !== 'string') throw new Error(`bad error fields: ${res.body}`)
+  if (body.statusCode !== res.statusCode)
+    throw new Error(`statusCode ${String(body.statusCode)} in body, ${res.statusCode} on the wire`)
+  if (typeof body.code !== 'string' || !body.code.startsWith('BOSUN_ERR_') || typeof body.message !== 'string')
+    throw new Error(`bad error fields: ${res.body}`)
   return body as never
 }

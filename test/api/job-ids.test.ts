@@ -6,11 +6,20 @@ t.test('job ids are valid ULIDs, strictly increasing, with the current time', as
   const before = Date.now()
   const ids = Array.from({ length: 5000 }, () => newJobId())
   const after = Date.now()
-  t.ok(ids.every((id) => isValid(id)), 'every id is a ULID')
+  t.ok(
+    ids.every((id) => isValid(id)),
+    'every id is a ULID',
+  )
   t.equal(new Set(ids).size, ids.length, 'no id repeats')
-  t.ok(ids.every((id, i) => i === 0 || id > ids[i - 1]!), 'ids sort in creation order, also within one millisecond')
+  t.ok(
+    ids.every((id, i) => i === 0 || id > ids[i - 1]!),
+    'ids sort in creation order, also within one millisecond',
+  )
   const times = ids.map((id) => decodeTime(id))
-  t.ok(times.every((ms) => ms >= before && ms <= after), 'the time part is the creation time')
+  t.ok(
+    times.every((ms) => ms >= before && ms <= after),
+    'the time part is the creation time',
+  )
 })
 
 t.test('the buffered PRNG is uniform over [0, 1) across pool refills', async (t) => {
@@ -23,5 +32,8 @@ t.test('the buffered PRNG is uniform over [0, 1) across pool refills', async (t)
     buckets[Math.floor(x * 8)]!++
   }
   // Each bucket expects n/8 = 8,000 (σ ≈ 84); ±800 is far outside chance but catches a stuck pool.
-  t.ok(buckets.every((b) => Math.abs(b - n / 8) < 800), `buckets are even: ${buckets.join(' ')}`)
+  t.ok(
+    buckets.every((b) => Math.abs(b - n / 8) < 800),
+    `buckets are even: ${buckets.join(' ')}`,
+  )
 })

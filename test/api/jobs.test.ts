@@ -1,16 +1,40 @@
 /** The job routes: happy paths, status codes, ?wait, batch validation, list and cancel. */
 import t from 'tap'
 import { errors } from '../../runner/errors.js'
-import { MAX_DELAY_MS, MAX_MAX_ATTEMPTS, MAX_PRIORITY, MAX_TIMEOUT_MS, MIN_PRIORITY, publicJob } from '../../jobs/model.js'
+import {
+  MAX_DELAY_MS,
+  MAX_MAX_ATTEMPTS,
+  MAX_PRIORITY,
+  MAX_TIMEOUT_MS,
+  MIN_PRIORITY,
+  publicJob,
+} from '../../jobs/model.js'
 import { errorShape, makeApp } from './helpers.js'
 
 t.test('POST /jobs stores a job: 202 with the job, Location, spec passed through unchanged', async (t) => {
   const { inject, service } = await makeApp(t)
-  const spec = { function: 'echo', payload: { a: [1, 'two', null] }, idempotencyKey: 'k-1', priority: 5, delayMs: 10, timeoutMs: 1000, maxAttempts: 3 }
+  const spec = {
+    function: 'echo',
+    payload: { a: [1, 'two', null] },
+    idempotencyKey: 'k-1',
+    priority: 5,
+    delayMs: 10,
+    timeoutMs: 1000,
+    maxAttempts: 3,
+  }
   const res = await inject({ method: 'POST', url: '/jobs', payload: spec })
   t.equal(res.statusCode, 202)
   const job = res.json()
-  t.match(job, { function: 'echo', state: 'queued', attempts: 0, maxAttempts: 3, payload: spec.payload, priority: 5, timeoutMs: 1000, idempotencyKey: 'k-1' })
+  t.match(job, {
+    function: 'echo',
+    state: 'queued',
+    attempts: 0,
+    maxAttempts: 3,
+    payload: spec.payload,
+    priority: 5,
+    timeoutMs: 1000,
+    idempotencyKey: 'k-1',
+  })
   t.type(job.id, 'string')
   t.equal(res.headers.location, `/jobs/${job.id}`)
   t.notOk('epoch' in job, 'internal fields are not shown')
@@ -22,7 +46,17 @@ t.test('POST /jobs stores a job: 202 with the job, Location, spec passed through
 
 t.test('payload may be any JSON value', async (t) => {
   const { inject, service } = await makeApp(t)
-  const payloads: unknown[] = [null, 0, -1.5, 'text', true, [], [1, [2, { x: 'y' }]], { nested: { deep: { deeper: [null] } } }, { constructor: 'fine', prototype: 1 }]
+  const payloads: unknown[] = [
+    null,
+    0,
+    -1.5,
+    'text',
+    true,
+    [],
+    [1, [2, { x: 'y' }]],
+    { nested: { deep: { deeper: [null] } } },
+    { constructor: 'fine', prototype: 1 },
+  ]
   for (const payload of payloads) {
     const res = await inject({ method: 'POST', url: '/jobs', payload: { function: 'echo', payload } })
     t.equal(res.statusCode, 202, JSON.stringify(payload))
@@ -35,7 +69,11 @@ t.test('payload may be any JSON value', async (t) => {
 
 t.test('?wait: 200 with the finished job, 202 with the current state when not finished', async (t) => {
   const { inject, service } = await makeApp(t, { maxWaitMs: 5000 })
-  const done = await inject({ method: 'POST', url: '/jobs?wait=1000', payload: { function: 'echo', payload: { hi: 1 } } })
+  const done = await inject({
+    method: 'POST',
+    url: '/jobs?wait=1000',
+    payload: { function: 'echo', payload: { hi: 1 } },
+  })
   t.equal(done.statusCode, 200)
   t.match(done.json(), { state: 'succeeded', result: { hi: 1 }, attempts: 1, worker: 'node-b' })
   t.notOk(done.headers.location, 'no Location for a finished job')
@@ -45,7 +83,11 @@ t.test('?wait: 200 with the finished job, 202 with the current state when not fi
   t.equal(failed.statusCode, 200, 'a failed job is finished too')
   t.match(failed.json(), { state: 'failed', error: { message: 'boom' } })
 
-  const pending = await inject({ method: 'POST', url: '/jobs?wait=1000', payload: { function: 'sleep', payload: { ms: 10_000 } } })
+  const pending = await inject({
+    method: 'POST',
+    url: '/jobs?wait=1000',
+    payload: { function: 'sleep', payload: { ms: 10_000 } },
+  })
   t.equal(pending.statusCode, 202)
   t.equal(pending.json().state, 'queued')
   t.equal(pending.headers.location, `/jobs/${pending.json().id}`)
@@ -70,8 +112,16 @@ t.test('?wait: 200 with the finished job, 202 with the current state when not fi
 t.test('JobSpec limits: in range accepted, out of range / wrong type → 400 naming the field', async (t) => {
   const { inject, service } = await makeApp(t)
   const ok = [
-    { priority: MIN_PRIORITY }, { priority: MAX_PRIORITY }, { delayMs: 0 }, { delayMs: MAX_DELAY_MS }, { timeoutMs: 1 },
-    { timeoutMs: MAX_TIMEOUT_MS }, { maxAttempts: 1 }, { maxAttempts: MAX_MAX_ATTEMPTS }, { idempotencyKey: 'x' }, { idempotencyKey: 'k'.repeat(256) },
+    { priority: MIN_PRIORITY },
+    { priority: MAX_PRIORITY },
+    { delayMs: 0 },
+    { delayMs: MAX_DELAY_MS },
+    { timeoutMs: 1 },
+    { timeoutMs: MAX_TIMEOUT_MS },
+    { maxAttempts: 1 },
+    { maxAttempts: MAX_MAX_ATTEMPTS },
+    { idempotencyKey: 'x' },
+    { idempotencyKey: 'k'.repeat(256) },
   ]
   for (const extra of ok) {
     const res = await inject({ method: 'POST', url: '/jobs', payload: { function: 'echo', ...extra } })
@@ -79,14 +129,32 @@ t.test('JobSpec limits: in range accepted, out of range / wrong type → 400 nam
   }
   const before = service.calls.submit.length
   const bad: [Record<string, unknown>, string][] = [
-    [{ priority: MIN_PRIORITY - 1 }, 'priority'], [{ priority: MAX_PRIORITY + 1 }, 'priority'], [{ priority: 1.5 }, 'priority'], [{ priority: '5' }, 'priority'],
-    [{ delayMs: -1 }, 'delayMs'], [{ delayMs: MAX_DELAY_MS + 1 }, 'delayMs'], [{ delayMs: null }, 'delayMs'],
-    [{ timeoutMs: 0 }, 'timeoutMs'], [{ timeoutMs: MAX_TIMEOUT_MS + 1 }, 'timeoutMs'], [{ timeoutMs: true }, 'timeoutMs'],
-    [{ maxAttempts: 0 }, 'maxAttempts'], [{ maxAttempts: MAX_MAX_ATTEMPTS + 1 }, 'maxAttempts'], [{ maxAttempts: [1] }, 'maxAttempts'],
-    [{ idempotencyKey: '' }, 'idempotencyKey'], [{ idempotencyKey: 'k'.repeat(257) }, 'idempotencyKey'], [{ idempotencyKey: 7 }, 'idempotencyKey'],
-    [{ function: 'Echo' }, 'function'], [{ function: '1echo' }, 'function'], [{ function: '' }, 'function'], [{ function: 'a'.repeat(65) }, 'function'],
-    [{ function: '../etc/passwd' }, 'function'], [{ function: 'echo.js' }, 'function'], [{ function: 42 }, 'function'], [{ function: null }, 'function'],
-    [{ maxattempts: 3 }, 'maxattempts'], [{ extra: true }, 'extra'],
+    [{ priority: MIN_PRIORITY - 1 }, 'priority'],
+    [{ priority: MAX_PRIORITY + 1 }, 'priority'],
+    [{ priority: 1.5 }, 'priority'],
+    [{ priority: '5' }, 'priority'],
+    [{ delayMs: -1 }, 'delayMs'],
+    [{ delayMs: MAX_DELAY_MS + 1 }, 'delayMs'],
+    [{ delayMs: null }, 'delayMs'],
+    [{ timeoutMs: 0 }, 'timeoutMs'],
+    [{ timeoutMs: MAX_TIMEOUT_MS + 1 }, 'timeoutMs'],
+    [{ timeoutMs: true }, 'timeoutMs'],
+    [{ maxAttempts: 0 }, 'maxAttempts'],
+    [{ maxAttempts: MAX_MAX_ATTEMPTS + 1 }, 'maxAttempts'],
+    [{ maxAttempts: [1] }, 'maxAttempts'],
+    [{ idempotencyKey: '' }, 'idempotencyKey'],
+    [{ idempotencyKey: 'k'.repeat(257) }, 'idempotencyKey'],
+    [{ idempotencyKey: 7 }, 'idempotencyKey'],
+    [{ function: 'Echo' }, 'function'],
+    [{ function: '1echo' }, 'function'],
+    [{ function: '' }, 'function'],
+    [{ function: 'a'.repeat(65) }, 'function'],
+    [{ function: '../etc/passwd' }, 'function'],
+    [{ function: 'echo.js' }, 'function'],
+    [{ function: 42 }, 'function'],
+    [{ function: null }, 'function'],
+    [{ maxattempts: 3 }, 'maxattempts'],
+    [{ extra: true }, 'extra'],
   ]
   for (const [extra, field] of bad) {
     const res = await inject({ method: 'POST', url: '/jobs', payload: { function: 'echo', ...extra } })
@@ -112,14 +180,22 @@ t.test('unknown function → 404 BOSUN_ERR_UNKNOWN_FUNCTION', async (t) => {
 
 t.test('POST /jobs/batch: 202 with { id, state } in order', async (t) => {
   const { inject, service } = await makeApp(t)
-  const jobs = [{ function: 'echo', payload: 1 }, { function: 'sleep', payload: { ms: 5 }, priority: 3 }, { function: 'echo', idempotencyKey: 'b' }]
+  const jobs = [
+    { function: 'echo', payload: 1 },
+    { function: 'sleep', payload: { ms: 5 }, priority: 3 },
+    { function: 'echo', idempotencyKey: 'b' },
+  ]
   const res = await inject({ method: 'POST', url: '/jobs/batch', payload: { jobs } })
   t.equal(res.statusCode, 202)
   const body = res.json()
   t.same(Object.keys(body), ['jobs'])
   t.equal(body.jobs.length, 3)
   for (const item of body.jobs) t.same(Object.keys(item).sort(), ['id', 'state'])
-  t.same(body.jobs.map((j: { id: string }) => service.jobs.get(j.id)?.function), ['echo', 'sleep', 'echo'], 'in input order')
+  t.same(
+    body.jobs.map((j: { id: string }) => service.jobs.get(j.id)?.function),
+    ['echo', 'sleep', 'echo'],
+    'in input order',
+  )
   t.same(service.calls.submitBatch, [jobs], 'the specs are passed through unchanged')
 
   const full = Array.from({ length: 1000 }, (_, i) => ({ function: 'echo', payload: i }))
@@ -131,11 +207,19 @@ t.test('POST /jobs/batch: 202 with { id, state } in order', async (t) => {
 t.test('POST /jobs/batch: the whole batch is validated first and rejected whole, naming the index', async (t) => {
   const { inject, service } = await makeApp(t)
   const cases: [unknown[], number, RegExp][] = [
-    [[{ function: 'echo' }, { function: 'echo' }, { function: 'echo', priority: 'high' }], 2, /^jobs\[2\] is invalid: priority /],
+    [
+      [{ function: 'echo' }, { function: 'echo' }, { function: 'echo', priority: 'high' }],
+      2,
+      /^jobs\[2\] is invalid: priority /,
+    ],
     [[{ function: 'echo' }, { function: 'echo', surprise: 1 }], 1, /^jobs\[1\] is invalid: surprise is not allowed/],
     [[{ payload: 1 }, { function: 'echo' }], 0, /^jobs\[0\] is invalid: function is required/],
     [[{ function: 'echo' }, 'not an object'], 1, /^jobs\[1\] is invalid/],
-    [[{ function: 'echo' }, { function: 'echo', maxAttempts: 0 }, { function: 'BAD' }], 1, /^jobs\[1\] is invalid: maxAttempts/],
+    [
+      [{ function: 'echo' }, { function: 'echo', maxAttempts: 0 }, { function: 'BAD' }],
+      1,
+      /^jobs\[1\] is invalid: maxAttempts/,
+    ],
   ]
   for (const [jobs, index, message] of cases) {
     const res = await inject({ method: 'POST', url: '/jobs/batch', payload: { jobs } })
@@ -145,7 +229,14 @@ t.test('POST /jobs/batch: the whole batch is validated first and rejected whole,
     t.match(body.message, message)
     t.equal(body.details?.index, index, 'details.index names the first bad item')
   }
-  for (const payload of [{ jobs: [] }, { jobs: Array.from({ length: 1001 }, () => ({ function: 'echo' })) }, {}, { jobs: {} }, { jobs: [{ function: 'echo' }], extra: 1 }, []]) {
+  for (const payload of [
+    { jobs: [] },
+    { jobs: Array.from({ length: 1001 }, () => ({ function: 'echo' })) },
+    {},
+    { jobs: {} },
+    { jobs: [{ function: 'echo' }], extra: 1 },
+    [],
+  ]) {
     const res = await inject({ method: 'POST', url: '/jobs/batch', payload })
     t.equal(res.statusCode, 400)
     t.equal(errorShape(res).code, errors.VALIDATION.code)
@@ -156,7 +247,11 @@ t.test('POST /jobs/batch: the whole batch is validated first and rejected whole,
 
 t.test('POST /jobs/batch: a service error for one item keeps its details.index', async (t) => {
   const { inject } = await makeApp(t)
-  const res = await inject({ method: 'POST', url: '/jobs/batch', payload: { jobs: [{ function: 'echo' }, { function: 'nosuch' }] } })
+  const res = await inject({
+    method: 'POST',
+    url: '/jobs/batch',
+    payload: { jobs: [{ function: 'echo' }, { function: 'nosuch' }] },
+  })
   t.equal(res.statusCode, 404)
   const body = errorShape(res)
   t.equal(body.code, errors.UNKNOWN_FUNCTION.code)
@@ -165,7 +260,13 @@ t.test('POST /jobs/batch: a service error for one item keeps its details.index',
 
 t.test('GET /jobs/:id: 200 with the job, 404 unknown', async (t) => {
   const { inject, service } = await makeApp(t)
-  const job = service.seed({ function: 'echo', state: 'succeeded', result: { ok: true }, worker: 'node-b', cancelRequested: false })
+  const job = service.seed({
+    function: 'echo',
+    state: 'succeeded',
+    result: { ok: true },
+    worker: 'node-b',
+    cancelRequested: false,
+  })
   const res = await inject({ method: 'GET', url: `/jobs/${job.id}` })
   t.equal(res.statusCode, 200)
   t.match(res.json(), { id: job.id, state: 'succeeded', result: { ok: true }, worker: 'node-b' })
@@ -195,12 +296,19 @@ t.test('GET /jobs: filters and limit passed to the service, newest first', async
   const c = service.seed({ function: 'echo', state: 'succeeded' })
   const all = await inject({ method: 'GET', url: '/jobs' })
   t.equal(all.statusCode, 200)
-  t.same(all.json().jobs.map((j: { id: string }) => j.id), [c.id, b.id, a.id], 'newest first')
+  t.same(
+    all.json().jobs.map((j: { id: string }) => j.id),
+    [c.id, b.id, a.id],
+    'newest first',
+  )
   t.same(service.calls.list.at(-1), { limit: 100 }, 'default limit 100')
 
   const filtered = await inject({ method: 'GET', url: '/jobs?state=queued&function=echo&limit=5' })
   t.equal(filtered.statusCode, 200)
-  t.same(filtered.json().jobs.map((j: { id: string }) => j.id), [a.id])
+  t.same(
+    filtered.json().jobs.map((j: { id: string }) => j.id),
+    [a.id],
+  )
   t.same(service.calls.list.at(-1), { state: 'queued', function: 'echo', limit: 5 })
 
   t.equal((await inject({ method: 'GET', url: '/jobs?limit=1000' })).statusCode, 200)
@@ -215,26 +323,38 @@ t.test('GET /jobs: filters and limit passed to the service, newest first', async
   t.equal(service.calls.list.length, calls, 'bad queries never reach the service')
 })
 
-t.test('DELETE /jobs/:id: 200 cancelled, 202 while a running job stops, 200 unchanged when final, 404 unknown', async (t) => {
-  const { inject, service } = await makeApp(t)
-  const queued = service.seed({ function: 'sleep' })
-  const running = service.seed({ function: 'sleep', state: 'running', attempts: 1, worker: 'node-b' })
-  const done = service.seed({ function: 'echo', state: 'succeeded', result: 1, finishedAt: '2024-01-01T00:00:09.000Z' })
+t.test(
+  'DELETE /jobs/:id: 200 cancelled, 202 while a running job stops, 200 unchanged when final, 404 unknown',
+  async (t) => {
+    const { inject, service } = await makeApp(t)
+    const queued = service.seed({ function: 'sleep' })
+    const running = service.seed({ function: 'sleep', state: 'running', attempts: 1, worker: 'node-b' })
+    const done = service.seed({
+      function: 'echo',
+      state: 'succeeded',
+      result: 1,
+      finishedAt: '2024-01-01T00:00:09.000Z',
+    })
 
-  const q = await inject({ method: 'DELETE', url: `/jobs/${queued.id}` })
-  t.equal(q.statusCode, 200)
-  t.equal(q.json().state, 'cancelled')
+    const q = await inject({ method: 'DELETE', url: `/jobs/${queued.id}` })
+    t.equal(q.statusCode, 200)
+    t.equal(q.json().state, 'cancelled')
 
-  const r = await inject({ method: 'DELETE', url: `/jobs/${running.id}` })
-  t.equal(r.statusCode, 202)
-  t.equal(r.json().state, 'running')
+    const r = await inject({ method: 'DELETE', url: `/jobs/${running.id}` })
+    t.equal(r.statusCode, 202)
+    t.equal(r.json().state, 'running')
 
-  const d = await inject({ method: 'DELETE', url: `/jobs/${done.id}`, headers: { 'content-type': 'application/json' } })
-  t.equal(d.statusCode, 200, 'a DELETE with a JSON content type and no body is fine')
-  t.same(d.json(), publicJob(done), 'a final job is returned unchanged')
+    const d = await inject({
+      method: 'DELETE',
+      url: `/jobs/${done.id}`,
+      headers: { 'content-type': 'application/json' },
+    })
+    t.equal(d.statusCode, 200, 'a DELETE with a JSON content type and no body is fine')
+    t.same(d.json(), publicJob(done), 'a final job is returned unchanged')
 
-  const u = await inject({ method: 'DELETE', url: '/jobs/J99999999' })
-  t.equal(u.statusCode, 404)
-  t.equal(errorShape(u).code, errors.JOB_NOT_FOUND.code)
-  t.same(service.calls.cancel, [queued.id, running.id, done.id, 'J99999999'])
-})
+    const u = await inject({ method: 'DELETE', url: '/jobs/J99999999' })
+    t.equal(u.statusCode, 404)
+    t.equal(errorShape(u).code, errors.JOB_NOT_FOUND.code)
+    t.same(service.calls.cancel, [queued.id, running.id, done.id, 'J99999999'])
+  },
+)

@@ -7,29 +7,32 @@ import t from 'tap'
 import { bench, FakeWorker, newJob } from '../helpers/boss-fakes.js'
 import { waitFor } from '../helpers/wait.js'
 
-t.test('a registered worker with no NATS subscription is backed off, not retried in a hot loop; its jobs go elsewhere', async (t) => {
-  const bogus = new FakeWorker('bogus', 4)
-  const good = new FakeWorker('good', 4)
-  const b = bench(bogus, good)
-  good.mode = 'gone' // only the bogus one is up at first... then the good one appears
-  bogus.mode = 'gone'
-  const job = newJob()
-  b.store.put(job)
-  const term = b.term(1)
-  t.teardown(() => term.stop())
-  let requests = 0
-  const request = b.transport.request.bind(b.transport)
-  b.transport.request = async (address, type, body, opts) => {
-    if (type === 'worker.dispatch') requests++
-    return request(address, type, body, opts)
-  }
-  await term.start()
-  await new Promise((r) => setTimeout(r, 500))
-  t.ok(requests <= 8, `dispatches to unreachable workers back off (${requests} in 500 ms)`)
-  good.mode = 'ok'
-  await waitFor(() => good.starts.includes(job.id), { timeoutMs: 5000, what: 'the job on the good worker' })
-  t.pass('it ran on the reachable worker')
-})
+t.test(
+  'a registered worker with no NATS subscription is backed off, not retried in a hot loop; its jobs go elsewhere',
+  async (t) => {
+    const bogus = new FakeWorker('bogus', 4)
+    const good = new FakeWorker('good', 4)
+    const b = bench(bogus, good)
+    good.mode = 'gone' // only the bogus one is up at first... then the good one appears
+    bogus.mode = 'gone'
+    const job = newJob()
+    b.store.put(job)
+    const term = b.term(1)
+    t.teardown(() => term.stop())
+    let requests = 0
+    const request = b.transport.request.bind(b.transport)
+    b.transport.request = async (address, type, body, opts) => {
+      if (type === 'worker.dispatch') requests++
+      return request(address, type, body, opts)
+    }
+    await term.start()
+    await new Promise((r) => setTimeout(r, 500))
+    t.ok(requests <= 8, `dispatches to unreachable workers back off (${requests} in 500 ms)`)
+    good.mode = 'ok'
+    await waitFor(() => good.starts.includes(job.id), { timeoutMs: 5000, what: 'the job on the good worker' })
+    t.pass('it ran on the reachable worker')
+  },
+)
 
 t.test('a bogus registration advertising a huge capacity is capped', async (t) => {
   const w = new FakeWorker('w', 1_000_000)
@@ -73,7 +76,10 @@ t.test('a dispatch that was never sent (NATS not connected) is put back at once'
   b.store.put(job)
   await new Promise((r) => setTimeout(r, 30))
   b.transport.disconnected = false
-  await waitFor(() => w1.starts.includes(job.id), { timeoutMs: 2000, what: 'dispatched after the reconnect (no reconcile runs in this test)' })
+  await waitFor(() => w1.starts.includes(job.id), {
+    timeoutMs: 2000,
+    what: 'dispatched after the reconnect (no reconcile runs in this test)',
+  })
   t.pass()
 })
 
@@ -99,7 +105,10 @@ t.test('a cancelled running job whose worker dies ends cancelled and is never ru
   await waitFor(() => b.store.records.get(job.id)!.job.state === 'cancelled', { what: 'cancelled' })
   await new Promise((r) => setTimeout(r, 100))
   t.same(w2.starts, [], 'not run again elsewhere')
-  t.same(b.finished.map((j) => j.state), ['cancelled'])
+  t.same(
+    b.finished.map((j) => j.state),
+    ['cancelled'],
+  )
 })
 
 t.test('a cancelled job handed back on shutdown ends cancelled', async (t) => {
@@ -174,7 +183,11 @@ t.test('"finished" is announced only after the durable write', async (t) => {
   b.store.gate = undefined
   open()
   await delivering
-  t.same(b.finished.map((j) => j.state), ['succeeded'], 'announced after')
+  t.same(
+    b.finished.map((j) => j.state),
+    ['succeeded'],
+    'announced after',
+  )
   t.equal(w1.held.size, 0)
 })
 
@@ -207,15 +220,18 @@ t.test('a job whose worker is lost too often fails — announced only after that
   t.equal(b.store.records.get(job.id)!.job.error?.code, 'BOSUN_ERR_WORKER_LOST')
 })
 
-t.test('the boss never dispatches to its own registration (it may linger in the cache after it withdrew it)', async (t) => {
-  const self = new FakeWorker('boss')
-  const other = new FakeWorker('w1')
-  const b = bench(self, other)
-  const job = newJob()
-  b.store.put(job)
-  const term = b.term(1)
-  t.teardown(() => term.stop())
-  await term.start()
-  await waitFor(() => other.starts.includes(job.id), { what: 'dispatched to w1' })
-  t.equal(self.dispatchRequests, 0, 'nothing sent to itself')
-})
+t.test(
+  'the boss never dispatches to its own registration (it may linger in the cache after it withdrew it)',
+  async (t) => {
+    const self = new FakeWorker('boss')
+    const other = new FakeWorker('w1')
+    const b = bench(self, other)
+    const job = newJob()
+    b.store.put(job)
+    const term = b.term(1)
+    t.teardown(() => term.stop())
+    await term.start()
+    await waitFor(() => other.starts.includes(job.id), { what: 'dispatched to w1' })
+    t.equal(self.dispatchRequests, 0, 'nothing sent to itself')
+  },
+)

@@ -29,26 +29,32 @@ t.test('a failure too large for the store ends the job failed with a clear code,
   const calls = b.store.mutateCalls
   await new Promise((r) => setTimeout(r, 300))
   t.equal(b.store.mutateCalls, calls, 'no write keeps being retried')
-  t.same(b.finished.map((j) => j.state), ['failed'])
+  t.same(
+    b.finished.map((j) => j.state),
+    ['failed'],
+  )
 })
 
-t.test('a result too large for the record drops the result and fails the job with BOSUN_ERR_RECORD_TOO_LARGE', async (t) => {
-  const w1 = new FakeWorker('w1')
-  const b = bench(w1)
-  b.store.maxBytes = 32 * 1024
-  const job = newJob({ payload: 'x'.repeat(20 * 1024) })
-  b.store.put(job)
-  const term = b.term(1)
-  t.teardown(() => term.stop())
-  await term.start()
-  await waitFor(() => w1.starts.includes(job.id), { what: 'running' })
-  w1.finish(job.id, { ok: true, result: 'r'.repeat(20 * 1024) })
-  await w1.deliver(term)
-  const rec = b.store.records.get(job.id)!.job
-  t.equal(rec.state, 'failed')
-  t.equal(rec.error?.code, 'BOSUN_ERR_RECORD_TOO_LARGE')
-  t.notOk('result' in rec, 'the result is not stored')
-})
+t.test(
+  'a result too large for the record drops the result and fails the job with BOSUN_ERR_RECORD_TOO_LARGE',
+  async (t) => {
+    const w1 = new FakeWorker('w1')
+    const b = bench(w1)
+    b.store.maxBytes = 32 * 1024
+    const job = newJob({ payload: 'x'.repeat(20 * 1024) })
+    b.store.put(job)
+    const term = b.term(1)
+    t.teardown(() => term.stop())
+    await term.start()
+    await waitFor(() => w1.starts.includes(job.id), { what: 'running' })
+    w1.finish(job.id, { ok: true, result: 'r'.repeat(20 * 1024) })
+    await w1.deliver(term)
+    const rec = b.store.records.get(job.id)!.job
+    t.equal(rec.state, 'failed')
+    t.equal(rec.error?.code, 'BOSUN_ERR_RECORD_TOO_LARGE')
+    t.notOk('result' in rec, 'the result is not stored')
+  },
+)
 
 t.test('malformed results never reach a record; a stale attempt on a queued job is not applied', async (t) => {
   const w1 = new FakeWorker('w1')
@@ -81,7 +87,14 @@ t.test('a final record written by the previous boss after we read the job is kep
   const w2 = new FakeWorker('w2')
   const b = bench(w1, w2)
   const job = newJob()
-  const running = { ...job, state: 'running' as const, attempts: 1, worker: 'w1', epoch: 1, startedAt: new Date().toISOString() }
+  const running = {
+    ...job,
+    state: 'running' as const,
+    attempts: 1,
+    worker: 'w1',
+    epoch: 1,
+    startedAt: new Date().toISOString(),
+  }
   b.store.put(running)
   w1.running.set(job.id, { attempt: 1, epoch: 1, startedAt: running.startedAt })
   let open!: () => void
@@ -92,13 +105,16 @@ t.test('a final record written by the previous boss after we read the job is kep
   await new Promise((r) => setTimeout(r, 20))
   // ...when the old boss's final write lands (the watch has not shown it to us yet).
   const rev = b.store.records.get(job.id)!.revision
-  b.store.records.set(job.id, { job: { ...running, state: 'succeeded', result: 'by epoch 1', finishedAt: new Date().toISOString() }, revision: rev + 1 })
+  b.store.records.set(job.id, {
+    job: { ...running, state: 'succeeded', result: 'by epoch 1', finishedAt: new Date().toISOString() },
+    revision: rev + 1,
+  })
   w1.running.delete(job.id)
   b.store.gate = undefined
   open()
   await waitFor(() => b.finished.length === 1, { what: 'the job announced finished' })
   const rec = b.store.records.get(job.id)!.job
-  t.equal(rec.state, 'succeeded', 'the predecessor\'s result stands')
+  t.equal(rec.state, 'succeeded', "the predecessor's result stands")
   t.equal(rec.result, 'by epoch 1')
   await new Promise((r) => setTimeout(r, 200))
   t.same([...w1.starts, ...w2.starts], [], 'and it is not run again')

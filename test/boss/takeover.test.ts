@@ -94,10 +94,16 @@ t.test('adopted jobs are written with the new epoch at once, so the old boss can
   const term = b.term(2)
   t.teardown(() => term.stop())
   await term.start()
-  await waitFor(() => jobs.every((j) => b.store.records.get(j.id)!.job.epoch === 2), { what: 'adoptions stamped with epoch 2' })
+  await waitFor(() => jobs.every((j) => b.store.records.get(j.id)!.job.epoch === 2), {
+    what: 'adoptions stamped with epoch 2',
+  })
   const old = b.term(1)
   t.teardown(() => old.stop())
-  await t.rejects(b.store.mutate(jobs[0]!.id, 1, (cur) => ({ ...cur, state: 'queued' })), { code: 'BOSUN_ERR_STALE_EPOCH' }, 'a write of the old epoch is refused')
+  await t.rejects(
+    b.store.mutate(jobs[0]!.id, 1, (cur) => ({ ...cur, state: 'queued' })),
+    { code: 'BOSUN_ERR_STALE_EPOCH' },
+    'a write of the old epoch is refused',
+  )
 })
 
 t.test('a cancel arriving during the takeover, for a record not read yet, is honoured', async (t) => {

@@ -99,10 +99,14 @@ export async function startLauncher(args: string[], env: NodeJS.ProcessEnv = {})
     lines,
     tail,
     async ready(timeoutMs = 180_000) {
-      return waitFor(() => {
-        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`launcher exited with ${child.exitCode ?? child.signalCode} before ready:\n${tail()}`)
-        return pids
-      }, { timeoutMs, intervalMs: 100, what: `local cluster ready (output so far:\n${tail(30)}\n)` })
+      return waitFor(
+        () => {
+          if (child.exitCode !== null || child.signalCode !== null)
+            throw new Error(`launcher exited with ${child.exitCode ?? child.signalCode} before ready:\n${tail()}`)
+          return pids
+        },
+        { timeoutMs, intervalMs: 100, what: `local cluster ready (output so far:\n${tail(30)}\n)` },
+      )
     },
     exited,
     async exitedWithin(ms) {

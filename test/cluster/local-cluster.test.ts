@@ -13,13 +13,20 @@ t.test('local cluster: ready, runs an echo job, SIGINT leaves nothing behind', a
   t.teardown(() => l.destroy())
   const pids = await l.ready()
 
-  t.same(Object.keys(pids.processes).sort(), ['api.1', 'nats', 'worker.1', 'worker.2', 'zookeeper'], 'formation api=1 worker=2 plus both servers')
+  t.same(
+    Object.keys(pids.processes).sort(),
+    ['api.1', 'nats', 'worker.1', 'worker.2', 'zookeeper'],
+    'formation api=1 worker=2 plus both servers',
+  )
   const api = pids.api[0]!
   t.match(l.lines.join('\n'), /ready: API http:\/\/127\.0\.0\.1:\d+/, 'prints the API URL')
   t.match(l.lines.join('\n'), /curl -s -X POST '.*\/jobs\?wait=\d+'.*"function":"echo"/, 'prints a curl example')
 
   const cluster = (await (await fetch(`${api}/cluster`)).json()) as { boss: { id: string } | null }
-  t.ok(cluster.boss && ['worker-1', 'worker-2'].includes(cluster.boss.id), `a worker of this launcher is the boss (got ${JSON.stringify(cluster.boss)})`)
+  t.ok(
+    cluster.boss && ['worker-1', 'worker-2'].includes(cluster.boss.id),
+    `a worker of this launcher is the boss (got ${JSON.stringify(cluster.boss)})`,
+  )
 
   const payload = { hello: 'local cluster', n: 42 }
   const res = await fetch(`${api}/jobs?wait=60000`, {
@@ -31,7 +38,10 @@ t.test('local cluster: ready, runs an echo job, SIGINT leaves nothing behind', a
   t.equal(res.status, 200, `finished within the wait (${JSON.stringify(job)})`)
   t.equal(job.state, 'succeeded')
   t.same(job.result, payload, 'echo returns its payload')
-  t.ok(job.worker && ['worker-1', 'worker-2'].includes(job.worker) && job.worker !== cluster.boss?.id, `ran on the worker that is not the boss (worker ${job.worker})`)
+  t.ok(
+    job.worker && ['worker-1', 'worker-2'].includes(job.worker) && job.worker !== cluster.boss?.id,
+    `ran on the worker that is not the boss (worker ${job.worker})`,
+  )
 
   l.child.kill('SIGINT')
   const exit = await l.exitedWithin(60_000)

@@ -7,7 +7,9 @@ import { groupAlive, pollUntil, processAlive } from '../../scripts/lib/proc.js'
 import { formatFormation, parseFormation, parseProcfile, shellArgs } from '../../scripts/lib/procfile.js'
 
 t.test('parseProcfile reads name: command lines', async (t) => {
-  const entries = parseProcfile('# comment\n\napi: node dist/api/main.js\r\nworker:   node dist/worker/main.js --x=1:2\n')
+  const entries = parseProcfile(
+    '# comment\n\napi: node dist/api/main.js\r\nworker:   node dist/worker/main.js --x=1:2\n',
+  )
   t.same(entries, [
     { name: 'api', command: 'node dist/api/main.js' },
     { name: 'worker', command: 'node dist/worker/main.js --x=1:2' },
@@ -22,12 +24,43 @@ t.test('parseProcfile reads name: command lines', async (t) => {
 t.test('parseFormation: defaults, foreman and space-separated forms, all=N, errors', async (t) => {
   const entries = parseProcfile('api: a\nworker: w\nextra: e\n')
   const defaults = { api: 1, worker: 3 }
-  t.same([...parseFormation([], entries, defaults)], [['api', 1], ['worker', 3], ['extra', 1]])
-  t.same([...parseFormation(['worker=5'], entries, defaults)], [['api', 1], ['worker', 5], ['extra', 1]])
-  t.same([...parseFormation(['api=2,worker=0', 'extra=0'], entries, defaults)], [['api', 2], ['worker', 0], ['extra', 0]])
-  t.same([...parseFormation(['all=2', 'api=1'], entries, defaults)], [['api', 1], ['worker', 2], ['extra', 2]])
+  t.same(
+    [...parseFormation([], entries, defaults)],
+    [
+      ['api', 1],
+      ['worker', 3],
+      ['extra', 1],
+    ],
+  )
+  t.same(
+    [...parseFormation(['worker=5'], entries, defaults)],
+    [
+      ['api', 1],
+      ['worker', 5],
+      ['extra', 1],
+    ],
+  )
+  t.same(
+    [...parseFormation(['api=2,worker=0', 'extra=0'], entries, defaults)],
+    [
+      ['api', 2],
+      ['worker', 0],
+      ['extra', 0],
+    ],
+  )
+  t.same(
+    [...parseFormation(['all=2', 'api=1'], entries, defaults)],
+    [
+      ['api', 1],
+      ['worker', 2],
+      ['extra', 2],
+    ],
+  )
   t.equal(formatFormation(parseFormation(['worker=2'], entries, defaults)), 'api=1 worker=2 extra=1')
-  t.throws(() => parseFormation(['web=1'], entries), /unknown process type "web" \(the Procfile has api, worker, extra\)/)
+  t.throws(
+    () => parseFormation(['web=1'], entries),
+    /unknown process type "web" \(the Procfile has api, worker, extra\)/,
+  )
   t.throws(() => parseFormation(['worker'], entries), /bad formation "worker"/)
   t.throws(() => parseFormation(['worker=-1'], entries), /bad formation/)
   t.throws(() => parseFormation(['worker=1000'], entries), /bad formation/)

@@ -21,11 +21,23 @@ function runsFile(): string {
   return f
 }
 function runLines(file: string): string[][] {
-  return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => l.split(' '))
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split(' '))
 }
 
 async function newCluster(t: Test, workers = 4, env: Record<string, string> = {}): Promise<TestCluster> {
-  const c = new TestCluster({ zk, nats, cluster: uniqueName('fo'), workers, concurrency: 8, functionsDir, sessionTimeoutMs: SESSION_MS, env })
+  const c = new TestCluster({
+    zk,
+    nats,
+    cluster: uniqueName('fo'),
+    workers,
+    concurrency: 8,
+    functionsDir,
+    sessionTimeoutMs: SESSION_MS,
+    env,
+  })
   t.teardown(() => c.close())
   await c.start()
   return c
@@ -44,7 +56,10 @@ t.test('kill -9 of the boss during 1,000 short jobs: all succeed, none runs twic
   let killedAt = 0
   const submit = async (from: number, to: number) => {
     for (let i = from; i < to; i += 100) {
-      const jobs = Array.from({ length: Math.min(100, to - i) }, (_, k) => ({ function: 'count', payload: { file, n: i + k } }))
+      const jobs = Array.from({ length: Math.min(100, to - i) }, (_, k) => ({
+        function: 'count',
+        payload: { file, n: i + k },
+      }))
       for (;;) {
         const r = await c.post('/jobs/batch', { jobs })
         if (r.status === 202) {
@@ -61,12 +76,18 @@ t.test('kill -9 of the boss during 1,000 short jobs: all succeed, none runs twic
   await boss.kill()
   killedAt = Date.now()
   await submit(500, 1000)
-  const after = await waitFor(async () => {
-    const s = await c.clusterState()
-    return s.boss && s.boss.id !== before.boss!.id ? s : undefined
-  }, { timeoutMs: 20_000, what: 'new boss' })
+  const after = await waitFor(
+    async () => {
+      const s = await c.clusterState()
+      return s.boss && s.boss.id !== before.boss!.id ? s : undefined
+    },
+    { timeoutMs: 20_000, what: 'new boss' },
+  )
   t.ok(after.boss!.epoch > before.boss!.epoch, 'the new boss has a greater epoch')
-  await waitFor(() => new Set(runLines(file).map(([id]) => id)).size >= 1000, { timeoutMs: 60_000, what: 'all 1000 ran' })
+  await waitFor(() => new Set(runLines(file).map(([id]) => id)).size >= 1000, {
+    timeoutMs: 60_000,
+    what: 'all 1000 ran',
+  })
   const lines = runLines(file)
   const counts = new Map<string, number>()
   for (const [id] of lines) counts.set(id!, (counts.get(id!) ?? 0) + 1)
@@ -74,7 +95,9 @@ t.test('kill -9 of the boss during 1,000 short jobs: all succeed, none runs twic
   t.equal(twice, 0, 'no job ran twice (the boss died, no worker did)')
   for (const id of ids.filter((_, i) => i % 97 === 0)) t.equal((await c.waitJob(id)).state, 'succeeded')
   const firstAfter = lines.length > 0 ? Date.now() - killedAt : 0
-  t.comment(`failover: new boss epoch ${after.boss!.epoch}; ${lines.length} executions for 1000 jobs; ${firstAfter} ms from kill to completion`)
+  t.comment(
+    `failover: new boss epoch ${after.boss!.epoch}; ${lines.length} executions for 1000 jobs; ${firstAfter} ms from kill to completion`,
+  )
 })
 
 t.test('kill -9 of a worker mid-job: re-run on another worker within session timeout + 1 s', async (t) => {
@@ -100,10 +123,13 @@ t.test('SIGTERM of the boss: a new boss within milliseconds, the old one exits 0
   const boss = await c.bossProcess()
   const stoppedAt = Date.now()
   const exit = boss.stop()
-  const after = await waitFor(async () => {
-    const s = await c.clusterState()
-    return s.boss && s.boss.id !== before.boss!.id ? s : undefined
-  }, { timeoutMs: 10_000, intervalMs: 10, what: 'new boss' })
+  const after = await waitFor(
+    async () => {
+      const s = await c.clusterState()
+      return s.boss && s.boss.id !== before.boss!.id ? s : undefined
+    },
+    { timeoutMs: 10_000, intervalMs: 10, what: 'new boss' },
+  )
   t.comment(`SIGTERM failover observed after ${Date.now() - stoppedAt} ms`)
   t.ok(after.boss!.epoch > before.boss!.epoch)
   t.equal(await exit, 0, 'exit code 0')
@@ -120,7 +146,11 @@ t.test('a CPU-bound function does not cost its worker its ZooKeeper session', as
   t.equal(r.body.worker, worker.id)
   const after = await c.clusterState()
   t.same(after.boss, before.boss, 'boss unchanged')
-  t.same(after.workers.map((w) => w.id), before.workers.map((w) => w.id), 'worker kept its registration')
+  t.same(
+    after.workers.map((w) => w.id),
+    before.workers.map((w) => w.id),
+    'worker kept its registration',
+  )
   const proc = c.workers.find((w) => w.pid === worker.pid)!
   t.notMatch(proc.logs(), /expired|session lost/i, 'no session expiry in its log')
 })
@@ -137,7 +167,10 @@ t.test('SIGTERM of a worker mid-job: it finishes short jobs, hands back long one
   const code = await victim.stop()
   t.equal(code, 0, 'exit code 0')
   t.ok(Date.now() - stoppedAt < 10_000, 'within 10 s')
-  await waitFor(() => runLines(file).filter(([id]) => id === long.body.id).length === 2, { timeoutMs: 15_000, what: 'long job handed back and re-run' })
+  await waitFor(() => runLines(file).filter(([id]) => id === long.body.id).length === 2, {
+    timeoutMs: 15_000,
+    what: 'long job handed back and re-run',
+  })
   const rerun = runLines(file).filter(([id]) => id === long.body.id)[1]!
   t.not(rerun[2], pid, 're-run on another worker')
   t.equal((await c.waitJob(short.body.id)).state, 'succeeded', 'the short job finished')

@@ -38,10 +38,13 @@ t.test('a second worker joins: 202 and the job succeeds on it', async (t) => {
   const boss = (await cluster.clusterState()).boss!
   cluster.addWorker()
   await cluster.waitReady(1)
-  const res = await waitFor(async () => {
-    const r = await cluster.post('/jobs', { function: 'echo', payload: { hello: 'w2' } })
-    return r.status === 202 ? r : undefined
-  }, { timeoutMs: 30_000, what: 'a 202 once the second worker is registered' })
+  const res = await waitFor(
+    async () => {
+      const r = await cluster.post('/jobs', { function: 'echo', payload: { hello: 'w2' } })
+      return r.status === 202 ? r : undefined
+    },
+    { timeoutMs: 30_000, what: 'a 202 once the second worker is registered' },
+  )
   t.equal(res.status, 202)
   const job = await cluster.waitJob(res.body.id, 30_000)
   t.equal(job.state, 'succeeded')

@@ -27,7 +27,10 @@ function runsFile(): string {
   return f
 }
 function runs(file: string): string[][] {
-  return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => l.split(' '))
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split(' '))
 }
 
 t.test('GET /cluster shows one boss and the workers with their functions', async (t) => {
@@ -35,7 +38,10 @@ t.test('GET /cluster shows one boss and the workers with their functions', async
   t.ok(c.boss, 'a boss is elected')
   t.ok(c.boss!.epoch >= 1, 'with an epoch')
   t.equal(c.workers.length, 2, 'the other two workers run jobs')
-  t.notOk(c.workers.some((w) => w.id === c.boss!.id), 'the boss does not run jobs')
+  t.notOk(
+    c.workers.some((w) => w.id === c.boss!.id),
+    'the boss does not run jobs',
+  )
   for (const w of c.workers) {
     t.ok(w.functions.includes('echo'))
     t.equal(w.capacity, 4)
@@ -57,10 +63,13 @@ t.test('500 echo jobs all succeed with correct results', async (t) => {
     }),
   )
   t.equal(new Set(ids).size, n, 'distinct ids')
-  await waitFor(async () => {
-    const r = await cluster.get(`/jobs?state=succeeded&function=echo&limit=1000`)
-    return r.body.jobs.length >= n
-  }, { timeoutMs: 60_000, what: '500 jobs succeeded' })
+  await waitFor(
+    async () => {
+      const r = await cluster.get(`/jobs?state=succeeded&function=echo&limit=1000`)
+      return r.body.jobs.length >= n
+    },
+    { timeoutMs: 60_000, what: '500 jobs succeeded' },
+  )
   for (let i = 0; i < n; i += 50) {
     const j = (await cluster.get(`/jobs/${ids[i]}`)).body
     t.equal(j.state, 'succeeded')
@@ -87,7 +96,11 @@ t.test('bad input: 404 unknown function and job, 400 schema and JSON', async (t)
   t.equal((await cluster.get('/jobs/01ARZ3NDEKTSV4RRFFQ69G5FAV')).status, 404)
   const badSchema = await cluster.post('/jobs', { function: 'echo', maxAttempts: 'three' })
   t.equal(badSchema.status, 400)
-  const res = await fetch(`${cluster.apiUrl}/jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"function":' })
+  const res = await fetch(`${cluster.apiUrl}/jobs`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: '{"function":',
+  })
   t.equal(res.status, 400)
   const batch = await cluster.post('/jobs/batch', { jobs: [{ function: 'echo' }, { function: 'BAD NAME' }] })
   t.equal(batch.status, 400)
@@ -97,7 +110,11 @@ t.test('bad input: 404 unknown function and job, 400 schema and JSON', async (t)
 t.test('idempotency key: one job, one run', async (t) => {
   const file = runsFile()
   const key = uniqueName('idem')
-  const answers = await Promise.all(Array.from({ length: 5 }, () => cluster.post('/jobs', { function: 'count', payload: { file }, idempotencyKey: key })))
+  const answers = await Promise.all(
+    Array.from({ length: 5 }, () =>
+      cluster.post('/jobs', { function: 'count', payload: { file }, idempotencyKey: key }),
+    ),
+  )
   const ids = new Set(answers.map((a) => a.body.id))
   t.equal(ids.size, 1, 'same job for the same key')
   await cluster.waitJob([...ids][0]!)
@@ -114,7 +131,7 @@ t.test('cancel: a queued job never runs; a running job gets its signal aborted',
   t.equal((await cluster.waitJob(queued.body.id)).state, 'cancelled')
   const running = await cluster.post('/jobs', { function: 'start', payload: { file, ms: 30_000 } })
   await waitFor(() => runs(file).some(([id]) => id === running.body.id), { what: 'job started' })
-  t.equal((await cluster.del(`/jobs/${running.body.id}`)).status, 202, "202: the running job is being stopped")
+  t.equal((await cluster.del(`/jobs/${running.body.id}`)).status, 202, '202: the running job is being stopped')
   const final = await cluster.waitJob(running.body.id, 10_000)
   t.equal(final.state, 'cancelled')
   t.equal(runs(file).filter(([id]) => id === queued.body.id).length, 0, 'the queued job never ran')

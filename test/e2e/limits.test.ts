@@ -22,29 +22,38 @@ t.teardown(async () => {
 })
 await cluster.start()
 
-t.test('past the queued-jobs limit the API answers 429 with Retry-After, and accepts again once it drains', async (t) => {
-  const delayed: string[] = []
-  let refused: { status: number; body: any; headers: Headers } | undefined
-  for (let i = 0; i < 400 && !refused; i++) {
-    const r = await cluster.post('/jobs', { function: 'echo', payload: i, delayMs: 5000 })
-    if (r.status === 202) delayed.push(r.body.id)
-    else refused = r
-  }
-  t.ok(refused, 'a submit was refused')
-  t.equal(refused!.status, 429)
-  t.equal(refused!.body.code, 'BOSUN_ERR_QUEUE_FULL')
-  t.ok(Number(refused!.headers.get('retry-after')) >= 1, 'Retry-After is set')
-  t.ok(delayed.length >= MAX_QUEUED, `accepted ${delayed.length} before refusing`)
-  t.ok(delayed.length < MAX_QUEUED * 4, 'the queue did not grow without bound')
-  // Once the delayed jobs have run, submits are accepted again.
-  await waitFor(async () => (await cluster.post('/jobs', { function: 'echo', payload: 'after' })).status === 202, { timeoutMs: 30_000, what: 'accepted again' })
-  for (const id of delayed.slice(0, 5)) t.equal((await cluster.waitJob(id)).state, 'succeeded')
-})
+t.test(
+  'past the queued-jobs limit the API answers 429 with Retry-After, and accepts again once it drains',
+  async (t) => {
+    const delayed: string[] = []
+    let refused: { status: number; body: any; headers: Headers } | undefined
+    for (let i = 0; i < 400 && !refused; i++) {
+      const r = await cluster.post('/jobs', { function: 'echo', payload: i, delayMs: 5000 })
+      if (r.status === 202) delayed.push(r.body.id)
+      else refused = r
+    }
+    t.ok(refused, 'a submit was refused')
+    t.equal(refused!.status, 429)
+    t.equal(refused!.body.code, 'BOSUN_ERR_QUEUE_FULL')
+    t.ok(Number(refused!.headers.get('retry-after')) >= 1, 'Retry-After is set')
+    t.ok(delayed.length >= MAX_QUEUED, `accepted ${delayed.length} before refusing`)
+    t.ok(delayed.length < MAX_QUEUED * 4, 'the queue did not grow without bound')
+    // Once the delayed jobs have run, submits are accepted again.
+    await waitFor(async () => (await cluster.post('/jobs', { function: 'echo', payload: 'after' })).status === 202, {
+      timeoutMs: 30_000,
+      what: 'accepted again',
+    })
+    for (const id of delayed.slice(0, 5)) t.equal((await cluster.waitJob(id)).state, 'succeeded')
+  },
+)
 
 t.test('finished jobs are removed after the retention time', async (t) => {
   const r = await cluster.post('/jobs?wait=10000', { function: 'echo', payload: 'short-lived' })
   t.equal(r.body.state, 'succeeded')
   t.equal((await cluster.get(`/jobs/${r.body.id}`)).status, 200, 'readable right after it finished')
-  await waitFor(async () => (await cluster.get(`/jobs/${r.body.id}`)).status === 404, { timeoutMs: 15_000, what: 'job purged' })
+  await waitFor(async () => (await cluster.get(`/jobs/${r.body.id}`)).status === 404, {
+    timeoutMs: 15_000,
+    what: 'job purged',
+  })
   t.pass('purged after JOB_RETENTION_MS')
 })

@@ -10,7 +10,14 @@ import { waitFor } from '../helpers/wait.js'
 const zk = await startZooKeeper()
 const nats = await startNats()
 // Two worker processes: one becomes the boss, the other is the single worker, one job at a time.
-const cluster = new TestCluster({ zk, nats, cluster: uniqueName('prio'), workers: 2, concurrency: 1, functionsDir: e2eFunctionsDir() })
+const cluster = new TestCluster({
+  zk,
+  nats,
+  cluster: uniqueName('prio'),
+  workers: 2,
+  concurrency: 1,
+  functionsDir: e2eFunctionsDir(),
+})
 t.teardown(async () => {
   await cluster.close()
   await nats.close()
@@ -35,7 +42,14 @@ t.test('jobs queued behind a busy worker run by priority, then submission order'
     const r = await cluster.post('/jobs', { function: 'count', payload: { file, n: s.name }, priority: s.priority })
     ids.set(r.body.id, s.name)
   }
-  await waitFor(() => readFileSync(file, 'utf8').split('\n').filter(Boolean).length === specs.length + 1, { timeoutMs: 20_000, what: 'all ran' })
-  const order = readFileSync(file, 'utf8').split('\n').filter(Boolean).slice(1).map((l) => ids.get(l.split(' ')[0]!))
+  await waitFor(() => readFileSync(file, 'utf8').split('\n').filter(Boolean).length === specs.length + 1, {
+    timeoutMs: 20_000,
+    what: 'all ran',
+  })
+  const order = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .slice(1)
+    .map((l) => ids.get(l.split(' ')[0]!))
   t.same(order, ['high-1', 'high-2', 'mid', 'low-1', 'low-2'])
 })

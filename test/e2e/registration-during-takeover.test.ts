@@ -32,9 +32,19 @@ t.teardown(async () => {
 })
 
 const registration = (cluster: string, id: string) =>
-  Buffer.from(JSON.stringify({ v: 1, id, address: `bosun.${cluster}.proc.${id}`, host: 'test', pid: 1, meta: { role: 'worker', functions: ['echo'], capacity: 4 }, registeredAt: new Date().toISOString() }))
+  Buffer.from(
+    JSON.stringify({
+      v: 1,
+      id,
+      address: `bosun.${cluster}.proc.${id}`,
+      host: 'test',
+      pid: 1,
+      meta: { role: 'worker', functions: ['echo'], capacity: 4 },
+      registeredAt: new Date().toISOString(),
+    }),
+  )
 
-t.test('a worker registering during the boss\'s inventory round gets the jobs', async (t) => {
+t.test("a worker registering during the boss's inventory round gets the jobs", async (t) => {
   const cluster = uniqueName('rt')
   const c = new TestCluster({ zk, nats, cluster, workers: 0, sessionTimeoutMs: 2000 })
   t.teardown(() => c.close())
@@ -43,31 +53,79 @@ t.test('a worker registering during the boss\'s inventory round gets the jobs', 
   const silent = nc.subscribe(`bosun.${cluster}.proc.silent`, { callback: () => void (askedAt ||= Date.now()) })
   // The late worker: records every message it gets, answers none.
   const late: string[] = []
-  const lateSub = nc.subscribe(`bosun.${cluster}.proc.late`, { callback: (_err, msg) => void late.push(JSON.parse(new TextDecoder().decode(msg.data)).type) })
+  const lateSub = nc.subscribe(`bosun.${cluster}.proc.late`, {
+    callback: (_err, msg) => void late.push(JSON.parse(new TextDecoder().decode(msg.data)).type),
+  })
   t.teardown(() => {
     silent.unsubscribe()
     lateSub.unsubscribe()
   })
-  for (const dir of ['', '/nodes', '/services', '/services/worker']) t.equal(await zkCalls.create(raw, `/${cluster}${dir}`, Buffer.alloc(0)).then((o) => (o === 'NODE_EXISTS' ? 'OK' : o)), 'OK', `/${cluster}${dir} exists`)
-  t.equal(await zkCalls.create(raw, `/${cluster}/nodes/silent`, registration(cluster, 'silent'), zookeeper.CreateMode.EPHEMERAL), 'OK', 'the silent peer is listed')
+  for (const dir of ['', '/nodes', '/services', '/services/worker'])
+    t.equal(
+      await zkCalls.create(raw, `/${cluster}${dir}`, Buffer.alloc(0)).then((o) => (o === 'NODE_EXISTS' ? 'OK' : o)),
+      'OK',
+      `/${cluster}${dir} exists`,
+    )
+  t.equal(
+    await zkCalls.create(
+      raw,
+      `/${cluster}/nodes/silent`,
+      registration(cluster, 'silent'),
+      zookeeper.CreateMode.EPHEMERAL,
+    ),
+    'OK',
+    'the silent peer is listed',
+  )
 
   const boss = c.addWorker()
   const loading = await waitForLog(boss, /elected boss: loading jobs/, 0, 120_000)
   // The boss has read its fleet and is now waiting for the silent peer's inventory answer.
   await waitFor(() => askedAt > 0, { timeoutMs: 30_000, intervalMs: 5, what: 'the boss asking the silent peer' })
-  t.equal(await zkCalls.create(raw, `/${cluster}/services/worker/late`, registration(cluster, 'late'), zookeeper.CreateMode.EPHEMERAL), 'OK', 'a worker registers meanwhile')
-  t.equal(await zkCalls.create(raw, `/${cluster}/nodes/late`, registration(cluster, 'late'), zookeeper.CreateMode.EPHEMERAL), 'OK')
+  t.equal(
+    await zkCalls.create(
+      raw,
+      `/${cluster}/services/worker/late`,
+      registration(cluster, 'late'),
+      zookeeper.CreateMode.EPHEMERAL,
+    ),
+    'OK',
+    'a worker registers meanwhile',
+  )
+  t.equal(
+    await zkCalls.create(raw, `/${cluster}/nodes/late`, registration(cluster, 'late'), zookeeper.CreateMode.EPHEMERAL),
+    'OK',
+  )
   const writtenAt = Date.now()
   const active = await waitForLog(boss, /boss term dispatching/, loading.time, 30_000)
-  t.ok(writtenAt < active.time, `the registration appeared during the inventory round (${active.time - writtenAt} ms before its end)`)
-  t.ok(active.time - loading.time >= 900, `the inventory round was held open by the silent peer (${active.time - loading.time} ms)`)
+  t.ok(
+    writtenAt < active.time,
+    `the registration appeared during the inventory round (${active.time - writtenAt} ms before its end)`,
+  )
+  t.ok(
+    active.time - loading.time >= 900,
+    `the inventory round was held open by the silent peer (${active.time - loading.time} ms)`,
+  )
 
   const port = await freePort()
-  c.api = spawnBosun('api', 'dist/api/main.js', { ...c.env(), PORT: String(port), HOST: '127.0.0.1', BOSUN_NODE_ID: `api-${port}` })
+  c.api = spawnBosun('api', 'dist/api/main.js', {
+    ...c.env(),
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    BOSUN_NODE_ID: `api-${port}`,
+  })
   c.apiUrl = `http://127.0.0.1:${port}`
-  await waitFor(async () => (await fetch(`${c.apiUrl}/readyz`).catch(() => undefined))?.ok, { timeoutMs: 60_000, what: 'the API ready' })
+  await waitFor(async () => (await fetch(`${c.apiUrl}/readyz`).catch(() => undefined))?.ok, {
+    timeoutMs: 60_000,
+    what: 'the API ready',
+  })
   const res = await c.post('/jobs', { function: 'echo', payload: 'for the late worker' })
   t.equal(res.status, 202, 'the job is accepted (the late worker advertises echo)')
-  const got = await waitFor(() => (late.includes('worker.dispatch') ? true : undefined), { timeoutMs: 15_000, what: 'a dispatch to the late worker' }).catch(() => false)
-  t.ok(got, `the boss dispatched to the worker that registered during its takeover (messages: ${late.join(', ') || 'none'})`)
+  const got = await waitFor(() => (late.includes('worker.dispatch') ? true : undefined), {
+    timeoutMs: 15_000,
+    what: 'a dispatch to the late worker',
+  }).catch(() => false)
+  t.ok(
+    got,
+    `the boss dispatched to the worker that registered during its takeover (messages: ${late.join(', ') || 'none'})`,
+  )
 })

@@ -59,10 +59,13 @@ async function sigterm(t: Test, workerId: string): Promise<void> {
   const sub = await cluster.post('/jobs', { function: 'stubborn', payload: { ms: 120_000 }, timeoutMs: 300_000 })
   t.equal(sub.status, 202)
   const id = sub.body.id as string
-  await waitFor(async () => {
-    const j = (await cluster.get(`/jobs/${id}`)).body
-    return j?.state === 'running' && j.worker === workerId
-  }, { timeoutMs: 30_000, what: 'the job running on the worker' })
+  await waitFor(
+    async () => {
+      const j = (await cluster.get(`/jobs/${id}`)).body
+      return j?.state === 'running' && j.worker === workerId
+    },
+    { timeoutMs: 30_000, what: 'the job running on the worker' },
+  )
   t.same((await znodesOf(workerId)).length, 3, 'the worker has its three znodes')
 
   const t0 = Date.now()
@@ -71,7 +74,7 @@ async function sigterm(t: Test, workerId: string): Promise<void> {
   const goneAt = await waitFor(async () => ((await znodesOf(workerId)).length === 0 ? Date.now() : 0), {
     timeoutMs: 20_000,
     intervalMs: 25,
-    what: 'the worker\'s znodes deleted',
+    what: "the worker's znodes deleted",
   }).catch(() => undefined)
   const stillRunningWhenGone = proc.running
   const { code, at } = await exited
@@ -82,12 +85,18 @@ async function sigterm(t: Test, workerId: string): Promise<void> {
   t.ok(tookMs < CONTRACT_MS, `exited in ${tookMs} ms (< ${CONTRACT_MS})`)
   t.same(await znodesOf(workerId), [], 'no znode left behind')
   const after = await cluster.clusterState()
-  t.notOk(after.workers.some((w) => w.id === workerId), 'GET /cluster no longer lists it')
+  t.notOk(
+    after.workers.some((w) => w.id === workerId),
+    'GET /cluster no longer lists it',
+  )
   // Handed back (or requeued once the worker was gone), not failed: queued again for another worker.
-  const job = await waitFor(async () => {
-    const j = (await cluster.get(`/jobs/${id}`)).body
-    return j?.state !== 'running' ? j : undefined
-  }, { timeoutMs: 30_000, what: 'the job no longer running' })
+  const job = await waitFor(
+    async () => {
+      const j = (await cluster.get(`/jobs/${id}`)).body
+      return j?.state !== 'running' ? j : undefined
+    },
+    { timeoutMs: 30_000, what: 'the job no longer running' },
+  )
   t.equal(job.state, 'queued', `handed back: ${JSON.stringify(job)}`)
 }
 

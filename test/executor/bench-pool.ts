@@ -25,7 +25,8 @@ async function round(pool: FunctionPool, file: string, count: number, inFlight: 
     while (next < count) {
       const i = next++
       const t0 = performance.now()
-      const out = await pool.run({ jobId: `job-${i}`, attempt: 1, functionFile: file, payload, timeoutMs: 60_000 }).promise
+      const out = await pool.run({ jobId: `job-${i}`, attempt: 1, functionFile: file, payload, timeoutMs: 60_000 })
+        .promise
       if (!out.ok) throw new Error(`job failed: ${out.error.message}`)
       latencies.push(performance.now() - t0)
     }
@@ -48,11 +49,14 @@ async function main(argv: string[]): Promise<void> {
     await pool.ready()
     await round(pool, file, Math.min(5000, jobs), inFlight) // warm-up: module imports, JIT
     const r = await round(pool, file, jobs, inFlight)
-    console.log(`concurrency=${concurrency} inFlight=${inFlight} fn=${fn} jobs=${jobs}: ${Math.round(r.perSecond)} jobs/s, latency p50 ${r.p50.toFixed(2)} ms p99 ${r.p99.toFixed(2)} ms`)
+    console.log(
+      `concurrency=${concurrency} inFlight=${inFlight} fn=${fn} jobs=${jobs}: ${Math.round(r.perSecond)} jobs/s, latency p50 ${r.p50.toFixed(2)} ms p99 ${r.p99.toFixed(2)} ms`,
+    )
   } finally {
     await pool.close()
   }
 }
 
 // Only when run as a script (tap given the whole folder imports it and must not start a benchmark).
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) await main(process.argv.slice(2))
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href)
+  await main(process.argv.slice(2))

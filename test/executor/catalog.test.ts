@@ -32,7 +32,7 @@ t.test('valid names are listed sorted; bad names, other extensions and non-files
     'common.cjs': src,
     'types.ts': src,
     'README.md': 'not a function',
-    'noext': src,
+    noext: src,
     'folder.mjs': { 'index.mjs': src },
   })
   const { logger, lines } = captureLogger()
@@ -59,7 +59,7 @@ t.test('resolve never walks out of the folder', async (t) => {
 
 t.test('symbolic links: followed inside the folder, rejected when they escape or dangle', async (t) => {
   const root = tempDir(t, {
-    outside: { 'secret.mjs': src, 'dir': {} },
+    outside: { 'secret.mjs': src, dir: {} },
     fns: { 'real.mjs': src, sub: { 'deep.mjs': src } },
   })
   const fns = join(root, 'fns')
@@ -82,14 +82,17 @@ t.test('symbolic links: followed inside the folder, rejected when they escape or
   t.match(reasons.join('\n'), /dangling\.mjs: broken symbolic link/)
 })
 
-t.test('a functions folder reached through a symbolic link works, and its links are judged by the real folder', async (t) => {
-  const root = tempDir(t, { real: { 'one.mjs': src }, 'other.mjs': src })
-  symlinkSync(join(root, 'real'), join(root, 'via'))
-  symlinkSync('../other.mjs', join(root, 'real', 'two.mjs')) // escapes the real folder
-  const cat = await loadCatalog(join(root, 'via'), captureLogger().logger)
-  t.same(cat.names, ['one'])
-  t.equal(cat.dir, realpathSync(join(root, 'real')))
-})
+t.test(
+  'a functions folder reached through a symbolic link works, and its links are judged by the real folder',
+  async (t) => {
+    const root = tempDir(t, { real: { 'one.mjs': src }, 'other.mjs': src })
+    symlinkSync(join(root, 'real'), join(root, 'via'))
+    symlinkSync('../other.mjs', join(root, 'real', 'two.mjs')) // escapes the real folder
+    const cat = await loadCatalog(join(root, 'via'), captureLogger().logger)
+    t.same(cat.names, ['one'])
+    t.equal(cat.dir, realpathSync(join(root, 'real')))
+  },
+)
 
 t.test('special files are ignored', async (t) => {
   const dir = tempDir(t, { 'ok.mjs': src })

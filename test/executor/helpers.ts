@@ -20,7 +20,8 @@ export function captureLogger(): { logger: Logger; lines: Record<string, unknown
   const lines: Record<string, unknown>[] = []
   const stream = new Writable({
     write(chunk: Buffer, _enc, cb) {
-      for (const line of chunk.toString().split('\n')) if (line.trim()) lines.push(JSON.parse(line) as Record<string, unknown>)
+      for (const line of chunk.toString().split('\n'))
+        if (line.trim()) lines.push(JSON.parse(line) as Record<string, unknown>)
       cb()
     },
   })
@@ -43,8 +44,18 @@ export function makePool(t: Teardown, opts: Partial<FunctionPoolOptions> = {}): 
 
 let seq = 0
 /** A run request for a test function. */
-export function req(name: string, payload: unknown = null, extra: { timeoutMs?: number; jobId?: string; attempt?: number } = {}) {
-  return { jobId: extra.jobId ?? `job-${++seq}`, attempt: extra.attempt ?? 1, functionFile: fixture(name), payload, timeoutMs: extra.timeoutMs }
+export function req(
+  name: string,
+  payload: unknown = null,
+  extra: { timeoutMs?: number; jobId?: string; attempt?: number } = {},
+) {
+  return {
+    jobId: extra.jobId ?? `job-${++seq}`,
+    attempt: extra.attempt ?? 1,
+    functionFile: fixture(name),
+    payload,
+    timeoutMs: extra.timeoutMs,
+  }
 }
 
 /** Folder contents: a string is a file's text, an object a sub-folder. */

@@ -6,7 +6,13 @@ import { waitFor } from '../helpers/wait.js'
 import { captureLogger, makePool, req } from './helpers.js'
 
 const sleepFile = join(DEFAULT_FUNCTIONS_DIR, 'sleep.mjs')
-const sleep = (ms: number, extra: { timeoutMs?: number } = {}) => ({ jobId: `sleep-${ms}`, attempt: 1, functionFile: sleepFile, payload: { ms }, ...extra })
+const sleep = (ms: number, extra: { timeoutMs?: number } = {}) => ({
+  jobId: `sleep-${ms}`,
+  attempt: 1,
+  functionFile: sleepFile,
+  payload: { ms },
+  ...extra,
+})
 
 t.test('the main event loop stays responsive while a function busy-loops for 3 s', async (t) => {
   const pool = makePool(t)
@@ -30,7 +36,9 @@ t.test('the main event loop stays responsive while a function busy-loops for 3 s
   t.ok(elapsed >= 2990, `the busy loop really ran (${Math.round(elapsed)} ms)`)
   const maxDelayMs = histogram.max / 1e6
   const p99DelayMs = histogram.percentile(99) / 1e6
-  t.comment(`event-loop delay max ${maxDelayMs.toFixed(1)} ms, p99 ${p99DelayMs.toFixed(1)} ms; max timer drift ${maxDrift.toFixed(1)} ms`)
+  t.comment(
+    `event-loop delay max ${maxDelayMs.toFixed(1)} ms, p99 ${p99DelayMs.toFixed(1)} ms; max timer drift ${maxDrift.toFixed(1)} ms`,
+  )
   // Run on the main thread, the loop would be blocked for the whole 3 s. The bounds leave room for a
   // 2-core machine loaded by other test suites (the busy thread takes one core): max is 20-50 ms when
   // the machine is quiet, up to ~140 ms with two suites at once.
@@ -44,22 +52,32 @@ t.test('a timeout aborts ctx.signal; a function that honours it ends at once', a
   const pool = makePool(t, { logger, abortGraceMs: 5000 })
   const started = Date.now()
   const out = await pool.run(sleep(60_000, { timeoutMs: 200 })).promise
-  t.same(out, { ok: false, error: { message: 'job timed out after 200 ms', code: 'BOSUN_ERR_FUNCTION_TIMEOUT', name: 'TimeoutError' } })
+  t.same(out, {
+    ok: false,
+    error: { message: 'job timed out after 200 ms', code: 'BOSUN_ERR_FUNCTION_TIMEOUT', name: 'TimeoutError' },
+  })
   t.ok(Date.now() - started < 4000, 'well before the grace period ran out')
   const seen = await pool.run(req('wait-abort', null, { timeoutMs: 100, jobId: 'job-seen' })).promise
   t.match(seen, { ok: false, error: { code: 'BOSUN_ERR_FUNCTION_TIMEOUT' } })
   const aborted = await waitFor(() => lines.find((l) => l.jobId === 'job-seen' && l.msg === 'aborted'))
-  t.match(aborted, { reasonName: 'TimeoutError', reasonCode: 'BOSUN_ERR_FUNCTION_TIMEOUT' }, 'ctx.signal.reason says why')
+  t.match(
+    aborted,
+    { reasonName: 'TimeoutError', reasonCode: 'BOSUN_ERR_FUNCTION_TIMEOUT' },
+    'ctx.signal.reason says why',
+  )
   t.same(pool.stats().hardStops, 0)
   t.same(pool.stats().threadsStarted, 2, 'no thread was replaced')
 })
 
-t.test('a function that ignores its signal but ends within the grace period still fails with the timeout', async (t) => {
-  const pool = makePool(t, { concurrency: 1, abortGraceMs: 5000 })
-  const out = await pool.run(req('ignore-signal', { ms: 400 }, { timeoutMs: 100 })).promise
-  t.match(out, { ok: false, error: { code: 'BOSUN_ERR_FUNCTION_TIMEOUT', message: 'job timed out after 100 ms' } })
-  t.same(pool.stats(), { threadsStarted: 1, hardStops: 0, crashes: 0, completed: 1 })
-})
+t.test(
+  'a function that ignores its signal but ends within the grace period still fails with the timeout',
+  async (t) => {
+    const pool = makePool(t, { concurrency: 1, abortGraceMs: 5000 })
+    const out = await pool.run(req('ignore-signal', { ms: 400 }, { timeoutMs: 100 })).promise
+    t.match(out, { ok: false, error: { code: 'BOSUN_ERR_FUNCTION_TIMEOUT', message: 'job timed out after 100 ms' } })
+    t.same(pool.stats(), { threadsStarted: 1, hardStops: 0, crashes: 0, completed: 1 })
+  },
+)
 
 t.test('a busy loop past its timeout: thread terminated and replaced, other jobs unaffected', async (t) => {
   const { logger, lines } = captureLogger()
@@ -68,9 +86,18 @@ t.test('a busy loop past its timeout: thread terminated and replaced, other jobs
   const other = pool.run(sleep(2500))
   const started = Date.now()
   const runaway = await pool.run(req('busy', { ms: 120_000 }, { timeoutMs: 200, jobId: 'job-runaway' })).promise
-  t.match(runaway, { ok: false, error: { code: 'BOSUN_ERR_FUNCTION_TIMEOUT', message: /after 200 ms; the function ignored its abort signal, so its thread was stopped/ } })
+  t.match(runaway, {
+    ok: false,
+    error: {
+      code: 'BOSUN_ERR_FUNCTION_TIMEOUT',
+      message: /after 200 ms; the function ignored its abort signal, so its thread was stopped/,
+    },
+  })
   t.ok(Date.now() - started < 10_000, `stopped after ${Date.now() - started} ms`)
-  t.ok(lines.some((l) => l.jobId === 'job-runaway' && /ignored its abort signal/.test(String(l.msg))), 'the hard stop is logged')
+  t.ok(
+    lines.some((l) => l.jobId === 'job-runaway' && /ignored its abort signal/.test(String(l.msg))),
+    'the hard stop is logged',
+  )
   t.equal(pool.running, 1, 'only the other job runs')
   t.same(await other.promise, { ok: true, result: { slept: 2500 } }, 'the job on the other thread finished normally')
   const stats = pool.stats()
@@ -78,7 +105,10 @@ t.test('a busy loop past its timeout: thread terminated and replaced, other jobs
   t.equal(stats.threadsStarted, 3, 'one replacement thread')
   t.equal(pool.capacity, 2)
   const outs = await Promise.all(Array.from({ length: 8 }, () => pool.run(req('counter')).promise))
-  t.ok(outs.every((o) => o.ok), 'the pool still runs jobs')
+  t.ok(
+    outs.every((o) => o.ok),
+    'the pool still runs jobs',
+  )
   t.equal(new Set(outs.map((o) => (o.ok ? (o.result as { threadId: number }).threadId : 0))).size, 2, 'on two threads')
 })
 
@@ -88,14 +118,28 @@ t.test('cancel of a running job aborts its signal; cancel of a queued job means 
   const running = pool.run(req('wait-abort', null, { jobId: 'job-cancel' }))
   const queued = pool.run(req('ctx', null, { jobId: 'job-queued' }))
   t.equal(pool.queued, 1)
-  await waitFor(() => lines.some((l) => l.jobId === 'job-cancel' && l.msg === 'waiting for abort'), { what: 'the function to start' })
+  await waitFor(() => lines.some((l) => l.jobId === 'job-cancel' && l.msg === 'waiting for abort'), {
+    what: 'the function to start',
+  })
   queued.abort('cancel')
-  t.same(await queued.promise, { ok: false, error: { message: 'job was cancelled before it started', code: 'BOSUN_ERR_FUNCTION_CANCELLED', name: 'AbortError' } })
+  t.same(await queued.promise, {
+    ok: false,
+    error: { message: 'job was cancelled before it started', code: 'BOSUN_ERR_FUNCTION_CANCELLED', name: 'AbortError' },
+  })
   running.abort('cancel')
   running.abort('timeout') // a second abort changes nothing
-  t.same(await running.promise, { ok: false, error: { message: 'job was cancelled', code: 'BOSUN_ERR_FUNCTION_CANCELLED', name: 'AbortError' } })
-  t.match(lines.find((l) => l.jobId === 'job-cancel' && l.msg === 'aborted'), { reasonName: 'AbortError', reasonCode: 'BOSUN_ERR_FUNCTION_CANCELLED' })
-  t.notOk(lines.some((l) => l.jobId === 'job-queued'), 'the queued job never ran')
+  t.same(await running.promise, {
+    ok: false,
+    error: { message: 'job was cancelled', code: 'BOSUN_ERR_FUNCTION_CANCELLED', name: 'AbortError' },
+  })
+  t.match(
+    lines.find((l) => l.jobId === 'job-cancel' && l.msg === 'aborted'),
+    { reasonName: 'AbortError', reasonCode: 'BOSUN_ERR_FUNCTION_CANCELLED' },
+  )
+  t.notOk(
+    lines.some((l) => l.jobId === 'job-queued'),
+    'the queued job never ran',
+  )
   running.abort('cancel') // after the end: no effect
   t.same(await pool.run(req('sync-value', 1)).promise, { ok: true, result: { doubled: 2 } })
   t.same(pool.stats().threadsStarted, 1)
@@ -103,15 +147,24 @@ t.test('cancel of a running job aborts its signal; cancel of a queued job means 
 
 t.test('a function that kills its thread fails its job; the thread is replaced', async (t) => {
   const pool = makePool(t, { concurrency: 1 })
-  t.match(await pool.run(req('stray-throw')).promise, { ok: false, error: { code: 'BOSUN_ERR_FUNCTION_CRASHED', message: /crashed its thread: stray callback exploded/ } })
-  t.match(await pool.run(req('exit')).promise, { ok: false, error: { code: 'BOSUN_ERR_FUNCTION_CRASHED', message: /exit code 3/ } })
+  t.match(await pool.run(req('stray-throw')).promise, {
+    ok: false,
+    error: { code: 'BOSUN_ERR_FUNCTION_CRASHED', message: /crashed its thread: stray callback exploded/ },
+  })
+  t.match(await pool.run(req('exit')).promise, {
+    ok: false,
+    error: { code: 'BOSUN_ERR_FUNCTION_CRASHED', message: /exit code 3/ },
+  })
   t.same(await pool.run(req('sync-value', 3)).promise, { ok: true, result: { doubled: 6 } })
   t.match(pool.stats(), { crashes: 2, threadsStarted: 3 })
 })
 
 t.test('a function that exhausts its thread heap fails its job, the process lives on', async (t) => {
   const pool = makePool(t, { concurrency: 1, resourceLimits: { maxOldGenerationSizeMb: 48 } })
-  t.match(await pool.run(req('oom')).promise, { ok: false, error: { code: 'BOSUN_ERR_FUNCTION_CRASHED', message: /ran out of memory \(thread heap limit 48 MiB\)/ } })
+  t.match(await pool.run(req('oom')).promise, {
+    ok: false,
+    error: { code: 'BOSUN_ERR_FUNCTION_CRASHED', message: /ran out of memory \(thread heap limit 48 MiB\)/ },
+  })
   t.same(await pool.run(req('sync-value', 4)).promise, { ok: true, result: { doubled: 8 } })
 })
 

@@ -7,7 +7,15 @@
 import { EventEmitter } from 'node:events'
 import { errors, silentLogger, type MessageHandler, type ServiceEntry, type Transport } from '../../runner/index.js'
 import type { Job } from '../../jobs/model.js'
-import { INVENTORY_PAGE, MSG, type AttemptOutcome, type AttemptResult, type BossStatusReply, type InventoryReply, type ResultsReply } from '../../jobs/protocol.js'
+import {
+  INVENTORY_PAGE,
+  MSG,
+  type AttemptOutcome,
+  type AttemptResult,
+  type BossStatusReply,
+  type InventoryReply,
+  type ResultsReply,
+} from '../../jobs/protocol.js'
 import { DEFAULT_BOSS_SETTINGS, type BossSettings } from '../../worker/boss/settings.js'
 import type { BossStore, MutateOptions, StoredJob, WatchEntry } from '../../worker/boss/store-port.js'
 import { BossTerm } from '../../worker/boss/term.js'
@@ -20,7 +28,19 @@ export function jobId(): string {
 
 /** A job as the API stores it. */
 export function newJob(over: Partial<Job> = {}): Job {
-  return { id: jobId(), function: 'echo', state: 'queued', attempts: 0, maxAttempts: 1, payload: null, priority: 0, timeoutMs: 60_000, createdAt: new Date().toISOString(), epoch: 0, ...over }
+  return {
+    id: jobId(),
+    function: 'echo',
+    state: 'queued',
+    attempts: 0,
+    maxAttempts: 1,
+    payload: null,
+    priority: 0,
+    timeoutMs: 60_000,
+    createdAt: new Date().toISOString(),
+    epoch: 0,
+    ...over,
+  }
 }
 
 interface Watcher {
@@ -54,7 +74,9 @@ export class MemoryStore implements BossStore {
   }
 
   watchJobs(onEntry: (e: WatchEntry) => void, onInitialDone: () => void): () => void {
-    const backlog = [...this.records.values()].sort((a, b) => a.revision - b.revision).map((s) => ({ id: s.job.id, job: s.job, revision: s.revision }))
+    const backlog = [...this.records.values()]
+      .sort((a, b) => a.revision - b.revision)
+      .map((s) => ({ id: s.job.id, job: s.job, revision: s.revision }))
     const w: Watcher = { onEntry, onInitialDone, backlog, initialDone: false }
     this.watchers.add(w)
     if (!this.holdLoad) setImmediate(() => this.releaseLoad(Infinity, w))
@@ -73,9 +95,15 @@ export class MemoryStore implements BossStore {
     }
   }
 
-  async mutate(id: string, epoch: number, fn: (current: Job) => Job | null, opts: MutateOptions = {}): Promise<(StoredJob & { changed: boolean }) | null> {
-    let known: StoredJob | undefined = opts.job !== undefined && opts.revision !== undefined ? { job: opts.job, revision: opts.revision } : undefined
-    for (let conflicts = 0; ; ) {
+  async mutate(
+    id: string,
+    epoch: number,
+    fn: (current: Job) => Job | null,
+    opts: MutateOptions = {},
+  ): Promise<(StoredJob & { changed: boolean }) | null> {
+    let known: StoredJob | undefined =
+      opts.job !== undefined && opts.revision !== undefined ? { job: opts.job, revision: opts.revision } : undefined
+    for (let conflicts = 0; ;) {
       this.mutateCalls++
       if (opts.signal?.aborted) throw errors.NOT_LEADER('mutate abandoned')
       await new Promise((r) => setImmediate(r))
@@ -86,12 +114,14 @@ export class MemoryStore implements BossStore {
       const cur = this.records.get(id)
       if (!cur) return null
       const base = known && known.revision === cur.revision ? known : cur
-      if (base.job.epoch > epoch) throw errors.STALE_EPOCH(`job ${id} was written by epoch ${base.job.epoch}; writer has epoch ${epoch}`)
+      if (base.job.epoch > epoch)
+        throw errors.STALE_EPOCH(`job ${id} was written by epoch ${base.job.epoch}; writer has epoch ${epoch}`)
       const next = fn(base.job)
       if (next === null) return { ...base, changed: false }
       const record: Job = { ...next, id, epoch }
       const bytes = Buffer.byteLength(JSON.stringify(record))
-      if (bytes > this.maxBytes) throw errors.BODY_TOO_LARGE(`record of ${bytes} bytes`, { details: { id, bytes, max: this.maxBytes } })
+      if (bytes > this.maxBytes)
+        throw errors.BODY_TOO_LARGE(`record of ${bytes} bytes`, { details: { id, bytes, max: this.maxBytes } })
       if (this.gate) await this.gate
       const now = this.records.get(id)
       if (now?.revision !== base.revision) {
@@ -148,7 +178,14 @@ export class FakeWorker {
   }
 
   entry(): ServiceEntry {
-    return { id: this.id, address: this.address, host: 'test', pid: 1, meta: { role: 'worker', functions: this.functions, capacity: this.capacity }, registeredAt: new Date().toISOString() }
+    return {
+      id: this.id,
+      address: this.address,
+      host: 'test',
+      pid: 1,
+      meta: { role: 'worker', functions: this.functions, capacity: this.capacity },
+      registeredAt: new Date().toISOString(),
+    }
   }
 
   handle(type: string, body: any): unknown {
@@ -167,7 +204,9 @@ export class FakeWorker {
       }
       case MSG.inventory: {
         const running = [...this.running].map(([jobId, r]) => ({ jobId, ...r }))
-        const held = [...this.held.values()].map((r) => ({ jobId: r.jobId, attempt: r.attempt })).filter((h) => body.after === undefined || h.jobId > body.after)
+        const held = [...this.held.values()]
+          .map((r) => ({ jobId: r.jobId, attempt: r.attempt }))
+          .filter((h) => body.after === undefined || h.jobId > body.after)
         const reply: InventoryReply = { worker: this.id, running, held: held.slice(0, INVENTORY_PAGE) }
         return reply
       }
@@ -184,7 +223,15 @@ export class FakeWorker {
     const r = this.running.get(id)
     if (!r) throw new Error(`${this.id} does not run ${id}`)
     this.running.delete(id)
-    const result: AttemptResult = { jobId: id, attempt: r.attempt, epoch: r.epoch, worker: this.id, startedAt: r.startedAt, finishedAt: new Date().toISOString(), outcome }
+    const result: AttemptResult = {
+      jobId: id,
+      attempt: r.attempt,
+      epoch: r.epoch,
+      worker: this.id,
+      startedAt: r.startedAt,
+      finishedAt: new Date().toISOString(),
+      outcome,
+    }
     this.held.set(id, result)
     return result
   }
@@ -218,7 +265,8 @@ export class FakeTransport extends EventEmitter implements Transport {
   }
 
   async request<R>(address: string, type: string, body: unknown, opts: { timeoutMs?: number } = {}): Promise<R> {
-    if (this.disconnected) throw errors.NATS_NOT_CONNECTED('not connected (test)', { details: { to: address, type, sent: false } })
+    if (this.disconnected)
+      throw errors.NATS_NOT_CONNECTED('not connected (test)', { details: { to: address, type, sent: false } })
     await new Promise((r) => setImmediate(r))
     const w = this.workers.get(address)
     if (!w || w.mode === 'gone') throw errors.NO_RESPONDERS(`no process listens at ${address}`)
@@ -278,7 +326,14 @@ export class FakeRegistry extends EventEmitter {
 }
 
 /** Fast settings for the bench. */
-export const BENCH_SETTINGS: BossSettings = { ...DEFAULT_BOSS_SETTINGS, reconcileIntervalMs: 50, inventoryTimeoutMs: 100, dispatchTimeoutMs: 200, runningWriteDelayMs: 0, unreachableGraceMs: 300 }
+export const BENCH_SETTINGS: BossSettings = {
+  ...DEFAULT_BOSS_SETTINGS,
+  reconcileIntervalMs: 50,
+  inventoryTimeoutMs: 100,
+  dispatchTimeoutMs: 200,
+  runningWriteDelayMs: 0,
+  unreachableGraceMs: 300,
+}
 
 export interface Bench {
   store: MemoryStore
@@ -289,7 +344,10 @@ export interface Bench {
   fenced: string[]
   stats: BossStatusReply[]
   /** A term of `epoch` over this bench. */
-  term(epoch: number, over?: { settings?: Partial<BossSettings>; confirmLeadership?: boolean; isCurrent?: () => boolean }): BossTerm
+  term(
+    epoch: number,
+    over?: { settings?: Partial<BossSettings>; confirmLeadership?: boolean; isCurrent?: () => boolean },
+  ): BossTerm
 }
 
 export function bench(...workers: FakeWorker[]): Bench {

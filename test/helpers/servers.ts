@@ -70,7 +70,10 @@ function spawnGuarded(cmd: string, args: string[], logFile: string): ChildProces
   child.once('exit', () => live.delete(child))
   const watchdog = spawn(
     'sh',
-    ['-c', `while kill -0 ${process.pid} 2>/dev/null && kill -0 ${child.pid} 2>/dev/null; do sleep 0.5; done; kill -9 ${child.pid} 2>/dev/null`],
+    [
+      '-c',
+      `while kill -0 ${process.pid} 2>/dev/null && kill -0 ${child.pid} 2>/dev/null; do sleep 0.5; done; kill -9 ${child.pid} 2>/dev/null`,
+    ],
     { stdio: 'ignore', detached: true },
   )
   watchdog.unref()
@@ -128,10 +131,13 @@ abstract class GuardedServer implements ServerProcess {
   async start(): Promise<void> {
     this.child = this.launch()
     const child = this.child
-    await waitFor(async () => {
-      if (child.exitCode !== null) throw new Error(`${this.constructor.name} exited with ${child.exitCode}`)
-      return this.ready()
-    }, { timeoutMs: 30_000, intervalMs: 50, what: `${this.constructor.name} ready` })
+    await waitFor(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`${this.constructor.name} exited with ${child.exitCode}`)
+        return this.ready()
+      },
+      { timeoutMs: 30_000, intervalMs: 50, what: `${this.constructor.name} ready` },
+    )
   }
   async stop(): Promise<void> {
     if (!this.child || !this.running) return
@@ -173,7 +179,11 @@ export class ZkServer extends GuardedServer {
     super()
   }
   protected launch(): ChildProcess {
-    return spawnGuarded('java', ['-Xmx256m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-cp', ZK_CLASSPATH, this.mainClass, this.cfgFile], join(this.dataDir, 'zk.log'))
+    return spawnGuarded(
+      'java',
+      ['-Xmx256m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-cp', ZK_CLASSPATH, this.mainClass, this.cfgFile],
+      join(this.dataDir, 'zk.log'),
+    )
   }
   protected async ready(): Promise<boolean> {
     const out = await fourLetterWord(this.port, 'srvr', 300)
@@ -188,20 +198,22 @@ export class ZkServer extends GuardedServer {
 
 function zkConfig(opts: ZkOptions, dataDir: string, port: number, extra: string[] = []): string {
   const tick = opts.tickTime ?? 100
-  return [
-    `tickTime=${tick}`,
-    `minSessionTimeout=${opts.minSessionTimeout ?? tick * 2}`,
-    `maxSessionTimeout=${opts.maxSessionTimeout ?? 60_000}`,
-    `dataDir=${dataDir}`,
-    `clientPort=${port}`,
-    'clientPortAddress=127.0.0.1',
-    '4lw.commands.whitelist=*',
-    'admin.enableServer=false',
-    'initLimit=20',
-    'syncLimit=10',
-    'maxClientCnxns=0',
-    ...extra,
-  ].join('\n') + '\n'
+  return (
+    [
+      `tickTime=${tick}`,
+      `minSessionTimeout=${opts.minSessionTimeout ?? tick * 2}`,
+      `maxSessionTimeout=${opts.maxSessionTimeout ?? 60_000}`,
+      `dataDir=${dataDir}`,
+      `clientPort=${port}`,
+      'clientPortAddress=127.0.0.1',
+      '4lw.commands.whitelist=*',
+      'admin.enableServer=false',
+      'initLimit=20',
+      'syncLimit=10',
+      'maxClientCnxns=0',
+      ...extra,
+    ].join('\n') + '\n'
+  )
 }
 
 export interface ZkHandle {
@@ -235,7 +247,13 @@ export async function startZkEnsemble(size = 3, opts: ZkOptions = {}): Promise<Z
   const root = mkdtempSync(join(tmpdir(), 'bosun-zke-'))
   const members: { id: number; client: number; quorum: number; election: number; dir: string }[] = []
   for (let id = 1; id <= size; id++) {
-    members.push({ id, client: await freePort(), quorum: await freePort(), election: await freePort(), dir: join(root, `s${id}`) })
+    members.push({
+      id,
+      client: await freePort(),
+      quorum: await freePort(),
+      election: await freePort(),
+      dir: join(root, `s${id}`),
+    })
   }
   const serverLines = members.map((m) => `server.${m.id}=127.0.0.1:${m.quorum}:${m.election}`)
   const servers = members.map((m) => {
@@ -299,11 +317,7 @@ export async function startNats(opts: NatsOptions = {}): Promise<NatsHandle & { 
   const port = await freePort()
   const monitorPort = await freePort()
   const cfg = join(dir, 'nats.conf')
-  const lines = [
-    `listen: 127.0.0.1:${port}`,
-    `http: 127.0.0.1:${monitorPort}`,
-    'max_payload: 1MB',
-  ]
+  const lines = [`listen: 127.0.0.1:${port}`, `http: 127.0.0.1:${monitorPort}`, 'max_payload: 1MB']
   if (opts.jetstream !== false) lines.push(`jetstream { store_dir: "${join(dir, 'js')}" }`)
   if (opts.config) lines.push(opts.config)
   writeFileSync(cfg, lines.join('\n') + '\n')
@@ -325,33 +339,47 @@ export async function startNatsCluster(size = 3): Promise<NatsHandle> {
   const root = mkdtempSync(join(tmpdir(), 'bosun-natsc-'))
   const nodes: { name: string; port: number; monitor: number; route: number; dir: string }[] = []
   for (let i = 1; i <= size; i++) {
-    nodes.push({ name: `n${i}`, port: await freePort(), monitor: await freePort(), route: await freePort(), dir: join(root, `n${i}`) })
+    nodes.push({
+      name: `n${i}`,
+      port: await freePort(),
+      monitor: await freePort(),
+      route: await freePort(),
+      dir: join(root, `n${i}`),
+    })
   }
   const routes = nodes.map((n) => `nats-route://127.0.0.1:${n.route}`).join(', ')
   const servers = nodes.map((n) => {
     mkdirSync(n.dir, { recursive: true })
     const cfg = join(n.dir, 'nats.conf')
-    writeFileSync(cfg, [
-      `server_name: ${n.name}`,
-      `listen: 127.0.0.1:${n.port}`,
-      `http: 127.0.0.1:${n.monitor}`,
-      'max_payload: 1MB',
-      `jetstream { store_dir: "${join(n.dir, 'js')}" }`,
-      `cluster { name: bosun_test, listen: 127.0.0.1:${n.route}, routes: [ ${routes} ] }`,
-    ].join('\n') + '\n')
+    writeFileSync(
+      cfg,
+      [
+        `server_name: ${n.name}`,
+        `listen: 127.0.0.1:${n.port}`,
+        `http: 127.0.0.1:${n.monitor}`,
+        'max_payload: 1MB',
+        `jetstream { store_dir: "${join(n.dir, 'js')}" }`,
+        `cluster { name: bosun_test, listen: 127.0.0.1:${n.route}, routes: [ ${routes} ] }`,
+      ].join('\n') + '\n',
+    )
     return new NatsServer(n.port, n.monitor, cfg)
   })
   await Promise.all(servers.map((s) => s.start()))
   // healthz answers before the JetStream meta leader exists; wait for it.
-  await waitFor(async () => {
-    for (const s of servers) {
-      const res = await fetch(`http://127.0.0.1:${s.monitorPort}/healthz?js-enabled-only=true`).catch(() => undefined)
-      if (!res?.ok) return false
-      const jsz = await fetch(`http://127.0.0.1:${s.monitorPort}/jsz`).then((r) => r.json() as Promise<{ meta_cluster?: { leader?: string } }>).catch(() => undefined)
-      if (!jsz?.meta_cluster?.leader) return false
-    }
-    return true
-  }, { timeoutMs: 30_000, what: 'NATS cluster meta leader' })
+  await waitFor(
+    async () => {
+      for (const s of servers) {
+        const res = await fetch(`http://127.0.0.1:${s.monitorPort}/healthz?js-enabled-only=true`).catch(() => undefined)
+        if (!res?.ok) return false
+        const jsz = await fetch(`http://127.0.0.1:${s.monitorPort}/jsz`)
+          .then((r) => r.json() as Promise<{ meta_cluster?: { leader?: string } }>)
+          .catch(() => undefined)
+        if (!jsz?.meta_cluster?.leader) return false
+      }
+      return true
+    },
+    { timeoutMs: 30_000, what: 'NATS cluster meta leader' },
+  )
   return {
     url: servers.map((s) => s.url).join(','),
     servers,

@@ -177,7 +177,10 @@ export async function startTcpProxy(target: string | { host: string; port: numbe
 }
 
 function parseTarget(s: string): { host: string; port: number } {
-  const first = s.replace(/^[a-z]+:\/\//, '').split(',')[0]!.split('/')[0]!
+  const first = s
+    .replace(/^[a-z]+:\/\//, '')
+    .split(',')[0]!
+    .split('/')[0]!
   const i = first.lastIndexOf(':')
   const port = Number(first.slice(i + 1))
   if (i < 0 || !Number.isInteger(port)) throw new Error(`bad proxy target ${JSON.stringify(s)}`)

@@ -15,11 +15,26 @@ import t from 'tap'
 import { TestCluster } from '../helpers/processes.js'
 import { startNats, startZooKeeper, uniqueName } from '../helpers/servers.js'
 import { waitFor } from '../helpers/wait.js'
-import { deadProcesses, healthProblem, hostileFunctionsDir, rawRequest, SESSION_TIMEOUT_MS, startCluster } from './helpers.js'
+import {
+  deadProcesses,
+  healthProblem,
+  hostileFunctionsDir,
+  rawRequest,
+  SESSION_TIMEOUT_MS,
+  startCluster,
+} from './helpers.js'
 
 const zk = await startZooKeeper()
 const nats = await startNats()
-const cluster = new TestCluster({ sessionTimeoutMs: SESSION_TIMEOUT_MS, zk, nats, cluster: uniqueName('fuzz'), workers: 2, concurrency: 4, functionsDir: hostileFunctionsDir() })
+const cluster = new TestCluster({
+  sessionTimeoutMs: SESSION_TIMEOUT_MS,
+  zk,
+  nats,
+  cluster: uniqueName('fuzz'),
+  workers: 2,
+  concurrency: 4,
+  functionsDir: hostileFunctionsDir(),
+})
 t.teardown(async () => {
   await cluster.close()
   await nats.close()
@@ -35,7 +50,13 @@ interface Answer {
 }
 
 /** One request with fetch; the body is sent byte-exact (a Buffer never gets a content type added). */
-async function send(method: string, path: string, body?: Buffer, contentType?: string, headers: Record<string, string> = {}): Promise<Answer> {
+async function send(
+  method: string,
+  path: string,
+  body?: Buffer,
+  contentType?: string,
+  headers: Record<string, string> = {},
+): Promise<Answer> {
   const h: Record<string, string> = { ...headers }
   if (contentType !== undefined) h['content-type'] = contentType
   const res = await fetch(cluster.apiUrl + path, { method, headers: h, ...(body !== undefined ? { body } : {}) })
@@ -54,7 +75,8 @@ function answerProblem(a: Answer, what: string): string | undefined {
   if (a.status >= 500) return `${what} → ${a.status} ${a.text.slice(0, 300)}`
   if (a.status >= 400) {
     const b = a.body
-    if (!b || b.statusCode !== a.status || typeof b.code !== 'string' || typeof b.message !== 'string') return `${what} → ${a.status} not in the error shape: ${a.text.slice(0, 300)}`
+    if (!b || b.statusCode !== a.status || typeof b.code !== 'string' || typeof b.message !== 'string')
+      return `${what} → ${a.status} not in the error shape: ${a.text.slice(0, 300)}`
   }
   return undefined
 }
@@ -64,7 +86,17 @@ function answerProblem(a: Answer, what: string): string | undefined {
 const FUNCTIONS = ['echo', 'noop', 'fail', 'nosuch', 'Echo', '../echo', 'echo/../echo', '', 'a'.repeat(65)]
 const hugeString = fc.constantFrom('x'.repeat(100_000), '\u{1F600}'.repeat(20_000), '\u0000'.repeat(1000))
 const hugeNumber = fc.constantFrom(1e308, -1e308, Number.MAX_SAFE_INTEGER + 2, 2 ** 64, -(2 ** 63), 5e-324, 0.1)
-const wrongType = fc.oneof(fc.string({ maxLength: 8 }), fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.array(fc.integer(), { maxLength: 3 }), fc.object({ maxDepth: 1 }), hugeString, hugeNumber)
+const wrongType = fc.oneof(
+  fc.string({ maxLength: 8 }),
+  fc.integer(),
+  fc.double(),
+  fc.boolean(),
+  fc.constant(null),
+  fc.array(fc.integer(), { maxLength: 3 }),
+  fc.object({ maxDepth: 1 }),
+  hugeString,
+  hugeNumber,
+)
 const smallInt = (max: number) => fc.oneof(fc.integer({ min: 0, max }), fc.constantFrom(-1, max + 1))
 
 /** Mostly spec-shaped objects with wrong values and stray keys, so some are accepted. */
@@ -117,29 +149,39 @@ const jsonText = fc.oneof(
   {
     weight: 1,
     // Deeper nesting is tested deterministically below ('deeply nested payloads').
-    arbitrary: fc.constantFrom(100, 1000).chain((depth) =>
-      fc.constantFrom(
-        '['.repeat(depth) + ']'.repeat(depth),
-        `{"function":"echo","payload":${'['.repeat(depth)}${']'.repeat(depth)}}`,
-        `{"function":"echo","payload":${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}}`,
-        `{"jobs":[{"function":"echo","payload":${'['.repeat(depth)}${']'.repeat(depth)}}]}`,
+    arbitrary: fc
+      .constantFrom(100, 1000)
+      .chain((depth) =>
+        fc.constantFrom(
+          '['.repeat(depth) + ']'.repeat(depth),
+          `{"function":"echo","payload":${'['.repeat(depth)}${']'.repeat(depth)}}`,
+          `{"function":"echo","payload":${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}}`,
+          `{"jobs":[{"function":"echo","payload":${'['.repeat(depth)}${']'.repeat(depth)}}]}`,
+        ),
       ),
-    ),
   },
 )
 
-const INVALID_UTF8 = [Buffer.from([0xff]), Buffer.from([0xc3]), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from([0xf8, 0x88, 0x80, 0x80, 0x80]), Buffer.from([0xc0, 0xaf])]
+const INVALID_UTF8 = [
+  Buffer.from([0xff]),
+  Buffer.from([0xc3]),
+  Buffer.from([0xed, 0xa0, 0x80]),
+  Buffer.from([0xf8, 0x88, 0x80, 0x80, 0x80]),
+  Buffer.from([0xc0, 0xaf]),
+]
 /** Bodies as bytes: the texts above, random bytes, and JSON with invalid UTF-8 inside a string. */
 const bodyBytes = fc.oneof(
   { weight: 6, arbitrary: jsonText.map((s) => Buffer.from(s, 'utf8')) },
   { weight: 1, arbitrary: fc.uint8Array({ maxLength: 64 }).map((a) => Buffer.from(a)) },
   {
     weight: 2,
-    arbitrary: fc.tuple(fc.constantFrom(...INVALID_UTF8), fc.boolean()).map(([bad, inPayload]) =>
-      inPayload
-        ? Buffer.concat([Buffer.from('{"function":"echo","payload":"a'), bad, Buffer.from('b"}')])
-        : Buffer.concat([Buffer.from('{"function":"ec'), bad, Buffer.from('ho"}')]),
-    ),
+    arbitrary: fc
+      .tuple(fc.constantFrom(...INVALID_UTF8), fc.boolean())
+      .map(([bad, inPayload]) =>
+        inPayload
+          ? Buffer.concat([Buffer.from('{"function":"echo","payload":"a'), bad, Buffer.from('b"}')])
+          : Buffer.concat([Buffer.from('{"function":"ec'), bad, Buffer.from('ho"}')]),
+      ),
   },
 )
 
@@ -167,11 +209,48 @@ const contentType = fc.oneof(
 /** Query strings: random text, plus the parameters the routes know with hostile values. */
 const hostileValue = fc.oneof(
   fc.string({ maxLength: 12 }),
-  fc.constantFrom('', '-1', '0', '1', '1000', '1001', '1e3', '0x10', '1.5', 'NaN', 'Infinity', '9'.repeat(400), 'queued', 'succeeded', 'echo', '%00', '%ZZ', '[]', '{}'),
+  fc.constantFrom(
+    '',
+    '-1',
+    '0',
+    '1',
+    '1000',
+    '1001',
+    '1e3',
+    '0x10',
+    '1.5',
+    'NaN',
+    'Infinity',
+    '9'.repeat(400),
+    'queued',
+    'succeeded',
+    'echo',
+    '%00',
+    '%ZZ',
+    '[]',
+    '{}',
+  ),
 )
 const queryString = fc.oneof(
   fc.string({ maxLength: 40 }).map((s) => encodeURI(s).replace(/#/g, '%23')),
-  fc.array(fc.tuple(fc.constantFrom('state', 'function', 'limit', 'wait', '__proto__', 'constructor[prototype][x]', 'limit[]', 'state[0]', 'x'), hostileValue), { maxLength: 4 })
+  fc
+    .array(
+      fc.tuple(
+        fc.constantFrom(
+          'state',
+          'function',
+          'limit',
+          'wait',
+          '__proto__',
+          'constructor[prototype][x]',
+          'limit[]',
+          'state[0]',
+          'x',
+        ),
+        hostileValue,
+      ),
+      { maxLength: 4 },
+    )
     .map((pairs) => pairs.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&')),
   fc.constantFrom('limit=1&limit=2', 'state=queued&state=failed', '&&&', '=', '==x', 'a'.repeat(5000)),
 )
@@ -180,11 +259,33 @@ const queryString = fc.oneof(
 const pathId = fc.oneof(
   fc.string({ minLength: 1, maxLength: 40 }).map((s) => encodeURIComponent(s)),
   fc.stringMatching(/^[0-9A-HJKMNP-TV-Z]{26}$/),
-  fc.constantFrom('..', '..%2F..%2Fetc%2Fpasswd', '%2e%2e', '%00', '%ZZ', '%', 'a'.repeat(101), 'a'.repeat(5000), 'jobs.garbage', '*', '>', 'x%20y', '%F0%9F%98%80', '__proto__', 'constructor', 'null', 'undefined'),
+  fc.constantFrom(
+    '..',
+    '..%2F..%2Fetc%2Fpasswd',
+    '%2e%2e',
+    '%00',
+    '%ZZ',
+    '%',
+    'a'.repeat(101),
+    'a'.repeat(5000),
+    'jobs.garbage',
+    '*',
+    '>',
+    'x%20y',
+    '%F0%9F%98%80',
+    '__proto__',
+    'constructor',
+    'null',
+    'undefined',
+  ),
 )
 
 /** Submit wait values: never long, so a held request cannot stall the run. */
-const submitQuery = fc.oneof(fc.constant(''), fc.constantFrom('?wait=0', '?wait=200', '?wait=-1', '?wait=abc', '?wait=1e2', '?wait=99999999', '?wait=', '?x=1'), queryString.map((q) => `?${q}`))
+const submitQuery = fc.oneof(
+  fc.constant(''),
+  fc.constantFrom('?wait=0', '?wait=200', '?wait=-1', '?wait=abc', '?wait=1e2', '?wait=99999999', '?wait=', '?x=1'),
+  queryString.map((q) => `?${q}`),
+)
 
 // ---- bookkeeping --------------------------------------------------------------------------------
 
@@ -218,12 +319,15 @@ async function listedIds(): Promise<Set<string>> {
   const marker = await cluster.post('/jobs', { function: 'noop', payload: 'marker' })
   if (marker.status !== 202) throw new Error(`marker job refused: ${marker.status}`)
   accepted.add(marker.body.id)
-  return waitFor(async () => {
-    const r = await cluster.get('/jobs?limit=1000')
-    if (r.status !== 200) return undefined
-    const ids = new Set<string>(r.body.jobs.map((j: { id: string }) => j.id))
-    return ids.has(marker.body.id) ? ids : undefined
-  }, { timeoutMs: 20_000, what: 'marker job listed' })
+  return waitFor(
+    async () => {
+      const r = await cluster.get('/jobs?limit=1000')
+      if (r.status !== 200) return undefined
+      const ids = new Set<string>(r.body.jobs.map((j: { id: string }) => j.id))
+      return ids.has(marker.body.id) ? ids : undefined
+    },
+    { timeoutMs: 20_000, what: 'marker job listed' },
+  )
 }
 
 const baseline = await listedIds()
@@ -246,7 +350,13 @@ t.test('only invalid submissions change nothing', async (t) => {
     specish.map((s) => ({ body: JSON.stringify({ ...s, function: 'echo', unexpected: 1 }), type: 'application/json' })),
     specish.map((s) => ({ body: JSON.stringify({ ...s, function: 'nosuch' }), type: 'application/json' })),
     specish.map((s) => ({ body: JSON.stringify({ ...s, function: 'echo' }), type: 'text/plain' })),
-    fc.constantFrom('{"function":"echo"', '{"function":"echo","payload":{"__proto__":{}}}', '{"function":"echo","priority":1e400}').map((body) => ({ body, type: 'application/json' })),
+    fc
+      .constantFrom(
+        '{"function":"echo"',
+        '{"function":"echo","payload":{"__proto__":{}}}',
+        '{"function":"echo","priority":1e400}',
+      )
+      .map((body) => ({ body, type: 'application/json' })),
   )
   let n = 0
   await fc.assert(
@@ -269,11 +379,16 @@ t.test('only invalid submissions change nothing', async (t) => {
 
 t.test('GET and DELETE /jobs/:id with random ids answer 4xx, never 5xx, and cancel nothing', async (t) => {
   await fc.assert(
-    fc.asyncProperty(fc.constantFrom('GET', 'DELETE'), pathId, fc.option(fc.constantFrom('application/json', 'text/plain', ''), { nil: undefined }), async (method, id, type) => {
-      const a = await send(method, `/jobs/${id}`, undefined, type)
-      record(a, `${method} /jobs/${id.slice(0, 80)}`)
-      if (a.status < 400) problems.push(`${method} /jobs/${id.slice(0, 80)} → ${a.status}`)
-    }),
+    fc.asyncProperty(
+      fc.constantFrom('GET', 'DELETE'),
+      pathId,
+      fc.option(fc.constantFrom('application/json', 'text/plain', ''), { nil: undefined }),
+      async (method, id, type) => {
+        const a = await send(method, `/jobs/${id}`, undefined, type)
+        record(a, `${method} /jobs/${id.slice(0, 80)}`)
+        if (a.status < 400) problems.push(`${method} /jobs/${id.slice(0, 80)} → ${a.status}`)
+      },
+    ),
     { numRuns: 80 },
   )
   t.same(problems, [])
@@ -296,7 +411,11 @@ t.test('GET /cluster, /healthz, /readyz ignore random queries and headers', asyn
     fc.asyncProperty(
       fc.constantFrom('/cluster', '/healthz', '/readyz'),
       queryString,
-      fc.dictionary(fc.constantFrom('accept', 'accept-encoding', 'x-forwarded-for', 'content-type', 'if-none-match', 'range'), fc.string({ maxLength: 30 }).filter((s) => /^[\x20-\x7e]*$/.test(s)), { maxKeys: 3 }),
+      fc.dictionary(
+        fc.constantFrom('accept', 'accept-encoding', 'x-forwarded-for', 'content-type', 'if-none-match', 'range'),
+        fc.string({ maxLength: 30 }).filter((s) => /^[\x20-\x7e]*$/.test(s)),
+        { maxKeys: 3 },
+      ),
       async (route, q, headers) => {
         const a = await send('GET', `${route}?${q}`, undefined, undefined, headers)
         record(a, `GET ${route}?${q.slice(0, 60)} ${JSON.stringify(headers)}`)
@@ -310,10 +429,15 @@ t.test('GET /cluster, /healthz, /readyz ignore random queries and headers', asyn
 
 t.test('deeply nested payloads are accepted or refused with a 4xx, never a 5xx', async (t) => {
   for (const depth of [1000, 20_000, 100_000, 400_000]) {
-    for (const [kind, open, close] of [['array', '[', ']'], ['object', '{"a":', '}']] as const) {
+    for (const [kind, open, close] of [
+      ['array', '[', ']'],
+      ['object', '{"a":', '}'],
+    ] as const) {
       const payload = `${open.repeat(depth)}${kind === 'object' ? '1' : ''}${close.repeat(depth)}`
       for (const batch of [false, true]) {
-        const text = batch ? `{"jobs":[{"function":"echo","payload":${payload}}]}` : `{"function":"echo","payload":${payload}}`
+        const text = batch
+          ? `{"jobs":[{"function":"echo","payload":${payload}}]}`
+          : `{"function":"echo","payload":${payload}}`
         const a = await send('POST', batch ? '/jobs/batch' : '/jobs', Buffer.from(text), 'application/json')
         const what = `${batch ? 'batch' : 'single'} ${kind} nesting ${depth} (${text.length} bytes)`
         record(a, what, true)
@@ -331,8 +455,18 @@ t.test('other methods, oversized bodies, bad paths and bad headers: 4xx, never 5
     ['DELETE', '/jobs', undefined, undefined],
     ['POST', '/cluster', Buffer.from('{}'), 'application/json'],
     ['POST', '/jobs', Buffer.alloc(1024 * 1024 + 1, 0x20), 'application/json'],
-    ['POST', '/jobs', Buffer.from(JSON.stringify({ function: 'echo', payload: 'x'.repeat(2 * 1024 * 1024) })), 'application/json'],
-    ['POST', '/jobs/batch', Buffer.from(JSON.stringify({ jobs: [{ function: 'echo', payload: 'y'.repeat(1024 * 1024) }] })), 'application/json'],
+    [
+      'POST',
+      '/jobs',
+      Buffer.from(JSON.stringify({ function: 'echo', payload: 'x'.repeat(2 * 1024 * 1024) })),
+      'application/json',
+    ],
+    [
+      'POST',
+      '/jobs/batch',
+      Buffer.from(JSON.stringify({ jobs: [{ function: 'echo', payload: 'y'.repeat(1024 * 1024) }] })),
+      'application/json',
+    ],
     ['GET', '/jobs/%E0%A4%A', undefined, undefined],
     ['GET', `/jobs/${'%41'.repeat(2000)}`, undefined, undefined],
     ['GET', '/nope', undefined, undefined],
@@ -343,12 +477,17 @@ t.test('other methods, oversized bodies, bad paths and bad headers: 4xx, never 5
   for (const [method, path, body, type, headers] of cases) {
     const a = await send(method, path, body, type, headers ?? {})
     record(a, `${method} ${path.slice(0, 60)}`, method === 'POST')
-    t.ok(a.status >= 400 && a.status < 500 || (a.status === 200 && method === 'GET' && path.startsWith('/jobs?')), `${method} ${path.slice(0, 40)} → ${a.status}`)
+    t.ok(
+      (a.status >= 400 && a.status < 500) || (a.status === 200 && method === 'GET' && path.startsWith('/jobs?')),
+      `${method} ${path.slice(0, 40)} → ${a.status}`,
+    )
   }
   // A Content-Encoding the API does not decode: Fastify ignores the header and reads the body as
   // sent. Any answer but a 5xx is acceptable here (an accepted job is counted like any other).
   for (const encoding of ['gzip', 'br, identity, x']) {
-    const a = await send('POST', '/jobs', Buffer.from('{"function":"echo"}'), 'application/json', { 'content-encoding': encoding })
+    const a = await send('POST', '/jobs', Buffer.from('{"function":"echo"}'), 'application/json', {
+      'content-encoding': encoding,
+    })
     record(a, `POST /jobs content-encoding: ${encoding}`, true)
     t.ok(a.status < 500, `content-encoding ${encoding} → ${a.status}`)
   }
@@ -392,10 +531,12 @@ t.test('afterwards: the job listing holds exactly the accepted jobs, and the clu
   const listed = await listedIds()
   const unexpected = [...listed].filter((id) => !baseline.has(id) && !accepted.has(id))
   const missing = [...accepted].filter((id) => !listed.has(id))
-  const described = await Promise.all(unexpected.map(async (id) => {
-    const j = (await cluster.get(`/jobs/${id}`)).body
-    return `${id} ${j?.function} ${j?.state} ${JSON.stringify(j?.payload)?.slice(0, 80)}`
-  }))
+  const described = await Promise.all(
+    unexpected.map(async (id) => {
+      const j = (await cluster.get(`/jobs/${id}`)).body
+      return `${id} ${j?.function} ${j?.state} ${JSON.stringify(j?.payload)?.slice(0, 80)}`
+    }),
+  )
   t.same(described, [], 'no job exists that was not answered 2xx')
   t.same(missing, [], 'every accepted job is listed')
   t.same(deadProcesses(cluster), [], 'no process exited')

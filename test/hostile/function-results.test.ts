@@ -102,23 +102,36 @@ t.test('a busy loop past timeoutMs is stopped: FUNCTION_TIMEOUT, and the worker 
 })
 
 t.test('two busy loops fill the worker; both are stopped and capacity comes back', async (t) => {
-  const ids = await Promise.all([1, 2].map(async () => (await cluster.post('/jobs', { function: 'busyloop', timeoutMs: 300, maxAttempts: 1 })).body.id as string))
+  const ids = await Promise.all(
+    [1, 2].map(
+      async () =>
+        (await cluster.post('/jobs', { function: 'busyloop', timeoutMs: 300, maxAttempts: 1 })).body.id as string,
+    ),
+  )
   for (const id of ids) t.equal((await cluster.waitJob(id, 30_000)).error?.code, 'BOSUN_ERR_FUNCTION_TIMEOUT')
-  const echoes = await Promise.all([1, 2, 3].map((i) => cluster.post('/jobs?wait=10000', { function: 'echo', payload: i })))
-  t.same(echoes.map((e) => e.body?.state), ['succeeded', 'succeeded', 'succeeded'])
+  const echoes = await Promise.all(
+    [1, 2, 3].map((i) => cluster.post('/jobs?wait=10000', { function: 'echo', payload: i })),
+  )
+  t.same(
+    echoes.map((e) => e.body?.state),
+    ['succeeded', 'succeeded', 'succeeded'],
+  )
 })
 
-t.test('an echo whose payload + result together exceed the store record limit still reaches a final state', async (t) => {
-  // 600 KB in, 600 KB out: each fits every limit alone, the finished record (payload + result) does not.
-  const payload = 'p'.repeat(600 * 1024)
-  const r = await cluster.post('/jobs', { function: 'echo', payload, maxAttempts: 1 })
-  t.equal(r.status, 202)
-  const job = await cluster.waitJob(r.body.id, 20_000)
-  t.ok(['succeeded', 'failed'].includes(job.state), `final: ${job.state} ${job.error?.code ?? ''}`)
-  if (job.state === 'succeeded') t.equal(job.result, payload, 'the result is the payload')
-  else t.match(job.error?.code, /^BOSUN_ERR_/, 'failed with a bosun code')
-  t.equal(await healthProblem(cluster), undefined, 'the cluster keeps working')
-})
+t.test(
+  'an echo whose payload + result together exceed the store record limit still reaches a final state',
+  async (t) => {
+    // 600 KB in, 600 KB out: each fits every limit alone, the finished record (payload + result) does not.
+    const payload = 'p'.repeat(600 * 1024)
+    const r = await cluster.post('/jobs', { function: 'echo', payload, maxAttempts: 1 })
+    t.equal(r.status, 202)
+    const job = await cluster.waitJob(r.body.id, 20_000)
+    t.ok(['succeeded', 'failed'].includes(job.state), `final: ${job.state} ${job.error?.code ?? ''}`)
+    if (job.state === 'succeeded') t.equal(job.result, payload, 'the result is the payload')
+    else t.match(job.error?.code, /^BOSUN_ERR_/, 'failed with a bosun code')
+    t.equal(await healthProblem(cluster), undefined, 'the cluster keeps working')
+  },
+)
 
 t.test('after all of it every process is alive and the cluster works', async (t) => {
   t.equal(await healthProblem(cluster), undefined)

@@ -23,7 +23,14 @@ import { deadProcesses, healthProblem, SESSION_TIMEOUT_MS, startCluster, warning
 const zkServer = await startZooKeeper()
 const nats = await startNats()
 const name = uniqueName('garb')
-const cluster = new TestCluster({ sessionTimeoutMs: SESSION_TIMEOUT_MS, zk: zkServer, nats, cluster: name, workers: 3, concurrency: 4 })
+const cluster = new TestCluster({
+  sessionTimeoutMs: SESSION_TIMEOUT_MS,
+  zk: zkServer,
+  nats,
+  cluster: name,
+  workers: 3,
+  concurrency: 4,
+})
 const others: TestCluster[] = []
 let raw: zookeeper.Client | undefined
 let nc: NatsConnection | undefined
@@ -58,41 +65,84 @@ async function assertWorking(t: Test, what: string): Promise<void> {
   t.same(deadProcesses(cluster), [], `${what}: no process exited`)
 }
 
-t.test('garbage znodes under services/worker, nodes and elections/boss (higher sequence) are skipped with a warning', async (t) => {
-  const before = await cluster.clusterState()
-  for (const [kind, data] of Object.entries(GARBAGE)) {
-    t.equal(await zk.create(raw!, `/${name}/services/worker/garbage-${kind}`, data), 'OK')
-    t.equal(await zk.create(raw!, `/${name}/nodes/garbage-${kind}`, data), 'OK')
-  }
-  t.equal(await zk.create(raw!, `/${name}/nodes/garbage-parent`, enc('x')), 'OK')
-  t.equal(await zk.create(raw!, `/${name}/nodes/garbage-parent/child`, enc('y')), 'OK')
-  t.equal(await zk.create(raw!, `/${name}/services/garbage-service`, enc('z')), 'OK')
-  // Election nodes that sort AFTER every real candidate, and names that are not election nodes.
-  t.equal(await zk.create(raw!, `/${name}/elections/boss/garbage-n_9999999999`, GARBAGE.text!), 'OK')
-  t.equal(await zk.create(raw!, `/${name}/elections/boss/not-an-election-node`, GARBAGE.text!), 'OK')
-  t.equal(await zk.create(raw!, `/${name}/elections/garbage-election`, GARBAGE.text!), 'OK')
+t.test(
+  'garbage znodes under services/worker, nodes and elections/boss (higher sequence) are skipped with a warning',
+  async (t) => {
+    const before = await cluster.clusterState()
+    for (const [kind, data] of Object.entries(GARBAGE)) {
+      t.equal(await zk.create(raw!, `/${name}/services/worker/garbage-${kind}`, data), 'OK')
+      t.equal(await zk.create(raw!, `/${name}/nodes/garbage-${kind}`, data), 'OK')
+    }
+    t.equal(await zk.create(raw!, `/${name}/nodes/garbage-parent`, enc('x')), 'OK')
+    t.equal(await zk.create(raw!, `/${name}/nodes/garbage-parent/child`, enc('y')), 'OK')
+    t.equal(await zk.create(raw!, `/${name}/services/garbage-service`, enc('z')), 'OK')
+    // Election nodes that sort AFTER every real candidate, and names that are not election nodes.
+    t.equal(await zk.create(raw!, `/${name}/elections/boss/garbage-n_9999999999`, GARBAGE.text!), 'OK')
+    t.equal(await zk.create(raw!, `/${name}/elections/boss/not-an-election-node`, GARBAGE.text!), 'OK')
+    t.equal(await zk.create(raw!, `/${name}/elections/garbage-election`, GARBAGE.text!), 'OK')
 
-  await waitFor(() => warnings(cluster, /ignoring invalid data/).length > 0, { timeoutMs: 20_000, what: 'a warning about the garbage' })
-  const after = await cluster.clusterState()
-  t.same(after.workers.map((w) => w.id), before.workers.map((w) => w.id), 'GET /cluster lists the same workers, no garbage')
-  t.equal(after.boss?.id, before.boss?.id, 'the same boss')
-  t.equal(after.boss?.epoch, before.boss?.epoch, 'with the same epoch')
-  await assertWorking(t, 'znode garbage')
-  // Many jobs still spread over the real workers.
-  const jobs = await Promise.all(Array.from({ length: 20 }, (_, i) => cluster.post('/jobs?wait=15000', { function: 'echo', payload: i })))
-  t.same(jobs.map((j) => j.body?.state), Array(20).fill('succeeded'), '20 jobs succeed')
-})
+    await waitFor(() => warnings(cluster, /ignoring invalid data/).length > 0, {
+      timeoutMs: 20_000,
+      what: 'a warning about the garbage',
+    })
+    const after = await cluster.clusterState()
+    t.same(
+      after.workers.map((w) => w.id),
+      before.workers.map((w) => w.id),
+      'GET /cluster lists the same workers, no garbage',
+    )
+    t.equal(after.boss?.id, before.boss?.id, 'the same boss')
+    t.equal(after.boss?.epoch, before.boss?.epoch, 'with the same epoch')
+    await assertWorking(t, 'znode garbage')
+    // Many jobs still spread over the real workers.
+    const jobs = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => cluster.post('/jobs?wait=15000', { function: 'echo', payload: i })),
+    )
+    t.same(
+      jobs.map((j) => j.body?.state),
+      Array(20).fill('succeeded'),
+      '20 jobs succeed',
+    )
+  },
+)
 
 t.test('a well-formed registration with nobody behind its address does not lose jobs', async (t) => {
   const ghost = (id: string) =>
-    enc(JSON.stringify({ v: 1, id, address: `bosun.${name}.proc.${id}`, host: 'nowhere', pid: 1, meta: { role: 'worker', functions: ['echo'], capacity: 1000 }, registeredAt: new Date().toISOString() }))
+    enc(
+      JSON.stringify({
+        v: 1,
+        id,
+        address: `bosun.${name}.proc.${id}`,
+        host: 'nowhere',
+        pid: 1,
+        meta: { role: 'worker', functions: ['echo'], capacity: 1000 },
+        registeredAt: new Date().toISOString(),
+      }),
+    )
   t.equal(await zk.create(raw!, `/${name}/services/worker/ghost`, ghost('ghost'), zookeeper.CreateMode.EPHEMERAL), 'OK')
   t.equal(await zk.create(raw!, `/${name}/nodes/ghost`, ghost('ghost'), zookeeper.CreateMode.EPHEMERAL), 'OK')
-  await waitFor(async () => (await cluster.clusterState()).workers.some((w) => w.id === 'ghost'), { timeoutMs: 20_000, what: 'the ghost listed' })
-  const ids = await Promise.all(Array.from({ length: 30 }, async (_, i) => (await cluster.post('/jobs', { function: 'echo', payload: i })).body.id as string))
-  const final = await Promise.all(ids.map((id) => cluster.waitJob(id, 45_000).catch((err: Error) => ({ state: err.message }))))
-  t.same(final.map((j: any) => j.state), Array(30).fill('succeeded'), 'every job succeeds on a real worker')
-  t.notOk(final.some((j: any) => j.worker === 'ghost'), 'none is recorded as run by the ghost')
+  await waitFor(async () => (await cluster.clusterState()).workers.some((w) => w.id === 'ghost'), {
+    timeoutMs: 20_000,
+    what: 'the ghost listed',
+  })
+  const ids = await Promise.all(
+    Array.from(
+      { length: 30 },
+      async (_, i) => (await cluster.post('/jobs', { function: 'echo', payload: i })).body.id as string,
+    ),
+  )
+  const final = await Promise.all(
+    ids.map((id) => cluster.waitJob(id, 45_000).catch((err: Error) => ({ state: err.message }))),
+  )
+  t.same(
+    final.map((j: any) => j.state),
+    Array(30).fill('succeeded'),
+    'every job succeeds on a real worker',
+  )
+  t.notOk(
+    final.some((j: any) => j.worker === 'ghost'),
+    'none is recorded as run by the ghost',
+  )
   t.equal(await zk.remove(raw!, `/${name}/services/worker/ghost`), 'OK')
   t.equal(await zk.remove(raw!, `/${name}/nodes/ghost`), 'OK')
   await assertWorking(t, 'ghost worker')
@@ -100,7 +150,8 @@ t.test('a well-formed registration with nobody behind its address does not lose 
 
 /** Envelopes no handler should act on. */
 function garbageMessages(): (Uint8Array | string)[] {
-  const env = (type: string, body: unknown, extra: Record<string, unknown> = {}) => JSON.stringify({ v: 1, type, from: 'bosun.x.proc.stranger', body, ...extra })
+  const env = (type: string, body: unknown, extra: Record<string, unknown> = {}) =>
+    JSON.stringify({ v: 1, type, from: 'bosun.x.proc.stranger', body, ...extra })
   return [
     new Uint8Array([0xff, 0xfe, 0xfd]),
     new Uint8Array(0),
@@ -132,7 +183,7 @@ function garbageMessages(): (Uint8Array | string)[] {
   ]
 }
 
-t.test('garbage on the boss\'s and a worker\'s NATS address is dropped; requests get an error reply', async (t) => {
+t.test("garbage on the boss's and a worker's NATS address is dropped; requests get an error reply", async (t) => {
   const state = await cluster.clusterState()
   const targets = [`bosun.${name}.proc.${state.boss!.id}`, `bosun.${name}.proc.${state.workers[0]!.id}`]
   const unanswered: string[] = []
@@ -149,7 +200,10 @@ t.test('garbage on the boss\'s and a worker\'s NATS address is dropped; requests
     }
   }
   t.same(unanswered, [], 'every request got a reply (an error reply for garbage), none hung')
-  await waitFor(() => warnings(cluster, /dropped malformed message/).length > 0, { timeoutMs: 10_000, what: 'a warning' })
+  await waitFor(() => warnings(cluster, /dropped malformed message/).length > 0, {
+    timeoutMs: 10_000,
+    what: 'a warning',
+  })
   const now = await cluster.clusterState()
   t.equal(now.boss?.id, state.boss?.id, 'the boss did not change')
   t.equal(now.boss?.epoch, state.boss?.epoch, 'nor its epoch')
@@ -157,15 +211,29 @@ t.test('garbage on the boss\'s and a worker\'s NATS address is dropped; requests
 })
 
 t.test('garbage on the event subjects is ignored', async (t) => {
-  const subjects = [`bosun.${name}.events.boss`, `bosun.${name}.events.job.01ARZ3NDEKTSV4RRFFQ69G5FAV`, `bosun.${name}.events.job.x.y`, `bosun.${name}.events.anything`]
+  const subjects = [
+    `bosun.${name}.events.boss`,
+    `bosun.${name}.events.job.01ARZ3NDEKTSV4RRFFQ69G5FAV`,
+    `bosun.${name}.events.job.x.y`,
+    `bosun.${name}.events.anything`,
+  ]
   const env = (body: unknown) => JSON.stringify({ v: 1, type: 'boss.stats', from: 'bosun.x.proc.stranger', body })
   for (const subject of subjects) {
-    for (const msg of [...garbageMessages(), env({ queued: 'lots' }), env({ queued: -5 }), env({ queued: null }), env({ epoch: 'x' })]) nc!.publish(subject, msg)
+    for (const msg of [
+      ...garbageMessages(),
+      env({ queued: 'lots' }),
+      env({ queued: -5 }),
+      env({ queued: null }),
+      env({ epoch: 'x' }),
+    ])
+      nc!.publish(subject, msg)
   }
   await nc!.flush()
   await assertWorking(t, 'event garbage')
   // A burst of submits is not refused because of garbage "load reports".
-  const codes = await Promise.all(Array.from({ length: 10 }, () => cluster.post('/jobs', { function: 'noop' }).then((r) => r.status)))
+  const codes = await Promise.all(
+    Array.from({ length: 10 }, () => cluster.post('/jobs', { function: 'noop' }).then((r) => r.status)),
+  )
   t.same(codes, Array(10).fill(202), 'submits are accepted')
 })
 
@@ -188,7 +256,11 @@ t.test('a wrong-shape "job finished" event during ?wait does not produce a 5xx o
     }
   })()
   // Same idempotency key: the API waits on the existing job's finished event.
-  const waited = await cluster.post('/jobs?wait=15000', { function: 'sleep', payload: { ms: 3000 }, idempotencyKey: key })
+  const waited = await cluster.post('/jobs?wait=15000', {
+    function: 'sleep',
+    payload: { ms: 3000 },
+    idempotencyKey: key,
+  })
   publishing = false
   await publisher
   t.ok(waited.status < 500, `answered ${waited.status} ${waited.body?.code ?? ''}`)
@@ -201,12 +273,25 @@ t.test('a wrong-shape "job finished" event during ?wait does not produce a 5xx o
   await assertWorking(t, 'forged finished event')
 })
 
-t.test('job records that break the API\'s Job schema are no jobs: 404, left out of listings (never 500)', async (t) => {
+t.test("job records that break the API's Job schema are no jobs: 404, left out of listings (never 500)", async (t) => {
   const kv = await new Kvm(jetstream(nc!)).open(`bosun_${name}_jobs`)
   const now = new Date().toISOString()
   const valid = (id: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
-    id, function: 'echo', state: 'succeeded', attempts: 1, maxAttempts: 1, payload: 1, result: 1, priority: 0,
-    timeoutMs: 1000, createdAt: now, startedAt: now, finishedAt: now, epoch: 1, worker: 'w1', ...extra,
+    id,
+    function: 'echo',
+    state: 'succeeded',
+    attempts: 1,
+    maxAttempts: 1,
+    payload: 1,
+    result: 1,
+    priority: 0,
+    timeoutMs: 1000,
+    createdAt: now,
+    startedAt: now,
+    finishedAt: now,
+    epoch: 1,
+    worker: 'w1',
+    ...extra,
   })
   const withoutPayload = valid('01ZZZZZZZZ00000000000000A1')
   delete withoutPayload.payload
@@ -229,10 +314,13 @@ t.test('job records that break the API\'s Job schema are no jobs: 404, left out 
   const sentinel = '01ZZZZZZZZ00000000000000B0'
   await kv.put(`jobs.${sentinel}`, enc(JSON.stringify(valid(sentinel))))
   await waitFor(async () => (await cluster.get(`/jobs/${sentinel}`)).status === 200, { what: 'the sentinel readable' })
-  const listed = await waitFor(async () => {
-    const r = await cluster.get('/jobs?state=succeeded&limit=1000')
-    return r.status !== 200 || r.body.jobs.some((j: { id: string }) => j.id === sentinel) ? r : undefined
-  }, { timeoutMs: 20_000, what: 'the sentinel listed (or an error)' })
+  const listed = await waitFor(
+    async () => {
+      const r = await cluster.get('/jobs?state=succeeded&limit=1000')
+      return r.status !== 200 || r.body.jobs.some((j: { id: string }) => j.id === sentinel) ? r : undefined
+    },
+    { timeoutMs: 20_000, what: 'the sentinel listed (or an error)' },
+  )
   t.equal(listed.status, 200, `GET /jobs?state=succeeded answers 200 (got ${listed.status} ${listed.body?.code ?? ''})`)
   for (const { id, what } of bad) {
     const r = await cluster.get(`/jobs/${id}`)
@@ -243,7 +331,11 @@ t.test('job records that break the API\'s Job schema are no jobs: 404, left out 
     const r = await cluster.get(`/jobs?${query}`)
     t.equal(r.status, 200, `GET /jobs?${query} → 200, got ${r.status} ${r.body?.code ?? ''}`)
     const ids = (r.body?.jobs ?? []).map((j: { id: string }) => j.id)
-    t.same(ids.filter((id: string) => badIds.has(id)), [], `GET /jobs?${query} leaves them out`)
+    t.same(
+      ids.filter((id: string) => badIds.has(id)),
+      [],
+      `GET /jobs?${query} leaves them out`,
+    )
   }
   await assertWorking(t, 'schema-breaking job records')
 })
@@ -259,14 +351,26 @@ t.test('garbage in the job bucket: skipped with a warning, also by a new boss th
     ['idem.garbage', enc('{"not":"a claim"}')],
   ]
   for (const [k, v] of put) await kv.put(k, v)
-  await waitFor(() => warnings(cluster, /garbage in the job bucket/).length > 0, { timeoutMs: 20_000, what: 'a warning about the bucket' })
-  for (const id of ['garbage', '01ARZ3NDEKTSV4RRFFQ69G5FAV', '01ARZ3NDEKTSV4RRFFQ69G5FAW', '01ARZ3NDEKTSV4RRFFQ69G5FAX', '01ARZ3NDEKTSV4RRFFQ69G5FAY']) {
+  await waitFor(() => warnings(cluster, /garbage in the job bucket/).length > 0, {
+    timeoutMs: 20_000,
+    what: 'a warning about the bucket',
+  })
+  for (const id of [
+    'garbage',
+    '01ARZ3NDEKTSV4RRFFQ69G5FAV',
+    '01ARZ3NDEKTSV4RRFFQ69G5FAW',
+    '01ARZ3NDEKTSV4RRFFQ69G5FAX',
+    '01ARZ3NDEKTSV4RRFFQ69G5FAY',
+  ]) {
     const r = await cluster.get(`/jobs/${id}`)
     t.equal(r.status, 404, `GET /jobs/${id} → 404 (garbage is no job)`)
   }
   const list = await cluster.get('/jobs?limit=1000')
   t.equal(list.status, 200, 'GET /jobs still answers')
-  t.notOk(list.body.jobs.some((j: { id: string }) => j.id === 'garbage' || j.id.startsWith('01ARZ3NDEKTSV4RRFFQ69G5FA')), 'no garbage listed')
+  t.notOk(
+    list.body.jobs.some((j: { id: string }) => j.id === 'garbage' || j.id.startsWith('01ARZ3NDEKTSV4RRFFQ69G5FA')),
+    'no garbage listed',
+  )
   await assertWorking(t, 'bucket garbage')
 
   // A new boss loads the whole store at election: kill the boss and make sure it copes.
@@ -274,27 +378,47 @@ t.test('garbage in the job bucket: skipped with a warning, also by a new boss th
   const oldEpoch = (await cluster.clusterState()).boss!.epoch
   await boss.kill()
   cluster.workers.splice(cluster.workers.indexOf(boss), 1)
-  const next = await waitFor(async () => {
-    const s = await cluster.clusterState()
-    return s.boss && s.boss.epoch > oldEpoch ? s.boss : undefined
-  }, { timeoutMs: 60_000, what: 'a new boss' })
+  const next = await waitFor(
+    async () => {
+      const s = await cluster.clusterState()
+      return s.boss && s.boss.epoch > oldEpoch ? s.boss : undefined
+    },
+    { timeoutMs: 60_000, what: 'a new boss' },
+  )
   t.ok(next.epoch > oldEpoch, 'a new boss took over')
   await assertWorking(t, 'new boss over bucket garbage')
 })
 
 t.test('DESTRUCTIVE: a garbage election node sorting BEFORE the real leader', async (t) => {
   const victimName = uniqueName('glow')
-  const victim = new TestCluster({ sessionTimeoutMs: SESSION_TIMEOUT_MS, zk: zkServer, nats, cluster: victimName, workers: 3, concurrency: 2 })
+  const victim = new TestCluster({
+    sessionTimeoutMs: SESSION_TIMEOUT_MS,
+    zk: zkServer,
+    nats,
+    cluster: victimName,
+    workers: 3,
+    concurrency: 2,
+  })
   others.push(victim)
   await startCluster(victim)
   const before = await victim.clusterState()
   // A persistent node named like an election node with a sequence lower than any real one.
-  t.equal(await zk.create(raw!, `/${victimName}/elections/boss/_c_00000000-0000-0000-0000-000000000000-garbage-n_0000000000`, enc('not json')), 'OK')
+  t.equal(
+    await zk.create(
+      raw!,
+      `/${victimName}/elections/boss/_c_00000000-0000-0000-0000-000000000000-garbage-n_0000000000`,
+      enc('not json'),
+    ),
+    'OK',
+  )
   // What a watcher of the election sees: the boss must stay visible (or a valid leader found).
-  const seen = await waitFor(async () => {
-    const s = await victim.clusterState()
-    return s.boss ? s : undefined
-  }, { timeoutMs: 5000, what: 'a boss in GET /cluster' }).catch(() => undefined)
+  const seen = await waitFor(
+    async () => {
+      const s = await victim.clusterState()
+      return s.boss ? s : undefined
+    },
+    { timeoutMs: 5000, what: 'a boss in GET /cluster' },
+  ).catch(() => undefined)
   t.ok(seen?.boss, `GET /cluster still names a boss (before: ${before.boss?.id}, now: ${seen?.boss?.id ?? 'null'})`)
   const job = await victim.post('/jobs?wait=15000', { function: 'echo', payload: 'after fake leader' })
   t.equal(job.status, 200, `a job is accepted and finishes (answer ${job.status} ${job.body?.code ?? ''})`)
@@ -305,31 +429,64 @@ t.test('DESTRUCTIVE: a garbage election node sorting BEFORE the real leader', as
     await boss.stop()
     victim.workers.splice(victim.workers.indexOf(boss), 1)
   }
-  const after = await waitFor(async () => {
-    const s = await victim.clusterState()
-    return s.boss && s.boss.id !== before.boss?.id ? s.boss : undefined
-  }, { timeoutMs: 15_000, what: 'a new real boss' }).catch(() => undefined)
+  const after = await waitFor(
+    async () => {
+      const s = await victim.clusterState()
+      return s.boss && s.boss.id !== before.boss?.id ? s.boss : undefined
+    },
+    { timeoutMs: 15_000, what: 'a new real boss' },
+  ).catch(() => undefined)
   t.ok(after, `a new boss is elected after the real one leaves (got ${after?.id ?? 'none'})`)
   t.same(deadProcesses(victim), [], 'no process exited')
   await zk.remove(raw!, `/${victimName}/elections/boss/_c_00000000-0000-0000-0000-000000000000-garbage-n_0000000000`)
 })
 
-t.test('DESTRUCTIVE: a wrong-shape dispatch carrying a forged huge epoch does not fence out the real boss', async (t) => {
-  const victimName = uniqueName('gepo')
-  const victim = new TestCluster({ sessionTimeoutMs: SESSION_TIMEOUT_MS, zk: zkServer, nats, cluster: victimName, workers: 3, concurrency: 2 })
-  others.push(victim)
-  await startCluster(victim)
-  const before = await victim.clusterState()
-  // Jobs that are not jobs, under an epoch no boss has: nothing here is a valid dispatch.
-  const forged = { v: 1, type: 'job.dispatch', from: 'bosun.x.proc.stranger', body: { epoch: Number.MAX_SAFE_INTEGER, jobs: [42, 'x', null, { id: 7 }] } }
-  for (const w of before.workers) {
-    const reply = await nc!.request(`bosun.${victimName}.proc.${w.id}`, JSON.stringify(forged), { timeout: 5000 })
-    t.match(new TextDecoder().decode(reply.data), /"type":"reply"/, `${w.id} answered`)
-  }
-  const ids = await Promise.all(Array.from({ length: 5 }, async (_, i) => (await victim.post('/jobs', { function: 'echo', payload: i })).body?.id as string))
-  const final = await Promise.all(ids.map((id) => victim.waitJob(id, 20_000).catch((err: Error) => ({ state: err.message }))))
-  t.same(final.map((j: any) => j.state), Array(5).fill('succeeded'), 'jobs submitted afterwards succeed')
-  const after = await victim.clusterState()
-  t.equal(after.boss?.epoch, before.boss?.epoch, `no boss churn: the epoch stays ${before.boss?.epoch} (now ${after.boss?.epoch})`)
-  t.same(deadProcesses(victim), [], 'no process exited')
-})
+t.test(
+  'DESTRUCTIVE: a wrong-shape dispatch carrying a forged huge epoch does not fence out the real boss',
+  async (t) => {
+    const victimName = uniqueName('gepo')
+    const victim = new TestCluster({
+      sessionTimeoutMs: SESSION_TIMEOUT_MS,
+      zk: zkServer,
+      nats,
+      cluster: victimName,
+      workers: 3,
+      concurrency: 2,
+    })
+    others.push(victim)
+    await startCluster(victim)
+    const before = await victim.clusterState()
+    // Jobs that are not jobs, under an epoch no boss has: nothing here is a valid dispatch.
+    const forged = {
+      v: 1,
+      type: 'job.dispatch',
+      from: 'bosun.x.proc.stranger',
+      body: { epoch: Number.MAX_SAFE_INTEGER, jobs: [42, 'x', null, { id: 7 }] },
+    }
+    for (const w of before.workers) {
+      const reply = await nc!.request(`bosun.${victimName}.proc.${w.id}`, JSON.stringify(forged), { timeout: 5000 })
+      t.match(new TextDecoder().decode(reply.data), /"type":"reply"/, `${w.id} answered`)
+    }
+    const ids = await Promise.all(
+      Array.from(
+        { length: 5 },
+        async (_, i) => (await victim.post('/jobs', { function: 'echo', payload: i })).body?.id as string,
+      ),
+    )
+    const final = await Promise.all(
+      ids.map((id) => victim.waitJob(id, 20_000).catch((err: Error) => ({ state: err.message }))),
+    )
+    t.same(
+      final.map((j: any) => j.state),
+      Array(5).fill('succeeded'),
+      'jobs submitted afterwards succeed',
+    )
+    const after = await victim.clusterState()
+    t.equal(
+      after.boss?.epoch,
+      before.boss?.epoch,
+      `no boss churn: the epoch stays ${before.boss?.epoch} (now ${after.boss?.epoch})`,
+    )
+    t.same(deadProcesses(victim), [], 'no process exited')
+  },
+)

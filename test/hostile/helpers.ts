@@ -21,7 +21,8 @@ export const SESSION_TIMEOUT_MS = 6000
 export function hostileFunctionsDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'bosun-hostile-fns-'))
   for (const src of [join(ROOT, 'worker', 'functions'), join(ROOT, 'test', 'fixtures', 'hostile-functions')]) {
-    for (const f of readdirSync(src)) if (f.endsWith('.mjs') || f.endsWith('.js')) copyFileSync(join(src, f), join(dir, f))
+    for (const f of readdirSync(src))
+      if (f.endsWith('.mjs') || f.endsWith('.js')) copyFileSync(join(src, f), join(dir, f))
   }
   return dir
 }
@@ -90,12 +91,16 @@ export function allRunning(cluster: TestCluster): boolean {
 
 /** Processes that exited, with their last log lines (for a failure message). */
 export function deadProcesses(cluster: TestCluster): string[] {
-  return [cluster.api, ...cluster.workers].filter((p) => !p.running).map((p) => `${p.name}: ${p.logs().split('\n').slice(-5).join(' | ')}`)
+  return [cluster.api, ...cluster.workers]
+    .filter((p) => !p.running)
+    .map((p) => `${p.name}: ${p.logs().split('\n').slice(-5).join(' | ')}`)
 }
 
 /** Log lines of every process at level ≥ 40 (warn) whose message matches. */
 export function warnings(cluster: TestCluster, msg: RegExp): Record<string, unknown>[] {
-  return [cluster.api, ...cluster.workers].flatMap((p) => p.logLines()).filter((l) => typeof l.level === 'number' && l.level >= 40 && msg.test(String(l.msg)))
+  return [cluster.api, ...cluster.workers]
+    .flatMap((p) => p.logLines())
+    .filter((l) => typeof l.level === 'number' && l.level >= 40 && msg.test(String(l.msg)))
 }
 
 /**
@@ -110,10 +115,13 @@ export async function healthProblem(cluster: TestCluster, timeoutMs = 20_000): P
   const marker = `alive-${Date.now()}-${Math.random()}`
   let job: any
   try {
-    job = await waitFor(async () => {
-      const r = await cluster.post('/jobs?wait=5000', { function: 'echo', payload: { marker } })
-      return r.status === 200 || r.status === 202 ? r.body : undefined
-    }, { timeoutMs, what: 'an echo job accepted' })
+    job = await waitFor(
+      async () => {
+        const r = await cluster.post('/jobs?wait=5000', { function: 'echo', payload: { marker } })
+        return r.status === 200 || r.status === 202 ? r.body : undefined
+      },
+      { timeoutMs, what: 'an echo job accepted' },
+    )
     if (job.state !== 'succeeded') job = await cluster.waitJob(job.id, timeoutMs)
   } catch (err) {
     return `echo job: ${(err as Error).message}`
@@ -150,14 +158,20 @@ function outcome(err: unknown): ZkOutcome {
 
 /** Promisified raw calls; mutating ones resolve to an outcome name instead of throwing. */
 export const zk = {
-  children: (c: zookeeper.Client, p: string) => new Promise<string[]>((res, rej) => c.getChildren(p, (e, ch) => (e ? rej(e) : res(ch)))),
-  data: (c: zookeeper.Client, p: string) => new Promise<Buffer>((res, rej) => c.getData(p, (e, d) => (e ? rej(e) : res(d ?? Buffer.alloc(0))))),
-  stat: (c: zookeeper.Client, p: string) => new Promise<zookeeper.Stat | null>((res, rej) => c.exists(p, (e, s) => (e ? rej(e) : res(s ?? null)))),
-  acl: (c: zookeeper.Client, p: string) => new Promise<zookeeper.ACL[]>((res, rej) => c.getACL(p, (e, a) => (e ? rej(e) : res(a)))),
+  children: (c: zookeeper.Client, p: string) =>
+    new Promise<string[]>((res, rej) => c.getChildren(p, (e, ch) => (e ? rej(e) : res(ch)))),
+  data: (c: zookeeper.Client, p: string) =>
+    new Promise<Buffer>((res, rej) => c.getData(p, (e, d) => (e ? rej(e) : res(d ?? Buffer.alloc(0))))),
+  stat: (c: zookeeper.Client, p: string) =>
+    new Promise<zookeeper.Stat | null>((res, rej) => c.exists(p, (e, s) => (e ? rej(e) : res(s ?? null)))),
+  acl: (c: zookeeper.Client, p: string) =>
+    new Promise<zookeeper.ACL[]>((res, rej) => c.getACL(p, (e, a) => (e ? rej(e) : res(a)))),
   create: (c: zookeeper.Client, p: string, data: Buffer, mode: number = zookeeper.CreateMode.PERSISTENT) =>
     new Promise<ZkOutcome>((res) => c.create(p, data, mode, (e) => res(outcome(e)))),
-  setData: (c: zookeeper.Client, p: string, data: Buffer) => new Promise<ZkOutcome>((res) => c.setData(p, data, -1, (e) => res(outcome(e)))),
+  setData: (c: zookeeper.Client, p: string, data: Buffer) =>
+    new Promise<ZkOutcome>((res) => c.setData(p, data, -1, (e) => res(outcome(e)))),
   remove: (c: zookeeper.Client, p: string) => new Promise<ZkOutcome>((res) => c.remove(p, -1, (e) => res(outcome(e)))),
-  setACL: (c: zookeeper.Client, p: string, acls: zookeeper.ACL[]) => new Promise<ZkOutcome>((res) => c.setACL(p, acls, -1, (e) => res(outcome(e)))),
+  setACL: (c: zookeeper.Client, p: string, acls: zookeeper.ACL[]) =>
+    new Promise<ZkOutcome>((res) => c.setACL(p, acls, -1, (e) => res(outcome(e)))),
   close: (c: zookeeper.Client) => c.close(),
 }

@@ -20,7 +20,13 @@ const SLACK_MS = 6000
 
 const zk = await startZooKeeper()
 const nats = await startNats()
-const cluster = new TestCluster({ sessionTimeoutMs: SESSION_TIMEOUT_MS, zk, nats, cluster: uniqueName('slow'), workers: 2 })
+const cluster = new TestCluster({
+  sessionTimeoutMs: SESSION_TIMEOUT_MS,
+  zk,
+  nats,
+  cluster: uniqueName('slow'),
+  workers: 2,
+})
 t.teardown(async () => {
   await cluster.close()
   await nats.close()
@@ -47,10 +53,12 @@ function stalled(kind: string, first: string, trickleMs?: number): Stalled {
   let timer: NodeJS.Timeout | undefined
   sock.on('data', (d) => (got += d.toString('latin1')))
   sock.on('error', () => undefined)
-  const closedAfter = new Promise<number>((resolve) => sock.once('close', () => {
-    if (timer) clearInterval(timer)
-    resolve(Date.now() - openedAt)
-  }))
+  const closedAfter = new Promise<number>((resolve) =>
+    sock.once('close', () => {
+      if (timer) clearInterval(timer)
+      resolve(Date.now() - openedAt)
+    }),
+  )
   sock.once('connect', () => {
     if (first) sock.write(first)
     if (trickleMs) timer = setInterval(() => sock.write('a'), trickleMs)
@@ -75,7 +83,12 @@ t.test('stalled clients are dropped within the request timeout while others are 
     // Headers one byte every 300 ms: never idle, never finished.
     attackers.push(stalled('trickled headers', 'POST /jobs HTTP/1.1\r\nHost: x\r\nX-Slow: ', 300))
     // Complete headers announcing 1000 bytes, 10 bytes sent, then silence.
-    attackers.push(stalled('half body', 'POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"functio'))
+    attackers.push(
+      stalled(
+        'half body',
+        'POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"functio',
+      ),
+    )
     // Connects and sends nothing at all.
     attackers.push(stalled('silent', ''))
   }
@@ -95,18 +108,31 @@ t.test('stalled clients are dropped within the request timeout while others are 
   t.ok(served.length >= 3, `served ${served.length} rounds (health check + job) during the attack`)
   t.ok(Math.max(...served) < 5000, `each round took < 5 s (max ${Math.max(...served)} ms)`)
 
-  const closes = await Promise.all(attackers.map((a) => Promise.race([a.closedAfter, new Promise<number>((r) => setTimeout(() => r(-1), REQUEST_TIMEOUT_MS + CHECK_INTERVAL_MS + SLACK_MS + 5000))])))
+  const closes = await Promise.all(
+    attackers.map((a) =>
+      Promise.race([
+        a.closedAfter,
+        new Promise<number>((r) => setTimeout(() => r(-1), REQUEST_TIMEOUT_MS + CHECK_INTERVAL_MS + SLACK_MS + 5000)),
+      ]),
+    ),
+  )
   const byKind = new Map<string, number[]>()
   attackers.forEach((a, i) => byKind.set(a.kind, [...(byKind.get(a.kind) ?? []), closes[i]!]))
   for (const [kind, times] of byKind) {
     t.notOk(times.includes(-1), `every "${kind}" client was disconnected by the server (${times.join(', ')} ms)`)
     const max = Math.max(...times)
     const min = Math.min(...times.filter((x) => x >= 0))
-    t.ok(max <= REQUEST_TIMEOUT_MS + CHECK_INTERVAL_MS + SLACK_MS, `"${kind}": dropped within the timeout (latest after ${max} ms, limit ${REQUEST_TIMEOUT_MS} ms)`)
+    t.ok(
+      max <= REQUEST_TIMEOUT_MS + CHECK_INTERVAL_MS + SLACK_MS,
+      `"${kind}": dropped within the timeout (latest after ${max} ms, limit ${REQUEST_TIMEOUT_MS} ms)`,
+    )
     t.ok(min >= REQUEST_TIMEOUT_MS - 1000, `"${kind}": not dropped before the timeout (earliest after ${min} ms)`)
   }
   const halfBody = attackers.filter((a) => a.kind === 'half body')
-  t.ok(halfBody.every((a) => /^HTTP\/1\.1 408 /.test(a.received())), 'a half-sent request is answered 408 Request Timeout')
+  t.ok(
+    halfBody.every((a) => /^HTTP\/1\.1 408 /.test(a.received())),
+    'a half-sent request is answered 408 Request Timeout',
+  )
   t.same(deadProcesses(cluster), [], 'no process exited')
 })
 

@@ -38,7 +38,11 @@ t.test('replicas=3 on a 3-server JetStream cluster survives the loss of the stre
   const m2 = await store.mutate(jobs[0]!.id, 1, (c) => ({ ...c, attempts: c.attempts + 1 }), m!)
   t.equal(m2!.job.attempts, 1)
   const found = await Promise.all([...jobs, ...after].map((j) => store.get(j.id)))
-  t.equal(found.filter((f) => f !== null).length, jobs.length + after.length, 'every acked job readable from the survivors')
+  t.equal(
+    found.filter((f) => f !== null).length,
+    jobs.length + after.length,
+    'every acked job readable from the survivors',
+  )
   const newLeader = (await jsm.streams.info(store.stream)).cluster?.leader
   t.not(newLeader, leader, `new stream leader ${newLeader}`)
 
@@ -47,6 +51,9 @@ t.test('replicas=3 on a 3-server JetStream cluster survives the loss of the stre
   await waitFor(() => state.entries.length >= total, { timeoutMs: 60_000, what: 'watch caught up' })
   t.equal(state.entries.length, total)
   const revisions = state.entries.map((e) => e.revision)
-  t.ok(revisions.every((r, i) => i === 0 || r > revisions[i - 1]!), 'strictly increasing revisions')
+  t.ok(
+    revisions.every((r, i) => i === 0 || r > revisions[i - 1]!),
+    'strictly increasing revisions',
+  )
   t.equal(state.entries.at(-1)!.job!.attempts, 1)
 })

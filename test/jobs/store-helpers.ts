@@ -29,7 +29,12 @@ export function makeJob(over: Partial<Job> = {}): Job {
 
 /** A NATS connection that reconnects forever (quickly) and is closed at teardown. */
 export async function natsConn(t: Test, url: string): Promise<NatsConnection> {
-  const nc = await connect({ servers: url.split(','), maxReconnectAttempts: -1, reconnectTimeWait: 100, pingInterval: 2000 })
+  const nc = await connect({
+    servers: url.split(','),
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 100,
+    pingInterval: 2000,
+  })
   t.teardown(() => nc.close().catch(() => undefined))
   return nc
 }
@@ -43,7 +48,11 @@ export async function openStore(t: Test, nc: NatsConnection, opts: Partial<JobSt
 
 /** Collect a watch into arrays; `loaded` flips when the initial load is signalled. */
 export function collectWatch(store: JobStore) {
-  const state = { entries: [] as Array<{ id: string; revision: number; deleted: boolean; job: Job | null }>, loaded: false, loadedAt: -1 }
+  const state = {
+    entries: [] as Array<{ id: string; revision: number; deleted: boolean; job: Job | null }>,
+    loaded: false,
+    loadedAt: -1,
+  }
   const stop = store.watchJobs(
     (e) => state.entries.push(e),
     () => {

@@ -49,28 +49,37 @@ t.test('job store on one nats-server', async (t) => {
     await t.rejects(store.create(makeJob({ payload: 'x'.repeat(1024 * 1024) })), { code: errors.BODY_TOO_LARGE.code })
   })
 
-  t.test('createMany: pipelined, results in order, duplicates reported, a bad item rejects the batch untouched', async (t) => {
-    const store = await openStore(t, await natsConn(t, nats.url))
-    const existing = makeJob()
-    await store.create(existing)
-    const jobs = Array.from({ length: 300 }, () => makeJob())
-    jobs.splice(150, 0, { ...existing, payload: 'ignored' })
-    const results = await store.createMany(jobs)
-    t.equal(results.length, jobs.length)
-    t.ok(results.every((r, i) => r.job.id === jobs[i]!.id), 'results in input order')
-    t.same(results.map((r) => r.created).filter((c) => !c).length, 1)
-    t.equal(results[150]!.created, false)
-    t.same(results[150]!.job, existing)
-    const stored = await Promise.all(jobs.map((j) => store.get(j.id)))
-    t.ok(stored.every((s, i) => s !== null && s.revision === results[i]!.revision), 'every job readable at its revision')
+  t.test(
+    'createMany: pipelined, results in order, duplicates reported, a bad item rejects the batch untouched',
+    async (t) => {
+      const store = await openStore(t, await natsConn(t, nats.url))
+      const existing = makeJob()
+      await store.create(existing)
+      const jobs = Array.from({ length: 300 }, () => makeJob())
+      jobs.splice(150, 0, { ...existing, payload: 'ignored' })
+      const results = await store.createMany(jobs)
+      t.equal(results.length, jobs.length)
+      t.ok(
+        results.every((r, i) => r.job.id === jobs[i]!.id),
+        'results in input order',
+      )
+      t.same(results.map((r) => r.created).filter((c) => !c).length, 1)
+      t.equal(results[150]!.created, false)
+      t.same(results[150]!.job, existing)
+      const stored = await Promise.all(jobs.map((j) => store.get(j.id)))
+      t.ok(
+        stored.every((s, i) => s !== null && s.revision === results[i]!.revision),
+        'every job readable at its revision',
+      )
 
-    const batch = [makeJob(), makeJob(), makeJob({ id: 'not valid' })]
-    const err = (await store.createMany(batch).catch((e: unknown) => e)) as BosunError
-    t.equal(err.code, errors.VALIDATION.code)
-    t.equal(err.details?.index, 2)
-    t.equal(await store.get(batch[0]!.id), null, 'nothing of the rejected batch was written')
-    t.same(await store.createMany([]), [])
-  })
+      const batch = [makeJob(), makeJob(), makeJob({ id: 'not valid' })]
+      const err = (await store.createMany(batch).catch((e: unknown) => e)) as BosunError
+      t.equal(err.code, errors.VALIDATION.code)
+      t.equal(err.details?.index, 2)
+      t.equal(await store.get(batch[0]!.id), null, 'nothing of the rejected batch was written')
+      t.same(await store.createMany([]), [])
+    },
+  )
 
   t.test('idempotency keys: one winner, even when claimed concurrently', async (t) => {
     const store = await openStore(t, await natsConn(t, nats.url))
@@ -88,7 +97,12 @@ t.test('job store on one nats-server', async (t) => {
     const store = await openStore(t, nc)
     const job = makeJob()
     const created = await store.create(job)
-    const m1 = await store.mutate(job.id, 1, (cur) => ({ ...cur, state: 'running', attempts: cur.attempts + 1, worker: 'w1' }))
+    const m1 = await store.mutate(job.id, 1, (cur) => ({
+      ...cur,
+      state: 'running',
+      attempts: cur.attempts + 1,
+      worker: 'w1',
+    }))
     t.ok(m1 && m1.changed)
     t.equal(m1!.job.state, 'running')
     t.equal(m1!.job.epoch, 1, 'stamped with the writer epoch')
@@ -99,16 +113,26 @@ t.test('job store on one nats-server', async (t) => {
     const m2 = await store.mutate(job.id, 1, (cur) => ({ ...cur, attempts: cur.attempts + 1 }), m1!)
     t.equal(m2!.job.attempts, 2)
     // stale known revision: the write conflicts, the store re-reads and applies fn to the fresh record
-    const m3 = await store.mutate(job.id, 1, (cur) => ({ ...cur, attempts: cur.attempts + 1 }), { revision: m1!.revision, current: m1!.job })
+    const m3 = await store.mutate(job.id, 1, (cur) => ({ ...cur, attempts: cur.attempts + 1 }), {
+      revision: m1!.revision,
+      current: m1!.job,
+    })
     t.equal(m3!.job.attempts, 3, 'applied on top of the newest record, not the stale one')
     // no change
     const same = await store.mutate(job.id, 1, () => null)
     t.same(same, { job: m3!.job, revision: m3!.revision, changed: false })
     t.equal(await store.mutate('missing', 1, (c) => c), null)
-    await t.rejects(store.mutate(job.id, -1, (c) => c), { code: errors.VALIDATION.code })
+    await t.rejects(
+      store.mutate(job.id, -1, (c) => c),
+      { code: errors.VALIDATION.code },
+    )
 
     // two stores (two connections) increment concurrently: no lost update
-    const other = await JobStore.open({ nc: await natsConn(t, nats.url), cluster: store.bucket.slice('bosun_'.length, -'_jobs'.length), logger })
+    const other = await JobStore.open({
+      nc: await natsConn(t, nats.url),
+      cluster: store.bucket.slice('bosun_'.length, -'_jobs'.length),
+      logger,
+    })
     t.teardown(() => other.close())
     const inc = (s: JobStore) => s.mutate(job.id, 1, (cur) => ({ ...cur, attempts: cur.attempts + 1 }))
     await Promise.all(Array.from({ length: 40 }, (_, i) => inc(i % 2 ? store : other)))
@@ -123,12 +147,16 @@ t.test('job store on one nats-server', async (t) => {
     const byTwo = await store.mutate(job.id, 2, ({ worker: _w, ...cur }) => ({ ...cur, state: 'queued' }))
     t.equal(byTwo!.job.epoch, 2)
     let called = false
-    const stale = await store.mutate(job.id, 1, (cur) => ((called = true), { ...cur, state: 'succeeded' })).catch((e: unknown) => e)
+    const stale = await store
+      .mutate(job.id, 1, (cur) => ((called = true), { ...cur, state: 'succeeded' }))
+      .catch((e: unknown) => e)
     t.equal((stale as BosunError).code, errors.STALE_EPOCH.code, 'read path: STALE_EPOCH')
     t.match((stale as BosunError).details, { storedEpoch: 2, epoch: 1 })
     t.equal(called, false, 'fn is not even called')
     // hot path with a stale known record (epoch 1 at an old revision): conflict, re-read, rejected
-    const staleKnown = await store.mutate(job.id, 1, (cur) => ({ ...cur, state: 'failed' }), byOne!).catch((e: unknown) => e)
+    const staleKnown = await store
+      .mutate(job.id, 1, (cur) => ({ ...cur, state: 'failed' }), byOne!)
+      .catch((e: unknown) => e)
     t.equal((staleKnown as BosunError).code, errors.STALE_EPOCH.code, 'known-revision path: STALE_EPOCH')
     const after = await store.get(job.id)
     t.same(after, { job: byTwo!.job, revision: byTwo!.revision }, 'record unchanged')
@@ -181,7 +209,12 @@ t.test('job store on one nats-server', async (t) => {
 
   t.test('scan lists every job, with filters', async (t) => {
     const store = await openStore(t, await natsConn(t, nats.url))
-    const jobs = [makeJob(), makeJob({ function: 'sleep' }), makeJob({ state: 'succeeded' }), makeJob({ state: 'failed', function: 'sleep' })]
+    const jobs = [
+      makeJob(),
+      makeJob({ function: 'sleep' }),
+      makeJob({ state: 'succeeded' }),
+      makeJob({ state: 'failed', function: 'sleep' }),
+    ]
     await store.createMany(jobs)
     const ids = async (f?: Parameters<JobStore['scan']>[0]) => {
       const out: string[] = []
@@ -218,7 +251,10 @@ t.test('job store on one nats-server', async (t) => {
     const { state, stop } = collectWatch(store)
     t.teardown(stop)
     await waitFor(() => state.loaded, { what: 'initial load' })
-    t.same(state.entries.map((e) => e.id), [keep.id])
+    t.same(
+      state.entries.map((e) => e.id),
+      [keep.id],
+    )
     // a claim held by another job is not removed with this one
     const other = makeJob({ idempotencyKey: 'pay-7' })
     await store.create(other)
@@ -249,7 +285,11 @@ t.test('job store on one nats-server', async (t) => {
     const { state, stop } = collectWatch(store)
     t.teardown(stop)
     await waitFor(() => state.loaded, { what: 'initial load despite garbage' })
-    t.same(state.entries.map((e) => e.id), [good.id], 'watch skipped the garbage')
+    t.same(
+      state.entries.map((e) => e.id),
+      [good.id],
+      'watch skipped the garbage',
+    )
     const scanned: string[] = []
     for await (const s of store.scan()) scanned.push(s.job.id)
     t.same(scanned, [good.id], 'scan skipped the garbage')
@@ -265,12 +305,20 @@ t.test('job store on one nats-server', async (t) => {
     const store = await openStore(t, nc)
     let loaded = false
     const failures: unknown[] = []
-    store.watchJobs(() => undefined, () => (loaded = true), (err) => failures.push(err))
+    store.watchJobs(
+      () => undefined,
+      () => (loaded = true),
+      (err) => failures.push(err),
+    )
     await waitFor(() => loaded, { what: 'initial load' })
     await nc.close()
     await waitFor(() => failures.length > 0, { what: 'onError after the connection closed' })
     t.equal(failures.length, 1)
-    await t.rejects(store.get('x'), { code: errors.CLOSED.code }, 'operations on a closed connection reject with CLOSED')
+    await t.rejects(
+      store.get('x'),
+      { code: errors.CLOSED.code },
+      'operations on a closed connection reject with CLOSED',
+    )
   })
 
   t.test('close is idempotent and later calls reject with CLOSED', async (t) => {
@@ -284,7 +332,14 @@ t.test('job store on one nats-server', async (t) => {
     t.equal((await inflight).created, true, 'an operation in flight at close completes')
     await t.rejects(store.get('x'), { code: errors.CLOSED.code })
     await t.rejects(store.create(makeJob()), { code: errors.CLOSED.code })
-    t.throws(() => store.watchJobs(() => undefined, () => undefined), { code: errors.CLOSED.code })
+    t.throws(
+      () =>
+        store.watchJobs(
+          () => undefined,
+          () => undefined,
+        ),
+      { code: errors.CLOSED.code },
+    )
   })
 })
 
@@ -317,7 +372,10 @@ t.test('every acked create survives kill -9 of nats-server; watch resumes withou
   const total = jobs.length + more.length + 1
   await waitFor(() => state.entries.length >= total, { timeoutMs: 60_000, what: 'watch caught up after restart' })
   const revisions = state.entries.map((e) => e.revision)
-  t.ok(revisions.every((r, i) => i === 0 || r > revisions[i - 1]!), 'strictly increasing revisions: no duplicates, in order')
+  t.ok(
+    revisions.every((r, i) => i === 0 || r > revisions[i - 1]!),
+    'strictly increasing revisions: no duplicates, in order',
+  )
   t.equal(state.entries.length, total, 'every update delivered exactly once')
   t.same(new Set(state.entries.map((e) => e.id)), new Set([...jobs, ...more].map((j) => j.id)))
   t.equal(state.entries.at(-1)!.job!.state, 'running')
@@ -359,30 +417,46 @@ t.test('a watch started while NATS is down catches up when it returns', async (t
   t.teardown(stop)
   await nats.server.restart()
   await waitFor(() => state.loaded, { timeoutMs: 60_000, what: 'initial load after NATS came back' })
-  t.same(state.entries.map((e) => e.id), [early.id])
+  t.same(
+    state.entries.map((e) => e.id),
+    [early.id],
+  )
   const late: Job = makeJob()
   await store.create(late)
   await waitFor(() => state.entries.length === 2, { what: 'live update' })
   t.equal(state.entries[1]!.id, late.id)
 })
 
-t.test('a mutate abandoned through its signal stops retrying at once (a deposed boss\'s write ends with its term)', async (t) => {
-  const nats = await startNats()
-  t.teardown(() => nats.close())
-  const nc = await natsConn(t, nats.url)
-  const store = await openStore(t, nc, { requestTimeoutMs: 300, operationTimeoutMs: 20_000 })
-  const job = makeJob()
-  const created = await store.create(job)
-  nats.server.pause() // JetStream stops answering: every attempt times out and is retried
-  t.teardown(() => nats.server.resume())
-  const ending = new AbortController()
-  const t0 = Date.now()
-  const write = store.mutate(job.id, 1, (cur) => ({ ...cur, state: 'running' }), { ...created, signal: ending.signal })
-  const settled = write.then(() => 'written', (err: BosunError) => err.code)
-  await new Promise((r) => setTimeout(r, 700))
-  ending.abort('term ended')
-  const abortedAt = Date.now()
-  const outcome = await Promise.race([settled, new Promise((r) => setTimeout(() => r('still retrying'), 5000))])
-  t.equal(outcome, errors.NOT_LEADER.code, `abandoned ${Date.now() - abortedAt} ms after the abort (${Date.now() - t0} ms in all), not after the 20 s budget`)
-  nats.server.resume()
-})
+t.test(
+  "a mutate abandoned through its signal stops retrying at once (a deposed boss's write ends with its term)",
+  async (t) => {
+    const nats = await startNats()
+    t.teardown(() => nats.close())
+    const nc = await natsConn(t, nats.url)
+    const store = await openStore(t, nc, { requestTimeoutMs: 300, operationTimeoutMs: 20_000 })
+    const job = makeJob()
+    const created = await store.create(job)
+    nats.server.pause() // JetStream stops answering: every attempt times out and is retried
+    t.teardown(() => nats.server.resume())
+    const ending = new AbortController()
+    const t0 = Date.now()
+    const write = store.mutate(job.id, 1, (cur) => ({ ...cur, state: 'running' }), {
+      ...created,
+      signal: ending.signal,
+    })
+    const settled = write.then(
+      () => 'written',
+      (err: BosunError) => err.code,
+    )
+    await new Promise((r) => setTimeout(r, 700))
+    ending.abort('term ended')
+    const abortedAt = Date.now()
+    const outcome = await Promise.race([settled, new Promise((r) => setTimeout(() => r('still retrying'), 5000))])
+    t.equal(
+      outcome,
+      errors.NOT_LEADER.code,
+      `abandoned ${Date.now() - abortedAt} ms after the abort (${Date.now() - t0} ms in all), not after the 20 s budget`,
+    )
+    nats.server.resume()
+  },
+)

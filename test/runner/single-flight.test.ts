@@ -21,16 +21,22 @@ t.test('a run() landing in any microtask after the last pass gets a pass of its 
   for (const depth of DEPTHS) {
     let passes = 0
     let late: Promise<{ passesAtCall: number }> | undefined
-    const flight = new SingleFlight(async () => {
-      passes++
-      if (passes !== 1) return
-      late = new Promise((resolve) => {
-        afterMicrotasks(depth, () => {
-          const passesAtCall = passes
-          flight.run().then(() => resolve({ passesAtCall }), () => resolve({ passesAtCall }))
+    const flight = new SingleFlight(
+      async () => {
+        passes++
+        if (passes !== 1) return
+        late = new Promise((resolve) => {
+          afterMicrotasks(depth, () => {
+            const passesAtCall = passes
+            flight.run().then(
+              () => resolve({ passesAtCall }),
+              () => resolve({ passesAtCall }),
+            )
+          })
         })
-      })
-    }, { retryMs: 10, onError: () => undefined })
+      },
+      { retryMs: 10, onError: () => undefined },
+    )
     await flight.run()
     const { passesAtCall } = await late!
     t.ok(passes > passesAtCall, `depth ${depth}: run() at pass ${passesAtCall} resolved after pass ${passes}`)
@@ -41,10 +47,13 @@ t.test('a run() landing in any microtask after the last pass gets a pass of its 
 t.test('a kick() landing in any microtask after the last pass is not lost', async (t) => {
   for (const depth of DEPTHS) {
     let passes = 0
-    const flight = new SingleFlight(async () => {
-      passes++
-      if (passes === 1) afterMicrotasks(depth, () => flight.kick())
-    }, { retryMs: 10, onError: () => undefined })
+    const flight = new SingleFlight(
+      async () => {
+        passes++
+        if (passes === 1) afterMicrotasks(depth, () => flight.kick())
+      },
+      { retryMs: 10, onError: () => undefined },
+    )
     await flight.run()
     const what = `depth ${depth}: the kicked pass`
     await waitFor(() => passes === 2, { timeoutMs: 2000, what }).catch(() => undefined)
@@ -57,11 +66,14 @@ t.test('concurrent run() calls coalesce into one more pass; errors reach run() c
   let passes = 0
   let fail = false
   let release: (() => void) | undefined
-  const flight = new SingleFlight(async () => {
-    passes++
-    if (passes === 1) await new Promise<void>((r) => (release = r))
-    if (fail) throw new Error('boom')
-  }, { retryMs: 10, onError: () => undefined })
+  const flight = new SingleFlight(
+    async () => {
+      passes++
+      if (passes === 1) await new Promise<void>((r) => (release = r))
+      if (fail) throw new Error('boom')
+    },
+    { retryMs: 10, onError: () => undefined },
+  )
   const first = flight.run()
   const joined = [flight.run(), flight.run(), flight.run()]
   release!()
@@ -81,10 +93,13 @@ t.test('a failing background pass is retried with a doubling delay, reset by a s
   const at: number[] = []
   const reported: unknown[] = []
   let failUntil = 5
-  const flight = new SingleFlight(async () => {
-    at.push(performance.now())
-    if (at.length <= failUntil) throw new Error(`fail ${at.length}`)
-  }, { retryMs: 20, maxRetryMs: 1000, onError: (err) => void reported.push(err) })
+  const flight = new SingleFlight(
+    async () => {
+      at.push(performance.now())
+      if (at.length <= failUntil) throw new Error(`fail ${at.length}`)
+    },
+    { retryMs: 20, maxRetryMs: 1000, onError: (err) => void reported.push(err) },
+  )
   t.teardown(() => flight.close())
   flight.kick()
   await waitFor(() => at.length === 6, { timeoutMs: 10_000, what: 'five failures, then a success' })
@@ -105,10 +120,13 @@ t.test('a failing background pass is retried with a doubling delay, reset by a s
 
 t.test('the delay is capped at maxRetryMs', async (t) => {
   const at: number[] = []
-  const flight = new SingleFlight(async () => {
-    at.push(performance.now())
-    if (at.length <= 4) throw new Error('fail')
-  }, { retryMs: 50, maxRetryMs: 100, onError: () => undefined })
+  const flight = new SingleFlight(
+    async () => {
+      at.push(performance.now())
+      if (at.length <= 4) throw new Error('fail')
+    },
+    { retryMs: 50, maxRetryMs: 100, onError: () => undefined },
+  )
   t.teardown(() => flight.close())
   flight.kick()
   await waitFor(() => at.length === 5, { timeoutMs: 10_000, what: 'four failures, then a success' })
@@ -119,12 +137,18 @@ t.test('the delay is capped at maxRetryMs', async (t) => {
 
 t.test('a failed run() of the caller is retried in the background through retry()', async (t) => {
   let passes = 0
-  const flight = new SingleFlight(async () => {
-    passes++
-    if (passes === 1) throw new Error('first pass fails')
-  }, { retryMs: 10, onError: () => undefined })
+  const flight = new SingleFlight(
+    async () => {
+      passes++
+      if (passes === 1) throw new Error('first pass fails')
+    },
+    { retryMs: 10, onError: () => undefined },
+  )
   t.teardown(() => flight.close())
-  const err = await flight.run().then(() => undefined, (e: unknown) => e)
+  const err = await flight.run().then(
+    () => undefined,
+    (e: unknown) => e,
+  )
   t.match(err, { message: 'first pass fails' })
   flight.retry(err)
   await waitFor(() => passes === 2, { timeoutMs: 5000, what: 'the retried pass' })
@@ -135,10 +159,13 @@ t.test('no retry when shouldRetry says no, or once closed', async (t) => {
   let passes = 0
   let allow = false
   let reported = 0
-  const flight = new SingleFlight(async () => {
-    passes++
-    throw new Error('fails')
-  }, { retryMs: 10, shouldRetry: () => allow, onError: () => void reported++ })
+  const flight = new SingleFlight(
+    async () => {
+      passes++
+      throw new Error('fails')
+    },
+    { retryMs: 10, shouldRetry: () => allow, onError: () => void reported++ },
+  )
   flight.kick()
   await waitFor(() => reported === 1, { what: 'the failure reported' })
   // retry() reports only when no retry is pending: a second report proves none was scheduled.

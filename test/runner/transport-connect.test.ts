@@ -5,7 +5,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { errors, isBosunError, type BosunError } from '../../runner/errors.js'
 import { silentLogger } from '../../runner/logger.js'
-import { connectNats, natsConnectionOptions, PING_INTERVAL_MS, RECONNECT_TIME_WAIT_MS } from '../../runner/transport/connect.js'
+import {
+  connectNats,
+  natsConnectionOptions,
+  PING_INTERVAL_MS,
+  RECONNECT_TIME_WAIT_MS,
+} from '../../runner/transport/connect.js'
 import { NatsTransport } from '../../runner/transport/nats-transport.js'
 import { freePort, startNats, uniqueName } from '../helpers/servers.js'
 import type { NatsConfig } from '../../runner/config.js'
@@ -36,7 +41,16 @@ async function roundTrip(t: Test, cfg: NatsConfig): Promise<void> {
 }
 
 t.test('connection options: reconnect forever, short pings, credentials, TLS files', async (t) => {
-  const o = natsConnectionOptions({ servers: ['nats://a:1', 'nats://b:2'], user: 'u', pass: 'p', token: 'tk', tls: { caFile: '/ca', certFile: '/c', keyFile: '/k' } }, 'me')
+  const o = natsConnectionOptions(
+    {
+      servers: ['nats://a:1', 'nats://b:2'],
+      user: 'u',
+      pass: 'p',
+      token: 'tk',
+      tls: { caFile: '/ca', certFile: '/c', keyFile: '/k' },
+    },
+    'me',
+  )
   t.same(o.servers, ['nats://a:1', 'nats://b:2'])
   t.equal(o.name, 'me')
   t.equal(o.maxReconnectAttempts, -1, 'never gives up reconnecting')
@@ -49,19 +63,33 @@ t.test('connection options: reconnect forever, short pings, credentials, TLS fil
   t.equal(o.token, 'tk')
   t.same(o.tls, { caFile: '/ca', certFile: '/c', keyFile: '/k' })
   t.equal(o.noAsyncTraces, true, 'no Error object built per request just in case it fails (hot path)')
-  t.throws(() => natsConnectionOptions({ servers: ['nats://a:1'], credsFile: '/nonexistent/x.creds' }, 'me'), { code: errors.CONFIG.code })
+  t.throws(() => natsConnectionOptions({ servers: ['nats://a:1'], credsFile: '/nonexistent/x.creds' }, 'me'), {
+    code: errors.CONFIG.code,
+  })
 })
 
 t.test('no server reachable: a clear NATS_NOT_CONNECTED', async (t) => {
   const port = await freePort()
-  await connectError(t, { servers: [`nats://127.0.0.1:${port}`] }, errors.NATS_NOT_CONNECTED.code, new RegExp(`cannot connect to NATS at nats://127.0.0.1:${port}`), 'down')
+  await connectError(
+    t,
+    { servers: [`nats://127.0.0.1:${port}`] },
+    errors.NATS_NOT_CONNECTED.code,
+    new RegExp(`cannot connect to NATS at nats://127.0.0.1:${port}`),
+    'down',
+  )
 })
 
 t.test('user/password authorization', async (t) => {
   const nats = await startNats({ jetstream: false, config: 'authorization { user: a, password: b }' })
   t.teardown(() => nats.close())
   await roundTrip(t, { servers: [nats.url], user: 'a', pass: 'b' })
-  await connectError(t, { servers: [nats.url], user: 'a', pass: 'wrong' }, errors.CONFIG.code, /refused our credentials/, 'wrong password')
+  await connectError(
+    t,
+    { servers: [nats.url], user: 'a', pass: 'wrong' },
+    errors.CONFIG.code,
+    /refused our credentials/,
+    'wrong password',
+  )
   await connectError(t, { servers: [nats.url] }, errors.CONFIG.code, /refused our credentials/, 'no credentials')
 })
 
@@ -69,7 +97,13 @@ t.test('token authorization', async (t) => {
   const nats = await startNats({ jetstream: false, config: 'authorization { token: s3cr3t }' })
   t.teardown(() => nats.close())
   await roundTrip(t, { servers: [nats.url], token: 's3cr3t' })
-  await connectError(t, { servers: [nats.url], token: 'nope' }, errors.CONFIG.code, /refused our credentials/, 'wrong token')
+  await connectError(
+    t,
+    { servers: [nats.url], token: 'nope' },
+    errors.CONFIG.code,
+    /refused our credentials/,
+    'wrong token',
+  )
 })
 
 t.test('mutual TLS with CA, client certificate and key files', async (t) => {
@@ -77,11 +111,52 @@ t.test('mutual TLS with CA, client certificate and key files', async (t) => {
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const f = (n: string) => join(dir, n)
   const ssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' })
-  ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=bosun-test-ca', '-keyout', f('ca.key'), '-out', f('ca.pem'))
+  ssl(
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=bosun-test-ca',
+    '-keyout',
+    f('ca.key'),
+    '-out',
+    f('ca.pem'),
+  )
   writeFileSync(f('san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n')
   for (const who of ['server', 'client']) {
-    ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${who}`, '-keyout', f(`${who}.key`), '-out', f(`${who}.csr`))
-    ssl('x509', '-req', '-in', f(`${who}.csr`), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '2', '-extfile', f('san.ext'), '-out', f(`${who}.pem`))
+    ssl(
+      'req',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-subj',
+      `/CN=${who}`,
+      '-keyout',
+      f(`${who}.key`),
+      '-out',
+      f(`${who}.csr`),
+    )
+    ssl(
+      'x509',
+      '-req',
+      '-in',
+      f(`${who}.csr`),
+      '-CA',
+      f('ca.pem'),
+      '-CAkey',
+      f('ca.key'),
+      '-CAcreateserial',
+      '-days',
+      '2',
+      '-extfile',
+      f('san.ext'),
+      '-out',
+      f(`${who}.pem`),
+    )
   }
   const nats = await startNats({
     jetstream: false,

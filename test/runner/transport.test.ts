@@ -77,15 +77,31 @@ t.test('transport on one nats-server', async (t) => {
     const coded = await rejectsWith(t, a.request(b.address, 'coded', {}), errors.REMOTE.code, 'coded remote error')
     t.equal(remoteCode(coded), errors.STALE_EPOCH.code, 'original code preserved')
     t.equal(coded.message, 'epoch 3 < 5')
-    t.match(coded.details, { code: errors.STALE_EPOCH.code, statusCode: 409, details: { newest: 5 }, from: b.address, type: 'coded' })
+    t.match(coded.details, {
+      code: errors.STALE_EPOCH.code,
+      statusCode: 409,
+      details: { newest: 5 },
+      from: b.address,
+      type: 'coded',
+    })
     const plain = await rejectsWith(t, a.request(b.address, 'plain', {}), errors.REMOTE.code, 'plain remote error')
     t.equal(plain.message, 'boom')
     t.equal(remoteCode(plain), errors.REMOTE.code)
-    const bad = await rejectsWith(t, a.request(b.address, 'unserialisable', {}), errors.REMOTE.code, 'unserialisable reply')
+    const bad = await rejectsWith(
+      t,
+      a.request(b.address, 'unserialisable', {}),
+      errors.REMOTE.code,
+      'unserialisable reply',
+    )
     t.equal(remoteCode(bad), errors.BAD_MESSAGE.code)
     // many requests in flight at once
-    const many = await Promise.all(Array.from({ length: 200 }, (_, i) => a.request<{ sum: number }>(b.address, 'add', { x: i, y: 1 })))
-    t.same(many.map((r) => r.sum), Array.from({ length: 200 }, (_, i) => i + 1))
+    const many = await Promise.all(
+      Array.from({ length: 200 }, (_, i) => a.request<{ sum: number }>(b.address, 'add', { x: i, y: 1 })),
+    )
+    t.same(
+      many.map((r) => r.sum),
+      Array.from({ length: 200 }, (_, i) => i + 1),
+    )
   })
 
   t.test('timeouts, no responders, unknown type, bad input', async (t) => {
@@ -93,10 +109,25 @@ t.test('transport on one nats-server', async (t) => {
     b.handle('never', () => new Promise(() => undefined))
     await b.flush()
     const started = Date.now()
-    await rejectsWith(t, a.request(b.address, 'never', {}, { timeoutMs: 300 }), errors.REQUEST_TIMEOUT.code, 'slow handler')
+    await rejectsWith(
+      t,
+      a.request(b.address, 'never', {}, { timeoutMs: 300 }),
+      errors.REQUEST_TIMEOUT.code,
+      'slow handler',
+    )
     t.ok(Date.now() - started >= 250, 'waited for the timeout')
-    await rejectsWith(t, a.request(procSubject(a.cluster, 'nobody'), 'x', {}, { timeoutMs: 5000 }), errors.NO_RESPONDERS.code, 'no responders')
-    const unknown = await rejectsWith(t, a.request(b.address, 'no-such-type', {}, { timeoutMs: 5000 }), errors.REMOTE.code, 'unknown type')
+    await rejectsWith(
+      t,
+      a.request(procSubject(a.cluster, 'nobody'), 'x', {}, { timeoutMs: 5000 }),
+      errors.NO_RESPONDERS.code,
+      'no responders',
+    )
+    const unknown = await rejectsWith(
+      t,
+      a.request(b.address, 'no-such-type', {}, { timeoutMs: 5000 }),
+      errors.REMOTE.code,
+      'unknown type',
+    )
     t.equal(remoteCode(unknown), errors.BAD_MESSAGE.code, 'answered at once with BAD_MESSAGE')
     await rejectsWith(t, a.request(b.address, 'x', { big: 1n }), errors.BAD_MESSAGE.code, 'unserialisable body')
     await rejectsWith(t, a.request('bad subject', 'x', {}), errors.BAD_MESSAGE.code, 'invalid address')
@@ -144,7 +175,11 @@ t.test('transport on one nats-server', async (t) => {
     const reply = await raw.request(b.address, 'garbage', { timeout: 5000 })
     t.match(JSON.parse(reply.string()), { v: 1, type: 'reply', ok: false, error: { code: errors.BAD_MESSAGE.code } })
     // a garbage reply is a BAD_MESSAGE at the requester
-    const fake = raw.subscribe(procSubject(a.cluster, 'liar'), { callback: (_e, m) => { m.respond('nonsense') } })
+    const fake = raw.subscribe(procSubject(a.cluster, 'liar'), {
+      callback: (_e, m) => {
+        m.respond('nonsense')
+      },
+    })
     t.teardown(() => fake.unsubscribe())
     await raw.flush()
     await rejectsWith(t, a.request(procSubject(a.cluster, 'liar'), 'x', {}), errors.BAD_MESSAGE.code, 'malformed reply')
@@ -224,8 +259,18 @@ t.test('requests work across a nats-server restart without restarting the client
   const nats = await startNats({ jetstream: false })
   t.teardown(() => nats.close())
   const cluster = uniqueName('c')
-  const a = new NatsTransport({ nc: await connectNats({ servers: [nats.url] }, { name: 'a', logger }), cluster, nodeId: 'a', logger })
-  const b = new NatsTransport({ nc: await connectNats({ servers: [nats.url] }, { name: 'b', logger }), cluster, nodeId: 'b', logger })
+  const a = new NatsTransport({
+    nc: await connectNats({ servers: [nats.url] }, { name: 'a', logger }),
+    cluster,
+    nodeId: 'a',
+    logger,
+  })
+  const b = new NatsTransport({
+    nc: await connectNats({ servers: [nats.url] }, { name: 'b', logger }),
+    cluster,
+    nodeId: 'b',
+    logger,
+  })
   t.teardown(() => Promise.all([a.close(), b.close()]))
   b.handle('echo', (body) => body)
   await b.flush()
@@ -236,15 +281,23 @@ t.test('requests work across a nats-server restart without restarting the client
   await nats.server.kill()
   await waitFor(() => !a.connected, { what: 'a notices the server is gone' })
   t.equal(a.send(b.address, 'echo', {}), false, 'send while disconnected returns false')
-  await rejectsWith(t, a.request(b.address, 'echo', {}), errors.NATS_NOT_CONNECTED.code, 'request while disconnected fails fast')
+  await rejectsWith(
+    t,
+    a.request(b.address, 'echo', {}),
+    errors.NATS_NOT_CONNECTED.code,
+    'request while disconnected fails fast',
+  )
 
   await nats.server.restart()
   await waitFor(() => a.connected && b.connected, { timeoutMs: 30_000, what: 'both reconnect' })
   // b's subscription is restored by the client on reconnect; retry until the server has it
-  const answer = await waitFor(async () => a.request(b.address, 'echo', { n: 2 }, { timeoutMs: 2000 }).catch(() => undefined), {
-    timeoutMs: 30_000,
-    what: 'request after restart',
-  })
+  const answer = await waitFor(
+    async () => a.request(b.address, 'echo', { n: 2 }, { timeoutMs: 2000 }).catch(() => undefined),
+    {
+      timeoutMs: 30_000,
+      what: 'request after restart',
+    },
+  )
   t.same(answer, { n: 2 })
   t.ok(statuses.includes('disconnected'), 'saw disconnected')
   t.equal(statuses.at(-1), 'reconnected', 'ends reconnected')

@@ -21,7 +21,16 @@ const fixture = new URL('../fixtures/zk-candidate.ts', import.meta.url).pathname
 
 const procs = new Map<string, FixtureProcess>()
 for (const id of ['n1', 'n2', 'n3', 'n4', 'n5']) {
-  procs.set(id, spawnFixture(fixture, { ZK_SERVERS: zk.connect, ZK_CLUSTER: cluster, ZK_ELECTION: NAME, NODE_ID: id, ZK_SESSION_MS: String(SESSION_MS) }))
+  procs.set(
+    id,
+    spawnFixture(fixture, {
+      ZK_SERVERS: zk.connect,
+      ZK_CLUSTER: cluster,
+      ZK_ELECTION: NAME,
+      NODE_ID: id,
+      ZK_SESSION_MS: String(SESSION_MS),
+    }),
+  )
 }
 t.teardown(async () => {
   for (const p of procs.values()) {
@@ -32,7 +41,13 @@ t.teardown(async () => {
 })
 
 const observerSession = await startSession({ servers: zk.connect, cluster, sessionTimeoutMs: SESSION_MS })
-const observer = new ZkElection({ session: observerSession, nodeId: 'observer', host: 'h', pid: process.pid, logger: silentLogger() })
+const observer = new ZkElection({
+  session: observerSession,
+  nodeId: 'observer',
+  host: 'h',
+  pid: process.pid,
+  logger: silentLogger(),
+})
 t.teardown(async () => {
   await observer.close()
   await observerSession.close()
@@ -43,17 +58,23 @@ type Stats = { deleted: number; all: number; state: string | null }
 /** Ask every live process for its watch counters, after a ZooKeeper round trip in that process. */
 async function stats(ids: string[]): Promise<Map<string, Stats>> {
   const out = new Map<string, Stats>()
-  await Promise.all(ids.map(async (id) => {
-    const p = procs.get(id)!
-    const seen = p.events.filter((e) => e.ev === 'stats').length
-    p.send('ping')
-    await waitFor(() => p.events.filter((e) => e.ev === 'stats').length > seen, { timeoutMs: 20_000, what: `stats from ${id}` })
-    out.set(id, p.events.filter((e) => e.ev === 'stats').at(-1) as unknown as Stats)
-  }))
+  await Promise.all(
+    ids.map(async (id) => {
+      const p = procs.get(id)!
+      const seen = p.events.filter((e) => e.ev === 'stats').length
+      p.send('ping')
+      await waitFor(() => p.events.filter((e) => e.ev === 'stats').length > seen, {
+        timeoutMs: 20_000,
+        what: `stats from ${id}`,
+      })
+      out.set(id, p.events.filter((e) => e.ev === 'stats').at(-1) as unknown as Stats)
+    }),
+  )
   return out
 }
 
-const live = () => [...procs.entries()].filter(([, p]) => p.child.exitCode === null && p.child.signalCode === null).map(([id]) => id)
+const live = () =>
+  [...procs.entries()].filter(([, p]) => p.child.exitCode === null && p.child.signalCode === null).map(([id]) => id)
 const leaderNow = async () => (await observer.whereisGlobal(NAME))?.id
 
 /** Leader change: exactly one new 'deleted' watch firing among the survivors (the successor's). */
@@ -67,7 +88,10 @@ async function herdCheck(t: Test, before: Map<string, Stats>, survivors: string[
 }
 
 t.test('five processes elect exactly one leader, seen by a non-candidate', async (t) => {
-  await waitFor(() => [...procs.values()].every((p) => p.events.some((e) => e.ev === 'ready')), { timeoutMs: 120_000, what: 'all candidates ready' })
+  await waitFor(() => [...procs.values()].every((p) => p.events.some((e) => e.ev === 'ready')), {
+    timeoutMs: 120_000,
+    what: 'all candidates ready',
+  })
   await waitFor(async () => (await leaderNow()) !== undefined, { what: 'a leader' })
   const s = await stats(live())
   t.equal([...s.values()].filter((x) => x.state === 'leading').length, 1, 'one process leads')
@@ -82,13 +106,19 @@ t.test('the leader closes: the next is elected at once, only its successor watch
   const before = await stats(survivors)
   procs.get(old.id)!.send('close')
   await procs.get(old.id)!.exited
-  await waitFor(async () => {
-    const now = await observer.whereisGlobal(NAME)
-    return now !== null && now.id !== old.id
-  }, { what: 'observer sees the new leader' })
+  await waitFor(
+    async () => {
+      const now = await observer.whereisGlobal(NAME)
+      return now !== null && now.id !== old.id
+    },
+    { what: 'observer sees the new leader' },
+  )
   const next = (await observer.whereisGlobal(NAME))!
   t.ok(next.epoch > old.epoch, `epoch ${old.epoch} → ${next.epoch}`)
-  t.ok(procs.get(old.id)!.events.some((e) => e.ev === 'deposed' && e.reason === 'closed'), 'old leader deposed (closed)')
+  t.ok(
+    procs.get(old.id)!.events.some((e) => e.ev === 'deposed' && e.reason === 'closed'),
+    'old leader deposed (closed)',
+  )
   await herdCheck(t, before, survivors)
 })
 
@@ -99,10 +129,13 @@ t.test('kill -9 of the leader: a new leader after its session expires', async (t
   const killedAt = Date.now()
   procs.get(old.id)!.child.kill('SIGKILL')
   await procs.get(old.id)!.exited
-  await waitFor(async () => {
-    const now = await observer.whereisGlobal(NAME)
-    return now !== null && now.id !== old.id
-  }, { timeoutMs: 30_000, what: 'observer sees the new leader' })
+  await waitFor(
+    async () => {
+      const now = await observer.whereisGlobal(NAME)
+      return now !== null && now.id !== old.id
+    },
+    { timeoutMs: 30_000, what: 'observer sees the new leader' },
+  )
   const next = (await observer.whereisGlobal(NAME))!
   t.ok(next.epoch > old.epoch, `epoch ${old.epoch} → ${next.epoch}`)
   t.ok(Date.now() - killedAt < 10 * SESSION_MS, `failover in ${Date.now() - killedAt} ms (session ${SESSION_MS} ms)`)
@@ -115,26 +148,39 @@ t.test('SIGSTOP the leader past its session timeout, then SIGCONT: replaced, dep
   await waitFor(() => frozen.events.some((e) => e.ev === 'act' && e.epoch === old.epoch), { what: 'the leader acts' })
   await freeze({ pid: frozen.child.pid })
   t.teardown(() => void frozen.child.kill('SIGCONT'))
-  await waitFor(async () => {
-    const now = await observer.whereisGlobal(NAME)
-    return now !== null && now.id !== old.id
-  }, { timeoutMs: 30_000, what: 'a new leader while the old one is frozen' })
+  await waitFor(
+    async () => {
+      const now = await observer.whereisGlobal(NAME)
+      return now !== null && now.id !== old.id
+    },
+    { timeoutMs: 30_000, what: 'a new leader while the old one is frozen' },
+  )
   const next = (await observer.whereisGlobal(NAME))!
   t.ok(next.epoch > old.epoch, `epoch ${old.epoch} → ${next.epoch}`)
   const resumedAt = Date.now()
   frozen.child.kill('SIGCONT')
-  await waitFor(() => frozen.events.some((e) => e.ev === 'deposed' && e.epoch === old.epoch), { what: 'old leader reports itself deposed' })
+  await waitFor(() => frozen.events.some((e) => e.ev === 'deposed' && e.epoch === old.epoch), {
+    what: 'old leader reports itself deposed',
+  })
   const deposed = frozen.events.find((e) => e.ev === 'deposed' && e.epoch === old.epoch)!
   t.match(deposed.reason, /^(suspended|lost)$/, `deposed: ${String(deposed.reason)}`)
-  await waitFor(async () => (await stats([old.id])).get(old.id)?.state === 'following', { timeoutMs: 30_000, what: 'old leader rejoined as a follower' })
+  await waitFor(async () => (await stats([old.id])).get(old.id)?.state === 'following', {
+    timeoutMs: 30_000,
+    what: 'old leader rejoined as a follower',
+  })
   const lateActs = frozen.events.filter((e) => e.ev === 'act' && e.epoch === old.epoch && e.t >= resumedAt)
   t.same(lateActs, [], 'no action with the old epoch after resuming')
   t.equal((await observer.whereisGlobal(NAME))?.id, next.id, 'the new leader still leads')
 })
 
 t.test('epochs of successive leaders strictly increase', async (t) => {
-  const elected = [...procs.values()].flatMap((p) => p.events.filter((e) => e.ev === 'elected')).sort((a, b) => a.t - b.t)
+  const elected = [...procs.values()]
+    .flatMap((p) => p.events.filter((e) => e.ev === 'elected'))
+    .sort((a, b) => a.t - b.t)
   t.ok(elected.length >= 4, `${elected.length} elections`)
   const epochs = elected.map((e) => e.epoch as number)
-  t.ok(epochs.every((e, i) => i === 0 || e > epochs[i - 1]!), `strictly increasing: ${epochs.join(',')}`)
+  t.ok(
+    epochs.every((e, i) => i === 0 || e > epochs[i - 1]!),
+    `strictly increasing: ${epochs.join(',')}`,
+  )
 })

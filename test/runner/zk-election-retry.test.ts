@@ -94,7 +94,10 @@ t.test('rejoin (resign + registerCandidate): the getData of the first evaluation
   // What worker/process.ts rejoin() does: resign, then registerCandidate again.
   await b.election.resign(NAME)
   armed = true
-  const outcome = await b.join().then((leader) => ({ leader }), (err: unknown) => ({ err }))
+  const outcome = await b.join().then(
+    (leader) => ({ leader }),
+    (err: unknown) => ({ err }),
+  )
   t.ok(cutAt, 'the connection was cut during the first evaluation')
   t.comment(`registerCandidate settled with ${'err' in outcome ? String((outcome.err as Error).message) : 'a leader'}`)
   t.not(b.election.candidateState(NAME), undefined, 'still a candidate after the failed evaluation')
@@ -121,7 +124,10 @@ t.test('first registerCandidate: the create fails, the candidacy retries until i
     },
   })
   await a.join()
-  const outcome = await b.join().then((leader) => ({ leader }), (err: unknown) => ({ err }))
+  const outcome = await b.join().then(
+    (leader) => ({ leader }),
+    (err: unknown) => ({ err }),
+  )
   t.ok(cut, 'the connection was cut before the create')
   t.comment(`registerCandidate settled with ${'err' in outcome ? String((outcome.err as Error).message) : 'a leader'}`)
   t.not(b.election.candidateState(NAME), undefined, 'still a candidate after the failed evaluation')

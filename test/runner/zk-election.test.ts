@@ -28,9 +28,21 @@ interface Member {
   join(): Promise<LeaderInfo | null>
 }
 
-async function member(t: Test, cluster: string, id: string, opts: { hooks?: ElectionHooks; sessionTimeoutMs?: number } = {}): Promise<Member> {
+async function member(
+  t: Test,
+  cluster: string,
+  id: string,
+  opts: { hooks?: ElectionHooks; sessionTimeoutMs?: number } = {},
+): Promise<Member> {
   const session = await startSession({ servers: zk.connect, cluster, sessionTimeoutMs: opts.sessionTimeoutMs ?? 2000 })
-  const election = new ZkElection({ session, nodeId: id, host: 'h', pid: 1, logger: silentLogger(), ...(opts.hooks ? { hooks: opts.hooks } : {}) })
+  const election = new ZkElection({
+    session,
+    nodeId: id,
+    host: 'h',
+    pid: 1,
+    logger: silentLogger(),
+    ...(opts.hooks ? { hooks: opts.hooks } : {}),
+  })
   const m: Member = {
     id,
     session,
@@ -73,7 +85,11 @@ t.test('whereisGlobal on a non-candidate follows leader changes (and is cached)'
   await b.election.resign(NAME)
   await waitFor(async () => (await o.election.whereisGlobal(NAME)) === null, { what: 'null when nobody leads' })
   // Between a's resignation and b's fencing nobody leads (null): only real leaders are ever named.
-  t.same(o.leaders.filter((l) => l !== null).map((l) => `${l!.id}@${l!.epoch}`), ['a@1', 'b@2'], "'leader' events in order")
+  t.same(
+    o.leaders.filter((l) => l !== null).map((l) => `${l!.id}@${l!.epoch}`),
+    ['a@1', 'b@2'],
+    "'leader' events in order",
+  )
   t.equal(o.leaders.at(-1), null, 'last event: nobody leads')
 })
 
@@ -86,7 +102,10 @@ t.test('a losing candidate never caches itself as the leader', async (t) => {
   t.equal((await b.election.whereisGlobal(NAME))?.id, 'a')
   t.equal(b.elected.length, 0)
   t.equal(b.election.candidateState(NAME), 'following')
-  t.notOk(b.leaders.some((l) => l?.id === 'b'), 'b never saw itself as leader while a leads')
+  t.notOk(
+    b.leaders.some((l) => l?.id === 'b'),
+    'b never saw itself as leader while a leads',
+  )
   await a.election.resign(NAME)
   await waitFor(() => leading(b), { what: 'b elected' })
   await waitFor(async () => (await b.election.whereisGlobal(NAME))?.id === 'b', { what: 'b sees itself once it leads' })
@@ -131,7 +150,12 @@ t.test('ephemeralOwner check: a first node owned by another session is never act
         swapped = node
         // Our path now holds a node of another session (what CURATOR-696 ran into).
         await raw.remove(foreign, node)
-        await raw.create(foreign, node, Buffer.from(JSON.stringify({ v: 1, id: 'intruder', address: 'i', host: 'h', pid: 9 })), zookeeper.CreateMode.EPHEMERAL)
+        await raw.create(
+          foreign,
+          node,
+          Buffer.from(JSON.stringify({ v: 1, id: 'intruder', address: 'i', host: 'h', pid: 9 })),
+          zookeeper.CreateMode.EPHEMERAL,
+        )
       },
     },
   })
@@ -224,13 +248,25 @@ t.test('a ZooKeeper server restart: the election goes on, exactly one leader', a
   await a.join()
   await b.join()
   await zk.server.restart()
-  await waitFor(async () => {
-    const leader = await o.election.whereisGlobal(NAME)
-    const current = [a, b].filter(leading)
-    return leader !== null && current.length === 1 && current[0]!.id === leader.id && current[0]!.elected.at(-1)!.epoch === leader.epoch
-  }, { timeoutMs: 30_000, what: 'one current leader, seen by o' })
+  await waitFor(
+    async () => {
+      const leader = await o.election.whereisGlobal(NAME)
+      const current = [a, b].filter(leading)
+      return (
+        leader !== null &&
+        current.length === 1 &&
+        current[0]!.id === leader.id &&
+        current[0]!.elected.at(-1)!.epoch === leader.epoch
+      )
+    },
+    { timeoutMs: 30_000, what: 'one current leader, seen by o' },
+  )
   const all = [...a.elected, ...b.elected].map((l) => l.epoch)
-  t.same(all, [...all].sort((x, y) => x - y), 'epochs grow')
+  t.same(
+    all,
+    [...all].sort((x, y) => x - y),
+    'epochs grow',
+  )
   t.equal(new Set(all).size, all.length, 'no epoch reused')
 })
 

@@ -16,9 +16,23 @@ t.test('losing one member of three: session, registration and leadership survive
   const cluster = uniqueName('c')
   const a = await startSession({ servers: zk.connect, cluster, sessionTimeoutMs: 6000 })
   const o = await startSession({ servers: zk.connect, cluster, sessionTimeoutMs: 6000 })
-  const registry = new ZkRegistry({ session: a, nodeId: 'a', host: 'h', pid: 1, send: () => true, logger: silentLogger() })
+  const registry = new ZkRegistry({
+    session: a,
+    nodeId: 'a',
+    host: 'h',
+    pid: 1,
+    send: () => true,
+    logger: silentLogger(),
+  })
   const election = new ZkElection({ session: a, nodeId: 'a', host: 'h', pid: 1, logger: silentLogger() })
-  const observerRegistry = new ZkRegistry({ session: o, nodeId: 'o', host: 'h', pid: 2, send: () => true, logger: silentLogger() })
+  const observerRegistry = new ZkRegistry({
+    session: o,
+    nodeId: 'o',
+    host: 'h',
+    pid: 2,
+    send: () => true,
+    logger: silentLogger(),
+  })
   const observer = new ZkElection({ session: o, nodeId: 'o', host: 'h', pid: 2, logger: silentLogger() })
   t.teardown(async () => {
     await Promise.all([election.close(), registry.close(), observer.close(), observerRegistry.close()])
@@ -48,6 +62,10 @@ t.test('losing one member of three: session, registration and leadership survive
   t.ok(elected.at(-1)!.epoch >= elected[0]!.epoch)
   const reg = await a.exists(a.path('services', 'svc', 'a'))
   t.equal(reg?.ephemeralOwner, sessionId, 'registration still owned by the session')
-  await waitFor(async () => (await observerRegistry.getCapable('svc')).length === 1, { what: 'observer sees the registration' })
-  await waitFor(async () => (await observer.whereisGlobal('boss'))?.epoch === elected.at(-1)!.epoch, { what: 'observer sees the current epoch' })
+  await waitFor(async () => (await observerRegistry.getCapable('svc')).length === 1, {
+    what: 'observer sees the registration',
+  })
+  await waitFor(async () => (await observer.whereisGlobal('boss'))?.epoch === elected.at(-1)!.epoch, {
+    what: 'observer sees the current epoch',
+  })
 })

@@ -103,15 +103,17 @@ t.test('a registration replaced by another session is taken back in one multi (n
   const path = a.session.path('services', 'svc', 'a')
   // A foreign ephemeral at our path: delete ours and create theirs in one transaction.
   await new Promise<void>((resolve, reject) =>
-    op.transaction()
+    op
+      .transaction()
       .remove(path, -1)
       .create(path, Buffer.from('{}'), zookeeper.CreateMode.EPHEMERAL)
       .commit((err) => (err ? reject(err) : resolve())),
   )
   const seen = new Promise<string>((resolve) => {
-    const after = (ev: zookeeper.Event) => observer.exists(path, (err, stat) => {
-      resolve(err ? `error ${String(err)}` : `${stat ? 'present' : 'missing'} after ${ev.getName()}`)
-    })
+    const after = (ev: zookeeper.Event) =>
+      observer.exists(path, (err, stat) => {
+        resolve(err ? `error ${String(err)}` : `${stat ? 'present' : 'missing'} after ${ev.getName()}`)
+      })
     observer.exists(path, after, () => undefined)
   })
   await waitFor(() => ours(op, a, path, 'addr.a'), { timeoutMs: HEAL_MS, what: 'ours again' })
@@ -145,8 +147,14 @@ t.test('close() deletes our znodes and does not bring them back', async (t) => {
   const cluster = uniqueName('c')
   const a = await member(t, cluster, 'a')
   // A second registry on the same session (the same connection: its watch events come in order).
-  const a2 = new ZkRegistry({ session: a.session, nodeId: 'a2', host: 'h', pid: 1,
-    send: () => 0, logger: silentLogger() })
+  const a2 = new ZkRegistry({
+    session: a.session,
+    nodeId: 'a2',
+    host: 'h',
+    pid: 1,
+    send: () => 0,
+    logger: silentLogger(),
+  })
   t.teardown(() => a2.close())
   const op = await admin(t)
   await a.registry.register('svc', 'addr.a')
@@ -162,7 +170,15 @@ t.test('close() deletes our znodes and does not bring them back', async (t) => {
 t.test('two live processes with the same node id do not take the path from each other in a loop', async (t) => {
   const cluster = uniqueName('c')
   const lines: string[] = []
-  const logger = pino({ level: 'warn' }, new Writable({ write(chunk, _e, cb) { lines.push(String(chunk)); cb() } }))
+  const logger = pino(
+    { level: 'warn' },
+    new Writable({
+      write(chunk, _e, cb) {
+        lines.push(String(chunk))
+        cb()
+      },
+    }),
+  )
   const x = await member(t, cluster, 'dup', logger)
   const y = await member(t, cluster, 'dup', logger)
   const observer = await admin(t)
@@ -170,10 +186,14 @@ t.test('two live processes with the same node id do not take the path from each 
   await x.registry.register('svc', 'addr.x')
   let changes = 0
   const watch = (): void => {
-    observer.exists(path, () => {
-      changes++
-      watch()
-    }, () => undefined)
+    observer.exists(
+      path,
+      () => {
+        changes++
+        watch()
+      },
+      () => undefined,
+    )
   }
   watch()
   await y.registry.register('svc', 'addr.y')

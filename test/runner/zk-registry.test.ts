@@ -25,10 +25,27 @@ interface Member {
 }
 
 /** A session + registry for node `id` in `cluster`, closed at the end of the test. */
-async function member(t: Test, cluster: string, id: string, extra: Partial<ZkRegistryOptions> & { sessionTimeoutMs?: number } = {}): Promise<Member> {
-  const session = await startSession({ servers: zk.connect, cluster, ...(extra.sessionTimeoutMs ? { sessionTimeoutMs: extra.sessionTimeoutMs } : {}) })
+async function member(
+  t: Test,
+  cluster: string,
+  id: string,
+  extra: Partial<ZkRegistryOptions> & { sessionTimeoutMs?: number } = {},
+): Promise<Member> {
+  const session = await startSession({
+    servers: zk.connect,
+    cluster,
+    ...(extra.sessionTimeoutMs ? { sessionTimeoutMs: extra.sessionTimeoutMs } : {}),
+  })
   const sent: Member['sent'] = []
-  const registry = new ZkRegistry({ session, nodeId: id, host: 'h', pid: 1, send: (a, ty, b) => sent.push([a, ty, b]), logger: silentLogger(), ...extra })
+  const registry = new ZkRegistry({
+    session,
+    nodeId: id,
+    host: 'h',
+    pid: 1,
+    send: (a, ty, b) => sent.push([a, ty, b]),
+    logger: silentLogger(),
+    ...extra,
+  })
   t.teardown(async () => {
     await registry.close()
     await session.close()
@@ -63,7 +80,8 @@ t.test('a child deleted between getChildren and getData does not empty the looku
   const a = await member(t, cluster, 'a')
   const b = await member(t, cluster, 'b')
   const c = await member(t, cluster, 'c')
-  for (const m of [a, b, c]) await m.registry.register('svc', `addr.${m.registry === a.registry ? 'a' : m.registry === b.registry ? 'b' : 'c'}`)
+  for (const m of [a, b, c])
+    await m.registry.register('svc', `addr.${m.registry === a.registry ? 'a' : m.registry === b.registry ? 'b' : 'c'}`)
   let deleted = false
   const o = await member(t, cluster, 'o', {
     hooks: {
@@ -102,7 +120,13 @@ t.test('register, unregister and updateMeta on another session reach the cache; 
 t.test('the death of a registered process reaches the cache', async (t) => {
   const cluster = uniqueName('c')
   const o = await member(t, cluster, 'o')
-  const proc = spawnFixture(fixture, { ZK_SERVERS: zk.connect, ZK_CLUSTER: cluster, NODE_ID: 'p1', SERVICE: 'svc', ZK_SESSION_MS: '1000' })
+  const proc = spawnFixture(fixture, {
+    ZK_SERVERS: zk.connect,
+    ZK_CLUSTER: cluster,
+    NODE_ID: 'p1',
+    SERVICE: 'svc',
+    ZK_SESSION_MS: '1000',
+  })
   t.teardown(() => void proc.child.kill('SIGKILL'))
   await waitFor(() => proc.events.some((e) => e.ev === 'ready'), { timeoutMs: 60_000, what: 'registrant ready' })
   await waitFor(async () => ids(await o.registry.getCapable('svc')).includes('p1'), { what: 'registration seen' })
@@ -126,12 +150,16 @@ t.test('after session expiry everything is registered again and caches are rebui
   await waitFor(() => a.session.state === 'connected' && a.session.sessionId !== oldSession, { what: 'new session' })
   const observer = await rawClient(zk.connect)
   t.teardown(() => observer.close())
-  await waitFor(async () => (await raw.exists(observer, a.session.path('services', 'svc', 'a'))) !== null, { what: 're-registered' })
+  await waitFor(async () => (await raw.exists(observer, a.session.path('services', 'svc', 'a'))) !== null, {
+    what: 're-registered',
+  })
   const stat = await a.session.exists(a.session.path('services', 'svc', 'a'))
   t.equal(stat?.ephemeralOwner, a.session.sessionId, 'owned by the new session')
   t.ok(await raw.exists(observer, a.session.path('nodes', 'a')), 're-announced')
   await b.registry.register('svc', 'addr.b')
-  await waitFor(async () => ids(await a.registry.getCapable('svc')).join() === 'a,b', { what: 'watch re-armed on the new session' })
+  await waitFor(async () => ids(await a.registry.getCapable('svc')).join() === 'a,b', {
+    what: 'watch re-armed on the new session',
+  })
 })
 
 t.test('a registration left by another session is replaced in one step: a watcher never sees it missing', async (t) => {
@@ -153,7 +181,12 @@ t.test('a registration left by another session is replaced in one step: a watche
     const afterEvent = new Promise<string>((resolve) => {
       observer.exists(
         path,
-        (ev) => observer.exists(path, (err, stat) => resolve(err ? `error ${String(err)}` : stat ? `present after ${ev.getName()}` : `missing after ${ev.getName()}`)),
+        (ev) =>
+          observer.exists(path, (err, stat) =>
+            resolve(
+              err ? `error ${String(err)}` : stat ? `present after ${ev.getName()}` : `missing after ${ev.getName()}`,
+            ),
+          ),
         () => undefined,
       )
     })
@@ -163,13 +196,25 @@ t.test('a registration left by another session is replaced in one step: a watche
     t.equal(stat?.ephemeralOwner, a.session.sessionId, `round ${round}: the registration is ours now`)
     await a.registry.unregister('svc')
   }
-  t.same(seen, Array(5).fill('present after NODE_DELETED'), 'read right after the delete event, the registration is always there')
+  t.same(
+    seen,
+    Array(5).fill('present after NODE_DELETED'),
+    'read right after the delete event, the registration is always there',
+  )
 })
 
 t.test('invalid data in a node is ignored with a warning', async (t) => {
   const cluster = uniqueName('c')
   const lines: string[] = []
-  const logger = pino({ level: 'warn' }, new Writable({ write(chunk, _e, cb) { lines.push(String(chunk)); cb() } }))
+  const logger = pino(
+    { level: 'warn' },
+    new Writable({
+      write(chunk, _e, cb) {
+        lines.push(String(chunk))
+        cb()
+      },
+    }),
+  )
   const a = await member(t, cluster, 'a')
   const o = await member(t, cluster, 'o', { logger })
   await a.registry.register('svc', 'addr.a')
@@ -178,7 +223,11 @@ t.test('invalid data in a node is ignored with a warning', async (t) => {
   const dir = a.session.path('services', 'svc')
   await raw.create(observer, `${dir}/garbage`, Buffer.from('{not json'))
   await raw.create(observer, `${dir}/empty`)
-  await raw.create(observer, `${dir}/wrongid`, Buffer.from(JSON.stringify({ v: 1, id: 'other', address: 'x', host: 'h', pid: 1, meta: {}, registeredAt: 'now' })))
+  await raw.create(
+    observer,
+    `${dir}/wrongid`,
+    Buffer.from(JSON.stringify({ v: 1, id: 'other', address: 'x', host: 'h', pid: 1, meta: {}, registeredAt: 'now' })),
+  )
   await raw.create(observer, `${dir}/v2`, Buffer.from(JSON.stringify({ v: 2, id: 'v2' })))
   t.same(ids(await o.registry.getCapable('svc')), ['a'], 'only the valid registration')
   t.equal(lines.filter((l) => l.includes('ignoring invalid data')).length, 4, 'one warning per invalid node')
@@ -194,7 +243,10 @@ t.test('nsendCapable and nsendPeers address every live registration', async (t) 
   await a.registry.register('worker', 'worker.a')
   await b.registry.register('worker', 'worker.b')
   await c.registry.register('worker', 'worker.c') // registered, but node c never announced itself
-  await waitFor(async () => (await a.registry.getCapable('worker')).length === 3 && (await a.registry.getPeers()).length === 2, { what: 'all seen' })
+  await waitFor(
+    async () => (await a.registry.getCapable('worker')).length === 3 && (await a.registry.getPeers()).length === 2,
+    { what: 'all seen' },
+  )
   t.equal(await a.registry.nsendCapable('worker', 'job', { n: 1 }), 3)
   t.same(a.sent.map(([addr]) => addr).sort(), ['worker.a', 'worker.b', 'worker.c'])
   a.sent.length = 0
@@ -206,7 +258,11 @@ t.test('nsendCapable and nsendPeers address every live registration', async (t) 
 t.test('bad input is rejected without side effects', async (t) => {
   const a = await member(t, uniqueName('c'), 'a')
   for (const name of ['', 'a/b', '.', '..', 'x\u0000y']) {
-    await t.rejects(a.registry.register(name, 'addr'), { code: errors.VALIDATION.code }, `service ${JSON.stringify(name)}`)
+    await t.rejects(
+      a.registry.register(name, 'addr'),
+      { code: errors.VALIDATION.code },
+      `service ${JSON.stringify(name)}`,
+    )
   }
   await t.rejects(a.registry.register('svc', ''), { code: errors.VALIDATION.code })
   await t.rejects(a.registry.register('svc', 'addr', [] as never), { code: errors.VALIDATION.code })
@@ -225,9 +281,16 @@ t.test('a ZooKeeper server restart: registrations kept or restored, watches re-a
   await a.registry.register('svc', 'addr.a')
   await waitFor(async () => ids(await b.registry.getCapable('svc')).join() === 'a', { what: 'seen' })
   await zk.server.restart()
-  await waitFor(() => a.session.state === 'connected' && b.session.state === 'connected', { timeoutMs: 30_000, what: 'both connected again' })
-  await waitFor(async () => (await a.session.exists(a.session.path('services', 'svc', 'a'))) !== null, { what: 'registration present' })
+  await waitFor(() => a.session.state === 'connected' && b.session.state === 'connected', {
+    timeoutMs: 30_000,
+    what: 'both connected again',
+  })
+  await waitFor(async () => (await a.session.exists(a.session.path('services', 'svc', 'a'))) !== null, {
+    what: 'registration present',
+  })
   const c = await member(t, cluster, 'c')
   await c.registry.register('svc', 'addr.c')
-  await waitFor(async () => ids(await b.registry.getCapable('svc')).join() === 'a,c', { what: 'watch works after the restart' })
+  await waitFor(async () => ids(await b.registry.getCapable('svc')).join() === 'a,c', {
+    what: 'watch works after the restart',
+  })
 })

@@ -40,7 +40,13 @@ t.test('connects under the chroot, creates the base path, reports a hex session 
 
 t.test('start() rejects with a clear error when no server answers', async (t) => {
   const port = await freePort()
-  const s = new ZkSession({ servers: `127.0.0.1:${port}`, cluster: 'x', sessionTimeoutMs: 1000, connectTimeoutMs: 800, logger: silentLogger() })
+  const s = new ZkSession({
+    servers: `127.0.0.1:${port}`,
+    cluster: 'x',
+    sessionTimeoutMs: 1000,
+    connectTimeoutMs: 800,
+    logger: silentLogger(),
+  })
   const err = await s.start().catch((e: unknown) => e)
   t.ok(isBosunError(err, errors.ZK_NOT_CONNECTED), 'ZK_NOT_CONNECTED')
   t.match((err as Error).message, `127.0.0.1:${port}`)
@@ -63,7 +69,18 @@ t.test('unknown ZooKeeper error codes do not crash the process', async (t) => {
   const s = await startSession({ servers: zk.connect, cluster: uniqueName('c') })
   t.teardown(() => s.close())
   const states = recordStates(s)
-  const manager = (s as unknown as { handle: { client: { connectionManager: { pendingQueue: Array<{ request: { header: { xid: number } } }>; onSocketData(b: Buffer): void } } } }).handle.client.connectionManager
+  const manager = (
+    s as unknown as {
+      handle: {
+        client: {
+          connectionManager: {
+            pendingQueue: Array<{ request: { header: { xid: number } } }>
+            onSocketData(b: Buffer): void
+          }
+        }
+      }
+    }
+  ).handle.client.connectionManager
   const pending = s.getData(s.basePath)
   const xid = manager.pendingQueue[0]?.request.header.xid
   t.type(xid, 'number', 'the request is on the wire')
@@ -80,30 +97,41 @@ t.test('unknown ZooKeeper error codes do not crash the process', async (t) => {
   t.notOk(states.includes('lost'), `same session (${states.join(',')})`)
 })
 
-t.test('a call times out on a frozen server; the probe detects the silent partition; a new session follows', async (t) => {
-  const s = await startSession({ servers: zk.connect, cluster: uniqueName('c'), sessionTimeoutMs: 2000, requestTimeoutMs: 500 })
-  t.teardown(() => s.close())
-  const states = recordStates(s)
-  const firstId = s.sessionId
-  await freeze(zk.server)
-  const paused = Date.now()
-  t.teardown(() => zk.server.resume())
-  const started = Date.now()
-  const err = await s.getData(s.basePath).catch((e: unknown) => e)
-  t.ok(isBosunError(err, errors.ZK_TIMEOUT), `ZK_TIMEOUT, not a hang (${String(err)})`)
-  t.ok(Date.now() - started < 1500, `answered in ${Date.now() - started} ms`)
-  await waitFor(() => states.includes('suspended'), { what: 'suspended' })
-  t.ok(Date.now() - paused < 2000, `suspended ${Date.now() - paused} ms after the freeze, within the session timeout`)
-  t.notOk(s.isConfirmed(), 'not confirmed while suspended')
-  await waitFor(() => states.includes('lost'), { what: 'lost' })
-  t.ok(states.indexOf('suspended') < states.indexOf('lost'), 'suspended first, lost once unconfirmed for a whole session timeout')
-  const waitTimeout = s.exists('/').catch((e: unknown) => e)
-  t.ok(isBosunError(await waitTimeout, errors.ZK_TIMEOUT), 'calls while lost time out too')
-  zk.server.resume()
-  await waitFor(() => states.includes('connected'), { what: 'new session' })
-  t.not(s.sessionId, firstId, 'a new session')
-  t.ok(await s.exists(s.basePath))
-})
+t.test(
+  'a call times out on a frozen server; the probe detects the silent partition; a new session follows',
+  async (t) => {
+    const s = await startSession({
+      servers: zk.connect,
+      cluster: uniqueName('c'),
+      sessionTimeoutMs: 2000,
+      requestTimeoutMs: 500,
+    })
+    t.teardown(() => s.close())
+    const states = recordStates(s)
+    const firstId = s.sessionId
+    await freeze(zk.server)
+    const paused = Date.now()
+    t.teardown(() => zk.server.resume())
+    const started = Date.now()
+    const err = await s.getData(s.basePath).catch((e: unknown) => e)
+    t.ok(isBosunError(err, errors.ZK_TIMEOUT), `ZK_TIMEOUT, not a hang (${String(err)})`)
+    t.ok(Date.now() - started < 1500, `answered in ${Date.now() - started} ms`)
+    await waitFor(() => states.includes('suspended'), { what: 'suspended' })
+    t.ok(Date.now() - paused < 2000, `suspended ${Date.now() - paused} ms after the freeze, within the session timeout`)
+    t.notOk(s.isConfirmed(), 'not confirmed while suspended')
+    await waitFor(() => states.includes('lost'), { what: 'lost' })
+    t.ok(
+      states.indexOf('suspended') < states.indexOf('lost'),
+      'suspended first, lost once unconfirmed for a whole session timeout',
+    )
+    const waitTimeout = s.exists('/').catch((e: unknown) => e)
+    t.ok(isBosunError(await waitTimeout, errors.ZK_TIMEOUT), 'calls while lost time out too')
+    zk.server.resume()
+    await waitFor(() => states.includes('connected'), { what: 'new session' })
+    t.not(s.sessionId, firstId, 'a new session')
+    t.ok(await s.exists(s.basePath))
+  },
+)
 
 t.test('a call while the server is down times out instead of waiting in the client queue', async (t) => {
   const s = await startSession({ servers: zk.connect, cluster: uniqueName('c'), sessionTimeoutMs: 10_000 })
@@ -129,12 +157,19 @@ t.test('an expired client is replaced by a new one (the process never restarts)'
   const gen = s.generation
   await expireSession(zk.connect, s)
   await waitFor(() => states.includes('connected'), { what: 'new session' })
-  t.same(states.filter((x) => x === 'lost' || x === 'connected'), ['lost', 'connected'])
+  t.same(
+    states.filter((x) => x === 'lost' || x === 'connected'),
+    ['lost', 'connected'],
+  )
   t.not(s.sessionId, firstId)
   t.ok(s.generation > gen)
   t.equal(s.stats.sessions, 2)
   t.ok(await s.create(s.path('after'), 'ok'), 'usable')
-  await t.rejects(s.getData(s.basePath, undefined, { generation: gen }), { code: errors.ZK_SESSION_LOST.code }, 'calls pinned to the old session refuse to run')
+  await t.rejects(
+    s.getData(s.basePath, undefined, { generation: gen }),
+    { code: errors.ZK_SESSION_LOST.code },
+    'calls pinned to the old session refuse to run',
+  )
 })
 
 t.test('close() deletes our ephemerals at once, and is idempotent', async (t) => {
@@ -167,7 +202,11 @@ t.test('close() while disconnected waits for the reconnect and deletes our ephem
   await restart
   const observer = await rawClient(zk.connect)
   t.teardown(() => observer.close())
-  t.equal(await raw.exists(observer, p), null, `ephemeral deleted by close() (${Date.now() - started} ms), before any expiry`)
+  t.equal(
+    await raw.exists(observer, p),
+    null,
+    `ephemeral deleted by close() (${Date.now() - started} ms), before any expiry`,
+  )
 })
 
 t.test('protected create: after a connection loss mid-create it finds its node, never creates twice', async (t) => {
@@ -200,9 +239,17 @@ t.test('ACL: with credentials, bosun znodes can be read but not changed or delet
   t.teardown(() => anon.close())
   t.equal((await raw.getData(anon, node)).toString(), 'v1', 'world can read')
   const code = (e: unknown) => (e as { code?: number }).code
-  t.equal(code(await raw.setData(anon, node, Buffer.from('x')).catch((e: unknown) => e)), ZK_CODES.NO_AUTH, 'cannot set')
+  t.equal(
+    code(await raw.setData(anon, node, Buffer.from('x')).catch((e: unknown) => e)),
+    ZK_CODES.NO_AUTH,
+    'cannot set',
+  )
   t.equal(code(await raw.remove(anon, eph).catch((e: unknown) => e)), ZK_CODES.NO_AUTH, 'cannot delete')
-  t.equal(code(await raw.create(anon, s.path('intruder')).catch((e: unknown) => e)), ZK_CODES.NO_AUTH, 'cannot create below')
+  t.equal(
+    code(await raw.create(anon, s.path('intruder')).catch((e: unknown) => e)),
+    ZK_CODES.NO_AUTH,
+    'cannot create below',
+  )
   const friend = await rawClient(zk.connect, { auth })
   t.teardown(() => friend.close())
   await raw.setData(friend, node, Buffer.from('v2'))
@@ -223,7 +270,10 @@ t.test('a wiped server: the client gives up its session and starts a new one', a
   await s.create(s.path('some', 'thing'), 'x').catch(() => s.mkdirp(s.path('some', 'thing')))
   await zk.server.wipe()
   await zk.server.start()
-  await waitFor(() => states.includes('lost') && states.lastIndexOf('connected') > states.indexOf('lost'), { timeoutMs: 30_000, what: 'new session after wipe' })
+  await waitFor(() => states.includes('lost') && states.lastIndexOf('connected') > states.indexOf('lost'), {
+    timeoutMs: 30_000,
+    what: 'new session after wipe',
+  })
   t.not(s.sessionId, firstId)
   t.ok(await s.exists(s.basePath), 'base path created again on the empty server')
 })
@@ -235,7 +285,10 @@ t.test('the liveness probe runs while idle and is not counted as a request', asy
   const probes = s.stats.probes
   const started = Date.now()
   await waitFor(() => s.stats.probes >= probes + 3, { what: 'three probes' })
-  t.ok(Date.now() - started < 3 * 1200, `three probes in ${Date.now() - started} ms: more often than once per session timeout`)
+  t.ok(
+    Date.now() - started < 3 * 1200,
+    `three probes in ${Date.now() - started} ms: more often than once per session timeout`,
+  )
   t.equal(s.requestCount, before, 'no counted requests while idle')
   t.ok(s.isConfirmed())
 })

@@ -13,7 +13,14 @@ import t from 'tap'
 import { TestCluster } from '../helpers/processes.js'
 import { startNats, startZooKeeper, uniqueName } from '../helpers/servers.js'
 import { waitFor } from '../helpers/wait.js'
-import { deadProcesses, healthProblem, hostileFunctionsDir, SESSION_TIMEOUT_MS, startCluster, warnings } from '../hostile/helpers.js'
+import {
+  deadProcesses,
+  healthProblem,
+  hostileFunctionsDir,
+  SESSION_TIMEOUT_MS,
+  startCluster,
+  warnings,
+} from '../hostile/helpers.js'
 
 const markers = mkdtempSync(join(tmpdir(), 'bosun-markers-'))
 const outside = mkdtempSync(join(tmpdir(), 'bosun-outside-'))
@@ -34,7 +41,8 @@ symlinkSync(outside, join(dir, 'dirlink.mjs'))
 symlinkSync(join(outside, 'nowhere.mjs'), join(dir, 'broken.mjs'))
 const BAD_NAMES = ['Evil', '1evil', '-evil', 'ev il', 'evil.', '.hidden', 'a'.repeat(65), 'évil', 'evil$', 'EVIL']
 for (const n of BAD_NAMES) writeFileSync(join(dir, `${n}.mjs`), evil(`badname-${Buffer.from(n).toString('hex')}`))
-for (const ext of ['cjs', 'ts', 'json', 'mjs.bak', 'node']) writeFileSync(join(dir, `other-ext.${ext}`), evil(`ext-${ext}`))
+for (const ext of ['cjs', 'ts', 'json', 'mjs.bak', 'node'])
+  writeFileSync(join(dir, `other-ext.${ext}`), evil(`ext-${ext}`))
 mkdirSync(join(dir, 'sub'))
 writeFileSync(join(dir, 'sub', 'inner.mjs'), evil('inner'))
 mkdirSync(join(dir, 'folder.mjs'))
@@ -43,7 +51,14 @@ writeFileSync(join(dir, 'folder.mjs', 'index.mjs'), evil('folder-index'))
 const zk = await startZooKeeper()
 const nats = await startNats()
 const name = uniqueName('fdir')
-const cluster = new TestCluster({ sessionTimeoutMs: SESSION_TIMEOUT_MS, zk, nats, cluster: name, workers: 2, functionsDir: dir })
+const cluster = new TestCluster({
+  sessionTimeoutMs: SESSION_TIMEOUT_MS,
+  zk,
+  nats,
+  cluster: name,
+  workers: 2,
+  functionsDir: dir,
+})
 const nc = await natsConnect({ servers: nats.url })
 t.teardown(async () => {
   await nc.close().catch(() => undefined)
@@ -57,24 +72,62 @@ const markersNow = () => readdirSync(markers)
 
 t.test('workers advertise exactly the valid functions inside the folder and log what they skipped', async (t) => {
   const state = await cluster.clusterState()
-  const expected = ['alias', 'bigint', 'busyloop', 'cyclic', 'echo', 'exit', 'fail', 'huge', 'noop', 'sleep', 'throw-value']
-  for (const w of state.workers) t.same([...w.functions].sort(), expected, `${w.id} advertises only valid, contained functions`)
-  await waitFor(() => warnings(cluster, /function file ignored/).length > 0, { timeoutMs: 10_000, what: 'skip warnings' })
+  const expected = [
+    'alias',
+    'bigint',
+    'busyloop',
+    'cyclic',
+    'echo',
+    'exit',
+    'fail',
+    'huge',
+    'noop',
+    'sleep',
+    'throw-value',
+  ]
+  for (const w of state.workers)
+    t.same([...w.functions].sort(), expected, `${w.id} advertises only valid, contained functions`)
+  await waitFor(() => warnings(cluster, /function file ignored/).length > 0, {
+    timeoutMs: 10_000,
+    what: 'skip warnings',
+  })
   const skipped = warnings(cluster, /function file ignored/).map((l) => String(l.file))
-  for (const f of ['escape.mjs', 'relative-escape.mjs', 'dirlink.mjs', 'broken.mjs', 'Evil.mjs', 'folder.mjs']) t.ok(skipped.includes(f), `${f} skipped with a warning`)
+  for (const f of ['escape.mjs', 'relative-escape.mjs', 'dirlink.mjs', 'broken.mjs', 'Evil.mjs', 'folder.mjs'])
+    t.ok(skipped.includes(f), `${f} skipped with a warning`)
   t.same(markersNow(), [], 'nothing outside the rules was even imported')
 })
 
 t.test('submitting a name that is not a loaded function answers 400 or 404 and runs nothing', async (t) => {
-  const names = ['escape', 'relative-escape', 'dirlink', 'broken', 'inner', 'sub/inner', 'folder', 'other-ext', 'evil', 'outside',
-    '../evil', `..${'/'}${outside.split('/').pop()}/evil`, outside + '/evil.mjs', 'escape.mjs', './echo', 'echo.mjs', ...BAD_NAMES]
+  const names = [
+    'escape',
+    'relative-escape',
+    'dirlink',
+    'broken',
+    'inner',
+    'sub/inner',
+    'folder',
+    'other-ext',
+    'evil',
+    'outside',
+    '../evil',
+    `..${'/'}${outside.split('/').pop()}/evil`,
+    outside + '/evil.mjs',
+    'escape.mjs',
+    './echo',
+    'echo.mjs',
+    ...BAD_NAMES,
+  ]
   const wrong: string[] = []
   for (const fn of names) {
     const one = await cluster.post('/jobs', { function: fn, payload: null })
     const batch = await cluster.post('/jobs/batch', { jobs: [{ function: 'echo' }, { function: fn }] })
-    for (const [route, r] of [['POST /jobs', one], ['POST /jobs/batch', batch]] as const) {
+    for (const [route, r] of [
+      ['POST /jobs', one],
+      ['POST /jobs/batch', batch],
+    ] as const) {
       const expected = r.status === 404 ? 'BOSUN_ERR_UNKNOWN_FUNCTION' : 'BOSUN_ERR_VALIDATION'
-      if (!(r.status === 400 || r.status === 404) || r.body?.code !== expected) wrong.push(`${route} ${JSON.stringify(fn)} → ${r.status} ${r.body?.code}`)
+      if (!(r.status === 400 || r.status === 404) || r.body?.code !== expected)
+        wrong.push(`${route} ${JSON.stringify(fn)} → ${r.status} ${r.body?.code}`)
     }
   }
   t.same(wrong, [], 'every such name is refused with 400 (bad name) or 404 (unknown function)')
@@ -86,14 +139,45 @@ t.test('submitting a name that is not a loaded function answers 400 or 404 and r
 t.test('a dispatch forged on NATS with such names is refused by the worker and runs nothing', async (t) => {
   const state = await cluster.clusterState()
   const epoch = state.boss!.epoch
-  const fns = ['escape', 'evil', '../evil', join(outside, 'evil.mjs'), `file://${join(outside, 'evil.mjs')}`, 'sub/inner', 'Evil', 'constructor', '__proto__', 'toString']
-  const jobs = fns.map((fn, i) => ({ id: `forged${i}`, function: fn, attempts: 1, maxAttempts: 1, payload: null, timeoutMs: 5000, state: 'running', createdAt: new Date().toISOString() }))
+  const fns = [
+    'escape',
+    'evil',
+    '../evil',
+    join(outside, 'evil.mjs'),
+    `file://${join(outside, 'evil.mjs')}`,
+    'sub/inner',
+    'Evil',
+    'constructor',
+    '__proto__',
+    'toString',
+  ]
+  const jobs = fns.map((fn, i) => ({
+    id: `forged${i}`,
+    function: fn,
+    attempts: 1,
+    maxAttempts: 1,
+    payload: null,
+    timeoutMs: 5000,
+    state: 'running',
+    createdAt: new Date().toISOString(),
+  }))
   for (const w of state.workers) {
-    const reply = await nc.request(`bosun.${name}.proc.${w.id}`, JSON.stringify({ v: 1, type: 'worker.dispatch', from: 'bosun.x.proc.stranger', epoch, body: { epoch, jobs } }), { timeout: 5000 })
+    const reply = await nc.request(
+      `bosun.${name}.proc.${w.id}`,
+      JSON.stringify({ v: 1, type: 'worker.dispatch', from: 'bosun.x.proc.stranger', epoch, body: { epoch, jobs } }),
+      { timeout: 5000 },
+    )
     const body = JSON.parse(new TextDecoder().decode(reply.data))
     t.equal(body.ok, true, `${w.id} answered the dispatch`)
-    t.same(body.body?.answers?.map((a: { accepted: boolean }) => a.accepted), fns.map(() => false), `${w.id} refused every forged job`)
-    t.ok(body.body?.answers?.every((a: { reason?: string }) => a.reason === 'unknown-function'), 'as unknown functions')
+    t.same(
+      body.body?.answers?.map((a: { accepted: boolean }) => a.accepted),
+      fns.map(() => false),
+      `${w.id} refused every forged job`,
+    )
+    t.ok(
+      body.body?.answers?.every((a: { reason?: string }) => a.reason === 'unknown-function'),
+      'as unknown functions',
+    )
   }
   t.same(markersNow(), [], 'no marker: nothing was imported or ran')
 })
@@ -117,7 +201,12 @@ t.test('payloads are never evaluated: echo returns code-looking payloads verbati
   for (const [i, payload] of payloads.entries()) {
     const r = await cluster.post('/jobs?wait=10000', { function: 'echo', payload })
     // Compared as JSON text (tap's deep equality would call a payload's own `hasOwnProperty` key).
-    if (r.body?.state !== 'succeeded' || JSON.stringify(r.body?.result) !== JSON.stringify(payload) || JSON.stringify(r.body?.payload) !== JSON.stringify(payload)) wrong.push(i)
+    if (
+      r.body?.state !== 'succeeded' ||
+      JSON.stringify(r.body?.result) !== JSON.stringify(payload) ||
+      JSON.stringify(r.body?.payload) !== JSON.stringify(payload)
+    )
+      wrong.push(i)
   }
   // Indexes, not the payloads: U+2028 in a test name would break the TAP stream.
   t.same(wrong, [], `all ${payloads.length} code-looking payloads were stored and echoed verbatim`)

@@ -17,7 +17,14 @@ const AUTH = 'bosun:s3cret-zk'
 const zkServer = await startZooKeeper()
 const nats = await startNats()
 const name = uniqueName('acl')
-const cluster = new TestCluster({ sessionTimeoutMs: SESSION_TIMEOUT_MS, zk: zkServer, nats, cluster: name, workers: 3, env: { ZK_AUTH: AUTH } })
+const cluster = new TestCluster({
+  sessionTimeoutMs: SESSION_TIMEOUT_MS,
+  zk: zkServer,
+  nats,
+  cluster: name,
+  workers: 3,
+  env: { ZK_AUTH: AUTH },
+})
 const clients: zookeeper.Client[] = []
 t.teardown(async () => {
   clients.forEach((c) => zk.close(c))
@@ -45,7 +52,10 @@ for (const p of nodes) snapshot.set(p, (await zk.data(anonymous, p)).toString('b
 
 t.test('bosun created every kind of znode the test attacks', async (t) => {
   for (const kind of ['services/worker/', 'nodes/', 'elections/boss/', 'epochs/boss']) {
-    t.ok(nodes.some((p) => p.startsWith(`${base}/${kind}`)), `a znode under ${kind}`)
+    t.ok(
+      nodes.some((p) => p.startsWith(`${base}/${kind}`)),
+      `a znode under ${kind}`,
+    )
   }
   t.ok(nodes.length >= 10, `${nodes.length} znodes`)
 })
@@ -57,7 +67,12 @@ t.test('every bosun znode carries [digest ALL for the ZK_AUTH user, world READ]'
     const acls = await zk.acl(anonymous, p)
     // ZooKeeper 3.8 masks the digest for readers without READ_ACL rights ('user:x'); the client's
     // objects carry `permission` at run time (the typings say `perms`).
-    const desc = acls.map((a) => `${a.id.scheme}:${a.id.id.replace(digest, 'bosun:x')}=${(a as unknown as { permission?: number }).permission ?? a.perms}`).sort()
+    const desc = acls
+      .map(
+        (a) =>
+          `${a.id.scheme}:${a.id.id.replace(digest, 'bosun:x')}=${(a as unknown as { permission?: number }).permission ?? a.perms}`,
+      )
+      .sort()
     const want = [`digest:bosun:x=${zookeeper.Permission.ALL}`, `world:anyone=${zookeeper.Permission.READ}`].sort()
     if (JSON.stringify(desc) !== JSON.stringify(want)) bad.push(`${p}: ${desc.join(', ')}`)
   }
@@ -66,7 +81,10 @@ t.test('every bosun znode carries [digest ALL for the ZK_AUTH user, world READ]'
 
 t.test('a client without credentials (or with wrong ones) can read but not change anything', async (t) => {
   const unexpected: string[] = []
-  for (const [who, c] of [['anonymous', anonymous], ['wrong password', wrong]] as const) {
+  for (const [who, c] of [
+    ['anonymous', anonymous],
+    ['wrong password', wrong],
+  ] as const) {
     for (const p of nodes) {
       try {
         await zk.data(c, p)
@@ -97,9 +115,13 @@ t.test('a client without credentials (or with wrong ones) can read but not chang
       t.fail(`${p} disappeared`)
       continue
     }
-    if (!p.includes('/elections/') && !p.endsWith('/epochs/boss')) t.equal((await zk.data(anonymous, p)).toString('base64'), snapshot.get(p), `${p} unchanged`)
+    if (!p.includes('/elections/') && !p.endsWith('/epochs/boss'))
+      t.equal((await zk.data(anonymous, p)).toString('base64'), snapshot.get(p), `${p} unchanged`)
   }
-  t.notOk((await tree(anonymous, base)).some((p) => p.includes('intruder')), 'no intruder znode exists')
+  t.notOk(
+    (await tree(anonymous, base)).some((p) => p.includes('intruder')),
+    'no intruder znode exists',
+  )
 })
 
 t.test('the same writes succeed with the right credentials (the test can tell the difference)', async (t) => {
@@ -115,11 +137,17 @@ t.test('the cluster keeps working: jobs run, a failover still works under ACLs',
   const boss = await cluster.bossProcess()
   await boss.kill()
   cluster.workers.splice(cluster.workers.indexOf(boss), 1)
-  const after = await waitFor(async () => {
-    const s = await cluster.clusterState()
-    return s.boss && s.boss.epoch > before.boss!.epoch && s.workers.length >= 1 ? s : undefined
-  }, { timeoutMs: 60_000, what: 'a new boss' })
-  t.ok(after.boss!.id !== before.boss!.id, `a new boss with a larger epoch (${before.boss!.epoch} → ${after.boss!.epoch})`)
+  const after = await waitFor(
+    async () => {
+      const s = await cluster.clusterState()
+      return s.boss && s.boss.epoch > before.boss!.epoch && s.workers.length >= 1 ? s : undefined
+    },
+    { timeoutMs: 60_000, what: 'a new boss' },
+  )
+  t.ok(
+    after.boss!.id !== before.boss!.id,
+    `a new boss with a larger epoch (${before.boss!.epoch} → ${after.boss!.epoch})`,
+  )
   t.equal(await healthProblem(cluster), undefined, 'jobs run under the new boss')
   t.same(deadProcesses(cluster), [])
 })

@@ -47,11 +47,28 @@ class FakeExecutor implements Executor {
     })
     const entry: { finish(ok: boolean): void; aborted?: string } = { finish }
     this.runs.set(req.jobId, entry)
-    return { promise, abort: (reason: string) => { entry.aborted = reason; finish(false) } }
+    return {
+      promise,
+      abort: (reason: string) => {
+        entry.aborted = reason
+        finish(false)
+      },
+    }
   }
 }
 
-const job = (id: string, fn = 'echo'): Job => ({ id, function: fn, state: 'running', attempts: 1, maxAttempts: 1, payload: null, priority: 0, timeoutMs: 1000, createdAt: '', epoch: 0 })
+const job = (id: string, fn = 'echo'): Job => ({
+  id,
+  function: fn,
+  state: 'running',
+  attempts: 1,
+  maxAttempts: 1,
+  payload: null,
+  priority: 0,
+  timeoutMs: 1000,
+  createdAt: '',
+  epoch: 0,
+})
 
 const agents: WorkerAgent[] = []
 t.teardown(() => agents.forEach((a) => a.close()))
@@ -59,7 +76,13 @@ t.teardown(() => agents.forEach((a) => a.close()))
 function setup() {
   const transport = new FakeTransport()
   const executor = new FakeExecutor()
-  const agent = new WorkerAgent({ id: 'w1', transport: transport as unknown as Transport, executor, bossAddress: async () => 'boss', logger: silentLogger() })
+  const agent = new WorkerAgent({
+    id: 'w1',
+    transport: transport as unknown as Transport,
+    executor,
+    bossAddress: async () => 'boss',
+    logger: silentLogger(),
+  })
   agent.start()
   agent.setAccepting(true)
   agents.push(agent)
@@ -88,8 +111,14 @@ t.test('the same job dispatched twice (new boss) runs once; capacity and functio
   const { transport, executor, agent } = setup()
   agent.observeEpoch(1)
   transport.call(MSG.dispatch, { epoch: 1, jobs: [job('a')] })
-  const again: DispatchReply = transport.call(MSG.dispatch, { epoch: 2, jobs: [job('a'), job('b'), job('c'), job('d', 'nope')] })
-  t.same(again.answers.map((a) => (a.accepted ? 'ok' : a.reason)), ['ok', 'ok', 'full', 'unknown-function'])
+  const again: DispatchReply = transport.call(MSG.dispatch, {
+    epoch: 2,
+    jobs: [job('a'), job('b'), job('c'), job('d', 'nope')],
+  })
+  t.same(
+    again.answers.map((a) => (a.accepted ? 'ok' : a.reason)),
+    ['ok', 'ok', 'full', 'unknown-function'],
+  )
   t.same(executor.calls, ['a', 'b'], 'run() called once for a, once for b')
 })
 
@@ -101,11 +130,18 @@ t.test('a repeated dispatch under a new attempt number renumbers what the worker
   agent.observeEpoch(2)
   transport.call(MSG.dispatch, { epoch: 2, jobs: [{ ...job('a'), attempts: 2 }] })
   const inv: InventoryReply = transport.call(MSG.inventory, { epoch: 2 })
-  t.same(inv.running.find((r) => r.jobId === 'a'), { jobId: 'a', attempt: 2, epoch: 2, startedAt: inv.running.find((r) => r.jobId === 'a')!.startedAt })
+  t.same(
+    inv.running.find((r) => r.jobId === 'a'),
+    { jobId: 'a', attempt: 2, epoch: 2, startedAt: inv.running.find((r) => r.jobId === 'a')!.startedAt },
+  )
   executor.runs.get('b')!.finish(true)
   await waitFor(() => transport.requests.length > 0, { what: 'result sent' })
   transport.call(MSG.dispatch, { epoch: 2, jobs: [{ ...job('b'), attempts: 3 }] })
-  t.same((transport.call(MSG.inventory, { epoch: 2 }) as InventoryReply).held, [{ jobId: 'b', attempt: 3 }], 'a held result is renumbered too')
+  t.same(
+    (transport.call(MSG.inventory, { epoch: 2 }) as InventoryReply).held,
+    [{ jobId: 'b', attempt: 3 }],
+    'a held result is renumbered too',
+  )
   t.same(executor.calls, ['a', 'b'], 'nothing ran twice')
 })
 
@@ -116,9 +152,15 @@ t.test('inventory pages through held results', async (t) => {
   const ids = Array.from({ length: 2 }, (_, i) => `j${i}`)
   transport.call(MSG.dispatch, { epoch: 1, jobs: ids.map((id) => job(id)) })
   for (const id of ids) executor.runs.get(id)!.finish(true)
-  await waitFor(() => (transport.call(MSG.inventory, { epoch: 1 }) as InventoryReply).held.length === 2, { what: 'both held' })
+  await waitFor(() => (transport.call(MSG.inventory, { epoch: 1 }) as InventoryReply).held.length === 2, {
+    what: 'both held',
+  })
   const second: InventoryReply = transport.call(MSG.inventory, { epoch: 1, after: 'j0' })
-  t.same(second.held.map((h) => h.jobId), ['j1'], 'after: skips what was already listed')
+  t.same(
+    second.held.map((h) => h.jobId),
+    ['j1'],
+    'after: skips what was already listed',
+  )
 })
 
 t.test('inventory reports running jobs and unacknowledged results', async (t) => {
@@ -129,7 +171,10 @@ t.test('inventory reports running jobs and unacknowledged results', async (t) =>
   executor.runs.get('a')!.finish(true)
   await waitFor(() => transport.requests.length > 0, { what: 'result sent' })
   const inv: InventoryReply = transport.call(MSG.inventory, { epoch: 2 })
-  t.same(inv.running.map((r) => r.jobId), ['b'])
+  t.same(
+    inv.running.map((r) => r.jobId),
+    ['b'],
+  )
   t.same(inv.held, [{ jobId: 'a', attempt: 1 }])
 })
 
@@ -142,7 +187,9 @@ t.test('results are retried until the boss acknowledges them', async (t) => {
   await waitFor(() => transport.requests.length >= 2, { what: 'retried' })
   transport.ackResults = true
   agent.bossChanged()
-  await waitFor(() => (transport.call(MSG.inventory, { epoch: 1 }) as InventoryReply).held.length === 0, { what: 'acked' })
+  await waitFor(() => (transport.call(MSG.inventory, { epoch: 1 }) as InventoryReply).held.length === 0, {
+    what: 'acked',
+  })
   t.pass('result forgotten only after the ack')
 })
 
@@ -180,5 +227,8 @@ t.test('malformed messages are refused with a coded error, never crash', async (
     t.throws(() => transport.call(MSG.dispatch, body), { code: 'BOSUN_ERR_BAD_MESSAGE' })
   }
   const r: DispatchReply = transport.call(MSG.dispatch, { epoch: 1, jobs: [null, { id: 'x' }] })
-  t.same(r.answers.map((a) => (a.accepted ? 'ok' : a.reason)), ['malformed', 'malformed'])
+  t.same(
+    r.answers.map((a) => (a.accepted ? 'ok' : a.reason)),
+    ['malformed', 'malformed'],
+  )
 })

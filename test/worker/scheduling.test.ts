@@ -29,7 +29,11 @@ t.test('ready queue: delayed jobs wait until due; stale entries are skipped', as
   t.equal(q.popReady('echo', always)?.id, 'b')
   t.equal(q.popReady('echo', always), undefined, 'a not due yet')
   t.equal(q.promoteDue(1000), undefined)
-  t.equal(q.popReady('echo', (e) => e.id !== 'a'), undefined, 'stale entry dropped')
+  t.equal(
+    q.popReady('echo', (e) => e.id !== 'a'),
+    undefined,
+    'stale entry dropped',
+  )
 })
 
 t.test('ready queue: per function, no head-of-line blocking', async (t) => {
@@ -47,7 +51,14 @@ t.test('backoff grows exponentially with jitter and a cap', async (t) => {
   t.equal(retryDelayMs(30, { baseMs: 100, maxMs: 1000, random: () => 1 }), 1000)
 })
 
-const worker = (id: string, functions: string[], capacity: number): ServiceEntry => ({ id, address: `a.${id}`, host: 'h', pid: 1, meta: { functions, capacity }, registeredAt: '' })
+const worker = (id: string, functions: string[], capacity: number): ServiceEntry => ({
+  id,
+  address: `a.${id}`,
+  host: 'h',
+  pid: 1,
+  meta: { functions, capacity },
+  registeredAt: '',
+})
 
 t.test('fleet picks the least-loaded worker with the function and a free slot', async (t) => {
   const f = new Fleet()
@@ -65,9 +76,26 @@ t.test('fleet picks the least-loaded worker with the function and a free slot', 
   t.equal(f.pick('echo')?.id, 'w2')
 })
 
-const job = (over: Partial<Job> = {}): Job => ({ id: 'j', function: 'echo', state: 'queued', attempts: 0, maxAttempts: 3, payload: null, priority: 0, timeoutMs: 1000, createdAt: new Date(0).toISOString(), epoch: 0, ...over })
+const job = (over: Partial<Job> = {}): Job => ({
+  id: 'j',
+  function: 'echo',
+  state: 'queued',
+  attempts: 0,
+  maxAttempts: 3,
+  payload: null,
+  priority: 0,
+  timeoutMs: 1000,
+  createdAt: new Date(0).toISOString(),
+  epoch: 0,
+  ...over,
+})
 const result = (ok: boolean, over: Partial<AttemptResult> = {}): AttemptResult => ({
-  jobId: 'j', attempt: 1, epoch: 1, worker: 'w', startedAt: 's', finishedAt: 'f',
+  jobId: 'j',
+  attempt: 1,
+  epoch: 1,
+  worker: 'w',
+  startedAt: 's',
+  finishedAt: 'f',
   outcome: ok ? { ok: true, result: 42 } : { ok: false, error: { message: 'boom' } },
   ...over,
 })
