@@ -48,3 +48,15 @@ export function jobErrorFrom(x: unknown): JobError | undefined {
   if (x.name !== undefined) error.name = x.name as string
   return error
 }
+
+const utf8 = new TextEncoder()
+const fromUtf8 = new TextDecoder()
+
+/** `text` cut to at most `maxBytes` of UTF-8, at a character boundary, marked with an ellipsis. */
+export function cutToBytes(text: string, maxBytes: number): string {
+  const bytes = utf8.encode(text)
+  if (bytes.length <= maxBytes) return text
+  let end = Math.max(0, maxBytes - 3) // room for '…'
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end-- // never split a multi-byte character
+  return fromUtf8.decode(bytes.subarray(0, end)) + '…'
+}

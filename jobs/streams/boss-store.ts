@@ -1,0 +1,195 @@
+/**
+ * The boss's side of the job store. A new boss reads the STATE stream whole (one record per open
+ * batch), then follows SUBMIT from its start: every open batch arrives with its state, then every
+ * newly submitted batch as it is stored. Nothing finished is read (DONE and INDEX are written, never
+ * loaded), so takeover costs what the open batches cost. Writes: a batch's state record by fenced
+ * compare-and-set (a record written by a newer epoch is never overwritten: STALE_EPOCH), a job's
+ * final record once (the first final record written stands), finished ids to the listing index,
+ * and the removal of a batch whose jobs are all final.
+ */
+import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream'
+import { errors } from '../../runner/errors.js'
+import type { Logger } from '../../runner/logger.js'
+import type { Job, JobState } from '../model.js'
+import { decodeJob, isWrongLastSequence } from '../store-codec.js'
+import { StreamFollower } from './follow.js'
+import type { StreamIO } from './io.js'
+import { parseJobId, type StreamNames, type Subjects } from './layout.js'
+import { decodeState, decodeSubmit, encode, type BatchState, type SubmitRecord } from './records.js'
+
+/** An open batch as the boss reads it. */
+export interface OpenBatch {
+  batch: string
+  /** Sequence of its submit message (deleted when the batch closes). */
+  submitSeq: number
+  submit: SubmitRecord
+  state: BatchState | null
+  /** Sequence of its state record (0: none yet). */
+  stateRevision: number
+}
+
+/** The outcome of a state write: written, or the record changed since `expect` (here it is). */
+export type StateWrite = { ok: true; revision: number } | { ok: false; current: BatchState | null; revision: number }
+
+export interface BossStoreDeps {
+  js: JetStreamClient
+  jsm: JetStreamManager
+  io: StreamIO
+  subjects: Subjects
+  streams: StreamNames
+  log: Logger
+  maxPayload(): number
+}
+
+export class BossJobStore {
+  constructor(private readonly d: BossStoreDeps) {}
+
+  /**
+   * Every open batch (with its state), then `onInitialDone()`, then each batch submitted later.
+   * Garbage is skipped with a warning. Returns a stop function.
+   */
+  watchBatches(onBatch: (b: OpenBatch) => void, onInitialDone: () => void, onError?: (err: unknown) => void): () => void {
+    const { d } = this
+    const states = new Map<string, { state: BatchState; revision: number }>()
+    let submits: StreamFollower | undefined
+    let stopped = false
+    const stateScan = new StreamFollower({
+      js: d.js,
+      jsm: d.jsm,
+      stream: d.streams.state,
+      filter: d.subjects.allStates,
+      log: d.log,
+      once: true,
+      onMessage: (m) => {
+        const batch = d.subjects.batchOf(m.subject)
+        const state = batch ? decodeState(m.data, batch) : null
+        if (batch && state) states.set(batch, { state, revision: m.info.streamSequence })
+        else this.garbage(d.streams.state, m)
+      },
+      onInitialDone: () => {
+        if (stopped) return
+        submits = new StreamFollower({
+          js: d.js,
+          jsm: d.jsm,
+          stream: d.streams.submit,
+          filter: d.subjects.allSubmits,
+          log: d.log,
+          onMessage: (m) => {
+            const batch = d.subjects.batchOf(m.subject)
+            const submit = batch ? decodeSubmit(m.data, batch) : null
+            if (!batch || !submit) return this.garbage(d.streams.submit, m)
+            const s = states.get(batch)
+            states.delete(batch)
+            onBatch({ batch, submitSeq: m.info.streamSequence, submit, state: s?.state ?? null, stateRevision: s?.revision ?? 0 })
+          },
+          onInitialDone: () => {
+            // State records left without a batch (a close that stopped half-way) are removed.
+            for (const [batch, s] of states) {
+              d.log.warn({ batch }, 'removing the state record of a closed batch')
+              void d.io.delete(d.streams.state, s.revision).catch(() => undefined)
+            }
+            states.clear()
+            onInitialDone()
+          },
+          ...(onError ? { onError } : {}),
+        })
+      },
+      ...(onError ? { onError } : {}),
+    })
+    return () => {
+      stopped = true
+      void stateScan.stop()
+      void submits?.stop()
+    }
+  }
+
+  /** One open batch read directly (a cancel for a job whose batch the watch has not delivered yet); null when closed or never stored. */
+  async readBatch(batch: string): Promise<OpenBatch | null> {
+    const { io, streams, subjects } = this.d
+    const [subMsg, stateMsg] = await Promise.all([io.last(streams.submit, subjects.submit(batch)), io.last(streams.state, subjects.state(batch))])
+    const submit = subMsg ? decodeSubmit(subMsg.data, batch) : null
+    if (!subMsg || !submit) return null
+    const state = stateMsg ? decodeState(stateMsg.data, batch) : null
+    return { batch, submitSeq: subMsg.seq, submit, state, stateRevision: state ? stateMsg!.seq : 0 }
+  }
+
+  /**
+   * Write a batch's state record if the stored one is still at `expect` (0: none). Throws
+   * STALE_EPOCH when the stored record carries a newer epoch; otherwise a lost race answers with
+   * the current record so the caller can merge and try again.
+   */
+  async writeState(state: BatchState, expect: number, signal?: AbortSignal): Promise<StateWrite> {
+    const { io, streams, subjects } = this.d
+    const subject = subjects.state(state.batch)
+    try {
+      const ack = await io.publish(streams.state, subject, encode(state), { expectLastSubjectSequence: expect, ...(signal ? { signal } : {}) })
+      return { ok: true, revision: ack.seq }
+    } catch (err) {
+      const cause = (err as { cause?: unknown }).cause ?? err
+      if (!isWrongLastSequence(cause)) throw err
+      const cur = await io.last(streams.state, subject, signal)
+      const current = cur ? decodeState(cur.data, state.batch) : null
+      if (current && current.epoch > state.epoch) {
+        throw errors.STALE_EPOCH(`batch ${state.batch} was written by epoch ${current.epoch}; writer has epoch ${state.epoch}`, {
+          details: { batch: state.batch, storedEpoch: current.epoch, epoch: state.epoch },
+        })
+      }
+      return { ok: false, current, revision: cur?.seq ?? 0 }
+    }
+  }
+
+  /**
+   * Write a job's final record unless one exists (the first final record stands). Resolves with
+   * the record that is stored. BODY_TOO_LARGE (details.max) when it does not fit.
+   */
+  async writeFinal(job: Job, signal?: AbortSignal): Promise<{ job: Job; created: boolean }> {
+    const { io, streams, subjects } = this.d
+    const data = encode(job)
+    const max = this.d.maxPayload() - 1024
+    if (data.length > max) throw errors.BODY_TOO_LARGE(`final record of ${data.length} bytes exceeds the store limit of ${max} bytes`, { details: { id: job.id, bytes: data.length, max } })
+    try {
+      await io.publish(streams.done, subjects.done(job.id), data, { expectLastSubjectSequence: 0, ...(signal ? { signal } : {}) })
+      return { job, created: true }
+    } catch (err) {
+      const cause = (err as { cause?: unknown }).cause ?? err
+      if (!isWrongLastSequence(cause)) throw err
+      const cur = await io.last(streams.done, subjects.done(job.id), signal)
+      const existing = cur ? decodeJob(cur.data, job.id).job : null
+      if (existing) return { job: existing, created: false }
+      throw errors.STORE(`job ${job.id}: a final record exists but cannot be read`, { cause: err })
+    }
+  }
+
+  /** Append finished job ids to the listing index, one message per state and function. */
+  async index(entries: ReadonlyArray<{ id: string; state: JobState; fn: string }>): Promise<void> {
+    const groups = new Map<string, string[]>()
+    for (const e of entries) {
+      const subject = this.d.subjects.index(e.state, e.fn)
+      let ids = groups.get(subject)
+      if (!ids) groups.set(subject, (ids = []))
+      ids.push(e.id)
+    }
+    await Promise.all([...groups].map(([subject, ids]) => this.d.io.publish(this.d.streams.index, subject, encode({ v: 1, ids }))))
+  }
+
+  /** Every job of the batch is final and durable: remove its submit and state records. Idempotent. */
+  async closeBatch(batch: string, submitSeq: number, signal?: AbortSignal): Promise<void> {
+    const { io, streams, subjects } = this.d
+    await io.delete(streams.submit, submitSeq, signal)
+    const st = await io.last(streams.state, subjects.state(batch), signal)
+    if (st) await io.delete(streams.state, st.seq, signal)
+  }
+
+  /** The submitted record of one job (its payload, when the boss did not keep it). */
+  async readSubmitted(id: string): Promise<{ submit: SubmitRecord; index: number } | null> {
+    const where = parseJobId(id)
+    if (!where) return null
+    const msg = await this.d.io.last(this.d.streams.submit, this.d.subjects.submit(where.batch))
+    const submit = msg ? decodeSubmit(msg.data, where.batch) : null
+    return submit ? { submit, index: where.index } : null
+  }
+
+  private garbage(stream: string, m: JsMsg): void {
+    this.d.log.warn({ stream, seq: m.info.streamSequence, subject: m.subject, bytes: m.data.length }, 'skipping garbage in the job store')
+  }
+}

@@ -1,0 +1,179 @@
+/**
+ * Following a stream in order: every message through a subject filter from the start, then an
+ * "initial load done" signal, then every later message — across NATS restarts and reconnects. It
+ * runs on JetStream ordered consumers, which the client recreates from the last delivered sequence
+ * after a hiccup; when one gives up entirely a new one starts from that sequence, so nothing is
+ * skipped. With `once`, it stops after the initial load (a scan).
+ *
+ * When is the initial load done? Before creating its consumer the follower reads the stream's last
+ * sequence S; the load is done when nothing was pending at creation, or a delivered message has
+ * sequence ≥ S, or nothing is pending after it — whichever comes first.
+ */
+import { DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream'
+import type { Logger } from '../../runner/logger.js'
+import { isClosedConnection } from '../store-codec.js'
+
+/** Messages per pull: big batches make the initial load of a large stream fast. */
+const PULL_BATCH = 1000
+/** Pull expiry; two missed idle heartbeats (about this long) recreate the consumer. */
+const PULL_EXPIRES_MS = 4000
+
+export interface FollowOptions {
+  js: JetStreamClient
+  jsm: JetStreamManager
+  stream: string
+  filter: string
+  log: Logger
+  onMessage(m: JsMsg): void
+  onInitialDone(): void
+  /** The follow ended for good (the connection closed). */
+  onError?(err: unknown): void
+  /** Stop after the initial load. */
+  once?: boolean
+}
+
+export class StreamFollower {
+  private stopped = false
+  private initialDone = false
+  private lastSeq = 0
+  private target = 0
+  private current: { stop(): void } | undefined
+  private statusIter: (AsyncIterable<{ type: string }> & { stop(): void }) | undefined
+  private readonly done: Promise<void>
+
+  constructor(private readonly o: FollowOptions) {
+    this.done = this.run()
+    if (!o.once) void this.restartOnReconnect()
+  }
+
+  /** Stream sequence of the last delivered message (0 before the first). */
+  get lastSequence(): number {
+    return this.lastSeq
+  }
+
+  /** Idempotent; resolves when the consumer is stopped. */
+  async stop(): Promise<void> {
+    this.stopped = true
+    this.current?.stop()
+    this.statusIter?.stop()
+    await this.done
+  }
+
+  /** Resolves when the follow ended (stopped, or the scan finished). */
+  finished(): Promise<void> {
+    return this.done
+  }
+
+  private async restartOnReconnect(): Promise<void> {
+    const nc = this.o.js as unknown as { nc: { status(): AsyncIterable<{ type: string }> & { stop(): void } } }
+    this.statusIter = nc.nc.status()
+    try {
+      for await (const s of this.statusIter) {
+        if (this.stopped) return
+        if (s.type === 'reconnect') {
+          this.o.log.info({ stream: this.o.stream, last: this.lastSeq }, 'NATS reconnected; resuming the stream')
+          this.current?.stop()
+        }
+      }
+    } catch {
+      /* status iterator ended */
+    }
+  }
+
+  private async run(): Promise<void> {
+    let failures = 0
+    while (!this.stopped) {
+      try {
+        await this.consumeOnce()
+        failures = 0
+        if (this.o.once && this.initialDone) return
+      } catch (err) {
+        if (isClosedConnection(err)) return this.fail(err)
+        failures++
+        this.o.log.warn({ err, stream: this.o.stream, last: this.lastSeq, failures }, 'stream follow interrupted; resuming')
+      }
+      if (this.stopped) return
+      if ((this.o.js as unknown as { nc: { isClosed(): boolean } }).nc.isClosed()) {
+        this.statusIter?.stop()
+        return this.fail(new Error('NATS connection closed'))
+      }
+      await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** failures, 2000)))
+    }
+  }
+
+  private fail(err: unknown): void {
+    this.o.log.error({ err, stream: this.o.stream }, 'stream follow stopped')
+    try {
+      this.o.onError?.(err)
+    } catch (e) {
+      this.o.log.error({ err: e }, 'follow error listener threw')
+    }
+  }
+
+  private async consumeOnce(): Promise<void> {
+    if (!this.initialDone && this.lastSeq === 0) this.target = (await this.o.jsm.streams.info(this.o.stream)).state.last_seq
+    if (this.stopped) return
+    const from = this.lastSeq + 1
+    const consumer = await this.o.js.consumers.get(this.o.stream, {
+      filter_subjects: this.o.filter,
+      deliver_policy: from > 1 ? DeliverPolicy.StartSequence : DeliverPolicy.All,
+      ...(from > 1 ? { opt_start_seq: from } : {}),
+    })
+    const info = await consumer.info(true)
+    if (!this.initialDone && info.num_pending === 0) {
+      this.markInitialDone()
+      if (this.o.once) return
+    }
+    const iter = await consumer.consume({ max_messages: PULL_BATCH, expires: PULL_EXPIRES_MS })
+    this.current = iter
+    if (this.stopped) iter.stop()
+    void this.abandonWhenSilent(iter)
+    try {
+      for await (const m of iter) {
+        if (this.stopped) break
+        const seq = m.info.streamSequence
+        if (this.o.once && this.initialDone) break
+        this.lastSeq = seq
+        if (!this.initialDone && seq > this.target) this.markInitialDone()
+        if (this.o.once && this.initialDone && seq > this.target) break
+        try {
+          this.o.onMessage(m)
+        } catch (err) {
+          this.o.log.error({ err, stream: this.o.stream, seq }, 'stream listener threw')
+        }
+        if (!this.initialDone && (seq >= this.target || m.info.pending === 0)) {
+          this.markInitialDone()
+          if (this.o.once) break
+        }
+      }
+    } finally {
+      iter.stop()
+      consumer.delete().catch(() => undefined)
+    }
+  }
+
+  /** A consumer whose server died while our connection stayed up is abandoned after missed heartbeats. */
+  private async abandonWhenSilent(iter: { stop(): void; status(): AsyncIterable<{ type: string }> }): Promise<void> {
+    try {
+      for await (const s of iter.status()) {
+        if (s.type === 'heartbeats_missed') {
+          this.o.log.warn({ stream: this.o.stream, last: this.lastSeq }, 'stream consumer silent; recreating it')
+          iter.stop()
+          return
+        }
+      }
+    } catch {
+      /* iterator ended */
+    }
+  }
+
+  private markInitialDone(): void {
+    if (this.initialDone) return
+    this.initialDone = true
+    try {
+      this.o.onInitialDone()
+    } catch (err) {
+      this.o.log.error({ err }, 'initial-load listener threw')
+    }
+  }
+}

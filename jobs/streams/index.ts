@@ -1,0 +1,73 @@
+/**
+ * The job store (README "Architecture: the job store"): open the cluster's streams once and hand
+ * out the three views on them — the Submitter (API: store new jobs), the JobReader (API: get and
+ * list) and the BossJobStore (the boss: read open work, write state and final records).
+ */
+import { jetstream, jetstreamManager } from '@nats-io/jetstream'
+import type { NatsConnection } from '@nats-io/transport-node'
+import type { Logger } from '../../runner/logger.js'
+import { BossJobStore } from './boss-store.js'
+import { StreamIO, type IoLimits } from './io.js'
+import { Subjects } from './layout.js'
+import { openStreams, type OpenedStreams } from './open.js'
+import { JobReader } from './reader.js'
+import { Submitter } from './submit.js'
+
+export { BossJobStore, type OpenBatch, type StateWrite } from './boss-store.js'
+export { JobReader, decodeCursor, encodeCursor, type ListPage, type ListQuery } from './reader.js'
+export { Submitter, type Claim, type SubmitPlan } from './submit.js'
+export { isBatchId, jobIdOf, parseJobId, MAX_BATCH_JOBS, Subjects, streamNames } from './layout.js'
+export { assemble, doneMask, doneSet, emptyState, liveOf, type BatchState, type LiveJob, type SubmitRecord, type SubmittedJob } from './records.js'
+
+/** Timeout of one JetStream request: short, since a retry (safe for every store write) is cheaper than a long wait. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 3000
+export const DEFAULT_OPERATION_TIMEOUT_MS = 20_000
+
+export interface JobStreamsOptions {
+  nc: NatsConnection
+  cluster: string
+  logger: Logger
+  /** JetStream replicas when creating the streams. @defaultValue 1 */
+  replicas?: number
+  /** How long finished jobs are kept. */
+  retentionMs: number
+  limits?: Partial<IoLimits>
+}
+
+export class JobStreams {
+  readonly submitter: Submitter
+  readonly reader: JobReader
+  readonly boss: BossJobStore
+  readonly subjects: Subjects
+
+  private constructor(
+    cluster: string,
+    readonly names: OpenedStreams,
+    io: StreamIO,
+    nc: NatsConnection,
+    js: ReturnType<typeof jetstream>,
+    jsm: Awaited<ReturnType<typeof jetstreamManager>>,
+    log: Logger,
+  ) {
+    this.subjects = new Subjects(cluster)
+    const maxPayload = () => nc.info?.max_payload ?? 1024 * 1024
+    this.submitter = new Submitter(io, this.subjects, { submit: names.submit, idem: names.idem }, maxPayload)
+    this.reader = new JobReader(io, this.subjects, names, log)
+    this.boss = new BossJobStore({ js, jsm, io, subjects: this.subjects, streams: names, log, maxPayload })
+  }
+
+  /** Create or bind the cluster's streams. Rejects with BOSUN_ERR_STORE when JetStream stays unavailable. */
+  static async open(o: JobStreamsOptions): Promise<JobStreams> {
+    const log = o.logger.child({ component: 'job-store' })
+    const limits: IoLimits = {
+      requestTimeoutMs: o.limits?.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+      operationTimeoutMs: o.limits?.operationTimeoutMs ?? DEFAULT_OPERATION_TIMEOUT_MS,
+      maxInFlight: o.limits?.maxInFlight ?? 256,
+      maxReadsInFlight: o.limits?.maxReadsInFlight ?? 64,
+    }
+    const js = jetstream(o.nc, { timeout: limits.requestTimeoutMs })
+    const jsm = await jetstreamManager(o.nc, { timeout: limits.requestTimeoutMs })
+    const names = await openStreams(jsm, { cluster: o.cluster, replicas: o.replicas ?? 1, retentionMs: o.retentionMs, operationTimeoutMs: limits.operationTimeoutMs }, log)
+    return new JobStreams(o.cluster, names, new StreamIO(js, jsm, limits), o.nc, js, jsm, log)
+  }
+}

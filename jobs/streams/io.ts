@@ -1,0 +1,153 @@
+/**
+ * The job store's requests to JetStream, below the job semantics: a publish with an expected
+ * last-subject sequence (compare-and-set; 0: create-if-absent) or a message id (deduplicated
+ * retries), reads from the stream leader (last message of a subject, next message matching a
+ * filter from a sequence), deletes by sequence. Each bounds its requests in flight and retries
+ * transient failures (no ack in time, JetStream without a leader) until its deadline or until its
+ * AbortSignal aborts; a create retried after an uncertain failure recognises its own write.
+ */
+import type { JetStreamClient, JetStreamManager, PubAck } from '@nats-io/jetstream'
+import { BosunError, errors } from '../../runner/errors.js'
+import { bytesEqual, isClosedConnection, isMessageGone, isTransient, isWrongLastSequence } from '../store-codec.js'
+import { Limiter } from '../store-limiter.js'
+
+/** One stored message. */
+export interface StoredMessage {
+  seq: number
+  subject: string
+  data: Uint8Array
+}
+
+export interface IoLimits {
+  /** Timeout of one JetStream request. */
+  requestTimeoutMs: number
+  /** Budget of one operation including retries of transient failures. */
+  operationTimeoutMs: number
+  /** Writes in flight at once. */
+  maxInFlight: number
+  /** Reads and deletes in flight at once. */
+  maxReadsInFlight: number
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const backoffMs = (attempt: number) => Math.min(50 * 2 ** attempt, 1000)
+
+export interface PublishOptions {
+  /** Compare-and-set: the subject's last sequence must be this (0: the subject has no message). */
+  expectLastSubjectSequence?: number
+  /** Deduplication id: a retry with the same id within the stream's window is stored once. */
+  msgId?: string
+  signal?: AbortSignal
+}
+
+export class StreamIO {
+  private readonly writes: Limiter
+  private readonly reads: Limiter
+
+  constructor(
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    readonly limits: IoLimits,
+  ) {
+    this.writes = new Limiter(limits.maxInFlight)
+    this.reads = new Limiter(limits.maxReadsInFlight)
+  }
+
+  deadline(): number {
+    return Date.now() + this.limits.operationTimeoutMs
+  }
+
+  /**
+   * One publish, retried while transient. A compare-and-set whose first attempt may have landed
+   * (no ack in time) is recognised on retry when the subject holds exactly our bytes.
+   */
+  async publish(stream: string, subject: string, data: Uint8Array, opts: PublishOptions = {}): Promise<PubAck> {
+    const deadline = this.deadline()
+    for (let attempt = 0, uncertain = false; ; attempt++) {
+      this.checkAbort(opts.signal, `publish ${subject}`)
+      try {
+        return await this.writes.run(() =>
+          this.js.publish(subject, data, {
+            timeout: this.limits.requestTimeoutMs,
+            ...(opts.msgId !== undefined ? { msgID: opts.msgId } : {}),
+            ...(opts.expectLastSubjectSequence !== undefined ? { expect: { lastSubjectSequence: opts.expectLastSubjectSequence } } : {}),
+          }),
+        )
+      } catch (err) {
+        if (isWrongLastSequence(err) && uncertain) {
+          const cur = await this.last(stream, subject, opts.signal)
+          if (cur !== null && bytesEqual(cur.data, data)) return { stream, seq: cur.seq, duplicate: true, domain: '' } as PubAck
+        }
+        if (!isTransient(err) || Date.now() > deadline) throw this.error(`publish ${subject}`, err)
+        uncertain = true
+        await sleep(backoffMs(attempt))
+      }
+    }
+  }
+
+  /** The last message of `subject` (from the stream leader), or null. */
+  last(stream: string, subject: string, signal?: AbortSignal): Promise<StoredMessage | null> {
+    return this.read(stream, { last_by_subj: subject }, signal)
+  }
+
+  /** The first message at or after `seq` whose subject matches `filter` (wildcards allowed), or null. */
+  next(stream: string, filter: string, seq: number, signal?: AbortSignal): Promise<StoredMessage | null> {
+    return this.read(stream, { next_by_subj: filter, seq: Math.max(1, seq) }, signal)
+  }
+
+  /** First and last sequence of a stream. */
+  async bounds(stream: string): Promise<{ first: number; last: number }> {
+    const deadline = this.deadline()
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const info = await this.reads.run(() => this.jsm.streams.info(stream))
+        return { first: info.state.first_seq, last: info.state.last_seq }
+      } catch (err) {
+        if (!isTransient(err) || Date.now() > deadline) throw this.error(`info ${stream}`, err)
+        await sleep(backoffMs(attempt))
+      }
+    }
+  }
+
+  /** Delete the message at `seq` (no tombstone). Idempotent. */
+  async delete(stream: string, seq: number, signal?: AbortSignal): Promise<void> {
+    const deadline = this.deadline()
+    for (let attempt = 0; ; attempt++) {
+      this.checkAbort(signal, `delete ${stream}#${seq}`)
+      try {
+        await this.reads.run(() => this.jsm.streams.deleteMessage(stream, seq, false))
+        return
+      } catch (err) {
+        if (isMessageGone(err)) return
+        if (!isTransient(err) || Date.now() > deadline) throw this.error(`delete ${stream}#${seq}`, err)
+        await sleep(backoffMs(attempt))
+      }
+    }
+  }
+
+  /** A coded error for a failed store request (CLOSED when the connection is gone, else STORE). */
+  error(what: string, err: unknown): BosunError {
+    if (err instanceof BosunError) return err
+    if (isClosedConnection(err)) return errors.CLOSED(`${what}: NATS connection is closed`, { cause: err })
+    return errors.STORE(`${what} failed: ${(err as Error)?.message ?? String(err)}`, { cause: err })
+  }
+
+  private async read(stream: string, query: Record<string, unknown>, signal?: AbortSignal): Promise<StoredMessage | null> {
+    const deadline = this.deadline()
+    for (let attempt = 0; ; attempt++) {
+      this.checkAbort(signal, `read ${stream}`)
+      try {
+        // STREAM.MSG.GET is answered by the stream leader: a write is readable as soon as it is acked.
+        const m = await this.reads.run(() => this.jsm.streams.getMessage(stream, query as never))
+        return m === null ? null : { seq: m.seq, subject: m.subject, data: m.data }
+      } catch (err) {
+        if (!isTransient(err) || Date.now() > deadline) throw this.error(`read ${stream}`, err)
+        await sleep(backoffMs(attempt))
+      }
+    }
+  }
+
+  private checkAbort(signal: AbortSignal | undefined, what: string): void {
+    if (signal?.aborted) throw errors.NOT_LEADER(`${what}: abandoned (${String(signal.reason ?? 'aborted')})`)
+  }
+}

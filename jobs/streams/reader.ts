@@ -1,0 +1,163 @@
+/**
+ * Reading jobs from the store, as the API does — never through the boss. A job is found from its
+ * id alone: its final record (DONE) if it finished, else its submission (SUBMIT) with what the boss
+ * changed (STATE). Listings are pages, newest first, at a cost that follows the page size:
+ * unfinished jobs newest batch first (the open batches, read backwards), then finished jobs newest
+ * finished first (the INDEX stream, read backwards through a state/function subject filter). The
+ * cursor is opaque to clients and names the segment and position to continue from.
+ */
+import type { Logger } from '../../runner/logger.js'
+import { errors } from '../../runner/errors.js'
+import { isFinal, type Job, type JobState } from '../model.js'
+import { decodeJob } from '../store-codec.js'
+import type { StreamIO } from './io.js'
+import { indexFilter, parseJobId, type StreamNames, type Subjects } from './layout.js'
+import { assemble, decodeIndex, decodeState, decodeSubmit, doneSet, type BatchState, type SubmitRecord } from './records.js'
+import { walkBackwards } from './walk.js'
+
+export interface ListQuery {
+  state?: JobState
+  function?: string
+  limit: number
+  cursor?: string
+}
+
+export interface ListPage {
+  jobs: Job[]
+  /** Present when more jobs may match: pass it as `cursor` for the next page. */
+  next?: string
+}
+
+/** Where a page starts: in the unfinished segment (submit sequence, job index) or the finished one (index sequence, position). */
+interface Cursor {
+  segment: 'u' | 'f'
+  seq: number
+  pos: number
+}
+
+export function encodeCursor(c: Cursor): string {
+  return Buffer.from(`${c.segment}.${c.seq}.${c.pos}`, 'utf8').toString('base64url')
+}
+
+/** The cursor, or a 400 (BOSUN_ERR_VALIDATION) when it is not one of ours. */
+export function decodeCursor(s: string): Cursor {
+  const m = /^([uf])\.(\d{1,16})\.(\d{1,7})$/.exec(Buffer.from(s, 'base64url').toString('utf8'))
+  if (!m || s.length > 64) throw errors.VALIDATION('malformed cursor', { details: { cursor: s.slice(0, 64) } })
+  return { segment: m[1] as 'u' | 'f', seq: Number(m[2]), pos: Number(m[3]) }
+}
+
+/** Final records fetched at once for a page. */
+const PARALLEL_READS = 32
+
+export class JobReader {
+  constructor(
+    private readonly io: StreamIO,
+    private readonly subjects: Subjects,
+    private readonly streams: StreamNames,
+    private readonly log: Logger,
+  ) {}
+
+  /** The job, or null when there is no such job (never stored, or finished longer ago than the retention). */
+  async get(id: string): Promise<Job | null> {
+    const where = parseJobId(id)
+    if (!where) return null
+    // Submission and state first, final record last: a job that finishes meanwhile is found final.
+    const [subMsg, stateMsg] = await Promise.all([
+      this.io.last(this.streams.submit, this.subjects.submit(where.batch)),
+      this.io.last(this.streams.state, this.subjects.state(where.batch)),
+    ])
+    const final = await this.final(id)
+    if (final) return final
+    if (!subMsg) return null
+    const sub = decodeSubmit(subMsg.data, where.batch)
+    if (!sub) return this.garbage(this.streams.submit, subMsg.seq)
+    const state = stateMsg ? decodeState(stateMsg.data, where.batch) : null
+    if (stateMsg && !state) return this.garbage(this.streams.state, stateMsg.seq)
+    if (sub.jobs[where.index] === undefined || sub.jobs[where.index] === null) return null
+    if (state && doneSet(state).has(where.index)) return null // finished, and its final record expired
+    return assemble(sub, where.index, state?.jobs[String(where.index)], state?.epoch ?? 0)
+  }
+
+  /** A page of jobs matching the query, newest first. */
+  async list(q: ListQuery): Promise<ListPage> {
+    const cursor = q.cursor !== undefined ? decodeCursor(q.cursor) : undefined
+    const filter = indexFilter(q.state, q.function)
+    const unfinishedWanted = q.state === undefined || !isFinal(q.state)
+    const finishedWanted = q.state === undefined || isFinal(q.state)
+    const jobs: Job[] = []
+    if (unfinishedWanted && (cursor === undefined || cursor.segment === 'u')) {
+      const next = await this.unfinished(q, cursor, jobs)
+      if (next) return { jobs, next: encodeCursor(next) }
+    }
+    if (finishedWanted) {
+      const from = cursor?.segment === 'f' ? cursor : undefined
+      const next = await this.finished(q, filter, from, jobs)
+      if (next) return { jobs, next: encodeCursor(next) }
+    }
+    return { jobs }
+  }
+
+  /** Unfinished jobs of the open batches, newest first; returns where the next page starts, if the page filled. */
+  private async unfinished(q: ListQuery, from: Cursor | undefined, out: Job[]): Promise<Cursor | undefined> {
+    const before = from ? from.seq + 1 : (await this.io.bounds(this.streams.submit)).last + 1
+    for await (const m of walkBackwards(this.io, this.streams.submit, this.subjects.allSubmits, before)) {
+      const batch = this.subjects.batchOf(m.subject)
+      const sub = batch ? decodeSubmit(m.data, batch) : null
+      if (!batch || !sub) continue
+      const stateMsg = await this.io.last(this.streams.state, this.subjects.state(batch))
+      const state: BatchState | null = stateMsg ? decodeState(stateMsg.data, batch) : null
+      const done = state ? doneSet(state) : new Set<number>()
+      const top = from && m.seq === from.seq ? from.pos - 1 : sub.jobs.length - 1
+      for (let i = top; i >= 0; i--) {
+        if (sub.jobs[i] === null || sub.jobs[i] === undefined || done.has(i)) continue
+        const job = assemble(sub as SubmitRecord, i, state?.jobs[String(i)], state?.epoch ?? 0)
+        if (isFinal(job.state)) continue // decided by the boss; listed with the finished once its record is written
+        if (q.state !== undefined && job.state !== q.state) continue
+        if (q.function !== undefined && job.function !== q.function) continue
+        if (out.length === q.limit) return { segment: 'u', seq: m.seq, pos: i + 1 }
+        out.push(job)
+      }
+    }
+    return undefined
+  }
+
+  /** Finished jobs newest finished first; returns where the next page starts, if the page filled. */
+  private async finished(q: ListQuery, filter: { state: JobState | '*'; fn: string }, from: Cursor | undefined, out: Job[]): Promise<Cursor | undefined> {
+    const stream = this.streams.index
+    const before = from ? from.seq + 1 : (await this.io.bounds(stream)).last + 1
+    for await (const m of walkBackwards(this.io, stream, this.subjects.index(filter.state, filter.fn), before)) {
+      const rec = decodeIndex(m.data)
+      if (!rec) continue
+      const top = from && m.seq === from.seq ? from.pos - 1 : rec.ids.length - 1
+      const positions: number[] = []
+      for (let k = top; k >= 0; k--) positions.push(k)
+      for (let start = 0; start < positions.length; start += PARALLEL_READS) {
+        const slice = positions.slice(start, start + PARALLEL_READS)
+        const found = await Promise.all(slice.map((k) => this.final(rec.ids[k]!)))
+        for (let j = 0; j < slice.length; j++) {
+          const job = found[j]
+          if (!job) continue // expired between the index and now
+          if (out.length === q.limit) return { segment: 'f', seq: m.seq, pos: slice[j]! + 1 }
+          out.push(job)
+        }
+      }
+    }
+    return undefined
+  }
+
+  private async final(id: string): Promise<Job | null> {
+    const msg = await this.io.last(this.streams.done, this.subjects.done(id))
+    if (!msg) return null
+    const decoded = decodeJob(msg.data, id)
+    if (decoded.job === null) {
+      this.log.warn({ stream: this.streams.done, seq: msg.seq, problem: decoded.problem }, 'skipping garbage in the job store')
+      return null
+    }
+    return decoded.job
+  }
+
+  private garbage(stream: string, seq: number): null {
+    this.log.warn({ stream, seq }, 'skipping garbage in the job store')
+    return null
+  }
+}
