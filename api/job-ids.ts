@@ -1,5 +1,5 @@
 /**
- * Job ids: ULIDs (sortable by creation time, so newest-first listing is key order), monotonic within
+ * Batch ids: ULIDs (sortable by creation time; a job's id is `<batch>-<index>`), monotonic within
  * this process, drawn from a buffered crypto PRNG. `ulid()` alone asks `crypto.getRandomValues` for
  * one byte per character (16 calls per id): measured at ~18% of the API's CPU under load.
  */
@@ -21,5 +21,5 @@ export function bufferedCryptoPrng(poolBytes = POOL_BYTES): () => number {
   }
 }
 
-/** A new job id (ULID); strictly increasing across calls in one process. */
-export const newJobId: () => string = monotonicFactory(bufferedCryptoPrng())
+/** A new batch id (ULID); strictly increasing across calls in one process. */
+export const newBatchId: () => string = monotonicFactory(bufferedCryptoPrng())

@@ -1,19 +1,12 @@
 /**
- * JobService on the cluster: jobs are stored durably in the JetStream job store (the 202 promise),
- * the boss picks them up from there; reads come from the store, listing and cancel from the boss.
- * The boss is found with whereisGlobal('boss') — a cache hit, never a ZooKeeper round trip per request.
- * Every store call of a request shares one deadline (store-deadline.ts): a stalled store is a 503.
+ * JobService on the cluster: jobs are stored durably in the job store (jobs/streams/) before the
+ * 202 — one batch message per request — and read back from it (get, list: never through the boss);
+ * cancels go to the boss. The boss is found with whereisGlobal('boss') — a cache hit, never a
+ * ZooKeeper round trip per request. Every store call of a request shares one deadline
+ * (store-deadline.ts): a stalled store is a 503.
  */
 import { errors, type Election, type LeaderInfo, type Logger, type Registry, type Transport } from '../runner/index.js'
-import {
-  DEFAULT_MAX_ATTEMPTS,
-  DEFAULT_PRIORITY,
-  DEFAULT_TIMEOUT_MS,
-  isFinal,
-  publicJob,
-  type Job,
-  type JobSpec,
-} from '../jobs/model.js'
+import { DEFAULT_MAX_ATTEMPTS, DEFAULT_PRIORITY, DEFAULT_TIMEOUT_MS, isFinal, publicJob, type Job, type JobSpec } from '../jobs/model.js'
 import { jobEventSubject } from '../runner/transport/index.js'
 import {
   BOSS,
@@ -21,22 +14,23 @@ import {
   WORKER_SERVICE,
   parseBossStatusReply,
   parseCancelJobReply,
-  parseListJobsReply,
   parseWorkerStatusReply,
   type BossStatusReply,
 } from '../jobs/protocol.js'
+import { assemble, type Claim, type ListPage, type ListQuery, type SubmitPlan, type SubmittedJob } from '../jobs/streams/index.js'
 import type { Backpressure } from './backpressure.js'
-import type { ClusterView, HealthView, JobQuery, JobService, SubmitOptions, SubmitResult } from './service.js'
-import { newJobId } from './job-ids.js'
+import type { ClusterView, HealthView, JobPage, JobQuery, JobService, SubmitOptions, SubmitResult } from './service.js'
+import { newBatchId } from './job-ids.js'
 import { StoreDeadline } from './store-deadline.js'
 
-/** What the API needs from the job store (jobs/store.ts). */
+/** What the API needs from the job store (jobs/streams/: the Submitter and the JobReader). */
 export interface ApiStore {
-  create(job: Job): Promise<{ job: Job; created: boolean }>
-  createMany(jobs: Job[]): Promise<{ job: Job; created: boolean }[]>
-  get(id: string): Promise<{ job: Job } | null>
-  claimIdempotencyKey(key: string, jobId: string): Promise<string>
-  scan(): AsyncIterable<{ job: Job }>
+  plan(jobs: readonly SubmittedJob[], newBatchId: () => string): SubmitPlan
+  publish(plan: SubmitPlan, jobs: ReadonlyArray<SubmittedJob | null>, createdAt: string): Promise<void>
+  claim(key: string, jobId: string): Promise<Claim>
+  repoint(key: string, abandoned: Claim, jobId: string): Promise<Claim>
+  get(id: string): Promise<Job | null>
+  list(q: ListQuery): Promise<ListPage>
 }
 
 /** Wait for one message on a subject (the job-finished event); `cancel` stops waiting. */
@@ -61,6 +55,13 @@ export interface JobServiceDeps {
 
 const STATUS_TIMEOUT_MS = 500
 const REQUEST_TIMEOUT_MS = 5000
+/**
+ * An idempotency claim naming a job that was never stored is taken over after this long: its
+ * creator died between the claim and the store (a live one stores within its 5 s store deadline).
+ */
+export const ABANDONED_CLAIM_MS = 60_000
+/** Idempotency claims of one batch made at once. */
+const PARALLEL_CLAIMS = 32
 
 function toPublic(job: Job): Job {
   return publicJob(job) as Job
@@ -76,18 +77,20 @@ export class ClusterJobService implements JobService {
     this.d.backpressure.admit(1)
     const store = new StoreDeadline()
     const waitMs = opts.waitMs ?? 0
-    let id = newJobId()
+    const createdAt = new Date()
+    const sub = this.submitted(spec, createdAt)
+    const plan = this.d.store.plan([sub], newBatchId)
+    const id = plan.ids[0]!
     if (spec.idempotencyKey !== undefined) {
-      id = await store.call(this.d.store.claimIdempotencyKey(spec.idempotencyKey, id), 'idempotency claim')
-      const existing = await store.call(this.d.store.get(id), 'read of the job its idempotencyKey names')
-      if (existing) return this.answer(existing.job, waitMs, store)
+      const existing = await this.claimed(spec.idempotencyKey, id, store)
+      if (existing) return this.answer(existing, waitMs, store)
     }
-    const job = this.newJob(id, spec)
     const waiter = waitMs > 0 ? this.d.events.waitOnce(jobEventSubject(this.d.cluster, id), waitMs) : undefined
     try {
-      const { job: stored } = await store.call(this.d.store.create(job), 'create')
-      if (!waiter) return { job: toPublic(stored), finished: isFinal(stored.state) }
-      return await this.awaitFinish(stored, waiter.promise, store)
+      await store.call(this.d.store.publish(plan, [sub], createdAt.toISOString()), 'submit')
+      const job = this.queued(plan, 0, sub, createdAt)
+      if (!waiter) return { job, finished: false }
+      return await this.awaitFinish(job, waiter.promise, store)
     } finally {
       waiter?.cancel()
     }
@@ -99,36 +102,34 @@ export class ClusterJobService implements JobService {
     await this.requireFunctions(specs.map((s) => s.function))
     this.d.backpressure.admit(specs.length)
     const store = new StoreDeadline()
-    const jobs: Job[] = []
-    for (const spec of specs) {
-      let id = newJobId()
-      if (spec.idempotencyKey !== undefined) {
-        id = await store.call(this.d.store.claimIdempotencyKey(spec.idempotencyKey, id), 'idempotency claim')
-      }
-      jobs.push(this.newJob(id, spec))
+    const createdAt = new Date()
+    const subs = specs.map((spec) => this.submitted(spec, createdAt))
+    const plan = this.d.store.plan(subs, newBatchId)
+    // Jobs whose idempotencyKey another job holds are answered as that job (a hole in the batch).
+    const existing: Array<Job | null> = new Array(specs.length).fill(null)
+    const keyed = specs.map((s, i) => i).filter((i) => specs[i]!.idempotencyKey !== undefined)
+    for (let k = 0; k < keyed.length; k += PARALLEL_CLAIMS) {
+      await Promise.all(
+        keyed.slice(k, k + PARALLEL_CLAIMS).map(async (i) => {
+          existing[i] = await this.claimed(specs[i]!.idempotencyKey!, plan.ids[i]!, store)
+        }),
+      )
     }
-    const stored = await store.call(this.d.store.createMany(jobs), 'batch create')
-    return stored.map((s) => toPublic(s.job))
+    const fresh = subs.map((sub, i) => (existing[i] ? null : sub))
+    await store.call(this.d.store.publish(plan, fresh, createdAt.toISOString()), 'batch submit')
+    return subs.map((sub, i) => existing[i] ?? this.queued(plan, i, sub, createdAt))
   }
 
   async get(id: string): Promise<Job | null> {
     this.requireConnections(false)
     const found = await new StoreDeadline().call(this.d.store.get(id), 'read')
-    return found ? toPublic(found.job) : null
+    return found ? toPublic(found) : null
   }
 
-  async list(q: JobQuery): Promise<Job[]> {
-    const boss = await this.d.election.whereisGlobal(BOSS)
-    if (boss) {
-      try {
-        return parseListJobsReply(
-          await this.d.transport.request(boss.address, MSG.listJobs, q, { timeoutMs: REQUEST_TIMEOUT_MS }),
-        ).jobs.map(toPublic)
-      } catch (err) {
-        this.d.logger.warn({ err }, 'boss did not answer the listing; scanning the store')
-      }
-    }
-    return this.scan(q)
+  async list(q: JobQuery): Promise<JobPage> {
+    this.requireConnections(false)
+    const page = await new StoreDeadline().call(this.d.store.list(q), 'listing')
+    return page.next !== undefined ? { jobs: page.jobs.map(toPublic), next: page.next } : { jobs: page.jobs.map(toPublic) }
   }
 
   async cancel(id: string): Promise<Job | null> {
@@ -138,10 +139,12 @@ export class ClusterJobService implements JobService {
       const reply = parseCancelJobReply(
         await this.d.transport.request(boss.address, MSG.cancelJob, { id }, { timeoutMs: REQUEST_TIMEOUT_MS }),
       )
-      return reply.job ? toPublic(reply.job) : null
+      if (reply.job) return toPublic(reply.job)
     } catch (err) {
       throw errors.NO_BOSS('the boss did not answer; try again', { cause: err, retryAfterSeconds: 1 })
     }
+    // Not an unfinished job: a finished one is answered as it is, an unknown one is null (404).
+    return this.get(id)
   }
 
   async cluster(): Promise<ClusterView> {
@@ -185,23 +188,50 @@ export class ClusterJobService implements JobService {
 
   // ---- internals ----------------------------------------------------------------------------------
 
-  private newJob(id: string, spec: JobSpec): Job {
-    const now = new Date()
-    const job: Job = {
-      id,
+  /** A job as it goes into its batch. */
+  private submitted(spec: JobSpec, now: Date): SubmittedJob {
+    const sub: SubmittedJob = {
       function: spec.function,
-      state: 'queued',
-      attempts: 0,
-      maxAttempts: spec.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
       payload: spec.payload ?? null,
       priority: spec.priority ?? DEFAULT_PRIORITY,
       timeoutMs: spec.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-      createdAt: now.toISOString(),
-      epoch: 0,
+      maxAttempts: spec.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
     }
-    if (spec.idempotencyKey !== undefined) job.idempotencyKey = spec.idempotencyKey
-    if (spec.delayMs !== undefined && spec.delayMs > 0) job.runAt = new Date(now.getTime() + spec.delayMs).toISOString()
-    return job
+    if (spec.delayMs !== undefined && spec.delayMs > 0) sub.runAt = new Date(now.getTime() + spec.delayMs).toISOString()
+    if (spec.idempotencyKey !== undefined) sub.idempotencyKey = spec.idempotencyKey
+    return sub
+  }
+
+  /** The public record of job `i` of a plan just stored (queued). */
+  private queued(plan: SubmitPlan, i: number, sub: SubmittedJob, createdAt: Date): Job {
+    const id = plan.ids[i]!
+    const batch = id.slice(0, id.lastIndexOf('-'))
+    const index = Number(id.slice(id.lastIndexOf('-') + 1))
+    const jobs: Array<SubmittedJob | null> = []
+    jobs[index] = sub
+    return toPublic(assemble({ v: 1, batch, createdAt: createdAt.toISOString(), jobs }, index, undefined, 0))
+  }
+
+  /**
+   * Claim `key` for the job `id`: null when the claim is ours (store the job), else the job that
+   * holds it. A claim naming a job that was never stored is taken over once it is old enough to be
+   * abandoned; younger, the request answers 503 (its creator may still be storing it: retry).
+   */
+  private async claimed(key: string, id: string, store: StoreDeadline): Promise<Job | null> {
+    let claim = await store.call(this.d.store.claim(key, id), 'idempotency claim')
+    for (let moves = 0; moves < 3; moves++) {
+      if (claim.jobId === id) return null
+      const holder = await store.call(this.d.store.get(claim.jobId), 'read of the job its idempotencyKey names')
+      if (holder) return toPublic(holder)
+      const age = Date.now() - Date.parse(claim.claimedAt)
+      if (!(age > ABANDONED_CLAIM_MS)) {
+        throw errors.UNAVAILABLE('another request with this idempotencyKey is storing its job; retry shortly', {
+          retryAfterSeconds: 1,
+        })
+      }
+      claim = await store.call(this.d.store.repoint(key, claim, id), 'idempotency claim')
+    }
+    throw errors.UNAVAILABLE('the idempotencyKey is contended; retry shortly', { retryAfterSeconds: 1 })
   }
 
   /** An existing job (same idempotencyKey): as it is, or after waiting up to `waitMs` for it to end. */
@@ -212,8 +242,8 @@ export class ClusterJobService implements JobService {
       // Re-read after subscribing: it may have finished in between. The job is stored: a read that
       // misses the deadline answers with what is known (202) rather than a 503.
       const again = await store.callOr(this.d.store.get(job.id), 'read', null)
-      if (again && isFinal(again.job.state)) return { job: toPublic(again.job), finished: true }
-      return await this.awaitFinish(again?.job ?? job, waiter.promise, store)
+      if (again && isFinal(again.state)) return { job: toPublic(again), finished: true }
+      return await this.awaitFinish(again ?? job, waiter.promise, store)
     } finally {
       waiter.cancel()
     }
@@ -227,7 +257,7 @@ export class ClusterJobService implements JobService {
     // The event is only a wake-up (anyone could publish on the subject): the store has the truth.
     await store.outside(event)
     const current = await store.callOr(this.d.store.get(job.id), 'read', null)
-    const latest = current?.job ?? job
+    const latest = current ?? job
     return { job: toPublic(latest), finished: isFinal(latest.state) }
   }
 
@@ -294,16 +324,5 @@ export class ClusterJobService implements JobService {
     } catch {
       return undefined
     }
-  }
-
-  private async scan(q: JobQuery): Promise<Job[]> {
-    const out: Job[] = []
-    for (const { job } of await new StoreDeadline().collect(this.d.store.scan(), 'listing scan')) {
-      if (q.state !== undefined && job.state !== q.state) continue
-      if (q.function !== undefined && job.function !== q.function) continue
-      out.push(toPublic(job))
-    }
-    out.sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
-    return out.slice(0, q.limit)
   }
 }

@@ -2,7 +2,7 @@
 import { createLogger, loadRuntimeConfig, type Logger, type RuntimeConfig } from '../runner/index.js'
 import { runMain } from '../runner/main.js'
 import { startNode, type BosunNodeImpl } from '../runner/node.js'
-import { JobStore } from '../jobs/store.js'
+import { JobStreams } from '../jobs/streams/index.js'
 import { buildApp, type BosunApp } from './app.js'
 import { loadApiConfig, type ApiConfig } from './config.js'
 import { natsEventWaiter } from './events.js'
@@ -20,19 +20,26 @@ class ApiProcess {
   constructor(
     private readonly app: BosunApp,
     private readonly node: BosunNodeImpl,
-    private readonly store: JobStore,
+    private readonly store: JobStreams,
   ) {}
 
   static async start(cfg: Config, logger: Logger): Promise<ApiProcess> {
     const node = await startNode(cfg.runtime, { role: 'api', logger, meta: { role: 'api' } })
     try {
-      const store = await JobStore.open({ nc: node.nc, cluster: cfg.runtime.cluster, logger: node.logger })
+      const store = await JobStreams.open({ nc: node.nc, cluster: cfg.runtime.cluster, logger: node.logger })
       const backpressure = new Backpressure(cfg.api.maxQueuedJobs)
       node.transport.listen(bossStatsSubject(cfg.runtime.cluster), (envelope) => backpressure.observe(envelope.body))
       const service = new ClusterJobService({
         backpressure,
         cluster: cfg.runtime.cluster,
-        store,
+        store: {
+          plan: (jobs, newBatchId) => store.submitter.plan(jobs, newBatchId),
+          publish: (plan, jobs, createdAt) => store.submitter.publish(plan, jobs, createdAt),
+          claim: (key, jobId) => store.submitter.claim(key, jobId),
+          repoint: (key, abandoned, jobId) => store.submitter.repoint(key, abandoned, jobId),
+          get: (id) => store.reader.get(id),
+          list: (q) => store.reader.list(q),
+        },
         registry: node.registry,
         election: node.election,
         transport: node.transport,

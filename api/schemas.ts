@@ -121,7 +121,10 @@ export const BatchResultSchema = Type.Object(
   { additionalProperties: false, title: 'JobBatchResult' },
 )
 export const JobListSchema = Type.Object(
-  { jobs: Type.Array(JobSchema) },
+  {
+    jobs: Type.Array(JobSchema),
+    next: Type.Optional(Type.String({ description: 'present when more jobs match: pass it as `cursor` for the next page' })),
+  },
   { additionalProperties: false, title: 'JobList' },
 )
 
@@ -194,6 +197,9 @@ export const ListQuerySchema = Type.Object(
     state: Type.Optional(JobStateSchema),
     function: Type.Optional(FunctionNameSchema),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_LIST_LIMIT, default: DEFAULT_LIST_LIMIT })),
+    cursor: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 64, description: 'the `next` of the previous page; a malformed one is a 400' }),
+    ),
   },
   { additionalProperties: false },
 )

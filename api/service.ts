@@ -60,6 +60,15 @@ export interface JobQuery {
   function?: string
   /** 1..1000 (default 100). */
   limit: number
+  /** Continue after the previous page (its `next`); a malformed one is a 400. */
+  cursor?: string
+}
+
+/** One page of `GET /jobs`. */
+export interface JobPage {
+  jobs: Job[]
+  /** Present when more jobs match: the cursor of the next page. */
+  next?: string
 }
 
 export interface SubmitOptions {
@@ -93,8 +102,11 @@ export interface JobService {
   submitBatch(specs: JobSpec[]): Promise<Job[]>
   /** The job, or null when unknown (→ 404). */
   get(id: string): Promise<Job | null>
-  /** Jobs matching the filters, newest first, at most `limit`. */
-  list(q: JobQuery): Promise<Job[]>
+  /**
+   * A page of jobs matching the filters, newest first (unfinished jobs newest submitted first, then
+   * finished ones newest finished first), at most `limit`, with the cursor of the next page.
+   */
+  list(q: JobQuery): Promise<JobPage>
   /**
    * Request cancellation: a queued job never runs, a running one gets its signal aborted.
    * Resolves with the job after the request (null when unknown → 404). A job that is already final

@@ -78,6 +78,8 @@ export interface DispatchedJob {
   attempts: number
   payload: unknown
   timeoutMs: number
+  /** The payload is not in the message (too large for the boss to keep): read it from the job store. */
+  payloadRef?: true
 }
 
 export function parseDispatchBody(x: unknown): { epoch: number; jobs: unknown[] } {
@@ -97,7 +99,9 @@ export function parseDispatchedJob(x: unknown): DispatchedJob | undefined {
   )
     return undefined
   if (!isSafeCount(x.timeoutMs) || x.timeoutMs < 1) return undefined
-  return { id: x.id, function: x.function, attempts: x.attempts, payload: x.payload ?? null, timeoutMs: x.timeoutMs }
+  const job: DispatchedJob = { id: x.id, function: x.function, attempts: x.attempts, payload: x.payload ?? null, timeoutMs: x.timeoutMs }
+  if (x.payloadRef === true) job.payloadRef = true
+  return job
 }
 
 const REFUSALS: readonly RefusalReason[] = [

@@ -11,7 +11,7 @@ import { BossRole } from './boss/boss-role.js'
 import { SHUTDOWN_BUDGET, type WorkerConfig } from './config.js'
 import { createExecutor, type FunctionExecutor } from './executor/index.js'
 import { publicJob, type Job } from '../jobs/model.js'
-import { JobStore } from '../jobs/store.js'
+import { assemble, JobStreams } from '../jobs/streams/index.js'
 import { BOSS, WORKER_SERVICE, type WorkerMeta } from '../jobs/protocol.js'
 import { RoleSwitch } from './role-switch.js'
 
@@ -22,7 +22,7 @@ export class WorkerProcess {
   private constructor(
     readonly node: BosunNodeImpl,
     private readonly executor: FunctionExecutor,
-    private readonly store: JobStore,
+    private readonly store: JobStreams,
     private readonly agent: WorkerAgent,
     private readonly boss: BossRole,
     private readonly cfg: WorkerConfig,
@@ -61,10 +61,11 @@ export class WorkerProcess {
     try {
       const meta: WorkerMeta = { role: 'worker', functions: [...executor.functions], capacity: executor.capacity }
       node = await startNode(cfg.runtime, { role: 'worker', logger, meta: { ...meta } })
-      const store = await JobStore.open({
+      const store = await JobStreams.open({
         nc: node.nc,
         cluster: cfg.runtime.cluster,
         replicas: cfg.storeReplicas,
+        retentionMs: cfg.boss.retentionMs,
         logger: node.logger,
       })
       const transport = node.transport
@@ -74,6 +75,10 @@ export class WorkerProcess {
         transport,
         executor,
         bossAddress: async () => (await election.whereisGlobal(BOSS))?.address,
+        fetchPayload: async (jobId: string) => {
+          const found = await store.boss.readSubmitted(jobId)
+          return found ? assemble(found.submit, found.index, undefined, 0).payload : undefined
+        },
         logger: node.logger.child({ component: 'worker' }),
       })
       const cluster = cfg.runtime.cluster
@@ -86,7 +91,7 @@ export class WorkerProcess {
           selfId: node.id,
           addressOf: (nodeId: string) => procSubject(cluster, nodeId),
           whereisBoss: () => election.whereisGlobal(BOSS),
-          store,
+          store: store.boss,
           transport,
           registry: node.registry,
           settings: cfg.boss,

@@ -123,8 +123,10 @@ export const jobRoutes: FastifyPluginAsyncTypebox<JobRoutesOptions> = async (app
       const q: JobQuery = { limit: request.query.limit ?? DEFAULT_LIST_LIMIT }
       if (request.query.state !== undefined) q.state = request.query.state
       if (request.query.function !== undefined) q.function = request.query.function
-      const jobs = await service.list(q)
-      return { jobs: jobs.map(publicJob) }
+      if (request.query.cursor !== undefined) q.cursor = request.query.cursor
+      const page = await service.list(q)
+      const jobs = page.jobs.map(publicJob)
+      return page.next !== undefined ? { jobs, next: page.next } : { jobs }
     },
   )
 

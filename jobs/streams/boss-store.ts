@@ -26,6 +26,8 @@ export interface OpenBatch {
   state: BatchState | null
   /** Sequence of its state record (0: none yet). */
   stateRevision: number
+  /** Size of its submit message in bytes (large ones carry payloads the boss does not keep). */
+  bytes: number
 }
 
 /** The outcome of a state write: written, or the record changed since `expect` (here it is). */
@@ -80,7 +82,7 @@ export class BossJobStore {
             if (!batch || !submit) return this.garbage(d.streams.submit, m)
             const s = states.get(batch)
             states.delete(batch)
-            onBatch({ batch, submitSeq: m.info.streamSequence, submit, state: s?.state ?? null, stateRevision: s?.revision ?? 0 })
+            onBatch({ batch, submitSeq: m.info.streamSequence, submit, state: s?.state ?? null, stateRevision: s?.revision ?? 0, bytes: m.data.length })
           },
           onInitialDone: () => {
             // State records left without a batch (a close that stopped half-way) are removed.
@@ -110,7 +112,7 @@ export class BossJobStore {
     const submit = subMsg ? decodeSubmit(subMsg.data, batch) : null
     if (!subMsg || !submit) return null
     const state = stateMsg ? decodeState(stateMsg.data, batch) : null
-    return { batch, submitSeq: subMsg.seq, submit, state, stateRevision: state ? stateMsg!.seq : 0 }
+    return { batch, submitSeq: subMsg.seq, submit, state, stateRevision: state ? stateMsg!.seq : 0, bytes: subMsg.data.length }
   }
 
   /**

@@ -22,6 +22,8 @@ export { assemble, doneMask, doneSet, emptyState, liveOf, type BatchState, type 
 /** Timeout of one JetStream request: short, since a retry (safe for every store write) is cheaper than a long wait. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 3000
 export const DEFAULT_OPERATION_TIMEOUT_MS = 20_000
+/** Finished jobs are kept this long unless JOB_RETENTION_MS says otherwise. */
+export const DEFAULT_RETENTION_MS = 24 * 3600 * 1000
 
 export interface JobStreamsOptions {
   nc: NatsConnection
@@ -29,8 +31,11 @@ export interface JobStreamsOptions {
   logger: Logger
   /** JetStream replicas when creating the streams. @defaultValue 1 */
   replicas?: number
-  /** How long finished jobs are kept. */
-  retentionMs: number
+  /**
+   * How long finished jobs are kept. Given (workers): existing streams are updated to it. Absent
+   * (the API): streams are bound as they are, or created with the default when missing.
+   */
+  retentionMs?: number
   limits?: Partial<IoLimits>
 }
 
@@ -56,6 +61,9 @@ export class JobStreams {
     this.boss = new BossJobStore({ js, jsm, io, subjects: this.subjects, streams: names, log, maxPayload })
   }
 
+  /** Nothing to release (watches are stopped by their owners, requests end with the connection); idempotent. */
+  async close(): Promise<void> {}
+
   /** Create or bind the cluster's streams. Rejects with BOSUN_ERR_STORE when JetStream stays unavailable. */
   static async open(o: JobStreamsOptions): Promise<JobStreams> {
     const log = o.logger.child({ component: 'job-store' })
@@ -67,7 +75,7 @@ export class JobStreams {
     }
     const js = jetstream(o.nc, { timeout: limits.requestTimeoutMs })
     const jsm = await jetstreamManager(o.nc, { timeout: limits.requestTimeoutMs })
-    const names = await openStreams(jsm, { cluster: o.cluster, replicas: o.replicas ?? 1, retentionMs: o.retentionMs, operationTimeoutMs: limits.operationTimeoutMs }, log)
+    const names = await openStreams(jsm, { cluster: o.cluster, replicas: o.replicas ?? 1, retentionMs: o.retentionMs ?? DEFAULT_RETENTION_MS, applyRetention: o.retentionMs !== undefined, operationTimeoutMs: limits.operationTimeoutMs }, log)
     return new JobStreams(o.cluster, names, new StreamIO(js, jsm, limits), o.nc, js, jsm, log)
   }
 }

@@ -17,6 +17,8 @@ export interface OpenOptions {
   replicas: number
   /** How long finished jobs (and idempotency keys) are kept. */
   retentionMs: number
+  /** Make existing streams follow `retentionMs` (workers do; the API only binds, creating with it if missing). */
+  applyRetention: boolean
   operationTimeoutMs: number
 }
 
@@ -58,7 +60,7 @@ export async function openStreams(jsm: JetStreamManager, o: OpenOptions, log: Lo
   for (const cfg of configs(o)) {
     for (let attempt = 0; ; attempt++) {
       try {
-        await ensure(jsm, cfg, log)
+        await ensure(jsm, cfg, log, o.applyRetention)
         break
       } catch (err) {
         if (!isTransient(err) || Date.now() > deadline) throw errors.STORE(`cannot open stream ${cfg.name}: ${(err as Error).message}`, { cause: err })
@@ -69,7 +71,7 @@ export async function openStreams(jsm: JetStreamManager, o: OpenOptions, log: Lo
   return { ...streamNames(o.cluster), idem: `bosun_${o.cluster}_idem` }
 }
 
-async function ensure(jsm: JetStreamManager, cfg: Partial<StreamConfig> & { name: string }, log: Logger): Promise<void> {
+async function ensure(jsm: JetStreamManager, cfg: Partial<StreamConfig> & { name: string }, log: Logger, applyRetention: boolean): Promise<void> {
   let info
   try {
     info = await jsm.streams.info(cfg.name)
@@ -87,7 +89,7 @@ async function ensure(jsm: JetStreamManager, cfg: Partial<StreamConfig> & { name
   if (info.config.num_replicas !== cfg.num_replicas) {
     log.warn({ stream: cfg.name, want: cfg.num_replicas, have: info.config.num_replicas }, 'stream exists with another replica count; keeping it')
   }
-  if (info.config.max_age !== cfg.max_age || info.config.duplicate_window !== cfg.duplicate_window) {
+  if (applyRetention && (info.config.max_age !== cfg.max_age || info.config.duplicate_window !== cfg.duplicate_window)) {
     await jsm.streams.update(cfg.name, { ...info.config, max_age: cfg.max_age!, duplicate_window: cfg.duplicate_window! })
     log.info({ stream: cfg.name, maxAgeMs: (cfg.max_age ?? 0) / 1e6 }, 'stream retention updated')
   }

@@ -5,6 +5,7 @@
  */
 import { EventEmitter } from 'node:events'
 import type { Job } from '../../jobs/model.js'
+import { assemble, Submitter, Subjects, type Claim, type ListPage, type ListQuery, type SubmitPlan, type SubmitRecord, type SubmittedJob } from '../../jobs/streams/index.js'
 import { WORKER_SERVICE } from '../../jobs/protocol.js'
 import { Backpressure } from '../../api/backpressure.js'
 import { ClusterJobService, type ApiStore, type JobServiceDeps } from '../../api/job-service.js'
@@ -12,7 +13,7 @@ import type { Election, LeaderInfo, Registry, ServiceEntry, Transport } from '..
 import { errors } from '../../runner/errors.js'
 import { silentLogger } from '../../runner/logger.js'
 
-export type StoreMethod = 'create' | 'createMany' | 'get' | 'claimIdempotencyKey' | 'scan'
+export type StoreMethod = 'publish' | 'get' | 'claim' | 'repoint' | 'list'
 
 /** A promise that never settles: a store whose NATS link stalled. */
 const never = <T>(): Promise<T> => new Promise<T>(() => {})
@@ -20,50 +21,59 @@ const never = <T>(): Promise<T> => new Promise<T>(() => {})
 /** An in-memory job store; a method listed in `hang` never answers (from its `hangAfter[m]`-th call on). */
 export class FakeStore implements ApiStore {
   readonly jobs = new Map<string, Job>()
-  readonly claims = new Map<string, string>()
+  readonly claims = new Map<string, Claim>()
   readonly hang = new Set<StoreMethod>()
   /** Calls of a hanging method that still answer before it starts hanging. */
   readonly hangAfter: Partial<Record<StoreMethod, number>> = {}
-  readonly calls: Record<StoreMethod, number> = { create: 0, createMany: 0, get: 0, claimIdempotencyKey: 0, scan: 0 }
+  readonly calls: Record<StoreMethod, number> = { publish: 0, get: 0, claim: 0, repoint: 0, list: 0 }
+  private readonly submitter = new Submitter(undefined as never, new Subjects('test'), { submit: 's', idem: 'i' }, () => 1024 * 1024)
 
   private stalls(m: StoreMethod): boolean {
     this.calls[m]++
     return this.hang.has(m) && this.calls[m] > (this.hangAfter[m] ?? 0)
   }
 
-  async create(job: Job): Promise<{ job: Job; created: boolean }> {
-    if (this.stalls('create')) return never()
-    const old = this.jobs.get(job.id)
-    if (old) return { job: old, created: false }
-    this.jobs.set(job.id, job)
-    return { job, created: true }
+  plan(jobs: readonly SubmittedJob[], newBatchId: () => string): SubmitPlan {
+    return this.submitter.plan(jobs, newBatchId)
   }
 
-  async createMany(jobs: Job[]): Promise<{ job: Job; created: boolean }[]> {
-    if (this.stalls('createMany')) return never()
-    return jobs.map((j) => {
-      this.jobs.set(j.id, j)
-      return { job: j, created: true }
-    })
+  async publish(plan: SubmitPlan, jobs: ReadonlyArray<SubmittedJob | null>, createdAt: string): Promise<void> {
+    if (this.stalls('publish')) return never()
+    for (const { batch, start, end } of plan.chunks) {
+      const record: SubmitRecord = { v: 1, batch, createdAt, jobs: jobs.slice(start, end) as SubmittedJob[] }
+      record.jobs.forEach((j, i) => {
+        if (j !== null) this.jobs.set(plan.ids[start + i]!, assemble(record, i, undefined, 0))
+      })
+    }
   }
 
-  async get(id: string): Promise<{ job: Job } | null> {
+  async get(id: string): Promise<Job | null> {
     if (this.stalls('get')) return never()
-    const job = this.jobs.get(id)
-    return job ? { job } : null
+    return this.jobs.get(id) ?? null
   }
 
-  async claimIdempotencyKey(key: string, jobId: string): Promise<string> {
-    if (this.stalls('claimIdempotencyKey')) return never()
+  async claim(key: string, jobId: string): Promise<Claim> {
+    if (this.stalls('claim')) return never()
     const had = this.claims.get(key)
     if (had !== undefined) return had
-    this.claims.set(key, jobId)
-    return jobId
+    const claim = { jobId, claimedAt: new Date().toISOString(), seq: this.claims.size + 1 }
+    this.claims.set(key, claim)
+    return claim
   }
 
-  async *scan(): AsyncIterable<{ job: Job }> {
-    if (this.stalls('scan')) await never()
-    for (const job of this.jobs.values()) yield { job }
+  async repoint(key: string, abandoned: Claim, jobId: string): Promise<Claim> {
+    if (this.stalls('repoint')) return never()
+    const had = this.claims.get(key)
+    if (had && had.seq !== abandoned.seq) return had
+    const claim = { jobId, claimedAt: new Date().toISOString(), seq: (had?.seq ?? 0) + 1000 }
+    this.claims.set(key, claim)
+    return claim
+  }
+
+  async list(q: ListQuery): Promise<ListPage> {
+    if (this.stalls('list')) return never()
+    const jobs = [...this.jobs.values()].filter((j) => (q.state === undefined || j.state === q.state) && (q.function === undefined || j.function === q.function))
+    return { jobs: jobs.reverse().slice(0, q.limit) }
   }
 }
 

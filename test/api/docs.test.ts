@@ -76,7 +76,7 @@ t.test('/docs/json lists every route with its methods, schemas and responses', a
     submit?.parameters?.map((p) => `${p.in}:${p.name}`),
     ['query:wait'],
   )
-  t.same(doc.paths['/jobs']?.get?.parameters?.map((p) => p.name).sort(), ['function', 'limit', 'state'])
+  t.same(doc.paths['/jobs']?.get?.parameters?.map((p) => p.name).sort(), ['cursor', 'function', 'limit', 'state'])
   t.same(
     doc.paths['/jobs/{id}']?.get?.parameters?.map((p) => `${p.in}:${p.name}`),
     ['path:id'],

@@ -12,7 +12,7 @@ import {
   type Job,
   type JobSpec,
 } from '../../jobs/model.js'
-import type { ClusterView, HealthView, JobQuery, JobService, SubmitOptions, SubmitResult } from '../../api/service.js'
+import type { ClusterView, HealthView, JobPage, JobQuery, JobService, SubmitOptions, SubmitResult } from '../../api/service.js'
 
 export interface FakeCalls {
   submit: { spec: JobSpec; opts: SubmitOptions }[]
@@ -109,16 +109,19 @@ export class FakeJobService implements JobService {
     return this.jobs.get(id) ?? null
   }
 
-  async list(q: JobQuery): Promise<Job[]> {
+  async list(q: JobQuery): Promise<JobPage> {
     this.calls.list.push(q)
     this.check()
-    return [...this.jobs.values()]
+    const jobs = [...this.jobs.values()]
       .filter(
         (j) =>
           (q.state === undefined || j.state === q.state) && (q.function === undefined || j.function === q.function),
       )
       .sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0))
-      .slice(0, q.limit)
+    const start = q.cursor !== undefined ? Number(q.cursor) : 0
+    if (!Number.isInteger(start) || start < 0) throw errors.VALIDATION('malformed cursor')
+    const page = jobs.slice(start, start + q.limit)
+    return start + q.limit < jobs.length ? { jobs: page, next: String(start + q.limit) } : { jobs: page }
   }
 
   async cancel(id: string): Promise<Job | null> {

@@ -1,10 +1,10 @@
 import t from 'tap'
 import { decodeTime, isValid } from 'ulid'
-import { bufferedCryptoPrng, newJobId } from '../../api/job-ids.js'
+import { bufferedCryptoPrng, newBatchId } from '../../api/job-ids.js'
 
-t.test('job ids are valid ULIDs, strictly increasing, with the current time', async (t) => {
+t.test('batch ids are valid ULIDs, strictly increasing, with the current time', async (t) => {
   const before = Date.now()
-  const ids = Array.from({ length: 5000 }, () => newJobId())
+  const ids = Array.from({ length: 5000 }, () => newBatchId())
   const after = Date.now()
   t.ok(
     ids.every((id) => isValid(id)),

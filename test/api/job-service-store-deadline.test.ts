@@ -1,7 +1,7 @@
 /**
  * A job store that stops answering (a stalled NATS link) must not hang an API request: every store
- * call on a request path — the idempotency claim, the read of an existing job, the create, the
- * listing's store scan — is bounded, and the request answers 503 with Retry-After within ~5 s.
+ * call on a request path — the idempotency claim, the read of an existing job, the batch publish,
+ * the listing — is bounded, and the request answers 503 with Retry-After within ~5 s.
  * ClusterJobService on fakes (test/api/cluster-service-fakes.ts) behind the real HTTP layer.
  */
 import t from 'tap'
@@ -33,27 +33,27 @@ const post = (url: string, body: unknown): InjectOptions => ({ method: 'POST', u
 const cases: Case[] = [
   {
     name: 'submit: idempotency claim stalls',
-    hang: 'claimIdempotencyKey',
+    hang: 'claim',
     request: post('/jobs', { function: 'echo', idempotencyKey: 'k1' }),
     status: 503,
   },
   {
     name: 'submit: read of the job a claimed key names stalls',
     hang: 'get',
-    seed: { key: 'k2', id: '01J00000000000000000000002' },
+    seed: { key: 'k2', id: '01J00000000000000000000002-000' },
     request: post('/jobs', { function: 'echo', idempotencyKey: 'k2' }),
     status: 503,
   },
-  { name: 'submit: create stalls', hang: 'create', request: post('/jobs', { function: 'echo' }), status: 503 },
+  { name: 'submit: the batch publish stalls', hang: 'publish', request: post('/jobs', { function: 'echo' }), status: 503 },
   {
     name: 'batch: idempotency claim stalls',
-    hang: 'claimIdempotencyKey',
+    hang: 'claim',
     request: post('/jobs/batch', { jobs: [{ function: 'echo' }, { function: 'echo', idempotencyKey: 'k3' }] }),
     status: 503,
   },
   {
-    name: 'batch: create stalls',
-    hang: 'createMany',
+    name: 'batch: the batch publish stalls',
+    hang: 'publish',
     request: post('/jobs/batch', { jobs: [{ function: 'echo' }] }),
     status: 503,
   },
@@ -61,19 +61,19 @@ const cases: Case[] = [
     name: 'submit ?wait of an existing job: the re-read after subscribing stalls (answers what it read)',
     hang: 'get',
     after: 1,
-    seed: { key: 'k4', id: '01J00000000000000000000004' },
+    seed: { key: 'k4', id: '01J00000000000000000000004-000' },
     request: post('/jobs?wait=200', { function: 'echo', idempotencyKey: 'k4' }),
     status: 202,
   },
   {
     name: 'GET /jobs/:id: read stalls',
     hang: 'get',
-    request: { method: 'GET', url: '/jobs/01J00000000000000000000009' },
+    request: { method: 'GET', url: '/jobs/01J00000000000000000000009-000' },
     status: 503,
   },
   {
-    name: 'GET /jobs: the boss does not answer and the store scan stalls',
-    hang: 'scan',
+    name: 'GET /jobs: the store listing stalls',
+    hang: 'list',
     request: { method: 'GET', url: '/jobs' },
     status: 503,
   },
@@ -82,7 +82,7 @@ const cases: Case[] = [
 async function run(c: Case): Promise<{ res: LightMyRequestResponse | undefined; ms: number }> {
   const { service, store } = clusterService()
   if (c.seed) {
-    store.claims.set(c.seed.key, c.seed.id)
+    store.claims.set(c.seed.key, { jobId: c.seed.id, claimedAt: new Date().toISOString(), seq: 1 })
     const createdAt = new Date().toISOString()
     store.jobs.set(c.seed.id, {
       id: c.seed.id,

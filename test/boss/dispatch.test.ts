@@ -97,12 +97,12 @@ t.test('a cancelled running job whose worker dies ends cancelled and is never ru
   w1.mode = 'silent' // SIGSTOPped: it cannot abort
   const answer = await term.onCancel(job.id)
   t.equal(answer?.state, 'running', 'a running job is cancelled by its worker')
-  t.equal(b.store.records.get(job.id)!.job.cancelRequested, true, 'the request is durable')
+  t.equal(b.store.current(job.id)!.cancelRequested, true, 'the request is durable')
   w2.capacity = 4
   b.registry.join(w2)
   w1.mode = 'gone'
   b.registry.leave('w1') // kill -9
-  await waitFor(() => b.store.records.get(job.id)!.job.state === 'cancelled', { what: 'cancelled' })
+  await waitFor(() => b.store.current(job.id)!.state === 'cancelled', { what: 'cancelled' })
   await new Promise((r) => setTimeout(r, 100))
   t.same(w2.starts, [], 'not run again elsewhere')
   t.same(
@@ -123,7 +123,7 @@ t.test('a cancelled job handed back on shutdown ends cancelled', async (t) => {
   await term.onCancel(job.id)
   w1.finish(job.id, { ok: false, error: { message: 'shutdown' }, handedBack: true })
   await w1.deliver(term)
-  t.equal(b.store.records.get(job.id)!.job.state, 'cancelled')
+  t.equal(b.store.current(job.id)!.state, 'cancelled')
   t.same(w1.starts, [job.id], 'never dispatched again')
 })
 
@@ -203,7 +203,7 @@ t.test('a job whose worker is lost too often fails — announced only after that
     b.transport.add(w)
     b.registry.join(w)
     await waitFor(() => w.starts.includes(job.id), { what: `running on w${i}` })
-    await waitFor(() => b.store.records.get(job.id)!.job.worker === w.id, { what: 'its running state written' })
+    await waitFor(() => b.store.current(job.id)!.worker === w.id, { what: 'its running state written' })
     let open: (() => void) | undefined
     if (i === 5) b.store.gate = new Promise<void>((r) => (open = r))
     w.mode = 'gone'
@@ -216,8 +216,8 @@ t.test('a job whose worker is lost too often fails — announced only after that
     }
   }
   await waitFor(() => b.finished.length === 1, { what: 'announced' })
-  t.equal(b.store.records.get(job.id)!.job.state, 'failed')
-  t.equal(b.store.records.get(job.id)!.job.error?.code, 'BOSUN_ERR_WORKER_LOST')
+  t.equal(b.store.current(job.id)!.state, 'failed')
+  t.equal(b.store.current(job.id)!.error?.code, 'BOSUN_ERR_WORKER_LOST')
 })
 
 t.test(

@@ -5,6 +5,7 @@
  */
 import t from 'tap'
 import { jobShapeProblem } from '../../jobs/store-codec.js'
+import { doneMask, emptyState, parseJobId } from '../../jobs/streams/index.js'
 import { bench, FakeWorker, newJob } from '../helpers/boss-fakes.js'
 import { waitFor } from '../helpers/wait.js'
 
@@ -21,14 +22,14 @@ t.test('a failure too large for the store ends the job failed with a clear code,
   w1.finish(job.id, { ok: false, error: { message: '€'.repeat(4000), code: 'E_USER' } }) // 12 KB of multi-byte text
   const reply = await w1.deliver(term)
   t.same(reply.acked, [job.id], 'acknowledged')
-  const rec = b.store.records.get(job.id)!.job
+  const rec = b.store.current(job.id)!
   t.equal(rec.state, 'failed')
   t.ok(Buffer.byteLength(JSON.stringify(rec)) <= b.store.maxBytes, 'the record fits')
   t.equal(jobShapeProblem(rec), null, 'and is a valid job')
   t.ok(rec.error!.message.length < 4000, 'its message was cut')
-  const calls = b.store.mutateCalls
+  const calls = b.store.writeCalls
   await new Promise((r) => setTimeout(r, 300))
-  t.equal(b.store.mutateCalls, calls, 'no write keeps being retried')
+  t.equal(b.store.writeCalls, calls, 'no write keeps being retried')
   t.same(
     b.finished.map((j) => j.state),
     ['failed'],
@@ -49,7 +50,7 @@ t.test(
     await waitFor(() => w1.starts.includes(job.id), { what: 'running' })
     w1.finish(job.id, { ok: true, result: 'r'.repeat(20 * 1024) })
     await w1.deliver(term)
-    const rec = b.store.records.get(job.id)!.job
+    const rec = b.store.current(job.id)!
     t.equal(rec.state, 'failed')
     t.equal(rec.error?.code, 'BOSUN_ERR_RECORD_TOO_LARGE')
     t.notOk('result' in rec, 'the result is not stored')
@@ -75,7 +76,7 @@ t.test('malformed results never reach a record; a stale attempt on a queued job 
     ],
   })
   t.same(reply.acked, [job.id], 'only the well-formed one is answered: obsolete (attempt 1e15 was never started)')
-  const rec = b.store.records.get(job.id)!.job
+  const rec = b.store.current(job.id)!
   t.equal(rec.state, 'queued', 'nothing applied')
   t.equal(rec.attempts, 0)
   t.equal(jobShapeProblem(rec), null, 'the record still decodes')
@@ -103,17 +104,15 @@ t.test('a final record written by the previous boss after we read the job is kep
   t.teardown(() => term.stop())
   await term.start()
   await new Promise((r) => setTimeout(r, 20))
-  // ...when the old boss's final write lands (the watch has not shown it to us yet).
-  const rev = b.store.records.get(job.id)!.revision
-  b.store.records.set(job.id, {
-    job: { ...running, state: 'succeeded', result: 'by epoch 1', finishedAt: new Date().toISOString() },
-    revision: rev + 1,
-  })
+  // ...when the old boss's final record and done mask land (the watch does not show state writes).
+  const batch = parseJobId(job.id)!.batch
+  b.store.finals.set(job.id, { ...running, state: 'succeeded', result: 'by epoch 1', finishedAt: new Date().toISOString() })
+  b.store.writeRaw(batch, { ...emptyState(batch, 1, 1), done: doneMask([0], 1) })
   w1.running.delete(job.id)
   b.store.gate = undefined
   open()
-  await waitFor(() => b.finished.length === 1, { what: 'the job announced finished' })
-  const rec = b.store.records.get(job.id)!.job
+  await waitFor(() => term.status().running === 0 && term.status().queued === 0, { what: 'the job dropped as finished' })
+  const rec = b.store.current(job.id)!
   t.equal(rec.state, 'succeeded', "the predecessor's result stands")
   t.equal(rec.result, 'by epoch 1')
   await new Promise((r) => setTimeout(r, 200))

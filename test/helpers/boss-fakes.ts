@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from 'node:events'
 import { errors, silentLogger, type MessageHandler, type ServiceEntry, type Transport } from '../../runner/index.js'
-import type { Job } from '../../jobs/model.js'
+import type { Job, JobState } from '../../jobs/model.js'
 import {
   INVENTORY_PAGE,
   MSG,
@@ -17,13 +17,19 @@ import {
   type ResultsReply,
 } from '../../jobs/protocol.js'
 import { DEFAULT_BOSS_SETTINGS, type BossSettings } from '../../worker/boss/settings.js'
-import type { BossStore, MutateOptions, StoredJob, WatchEntry } from '../../worker/boss/store-port.js'
+import type { BossStore, OpenBatch, StateWrite } from '../../worker/boss/store-port.js'
+import { assemble, doneSet, emptyState, jobIdOf, liveOf, parseJobId, type BatchState, type SubmitRecord, type SubmittedJob } from '../../jobs/streams/index.js'
 import { BossTerm } from '../../worker/boss/term.js'
 
 let seq = 0
-/** A job id that sorts in creation order (like a ULID). */
+/** A batch id (ULID-shaped, increasing). */
+export function batchId(): string {
+  return `01J${String(++seq).padStart(23, '0')}`
+}
+
+/** A job id: job 0 of a new batch. */
 export function jobId(): string {
-  return `J${String(++seq).padStart(8, '0')}`
+  return jobIdOf(batchId(), 0)
 }
 
 /** A job as the API stores it. */
@@ -44,50 +50,94 @@ export function newJob(over: Partial<Job> = {}): Job {
 }
 
 interface Watcher {
-  onEntry(e: WatchEntry): void
+  onBatch(b: OpenBatch): void
   onInitialDone(): void
-  /** Initial records not delivered yet (when the load is held). */
-  backlog: WatchEntry[]
+  /** Initial batches not delivered yet (when the load is held). */
+  backlog: string[]
   initialDone: boolean
 }
 
-/** The job store in memory, with the same fencing rules as jobs/store.ts. */
+interface Stored {
+  submitSeq: number
+  submit: SubmitRecord
+  state: { state: BatchState; revision: number } | null
+}
+
+/** The job store in memory, with the same rules as jobs/streams/boss-store.ts. */
 export class MemoryStore implements BossStore {
-  readonly records = new Map<string, StoredJob>()
-  /** Every write that landed, in order. */
-  readonly writes: Array<{ id: string; epoch: number; state: string; revision: number }> = []
-  /** Every mutate call (including ones that failed or were refused). */
-  mutateCalls = 0
+  readonly batches = new Map<string, Stored>()
+  readonly finals = new Map<string, Job>()
+  /** Every state record and final record that landed, in order. */
+  readonly writes: Array<{ kind: 'state' | 'final'; key: string; epoch: number; revision: number }> = []
+  readonly indexed: Array<{ id: string; state: string }> = []
+  /** Every write attempt (including refused and failed ones). */
+  writeCalls = 0
   maxBytes = 1024 * 1024 - 1024
   /** Initial loads of new watches are held until releaseLoad(). */
   holdLoad = false
   /** Writes wait for this (a boss "in the middle of a write"). */
   gate: Promise<void> | undefined
-  /** Fail this many mutate attempts with a transient error; Infinity: every one. */
+  /** Fail this many write attempts with a transient error. */
   failWrites = 0
-  private revision = 0
+  private seq = 0
   private readonly watchers = new Set<Watcher>()
 
-  /** Store a job as the API does (create); returns its revision. */
-  put(job: Job): number {
-    return this.apply(job)
+  /**
+   * Store a job as the API does (a batch of one), with the state a boss recorded when it is not a
+   * plain queued job (e.g. `{ state: 'running', worker, epoch: 1 }`). Watchers see the batch.
+   */
+  put(job: Job): void {
+    this.putSilently(job)
+    this.announce(parseJobId(job.id)!.batch)
   }
 
-  watchJobs(onEntry: (e: WatchEntry) => void, onInitialDone: () => void): () => void {
-    const backlog = [...this.records.values()]
-      .sort((a, b) => a.revision - b.revision)
-      .map((s) => ({ id: s.job.id, job: s.job, revision: s.revision }))
-    const w: Watcher = { onEntry, onInitialDone, backlog, initialDone: false }
+  /** Store a job without telling the watches (the watch has not delivered it yet). */
+  putSilently(job: Job): void {
+    const where = parseJobId(job.id)
+    if (!where) throw new Error(`not a batch job id: ${job.id}`)
+    const sub: SubmittedJob = { function: job.function, payload: job.payload, priority: job.priority, timeoutMs: job.timeoutMs, maxAttempts: job.maxAttempts }
+    if (job.runAt !== undefined && job.state === 'queued' && job.attempts === 0) sub.runAt = job.runAt
+    const existing = this.batches.get(where.batch)
+    const jobs = existing ? [...existing.submit.jobs] : []
+    jobs[where.index] = sub
+    for (let i = 0; i < jobs.length; i++) jobs[i] ??= null
+    const submit: SubmitRecord = { v: 1, batch: where.batch, createdAt: job.createdAt, jobs }
+    let state = existing?.state ?? null
+    const live = liveOf(job)
+    if (live) {
+      const base = state?.state ?? emptyState(where.batch, jobs.length, job.epoch)
+      state = { state: { ...base, size: jobs.length, epoch: Math.max(base.epoch, job.epoch), jobs: { ...base.jobs, [String(where.index)]: live } }, revision: ++this.seq }
+    }
+    this.batches.set(where.batch, { submitSeq: existing?.submitSeq ?? ++this.seq, submit, state })
+  }
+
+  /** The job as a reader would see it now (final record, else submission + state), or undefined. */
+  current(id: string): Job | undefined {
+    const final = this.finals.get(id)
+    if (final) return final
+    const where = parseJobId(id)
+    const b = where ? this.batches.get(where.batch) : undefined
+    if (!where || !b || !b.submit.jobs[where.index]) return undefined
+    if (b.state && doneSet(b.state.state).has(where.index)) return undefined
+    return assemble(b.submit, where.index, b.state?.state.jobs[String(where.index)], b.state?.state.epoch ?? 0)
+  }
+
+  watchBatches(onBatch: (b: OpenBatch) => void, onInitialDone: () => void): () => void {
+    const backlog = [...this.batches.entries()].sort((x, y) => x[1].submitSeq - y[1].submitSeq).map(([k]) => k)
+    const w: Watcher = { onBatch, onInitialDone, backlog, initialDone: false }
     this.watchers.add(w)
     if (!this.holdLoad) setImmediate(() => this.releaseLoad(Infinity, w))
     return () => void this.watchers.delete(w)
   }
 
-  /** Deliver up to `n` held initial records to every watch (all: then "initial load done"). */
+  /** Deliver up to `n` held initial batches to every watch (all: then "initial load done"). */
   releaseLoad(n = Infinity, only?: Watcher): void {
     for (const w of only ? [only] : this.watchers) {
       if (!this.watchers.has(w) || w.initialDone) continue
-      for (let i = 0; i < n && w.backlog.length > 0; i++) w.onEntry(w.backlog.shift()!)
+      for (let i = 0; i < n && w.backlog.length > 0; i++) {
+        const b = this.open(w.backlog.shift()!)
+        if (b) w.onBatch(b)
+      }
       if (w.backlog.length === 0) {
         w.initialDone = true
         w.onInitialDone()
@@ -95,66 +145,89 @@ export class MemoryStore implements BossStore {
     }
   }
 
-  async mutate(
-    id: string,
-    epoch: number,
-    fn: (current: Job) => Job | null,
-    opts: MutateOptions = {},
-  ): Promise<(StoredJob & { changed: boolean }) | null> {
-    let known: StoredJob | undefined =
-      opts.job !== undefined && opts.revision !== undefined ? { job: opts.job, revision: opts.revision } : undefined
-    for (let conflicts = 0; ;) {
-      this.mutateCalls++
-      if (opts.signal?.aborted) throw errors.NOT_LEADER('mutate abandoned')
-      await new Promise((r) => setImmediate(r))
-      if (this.failWrites > 0) {
-        this.failWrites--
-        throw errors.STORE('transient store failure (test)')
-      }
-      const cur = this.records.get(id)
-      if (!cur) return null
-      const base = known && known.revision === cur.revision ? known : cur
-      if (base.job.epoch > epoch)
-        throw errors.STALE_EPOCH(`job ${id} was written by epoch ${base.job.epoch}; writer has epoch ${epoch}`)
-      const next = fn(base.job)
-      if (next === null) return { ...base, changed: false }
-      const record: Job = { ...next, id, epoch }
-      const bytes = Buffer.byteLength(JSON.stringify(record))
-      if (bytes > this.maxBytes)
-        throw errors.BODY_TOO_LARGE(`record of ${bytes} bytes`, { details: { id, bytes, max: this.maxBytes } })
-      if (this.gate) await this.gate
-      const now = this.records.get(id)
-      if (now?.revision !== base.revision) {
-        if (++conflicts > 16) throw errors.STORE('too many conflicts')
-        known = undefined
-        continue
-      }
-      if (now.job.epoch > epoch) throw errors.STALE_EPOCH(`job ${id} was written by epoch ${now.job.epoch}`)
-      const revision = this.apply(record)
-      return { job: record, revision, changed: true }
+  async readBatch(batch: string): Promise<OpenBatch | null> {
+    await tick()
+    return this.open(batch)
+  }
+
+  async writeState(state: BatchState, expect: number, signal?: AbortSignal): Promise<StateWrite> {
+    await this.attempt(signal)
+    const b = this.batches.get(state.batch)
+    if (!b) throw errors.STORE(`no batch ${state.batch}`)
+    const bytes = Buffer.byteLength(JSON.stringify(state))
+    if (bytes > this.maxBytes) throw errors.BODY_TOO_LARGE(`state of ${bytes} bytes`, { details: { bytes, max: this.maxBytes } })
+    const revision = b.state?.revision ?? 0
+    if (revision !== expect) {
+      if (b.state && b.state.state.epoch > state.epoch) throw errors.STALE_EPOCH(`batch ${state.batch} was written by epoch ${b.state.state.epoch}`)
+      return { ok: false, current: b.state?.state ?? null, revision }
     }
+    b.state = { state, revision: ++this.seq }
+    this.writes.push({ kind: 'state', key: state.batch, epoch: state.epoch, revision: b.state.revision })
+    return { ok: true, revision: b.state.revision }
   }
 
-  async get(id: string): Promise<StoredJob | null> {
-    return this.records.get(id) ?? null
+  async writeFinal(job: Job, signal?: AbortSignal): Promise<{ job: Job; created: boolean }> {
+    await this.attempt(signal)
+    const bytes = Buffer.byteLength(JSON.stringify(job))
+    if (bytes > this.maxBytes) throw errors.BODY_TOO_LARGE(`record of ${bytes} bytes`, { details: { id: job.id, bytes, max: this.maxBytes } })
+    const existing = this.finals.get(job.id)
+    if (existing) return { job: existing, created: false }
+    this.finals.set(job.id, job)
+    this.writes.push({ kind: 'final', key: job.id, epoch: job.epoch, revision: ++this.seq })
+    return { job, created: true }
   }
 
-  async purge(id: string): Promise<void> {
-    this.records.delete(id)
+  async index(entries: ReadonlyArray<{ id: string; state: JobState; fn: string }>): Promise<void> {
+    await tick()
+    for (const e of entries) this.indexed.push({ id: e.id, state: e.state })
   }
 
-  /** Write a record directly (another boss, an operator): watchers see it. */
-  apply(job: Job): number {
-    const revision = ++this.revision
-    this.records.set(job.id, { job, revision })
-    this.writes.push({ id: job.id, epoch: job.epoch, state: job.state, revision })
+  async closeBatch(batch: string): Promise<void> {
+    await tick()
+    this.batches.delete(batch)
+  }
+
+  async readSubmitted(id: string): Promise<{ submit: SubmitRecord; index: number } | null> {
+    const where = parseJobId(id)
+    const b = where ? this.batches.get(where.batch) : undefined
+    return where && b ? { submit: b.submit, index: where.index } : null
+  }
+
+  /** A previous boss's late write of a batch's state record (watchers are not told, as in the real store). */
+  writeRaw(batch: string, state: BatchState): void {
+    const b = this.batches.get(batch)!
+    b.state = { state, revision: ++this.seq }
+  }
+
+  private open(batch: string): OpenBatch | null {
+    const b = this.batches.get(batch)
+    if (!b) return null
+    return { batch, submitSeq: b.submitSeq, submit: b.submit, state: b.state?.state ?? null, stateRevision: b.state?.revision ?? 0, bytes: Buffer.byteLength(JSON.stringify(b.submit)) }
+  }
+
+  private announce(batch: string): void {
     for (const w of this.watchers) {
-      if (w.initialDone) w.onEntry({ id: job.id, job, revision })
-      else w.backlog = [...w.backlog.filter((e) => e.id !== job.id), { id: job.id, job, revision }]
+      if (w.initialDone) {
+        const b = this.open(batch)
+        if (b) w.onBatch(b)
+      } else if (!w.backlog.includes(batch)) w.backlog.push(batch)
     }
-    return revision
+  }
+
+  private async attempt(signal?: AbortSignal): Promise<void> {
+    this.writeCalls++
+    if (signal?.aborted) throw errors.NOT_LEADER('write abandoned')
+    await tick()
+    if (this.failWrites > 0) {
+      this.failWrites--
+      throw errors.STORE('transient store failure (test)')
+    }
+    if (this.gate) await this.gate
+    if (signal?.aborted) throw errors.NOT_LEADER('write abandoned')
   }
 }
+
+const tick = () => new Promise((r) => setImmediate(r))
 
 /** A worker process as the boss sees it on NATS: takes dispatches, answers inventories and aborts. */
 export class FakeWorker {

@@ -3,8 +3,6 @@ import { connect, type NatsConnection } from '@nats-io/transport-node'
 import type { Test } from 'tap'
 import { silentLogger } from '../../runner/logger.js'
 import type { Job } from '../../jobs/model.js'
-import { JobStore, type JobStoreOptions } from '../../jobs/store.js'
-import { uniqueName } from '../helpers/servers.js'
 
 export const logger = silentLogger()
 
@@ -37,28 +35,4 @@ export async function natsConn(t: Test, url: string): Promise<NatsConnection> {
   })
   t.teardown(() => nc.close().catch(() => undefined))
   return nc
-}
-
-/** Open a store on a fresh cluster name (or the given one), closed at teardown. */
-export async function openStore(t: Test, nc: NatsConnection, opts: Partial<JobStoreOptions> = {}): Promise<JobStore> {
-  const store = await JobStore.open({ nc, cluster: uniqueName('c'), logger, ...opts })
-  t.teardown(() => store.close())
-  return store
-}
-
-/** Collect a watch into arrays; `loaded` flips when the initial load is signalled. */
-export function collectWatch(store: JobStore) {
-  const state = {
-    entries: [] as Array<{ id: string; revision: number; deleted: boolean; job: Job | null }>,
-    loaded: false,
-    loadedAt: -1,
-  }
-  const stop = store.watchJobs(
-    (e) => state.entries.push(e),
-    () => {
-      state.loaded = true
-      state.loadedAt = state.entries.length
-    },
-  )
-  return { state, stop }
 }

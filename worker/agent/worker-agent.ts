@@ -51,6 +51,8 @@ export interface WorkerAgentDeps {
   executor: Executor
   /** Address of the current boss (cached lookup), or undefined. */
   bossAddress(): Promise<string | undefined>
+  /** The payload of a job dispatched without it (undefined: the job is not in the store). */
+  fetchPayload?(jobId: string): Promise<unknown>
   logger: Logger
 }
 
@@ -204,31 +206,39 @@ export class WorkerAgent {
   }
 
   private startJob(job: DispatchedJob, epoch: number): void {
-    const attempt = job.attempts
-    const startedAt = new Date().toISOString()
-    const run = this.deps.executor.run({
-      jobId: job.id,
-      attempt,
-      fn: job.function,
-      payload: job.payload,
-      timeoutMs: job.timeoutMs,
-    })
     const entry: RunningJob = {
       jobId: job.id,
-      attempt,
+      attempt: job.attempts,
       epoch,
-      startedAt,
-      abort: run.abort,
+      startedAt: new Date().toISOString(),
+      abort: () => undefined,
       handBack: false,
       done: Promise.resolve(),
     }
-    entry.done = run.promise.then(
+    this.running.set(job.id, entry)
+    entry.done = this.execute(job, entry).then(
       (outcome) => this.finish(entry, outcome),
       (err: unknown) =>
         this.finish(entry, { ok: false, error: { message: err instanceof Error ? err.message : String(err) } }),
     )
-    this.running.set(job.id, entry)
   }
+
+  /** Run the job on the executor (its payload read from the store first when it was not dispatched with it). */
+  private async execute(job: DispatchedJob, entry: RunningJob): Promise<AttemptOutcome> {
+    let payload = job.payload
+    if (job.payloadRef) {
+      let aborted: AbortReason | undefined
+      entry.abort = (reason) => (aborted = reason)
+      if (!this.deps.fetchPayload) throw errors.INTERNAL('this worker cannot read payloads from the store')
+      payload = await this.deps.fetchPayload(job.id)
+      if (payload === undefined) throw errors.JOB_NOT_FOUND(`job ${job.id} is not in the store`)
+      if (aborted) return { ok: false, error: { message: `aborted (${aborted}) before it started`, code: errors.FUNCTION_CANCELLED.code } }
+    }
+    const run = this.deps.executor.run({ jobId: job.id, attempt: entry.attempt, fn: job.function, payload, timeoutMs: job.timeoutMs })
+    entry.abort = run.abort
+    return run.promise
+  }
+
 
   private finish(entry: RunningJob, outcome: AttemptOutcome): void {
     this.running.delete(entry.jobId)

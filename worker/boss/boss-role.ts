@@ -57,7 +57,6 @@ export class BossRole {
         .onCancel(body.id)
         .then((job) => ({ job }))
     })
-    t.handle(MSG.listJobs, (body) => this.active().onList(body))
     t.handle(MSG.bossStatus, () => this.active().status())
   }
 

@@ -5,10 +5,11 @@
  * has not read yet (it is still taking over, or the job was stored an instant ago) is cancelled in
  * the store directly and then taken into the table: an acknowledged job is never "unknown" to cancel.
  */
-import { isFinal, type Job } from '../../jobs/model.js'
+import { errors } from '../../runner/index.js'
+import type { Job } from '../../jobs/model.js'
+import { parseJobId, type OpenBatch } from '../../jobs/streams/index.js'
 import { MSG } from '../../jobs/protocol.js'
 import type { Arrivals } from './arrivals.js'
-import type { Tracked } from './job-table.js'
 import type { TermContext } from './term-context.js'
 import { cancelRequested } from './transitions.js'
 
@@ -19,24 +20,29 @@ export class Cancels {
   constructor(
     private readonly ctx: TermContext,
     private readonly arrivals: Arrivals,
-    /** Take a record read from the store into the table (and classify it), as the watch would. */
-    private readonly ingest: (job: Job, revision: number) => Tracked,
+    /** Take an open batch read from the store into the table (and classify its jobs), as the watch would. */
+    private readonly ingest: (b: OpenBatch) => void,
   ) {}
 
-  /** Cancel `id`; resolves with the job after the durable change (null: no such job). */
+  /**
+   * Cancel `id`; resolves with the job after the durable change, or null when it is not an
+   * unfinished job of an open batch (the API then answers from the store: finished, or unknown).
+   */
   async cancel(id: string): Promise<Job | null> {
     const { ctx } = this
-    // Once classification has started, a record not in the table is taken from the store directly.
+    // Once classification has started, a job not in the table is looked up in the store directly.
     await this.arrivals.wait(id, () => true, CANCEL_HOLD_MS)
-    if (!ctx.acting()) throw new Error('the boss term ended')
+    if (!ctx.acting()) throw errors.NOT_LEADER('the boss term ended')
     let t = ctx.table.get(id)
     if (!t) {
-      const written = await ctx.deps.store.mutate(id, ctx.epoch, (cur) =>
-        isFinal(cur.state) ? null : cancelRequested(cur, new Date()),
-      )
-      if (written === null) return null
-      t = this.ingest(written.job, written.revision)
-    } else if (t.phase !== 'final' && !t.job.cancelRequested) {
+      // Stored an instant ago (the watch has not delivered its batch yet), finished, or unknown.
+      const where = parseJobId(id)
+      const open = where ? await ctx.deps.store.readBatch(where.batch) : null
+      if (open) this.ingest(open)
+      t = ctx.table.get(id)
+      if (!t) return null
+    }
+    if (t.phase !== 'final' && !t.job.cancelRequested) {
       await ctx.door.commit(t, cancelRequested(t.job, new Date()), 'await')
     }
     if (t.phase === 'running' && t.job.worker !== undefined) {

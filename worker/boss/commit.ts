@@ -7,7 +7,7 @@
 import type { Logger } from '../../runner/index.js'
 import type { Job } from '../../jobs/model.js'
 import type { Fleet } from './fleet.js'
-import type { JobTable, Tracked } from './job-table.js'
+import type { JobTable, PersistOptions, Tracked } from './job-table.js'
 import type { ReadyQueue } from './ready-queue.js'
 
 /**
@@ -31,7 +31,7 @@ export interface DoorDeps {
   runningWriteDelayMs: number
   /** Tell waiting API requests a job finished (its final record is durable). */
   publishFinished(job: Job): void
-  /** A finished job's record is durable (retention index). */
+  /** A finished job's record is durable: it leaves the table (and its batch may close). */
   onFinal(t: Tracked): void
   /** Something may be dispatchable now. */
   wake(): void
@@ -43,7 +43,7 @@ export class Door {
   constructor(private readonly d: DoorDeps) {}
 
   /** Change `t` to `next`; see {@link Durability}. The promise rejects when an awaited write cannot be made. */
-  commit(t: Tracked, next: Job, durability: Durability): Promise<void> {
+  commit(t: Tracked, next: Job, durability: Durability, opts: PersistOptions = {}): Promise<void> {
     const prev = t.job
     this.d.table.set(t, next)
     this.bookkeep(t, prev)
@@ -57,13 +57,13 @@ export class Door {
         this.deferRunningWrite(t)
         return Promise.resolve()
       case 'background':
-        this.d.table.persist(t).then(
+        this.d.table.persist(t, opts).then(
           () => this.afterDurable(t),
           (err: unknown) => this.d.log.debug({ err, jobId: t.job.id }, 'write abandoned'),
         )
         return Promise.resolve()
       case 'await':
-        return this.d.table.persist(t).then(() => this.afterDurable(t))
+        return this.d.table.persist(t, opts).then(() => this.afterDurable(t))
     }
   }
 

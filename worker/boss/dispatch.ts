@@ -13,6 +13,9 @@ import type { FleetWorker } from './fleet.js'
 import type { TermContext } from './term-context.js'
 import { notStarted, started, undeliverable } from './transitions.js'
 
+/** A job as dispatched: its record, flagged when the worker must read its payload from the store. */
+type DispatchJob = Job & { payloadRef?: true }
+
 /** Pause after a worker refused with 'unknown-epoch' (its view of ZooKeeper lags ours). */
 const UNKNOWN_EPOCH_PAUSE_MS = 100
 /** While leadership is in doubt the pump looks again this often. */
@@ -64,10 +67,7 @@ export class Dispatcher {
       fleet.release(workerId, jobId) // not (or no longer) running there: drop a stray assignment
       return
     }
-    const next = notStarted(t.job, new Date())
-    // The store still holds the record as it was before the dispatch unless a running write was made.
-    const written = t.storedVersion > 0 || t.stored?.state === 'running'
-    void door.commit(t, next, next.state !== 'queued' || written ? 'background' : 'none')
+    void door.commit(t, notStarted(t.job, new Date()), 'background')
   }
 
   private pump(): void {
@@ -80,7 +80,7 @@ export class Dispatcher {
     }
     const now = Date.now()
     const nextDue = ctx.queue.promoteDue(now)
-    const batches = new Map<string, Job[]>()
+    const batches = new Map<string, DispatchJob[]>()
     const isQueued = (e: { id: string; token: number }) => {
       const t = ctx.table.get(e.id)
       return t !== undefined && t.phase === 'queued' && t.token === e.token
@@ -96,7 +96,8 @@ export class Dispatcher {
         void ctx.door.commit(t, started(t.job, worker.id, new Date(now)), 'deferred')
         let batch = batches.get(worker.id)
         if (!batch) batches.set(worker.id, (batch = []))
-        batch.push(t.job)
+        // A payload the boss did not keep is read from the store by the worker.
+        batch.push(t.payloadRef ? { ...t.job, payloadRef: true } : t.job)
       }
     }
     for (const [workerId, jobs] of batches) void this.send(workerId, jobs)
@@ -122,7 +123,7 @@ export class Dispatcher {
     this.timer.unref()
   }
 
-  private async send(workerId: string, jobs: Job[]): Promise<void> {
+  private async send(workerId: string, jobs: DispatchJob[]): Promise<void> {
     const { ctx } = this
     const worker = ctx.fleet.get(workerId)
     let reply: DispatchReply
@@ -170,7 +171,7 @@ export class Dispatcher {
   }
 
   /** A batch over the NATS max_payload was never sent: send it in halves; a single job that big fails. */
-  private split(workerId: string, jobs: Job[]): void {
+  private split(workerId: string, jobs: DispatchJob[]): void {
     if (jobs.length > 1) {
       const half = Math.ceil(jobs.length / 2)
       void this.send(workerId, jobs.slice(0, half))

@@ -1,12 +1,16 @@
 /**
- * The boss's in-memory table of jobs: the authoritative state of every job during one term, and
- * the write-behind to the durable store. Records change here only through commit.ts; this file
- * keeps them, counts them by phase, and writes the newest snapshot with a fenced compare-and-set —
- * serialised and coalesced per job (a job that finishes quickly is written once, not once per
- * state), retried while the term lasts, abandoned the moment it ends.
+ * The boss's in-memory table of unfinished jobs: the authoritative state of each during one term,
+ * and its write-behind to the durable store. Records change here only through commit.ts; this file
+ * keeps them, counts them by phase, and makes a change durable: an unfinished state through its
+ * batch's state record (batch-book.ts, one write per batch for many changes), a final state as the
+ * job's final record (written once), then the batch's done mask and the listing index. A job
+ * leaves the table once it is final and durable — the boss's memory follows the unfinished work.
  */
 import { errors, isBosunError, type Logger } from '../../runner/index.js'
-import { isFinal, type Job, type JobState } from '../../jobs/model.js'
+import type { Job, JobState } from '../../jobs/model.js'
+import { assemble, liveOf, type LiveJob } from '../../jobs/streams/index.js'
+import type { BatchBook } from './batch-book.js'
+import type { FinalIndexer } from './final-indexer.js'
 import type { BossStore } from './store-port.js'
 import { fitRecord } from './transitions.js'
 
@@ -14,10 +18,11 @@ export type Phase = 'queued' | 'running' | 'final'
 
 export interface Tracked {
   job: Job
-  /** Store revision of the last record we read or wrote (0: unknown). */
-  revision: number
-  /** The record at `revision` (what the store holds, as far as we know). */
-  stored: Job | undefined
+  /** Its batch and index (the job id is `<batch>-<index>`). */
+  batch: string
+  index: number
+  /** The payload was too large to keep: `job.payload` is null here and read from the store when needed. */
+  payloadRef: boolean
   phase: Phase
   /** Bumped on every enqueue (see ReadyQueue): older queue entries of the job are stale. */
   token: number
@@ -27,6 +32,7 @@ export interface Tracked {
   losses: number
   localVersion: number
   storedVersion: number
+  /** Final writes of this job, serialised. */
   chain: Promise<void>
   runningTimer: NodeJS.Timeout | undefined
   /** Its final state was announced (once per job). */
@@ -37,26 +43,29 @@ export function phaseOf(state: JobState): Phase {
   return state === 'queued' ? 'queued' : state === 'running' ? 'running' : 'final'
 }
 
+export interface PersistOptions {
+  /**
+   * The change applies a result a worker still holds (it is acknowledged only after this write):
+   * a takeover would receive it again, so the final record need not be announced in the batch's
+   * state record first. Every other final (a cancel, a boss decision) is recorded there first.
+   */
+  fromResult?: boolean
+}
+
 const RETRY_MIN_MS = 50
 const RETRY_MAX_MS = 2000
-
-export interface JobTableHooks {
-  /** The store refused a write because the record carries a newer epoch. */
-  onFenced(err: unknown, jobId: string): void
-  /** The store holds a final record this term did not know (a predecessor's late write): it was kept. */
-  onDiscovered(t: Tracked, job: Job, revision: number): void
-}
 
 export class JobTable {
   private readonly jobs = new Map<string, Tracked>()
   private readonly counts: Record<Phase, number> = { queued: 0, running: 0, final: 0 }
-  private readonly ending = new AbortController()
 
   constructor(
     private readonly store: BossStore,
+    private readonly book: BatchBook,
+    private readonly indexer: FinalIndexer,
     private readonly epoch: number,
     private readonly logger: Logger,
-    private readonly hooks: JobTableHooks,
+    private readonly signal: AbortSignal,
   ) {}
 
   get size(): number {
@@ -76,12 +85,13 @@ export class JobTable {
     return this.jobs.values()
   }
 
-  /** Track a record read from the store. */
-  load(job: Job, revision: number): Tracked {
+  /** Track a job read from the store. */
+  load(job: Job, batch: string, index: number, payloadRef: boolean): Tracked {
     const t: Tracked = {
       job,
-      revision,
-      stored: job,
+      batch,
+      index,
+      payloadRef,
       phase: phaseOf(job.state),
       token: 0,
       dispatchedAt: 0,
@@ -99,20 +109,19 @@ export class JobTable {
     return t
   }
 
-  /** Record a store update made by someone else (watch). */
-  observe(t: Tracked, job: Job, revision: number): void {
-    if (revision > t.revision) {
-      t.revision = revision
-      t.stored = job
-    }
-  }
-
   delete(id: string): void {
     const t = this.jobs.get(id)
     if (!t) return
     if (t.runningTimer) clearTimeout(t.runningTimer)
     this.counts[t.phase]--
     this.jobs.delete(id)
+  }
+
+  /** What the batch's state record says of job `index` (undefined: nothing beyond its submission). */
+  liveOf(batch: string, index: number, id: string): LiveJob | undefined {
+    const t = this.jobs.get(id)
+    if (!t || t.batch !== batch || t.index !== index) return undefined
+    return liveOf(t.job)
   }
 
   /**
@@ -127,81 +136,64 @@ export class JobTable {
     }
     t.job = job
     t.phase = phase
-    if (!sameChange) t.localVersion++
+    if (!sameChange) {
+      t.localVersion++
+      this.book.touch(t.batch)
+    }
   }
 
-  /**
-   * Make the newest snapshot of `t` durable (coalesced, serialised, fenced, retried while the term
-   * lasts). Resolves once the store holds it (or a final record we did not know, which is then
-   * kept); rejects when the term ended or a newer boss wrote the record.
-   */
-  persist(t: Tracked): Promise<void> {
-    const target = t.localVersion
+  /** Make `t`'s newest state durable. Rejects when the term ended or a newer boss wrote its batch. */
+  async persist(t: Tracked, opts: PersistOptions = {}): Promise<void> {
+    const version = t.localVersion
+    if (t.phase !== 'final') {
+      await this.book.persist(t.batch)
+      t.storedVersion = Math.max(t.storedVersion, version)
+      return
+    }
     t.chain = t.chain.then(async () => {
-      if (t.storedVersion >= target) return
-      const version = t.localVersion
-      await this.write(t, t.job)
+      if (t.storedVersion >= version) return
+      if (!opts.fromResult) await this.book.persist(t.batch) // the decision survives a crash before the final record
+      const created = await this.writeFinal(t)
+      this.book.markDone(t.batch, t.index)
+      await Promise.all([this.book.persist(t.batch), created ? this.indexer.add(t.job) : undefined])
       t.storedVersion = Math.max(t.storedVersion, version)
     })
     return t.chain
   }
 
-  /** The term ended: every write in flight is abandoned (no retry outlives the term). */
-  stop(): void {
-    this.ending.abort('the boss term ended')
-    for (const t of this.jobs.values()) if (t.runningTimer) clearTimeout(t.runningTimer)
-  }
-
-  private get active(): boolean {
-    return !this.ending.signal.aborted
-  }
-
-  private async write(t: Tracked, snapshot: Job): Promise<void> {
+  /** The final record, written once; a record already there (a predecessor's) stands and replaces ours. */
+  private async writeFinal(t: Tracked): Promise<boolean> {
+    let record = await this.withPayload(t)
     let delay = RETRY_MIN_MS
-    for (let shrinks = 0; ;) {
-      if (!this.active) throw errors.NOT_LEADER('the boss term ended before the write')
-      const known = t.stored !== undefined && t.revision > 0 ? t.stored : undefined
+    for (let shrinks = 0; ; ) {
+      if (this.signal.aborted) throw errors.NOT_LEADER('the boss term ended before the write')
       try {
-        const written = await this.store.mutate(
-          t.job.id,
-          this.epoch,
-          // A record we did not know that is already final (a predecessor recorded a result after we
-          // read it) is kept, never overwritten by our older view: a CAS conflict is not a blind write.
-          (current) => (current !== known && isFinal(current.state) ? null : { ...snapshot, epoch: this.epoch }),
-          known ? { job: known, revision: t.revision, signal: this.ending.signal } : { signal: this.ending.signal },
-        )
-        if (!this.active) throw errors.NOT_LEADER('the boss term ended during the write')
-        if (written) {
-          t.revision = written.revision
-          t.stored = written.job
-          if (!written.changed) this.hooks.onDiscovered(t, written.job, written.revision)
-        }
-        return
+        const written = await this.store.writeFinal({ ...record, epoch: this.epoch }, this.signal)
+        if (!written.created) this.set(t, written.job, true)
+        else if (record !== t.job && !t.payloadRef) this.set(t, record, true)
+        return written.created
       } catch (err) {
-        if (isBosunError(err, errors.STALE_EPOCH)) {
-          this.hooks.onFenced(err, t.job.id)
-          throw err
-        }
-        if (!this.active) throw errors.NOT_LEADER('the boss term ended during the write', { cause: err })
+        if (this.signal.aborted) throw errors.NOT_LEADER('the boss term ended during the write', { cause: err })
         const max = isBosunError(err, errors.BODY_TOO_LARGE) ? err.details?.max : undefined
         if (typeof max === 'number' && shrinks++ < 2) {
-          const smaller = fitRecord(snapshot, max, new Date())
-          this.logger.warn(
-            {
-              jobId: t.job.id,
-              bytes: err instanceof Error ? (err as { details?: { bytes?: unknown } }).details?.bytes : undefined,
-              max,
-            },
-            'job record too large to store; cut to fit',
-          )
-          if (t.job === snapshot) this.set(t, smaller, true)
-          snapshot = smaller
+          record = fitRecord(record, max, new Date())
+          this.logger.warn({ jobId: t.job.id, max }, 'final record too large to store; cut to fit')
+          const { payload: _p, ...rest } = record
+          this.set(t, { ...rest, payload: t.payloadRef ? null : record.payload }, true)
           continue
         }
-        this.logger.warn({ err, jobId: t.job.id, retryInMs: delay }, 'job write failed; retrying')
+        this.logger.warn({ err, jobId: t.job.id, retryInMs: delay }, 'final record write failed; retrying')
         await new Promise((r) => setTimeout(r, delay))
         delay = Math.min(RETRY_MAX_MS, delay * 2)
       }
     }
+  }
+
+  /** The job with its payload (read from its submission when the boss did not keep it). */
+  private async withPayload(t: Tracked): Promise<Job> {
+    if (!t.payloadRef) return t.job
+    const found = await this.store.readSubmitted(t.job.id)
+    const payload = found ? assemble(found.submit, found.index, undefined, 0).payload : null
+    return { ...t.job, payload }
   }
 }

@@ -36,7 +36,7 @@ export class Results {
     const next = afterAttempt(base, r, new Date(), { losses: t.losses })
     if (r.outcome.ok === false && r.outcome.handedBack) t.losses++
     try {
-      await ctx.door.commit(t, next, 'await')
+      await ctx.door.commit(t, next, 'await', { fromResult: true })
       return true
     } catch (err) {
       ctx.log.debug({ err, jobId: r.jobId }, 'result not recorded; the worker will send it again')

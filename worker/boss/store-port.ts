@@ -1,44 +1,29 @@
-/** What the boss needs from the durable job store (implemented by jobs/store.ts; faked in test/helpers/boss-fakes.ts). */
-import type { Job } from '../../jobs/model.js'
+/**
+ * What the boss needs from the durable job store: implemented by jobs/streams/boss-store.ts, faked
+ * in test/helpers/boss-fakes.ts. Open batches in; fenced batch state records, final records (once),
+ * listing index entries and batch removals out. Nothing finished is ever read back.
+ */
+import type { Job, JobState } from '../../jobs/model.js'
+import type { BatchState, OpenBatch, StateWrite, SubmitRecord } from '../../jobs/streams/index.js'
 
-export interface StoredJob {
-  job: Job
-  revision: number
-}
-
-export interface WatchEntry {
-  id: string
-  /** null when the entry was deleted or purged. */
-  job: Job | null
-  revision: number
-}
-
-export interface MutateOptions {
-  /** Last known revision of the record; with `job` the store skips the read. */
-  revision?: number
-  /** Last known record at `revision`. */
-  job?: Job
-  /** Stop retrying once this aborts (the term ended). */
-  signal?: AbortSignal
-}
+export type { OpenBatch, StateWrite }
 
 export interface BossStore {
+  /** Every open batch (with its state), then `onInitialDone()`, then each batch submitted later. Returns a stop function. */
+  watchBatches(onBatch: (b: OpenBatch) => void, onInitialDone: () => void): () => void
+  /** One open batch read directly (null: closed or never stored). */
+  readBatch(batch: string): Promise<OpenBatch | null>
   /**
-   * Deliver every current job, then `onInitialDone()`, then every later change, in store order.
-   * Returns a stop function.
+   * Write a batch's state record if the stored one is still at revision `expect` (0: none).
+   * STALE_EPOCH when the stored record carries a newer epoch; a lost race answers with the current record.
    */
-  watchJobs(onEntry: (entry: WatchEntry) => void, onInitialDone: () => void): () => void
-  /**
-   * Fenced compare-and-set. `fn` sees the current record (null: write nothing); the write fails with
-   * STALE_EPOCH when the stored record carries a newer epoch than `epoch`, with BODY_TOO_LARGE
-   * (`details.max`: the limit in bytes) when the record does not fit. Null when the job does not exist.
-   */
-  mutate(
-    id: string,
-    epoch: number,
-    fn: (current: Job) => Job | null,
-    opts?: MutateOptions,
-  ): Promise<(StoredJob & { changed: boolean }) | null>
-  get(id: string): Promise<StoredJob | null>
-  purge(id: string): Promise<void>
+  writeState(state: BatchState, expect: number, signal?: AbortSignal): Promise<StateWrite>
+  /** Write a job's final record unless one exists; resolves with the record that stands. BODY_TOO_LARGE (details.max). */
+  writeFinal(job: Job, signal?: AbortSignal): Promise<{ job: Job; created: boolean }>
+  /** Append finished ids to the listing index. */
+  index(entries: ReadonlyArray<{ id: string; state: JobState; fn: string }>): Promise<void>
+  /** Remove a batch whose jobs are all final. Idempotent. */
+  closeBatch(batch: string, submitSeq: number, signal?: AbortSignal): Promise<void>
+  /** A job's submission (its payload, when the boss did not keep it). */
+  readSubmitted(id: string): Promise<{ submit: SubmitRecord; index: number } | null>
 }

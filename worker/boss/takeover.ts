@@ -7,13 +7,15 @@
  * two ZooKeeper sessions, or have lost its registration). Adopted records are written with this
  * term's epoch at once.
  */
-import { isFinal, type Job } from '../../jobs/model.js'
+import { assemble, type OpenBatch } from '../../jobs/streams/index.js'
 import type { Arrivals } from './arrivals.js'
 import type { Tracked } from './job-table.js'
 import type { Liveness, Probe } from './liveness.js'
-import type { WatchEntry } from './store-port.js'
 import type { TermContext } from './term-context.js'
 import { adopted, lostWorker, notStarted } from './transitions.js'
+
+/** Payloads larger than this (JSON) are not kept by the boss; a worker reads them from the store. */
+export const INLINE_PAYLOAD_BYTES = 64 * 1024
 
 /** A running attempt (or a held result) a worker reported in the inventory. */
 interface Adoption {
@@ -44,8 +46,6 @@ export class Takeover {
     private readonly ctx: TermContext,
     private readonly arrivals: Arrivals,
     private readonly liveness: Liveness,
-    /** A final record read from the store (kept for listing until retention removes it). */
-    private readonly onLoadedFinal: (t: Tracked) => void,
   ) {}
 
   /** Ask every live worker what it runs and which results it holds. */
@@ -76,47 +76,32 @@ export class Takeover {
     this.arrivals.allArrived()
   }
 
-  /** One change from the store's watch. */
-  onWatch(e: WatchEntry): void {
+  /**
+   * One open batch from the store (at takeover, or newly submitted; read again by a cancel — then
+   * it is already known and nothing changes). Its unfinished jobs join the table and are classified.
+   */
+  onBatch(b: OpenBatch): void {
     const { ctx } = this
-    if (ctx.state() === 'stopped') return
-    const t = ctx.table.get(e.id)
-    if (e.job === null) {
-      if (t) {
-        ctx.door.forget(t)
-        ctx.table.delete(e.id)
-      }
+    if (ctx.state() === 'stopped' || ctx.book.get(b.batch)) return
+    if (b.state && b.state.epoch > ctx.epoch) {
+      void ctx.suspectFence(`batch ${b.batch} was written by epoch ${b.state.epoch}`, b.batch)
       return
     }
-    if (!t) {
-      this.ingest(e.job, e.revision)
-      return
+    const entry = ctx.book.open(b)
+    const epoch = b.state?.epoch ?? 0
+    // A large submission carries payloads the boss does not keep: workers read them from the store.
+    const checkSizes = b.bytes > INLINE_PAYLOAD_BYTES
+    for (const i of entry.jobs) {
+      if (entry.done.has(i)) continue
+      let job = assemble(b.submit, i, b.state?.jobs[String(i)], epoch)
+      const payloadRef = checkSizes && JSON.stringify(job.payload ?? null).length > INLINE_PAYLOAD_BYTES
+      if (payloadRef) job = { ...job, payload: null }
+      const t = ctx.table.load(job, b.batch, i, payloadRef)
+      if (!this.arrivals.complete) this.figures.unfinished++
+      if (ctx.state() !== 'inventory') this.classify(t)
     }
-    if (e.revision <= t.revision) return
-    if (e.job.epoch > ctx.epoch) {
-      void ctx.suspectFence(`job ${e.id} was written by epoch ${e.job.epoch}`, e.id)
-      return
-    }
-    ctx.table.observe(t, e.job, e.revision)
-    // A result recorded by the previous boss after we read the job: take it, do not run it again.
-    if (e.job.epoch < ctx.epoch && isFinal(e.job.state) && t.phase !== 'final') void ctx.door.commit(t, e.job, 'none')
-  }
-
-  /** Take a durable record into the table (from the watch, or written by a cancel) and classify it. */
-  ingest(job: Job, revision: number): Tracked {
-    const { ctx } = this
-    const existing = ctx.table.get(job.id)
-    if (existing) {
-      if (revision > existing.revision) {
-        ctx.table.observe(existing, job, revision)
-        void ctx.door.commit(existing, job, 'none')
-      }
-      return existing
-    }
-    const t = ctx.table.load(job, revision)
-    if (!this.arrivals.complete && t.phase !== 'final') this.figures.unfinished++
-    if (ctx.state() !== 'inventory') this.classify(t)
-    return t
+    // A batch whose jobs were all done but whose close was interrupted.
+    if (ctx.book.complete(b.batch)) ctx.book.close(b.batch)
   }
 
   private learn(worker: string, probe: Extract<Probe, { kind: 'alive' }>): void {
@@ -138,7 +123,8 @@ export class Takeover {
         this.adoptions.delete(id)
         if (t.phase !== 'final') return this.adopt(t, adoption)
       }
-      if (t.phase === 'final') return this.onLoadedFinal(t)
+      // Decided by the previous boss (recorded in the batch's state) but not written yet: finish it.
+      if (t.phase === 'final') return void ctx.door.commit(t, t.job, 'background')
       if (t.phase === 'queued') {
         const next = t.job.cancelRequested ? notStarted(t.job, new Date()) : t.job
         void ctx.door.commit(t, next, next === t.job ? 'none' : 'background')

@@ -6,6 +6,7 @@
 import type { Logger, Registry, Transport } from '../../runner/index.js'
 import type { Job } from '../../jobs/model.js'
 import type { BossStatusReply } from '../../jobs/protocol.js'
+import type { BatchBook } from './batch-book.js'
 import type { Door } from './commit.js'
 import type { Fleet } from './fleet.js'
 import type { JobTable } from './job-table.js'
@@ -54,6 +55,8 @@ export interface TermContext {
   readonly epoch: number
   readonly log: Logger
   readonly table: JobTable
+  /** The open batches and their state records. */
+  readonly book: BatchBook
   readonly fleet: Fleet
   readonly queue: ReadyQueue
   readonly door: Door
@@ -62,6 +65,6 @@ export interface TermContext {
   acting(): boolean
   /** A newer boss exists: stop this term. */
   fenced(reason: string): void
-  /** A record claims a newer epoch: stop, unless ZooKeeper confirms our leadership (then it is set aside). */
-  suspectFence(reason: string, jobId: string): Promise<void>
+  /** A batch's record claims a newer epoch: stop, unless ZooKeeper confirms our leadership (then the batch is set aside). */
+  suspectFence(reason: string, batch: string): Promise<void>
 }

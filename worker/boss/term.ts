@@ -1,25 +1,27 @@
 /**
  * One term of office of the boss, from election to deposition: wires the parts (takeover, dispatch,
- * liveness, results, cancels, retention) around one job table and one door (commit.ts), and answers
- * what workers and the API send the boss. A term never outlives its leadership: `stop()` is called
- * the moment leadership is in doubt, every write in flight is abandoned and all state is dropped.
+ * liveness, results, cancels) around one job table of unfinished jobs, the book of open batches and
+ * one door (commit.ts), and answers what workers and the API send the boss. A term never outlives
+ * its leadership: `stop()` is called the moment leadership is in doubt, every write in flight is
+ * abandoned and all state is dropped.
  */
 import { errors, type Logger } from '../../runner/index.js'
 import type { Job } from '../../jobs/model.js'
-import { parseListJobsBody, parseResultsBody, type BossStatusReply, type ResultsReply } from '../../jobs/protocol.js'
+import { parseResultsBody, WORKER_SERVICE, type BossStatusReply, type ResultsReply } from '../../jobs/protocol.js'
 import { Arrivals } from './arrivals.js'
+import { BatchBook } from './batch-book.js'
 import { Cancels } from './cancels.js'
 import { Door } from './commit.js'
 import { Dispatcher } from './dispatch.js'
+import { FinalIndexer } from './final-indexer.js'
 import { Fleet } from './fleet.js'
-import { JobTable } from './job-table.js'
+import { JobTable, type Tracked } from './job-table.js'
 import { Liveness } from './liveness.js'
 import { ReadyQueue } from './ready-queue.js'
 import { Results } from './results.js'
-import { Retention } from './retention.js'
 import { Takeover } from './takeover.js'
 import type { TermContext, TermDeps, TermState } from './term-context.js'
-import { WORKER_SERVICE } from '../../jobs/protocol.js'
+import { jobIdOf, type LiveJob } from '../../jobs/streams/index.js'
 
 export type { TermDeps, TermState } from './term-context.js'
 
@@ -30,12 +32,12 @@ export class BossTerm {
   private current: TermState = 'inventory'
   private readonly ctx: TermContext
   private readonly arrivals = new Arrivals()
+  private readonly ending = new AbortController()
   private readonly dispatcher: Dispatcher
   private readonly liveness: Liveness
   private readonly takeover: Takeover
   private readonly results: Results
   private readonly cancels: Cancels
-  private readonly retention: Retention
   private stopWatch: (() => void) | undefined
   private statsTimer: NodeJS.Timeout | undefined
   private readonly log: Logger
@@ -44,11 +46,13 @@ export class BossTerm {
     this.log = d.logger.child({ epoch: d.epoch })
     const fleet = new Fleet()
     const queue = new ReadyQueue()
-    const table = new JobTable(d.store, d.epoch, this.log, {
-      onFenced: (err, jobId) =>
-        void this.suspectFence(`store refused a write of job ${jobId}: ${(err as Error).message}`, jobId),
-      onDiscovered: (t, job) => void this.ctx.door.commit(t, job, 'none'),
-    })
+    const signal = this.ending.signal
+    const book = new BatchBook(d.store, d.epoch, this.log, {
+      liveOf: (batch, index) => this.ctx.table.liveOf(batch, index, jobIdOf(batch, index)),
+      onFenced: (err, batch) => void this.suspectFence(`store refused a write of batch ${batch}: ${(err as Error).message}`, batch),
+      onMerged: (batch, done, decided) => this.merged(batch, done, decided),
+    }, signal)
+    const table = new JobTable(d.store, book, new FinalIndexer(d.store), d.epoch, this.log, signal)
     const door = new Door({
       table,
       fleet,
@@ -56,7 +60,7 @@ export class BossTerm {
       log: this.log,
       runningWriteDelayMs: d.settings.runningWriteDelayMs,
       publishFinished: (job) => d.publishFinished(job),
-      onFinal: (t) => this.retention.index(t),
+      onFinal: (t) => this.finalDurable(t),
       wake: () => this.dispatcher.wake(),
       acting: () => this.acting(),
     })
@@ -65,23 +69,23 @@ export class BossTerm {
       epoch: d.epoch,
       log: this.log,
       table,
+      book,
       fleet,
       queue,
       door,
       state: () => this.current,
       acting: () => this.acting(),
       fenced: (reason) => this.fenced(reason),
-      suspectFence: (reason, jobId) => this.suspectFence(reason, jobId),
+      suspectFence: (reason, batch) => this.suspectFence(reason, batch),
     }
     this.dispatcher = new Dispatcher(this.ctx, { workerUnreachable: (id) => this.liveness.workerUnreachable(id) })
     this.liveness = new Liveness(this.ctx, {
       undispatch: (w, id) => this.dispatcher.undispatch(w, id),
       wake: () => this.dispatcher.wake(),
     })
-    this.retention = new Retention(this.ctx)
-    this.takeover = new Takeover(this.ctx, this.arrivals, this.liveness, (t) => this.retention.index(t))
+    this.takeover = new Takeover(this.ctx, this.arrivals, this.liveness)
     this.results = new Results(this.ctx, this.arrivals)
-    this.cancels = new Cancels(this.ctx, this.arrivals, (job, revision) => this.takeover.ingest(job, revision))
+    this.cancels = new Cancels(this.ctx, this.arrivals, (b) => this.takeover.onBatch(b))
   }
 
   get epoch(): number {
@@ -106,8 +110,8 @@ export class BossTerm {
   async start(): Promise<void> {
     const t0 = Date.now()
     let loaded = false
-    this.stopWatch = this.d.store.watchJobs(
-      (e) => this.takeover.onWatch(e),
+    this.stopWatch = this.d.store.watchBatches(
+      (b) => this.takeover.onBatch(b),
       () => {
         loaded = true
         if (this.current === 'loading') this.loadComplete(t0)
@@ -132,7 +136,6 @@ export class BossTerm {
       'boss term dispatching',
     )
     this.liveness.start()
-    this.retention.start()
     this.statsTimer = setInterval(() => this.d.publishStats(this.status()), STATS_INTERVAL_MS)
     this.statsTimer.unref()
     this.d.publishStats(this.status())
@@ -145,10 +148,9 @@ export class BossTerm {
     this.current = 'stopped'
     this.stopWatch?.()
     this.liveness.stop()
-    this.retention.stop()
     this.dispatcher.stop()
     if (this.statsTimer) clearInterval(this.statsTimer)
-    this.ctx.table.stop()
+    this.ending.abort('the boss term ended')
     this.ctx.queue.clear()
     this.arrivals.stop()
   }
@@ -173,19 +175,6 @@ export class BossTerm {
   async onCancel(id: string): Promise<Job | null> {
     if (this.current === 'stopped') throw errors.NOT_LEADER('boss term is not active')
     return this.cancels.cancel(id)
-  }
-
-  onList(body: unknown): { jobs: Job[] } {
-    if (this.current !== 'active') throw errors.NOT_LEADER('boss term has not read every job yet')
-    const q = parseListJobsBody(body)
-    const matches: Job[] = []
-    for (const t of this.ctx.table.values()) {
-      if (q.state !== undefined && t.job.state !== q.state) continue
-      if (q.function !== undefined && t.job.function !== q.function) continue
-      matches.push(t.job)
-    }
-    matches.sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
-    return { jobs: matches.slice(0, q.limit) }
   }
 
   status(): BossStatusReply {
@@ -225,20 +214,44 @@ export class BossTerm {
     )
   }
 
+  /** A final record is durable and announced: the job leaves the table; a batch all done closes. */
+  private finalDurable(t: Tracked): void {
+    this.ctx.table.delete(t.job.id)
+    if (this.ctx.book.complete(t.batch)) this.ctx.book.close(t.batch)
+  }
+
+  /** A previous boss recorded jobs of `batch` after this term read it (a lost write race): take them. */
+  private merged(batch: string, done: number[], decided: Array<[number, LiveJob]>): void {
+    for (const i of done) {
+      const t = this.ctx.table.get(jobIdOf(batch, i))
+      if (!t) continue
+      // Its final record is durable (a predecessor wrote it): drop the job without running it again.
+      this.ctx.door.forget(t)
+      this.ctx.table.delete(t.job.id)
+    }
+    for (const [i, live] of decided) {
+      const t = this.ctx.table.get(jobIdOf(batch, i))
+      if (t && t.phase !== 'final') void this.ctx.door.commit(t, { ...t.job, ...live, state: live.state }, 'background')
+    }
+    if (this.ctx.book.complete(batch)) this.ctx.book.close(batch)
+  }
+
   /**
-   * A record carries a newer epoch than ours. Normally that means a newer boss exists (stop at once);
-   * but if ZooKeeper confirms we still lead with our epoch, the record is forged or corrupt: it is set
-   * aside for this term (logged), so one bad record cannot depose every boss in turn.
+   * A batch's record carries a newer epoch than ours. Normally that means a newer boss exists (stop
+   * at once); but if ZooKeeper confirms we still lead with our epoch, the record is forged or
+   * corrupt: its batch is set aside for this term (logged), so one bad record cannot depose every
+   * boss in turn.
    */
-  private async suspectFence(reason: string, jobId: string): Promise<void> {
+  private async suspectFence(reason: string, batch: string): Promise<void> {
     if (this.current === 'stopped') return
     const stillLeader = await this.d.confirmLeadership().catch(() => false)
     if (!stillLeader) return this.fenced(reason)
-    this.log.error({ jobId, reason }, 'a job record claims an epoch no boss has had: ignoring it as forged or corrupt')
-    const t = this.ctx.table.get(jobId)
-    if (t) {
+    this.log.error({ batch, reason }, 'a batch record claims an epoch no boss has had: ignoring the batch as forged or corrupt')
+    for (const id of this.ctx.book.ids(batch)) {
+      const t = this.ctx.table.get(id)
+      if (!t) continue
       this.ctx.door.forget(t)
-      this.ctx.table.delete(jobId)
+      this.ctx.table.delete(id)
     }
   }
 
