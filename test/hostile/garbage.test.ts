@@ -11,7 +11,6 @@
  * BEFORE the real leader, and a dispatch carrying a forged huge epoch.
  */
 import { connect as natsConnect, type NatsConnection } from '@nats-io/transport-node'
-import { Kvm } from '@nats-io/kv'
 import { jetstream } from '@nats-io/jetstream'
 import zookeeper from 'node-zookeeper-client'
 import t, { type Test } from 'tap'
@@ -273,8 +272,8 @@ t.test('a wrong-shape "job finished" event during ?wait does not produce a 5xx o
   await assertWorking(t, 'forged finished event')
 })
 
-t.test("job records that break the API's Job schema are no jobs: 404, left out of listings (never 500)", async (t) => {
-  const kv = await new Kvm(jetstream(nc!)).open(`bosun_${name}_jobs`)
+t.test("final records that break the API's Job schema are no jobs: 404, left out of listings (never 500)", async (t) => {
+  const js = jetstream(nc!)
   const now = new Date().toISOString()
   const valid = (id: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
     id,
@@ -293,35 +292,30 @@ t.test("job records that break the API's Job schema are no jobs: 404, left out o
     worker: 'w1',
     ...extra,
   })
-  const withoutPayload = valid('01ZZZZZZZZ00000000000000A1')
+  const withoutPayload = valid('01ZZZZZZZZ00000000000000A1-000')
   delete withoutPayload.payload
   const bad: { id: string; what: string; record: Record<string, unknown> }[] = [
-    { id: '01ZZZZZZZZ00000000000000A1', what: 'no payload', record: withoutPayload },
-    { id: '01ZZZZZZZZ00000000000000A2', what: 'finishedAt: 0', record: { finishedAt: 0 } },
-    { id: '01ZZZZZZZZ00000000000000A3', what: 'finishedAt not ISO', record: { finishedAt: 'yesterday' } },
-    { id: '01ZZZZZZZZ00000000000000A4', what: 'error a string', record: { state: 'failed', error: 'boom' } },
+    { id: '01ZZZZZZZZ00000000000000A1-000', what: 'no payload', record: withoutPayload },
+    { id: '01ZZZZZZZZ00000000000000A2-000', what: 'finishedAt: 0', record: { finishedAt: 0 } },
+    { id: '01ZZZZZZZZ00000000000000A3-000', what: 'finishedAt not ISO', record: { finishedAt: 'yesterday' } },
+    { id: '01ZZZZZZZZ00000000000000A4-000', what: 'error a string', record: { state: 'failed', error: 'boom' } },
     {
-      id: '01ZZZZZZZZ00000000000000A5',
+      id: '01ZZZZZZZZ00000000000000A5-000',
       what: 'error without message',
       record: { state: 'failed', error: { code: 'X' } },
     },
   ]
   for (const b of bad) {
     const record = b.record === withoutPayload ? withoutPayload : valid(b.id, b.record)
-    await kv.put(`jobs.${b.id}`, enc(JSON.stringify(record)))
+    await js.publish(`bosun.${name}.done.${b.id}`, enc(JSON.stringify(record)))
   }
-  // A valid record written after them: once the boss lists it, it has read the bad ones too.
-  const sentinel = '01ZZZZZZZZ00000000000000B0'
-  await kv.put(`jobs.${sentinel}`, enc(JSON.stringify(valid(sentinel))))
-  await waitFor(async () => (await cluster.get(`/jobs/${sentinel}`)).status === 200, { what: 'the sentinel readable' })
-  const listed = await waitFor(
-    async () => {
-      const r = await cluster.get('/jobs?state=succeeded&limit=1000')
-      return r.status !== 200 || r.body.jobs.some((j: { id: string }) => j.id === sentinel) ? r : undefined
-    },
-    { timeoutMs: 20_000, what: 'the sentinel listed (or an error)' },
-  )
-  t.equal(listed.status, 200, `GET /jobs?state=succeeded answers 200 (got ${listed.status} ${listed.body?.code ?? ''})`)
+  // A valid record written after them, and an index entry naming them all (the listing reads it).
+  const sentinel = '01ZZZZZZZZ00000000000000B0-000'
+  await js.publish(`bosun.${name}.done.${sentinel}`, enc(JSON.stringify(valid(sentinel))))
+  const ids = [...bad.map((b) => b.id), sentinel]
+  await js.publish(`bosun.${name}.idx.succeeded.echo`, enc(JSON.stringify({ v: 1, ids })))
+  await js.publish(`bosun.${name}.idx.failed.echo`, enc(JSON.stringify({ v: 1, ids })))
+  t.equal((await cluster.get(`/jobs/${sentinel}`)).status, 200, 'the valid record is readable')
   for (const { id, what } of bad) {
     const r = await cluster.get(`/jobs/${id}`)
     t.equal(r.status, 404, `GET /jobs/${id} (${what}) → 404, got ${r.status} ${r.body?.code ?? ''}`)
@@ -330,50 +324,48 @@ t.test("job records that break the API's Job schema are no jobs: 404, left out o
   for (const query of ['limit=1000', 'state=succeeded&limit=1000', 'state=failed&limit=1000', 'function=echo']) {
     const r = await cluster.get(`/jobs?${query}`)
     t.equal(r.status, 200, `GET /jobs?${query} → 200, got ${r.status} ${r.body?.code ?? ''}`)
-    const ids = (r.body?.jobs ?? []).map((j: { id: string }) => j.id)
+    const listed = (r.body?.jobs ?? []).map((j: { id: string }) => j.id)
     t.same(
-      ids.filter((id: string) => badIds.has(id)),
+      listed.filter((id: string) => badIds.has(id)),
       [],
       `GET /jobs?${query} leaves them out`,
     )
   }
-  await assertWorking(t, 'schema-breaking job records')
+  await assertWorking(t, 'schema-breaking final records')
 })
 
-t.test('garbage in the job bucket: skipped with a warning, also by a new boss that loads the store', async (t) => {
-  const kv = await new Kvm(jetstream(nc!)).open(`bosun_${name}_jobs`)
+t.test('garbage in every job stream: skipped with a warning, also by a new boss that loads the store', async (t) => {
+  const js = jetstream(nc!)
+  const p = `bosun.${name}`
   const put: [string, Uint8Array][] = [
-    ['jobs.garbage', enc('not json')],
-    ['jobs.01ARZ3NDEKTSV4RRFFQ69G5FAV', enc('{"id":5,"state":"exploded"}')],
-    ['jobs.01ARZ3NDEKTSV4RRFFQ69G5FAW', new Uint8Array([0xff, 0x00, 0xfe])],
-    ['jobs.01ARZ3NDEKTSV4RRFFQ69G5FAX', enc('null')],
-    ['jobs.01ARZ3NDEKTSV4RRFFQ69G5FAY', enc(JSON.stringify({ id: 'someone-else', function: 'echo', state: 'queued' }))],
-    ['idem.garbage', enc('{"not":"a claim"}')],
+    [`${p}.sub.garbage`, enc('not json')],
+    [`${p}.sub.01ARZ3NDEKTSV4RRFFQ69G5FAV`, enc('{"v":1,"batch":"01ARZ3NDEKTSV4RRFFQ69G5FAV","jobs":"exploded"}')],
+    [`${p}.sub.01ARZ3NDEKTSV4RRFFQ69G5FAW`, new Uint8Array([0xff, 0x00, 0xfe])],
+    [`${p}.sub.01ARZ3NDEKTSV4RRFFQ69G5FAX`, enc('null')],
+    [`${p}.sub.01ARZ3NDEKTSV4RRFFQ69G5FAY`, enc(JSON.stringify({ v: 1, batch: 'someone-else', createdAt: new Date().toISOString(), jobs: [] }))],
+    [`${p}.state.01ARZ3NDEKTSV4RRFFQ69G5FAZ`, enc('{"v":1,"epoch":"x"}')],
+    [`${p}.done.01ARZ3NDEKTSV4RRFFQ69G5FAV-000`, enc('[]')],
+    [`${p}.idx.succeeded.echo`, enc('{"ids":7}')],
+    [`${p}.idem.garbage`, enc('{"not":"a claim"}')],
   ]
-  for (const [k, v] of put) await kv.put(k, v)
-  await waitFor(() => warnings(cluster, /garbage in the job bucket/).length > 0, {
+  for (const [k, v] of put) await js.publish(k, v)
+  await waitFor(() => warnings(cluster, /garbage in the job store/).length > 0, {
     timeoutMs: 20_000,
-    what: 'a warning about the bucket',
+    what: 'a warning about the store',
   })
-  for (const id of [
-    'garbage',
-    '01ARZ3NDEKTSV4RRFFQ69G5FAV',
-    '01ARZ3NDEKTSV4RRFFQ69G5FAW',
-    '01ARZ3NDEKTSV4RRFFQ69G5FAX',
-    '01ARZ3NDEKTSV4RRFFQ69G5FAY',
-  ]) {
+  for (const id of ['garbage', '01ARZ3NDEKTSV4RRFFQ69G5FAV-000', '01ARZ3NDEKTSV4RRFFQ69G5FAW-000', '01ARZ3NDEKTSV4RRFFQ69G5FAX-000', '01ARZ3NDEKTSV4RRFFQ69G5FAY-000']) {
     const r = await cluster.get(`/jobs/${id}`)
     t.equal(r.status, 404, `GET /jobs/${id} → 404 (garbage is no job)`)
   }
   const list = await cluster.get('/jobs?limit=1000')
   t.equal(list.status, 200, 'GET /jobs still answers')
   t.notOk(
-    list.body.jobs.some((j: { id: string }) => j.id === 'garbage' || j.id.startsWith('01ARZ3NDEKTSV4RRFFQ69G5FA')),
+    list.body.jobs.some((j: { id: string }) => j.id.startsWith('01ARZ3NDEKTSV4RRFFQ69G5FA')),
     'no garbage listed',
   )
-  await assertWorking(t, 'bucket garbage')
+  await assertWorking(t, 'store garbage')
 
-  // A new boss loads the whole store at election: kill the boss and make sure it copes.
+  // A new boss reads every open batch at election: kill the boss and make sure it copes.
   const boss = await cluster.bossProcess()
   const oldEpoch = (await cluster.clusterState()).boss!.epoch
   await boss.kill()
@@ -386,7 +378,7 @@ t.test('garbage in the job bucket: skipped with a warning, also by a new boss th
     { timeoutMs: 60_000, what: 'a new boss' },
   )
   t.ok(next.epoch > oldEpoch, 'a new boss took over')
-  await assertWorking(t, 'new boss over bucket garbage')
+  await assertWorking(t, 'new boss over store garbage')
 })
 
 t.test('DESTRUCTIVE: a garbage election node sorting BEFORE the real leader', async (t) => {
