@@ -118,3 +118,27 @@ t.test('a final record written by the previous boss after we read the job is kep
   await new Promise((r) => setTimeout(r, 200))
   t.same([...w1.starts, ...w2.starts], [], 'and it is not run again')
 })
+
+t.test("the boss's memory follows the unfinished work: finished jobs and closed batches leave it", async (t) => {
+  const w1 = new FakeWorker('w1', 64)
+  const b = bench(w1)
+  const jobs = Array.from({ length: 200 }, () => newJob())
+  for (const j of jobs) b.store.put(j)
+  const term = b.term(1)
+  t.teardown(() => term.stop())
+  await term.start()
+  await waitFor(() => w1.running.size === 64, { what: 'a first wave running' })
+  await waitFor(
+    async () => {
+      for (const id of [...w1.running.keys()]) w1.finish(id)
+      if (w1.held.size > 0) await w1.deliver(term)
+      return jobs.every((j) => b.store.current(j.id)?.state === 'succeeded')
+    },
+    { intervalMs: 5, what: 'all succeeded' },
+  )
+  await waitFor(() => b.store.batches.size === 0, { what: 'every batch closed' })
+  const internals = term as unknown as { ctx: { table: { size: number }; book: { size: number } } }
+  t.equal(internals.ctx.table.size, 0, 'no finished job is kept in the table')
+  t.equal(internals.ctx.book.size, 0, 'no closed batch is kept in the book')
+  t.equal(b.store.indexed.length, 200, 'every finished job is in the listing index once')
+})
