@@ -1,5 +1,5 @@
 /**
- * `node dist/bench/run.js [runtime|e2e|all] [--quick] [--profile] [--runs=N] [--jobs=N] [--workers=N]
+ * `node dist/bench/run.js [runtime|e2e|history|all] [--quick] [--profile] [--runs=N] [--jobs=N] [--workers=N]
  * [--concurrency=N] [--skip=throughput,latency,failover]` (after `npm run build`; `npm run bench` does both). Prints a table per benchmark and writes bench/results/<name>-<timestamp>.json and
  * bench/results/latest-<name>.json. Every server and bosun process started here is stopped before exit.
  *
@@ -10,7 +10,7 @@
 import type { E2eBenchOptions } from './e2e.js'
 import { formatTable, progress, writeResults, type Row } from './lib/report.js'
 
-type Which = 'runtime' | 'e2e' | 'all'
+type Which = 'runtime' | 'e2e' | 'history' | 'all'
 
 interface Args {
   which: Which
@@ -24,8 +24,8 @@ interface Args {
 function parseArgs(argv: string[]): Args {
   const positional = argv.filter((a) => !a.startsWith('--'))
   const which = (positional[0] ?? 'all') as Which
-  if (!['runtime', 'e2e', 'all'].includes(which)) {
-    process.stderr.write(`usage: node dist/bench/run.js [runtime|e2e|all] [--quick] [--profile]\n`)
+  if (!['runtime', 'e2e', 'history', 'all'].includes(which)) {
+    process.stderr.write(`usage: node dist/bench/run.js [runtime|e2e|history|all] [--quick] [--profile] [--sizes=0,100000]\n`)
     process.exit(2)
   }
   const flags = new Map<string, string>()
@@ -83,6 +83,14 @@ async function main(): Promise<void> {
       r.rows,
       r.data,
     )
+  }
+  if (which === 'history') {
+    const { historyBench } = await import('./history.js')
+    const sizes = flags.get('sizes')?.split(',').map(Number)
+    if (sizes?.some((n) => !Number.isInteger(n) || n < 0)) throw new Error('--sizes must be comma-separated integers ≥ 0')
+    const runs = intFlag(flags, 'runs')
+    const r = await historyBench({ ...(quick ? { sizes: [0, 20_000], runs: 1, listings: 50 } : {}), ...(sizes ? { sizes } : {}), ...(runs ? { runs } : {}) })
+    finish('history', 'history (a cluster with finished jobs retained: memory, failover, listing)', r.rows, r.data)
   }
   if (tables.length > 1) process.stdout.write('\n' + tables.join(''))
   progress(`done in ${Math.round((Date.now() - t0) / 1000)} s`)

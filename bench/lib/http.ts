@@ -59,6 +59,29 @@ export class JsonClient {
     })
   }
 
+  /** GET a path; rejects only on a network error or after timeoutMs. */
+  get(path: string, timeoutMs = 30_000): Promise<HttpAnswer> {
+    return new Promise((resolve, reject) => {
+      const req = request({ host: this.host, port: this.port, path, method: 'GET', agent: this.agent, timeout: timeoutMs }, (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('end', () => {
+          let parsed: unknown
+          try {
+            parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'))
+          } catch {
+            parsed = undefined
+          }
+          resolve({ status: res.statusCode ?? 0, body: parsed, headers: res.headers })
+        })
+        res.on('error', reject)
+      })
+      req.on('timeout', () => req.destroy(new Error(`GET ${path} timed out after ${timeoutMs} ms`)))
+      req.on('error', reject)
+      req.end()
+    })
+  }
+
   close(): void {
     this.agent.destroy()
   }

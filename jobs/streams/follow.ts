@@ -17,6 +17,12 @@ import { isClosedConnection } from '../store-codec.js'
 const PULL_BATCH = 1000
 /** Pull expiry; two missed idle heartbeats (about this long) recreate the consumer. */
 const PULL_EXPIRES_MS = 4000
+/**
+ * Longest stretch of message handling without giving the event loop a turn: a pull delivers up to
+ * PULL_BATCH messages as microtasks, and a boss reading a large backlog must still answer its
+ * ZooKeeper liveness probe (a stall of half the session timeout deposes it).
+ */
+const MAX_SLICE_MS = 20
 
 export interface FollowOptions {
   js: JetStreamClient
@@ -128,8 +134,13 @@ export class StreamFollower {
     this.current = iter
     if (this.stopped) iter.stop()
     void this.abandonWhenSilent(iter)
+    let slice = performance.now()
     try {
       for await (const m of iter) {
+        if (performance.now() - slice > MAX_SLICE_MS) {
+          await new Promise((r) => setImmediate(r))
+          slice = performance.now()
+        }
         if (this.stopped) break
         const seq = m.info.streamSequence
         if (this.o.once && this.initialDone) break

@@ -23,7 +23,17 @@ t.setTimeout(900_000)
 const zk = await startZooKeeper({ tickTime: 100 })
 const nats = await startNats()
 const name = uniqueName('hist')
-const cluster = new TestCluster({ zk, nats, cluster: name, workers: 4, concurrency: 16, functionsDir: e2eFunctionsDir(), sessionTimeoutMs: SESSION_MS })
+// The backlog is bounded as a careful operator would (past it, submits get 429 and are retried).
+const cluster = new TestCluster({
+  zk,
+  nats,
+  cluster: name,
+  workers: 4,
+  concurrency: 16,
+  functionsDir: e2eFunctionsDir(),
+  sessionTimeoutMs: SESSION_MS,
+  env: { BOSUN_MAX_QUEUED_JOBS: '20000' },
+})
 const nc = await connect({ servers: nats.url })
 t.teardown(async () => {
   await nc.close()
