@@ -387,21 +387,41 @@ t.test('a write whose ack was lost is recognised on retry, not applied twice', a
   const nc = await natsConn(t, nats.url)
   const store = await openStore(t, nc, { requestTimeoutMs: 200 })
   const base = await store.create(makeJob())
+  const job = makeJob()
+  // Every publish on the two records' subjects, seen by another connection once the server resumes.
+  const observer = await natsConn(t, nats.url)
+  const published = new Map<string, number>()
+  observer.subscribe(`$KV.${store.bucket}.jobs.>`, {
+    callback: (_err, msg) => {
+      const id = msg.subject.slice(`$KV.${store.bucket}.jobs.`.length)
+      published.set(id, (published.get(id) ?? 0) + 1)
+    },
+  })
+  await observer.flush()
   // freeze the server: the writes below reach its socket but are acked only after it resumes,
-  // long after their 200 ms timeout; the store keeps retrying meanwhile
+  // long after their 200 ms timeout; the store retries meanwhile (reads, to learn whether they landed)
   nats.server.pause()
+  const sentBefore = nc.stats().outMsgs
   let calls = 0
   const mutating = store.mutate(base.job.id, 1, (c) => (calls++, { ...c, attempts: c.attempts + 1 }), base)
-  const job = makeJob()
   const creating = store.create(job)
-  await new Promise((r) => setTimeout(r, 800))
+  // the two writes, then at least one retry of each on the wire: their acks certainly timed out
+  await waitFor(() => nc.stats().outMsgs - sentBefore >= 4, { timeoutMs: 30_000, what: 'the store retrying' }).catch((e) => {
+    t.comment(`sent before the pause: ${sentBefore}; now: ${JSON.stringify(nc.stats())}`)
+    throw e
+  })
+  const retries = nc.stats().outMsgs - sentBefore - 2
   nats.server.resume()
   const m = await mutating
   const c = await creating
+  await observer.flush()
+  t.ok(retries >= 2, `the store retried while no ack could come (${retries} messages after the two writes)`)
   t.equal(calls, 1, 'fn applied once')
   t.equal(m!.job.attempts, 1)
   t.equal((await store.get(base.job.id))!.job.attempts, 1, 'stored once: attempts incremented by one')
+  t.equal(published.get(base.job.id), 1, 'the mutate was written once: the retry found it had landed')
   t.equal(c.created, true, 'the create that landed before its retries counts as ours')
+  t.equal(published.get(job.id), 1, 'the create was written once')
   t.same((await store.get(job.id))!.job, job)
 })
 
