@@ -50,7 +50,14 @@ async function probe(c: TestCluster, w: Workload, n: number): Promise<Probe> {
     })
     const body = (await res.json().catch(() => undefined)) as { id?: string } | undefined
     const id = res.status === 202 && body?.id ? body.id : undefined
-    return { at, ms: Date.now() - at, status: res.status, retryAfter: res.headers.get('retry-after'), n, ...(id ? { id } : {}) }
+    return {
+      at,
+      ms: Date.now() - at,
+      status: res.status,
+      retryAfter: res.headers.get('retry-after'),
+      n,
+      ...(id ? { id } : {}),
+    }
   } catch {
     return { at, ms: Date.now() - at, status: 0, retryAfter: null, n }
   }
@@ -70,7 +77,15 @@ for (const link of ['nats', 'zk'] as const) {
         // A fresh cluster; only the API goes through the proxies, the workers connect direct.
         const zkProxy = await startTcpProxy(zk.connect)
         const natsProxy = await startTcpProxy(nats.url)
-        const c = new TestCluster({ zk, nats, cluster: uniqueName('ac'), workers: 3, concurrency: 8, functionsDir, sessionTimeoutMs: SESSION_MS })
+        const c = new TestCluster({
+          zk,
+          nats,
+          cluster: uniqueName('ac'),
+          workers: 3,
+          concurrency: 8,
+          functionsDir,
+          sessionTimeoutMs: SESSION_MS,
+        })
         t.teardown(async () => {
           await c.close()
           await zkProxy.close()
@@ -79,15 +94,27 @@ for (const link of ['nats', 'zk'] as const) {
         for (let i = 0; i < 3; i++) c.addWorker()
         const port = await freePort()
         const env = { ...c.env(), ZK_CONNECT: zkProxy.address, NATS_URL: `nats://${natsProxy.address}` }
-        c.api = spawnBosun('api', 'dist/api/main.js', { ...env, PORT: String(port), HOST: '127.0.0.1', BOSUN_NODE_ID: `api-${port}` })
+        c.api = spawnBosun('api', 'dist/api/main.js', {
+          ...env,
+          PORT: String(port),
+          HOST: '127.0.0.1',
+          BOSUN_NODE_ID: `api-${port}`,
+        })
         c.apiUrl = `http://127.0.0.1:${port}`
         const proxy: TcpProxy = link === 'nats' ? natsProxy : zkProxy
         await c.waitReady(2, 120_000)
         const w = startWorkload(c, { count: JOBS, jobMs: 3 })
-        await waitFor(() => w.acknowledged.length >= JOBS / 5, { timeoutMs: 60_000, what: 'a fifth of the jobs acknowledged' })
+        await waitFor(() => w.acknowledged.length >= JOBS / 5, {
+          timeoutMs: 60_000,
+          what: 'a fifth of the jobs acknowledged',
+        })
         const cutAt = Date.now() // before the fault: the API may react within the same millisecond
         proxy.cut()
-        await waitFor(async () => (await readyStatus(c)) === 503, { timeoutMs: 15_000, intervalMs: 50, what: 'readyz 503' })
+        await waitFor(async () => (await readyStatus(c)) === 503, {
+          timeoutMs: 15_000,
+          intervalMs: 50,
+          what: 'readyz 503',
+        })
         const notReadyMs = Date.now() - cutAt
         const probes: Probe[] = []
         let next = JOBS // probes get submission indexes after the workload's
@@ -96,7 +123,11 @@ for (const link of ['nats', 'zk'] as const) {
         const readyWhileCut = await readyStatus(c)
         proxy.heal()
         const healedAt = Date.now()
-        await waitFor(async () => (await readyStatus(c)) === 200, { timeoutMs: 30_000, intervalMs: 50, what: 'readyz 200 after the heal' }).catch(() => undefined)
+        await waitFor(async () => (await readyStatus(c)) === 200, {
+          timeoutMs: 30_000,
+          intervalMs: 50,
+          what: 'readyz 200 after the heal',
+        }).catch(() => undefined)
         const readyMs = Date.now() - healedAt
         const healProbes: Probe[] = []
         const accepted = await waitFor(
@@ -125,13 +156,26 @@ for (const link of ['nats', 'zk'] as const) {
 
         check.ok(c.api.running, 'the API process was not restarted')
         check.equal(readyWhileCut, 503, 'GET /readyz answers 503 while the link is cut')
-        check.same(probes.filter((p) => p.status !== 503).map((p) => `${p.status} after ${p.ms} ms`), [], 'every POST /jobs while cut is refused with 503')
-        check.equal(probes.filter((p) => p.status === 503 && !(Number(p.retryAfter) >= 0) ).length, 0, 'every 503 carries Retry-After')
+        check.same(
+          probes.filter((p) => p.status !== 503).map((p) => `${p.status} after ${p.ms} ms`),
+          [],
+          'every POST /jobs while cut is refused with 503',
+        )
+        check.equal(
+          probes.filter((p) => p.status === 503 && !(Number(p.retryAfter) >= 0)).length,
+          0,
+          'every 503 carries Retry-After',
+        )
         check.atMost(slowest, REFUSAL_MS, 'every refusal came within the bound')
         check.atMost(readyMs, READY_MS, 'readyz recovered by itself after the heal')
         check.ok(accepted.id, 'the API accepted jobs again after the heal, without a restart')
         checkWorkload(check, verdict, JOBS + 1)
-        const notes = `readyz 503 ${notReadyMs} ms after the cut; ${probes.length} POSTs while cut: ${statuses}, slowest ${slowest} ms; readyz 200 ${readyMs} ms and 202 ${accepted.at + accepted.ms - healedAt} ms after the heal; longest pause in starts ${gap} ms`
+        const notes = [
+          `readyz 503 ${notReadyMs} ms after the cut`,
+          `${probes.length} POSTs while cut: ${statuses}, slowest ${slowest} ms`,
+          `readyz 200 ${readyMs} ms and 202 ${accepted.at + accepted.ms - healedAt} ms after the heal`,
+          `longest pause in starts ${gap} ms`,
+        ].join('; ')
         return { verdict, measuredMs: slowest, notes }
       }),
     )

@@ -57,7 +57,15 @@ for (let run = 1; run <= 3; run++) {
       const cluster = uniqueName('be')
       const proxy = await startTcpProxy(zk.connect)
       t.teardown(() => proxy.close())
-      const c = new TestCluster({ zk, nats, cluster, workers: RUNNERS, concurrency: CONCURRENCY, functionsDir, sessionTimeoutMs: SESSION_MS })
+      const c = new TestCluster({
+        zk,
+        nats,
+        cluster,
+        workers: RUNNERS,
+        concurrency: CONCURRENCY,
+        functionsDir,
+        sessionTimeoutMs: SESSION_MS,
+      })
       t.teardown(() => c.close())
       const first = c.addWorker({ ZK_CONNECT: proxy.address })
       await waitForLog(first, /I am the boss/, 0, 120_000)
@@ -83,10 +91,13 @@ for (let run = 1; run <= 3; run++) {
       const newBoss = processOf(c, after.boss.pid)
       const dispatching = await dispatchingAt(newBoss, faultAt)
       const loaded = await waitForLog(newBoss, /job store loaded/, faultAt, 60_000)
-      await waitFor(() => wire.writes.filter((x) => x.epoch === newEpoch && x.storedSeq !== undefined).length >= NEW_WRITES, {
-        timeoutMs: 30_000,
-        what: 'the new boss storing writes',
-      })
+      await waitFor(
+        () => wire.writes.filter((x) => x.epoch === newEpoch && x.storedSeq !== undefined).length >= NEW_WRITES,
+        {
+          timeoutMs: 30_000,
+          what: 'the new boss storing writes',
+        },
+      )
       proxy.heal()
       const healedAt = Date.now()
       const rejoined = await waitFor(async () => (await c.clusterState()).workers.find((x) => x.pid === first.pid), {
@@ -100,16 +111,30 @@ for (let run = 1; run <= 3; run++) {
       const ranOnOld = executionLines(w.runsFile).filter((l) => l.pid === first.pid && l.at > healedAt).length
 
       check.ok(demoted, 'the old boss logged its demotion')
-      check.ok(stoppedAt <= electedAt, `the old boss stopped (${stoppedAt}) before its successor was elected (${electedAt})`)
+      check.ok(
+        stoppedAt <= electedAt,
+        `the old boss stopped (${stoppedAt}) before its successor was elected (${electedAt})`,
+      )
       check.ok(newEpoch > oldEpoch, 'the new boss has a greater epoch')
-      check.ok(Number(loaded.unfinished) >= QUEUED / 2, `the new boss took over a large queue (${loaded.unfinished} unfinished)`)
+      check.ok(
+        Number(loaded.unfinished) >= QUEUED / 2,
+        `the new boss took over a large queue (${String(loaded.unfinished)} unfinished)`,
+      )
       checkWorkload(check, verdict, SLOTS + QUEUED)
       const fence = checkBossChange(check, wire, { oldEpoch, newEpoch, evidence, needHeld: true })
       check.ok(first.running, 'the old boss process was not restarted')
       check.ok(newSession, 'the old boss opened a new ZooKeeper session')
       check.ok(rejoined, 'the old boss is listed as a worker again')
       check.atMost(dispatching - faultAt, BOUND_MS, 'the new boss dispatched within the bound after the stall')
-      const notes = `old boss demoted ${stoppedAt - faultAt} ms, session lost ${lost.time - faultAt} ms after the stall; successor elected ${electedAt - faultAt} ms, dispatching ${dispatching - faultAt} ms, loaded ${loaded.jobs} jobs (${loaded.unfinished} unfinished) in ${loaded.tookMs} ms; ${fence}; old boss: new session ${newSession ? newSession.time - healedAt : '?'} ms after the heal, ran ${ranOnOld} jobs after it`
+      const [jobs, unfinished, tookMs] = [loaded.jobs, loaded.unfinished, loaded.tookMs].map(String)
+      const load = `loaded ${jobs} jobs (${unfinished} unfinished) in ${tookMs} ms`
+      const notes = [
+        `old boss demoted ${stoppedAt - faultAt} ms, session lost ${lost.time - faultAt} ms after the stall`,
+        `successor elected ${electedAt - faultAt} ms, dispatching ${dispatching - faultAt} ms, ${load}`,
+        fence,
+        `old boss: new session ${newSession ? newSession.time - healedAt : '?'} ms after the heal`,
+        `it ran ${ranOnOld} jobs after it`,
+      ].join('; ')
       return { verdict, measuredMs: dispatching - faultAt, notes }
     }),
   )

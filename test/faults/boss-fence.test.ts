@@ -14,7 +14,13 @@
  */
 import t from 'tap'
 import { startNats, startZooKeeper, uniqueName } from '../helpers/servers.js'
-import { TestCluster, e2eFunctionsDir, startClusterPatiently, waitForLog, waitForNewBoss } from '../helpers/processes.js'
+import {
+  TestCluster,
+  e2eFunctionsDir,
+  startClusterPatiently,
+  waitForLog,
+  waitForNewBoss,
+} from '../helpers/processes.js'
 import { startNatsHoldProxy } from '../helpers/nats-proxy.js'
 import { startTcpProxy } from '../helpers/tcp-proxy.js'
 import { waitFor } from '../helpers/wait.js'
@@ -58,7 +64,15 @@ for (let run = 1; run <= 3; run++) {
         await zkProxy.close()
         await hold.close()
       })
-      const c = new TestCluster({ zk, nats, cluster, workers: RUNNERS, concurrency: CONCURRENCY, functionsDir, sessionTimeoutMs: SESSION_MS })
+      const c = new TestCluster({
+        zk,
+        nats,
+        cluster,
+        workers: RUNNERS,
+        concurrency: CONCURRENCY,
+        functionsDir,
+        sessionTimeoutMs: SESSION_MS,
+      })
       t.teardown(() => c.close())
       const first = c.addWorker({ ZK_CONNECT: zkProxy.address, NATS_URL: hold.url })
       await waitForLog(first, /I am the boss/, 0, 120_000)
@@ -84,13 +98,18 @@ for (let run = 1; run <= 3; run++) {
       const heldMessages = () => hold.held.filter((m) => m.subject.startsWith(procPrefix))
       const heldDispatches = () => heldMessages().filter((m) => parse(m.payload)?.type === 'worker.dispatch')
       const finalsHeld = () => heldWrites().filter((m) => FINAL.has(parse(m.payload)?.state ?? ''))
-      await waitFor(() => finalsHeld().length >= 2, { timeoutMs: 30_000, what: 'the boss attempting final writes (held)' })
+      await waitFor(() => finalsHeld().length >= 2, {
+        timeoutMs: 30_000,
+        what: 'the boss attempting final writes (held)',
+      })
       submitQueue()
-      await waitFor(
-        () => heldDispatches().length >= 1,
-        { timeoutMs: 30_000, what: 'the boss attempting a dispatch (held)' },
-      ).catch((err: unknown) => {
-        const seen = hold.held.map((m) => `${m.subject.replace(kvPrefix, 'kv:')} ${parse(m.payload)?.type ?? parse(m.payload)?.state}`)
+      await waitFor(() => heldDispatches().length >= 1, {
+        timeoutMs: 30_000,
+        what: 'the boss attempting a dispatch (held)',
+      }).catch((err: unknown) => {
+        const seen = hold.held.map(
+          (m) => `${m.subject.replace(kvPrefix, 'kv:')} ${parse(m.payload)?.type ?? parse(m.payload)?.state}`,
+        )
         t.comment(`held so far: ${seen.join('; ')}`)
         throw err
       })
@@ -103,7 +122,10 @@ for (let run = 1; run <= 3; run++) {
       const newEpoch = after.boss.epoch
       const heldIds = new Set(heldWrites().map((m) => m.subject.slice(kvPrefix.length)))
       await waitFor(
-        () => [...heldIds].every((id) => wire.writes.some((x) => x.id === id && x.epoch === newEpoch && x.storedSeq !== undefined)),
+        () =>
+          [...heldIds].every((id) =>
+            wire.writes.some((x) => x.id === id && x.epoch === newEpoch && x.storedSeq !== undefined),
+          ),
         { timeoutMs: 60_000, what: 'the successor storing every record the old boss tried to write' },
       )
       const byOld = wire.results.filter((r) => r.to === before.boss!.id)
@@ -135,9 +157,15 @@ for (let run = 1; run <= 3; run++) {
       const verdict = verifyWorkload(w, await settleWorkload(c, w, 120_000))
 
       check.ok(writesHeld > 0, `the old boss was stopped in the middle of writes (${writesHeld} held)`)
-      check.ok(heldDispatches().length > 0, `the old boss was stopped in the middle of dispatches (${heldDispatches().length} held)`)
+      check.ok(
+        heldDispatches().length > 0,
+        `the old boss was stopped in the middle of dispatches (${heldDispatches().length} held)`,
+      )
       check.equal(released, writesHeld + messagesHeld, 'every held message was released after the takeover')
-      check.ok(heldWrites().every((m) => parse(m.payload)?.epoch === oldEpoch), 'every held write carries the old epoch')
+      check.ok(
+        heldWrites().every((m) => parse(m.payload)?.epoch === oldEpoch),
+        'every held write carries the old epoch',
+      )
       check.ok(demoted.time <= Date.parse(after.boss.since), 'the old boss stopped before its successor was elected')
       check.ok(newEpoch > oldEpoch, 'the successor has a greater epoch')
       check.same(
@@ -145,7 +173,11 @@ for (let run = 1; run <= 3; run++) {
         [],
         'the store refused every write of the deposed boss',
       )
-      check.equal(l.writes.filter((x) => x.refused !== undefined).length, writesHeld, 'each released write got a refusal')
+      check.equal(
+        l.writes.filter((x) => x.refused !== undefined).length,
+        writesHeld,
+        'each released write got a refusal',
+      )
       check.same(
         l.messages.filter((x) => x.type !== 'worker.abort' && (x.accepted ?? 0) > 0).map((x) => `${x.type} to ${x.to}`),
         [],
@@ -156,10 +188,21 @@ for (let run = 1; run <= 3; run++) {
         `each refusal names the stale epoch (${[...new Set(l.messages.map((x) => x.refusal))].join(',')})`,
       )
       check.same(ackedWhileHeld, [], 'while none of its writes was durable the old boss acknowledged no result')
-      check.ok(byOld.some((r) => r.n > holdN), 'workers did send the old boss results while its writes were held')
+      check.ok(
+        byOld.some((r) => r.n > holdN),
+        'workers did send the old boss results while its writes were held',
+      )
       checkWorkload(check, verdict, SLOTS + QUEUED)
       const fence = checkBossChange(check, wire, { oldEpoch, newEpoch })
-      const notes = `held ${writesHeld} writes (${heldIds.size} jobs) and ${messagesHeld} messages (${[...new Set(heldMessages().map((m) => parse(m.payload)?.type))].join(',')}); old boss demoted ${demoted.time - cutAt} ms after the cut; released ${released}: ${l.writes.filter((x) => x.refused !== undefined).length} writes refused (${[...new Set(l.writes.map((x) => x.refused))].join(',')}), ${l.messages.length} messages refused; ${fence}`
+      const types = [...new Set(heldMessages().map((m) => parse(m.payload)?.type))].join(',')
+      const refusals = [...new Set(l.writes.map((x) => x.refused))].join(',')
+      const refused = l.writes.filter((x) => x.refused !== undefined).length
+      const notes = [
+        `held ${writesHeld} writes (${heldIds.size} jobs) and ${messagesHeld} messages (${types})`,
+        `old boss demoted ${demoted.time - cutAt} ms after the cut`,
+        `released ${released}: ${refused} writes refused (${refusals}), ${l.messages.length} messages refused`,
+        fence,
+      ].join('; ')
       return { verdict, measuredMs: null, notes }
     }),
   )

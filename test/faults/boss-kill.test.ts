@@ -38,30 +38,51 @@ t.teardown(async () => {
 
 for (let run = 1; run <= 3; run++) {
   t.test(`kill -9 of the boss while every slot runs a long job (run ${run})`, (t) =>
-    faultRun(t, { fault: 'kill -9 of the boss', run, bound: `new boss dispatching ≤ ${BOUND_MS} ms after the kill` }, async (check) => {
-      const cluster = uniqueName('bk')
-      const c = new TestCluster({ zk, nats, cluster, workers: RUNNERS + 1, concurrency: CONCURRENCY, functionsDir, sessionTimeoutMs: SESSION_MS })
-      t.teardown(() => c.close())
-      await startClusterPatiently(c, RUNNERS)
-      const wire = await watchWire(nats.url, cluster)
-      t.teardown(() => wire.stop())
-      const w = inFlightWorkload(c, { longs: SLOTS, queued: QUEUED })
-      await waitLongsRunning(w, SLOTS)
-      await waitForEndsWithin(w, SLOTS, 1200)
-      const before = await c.clusterState()
-      const boss = processOf(c, before.boss!.pid)
-      const faultAt = Date.now() // before the signal: the new boss is timed from the fault, not from reaping
-      await boss.kill()
-      const after = await waitForNewBoss(c, before.boss!.id, 30_000)
-      const dispatching = await dispatchingAt(processOf(c, after.boss.pid), faultAt)
-      const verdict = verifyWorkload(w, await settleWorkload(c, w, 120_000))
-      const evidence = takeoverEvidence(w, faultAt, faultAt, dispatching)
+    faultRun(
+      t,
+      { fault: 'kill -9 of the boss', run, bound: `new boss dispatching ≤ ${BOUND_MS} ms after the kill` },
+      async (check) => {
+        const cluster = uniqueName('bk')
+        const c = new TestCluster({
+          zk,
+          nats,
+          cluster,
+          workers: RUNNERS + 1,
+          concurrency: CONCURRENCY,
+          functionsDir,
+          sessionTimeoutMs: SESSION_MS,
+        })
+        t.teardown(() => c.close())
+        await startClusterPatiently(c, RUNNERS)
+        const wire = await watchWire(nats.url, cluster)
+        t.teardown(() => wire.stop())
+        const w = inFlightWorkload(c, { longs: SLOTS, queued: QUEUED })
+        await waitLongsRunning(w, SLOTS)
+        await waitForEndsWithin(w, SLOTS, 1200)
+        const before = await c.clusterState()
+        const boss = processOf(c, before.boss!.pid)
+        const faultAt = Date.now() // before the signal: the new boss is timed from the fault, not from reaping
+        await boss.kill()
+        const after = await waitForNewBoss(c, before.boss!.id, 30_000)
+        const dispatching = await dispatchingAt(processOf(c, after.boss.pid), faultAt)
+        const verdict = verifyWorkload(w, await settleWorkload(c, w, 120_000))
+        const evidence = takeoverEvidence(w, faultAt, faultAt, dispatching)
 
-      check.ok(after.boss.epoch > before.boss!.epoch, 'the new boss has a greater epoch')
-      checkWorkload(check, verdict, SLOTS + QUEUED)
-      const fence = checkBossChange(check, wire, { oldEpoch: before.boss!.epoch, newEpoch: after.boss.epoch, evidence, needHeld: true })
-      check.atMost(dispatching - faultAt, BOUND_MS, 'the new boss dispatched within the bound after the kill')
-      return { verdict, measuredMs: dispatching - faultAt, notes: `new boss dispatching ${dispatching - faultAt} ms after the kill; ${fence}` }
-    }),
+        check.ok(after.boss.epoch > before.boss!.epoch, 'the new boss has a greater epoch')
+        checkWorkload(check, verdict, SLOTS + QUEUED)
+        const fence = checkBossChange(check, wire, {
+          oldEpoch: before.boss!.epoch,
+          newEpoch: after.boss.epoch,
+          evidence,
+          needHeld: true,
+        })
+        check.atMost(dispatching - faultAt, BOUND_MS, 'the new boss dispatched within the bound after the kill')
+        return {
+          verdict,
+          measuredMs: dispatching - faultAt,
+          notes: `new boss dispatching ${dispatching - faultAt} ms after the kill; ${fence}`,
+        }
+      },
+    ),
   )
 }

@@ -8,7 +8,13 @@
  */
 import t from 'tap'
 import { startNats, startZooKeeper, uniqueName } from '../helpers/servers.js'
-import { TestCluster, e2eFunctionsDir, startClusterPatiently, waitForLog, waitForNewBoss } from '../helpers/processes.js'
+import {
+  TestCluster,
+  e2eFunctionsDir,
+  startClusterPatiently,
+  waitForLog,
+  waitForNewBoss,
+} from '../helpers/processes.js'
 import { startTcpProxy } from '../helpers/tcp-proxy.js'
 import { waitFor } from '../helpers/wait.js'
 import { watchWire } from '../helpers/fault-observer.js'
@@ -46,13 +52,22 @@ const runs: ('cut' | 'stall')[] = ['cut', 'stall', 'cut', 'stall', 'cut', 'stall
 runs.forEach((mode, i) => {
   const run = Math.floor(i / 2) + 1
   const fault = `boss↔ZooKeeper partition (${mode})`
-  const bound = `boss demoted ≤ ${SESSION_MS} ms and before its successor's election; new boss dispatching ≤ ${BOUND_MS} ms`
+  const bound =
+    `boss demoted ≤ ${SESSION_MS} ms and before its successor's election; ` + `new boss dispatching ≤ ${BOUND_MS} ms`
   t.test(`boss↔ZooKeeper partition (${mode}) while every slot runs a long job (run ${run})`, (t) =>
     faultRun(t, { fault, run, bound }, async (check) => {
       const cluster = uniqueName('bz')
       const proxy = await startTcpProxy(zk.connect)
       t.teardown(() => proxy.close())
-      const c = new TestCluster({ zk, nats, cluster, workers: RUNNERS, concurrency: CONCURRENCY, functionsDir, sessionTimeoutMs: SESSION_MS })
+      const c = new TestCluster({
+        zk,
+        nats,
+        cluster,
+        workers: RUNNERS,
+        concurrency: CONCURRENCY,
+        functionsDir,
+        sessionTimeoutMs: SESSION_MS,
+      })
       t.teardown(() => c.close())
       // The first worker reaches ZooKeeper through the proxy and becomes the boss; the rest connect direct.
       const first = c.addWorker({ ZK_CONNECT: proxy.address })
@@ -74,10 +89,13 @@ runs.forEach((mode, i) => {
       const after = await waitForNewBoss(c, before.boss!.id, 30_000)
       const newEpoch = after.boss.epoch
       const electedAt = Date.parse(after.boss.since)
-      await waitFor(() => wire.writes.filter((x) => x.epoch === newEpoch && x.storedSeq !== undefined).length >= NEW_WRITES, {
-        timeoutMs: 30_000,
-        what: 'the new boss storing writes',
-      })
+      await waitFor(
+        () => wire.writes.filter((x) => x.epoch === newEpoch && x.storedSeq !== undefined).length >= NEW_WRITES,
+        {
+          timeoutMs: 30_000,
+          what: 'the new boss storing writes',
+        },
+      )
       proxy.heal()
       const healedAt = Date.now()
       const dispatching = await dispatchingAt(processOf(c, after.boss.pid), faultAt)
@@ -89,13 +107,21 @@ runs.forEach((mode, i) => {
       }).catch(() => undefined)
 
       check.atMost(demoted.time - faultAt, SESSION_MS, 'the partitioned boss demoted itself within the session timeout')
-      check.ok(demoted.time <= electedAt, `the old boss stopped (${demoted.time}) before its successor was elected (${electedAt})`)
+      check.ok(
+        demoted.time <= electedAt,
+        `the old boss stopped (${demoted.time}) before its successor was elected (${electedAt})`,
+      )
       check.ok(newEpoch > oldEpoch, 'the new boss has a greater epoch')
       checkWorkload(check, verdict, SLOTS + QUEUED)
       const fence = checkBossChange(check, wire, { oldEpoch, newEpoch, evidence, needHeld: true })
       check.ok(rejoined, 'after the heal the old boss is a worker again (same process)')
       check.atMost(dispatching - faultAt, BOUND_MS, 'the new boss dispatched within the bound after the fault')
-      const notes = `old boss demoted ${demoted.time - faultAt} ms after the ${mode} ("${demoted.msg}"), successor elected ${electedAt - faultAt} ms, dispatching ${dispatching - faultAt} ms after it; healed after ${healedAt - faultAt} ms; ${fence}`
+      const notes = [
+        `old boss demoted ${demoted.time - faultAt} ms after the ${mode} ("${demoted.msg}")`,
+        `successor elected ${electedAt - faultAt} ms, dispatching ${dispatching - faultAt} ms after it`,
+        `healed after ${healedAt - faultAt} ms`,
+        fence,
+      ].join('; ')
       return { verdict, measuredMs: dispatching - faultAt, notes }
     }),
   )

@@ -52,7 +52,15 @@ for (let run = 1; run <= 3; run++) {
   t.test(`SIGSTOP of the boss past its session timeout, then SIGCONT (run ${run})`, (t) =>
     faultRun(t, { fault: 'SIGSTOP of the boss past its session timeout', run, bound }, async (check) => {
       const cluster = uniqueName('bp')
-      const c = new TestCluster({ zk, nats, cluster, workers: RUNNERS + 1, concurrency: CONCURRENCY, functionsDir, sessionTimeoutMs: SESSION_MS })
+      const c = new TestCluster({
+        zk,
+        nats,
+        cluster,
+        workers: RUNNERS + 1,
+        concurrency: CONCURRENCY,
+        functionsDir,
+        sessionTimeoutMs: SESSION_MS,
+      })
       t.teardown(() => c.close())
       await startClusterPatiently(c, RUNNERS)
       const wire = await watchWire(nats.url, cluster)
@@ -73,10 +81,13 @@ for (let run = 1; run <= 3; run++) {
         const epoch = after.boss.epoch
         // Wake the old boss only once the new one has stored writes, so a late write of the old one
         // meets records its successor already holds.
-        await waitFor(() => wire.writes.filter((x) => x.epoch === epoch && x.storedSeq !== undefined).length >= NEW_WRITES, {
-          timeoutMs: 30_000,
-          what: 'the new boss storing writes',
-        })
+        await waitFor(
+          () => wire.writes.filter((x) => x.epoch === epoch && x.storedSeq !== undefined).length >= NEW_WRITES,
+          {
+            timeoutMs: 30_000,
+            what: 'the new boss storing writes',
+          },
+        )
       } finally {
         boss.resume()
       }
@@ -86,7 +97,10 @@ for (let run = 1; run <= 3; run++) {
       const deposed = await waitForLog(boss, /^deposed|fenced/, pausedAt, 20_000).catch(() => undefined)
       const verdict = verifyWorkload(w, await settleWorkload(c, w, 120_000))
       const evidence = takeoverEvidence(w, pausedAt, pausedAt, dispatching)
-      const staleRefusals = c.workers.reduce((n, p) => n + logEntries(p, /refused a dispatch from a stale boss/, pausedAt).length, 0)
+      const staleRefusals = c.workers.reduce(
+        (n, p) => n + logEntries(p, /refused a dispatch from a stale boss/, pausedAt).length,
+        0,
+      )
 
       check.ok(newEpoch > oldEpoch, 'the new boss has a greater epoch')
       checkWorkload(check, verdict, SLOTS + QUEUED)
@@ -94,7 +108,13 @@ for (let run = 1; run <= 3; run++) {
       check.ok(deposed, 'the old boss logged that it was deposed or fenced after SIGCONT')
       check.ok(boss.running, 'the old boss process is still running (it rejoins as a candidate)')
       check.atMost(dispatching - pausedAt, BOUND_MS, 'the new boss dispatched within the bound after SIGSTOP')
-      const notes = `new boss dispatching ${dispatching - pausedAt} ms after SIGSTOP; ${fence}; paused ${resumedAt - pausedAt} ms; old boss logged "${deposed?.msg}" ${deposed ? deposed.time - resumedAt : '?'} ms after SIGCONT; stale dispatches refused by workers (log) ${staleRefusals}`
+      const notes = [
+        `new boss dispatching ${dispatching - pausedAt} ms after SIGSTOP`,
+        fence,
+        `paused ${resumedAt - pausedAt} ms`,
+        `old boss logged "${deposed?.msg}" ${deposed ? deposed.time - resumedAt : '?'} ms after SIGCONT`,
+        `stale dispatches refused by workers (log) ${staleRefusals}`,
+      ].join('; ')
       return { verdict, measuredMs: dispatching - pausedAt, notes }
     }),
   )

@@ -36,17 +36,38 @@ for (let run = 1; run <= 3; run++) {
     faultRun(t, { fault, run, bound: `job starts pause ≤ ${BOUND_MS} ms` }, async (check) => {
       const cluster = uniqueName('fnc')
       const env = { JOB_STORE_REPLICAS: '3' }
-      const c = new TestCluster({ zk, nats, cluster, workers: RUNNERS + 1, concurrency: CONCURRENCY, functionsDir, sessionTimeoutMs: SESSION_MS, env })
+      const c = new TestCluster({
+        zk,
+        nats,
+        cluster,
+        workers: RUNNERS + 1,
+        concurrency: CONCURRENCY,
+        functionsDir,
+        sessionTimeoutMs: SESSION_MS,
+        env,
+      })
       t.teardown(() => c.close())
       await startClusterPatiently(c, RUNNERS)
       const stream = `KV_bosun_${cluster}_jobs`
-      check.ok(await waitFor(() => natsStreamCurrent(nats, stream), { timeoutMs: 60_000, what: 'the job store stream replicated and current' }), 'the job store stream has replicas, all current')
+      check.ok(
+        await waitFor(() => natsStreamCurrent(nats, stream), {
+          timeoutMs: 60_000,
+          what: 'the job store stream replicated and current',
+        }),
+        'the job store stream has replicas, all current',
+      )
       const before = await c.clusterState()
       const pids = [c.api, ...c.workers].map((p) => p.pid)
       const w = inFlightWorkload(c, { longs: LONGS, queued: QUEUED, shortMs: 3 })
       await waitLongsRunning(w, LONGS)
-      await waitFor(() => executionLines(w.runsFile).length >= LONGS + QUEUED / 4, { timeoutMs: 60_000, what: 'a quarter of the short jobs started' })
-      const victim = await waitFor(() => natsStreamLeader(nats, stream), { timeoutMs: 30_000, what: `leader of ${stream}` })
+      await waitFor(() => executionLines(w.runsFile).length >= LONGS + QUEUED / 4, {
+        timeoutMs: 60_000,
+        what: 'a quarter of the short jobs started',
+      })
+      const victim = await waitFor(() => natsStreamLeader(nats, stream), {
+        timeoutMs: 30_000,
+        what: `leader of ${stream}`,
+      })
       const faultAt = Date.now()
       await victim.kill()
       t.teardown(() => (victim.running ? undefined : victim.restart())) // if the run fails half-way
@@ -55,18 +76,31 @@ for (let run = 1; run <= 3; run++) {
       const gap = executionGapAfter(w.runsFile, faultAt)
       // The survivors name one of themselves as leader (a stream still led by the dead server, or by
       // none, yields undefined: the probe only knows running servers).
-      const newLeader = await waitFor(() => natsStreamLeader(nats, stream), { timeoutMs: 30_000, what: 'a surviving stream leader' }).catch(() => undefined)
+      const newLeader = await waitFor(() => natsStreamLeader(nats, stream), {
+        timeoutMs: 30_000,
+        what: 'a surviving stream leader',
+      }).catch(() => undefined)
       const after = await c.waitReady(RUNNERS, 60_000)
 
       checkWorkload(check, verdict, LONGS + QUEUED)
-      check.ok(executionLines(w.runsFile).some((l) => l.at > faultAt), 'jobs started after the kill (it hit mid-run)')
+      check.ok(
+        executionLines(w.runsFile).some((l) => l.at > faultAt),
+        'jobs started after the kill (it hit mid-run)',
+      )
       check.ok(newLeader?.running, 'a surviving server leads the stream')
-      check.same([c.api, ...c.workers].map((p) => (p.running ? p.pid : -1)), pids, 'no bosun process exited')
+      check.same(
+        [c.api, ...c.workers].map((p) => (p.running ? p.pid : -1)),
+        pids,
+        'no bosun process exited',
+      )
       check.equal(after.boss?.pid, before.boss?.pid, 'the same boss process')
       check.atMost(gap, BOUND_MS, 'job starts resumed within the bound after the kill')
 
       await victim.restart() // back to 3 servers for the next run
-      await waitFor(() => natsStreamCurrent(nats, stream), { timeoutMs: 60_000, what: 'every stream replica current again' })
+      await waitFor(() => natsStreamCurrent(nats, stream), {
+        timeoutMs: 60_000,
+        what: 'every stream replica current again',
+      })
       const notes = `killed server :${victim.port}; new leader :${newLeader?.port}; longest pause in starts ${gap} ms`
       return { verdict, measuredMs: gap, notes }
     }),

@@ -43,7 +43,11 @@ t.teardown(async () => {
 async function busyRunners(c: TestCluster, runsFile: string, windowMs: number): Promise<BosunProcess[]> {
   const boss = await c.bossProcess()
   const since = Date.now() - windowMs
-  const busy = new Set(executionLines(runsFile).filter((l) => l.at >= since).map((l) => l.pid))
+  const busy = new Set(
+    executionLines(runsFile)
+      .filter((l) => l.at >= since)
+      .map((l) => l.pid),
+  )
   return c.workers.filter((w) => w.running && w !== boss && busy.has(w.pid))
 }
 
@@ -52,33 +56,68 @@ for (const victims of [1, 2]) {
   const explainedAs = victims === 1 ? "the victim's unfinished jobs" : "the victims' unfinished jobs"
   for (let run = 1; run <= 3; run++) {
     t.test(`${fault} (run ${run})`, (t) =>
-      faultRun(t, { fault, run, explainedAs, bound: `re-runs start ≤ ${BOUND_MS} ms after the kill` }, async (check) => {
-        const c = new TestCluster({ zk, nats, cluster: uniqueName('fwk'), workers: RUNNERS + 1, concurrency: 8, functionsDir, sessionTimeoutMs: SESSION_MS })
-        t.teardown(() => c.close())
-        await startClusterPatiently(c, RUNNERS)
-        const w = startWorkload(c, { count: JOBS, jobMs: JOB_MS })
-        await waitFor(() => executionLines(w.runsFile).length >= JOBS * 0.25, { timeoutMs: 60_000, what: 'a quarter of the jobs started' })
-        const chosen = (await busyRunners(c, w.runsFile, JOB_MS)).slice(0, victims)
-        check.equal(chosen.length, victims, `${victims} busy non-boss worker(s) to kill`)
-        const killedPids = new Set(chosen.map((p) => p.pid))
-        const killedAt = Date.now()
-        await Promise.all(chosen.map((p) => p.kill()))
-        // Jobs the victims were running: started there, never ended there.
-        const ended = new Set(endLines(w.endsFile).filter((l) => killedPids.has(l.pid)).map((l) => `${l.jobId} ${l.pid}`))
-        const midJob = executionLines(w.runsFile).filter((l) => killedPids.has(l.pid) && !ended.has(`${l.jobId} ${l.pid}`)).map((l) => l.jobId)
+      faultRun(
+        t,
+        { fault, run, explainedAs, bound: `re-runs start ≤ ${BOUND_MS} ms after the kill` },
+        async (check) => {
+          const c = new TestCluster({
+            zk,
+            nats,
+            cluster: uniqueName('fwk'),
+            workers: RUNNERS + 1,
+            concurrency: 8,
+            functionsDir,
+            sessionTimeoutMs: SESSION_MS,
+          })
+          t.teardown(() => c.close())
+          await startClusterPatiently(c, RUNNERS)
+          const w = startWorkload(c, { count: JOBS, jobMs: JOB_MS })
+          await waitFor(() => executionLines(w.runsFile).length >= JOBS * 0.25, {
+            timeoutMs: 60_000,
+            what: 'a quarter of the jobs started',
+          })
+          const chosen = (await busyRunners(c, w.runsFile, JOB_MS)).slice(0, victims)
+          check.equal(chosen.length, victims, `${victims} busy non-boss worker(s) to kill`)
+          const killedPids = new Set(chosen.map((p) => p.pid))
+          const killedAt = Date.now()
+          await Promise.all(chosen.map((p) => p.kill()))
+          // Jobs the victims were running: started there, never ended there.
+          const ended = new Set(
+            endLines(w.endsFile)
+              .filter((l) => killedPids.has(l.pid))
+              .map((l) => `${l.jobId} ${l.pid}`),
+          )
+          const midJob = executionLines(w.runsFile)
+            .filter((l) => killedPids.has(l.pid) && !ended.has(`${l.jobId} ${l.pid}`))
+            .map((l) => l.jobId)
 
-        const verdict = verifyWorkload(w, await settleWorkload(c, w, 120_000), killedWorkerExplains(w, killedPids, killedAt, ACK_SLACK_MS))
-        const starts = startsByJob(w.runsFile)
-        const rerunDelays = midJob.map((id) => (starts.get(id) ?? []).find((s) => !killedPids.has(s.pid))?.at).map((at) => (at === undefined ? Infinity : at - killedAt))
-        const rerunMax = rerunDelays.length > 0 ? Math.max(...rerunDelays) : null
+          const verdict = verifyWorkload(
+            w,
+            await settleWorkload(c, w, 120_000),
+            killedWorkerExplains(w, killedPids, killedAt, ACK_SLACK_MS),
+          )
+          const starts = startsByJob(w.runsFile)
+          const rerunDelays = midJob
+            .map((id) => (starts.get(id) ?? []).find((s) => !killedPids.has(s.pid))?.at)
+            .map((at) => (at === undefined ? Infinity : at - killedAt))
+          const rerunMax = rerunDelays.length > 0 ? Math.max(...rerunDelays) : null
 
-        checkWorkload(check, verdict, JOBS)
-        check.ok(midJob.length > 0, `the victims held jobs when they died (${midJob.length})`)
-        check.same(midJob.filter((id) => !verdict.explained.includes(id)), [], 'every job the victims were running started again elsewhere')
-        check.atMost(rerunMax, BOUND_MS, 're-runs started within session timeout + 1 s of the kill')
-        const notes = `${midJob.length} jobs running on the victims; ${verdict.explained.length} started twice, all explained: ${verdict.unexplained.length === 0}; re-run ≤ ${rerunMax} ms after the kill`
-        return { verdict, measuredMs: rerunMax, notes }
-      }),
+          checkWorkload(check, verdict, JOBS)
+          check.ok(midJob.length > 0, `the victims held jobs when they died (${midJob.length})`)
+          check.same(
+            midJob.filter((id) => !verdict.explained.includes(id)),
+            [],
+            'every job the victims were running started again elsewhere',
+          )
+          check.atMost(rerunMax, BOUND_MS, 're-runs started within session timeout + 1 s of the kill')
+          const notes = [
+            `${midJob.length} jobs running on the victims`,
+            `${verdict.explained.length} started twice, all explained: ${verdict.unexplained.length === 0}`,
+            `re-run ≤ ${rerunMax} ms after the kill`,
+          ].join('; ')
+          return { verdict, measuredMs: rerunMax, notes }
+        },
+      ),
     )
   }
 }

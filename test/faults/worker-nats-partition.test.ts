@@ -44,22 +44,43 @@ t.teardown(async () => {
 for (let run = 1; run <= 3; run++) {
   const fault = 'a worker cut off from NATS (ZooKeeper still sees it)'
   const explainedAs = "the cut-off worker's jobs (aborted before the re-run)"
-  const bound = `its jobs aborted ≤ ${ABORT_BOUND_MS} ms and re-run ≤ ${RERUN_BOUND_MS} ms after the cut, never two attempts at once`
+  const bound =
+    `its jobs aborted ≤ ${ABORT_BOUND_MS} ms and re-run ≤ ${RERUN_BOUND_MS} ms after the cut, ` +
+    'never two attempts at once'
   t.test(`a worker cut off from NATS mid-job while ZooKeeper still sees it (run ${run})`, (t) =>
     faultRun(t, { fault, run, bound, explainedAs }, async (check) => {
       const cluster = uniqueName('wn')
       const proxy = await startTcpProxy(nats.url)
       t.teardown(() => proxy.close())
       // First the boss, then the victim alone (so the long jobs all go to it), then the other runners.
-      const c = new TestCluster({ zk, nats, cluster, workers: 0, concurrency: CONCURRENCY, functionsDir, sessionTimeoutMs: SESSION_MS })
+      const c = new TestCluster({
+        zk,
+        nats,
+        cluster,
+        workers: 0,
+        concurrency: CONCURRENCY,
+        functionsDir,
+        sessionTimeoutMs: SESSION_MS,
+      })
       t.teardown(() => c.close())
       const boss = c.addWorker()
       await waitForLog(boss, /I am the boss/, 0, 120_000)
       const victim = c.addWorker({ NATS_URL: `nats://${proxy.address}` })
       await startClusterPatiently(c, 1)
-      const w = startWorkload(c, { count: CONCURRENCY + QUEUED, firstBatchSize: CONCURRENCY, jobMs: (n) => (n < CONCURRENCY ? VICTIM_JOB_MS : 5) })
-      await waitFor(() => executionLines(w.runsFile).filter((l) => l.pid === victim.pid).length >= CONCURRENCY, { timeoutMs: 60_000, what: 'the victim running its long jobs' })
-      const onVictim = new Set(executionLines(w.runsFile).filter((l) => l.pid === victim.pid).map((l) => l.jobId))
+      const w = startWorkload(c, {
+        count: CONCURRENCY + QUEUED,
+        firstBatchSize: CONCURRENCY,
+        jobMs: (n) => (n < CONCURRENCY ? VICTIM_JOB_MS : 5),
+      })
+      await waitFor(() => executionLines(w.runsFile).filter((l) => l.pid === victim.pid).length >= CONCURRENCY, {
+        timeoutMs: 60_000,
+        what: 'the victim running its long jobs',
+      })
+      const onVictim = new Set(
+        executionLines(w.runsFile)
+          .filter((l) => l.pid === victim.pid)
+          .map((l) => l.jobId),
+      )
       const cutAt = Date.now()
       proxy.cut()
       // Then the other runners, for the re-runs and the queue (ready long before the boss's grace ends).
@@ -67,7 +88,10 @@ for (let run = 1; run <= 3; run++) {
       c.addWorker()
       await c.waitReady(3, 120_000)
       // Every job the victim ran starts again elsewhere; then the link heals.
-      await waitFor(() => [...onVictim].every((id) => (startsByJob(w.runsFile).get(id) ?? []).some((s) => s.pid !== victim.pid)), { timeoutMs: 60_000, what: "the victim's jobs re-run elsewhere" }).catch(() => undefined)
+      await waitFor(
+        () => [...onVictim].every((id) => (startsByJob(w.runsFile).get(id) ?? []).some((s) => s.pid !== victim.pid)),
+        { timeoutMs: 60_000, what: "the victim's jobs re-run elsewhere" },
+      ).catch(() => undefined)
       proxy.heal()
       const healedAt = Date.now()
       const settled = await settleWorkload(c, w, 120_000)
@@ -76,27 +100,39 @@ for (let run = 1; run <= 3; run++) {
       const explain: Explain = (starts) => {
         const [first, ...rest] = starts
         if (rest.length !== 1) return `${starts.length} starts`
-        if (first!.pid !== victim.pid || first!.at > cutAt) return 'the first start was not on the cut-off worker before the cut'
+        if (first!.pid !== victim.pid || first!.at > cutAt)
+          return 'the first start was not on the cut-off worker before the cut'
         const end = firstEnd(first!.jobId)
         if (!end) return 'the first attempt never stopped'
-        if (end.at > rest[0]!.at) return `the first attempt ran until ${end.at - rest[0]!.at} ms after the re-run started`
+        if (end.at > rest[0]!.at)
+          return `the first attempt ran until ${end.at - rest[0]!.at} ms after the re-run started`
         return undefined
       }
       const verdict = verifyWorkload(w, settled, explain)
       const aborted = [...onVictim].map((id) => firstEnd(id)).filter((e) => e?.outcome === 'aborted')
       const abortMax = Math.max(...[...onVictim].map((id) => (firstEnd(id)?.at ?? Infinity) - cutAt))
       const starts = startsByJob(w.runsFile)
-      const rerunMax = Math.max(...[...onVictim].map((id) => (starts.get(id)?.find((s) => s.pid !== victim.pid)?.at ?? Infinity) - cutAt))
-      const listed = await waitFor(async () => (await c.clusterState()).workers.some((x) => x.pid === victim.pid), { timeoutMs: 30_000, what: 'the victim listed' }).catch(() => false)
+      const rerunMax = Math.max(
+        ...[...onVictim].map((id) => (starts.get(id)?.find((s) => s.pid !== victim.pid)?.at ?? Infinity) - cutAt),
+      )
+      const listed = await waitFor(async () => (await c.clusterState()).workers.some((x) => x.pid === victim.pid), {
+        timeoutMs: 30_000,
+        what: 'the victim listed',
+      }).catch(() => false)
 
       check.equal(onVictim.size, CONCURRENCY, 'the victim ran every long job when it was cut off')
-      check.equal(aborted.length, CONCURRENCY, "the cut-off worker aborted its jobs (it could not report them)")
+      check.equal(aborted.length, CONCURRENCY, 'the cut-off worker aborted its jobs (it could not report them)')
       check.atMost(abortMax, ABORT_BOUND_MS, 'it aborted them within the bound after the cut')
       check.atMost(rerunMax, RERUN_BOUND_MS, 'the boss re-ran them within the bound after the cut')
       checkWorkload(check, verdict, CONCURRENCY + QUEUED)
-      check.same([...onVictim].filter((id) => !verdict.explained.includes(id)), [], 'each job of the victim ran again, after its first attempt stopped')
+      check.same(
+        [...onVictim].filter((id) => !verdict.explained.includes(id)),
+        [],
+        'each job of the victim ran again, after its first attempt stopped',
+      )
       check.ok(victim.running && listed, 'the cut-off worker lives on and is listed after the heal')
-      const notes = `aborted ${abortMax} ms after the cut, re-run ${rerunMax} ms after it; healed after ${healedAt - cutAt} ms`
+      const notes =
+        `aborted ${abortMax} ms after the cut, re-run ${rerunMax} ms after it; ` + `healed after ${healedAt - cutAt} ms`
       return { verdict, measuredMs: rerunMax, notes }
     }),
   )

@@ -33,7 +33,15 @@ for (let run = 1; run <= 3; run++) {
   t.test(`a live worker whose registration vanishes mid-job keeps its jobs (run ${run})`, (t) =>
     faultRun(t, { fault, run, bound: 'the boss keeps the jobs of a worker alive on NATS' }, async (check) => {
       const cluster = uniqueName('rg')
-      const c = new TestCluster({ zk, nats, cluster, workers: 3, concurrency: 4, functionsDir, sessionTimeoutMs: SESSION_MS })
+      const c = new TestCluster({
+        zk,
+        nats,
+        cluster,
+        workers: 3,
+        concurrency: 4,
+        functionsDir,
+        sessionTimeoutMs: SESSION_MS,
+      })
       t.teardown(() => c.close())
       await startClusterPatiently(c, 2)
       const w = startWorkload(c, { count: JOBS, jobMs: JOB_MS })
@@ -51,13 +59,24 @@ for (let run = 1; run <= 3; run++) {
       ]
       check.same(removed, ['OK', 'OK'], "the worker's znodes were deleted from outside")
       const verdict = verifyWorkload(w, await settleWorkload(c, w, 90_000))
-      const kept = await waitForLog(boss, /answers on NATS: it keeps its jobs|may be alive: it keeps its jobs/, faultAt, 1000).catch(() => undefined)
+      const kept = await waitForLog(
+        boss,
+        /answers on NATS: it keeps its jobs|may be alive: it keeps its jobs/,
+        faultAt,
+        1000,
+      ).catch(() => undefined)
 
       check.ok(runningOnVictim > 0, `jobs were running on the victim (${runningOnVictim})`)
       checkWorkload(check, verdict, JOBS)
       check.ok(kept, 'the boss found the worker alive on NATS and said so')
-      check.ok(c.workers.every((p) => p.running), 'no worker exited')
-      const notes = `${runningOnVictim} jobs were running on the victim; ${kept ? `the boss kept them (decided ${kept.time - faultAt} ms after the deletion)` : 'the boss did not say it kept them'}`
+      check.ok(
+        c.workers.every((p) => p.running),
+        'no worker exited',
+      )
+      const decision = kept
+        ? `the boss kept them (decided ${kept.time - faultAt} ms after the deletion)`
+        : 'the boss did not say it kept them'
+      const notes = `${runningOnVictim} jobs were running on the victim; ${decision}`
       return { verdict, measuredMs: kept ? kept.time - faultAt : null, notes }
     }),
   )

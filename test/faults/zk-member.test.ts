@@ -8,12 +8,24 @@
  */
 import t from 'tap'
 import { fourLetterWord, startNats, startZkEnsemble, uniqueName, type ZkServer } from '../helpers/servers.js'
-import { TestCluster, e2eFunctionsDir, logEntries, startClusterPatiently, type BosunProcess } from '../helpers/processes.js'
+import {
+  TestCluster,
+  e2eFunctionsDir,
+  logEntries,
+  startClusterPatiently,
+  type BosunProcess,
+} from '../helpers/processes.js'
 import { waitFor } from '../helpers/wait.js'
 import { zkLeaderMember } from '../helpers/server-probes.js'
 import { watchWire } from '../helpers/fault-observer.js'
 import { checkWorkload, faultRun } from '../helpers/fault-report.js'
-import { checkBossChange, inFlightWorkload, processOf, takeoverEvidence, waitLongsRunning } from '../helpers/in-flight.js'
+import {
+  checkBossChange,
+  inFlightWorkload,
+  processOf,
+  takeoverEvidence,
+  waitLongsRunning,
+} from '../helpers/in-flight.js'
 import { executionGapAfter, executionLines, settleWorkload, verifyWorkload } from '../helpers/workload.js'
 
 const SESSION_MS = 2000
@@ -38,13 +50,16 @@ type Pick = 'leader' | 'follower'
 /** ZooKeeper session id of a bosun process: the last one its log announced. */
 function sessionOf(p: BosunProcess): bigint | undefined {
   let sid: string | undefined
-  for (const l of p.logLines()) if (l.component === 'zk-session' && typeof l.sessionId === 'string' && l.sessionId !== '') sid = l.sessionId
+  for (const l of p.logLines())
+    if (l.component === 'zk-session' && typeof l.sessionId === 'string' && l.sessionId !== '') sid = l.sessionId
   return sid === undefined ? undefined : BigInt(`0x${sid}`)
 }
 
 /** Session ids a member serves (`cons`). */
 async function sessionsOn(s: ZkServer): Promise<bigint[]> {
-  return [...(await fourLetterWord(s.port, 'cons', 1000)).matchAll(/sid=0x([0-9a-f]+)/g)].map((m) => BigInt(`0x${m[1]}`))
+  return [...(await fourLetterWord(s.port, 'cons', 1000)).matchAll(/sid=0x([0-9a-f]+)/g)].map((m) =>
+    BigInt(`0x${m[1]}`),
+  )
 }
 
 /** The member to kill: the leader, or the follower serving the boss (else the one serving most clients). */
@@ -69,14 +84,25 @@ for (const which of ['leader', 'follower'] as const) {
     t.test(`kill -9 of the ZooKeeper ${which} member mid-run (run ${run})`, (t) =>
       faultRun(t, { fault, run, bound }, async (check) => {
         const cluster = uniqueName('fzm')
-        const c = new TestCluster({ zk, nats, cluster, workers: RUNNERS + 1, concurrency: CONCURRENCY, functionsDir, sessionTimeoutMs: SESSION_MS })
+        const c = new TestCluster({
+          zk,
+          nats,
+          cluster,
+          workers: RUNNERS + 1,
+          concurrency: CONCURRENCY,
+          functionsDir,
+          sessionTimeoutMs: SESSION_MS,
+        })
         t.teardown(() => c.close())
         await startClusterPatiently(c, RUNNERS)
         const wire = await watchWire(nats.url, cluster)
         t.teardown(() => wire.stop())
         const w = inFlightWorkload(c, { longs: LONGS, queued: QUEUED, shortMs: 3 })
         await waitLongsRunning(w, LONGS)
-        await waitFor(() => executionLines(w.runsFile).length >= LONGS + QUEUED / 4, { timeoutMs: 60_000, what: 'a quarter of the short jobs started' })
+        await waitFor(() => executionLines(w.runsFile).length >= LONGS + QUEUED / 4, {
+          timeoutMs: 60_000,
+          what: 'a quarter of the short jobs started',
+        })
         const before = await c.clusterState()
         const boss = processOf(c, before.boss!.pid)
         const victim = await pickMember(which, boss)
@@ -92,20 +118,37 @@ for (const which of ['leader', 'follower'] as const) {
         const termChanged = after.boss!.epoch !== before.boss!.epoch
         const bossNow = c.workers.find((p) => p.pid === after.boss!.pid && p.running)
         // A new term after the kill: when it began dispatching, and which jobs crossed it.
-        const newTerm = termChanged ? c.workers.flatMap((p) => logEntries(p, /^boss term dispatching$/, faultAt))[0] : undefined
+        const newTerm = termChanged
+          ? c.workers.flatMap((p) => logEntries(p, /^boss term dispatching$/, faultAt))[0]
+          : undefined
         const evidence = newTerm ? takeoverEvidence(w, faultAt, faultAt, newTerm.time) : undefined
 
         checkWorkload(check, verdict, LONGS + QUEUED)
-        check.ok(executionLines(w.runsFile).some((l) => l.at > faultAt), 'jobs started after the kill (it hit mid-run)')
+        check.ok(
+          executionLines(w.runsFile).some((l) => l.at > faultAt),
+          'jobs started after the kill (it hit mid-run)',
+        )
         check.ok(bossNow, `the boss after the fault (pid ${after.boss!.pid}) is a live worker of this cluster`)
         check.ok(after.boss!.epoch >= before.boss!.epoch, 'the epoch never went back')
         if (termChanged) check.ok(newTerm, 'the new term began dispatching')
-        const fence = checkBossChange(check, wire, { oldEpoch: before.boss!.epoch, ...(termChanged ? { newEpoch: after.boss!.epoch } : {}), ...(evidence ? { evidence } : {}) })
+        const fence = checkBossChange(check, wire, {
+          oldEpoch: before.boss!.epoch,
+          ...(termChanged ? { newEpoch: after.boss!.epoch } : {}),
+          ...(evidence ? { evidence } : {}),
+        })
         check.ok(c.workers.every((p) => p.running) && c.api.running, 'no bosun process exited')
         check.atMost(gap, BOUND_MS, 'job starts resumed within the bound after the kill')
         const lostSession = logEntries(boss, /^ZooKeeper session lost$/, faultAt).length > 0
         await victim.restart() // back to 3 members for the next run
-        const notes = `killed member served the boss: ${servedBoss}; term ${termChanged ? `changed (epoch ${before.boss!.epoch} → ${after.boss!.epoch}, boss pid ${before.boss!.pid} → ${after.boss!.pid}${lostSession ? ', its session was lost' : ''})` : 'kept'}; longest pause in starts ${gap} ms; ${fence}`
+        const change =
+          `changed (epoch ${before.boss!.epoch} → ${after.boss!.epoch}, ` +
+          `boss pid ${before.boss!.pid} → ${after.boss!.pid}${lostSession ? ', its session was lost' : ''})`
+        const notes = [
+          `killed member served the boss: ${servedBoss}`,
+          `term ${termChanged ? change : 'kept'}`,
+          `longest pause in starts ${gap} ms`,
+          fence,
+        ].join('; ')
         return { verdict, measuredMs: gap, notes }
       }),
     )

@@ -8,12 +8,24 @@
  */
 import t from 'tap'
 import { startNats, startZkEnsemble, uniqueName } from '../helpers/servers.js'
-import { TestCluster, e2eFunctionsDir, logEntries, startClusterPatiently, type BosunProcess } from '../helpers/processes.js'
+import {
+  TestCluster,
+  e2eFunctionsDir,
+  logEntries,
+  startClusterPatiently,
+  type BosunProcess,
+} from '../helpers/processes.js'
 import { waitFor } from '../helpers/wait.js'
 import { zkLeaderMember } from '../helpers/server-probes.js'
 import { watchWire } from '../helpers/fault-observer.js'
 import { checkWorkload, faultRun } from '../helpers/fault-report.js'
-import { checkBossChange, inFlightWorkload, processOf, takeoverEvidence, waitLongsRunning } from '../helpers/in-flight.js'
+import {
+  checkBossChange,
+  inFlightWorkload,
+  processOf,
+  takeoverEvidence,
+  waitLongsRunning,
+} from '../helpers/in-flight.js'
 import { executionLines, executionsBetween, settleWorkload, verifyWorkload } from '../helpers/workload.js'
 
 const SESSION_MS = 2000
@@ -39,23 +51,36 @@ t.teardown(async () => {
 
 /** Time (epoch ms) of the first log line at or after `since` saying ZooKeeper is in doubt or gone. */
 function noticedAt(p: BosunProcess, since: number): number | undefined {
-  return logEntries(p, /^(ZooKeeper connection in doubt|ZooKeeper suspended|ZooKeeper session lost|deposed)$/, since)[0]?.time
+  return logEntries(p, /^(ZooKeeper connection in doubt|ZooKeeper suspended|ZooKeeper session lost|deposed)$/, since)[0]
+    ?.time
 }
 
 for (let run = 1; run <= 3; run++) {
   const fault = 'ZooKeeper: kill -9 of 2 members of 3, one restarted'
-  const bound = `boss noticed ≤ ${SESSION_MS} ms; no start during the outage; dispatching ≤ ${BOUND_MS} ms after the return`
+  const bound =
+    `boss noticed ≤ ${SESSION_MS} ms; no start during the outage; ` + `dispatching ≤ ${BOUND_MS} ms after the return`
   t.test(`kill -9 of two ZooKeeper members of three mid-run, then one returns (run ${run})`, (t) =>
     faultRun(t, { fault, run, bound }, async (check) => {
       const cluster = uniqueName('fzq')
-      const c = new TestCluster({ zk, nats, cluster, workers: RUNNERS + 1, concurrency: CONCURRENCY, functionsDir, sessionTimeoutMs: SESSION_MS })
+      const c = new TestCluster({
+        zk,
+        nats,
+        cluster,
+        workers: RUNNERS + 1,
+        concurrency: CONCURRENCY,
+        functionsDir,
+        sessionTimeoutMs: SESSION_MS,
+      })
       t.teardown(() => c.close())
       await startClusterPatiently(c, RUNNERS)
       const wire = await watchWire(nats.url, cluster)
       t.teardown(() => wire.stop())
       const w = inFlightWorkload(c, { longs: LONGS, longMs: 12_000, queued: QUEUED, shortMs: 3 })
       await waitLongsRunning(w, LONGS)
-      await waitFor(() => executionLines(w.runsFile).length >= LONGS + QUEUED / 4, { timeoutMs: 60_000, what: 'a quarter of the short jobs started' })
+      await waitFor(() => executionLines(w.runsFile).length >= LONGS + QUEUED / 4, {
+        timeoutMs: 60_000,
+        what: 'a quarter of the short jobs started',
+      })
       const before = await c.clusterState()
       const boss = processOf(c, before.boss!.pid)
       const leader = await waitFor(() => zkLeaderMember(zk), { timeoutMs: 30_000, what: 'a ZooKeeper leader' })
@@ -71,35 +96,63 @@ for (let run = 1; run <= 3; run++) {
       const noticed = await waitFor(
         () => {
           const times = procs.map((p) => noticedAt(p, faultAt))
-          return times.every((x) => x !== undefined) ? (times as number[]) : undefined
+          return times.every((x) => x !== undefined) ? times : undefined
         },
         { timeoutMs: 30_000, intervalMs: 100, what: 'every process noticed the quorum loss' },
       )
       const bossNoticed = noticedAt(boss, faultAt)!
-      await waitFor(() => Date.now() >= Math.max(...noticed) + OUTAGE_MS, { timeoutMs: 60_000, what: 'the outage window' })
+      await waitFor(() => Date.now() >= Math.max(...noticed) + OUTAGE_MS, {
+        timeoutMs: 60_000,
+        what: 'the outage window',
+      })
       const restoreAt = Date.now()
       const startedInOutage = executionsBetween(w.runsFile, bossNoticed + IN_FLIGHT_MS, restoreAt)
       await leader.restart() // one member back: quorum of 2
 
-      const dispatching = await waitFor(() => c.workers.flatMap((p) => logEntries(p, /^boss term dispatching$/, restoreAt))[0], {
-        timeoutMs: 60_000,
-        what: 'a boss term dispatching after the return',
-      })
+      const dispatching = await waitFor(
+        () => c.workers.flatMap((p) => logEntries(p, /^boss term dispatching$/, restoreAt))[0],
+        {
+          timeoutMs: 60_000,
+          what: 'a boss term dispatching after the return',
+        },
+      )
       const verdict = verifyWorkload(w, await settleWorkload(c, w, 120_000))
       const after = await c.waitReady(RUNNERS, 60_000)
       const evidence = takeoverEvidence(w, faultAt, bossNoticed, dispatching.time)
       await follower.restart() // back to 3 members for the next run
 
       check.atMost(bossNoticed - faultAt, SESSION_MS, 'the boss noticed within the session timeout')
-      check.equal(startedInOutage.length, 0, `no job started from ${IN_FLIGHT_MS} ms after the boss noticed until a member returned`)
-      check.ok(executionLines(w.runsFile).some((l) => l.at > restoreAt), 'jobs started after the quorum returned (the fault hit mid-run)')
+      check.equal(
+        startedInOutage.length,
+        0,
+        `no job started from ${IN_FLIGHT_MS} ms after the boss noticed until a member returned`,
+      )
+      check.ok(
+        executionLines(w.runsFile).some((l) => l.at > restoreAt),
+        'jobs started after the quorum returned (the fault hit mid-run)',
+      )
       checkWorkload(check, verdict, LONGS + QUEUED)
       check.ok(after.boss!.epoch > before.boss!.epoch, 'a new term leads after the outage (a greater epoch)')
-      check.ok(c.workers.some((p) => p.pid === after.boss!.pid && p.running), 'the boss after the outage is a live worker of this cluster')
-      const fence = checkBossChange(check, wire, { oldEpoch: before.boss!.epoch, newEpoch: after.boss!.epoch, evidence })
-      check.ok(procs.every((p) => p.running), 'no bosun process exited')
+      check.ok(
+        c.workers.some((p) => p.pid === after.boss!.pid && p.running),
+        'the boss after the outage is a live worker of this cluster',
+      )
+      const fence = checkBossChange(check, wire, {
+        oldEpoch: before.boss!.epoch,
+        newEpoch: after.boss!.epoch,
+        evidence,
+      })
+      check.ok(
+        procs.every((p) => p.running),
+        'no bosun process exited',
+      )
       check.atMost(dispatching.time - restoreAt, BOUND_MS, 'a boss dispatched within the bound after a member returned')
-      const notes = `boss noticed after ${bossNoticed - faultAt} ms; quorum gone ${restoreAt - faultAt} ms; ${startedInOutage.length} starts during the outage; dispatching ${dispatching.time - restoreAt} ms after the restart; ${fence}`
+      const notes = [
+        `boss noticed after ${bossNoticed - faultAt} ms; quorum gone ${restoreAt - faultAt} ms`,
+        `${startedInOutage.length} starts during the outage`,
+        `dispatching ${dispatching.time - restoreAt} ms after the restart`,
+        fence,
+      ].join('; ')
       return { verdict, measuredMs: dispatching.time - restoreAt, notes }
     }),
   )

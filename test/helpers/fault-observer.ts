@@ -68,7 +68,8 @@ export interface WireLog {
   stop(): Promise<void>
 }
 
-type Pending = { kind: 'write'; rec: StoreWriteSeen } | { kind: 'msg'; rec: BossMessageSeen } | { kind: 'results'; rec: ResultsSeen }
+type Pending =
+  { kind: 'write'; rec: StoreWriteSeen } | { kind: 'msg'; rec: BossMessageSeen } | { kind: 'results'; rec: ResultsSeen }
 
 const text = new TextDecoder()
 function json(data: Uint8Array): any {
@@ -136,7 +137,13 @@ export async function watchWire(natsUrl: string, cluster: string): Promise<WireL
   sub(`${kvPrefix}>`, (msg) => {
     const job = json(msg.data)
     const epoch = typeof job?.epoch === 'number' ? job.epoch : undefined
-    const rec: StoreWriteSeen = { n: n++, at: Date.now(), id: msg.subject.slice(kvPrefix.length), epoch, state: job?.state }
+    const rec: StoreWriteSeen = {
+      n: n++,
+      at: Date.now(),
+      id: msg.subject.slice(kvPrefix.length),
+      epoch,
+      state: job?.state,
+    }
     writes.push(rec)
     track(msg.reply, { kind: 'write', rec })
   })
@@ -152,7 +159,15 @@ export async function watchWire(natsUrl: string, cluster: string): Promise<WireL
     }
     if (typeof env?.epoch !== 'number') return
     const jobs = Array.isArray(env.body?.jobs) ? env.body.jobs.length : 0
-    const rec: BossMessageSeen = { n: n++, at: Date.now(), type: String(env.type), from: String(env.from), to, epoch: env.epoch, jobs }
+    const rec: BossMessageSeen = {
+      n: n++,
+      at: Date.now(),
+      type: String(env.type),
+      from: String(env.from),
+      to,
+      epoch: env.epoch,
+      jobs,
+    }
     messages.push(rec)
     track(msg.reply, { kind: 'msg', rec })
   })

@@ -120,7 +120,11 @@ export function faultReportFile(): string {
  * Run one fault run: `body` does the fault and its checks and returns its figures; the row is written
  * afterwards — also when the body throws (then `passed: false` with the error as a failed check).
  */
-export async function faultRun(t: Test, meta: FaultMeta, body: (check: Checks) => Promise<FaultFigures>): Promise<void> {
+export async function faultRun(
+  t: Test,
+  meta: FaultMeta,
+  body: (check: Checks) => Promise<FaultFigures>,
+): Promise<void> {
   const check = new Checks(t)
   const g = gitState()
   let figures: FaultFigures | undefined
@@ -156,6 +160,8 @@ export async function faultRun(t: Test, meta: FaultMeta, body: (check: Checks) =
     const file = faultReportFile()
     mkdirSync(dirname(file), { recursive: true })
     appendFileSync(file, JSON.stringify(row) + '\n')
-    t.comment(`${meta.fault} run ${meta.run}: ${row.passed ? 'passed' : `FAILED (${row.failed.join('; ')})`}; ${row.notes}`)
+    t.comment(
+      `${meta.fault} run ${meta.run}: ${row.passed ? 'passed' : `FAILED (${row.failed.join('; ')})`}; ${row.notes}`,
+    )
   }
 }

@@ -64,7 +64,9 @@ export function fenceReport(log: WireLog): FenceReport {
   for (const m of [...log.messages].sort((a, b) => a.n - b.n)) {
     const newest = newestSent.get(m.to) ?? 0
     if (m.type === 'worker.dispatch' && m.epoch < newest && (m.accepted ?? 0) > 0) {
-      staleAccepted.push(`${m.to} accepted ${m.accepted} job(s) from epoch ${m.epoch} after a message of epoch ${newest}`)
+      staleAccepted.push(
+        `${m.to} accepted ${m.accepted} job(s) from epoch ${m.epoch} after a message of epoch ${newest}`,
+      )
     }
     newestSent.set(m.to, Math.max(newest, m.epoch))
   }

@@ -77,7 +77,12 @@ export interface TakeoverEvidence {
 }
 
 /** Which jobs crossed the takeover, from their own start and end lines. */
-export function takeoverEvidence(w: Workload, faultAt: number, oldStoppedAt: number, dispatchingAt: number): TakeoverEvidence {
+export function takeoverEvidence(
+  w: Workload,
+  faultAt: number,
+  oldStoppedAt: number,
+  dispatchingAt: number,
+): TakeoverEvidence {
   const ends = new Map(endLines(w.endsFile).map((l) => [l.jobId, l]))
   const adoptedRunning: string[] = []
   const heldResults: string[] = []
@@ -133,5 +138,6 @@ export function checkBossChange(
   }
   const ev = o.evidence
   const adoption = ev ? `; ${ev.adoptedRunning.length} adopted running, ${ev.heldResults.length} held results` : ''
-  return `${fenceSummary(fence)}; ${acks.acks} acks, all after the durable write: ${acks.violations.length === 0}${adoption}`
+  const ackNote = `${acks.acks} acks, all after the durable write: ${acks.violations.length === 0}`
+  return `${fenceSummary(fence)}; ${ackNote}${adoption}`
 }

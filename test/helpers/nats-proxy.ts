@@ -42,7 +42,9 @@ interface Link {
 const CRLF = Buffer.from('\r\n')
 
 /** The length of the whole operation at the start of `buf` and its subject if it publishes (undefined: incomplete). */
-function frame(buf: Buffer): { length: number; subject?: string; payloadAt?: number } | undefined {
+type Frame = { length: number; subject?: undefined } | { length: number; subject: string; payloadAt: number }
+
+function frame(buf: Buffer): Frame | undefined {
   const eol = buf.indexOf(CRLF)
   if (eol < 0) return undefined
   const line = buf.subarray(0, eol).toString('latin1')
@@ -54,7 +56,7 @@ function frame(buf: Buffer): { length: number; subject?: string; payloadAt?: num
   const headers = op === 'HPUB' ? Number(parts[parts.length - 2]) : 0
   const length = eol + 2 + total + 2
   if (buf.length < length) return undefined
-  return { length, subject: parts[1], payloadAt: eol + 2 + headers }
+  return { length, subject: parts[1] ?? '', payloadAt: eol + 2 + headers }
 }
 
 class HoldProxy implements NatsHoldProxy {
@@ -129,7 +131,7 @@ class HoldProxy implements NatsHoldProxy {
       link.pending = link.pending.subarray(f.length)
       if (f.subject !== undefined && this.match?.(f.subject)) {
         link.queued.push(Buffer.from(op))
-        const payload = Buffer.from(op.subarray(f.payloadAt!, op.length - 2))
+        const payload = Buffer.from(op.subarray(f.payloadAt, op.length - 2))
         this.held.push({ at: Date.now(), subject: f.subject, payload })
       } else {
         link.upstream.write(op)

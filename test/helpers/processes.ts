@@ -110,7 +110,15 @@ export function spawnBosun(name: string, script: string, env: Record<string, str
   })
   closeSync(fd)
   live.add(child)
-  const watchdog = spawn('sh', ['-c', `while kill -0 ${process.pid} 2>/dev/null && kill -0 ${child.pid} 2>/dev/null; do sleep 0.5; done; kill -9 ${child.pid} 2>/dev/null`], { stdio: 'ignore', detached: true })
+  const watchdog = spawn(
+    'sh',
+    [
+      '-c',
+      `while kill -0 ${process.pid} 2>/dev/null && kill -0 ${child.pid} 2>/dev/null; do sleep 0.5; done; ` +
+        `kill -9 ${child.pid} 2>/dev/null`,
+    ],
+    { stdio: 'ignore', detached: true },
+  )
   watchdog.unref()
   return new BosunProcess(name, child, logFile)
 }
@@ -176,12 +184,15 @@ export class TestCluster {
   /** Wait until the API is ready, a boss is elected and `minWorkers` workers accept jobs. */
   async waitReady(minWorkers?: number, timeoutMs = 120_000): Promise<ClusterState> {
     const atLeast = minWorkers ?? (this.opts.workers ?? 3) - 1
-    return waitFor(async () => {
-      const ready = await fetch(`${this.apiUrl}/readyz`).catch(() => undefined)
-      if (!ready?.ok) return undefined
-      const c = await this.clusterState()
-      return c.boss && c.workers.length >= atLeast ? c : undefined
-    }, { timeoutMs, intervalMs: 50, what: 'cluster ready' })
+    return waitFor(
+      async () => {
+        const ready = await fetch(`${this.apiUrl}/readyz`).catch(() => undefined)
+        if (!ready?.ok) return undefined
+        const c = await this.clusterState()
+        return c.boss && c.workers.length >= atLeast ? c : undefined
+      },
+      { timeoutMs, intervalMs: 50, what: 'cluster ready' },
+    )
   }
 
   async clusterState(): Promise<ClusterState> {
@@ -197,8 +208,16 @@ export class TestCluster {
     return p
   }
 
-  async post(path: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any; headers: Headers }> {
-    const res = await fetch(this.apiUrl + path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) })
+  async post(
+    path: string,
+    body: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<{ status: number; body: any; headers: Headers }> {
+    const res = await fetch(this.apiUrl + path, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify(body),
+    })
     return { status: res.status, body: await res.json().catch(() => undefined), headers: res.headers }
   }
 
@@ -214,10 +233,13 @@ export class TestCluster {
 
   /** Poll a job until it is final. */
   async waitJob(id: string, timeoutMs = 30_000): Promise<any> {
-    return waitFor(async () => {
-      const r = await this.get(`/jobs/${id}`)
-      return r.status === 200 && ['succeeded', 'failed', 'cancelled'].includes(r.body.state) ? r.body : undefined
-    }, { timeoutMs, intervalMs: 50, what: `job ${id} final` })
+    return waitFor(
+      async () => {
+        const r = await this.get(`/jobs/${id}`)
+        return r.status === 200 && ['succeeded', 'failed', 'cancelled'].includes(r.body.state) ? r.body : undefined
+      },
+      { timeoutMs, intervalMs: 50, what: `job ${id} final` },
+    )
   }
 
   async close(): Promise<void> {
@@ -234,7 +256,8 @@ export interface ClusterState {
 export function e2eFunctionsDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'bosun-fns-'))
   for (const src of [join(ROOT, 'worker', 'functions'), join(ROOT, 'test', 'fixtures', 'e2e-functions')]) {
-    for (const f of readdirSync(src)) if (f.endsWith('.mjs') || f.endsWith('.js')) copyFileSync(join(src, f), join(dir, f))
+    for (const f of readdirSync(src))
+      if (f.endsWith('.mjs') || f.endsWith('.js')) copyFileSync(join(src, f), join(dir, f))
   }
   return dir
 }
@@ -255,7 +278,12 @@ export function logEntries(proc: BosunProcess, pattern: RegExp, since = 0): LogE
 }
 
 /** Wait for the first log line of `proc` matching `pattern` at or after `since` (epoch ms). */
-export async function waitForLog(proc: BosunProcess, pattern: RegExp, since = 0, timeoutMs = 30_000): Promise<LogEntry> {
+export async function waitForLog(
+  proc: BosunProcess,
+  pattern: RegExp,
+  since = 0,
+  timeoutMs = 30_000,
+): Promise<LogEntry> {
   return waitFor(() => logEntries(proc, pattern, since)[0], {
     timeoutMs,
     intervalMs: 50,
@@ -267,7 +295,11 @@ export async function waitForLog(proc: BosunProcess, pattern: RegExp, since = 0,
 export type BossedState = ClusterState & { boss: NonNullable<ClusterState['boss']> }
 
 /** Wait until GET /cluster names a boss other than `oldBossId`; returns that state. */
-export async function waitForNewBoss(cluster: TestCluster, oldBossId: string, timeoutMs = 30_000): Promise<BossedState> {
+export async function waitForNewBoss(
+  cluster: TestCluster,
+  oldBossId: string,
+  timeoutMs = 30_000,
+): Promise<BossedState> {
   return waitFor(
     async () => {
       const s = await cluster.clusterState().catch(() => undefined)
@@ -293,7 +325,11 @@ export async function waitForEpochAfter(cluster: TestCluster, epoch: number, tim
  * longer than start()'s own wait. Resolves when the API is ready, a boss is elected and
  * `minWorkers` workers accept jobs; rejects at once (with its last log lines) when a process exits.
  */
-export async function startClusterPatiently(cluster: TestCluster, minWorkers: number, timeoutMs = 120_000): Promise<void> {
+export async function startClusterPatiently(
+  cluster: TestCluster,
+  minWorkers: number,
+  timeoutMs = 120_000,
+): Promise<void> {
   const t0 = Date.now()
   let started = false
   const died = new Promise<never>((_, reject) => {

@@ -29,7 +29,10 @@ async function monitor<T>(s: NatsServer, path: string): Promise<T | undefined> {
 }
 
 /** What each running server of `nats` says about `stream`: its own name and the stream's detail. */
-async function streamViews(nats: NatsHandle, stream: string): Promise<{ s: NatsServer; name?: string; d?: StreamDetail }[]> {
+async function streamViews(
+  nats: NatsHandle,
+  stream: string,
+): Promise<{ s: NatsServer; name?: string; d?: StreamDetail }[]> {
   const out: { s: NatsServer; name?: string; d?: StreamDetail }[] = []
   for (const s of nats.servers) {
     if (!s.running) continue

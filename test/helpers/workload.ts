@@ -276,8 +276,10 @@ export function verifyWorkload(w: Workload, settled: Settled, explain?: Explain)
       if (why === undefined) v.explained.push(id)
       else v.unexplained.push(`${id} (n ${n}): ${why}; starts ${mine.map((s) => `pid ${s.pid} at ${s.at}`).join(', ')}`)
     }
-    if (ranOnce && job !== undefined && (job.attempts !== 1 || mine.some((s) => s.attempt !== 1))) {
-      v.wrongAttempts.push(`${id}: attempts ${job.attempts}, started as attempt ${mine.map((s) => s.attempt).join(',')}`)
+    if (ranOnce && job?.state === 'succeeded' && (job.attempts !== 1 || mine.some((s) => s.attempt !== 1))) {
+      v.wrongAttempts.push(
+        `${id}: attempts ${job.attempts}, started as attempt ${mine.map((s) => s.attempt).join(',')}`,
+      )
     }
   }
   return v
@@ -288,11 +290,17 @@ export function verifyWorkload(w: Workload, settled: Settled, explain?: Explain)
  * and began at most the job's length plus `slackMs` (result delivery and acknowledgement) before the
  * kill — a job the victim had finished and delivered long before must not run again.
  */
-export function killedWorkerExplains(w: Workload, killedPids: ReadonlySet<number>, killedAt: number, slackMs: number): Explain {
+export function killedWorkerExplains(
+  w: Workload,
+  killedPids: ReadonlySet<number>,
+  killedAt: number,
+  slackMs: number,
+): Explain {
   return (starts, n) => {
     for (const s of starts.slice(0, -1)) {
       if (!killedPids.has(s.pid)) return `an earlier start on pid ${s.pid}, which was not killed`
-      if (killedAt - s.at > w.jobMs(n) + slackMs) return `started ${killedAt - s.at} ms before the kill (job ${w.jobMs(n)} ms)`
+      if (killedAt - s.at > w.jobMs(n) + slackMs)
+        return `started ${killedAt - s.at} ms before the kill (job ${w.jobMs(n)} ms)`
       if (s.at > killedAt) return `started on pid ${s.pid} after it was killed`
     }
     return undefined

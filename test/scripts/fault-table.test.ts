@@ -91,9 +91,11 @@ t.test('a fault needs exactly runs 1, 2 and 3', async (t) => {
   t.match(readReport(jsonl([row({ run: 1 }), row({ run: 2 }), row({ run: 4 })])).errors.join('\n'), /malformed run/)
 })
 
-t.test('duplicates: explained ones by the fault\'s words, unexplained ones counted in their own column', async (t) => {
+t.test("duplicates: explained ones by the fault's words, unexplained ones counted in their own column", async (t) => {
   const explainedAs = "the victim's unfinished jobs"
-  const killed = [1, 2, 3].map((run) => row({ fault: 'kill -9 of a worker', run, twiceExplained: 5 + run, explainedAs }))
+  const killed = [1, 2, 3].map((run) =>
+    row({ fault: 'kill -9 of a worker', run, twiceExplained: 5 + run, explainedAs }),
+  )
   const unexplained = three({ fault: 'zz', twiceUnexplained: 2 })
   const { rows, errors } = readReport(jsonl([...killed, ...unexplained]))
   t.same(errors, [])
@@ -105,7 +107,9 @@ t.test('duplicates: explained ones by the fault\'s words, unexplained ones count
 
 t.test('the README table does not depend on what varies between passing runs', async (t) => {
   const a = readReport(jsonl(three())).rows
-  const b = readReport(jsonl(three({ submitted: 2417, measuredMs: 3333, notes: 'other', runId: 'ci-2', at: '2026-12-02T00:00:00Z' }))).rows
+  const b = readReport(
+    jsonl(three({ submitted: 2417, measuredMs: 3333, notes: 'other', runId: 'ci-2', at: '2026-12-02T00:00:00Z' })),
+  ).rows
   t.equal(renderTable(a), renderTable(b))
   t.not(renderMeasured(a), renderMeasured(b))
 })

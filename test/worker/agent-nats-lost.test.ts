@@ -83,18 +83,27 @@ function setup(natsLostAbortMs: number) {
   agent.observeEpoch(1)
   t.teardown(() => agent.close())
   const dispatch = (ids: string[]) =>
-    transport.handlers.get(MSG.dispatch)!({ epoch: 1, jobs: ids.map(job) }, { v: 1, type: MSG.dispatch, from: 'boss', body: null }) as DispatchReply
+    transport.handlers.get(MSG.dispatch)!(
+      { epoch: 1, jobs: ids.map(job) },
+      { v: 1, type: MSG.dispatch, from: 'boss', body: null },
+    ) as DispatchReply
   return { transport, executor, agent, dispatch }
 }
 
-t.test('the default bound is under the boss grace that requeues an unreachable worker\'s jobs', async (t) => {
-  t.ok(DEFAULT_NATS_LOST_ABORT_MS < DEFAULT_BOSS_SETTINGS.unreachableGraceMs, `${DEFAULT_NATS_LOST_ABORT_MS} < ${DEFAULT_BOSS_SETTINGS.unreachableGraceMs}`)
+t.test("the default bound is under the boss grace that requeues an unreachable worker's jobs", async (t) => {
+  t.ok(
+    DEFAULT_NATS_LOST_ABORT_MS < DEFAULT_BOSS_SETTINGS.unreachableGraceMs,
+    `${DEFAULT_NATS_LOST_ABORT_MS} < ${DEFAULT_BOSS_SETTINGS.unreachableGraceMs}`,
+  )
   t.ok(DEFAULT_NATS_LOST_ABORT_MS >= 2000, 'a short blip does not cost the running jobs')
 })
 
 t.test('NATS down longer than the bound: every running job is aborted and reported handed back', async (t) => {
   const { transport, executor, agent, dispatch } = setup(200)
-  t.same(dispatch(['a', 'b']).answers.map((a) => a.accepted), [true, true])
+  t.same(
+    dispatch(['a', 'b']).answers.map((a) => a.accepted),
+    [true, true],
+  )
   const lostAt = Date.now()
   transport.status('disconnected')
   transport.status('reconnecting')
@@ -103,7 +112,10 @@ t.test('NATS down longer than the bound: every running job is aborted and report
   t.same([...executor.aborted.values()], ['shutdown', 'shutdown'], 'aborted through their signal')
   t.equal(agent.runningCount, 0, 'nothing runs any more')
   transport.status('reconnected')
-  await waitFor(() => transport.results.length === 2, { timeoutMs: 5000, what: 'the results delivered after the reconnect' })
+  await waitFor(() => transport.results.length === 2, {
+    timeoutMs: 5000,
+    what: 'the results delivered after the reconnect',
+  })
   t.same(
     transport.results.map((r) => r.outcome.handedBack),
     [true, true],
