@@ -21,6 +21,7 @@ import {
   WORKER_SERVICE,
   parseBossStatusReply,
   parseCancelJobReply,
+  type CancelJobBody,
   parseListJobsReply,
   parseWorkerStatusReply,
   type BossStatusReply,
@@ -39,9 +40,12 @@ export interface ApiStore {
   scan(): AsyncIterable<{ job: Job }>
 }
 
-/** Wait for one message on a subject (the job-finished event); `cancel` stops waiting. */
+/**
+ * Wait for one message on a subject (the job-finished event): its body, or undefined after `timeoutMs`;
+ * `cancel` stops waiting.
+ */
 export interface EventWaiter {
-  waitOnce(subject: string, timeoutMs: number): { promise: Promise<unknown | undefined>; cancel(): void }
+  waitOnce(subject: string, timeoutMs: number): { promise: Promise<unknown>; cancel(): void }
 }
 
 export interface JobServiceDeps {
@@ -136,7 +140,9 @@ export class ClusterJobService implements JobService {
     const boss = await this.requireBoss()
     try {
       const reply = parseCancelJobReply(
-        await this.d.transport.request(boss.address, MSG.cancelJob, { id }, { timeoutMs: REQUEST_TIMEOUT_MS }),
+        await this.d.transport.request(boss.address, MSG.cancelJob, { id } satisfies CancelJobBody, {
+          timeoutMs: REQUEST_TIMEOUT_MS,
+        }),
       )
       return reply.job ? toPublic(reply.job) : null
     } catch (err) {
@@ -219,11 +225,7 @@ export class ClusterJobService implements JobService {
     }
   }
 
-  private async awaitFinish(
-    job: Job,
-    event: Promise<unknown | undefined>,
-    store: StoreDeadline,
-  ): Promise<SubmitResult> {
+  private async awaitFinish(job: Job, event: Promise<unknown>, store: StoreDeadline): Promise<SubmitResult> {
     // The event is only a wake-up (anyone could publish on the subject): the store has the truth.
     await store.outside(event)
     const current = await store.callOr(this.d.store.get(job.id), 'read', null)

@@ -1,6 +1,7 @@
 /**
  * `node dist/bench/run.js [runtime|e2e|all] [--quick] [--profile] [--runs=N] [--jobs=N] [--workers=N]
- * [--concurrency=N] [--skip=throughput,latency,failover]` (after `npm run build`; `npm run bench` does both). Prints a table per benchmark and writes bench/results/<name>-<timestamp>.json and
+ * [--concurrency=N] [--skip=throughput,latency,failover]` (after `npm run build`; `npm run bench` does both).
+ * Prints a table per benchmark and writes bench/results/<name>-<timestamp>.json and
  * bench/results/latest-<name>.json. Every server and bosun process started here is stopped before exit.
  *
  * --quick: fewer runs and jobs (a smoke run of the harness, not figures to quote).

@@ -310,11 +310,6 @@ export interface CancelJobReply {
   job: Job | null
 }
 
-export function parseCancelJobBody(x: unknown): CancelJobBody {
-  if (!isObject(x) || !isValidJobId(x.id)) throw errors.BAD_MESSAGE('cancel needs { id }')
-  return { id: x.id }
-}
-
 export function parseCancelJobReply(x: unknown): CancelJobReply {
   if (!isObject(x) || !('job' in x)) throw errors.BAD_MESSAGE('cancel reply needs { job }')
   if (x.job === null) return { job: null }

@@ -125,6 +125,22 @@ export function isClosedConnection(err: unknown): boolean {
   return name === 'ClosedConnectionError' || name === 'DrainingConnectionError'
 }
 
+/** JetStream API errors whose message says the cluster is momentarily unable to answer. */
+const TRANSIENT_JETSTREAM_MESSAGE = new RegExp(
+  [
+    'temporarily unavailable',
+    'no suitable peers',
+    'insufficient resources',
+    'not current',
+    'offline',
+    'no leader',
+    'leader',
+    'stream not found',
+    'timeout',
+  ].join('|'),
+  'i',
+)
+
 /**
  * Failures that a retry may cure: no ack in time (the write may or may not have landed), JetStream
  * momentarily without a leader or responder (server restart, cluster failover), disconnected.
@@ -135,9 +151,7 @@ export function isTransient(err: unknown): boolean {
   if (err.name === 'RequestError') return true
   if (err instanceof JetStreamApiError) {
     if (err.status === 503 || err.code === 10008) return true
-    return /temporarily unavailable|no suitable peers|insufficient resources|not current|offline|no leader|leader|stream not found|timeout/i.test(
-      err.message,
-    )
+    return TRANSIENT_JETSTREAM_MESSAGE.test(err.message)
   }
   return /timeout|disconnect|no responders/i.test(err.message)
 }

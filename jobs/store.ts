@@ -6,7 +6,8 @@
  *   replicated). Writes are single publishes with an expected-last-subject-sequence header, so
  *   many can be in flight at once (createMany, the boss's pipelined mutates).
  * - Writes are fenced: a record carries the epoch of the boss that wrote it, and mutate() refuses
- *   to overwrite a record written by a newer epoch (CONTRACT guarantee 1, REFERENCE §2.6).
+ *   to overwrite a record written by a newer epoch (README "Guarantees, and how they are kept", 1;
+ *   "Design notes", recipe 6).
  * - Transient failures (no ack in time, JetStream without leader during a restart/failover) are
  *   retried until `operationTimeoutMs`; a retried write that may already have landed is recognised
  *   by comparing the stored bytes with ours, so it is not applied twice.
@@ -47,7 +48,7 @@ import {
   type WatchEntry,
 } from './store-watch.js'
 
-export type { JobWatchEvent, JobWatchStream, WatchEntry } from './store-watch.js'
+export type { JobWatchStream, WatchEntry } from './store-watch.js'
 
 /**
  * Timeout of one JetStream request. Short on purpose: requests sent around a server restart can go
@@ -67,15 +68,24 @@ export interface JobStoreOptions {
   nc: NatsConnection
   cluster: string
   logger: Logger
-  /** Stream replicas (1, 3 or 5; at most the JetStream servers available). Only used when creating the bucket. @defaultValue 1 */
+  /**
+   * Stream replicas (1, 3 or 5; at most the JetStream servers available). Only used when creating the bucket.
+   * @defaultValue 1
+   */
   replicas?: number
   /** Timeout of one JetStream request. @defaultValue {@link DEFAULT_REQUEST_TIMEOUT_MS} */
   requestTimeoutMs?: number
-  /** Budget of one store operation including retries of transient failures. @defaultValue {@link DEFAULT_OPERATION_TIMEOUT_MS} */
+  /**
+   * Budget of one store operation including retries of transient failures.
+   * @defaultValue {@link DEFAULT_OPERATION_TIMEOUT_MS}
+   */
   operationTimeoutMs?: number
   /** Attempts of a mutate that keeps losing compare-and-set races. @defaultValue {@link DEFAULT_MAX_CAS_ATTEMPTS} */
   maxCasAttempts?: number
-  /** Most writes in flight at once (all callers together); more wait their turn. @defaultValue {@link DEFAULT_MAX_IN_FLIGHT} */
+  /**
+   * Most writes in flight at once (all callers together); more wait their turn.
+   * @defaultValue {@link DEFAULT_MAX_IN_FLIGHT}
+   */
   maxInFlight?: number
   /** Most reads/purges in flight at once. @defaultValue {@link DEFAULT_MAX_READS_IN_FLIGHT} */
   maxReadsInFlight?: number

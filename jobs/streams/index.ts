@@ -17,7 +17,17 @@ export { BossJobStore, type OpenBatch, type StateWrite } from './boss-store.js'
 export { JobReader, decodeCursor, encodeCursor, type ListPage, type ListQuery } from './reader.js'
 export { Submitter, type Claim, type SubmitPlan } from './submit.js'
 export { isBatchId, jobIdOf, parseJobId, MAX_BATCH_JOBS, Subjects, streamNames } from './layout.js'
-export { assemble, doneMask, doneSet, emptyState, liveOf, type BatchState, type LiveJob, type SubmitRecord, type SubmittedJob } from './records.js'
+export {
+  assemble,
+  doneMask,
+  doneSet,
+  emptyState,
+  liveOf,
+  type BatchState,
+  type LiveJob,
+  type SubmitRecord,
+  type SubmittedJob,
+} from './records.js'
 
 /** Timeout of one JetStream request: short, since a retry (safe for every store write) is cheaper than a long wait. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 3000
@@ -67,7 +77,16 @@ export class JobStreams {
     }
     const js = jetstream(o.nc, { timeout: limits.requestTimeoutMs })
     const jsm = await jetstreamManager(o.nc, { timeout: limits.requestTimeoutMs })
-    const names = await openStreams(jsm, { cluster: o.cluster, replicas: o.replicas ?? 1, retentionMs: o.retentionMs, operationTimeoutMs: limits.operationTimeoutMs }, log)
+    const names = await openStreams(
+      jsm,
+      {
+        cluster: o.cluster,
+        replicas: o.replicas ?? 1,
+        retentionMs: o.retentionMs,
+        operationTimeoutMs: limits.operationTimeoutMs,
+      },
+      log,
+    )
     return new JobStreams(o.cluster, names, new StreamIO(js, jsm, limits), o.nc, js, jsm, log)
   }
 }

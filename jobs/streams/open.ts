@@ -4,7 +4,13 @@
  * SUBMIT and STATE never expire anything (they hold unfinished work). Concurrent first starts are
  * safe: a stream that exists is bound to, and updated only when its age limit differs.
  */
-import { DiscardPolicy, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream'
+import {
+  DiscardPolicy,
+  RetentionPolicy,
+  StorageType,
+  type JetStreamManager,
+  type StreamConfig,
+} from '@nats-io/jetstream'
 import { errors } from '../../runner/errors.js'
 import type { Logger } from '../../runner/logger.js'
 import { isTransient } from '../store-codec.js'
@@ -44,15 +50,52 @@ function configs(o: OpenOptions): Array<Partial<StreamConfig> & { name: string }
   const expire = { max_age: ns(o.retentionMs), duplicate_window: ns(Math.min(DUPLICATE_WINDOW_MS, o.retentionMs)) }
   const p = `bosun.${o.cluster}`
   return [
-    { ...base, ...keep, name: names.submit, subjects: [`${p}.sub.>`], max_msgs_per_subject: 1, description: 'bosun: submitted batches with unfinished jobs' },
-    { ...base, ...keep, name: names.state, subjects: [`${p}.state.>`], max_msgs_per_subject: 1, description: 'bosun: the boss\'s record of open batches' },
-    { ...base, ...expire, name: names.done, subjects: [`${p}.done.>`], max_msgs_per_subject: 1, description: 'bosun: finished jobs' },
-    { ...base, ...expire, name: names.index, subjects: [`${p}.idx.>`], description: 'bosun: finished job ids by state and function' },
-    { ...base, ...expire, name: `bosun_${o.cluster}_idem`, subjects: [`${p}.idem.>`], max_msgs_per_subject: 1, description: 'bosun: idempotency keys' },
+    {
+      ...base,
+      ...keep,
+      name: names.submit,
+      subjects: [`${p}.sub.>`],
+      max_msgs_per_subject: 1,
+      description: 'bosun: submitted batches with unfinished jobs',
+    },
+    {
+      ...base,
+      ...keep,
+      name: names.state,
+      subjects: [`${p}.state.>`],
+      max_msgs_per_subject: 1,
+      description: "bosun: the boss's record of open batches",
+    },
+    {
+      ...base,
+      ...expire,
+      name: names.done,
+      subjects: [`${p}.done.>`],
+      max_msgs_per_subject: 1,
+      description: 'bosun: finished jobs',
+    },
+    {
+      ...base,
+      ...expire,
+      name: names.index,
+      subjects: [`${p}.idx.>`],
+      description: 'bosun: finished job ids by state and function',
+    },
+    {
+      ...base,
+      ...expire,
+      name: `bosun_${o.cluster}_idem`,
+      subjects: [`${p}.idem.>`],
+      max_msgs_per_subject: 1,
+      description: 'bosun: idempotency keys',
+    },
   ]
 }
 
-/** Create or bind every stream; resolves with their names. Rejects with BOSUN_ERR_STORE when JetStream stays unavailable. */
+/**
+ * Create or bind every stream; resolves with their names. Rejects with BOSUN_ERR_STORE when JetStream stays
+ * unavailable.
+ */
 export async function openStreams(jsm: JetStreamManager, o: OpenOptions, log: Logger): Promise<OpenedStreams> {
   const deadline = Date.now() + o.operationTimeoutMs
   for (const cfg of configs(o)) {
@@ -61,7 +104,8 @@ export async function openStreams(jsm: JetStreamManager, o: OpenOptions, log: Lo
         await ensure(jsm, cfg, log)
         break
       } catch (err) {
-        if (!isTransient(err) || Date.now() > deadline) throw errors.STORE(`cannot open stream ${cfg.name}: ${(err as Error).message}`, { cause: err })
+        if (!isTransient(err) || Date.now() > deadline)
+          throw errors.STORE(`cannot open stream ${cfg.name}: ${(err as Error).message}`, { cause: err })
         await sleep(Math.min(50 * 2 ** attempt, 1000))
       }
     }
@@ -69,7 +113,11 @@ export async function openStreams(jsm: JetStreamManager, o: OpenOptions, log: Lo
   return { ...streamNames(o.cluster), idem: `bosun_${o.cluster}_idem` }
 }
 
-async function ensure(jsm: JetStreamManager, cfg: Partial<StreamConfig> & { name: string }, log: Logger): Promise<void> {
+async function ensure(
+  jsm: JetStreamManager,
+  cfg: Partial<StreamConfig> & { name: string },
+  log: Logger,
+): Promise<void> {
   let info
   try {
     info = await jsm.streams.info(cfg.name)
@@ -85,10 +133,17 @@ async function ensure(jsm: JetStreamManager, cfg: Partial<StreamConfig> & { name
     }
   }
   if (info.config.num_replicas !== cfg.num_replicas) {
-    log.warn({ stream: cfg.name, want: cfg.num_replicas, have: info.config.num_replicas }, 'stream exists with another replica count; keeping it')
+    log.warn(
+      { stream: cfg.name, want: cfg.num_replicas, have: info.config.num_replicas },
+      'stream exists with another replica count; keeping it',
+    )
   }
   if (info.config.max_age !== cfg.max_age || info.config.duplicate_window !== cfg.duplicate_window) {
-    await jsm.streams.update(cfg.name, { ...info.config, max_age: cfg.max_age!, duplicate_window: cfg.duplicate_window! })
+    await jsm.streams.update(cfg.name, {
+      ...info.config,
+      max_age: cfg.max_age!,
+      duplicate_window: cfg.duplicate_window!,
+    })
     log.info({ stream: cfg.name, maxAgeMs: (cfg.max_age ?? 0) / 1e6 }, 'stream retention updated')
   }
 }

@@ -8,7 +8,7 @@ import type { Job } from '../../jobs/model.js'
 import { WORKER_SERVICE } from '../../jobs/protocol.js'
 import { Backpressure } from '../../api/backpressure.js'
 import { ClusterJobService, type ApiStore, type JobServiceDeps } from '../../api/job-service.js'
-import type { Election, LeaderInfo, Registry, ServiceEntry, Transport } from '../../runner/index.js'
+import type { LeaderInfo, Registry, ServiceEntry } from '../../runner/index.js'
 import { errors } from '../../runner/errors.js'
 import { silentLogger } from '../../runner/logger.js'
 
@@ -147,8 +147,8 @@ export function clusterService(overrides: Partial<JobServiceDeps> = {}): Service
     cluster: 'test',
     store,
     registry: registry as unknown as Registry,
-    election: election as unknown as Election,
-    transport: transport as unknown as Transport,
+    election: election,
+    transport: transport,
     events: { waitOnce: timedWaiter },
     noBossWaitMs: 10,
     backpressure: new Backpressure(0),

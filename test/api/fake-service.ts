@@ -41,6 +41,7 @@ export class FakeJobService implements JobService {
   private readonly byKey = new Map<string, string>()
 
   private check(): void {
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- a test sets whatever it wants thrown
     if (this.failWith !== undefined) throw this.failWith
   }
 

@@ -117,7 +117,7 @@ t.test('idempotency key: one job, one run', async (t) => {
   )
   const ids = new Set(answers.map((a) => a.body.id))
   t.equal(ids.size, 1, 'same job for the same key')
-  await cluster.waitJob([...ids][0]!)
+  await cluster.waitJob([...ids][0])
   const again = await cluster.post('/jobs', { function: 'count', payload: { file }, idempotencyKey: key })
   t.equal(again.body.id, [...ids][0])
   t.equal(runs(file).length, 1, 'ran once')

@@ -371,7 +371,7 @@ export function bench(...workers: FakeWorker[]): Bench {
         isCurrent: over.isCurrent ?? (() => true),
         store,
         transport,
-        registry: registry as never,
+        registry: registry,
         addressOf: (id) => `w.${id}`,
         publishFinished: (job) => b.finished.push(job),
         publishStats: (s) => b.stats.push(s),

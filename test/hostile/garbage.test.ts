@@ -70,16 +70,16 @@ t.test(
   async (t) => {
     const before = await cluster.clusterState()
     for (const [kind, data] of Object.entries(GARBAGE)) {
-      t.equal(await zk.create(raw!, `/${name}/services/worker/garbage-${kind}`, data), 'OK')
-      t.equal(await zk.create(raw!, `/${name}/nodes/garbage-${kind}`, data), 'OK')
+      t.equal(await zk.create(raw, `/${name}/services/worker/garbage-${kind}`, data), 'OK')
+      t.equal(await zk.create(raw, `/${name}/nodes/garbage-${kind}`, data), 'OK')
     }
-    t.equal(await zk.create(raw!, `/${name}/nodes/garbage-parent`, enc('x')), 'OK')
-    t.equal(await zk.create(raw!, `/${name}/nodes/garbage-parent/child`, enc('y')), 'OK')
-    t.equal(await zk.create(raw!, `/${name}/services/garbage-service`, enc('z')), 'OK')
+    t.equal(await zk.create(raw, `/${name}/nodes/garbage-parent`, enc('x')), 'OK')
+    t.equal(await zk.create(raw, `/${name}/nodes/garbage-parent/child`, enc('y')), 'OK')
+    t.equal(await zk.create(raw, `/${name}/services/garbage-service`, enc('z')), 'OK')
     // Election nodes that sort AFTER every real candidate, and names that are not election nodes.
-    t.equal(await zk.create(raw!, `/${name}/elections/boss/garbage-n_9999999999`, GARBAGE.text!), 'OK')
-    t.equal(await zk.create(raw!, `/${name}/elections/boss/not-an-election-node`, GARBAGE.text!), 'OK')
-    t.equal(await zk.create(raw!, `/${name}/elections/garbage-election`, GARBAGE.text!), 'OK')
+    t.equal(await zk.create(raw, `/${name}/elections/boss/garbage-n_9999999999`, GARBAGE.text!), 'OK')
+    t.equal(await zk.create(raw, `/${name}/elections/boss/not-an-election-node`, GARBAGE.text!), 'OK')
+    t.equal(await zk.create(raw, `/${name}/elections/garbage-election`, GARBAGE.text!), 'OK')
 
     await waitFor(() => warnings(cluster, /ignoring invalid data/).length > 0, {
       timeoutMs: 20_000,
@@ -119,8 +119,8 @@ t.test('a well-formed registration with nobody behind its address does not lose 
         registeredAt: new Date().toISOString(),
       }),
     )
-  t.equal(await zk.create(raw!, `/${name}/services/worker/ghost`, ghost('ghost'), zookeeper.CreateMode.EPHEMERAL), 'OK')
-  t.equal(await zk.create(raw!, `/${name}/nodes/ghost`, ghost('ghost'), zookeeper.CreateMode.EPHEMERAL), 'OK')
+  t.equal(await zk.create(raw, `/${name}/services/worker/ghost`, ghost('ghost'), zookeeper.CreateMode.EPHEMERAL), 'OK')
+  t.equal(await zk.create(raw, `/${name}/nodes/ghost`, ghost('ghost'), zookeeper.CreateMode.EPHEMERAL), 'OK')
   await waitFor(async () => (await cluster.clusterState()).workers.some((w) => w.id === 'ghost'), {
     timeoutMs: 20_000,
     what: 'the ghost listed',
@@ -143,8 +143,8 @@ t.test('a well-formed registration with nobody behind its address does not lose 
     final.some((j: any) => j.worker === 'ghost'),
     'none is recorded as run by the ghost',
   )
-  t.equal(await zk.remove(raw!, `/${name}/services/worker/ghost`), 'OK')
-  t.equal(await zk.remove(raw!, `/${name}/nodes/ghost`), 'OK')
+  t.equal(await zk.remove(raw, `/${name}/services/worker/ghost`), 'OK')
+  t.equal(await zk.remove(raw, `/${name}/nodes/ghost`), 'OK')
   await assertWorking(t, 'ghost worker')
 })
 
@@ -189,9 +189,9 @@ t.test("garbage on the boss's and a worker's NATS address is dropped; requests g
   const unanswered: string[] = []
   for (const subject of targets) {
     for (const msg of garbageMessages()) {
-      nc!.publish(subject, msg)
+      nc.publish(subject, msg)
       try {
-        const reply = await nc!.request(subject, msg, { timeout: 5000 })
+        const reply = await nc.request(subject, msg, { timeout: 5000 })
         const text = new TextDecoder().decode(reply.data)
         if (!text.includes('"type":"reply"')) unanswered.push(`${subject}: odd reply ${text.slice(0, 80)}`)
       } catch (err) {
@@ -226,9 +226,9 @@ t.test('garbage on the event subjects is ignored', async (t) => {
       env({ queued: null }),
       env({ epoch: 'x' }),
     ])
-      nc!.publish(subject, msg)
+      nc.publish(subject, msg)
   }
-  await nc!.flush()
+  await nc.flush()
   await assertWorking(t, 'event garbage')
   // A burst of submits is not refused because of garbage "load reports".
   const codes = await Promise.all(
@@ -251,7 +251,7 @@ t.test('a wrong-shape "job finished" event during ?wait does not produce a 5xx o
   let publishing = true
   const publisher = (async () => {
     for (let i = 0; publishing; i++) {
-      nc!.publish(subject, JSON.stringify(forged[i % forged.length]))
+      nc.publish(subject, JSON.stringify(forged[i % forged.length]))
       await new Promise((r) => setTimeout(r, 50))
     }
   })()
@@ -274,7 +274,7 @@ t.test('a wrong-shape "job finished" event during ?wait does not produce a 5xx o
 })
 
 t.test("job records that break the API's Job schema are no jobs: 404, left out of listings (never 500)", async (t) => {
-  const kv = await new Kvm(jetstream(nc!)).open(`bosun_${name}_jobs`)
+  const kv = await new Kvm(jetstream(nc)).open(`bosun_${name}_jobs`)
   const now = new Date().toISOString()
   const valid = (id: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
     id,
@@ -341,7 +341,7 @@ t.test("job records that break the API's Job schema are no jobs: 404, left out o
 })
 
 t.test('garbage in the job bucket: skipped with a warning, also by a new boss that loads the store', async (t) => {
-  const kv = await new Kvm(jetstream(nc!)).open(`bosun_${name}_jobs`)
+  const kv = await new Kvm(jetstream(nc)).open(`bosun_${name}_jobs`)
   const put: [string, Uint8Array][] = [
     ['jobs.garbage', enc('not json')],
     ['jobs.01ARZ3NDEKTSV4RRFFQ69G5FAV', enc('{"id":5,"state":"exploded"}')],
@@ -405,7 +405,7 @@ t.test('DESTRUCTIVE: a garbage election node sorting BEFORE the real leader', as
   // A persistent node named like an election node with a sequence lower than any real one.
   t.equal(
     await zk.create(
-      raw!,
+      raw,
       `/${victimName}/elections/boss/_c_00000000-0000-0000-0000-000000000000-garbage-n_0000000000`,
       enc('not json'),
     ),
@@ -438,7 +438,7 @@ t.test('DESTRUCTIVE: a garbage election node sorting BEFORE the real leader', as
   ).catch(() => undefined)
   t.ok(after, `a new boss is elected after the real one leaves (got ${after?.id ?? 'none'})`)
   t.same(deadProcesses(victim), [], 'no process exited')
-  await zk.remove(raw!, `/${victimName}/elections/boss/_c_00000000-0000-0000-0000-000000000000-garbage-n_0000000000`)
+  await zk.remove(raw, `/${victimName}/elections/boss/_c_00000000-0000-0000-0000-000000000000-garbage-n_0000000000`)
 })
 
 t.test(
@@ -464,7 +464,7 @@ t.test(
       body: { epoch: Number.MAX_SAFE_INTEGER, jobs: [42, 'x', null, { id: 7 }] },
     }
     for (const w of before.workers) {
-      const reply = await nc!.request(`bosun.${victimName}.proc.${w.id}`, JSON.stringify(forged), { timeout: 5000 })
+      const reply = await nc.request(`bosun.${victimName}.proc.${w.id}`, JSON.stringify(forged), { timeout: 5000 })
       t.match(new TextDecoder().decode(reply.data), /"type":"reply"/, `${w.id} answered`)
     }
     const ids = await Promise.all(

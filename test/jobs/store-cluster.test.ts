@@ -22,7 +22,7 @@ t.test('replicas=3 on a 3-server JetStream cluster survives the loss of the stre
   const jobs = Array.from({ length: 500 }, () => makeJob())
   const acked = await store.createMany(jobs)
   t.equal(acked.filter((r) => r.created).length, jobs.length)
-  const m = await store.mutate(jobs[0]!.id, 1, (c) => ({ ...c, state: 'running' }), acked[0]!)
+  const m = await store.mutate(jobs[0]!.id, 1, (c) => ({ ...c, state: 'running' }), acked[0])
 
   // kill -9 the server leading the stream: a new leader is elected among the other two
   const jsm = await jetstreamManager(nc)

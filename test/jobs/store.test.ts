@@ -406,10 +406,12 @@ t.test('a write whose ack was lost is recognised on retry, not applied twice', a
   const mutating = store.mutate(base.job.id, 1, (c) => (calls++, { ...c, attempts: c.attempts + 1 }), base)
   const creating = store.create(job)
   // the two writes, then at least one retry of each on the wire: their acks certainly timed out
-  await waitFor(() => nc.stats().outMsgs - sentBefore >= 4, { timeoutMs: 30_000, what: 'the store retrying' }).catch((e) => {
-    t.comment(`sent before the pause: ${sentBefore}; now: ${JSON.stringify(nc.stats())}`)
-    throw e
-  })
+  await waitFor(() => nc.stats().outMsgs - sentBefore >= 4, { timeoutMs: 30_000, what: 'the store retrying' }).catch(
+    (e) => {
+      t.comment(`sent before the pause: ${sentBefore}; now: ${JSON.stringify(nc.stats())}`)
+      throw e
+    },
+  )
   const retries = nc.stats().outMsgs - sentBefore - 2
   nats.server.resume()
   const m = await mutating
@@ -475,7 +477,8 @@ t.test(
     t.equal(
       outcome,
       errors.NOT_LEADER.code,
-      `abandoned ${Date.now() - abortedAt} ms after the abort (${Date.now() - t0} ms in all), not after the 20 s budget`,
+      `abandoned ${Date.now() - abortedAt} ms after the abort (${Date.now() - t0} ms in all), ` +
+        'not after the 20 s budget',
     )
     nats.server.resume()
   },

@@ -1,6 +1,7 @@
 /**
  * A 3-member ZooKeeper ensemble: losing the member a session is connected to keeps the session,
- * the registration and the leadership (REFERENCE.md §2.10; SERVERS.md: ~0.8 s gap).
+ * the registration and the leadership (README "Design notes", recipe 10; the client reconnects to another member in
+ * about 0.8 s here).
  */
 import t from 'tap'
 import { startZkEnsemble, uniqueName } from '../helpers/servers.js'

@@ -1,5 +1,5 @@
 /**
- * ZkRegistry against a real ZooKeeper: the seed's defects (REFERENCE.md §1), the watch-kept cache
+ * ZkRegistry against a real ZooKeeper: the seed's defects (README "Design notes"), the watch-kept cache
  * (no request on a hit), re-registration after session loss and server restart, node discovery.
  */
 import t, { type Test } from 'tap'

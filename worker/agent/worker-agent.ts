@@ -46,12 +46,12 @@ export interface Executor {
   readonly functions: readonly string[]
   run(req: { jobId: string; attempt: number; fn: string; payload: unknown; timeoutMs: number }): {
     promise: Promise<{ ok: true; result: unknown } | { ok: false; error: JobError }>
-    abort(reason: AbortReason): void
+    abort: (reason: AbortReason) => void
   }
 }
 
 interface RunningJob extends RunningAttempt {
-  abort(reason: AbortReason): void
+  abort: (reason: AbortReason) => void
   done: Promise<void>
   handBack: boolean
 }
@@ -61,7 +61,7 @@ export interface WorkerAgentDeps {
   transport: Transport
   executor: Executor
   /** Address of the current boss (cached lookup), or undefined. */
-  bossAddress(): Promise<string | undefined>
+  bossAddress: () => Promise<string | undefined>
   logger: Logger
   /** Abort running jobs after NATS has been unreachable this long. @defaultValue {@link DEFAULT_NATS_LOST_ABORT_MS} */
   natsLostAbortMs?: number
@@ -307,7 +307,8 @@ export class WorkerAgent {
     const verdict = this.checkEpoch(epoch)
     if (verdict !== 'ok')
       throw errors.STALE_EPOCH(
-        `inventory from epoch ${epoch} refused (${verdict}): newest seen ${this.maxEpoch}, ZooKeeper shows ${this.zkEpoch}`,
+        `inventory from epoch ${epoch} refused (${verdict}): ` +
+          `newest seen ${this.maxEpoch}, ZooKeeper shows ${this.zkEpoch}`,
       )
     const running = [...this.running.values()].map(({ jobId, attempt, epoch: e, startedAt }) => ({
       jobId,

@@ -1,4 +1,7 @@
-/** What the boss needs from the durable job store (implemented by jobs/store.ts; faked in test/helpers/boss-fakes.ts). */
+/**
+ * What the boss needs from the durable job store (implemented by jobs/store.ts; faked in
+ * test/helpers/boss-fakes.ts).
+ */
 import type { Job } from '../../jobs/model.js'
 
 export interface StoredJob {

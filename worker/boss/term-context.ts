@@ -23,7 +23,10 @@ import type { BossStore } from './store-port.js'
 export type TermState = 'inventory' | 'loading' | 'active' | 'stopped'
 
 export interface TermDeps {
-  /** This process's node id: the boss never dispatches to itself, even while its own registration lingers in the cache. */
+  /**
+   * This process's node id: the boss never dispatches to itself, even while its own registration lingers in
+   * the cache.
+   */
   selfId: string
   epoch: number
   since: string
