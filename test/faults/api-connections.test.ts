@@ -13,9 +13,12 @@ import { checkWorkload, faultRun } from '../helpers/fault-report.js'
 import { executionGapAfter, settleWorkload, startWorkload, verifyWorkload, type Workload } from '../helpers/workload.js'
 
 const SESSION_MS = 2000
-const JOBS = 2000
-/** How long a refusal may take while a connection is down: the API knows it is down and answers at once. */
-const REFUSAL_MS = 500
+const JOBS = 1000
+/**
+ * How long a refusal may take while a connection is down: the API knows it is down and answers at once —
+ * under the shortest wait a refusal could otherwise come from (API_NO_BOSS_WAIT_MS, 2 s; the store deadline, 5 s).
+ */
+const REFUSAL_MS = 1000
 /** How long the link stays cut: longer than the ZooKeeper session, so the API's session is lost. */
 const CUT_MS = SESSION_MS + 2000
 /** readyz answers 200 again this soon after the heal. */

@@ -17,7 +17,7 @@ const SESSION_MS = 2000
 const RUNNERS = 3
 const CONCURRENCY = 4
 const LONGS = (RUNNERS * CONCURRENCY) / 2
-const QUEUED = 2000
+const QUEUED = 1000
 /** Longest pause in job starts after the kill: JetStream elects a new stream leader (6–23 s seen here). */
 const BOUND_MS = 40_000
 t.setTimeout(900_000)
