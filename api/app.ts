@@ -1,5 +1,5 @@
 /**
- * Builds the HTTP API (CONTRACT "HTTP API") as a Fastify instance that is not listening: the
+ * Builds the HTTP API (README "HTTP API") as a Fastify instance that is not listening: the
  * caller (api/main.ts) listens, tests use `inject()`. The API reaches the cluster only through
  * the JobService it is given.
  *
@@ -103,6 +103,8 @@ export function buildApp(opts: BuildAppOptions): BosunApp {
   const authOn = tokens.length > 0
 
   const app = Fastify({
+    // the assertion picks Fastify's logger type parameter (BosunApp's); tsc fails without it
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
     loggerInstance: opts.logger.child({ component: 'api' }) as FastifyBaseLogger,
     // One log line per request is too much at thousands of jobs/s; errors are still logged.
     // (through a LogController: the bare `disableRequestLogging` option is deprecated, FSTDEP023)

@@ -42,7 +42,8 @@ export function installJsonParser(app: FastifyInstance): void {
       done(errors.BAD_JSON(`body nests deeper than ${MAX_JSON_DEPTH} levels`), undefined)
       return
     }
-    secureParse(request, text, (err, value) => {
+    // The default parser is the callback form (returns nothing); its type also allows the promise form.
+    void secureParse(request, text, (err, value) => {
       if (err === null) return done(null, value)
       if ((err as { code?: string }).code !== 'FST_ERR_CTP_INVALID_JSON_BODY') return done(err, undefined)
       // secure-json-parse failed: tell a syntax error from a forbidden key, for a clear message.

@@ -31,7 +31,9 @@ export const apiEnv = {
     default: DEFAULT_HOST,
     pattern: /^[A-Za-z0-9.:\-[\]%]{1,255}$/,
     patternDoc: 'a host name or IP address',
-    doc: 'API listen address; loopback by default — a non-loopback address needs BOSUN_API_TOKENS (or BOSUN_API_INSECURE=true)',
+    doc:
+      'API listen address; loopback by default — a non-loopback address needs BOSUN_API_TOKENS ' +
+      '(or BOSUN_API_INSECURE=true)',
   },
   BOSUN_API_TOKENS: {
     type: 'list',
@@ -64,7 +66,9 @@ export const apiEnv = {
     default: DEFAULT_REQUEST_TIMEOUT_MS,
     min: 500,
     max: 10 * 60 * 1000,
-    doc: 'a client must send a whole request (headers and body) within this; slower or stalled ones get 408 and are disconnected',
+    doc:
+      'a client must send a whole request (headers and body) within this; ' +
+      'slower or stalled ones get 408 and are disconnected',
   },
   API_KEEP_ALIVE_TIMEOUT_MS: {
     type: 'int',
@@ -129,8 +133,9 @@ export function apiConfigFrom(e: ParsedEnv<typeof apiEnv>): ApiConfig {
   const tokens = Object.freeze([...new Set(e.BOSUN_API_TOKENS)])
   if (tokens.length === 0 && !isLoopbackHost(e.HOST) && !e.BOSUN_API_INSECURE) {
     throw errors.CONFIG(
-      `invalid configuration:\n  - HOST=${JSON.stringify(e.HOST)} is not a loopback address and BOSUN_API_TOKENS is empty: ` +
-        'set BOSUN_API_TOKENS to require bearer tokens, or BOSUN_API_INSECURE=true if authentication happens in front of the API',
+      `invalid configuration:\n  - HOST=${JSON.stringify(e.HOST)} is not a loopback address ` +
+        'and BOSUN_API_TOKENS is empty: set BOSUN_API_TOKENS to require bearer tokens, ' +
+        'or BOSUN_API_INSECURE=true if authentication happens in front of the API',
     )
   }
   return Object.freeze({

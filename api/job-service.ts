@@ -6,7 +6,15 @@
  * (store-deadline.ts): a stalled store is a 503.
  */
 import { errors, type Election, type LeaderInfo, type Logger, type Registry, type Transport } from '../runner/index.js'
-import { DEFAULT_MAX_ATTEMPTS, DEFAULT_PRIORITY, DEFAULT_TIMEOUT_MS, isFinal, publicJob, type Job, type JobSpec } from '../jobs/model.js'
+import {
+  DEFAULT_MAX_ATTEMPTS,
+  DEFAULT_PRIORITY,
+  DEFAULT_TIMEOUT_MS,
+  isFinal,
+  publicJob,
+  type Job,
+  type JobSpec,
+} from '../jobs/model.js'
 import { jobEventSubject } from '../runner/transport/index.js'
 import {
   BOSS,
@@ -14,10 +22,18 @@ import {
   WORKER_SERVICE,
   parseBossStatusReply,
   parseCancelJobReply,
+  type CancelJobBody,
   parseWorkerStatusReply,
   type BossStatusReply,
 } from '../jobs/protocol.js'
-import { assemble, type Claim, type ListPage, type ListQuery, type SubmitPlan, type SubmittedJob } from '../jobs/streams/index.js'
+import {
+  assemble,
+  type Claim,
+  type ListPage,
+  type ListQuery,
+  type SubmitPlan,
+  type SubmittedJob,
+} from '../jobs/streams/index.js'
 import type { Backpressure } from './backpressure.js'
 import type { ClusterView, HealthView, JobPage, JobQuery, JobService, SubmitOptions, SubmitResult } from './service.js'
 import { newBatchId } from './job-ids.js'
@@ -33,9 +49,12 @@ export interface ApiStore {
   list(q: ListQuery): Promise<ListPage>
 }
 
-/** Wait for one message on a subject (the job-finished event); `cancel` stops waiting. */
+/**
+ * Wait for one message on a subject (the job-finished event): its body, or undefined after `timeoutMs`;
+ * `cancel` stops waiting.
+ */
 export interface EventWaiter {
-  waitOnce(subject: string, timeoutMs: number): { promise: Promise<unknown | undefined>; cancel(): void }
+  waitOnce(subject: string, timeoutMs: number): { promise: Promise<unknown>; cancel(): void }
 }
 
 export interface JobServiceDeps {
@@ -106,7 +125,7 @@ export class ClusterJobService implements JobService {
     const subs = specs.map((spec) => this.submitted(spec, createdAt))
     const plan = this.d.store.plan(subs, newBatchId)
     // Jobs whose idempotencyKey another job holds are answered as that job (a hole in the batch).
-    const existing: Array<Job | null> = new Array(specs.length).fill(null)
+    const existing: Array<Job | null> = specs.map(() => null)
     const keyed = specs.map((s, i) => i).filter((i) => specs[i]!.idempotencyKey !== undefined)
     for (let k = 0; k < keyed.length; k += PARALLEL_CLAIMS) {
       await Promise.all(
@@ -129,7 +148,9 @@ export class ClusterJobService implements JobService {
   async list(q: JobQuery): Promise<JobPage> {
     this.requireConnections(false)
     const page = await new StoreDeadline().call(this.d.store.list(q), 'listing')
-    return page.next !== undefined ? { jobs: page.jobs.map(toPublic), next: page.next } : { jobs: page.jobs.map(toPublic) }
+    return page.next !== undefined
+      ? { jobs: page.jobs.map(toPublic), next: page.next }
+      : { jobs: page.jobs.map(toPublic) }
   }
 
   async cancel(id: string): Promise<Job | null> {
@@ -137,7 +158,9 @@ export class ClusterJobService implements JobService {
     const boss = await this.requireBoss()
     try {
       const reply = parseCancelJobReply(
-        await this.d.transport.request(boss.address, MSG.cancelJob, { id }, { timeoutMs: REQUEST_TIMEOUT_MS }),
+        await this.d.transport.request(boss.address, MSG.cancelJob, { id } satisfies CancelJobBody, {
+          timeoutMs: REQUEST_TIMEOUT_MS,
+        }),
       )
       if (reply.job) return toPublic(reply.job)
     } catch (err) {
@@ -249,11 +272,7 @@ export class ClusterJobService implements JobService {
     }
   }
 
-  private async awaitFinish(
-    job: Job,
-    event: Promise<unknown | undefined>,
-    store: StoreDeadline,
-  ): Promise<SubmitResult> {
+  private async awaitFinish(job: Job, event: Promise<unknown>, store: StoreDeadline): Promise<SubmitResult> {
     // The event is only a wake-up (anyone could publish on the subject): the store has the truth.
     await store.outside(event)
     const current = await store.callOr(this.d.store.get(job.id), 'read', null)

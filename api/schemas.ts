@@ -22,7 +22,7 @@ import {
 } from '../jobs/model.js'
 import type { ClusterView } from './service.js'
 
-/** Most jobs one POST /jobs/batch may carry (CONTRACT). */
+/** Most jobs one POST /jobs/batch may carry (README "HTTP API"). */
 export const MAX_BATCH_SIZE = 1000
 /** Default and maximum `limit` of GET /jobs. */
 export const DEFAULT_LIST_LIMIT = 100
@@ -123,7 +123,9 @@ export const BatchResultSchema = Type.Object(
 export const JobListSchema = Type.Object(
   {
     jobs: Type.Array(JobSchema),
-    next: Type.Optional(Type.String({ description: 'present when more jobs match: pass it as `cursor` for the next page' })),
+    next: Type.Optional(
+      Type.String({ description: 'present when more jobs match: pass it as `cursor` for the next page' }),
+    ),
   },
   { additionalProperties: false, title: 'JobList' },
 )
@@ -184,7 +186,9 @@ export function submitQuerySchema(maxWaitMs: number) {
         Type.Integer({
           minimum: 0,
           maximum: maxWaitMs,
-          description: `hold the request until the job ends or this many ms pass (at most ${maxWaitMs}): 200 with the finished job, else 202`,
+          description:
+            `hold the request until the job ends or this many ms pass (at most ${maxWaitMs}): ` +
+            '200 with the finished job, else 202',
         }),
       ),
     },
@@ -198,7 +202,11 @@ export const ListQuerySchema = Type.Object(
     function: Type.Optional(FunctionNameSchema),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_LIST_LIMIT, default: DEFAULT_LIST_LIMIT })),
     cursor: Type.Optional(
-      Type.String({ minLength: 1, maxLength: 64, description: 'the `next` of the previous page; a malformed one is a 400' }),
+      Type.String({
+        minLength: 1,
+        maxLength: 64,
+        description: 'the `next` of the previous page; a malformed one is a 400',
+      }),
     ),
   },
   { additionalProperties: false },
@@ -212,7 +220,7 @@ export const HealthSchema = Type.Object(
 // Compile-time checks: the schemas and the domain types stay in step.
 type Equal<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false
 type Assert<T extends true> = T
-export type _SpecMatches = Assert<Equal<Required<Static<typeof JobSpecSchema>>, Required<JobSpec>>>
-export type _ClusterMatches = Assert<Equal<Static<typeof ClusterViewSchema>, ClusterView>>
-export type _JobKeysMatch = Assert<Equal<keyof Static<typeof JobSchema>, keyof ReturnType<typeof publicJob>>>
-export type _JobAssignable = Assert<ReturnType<typeof publicJob> extends Static<typeof JobSchema> ? true : false>
+type _SpecMatches = Assert<Equal<Required<Static<typeof JobSpecSchema>>, Required<JobSpec>>>
+type _ClusterMatches = Assert<Equal<Static<typeof ClusterViewSchema>, ClusterView>>
+type _JobKeysMatch = Assert<Equal<keyof Static<typeof JobSchema>, keyof ReturnType<typeof publicJob>>>
+type _JobAssignable = Assert<ReturnType<typeof publicJob> extends Static<typeof JobSchema> ? true : false>

@@ -116,7 +116,8 @@ async function clusterA(
       rec.single = await phase(rec, 'throughput one by one', () => throughputSingle(cl, o.jobs))
       if (rec.single)
         progress(
-          `run ${rec.run}: one by one ${Math.round(rec.single.jobsPerSec)} jobs/s (submit ${Math.round(rec.single.submitPerSec)}/s)`,
+          `run ${rec.run}: one by one ${Math.round(rec.single.jobsPerSec)} jobs/s ` +
+            `(submit ${Math.round(rec.single.submitPerSec)}/s)`,
         )
       await sleep(1000)
       // Idle interval of the same length (capped at 30 s; the subtraction scales it by duration).
@@ -126,7 +127,8 @@ async function clusterA(
       rec.batch = await phase(rec, 'throughput batches', () => throughputBatch(cl, o.jobs))
       if (rec.batch)
         progress(
-          `run ${rec.run}: batches ${Math.round(rec.batch.jobsPerSec)} jobs/s (submit ${Math.round(rec.batch.submitPerSec)}/s)`,
+          `run ${rec.run}: batches ${Math.round(rec.batch.jobsPerSec)} jobs/s ` +
+            `(submit ${Math.round(rec.batch.submitPerSec)}/s)`,
         )
       if (rec.idle && rec.single) rec.zkPerJobSingle = zkPerJob(rec.single, rec.idle)
       if (rec.idle && rec.batch) rec.zkPerJobBatch = zkPerJob(rec.batch, rec.idle)
@@ -135,7 +137,8 @@ async function clusterA(
       rec.latency = await phase(rec, 'latency', () => latency(cl, o.latencyRate, o.latencySeconds))
       if (rec.latency)
         progress(
-          `run ${rec.run}: latency p50 ${rec.latency.p50Ms} ms, p99 ${rec.latency.p99Ms} ms, failures ${rec.latency.failures}`,
+          `run ${rec.run}: latency p50 ${rec.latency.p50Ms} ms, p99 ${rec.latency.p99Ms} ms, ` +
+            `failures ${rec.latency.failures}`,
         )
     }
   } catch (err) {
@@ -153,12 +156,14 @@ async function clusterB(zk: Zk, nats: Nats, s: ClusterSettings, o: Resolved, rec
     rec.kill = await phase(rec, 'failover kill -9', () => failover(cl, 'SIGKILL', o.sessionTimeoutMs, o.failoverRate))
     if (rec.kill)
       progress(
-        `run ${rec.run}: kill -9 → new boss completes after ${rec.kill.firstNewBossCompletionMs} ms, gap ${rec.kill.gapMs} ms`,
+        `run ${rec.run}: kill -9 → new boss completes after ${rec.kill.firstNewBossCompletionMs} ms, ` +
+          `gap ${rec.kill.gapMs} ms`,
       )
     rec.term = await phase(rec, 'failover SIGTERM', () => failover(cl, 'SIGTERM', o.sessionTimeoutMs, o.failoverRate))
     if (rec.term)
       progress(
-        `run ${rec.run}: SIGTERM → new boss completes after ${rec.term.firstNewBossCompletionMs} ms, gap ${rec.term.gapMs} ms`,
+        `run ${rec.run}: SIGTERM → new boss completes after ${rec.term.firstNewBossCompletionMs} ms, ` +
+          `gap ${rec.term.gapMs} ms`,
       )
   } catch (err) {
     rec.errors.push(`cluster B: ${(err as Error).message}`)

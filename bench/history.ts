@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs'
 import { connect } from '@nats-io/transport-node'
 import { jetstreamManager } from '@nats-io/jetstream'
 import { startNats, startZooKeeper } from '../test/helpers/servers.js'
-import { openCluster, type BenchCluster, type Nats, type Zk } from './e2e/cluster.js'
+import { openCluster, type BenchCluster } from './e2e/cluster.js'
 import { failover } from './e2e/failover.js'
 import { machineInfo, progress, summarize, type Row } from './lib/report.js'
 import type { BenchOutcome } from './runtime.js'
@@ -48,7 +48,9 @@ async function fill(c: BenchCluster, count: number, total: number): Promise<numb
     while (sent < count) {
       const n = Math.min(BATCH, count - sent)
       sent += n
-      const jobs = Array.from({ length: n }, (_, i) => (i % 100 === 99 ? { function: 'fail', payload: { message: 'history' } } : { function: 'noop' }))
+      const jobs = Array.from({ length: n }, (_, i) =>
+        i % 100 === 99 ? { function: 'fail', payload: { message: 'history' } } : { function: 'noop' },
+      )
       for (;;) {
         const r = await c.client.post('/jobs/batch', { jobs }, 60_000).catch(() => undefined)
         if (r?.status === 202) break
@@ -82,20 +84,31 @@ async function listLatency(c: BenchCluster, path: string, n: number): Promise<nu
   return ms.sort((a, b) => a - b)
 }
 
-const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN
+const pct = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN
 
 export async function historyBench(o: HistoryBenchOptions = {}): Promise<BenchOutcome> {
   const sizes = o.sizes ?? [0, 100_000, 1_000_000]
   const runs = o.runs ?? 3
   const sessionTimeoutMs = o.sessionTimeoutMs ?? 2000
-  const zk = (await startZooKeeper({ tickTime: 100 })) as Zk
-  const nats = (await startNats()) as Nats
+  const zk = await startZooKeeper({ tickTime: 100 })
+  const nats = await startNats()
   const rows: Row[] = []
   const points: Record<string, unknown>[] = []
   let c: BenchCluster | undefined
   try {
     // The backlog is bounded during the fill (429 past it, retried): history, not a queue, is measured.
-    c = await openCluster(zk, nats, { workers: o.workers ?? 5, concurrency: o.concurrency ?? 16, sessionTimeoutMs, env: { BOSUN_MAX_QUEUED_JOBS: '20000' } }, 'hist')
+    c = await openCluster(
+      zk,
+      nats,
+      {
+        workers: o.workers ?? 5,
+        concurrency: o.concurrency ?? 16,
+        sessionTimeoutMs,
+        env: { BOSUN_MAX_QUEUED_JOBS: '20000' },
+      },
+      'hist',
+    )
     let retained = 0
     for (const size of sizes) {
       if (size > retained) {
@@ -104,7 +117,11 @@ export async function historyBench(o: HistoryBenchOptions = {}): Promise<BenchOu
         progress(`filled ${size - retained} in ${Math.round(ms / 1000)} s`)
         retained = size
       }
-      const rss = summarize(await Promise.all([0, 1, 2].map(async (i) => (await new Promise((r) => setTimeout(r, i * 300)), bossRssMb(c!)))))
+      const rss = summarize(
+        await Promise.all(
+          [0, 1, 2].map(async (i) => (await new Promise((r) => setTimeout(r, i * 300)), bossRssMb(c!))),
+        ),
+      )
       const all = await listLatency(c, '/jobs?limit=100', o.listings ?? 200)
       const failed = await listLatency(c, '/jobs?state=failed&limit=100', Math.ceil((o.listings ?? 200) / 4))
       const kill: number[] = []
@@ -117,14 +134,30 @@ export async function historyBench(o: HistoryBenchOptions = {}): Promise<BenchOu
       const label = `${size.toLocaleString('en-US')} finished`
       rows.push(
         { name: `${label}: boss RSS`, unit: 'MB', summary: rss },
-        { name: `${label}: kill -9 failover (signal → first completion by the new boss)`, unit: 'ms', summary: summarize(kill) },
+        {
+          name: `${label}: kill -9 failover (signal → first completion by the new boss)`,
+          unit: 'ms',
+          summary: summarize(kill),
+        },
         { name: `${label}: SIGTERM failover`, unit: 'ms', summary: summarize(term) },
         { name: `${label}: GET /jobs?limit=100 p50`, unit: 'ms', summary: summarize([pct(all, 50)]) },
         { name: `${label}: GET /jobs?limit=100 p99`, unit: 'ms', summary: summarize([pct(all, 99)]) },
         { name: `${label}: GET /jobs?state=failed&limit=100 p50`, unit: 'ms', summary: summarize([pct(failed, 50)]) },
       )
-      points.push({ size, rssMb: rss, rssAfterFailoversMb: rssAfter, killMs: kill, termMs: term, listP50: pct(all, 50), listP99: pct(all, 99), failedP50: pct(failed, 50) })
-      progress(`${label}: rss ${rss.median.toFixed(0)} MB, kill ${summarize(kill).median} ms, term ${summarize(term).median} ms, list p50 ${pct(all, 50).toFixed(1)} ms`)
+      points.push({
+        size,
+        rssMb: rss,
+        rssAfterFailoversMb: rssAfter,
+        killMs: kill,
+        termMs: term,
+        listP50: pct(all, 50),
+        listP99: pct(all, 99),
+        failedP50: pct(failed, 50),
+      })
+      progress(
+        `${label}: rss ${rss.median.toFixed(0)} MB, kill ${summarize(kill).median} ms, ` +
+          `term ${summarize(term).median} ms, list p50 ${pct(all, 50).toFixed(1)} ms`,
+      )
     }
   } finally {
     await c?.close()

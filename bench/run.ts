@@ -1,7 +1,9 @@
 /**
- * `node dist/bench/run.js [runtime|e2e|history|all] [--quick] [--profile] [--runs=N] [--jobs=N] [--workers=N]
- * [--concurrency=N] [--skip=throughput,latency,failover]` (after `npm run build`; `npm run bench` does both). Prints a table per benchmark and writes bench/results/<name>-<timestamp>.json and
- * bench/results/latest-<name>.json. Every server and bosun process started here is stopped before exit.
+ * `node dist/bench/run.js [runtime|e2e|history|all] [--quick] [--profile] [--runs=N] [--jobs=N]
+ * [--workers=N] [--concurrency=N] [--skip=throughput,latency,failover] [--sizes=0,100000]` (after
+ * `npm run build`; `npm run bench` does runtime and e2e). Prints a table per benchmark and writes
+ * bench/results/<name>-<timestamp>.json and bench/results/latest-<name>.json. Every server and bosun
+ * process started here is stopped before exit.
  *
  * --quick: fewer runs and jobs (a smoke run of the harness, not figures to quote).
  * --profile (or --profile=batch): e2e only; one extra throughput run (one by one, or batches) with the API,
@@ -25,7 +27,9 @@ function parseArgs(argv: string[]): Args {
   const positional = argv.filter((a) => !a.startsWith('--'))
   const which = (positional[0] ?? 'all') as Which
   if (!['runtime', 'e2e', 'history', 'all'].includes(which)) {
-    process.stderr.write(`usage: node dist/bench/run.js [runtime|e2e|history|all] [--quick] [--profile] [--sizes=0,100000]\n`)
+    process.stderr.write(
+      `usage: node dist/bench/run.js [runtime|e2e|history|all] [--quick] [--profile] [--sizes=0,100000]\n`,
+    )
     process.exit(2)
   }
   const flags = new Map<string, string>()
@@ -87,9 +91,14 @@ async function main(): Promise<void> {
   if (which === 'history') {
     const { historyBench } = await import('./history.js')
     const sizes = flags.get('sizes')?.split(',').map(Number)
-    if (sizes?.some((n) => !Number.isInteger(n) || n < 0)) throw new Error('--sizes must be comma-separated integers ≥ 0')
+    if (sizes?.some((n) => !Number.isInteger(n) || n < 0))
+      throw new Error('--sizes must be comma-separated integers ≥ 0')
     const runs = intFlag(flags, 'runs')
-    const r = await historyBench({ ...(quick ? { sizes: [0, 20_000], runs: 1, listings: 50 } : {}), ...(sizes ? { sizes } : {}), ...(runs ? { runs } : {}) })
+    const r = await historyBench({
+      ...(quick ? { sizes: [0, 20_000], runs: 1, listings: 50 } : {}),
+      ...(sizes ? { sizes } : {}),
+      ...(runs ? { runs } : {}),
+    })
     finish('history', 'history (a cluster with finished jobs retained: memory, failover, listing)', r.rows, r.data)
   }
   if (tables.length > 1) process.stdout.write('\n' + tables.join(''))

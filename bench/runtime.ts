@@ -115,7 +115,9 @@ async function lookups(zk: ZkHandle, runs: number, lookupMs: number, sessionTime
       roundTrips.push(c.perSecond * (1 + REGISTRANTS))
       uncachedRequests.push(c.requests / c.calls)
       progress(
-        `runtime lookups run ${run}/${runs}: getCapable ${Math.round(a.perSecond)}/s, whereisGlobal ${Math.round(b.perSecond)}/s (ZK requests ${a.requests + b.requests}), uncached ${Math.round(c.perSecond)}/s`,
+        `runtime lookups run ${run}/${runs}: getCapable ${Math.round(a.perSecond)}/s, ` +
+          `whereisGlobal ${Math.round(b.perSecond)}/s (ZK requests ${a.requests + b.requests}), ` +
+          `uncached ${Math.round(c.perSecond)}/s`,
       )
     }
     const rows: Row[] = [

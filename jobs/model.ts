@@ -2,7 +2,6 @@
 
 export const JOB_STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const
 export type JobState = (typeof JOB_STATES)[number]
-export const FINAL_STATES: readonly JobState[] = ['succeeded', 'failed', 'cancelled']
 export function isFinal(state: JobState): boolean {
   return state === 'succeeded' || state === 'failed' || state === 'cancelled'
 }

@@ -7,7 +7,7 @@
  */
 import { errors } from '../runner/errors.js'
 import { isValidJobId, jobShapeProblem } from './store-codec.js'
-import { FUNCTION_NAME_PATTERN, JOB_STATES, type Job, type JobError, type JobState } from './model.js'
+import { FUNCTION_NAME_PATTERN, type Job, type JobError } from './model.js'
 import { isIsoTime, isObject, isSafeCount, jobErrorFrom, optionalString } from './parse.js'
 
 /** Election name of the global singleton that dispatches jobs. */
@@ -29,8 +29,6 @@ export const MSG = {
   results: 'boss.results',
   /** API → boss (request): cancel a job. */
   cancelJob: 'boss.cancel',
-  /** API → boss (request): list jobs from the boss's index. */
-  listJobs: 'boss.list',
   /** API → boss (request): boss state (epoch, queue size, per-worker running counts). */
   bossStatus: 'boss.status',
 } as const
@@ -99,7 +97,13 @@ export function parseDispatchedJob(x: unknown): DispatchedJob | undefined {
   )
     return undefined
   if (!isSafeCount(x.timeoutMs) || x.timeoutMs < 1) return undefined
-  const job: DispatchedJob = { id: x.id, function: x.function, attempts: x.attempts, payload: x.payload ?? null, timeoutMs: x.timeoutMs }
+  const job: DispatchedJob = {
+    id: x.id,
+    function: x.function,
+    attempts: x.attempts,
+    payload: x.payload ?? null,
+    timeoutMs: x.timeoutMs,
+  }
   if (x.payloadRef === true) job.payloadRef = true
   return job
 }
@@ -314,43 +318,11 @@ export interface CancelJobReply {
   job: Job | null
 }
 
-export function parseCancelJobBody(x: unknown): CancelJobBody {
-  if (!isObject(x) || !isValidJobId(x.id)) throw errors.BAD_MESSAGE('cancel needs { id }')
-  return { id: x.id }
-}
-
 export function parseCancelJobReply(x: unknown): CancelJobReply {
   if (!isObject(x) || !('job' in x)) throw errors.BAD_MESSAGE('cancel reply needs { job }')
   if (x.job === null) return { job: null }
   if (jobShapeProblem(x.job) !== null) throw errors.BAD_MESSAGE(`cancel reply: ${jobShapeProblem(x.job)}`)
   return { job: x.job as Job }
-}
-
-export interface ListJobsBody {
-  state?: JobState
-  function?: string
-  limit: number
-}
-
-export interface ListJobsReply {
-  jobs: Job[]
-}
-
-export const MAX_LIST_LIMIT = 1000
-
-/** The jobs of a listing reply (records that are not jobs dropped). */
-export function parseListJobsReply(x: unknown): ListJobsReply {
-  if (!isObject(x) || !Array.isArray(x.jobs)) throw errors.BAD_MESSAGE('list reply needs { jobs[] }')
-  return { jobs: x.jobs.filter((j): j is Job => jobShapeProblem(j) === null) }
-}
-
-export function parseListJobsBody(x: unknown): ListJobsBody {
-  if (!isObject(x)) throw errors.BAD_MESSAGE('list needs { limit, state?, function? }')
-  const limit = isSafeCount(x.limit) && x.limit > 0 ? Math.min(x.limit, MAX_LIST_LIMIT) : 100
-  const body: ListJobsBody = { limit }
-  if (JOB_STATES.includes(x.state as JobState)) body.state = x.state as JobState
-  if (typeof x.function === 'string') body.function = x.function
-  return body
 }
 
 export interface BossStatusReply {

@@ -1,47 +1,20 @@
 /**
- * The job store's naming and wire format: bucket name per cluster, KV keys, Job JSON (validated on
- * the way in, because anything can be written to a bucket), and the NATS/JetStream errors the
- * store treats as "try again" rather than fatal.
+ * The job store's shared codec: what a valid job id and a valid job record are (validated on the way
+ * in, because anything can be written to a stream), and which NATS/JetStream errors the store treats
+ * as "try again" rather than fatal.
  */
-import { createHash } from 'node:crypto'
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream'
-import { CLUSTER_PATTERN } from '../runner/config.js'
-import { errors } from '../runner/errors.js'
 import { JOB_STATES, type Job } from './model.js'
 import { isIsoTime, isObject, jobErrorFrom, optionalIsoTime, optionalString } from './parse.js'
 
-/** KV key prefix of job records: `jobs.<id>`. */
-export const JOB_KEY_PREFIX = 'jobs.'
-/** KV key prefix of idempotency claims: `idem.<sha256(idempotencyKey) hex>`. */
-export const IDEM_KEY_PREFIX = 'idem.'
-/** A job id must be one KV key token (ULIDs, UUIDs and the like qualify). */
+/** A job id is one subject token (the store's ids are `<ULID>-<index>`). */
 const JOB_ID = /^[A-Za-z0-9_=-]{1,200}$/
-
-/** `bosun_<cluster>_jobs` (its stream is `KV_bosun_<cluster>_jobs`). */
-export function bucketName(cluster: string): string {
-  if (!CLUSTER_PATTERN.test(cluster)) throw errors.CONFIG(`invalid cluster name ${JSON.stringify(cluster)}`)
-  return `bosun_${cluster}_jobs`
-}
 
 export function isValidJobId(id: unknown): id is string {
   return typeof id === 'string' && JOB_ID.test(id)
 }
 
-export function jobKey(id: string): string {
-  return JOB_KEY_PREFIX + id
-}
-
-/** Idempotency keys are hashed: any string is allowed and the KV key stays short and valid. */
-export function idemKey(idempotencyKey: string): string {
-  return IDEM_KEY_PREFIX + createHash('sha256').update(idempotencyKey, 'utf8').digest('hex')
-}
-
-const encoder = new TextEncoder()
 const decoder = new TextDecoder('utf-8', { fatal: true })
-
-export function encodeJson(value: unknown): Uint8Array {
-  return encoder.encode(JSON.stringify(value))
-}
 
 function parseJson(data: Uint8Array): unknown {
   try {
@@ -89,18 +62,6 @@ export function decodeJob(
   return { job }
 }
 
-/** The stored value of an idempotency claim. */
-export interface IdemClaim {
-  jobId: string
-  claimedAt: string
-}
-
-export function decodeIdem(data: Uint8Array): IdemClaim | null {
-  const v = parseJson(data) as Partial<IdemClaim> | undefined
-  if (v === null || typeof v !== 'object' || !isValidJobId(v.jobId)) return null
-  return { jobId: v.jobId, claimedAt: typeof v.claimedAt === 'string' ? v.claimedAt : '' }
-}
-
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && Buffer.compare(a, b) === 0
 }
@@ -125,6 +86,22 @@ export function isClosedConnection(err: unknown): boolean {
   return name === 'ClosedConnectionError' || name === 'DrainingConnectionError'
 }
 
+/** JetStream API errors whose message says the cluster is momentarily unable to answer. */
+const TRANSIENT_JETSTREAM_MESSAGE = new RegExp(
+  [
+    'temporarily unavailable',
+    'no suitable peers',
+    'insufficient resources',
+    'not current',
+    'offline',
+    'no leader',
+    'leader',
+    'stream not found',
+    'timeout',
+  ].join('|'),
+  'i',
+)
+
 /**
  * Failures that a retry may cure: no ack in time (the write may or may not have landed), JetStream
  * momentarily without a leader or responder (server restart, cluster failover), disconnected.
@@ -135,9 +112,7 @@ export function isTransient(err: unknown): boolean {
   if (err.name === 'RequestError') return true
   if (err instanceof JetStreamApiError) {
     if (err.status === 503 || err.code === 10008) return true
-    return /temporarily unavailable|no suitable peers|insufficient resources|not current|offline|no leader|leader|stream not found|timeout/i.test(
-      err.message,
-    )
+    return TRANSIENT_JETSTREAM_MESSAGE.test(err.message)
   }
   return /timeout|disconnect|no responders/i.test(err.message)
 }

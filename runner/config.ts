@@ -10,7 +10,7 @@ export const DEFAULT_ZK_SESSION_TIMEOUT_MS = 6000
 
 /** host:port[,host:port…][/chroot] */
 const ZK_CONNECT_PATTERN =
-  /^[A-Za-z0-9.\-_[\]:]+:\d{1,5}(,[A-Za-z0-9.\-_[\]:]+:\d{1,5})*(\/[A-Za-z0-9_.\-/]*[A-Za-z0-9_.\-])?$/
+  /^[A-Za-z0-9.\-_[\]:]+:\d{1,5}(,[A-Za-z0-9.\-_[\]:]+:\d{1,5})*(\/[A-Za-z0-9_.\-/]*[A-Za-z0-9_.-])?$/
 /** A cluster name is a ZooKeeper path element, a NATS subject token and part of a JetStream name. */
 export const CLUSTER_PATTERN = /^[A-Za-z0-9_-]{1,48}$/
 

@@ -115,7 +115,8 @@ export interface RequestOptions {
   epoch?: number
 }
 
-export type MessageHandler = (body: unknown, envelope: Envelope) => unknown | Promise<unknown>
+/** Returns the reply body, or a promise of it. */
+export type MessageHandler = (body: unknown, envelope: Envelope) => unknown
 
 /** NATS message transport: every process has an address (subject). */
 export interface Transport {

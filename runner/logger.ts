@@ -1,11 +1,11 @@
 /** One root pino logger per process; every part takes `logger.child({ component })`. */
-import { pino, type Logger, type LevelWithSilent } from 'pino'
+import { pino, type Logger, type LevelWithSilentOrString } from 'pino'
 
 export type { Logger }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
-export function createLogger(opts: { level?: LevelWithSilent | string; name?: string; pretty?: boolean } = {}): Logger {
+export function createLogger(opts: { level?: LevelWithSilentOrString; name?: string; pretty?: boolean } = {}): Logger {
   const level = opts.level ?? 'info'
   const base = { name: opts.name ?? 'bosun' }
   if (opts.pretty) {

@@ -233,7 +233,8 @@ class LocalCluster {
     if (this.closing) return
     if (!r.ready) {
       this.say(
-        `not ready after ${this.s.readyTimeoutMs / 1000} s (still waiting for ${r.waitingFor}); the processes keep running, see their output above`,
+        `not ready after ${this.s.readyTimeoutMs / 1000} s (still waiting for ${r.waitingFor}); ` +
+          'the processes keep running, see their output above',
         true,
       )
       return
@@ -247,7 +248,8 @@ class LocalCluster {
     if (api) {
       const auth = token ? " -H 'authorization: Bearer <a token from BOSUN_API_TOKENS>'" : ''
       this.say(
-        `try:   curl -s -X POST '${api}/jobs?wait=10000'${auth} -H 'content-type: application/json' -d '{"function":"echo","payload":{"hello":"bosun"}}'`,
+        `try:   curl -s -X POST '${api}/jobs?wait=10000'${auth} -H 'content-type: application/json' ` +
+          `-d '{"function":"echo","payload":{"hello":"bosun"}}'`,
       )
       this.say(`       curl -s${auth} ${api}/cluster`)
     }

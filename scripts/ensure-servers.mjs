@@ -68,7 +68,8 @@ function ensureServers() {
   const wanted = process.env.BOSUN_INSTALL
   const install = wanted === '1' || (wanted !== '0' && isRoot && hasApt)
   const sudo = isRoot ? '' : 'sudo '
-  const command = `${sudo}apt-get update && ${sudo}env DEBIAN_FRONTEND=noninteractive apt-get install -y ${missing.join(' ')}`
+  const aptInstall = `${sudo}env DEBIAN_FRONTEND=noninteractive apt-get install -y ${missing.join(' ')}`
+  const command = `${sudo}apt-get update && ${aptInstall}`
   if (!install || !hasApt) {
     console.error(`ensure-servers: missing ${missing.join(', ')} (needed by the tests and the local cluster).`)
     console.error(

@@ -1,5 +1,5 @@
 /**
- * The job routes (CONTRACT "HTTP API"): submit one, submit a batch, read one, list, cancel.
+ * The job routes (README "HTTP API"): submit one, submit a batch, read one, list, cancel.
  * Requests arrive validated (api/schemas.ts); every answer about a job goes through `publicJob`.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
@@ -54,7 +54,9 @@ export const jobRoutes: FastifyPluginAsyncTypebox<JobRoutesOptions> = async (app
         ...sec,
         summary: 'Submit a job',
         description:
-          '202 with the job once it is durably stored. With `?wait=<ms>` the request is held until the job ends or ms pass: 200 with the finished job, else 202 with its current state. Same `idempotencyKey` → same job, run once.',
+          '202 with the job once it is durably stored. With `?wait=<ms>` the request is held until the job ends ' +
+          'or ms pass: 200 with the finished job, else 202 with its current state. ' +
+          'Same `idempotencyKey` → same job, run once.',
         body: JobSpecSchema,
         querystring: submitQuerySchema(maxWaitMs),
         response: {
@@ -82,7 +84,8 @@ export const jobRoutes: FastifyPluginAsyncTypebox<JobRoutesOptions> = async (app
         ...sec,
         summary: 'Submit up to 1,000 jobs',
         description:
-          '202 with `{ id, state }` per job, in order, once all are durably stored. The whole batch is validated first and rejected whole on a bad item: 400 naming its index (`details.index`).',
+          '202 with `{ id, state }` per job, in order, once all are durably stored. The whole batch is validated ' +
+          'first and rejected whole on a bad item: 400 naming its index (`details.index`).',
         body: BatchBodySchema,
         response: { 202: BatchResultSchema, ...errorResponses(400, 401, 404, 409, 413, 415, 429, 503) },
       },
@@ -138,7 +141,9 @@ export const jobRoutes: FastifyPluginAsyncTypebox<JobRoutesOptions> = async (app
         ...sec,
         summary: 'Cancel a job',
         description:
-          'A queued job never runs; a running one gets its signal aborted. 200 with the job when it is final (cancelled now, or already finished: returned unchanged); 202 when cancellation of a running job is under way.',
+          'A queued job never runs; a running one gets its signal aborted. 200 with the job when it is final ' +
+          '(cancelled now, or already finished: returned unchanged); ' +
+          '202 when cancellation of a running job is under way.',
         params: JobIdParamsSchema,
         response: {
           200: { ...JobSchema, description: 'the job is final' },

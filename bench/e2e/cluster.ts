@@ -68,7 +68,8 @@ async function diagnose(cluster: TestCluster): Promise<string> {
       .logLines()
       .filter((l) => typeof l.level === 'number' && l.level >= 40)
       .pop()
-    return `${p.name}${p.running ? '' : ' (exited)'}: ${p.logLines().length} log lines${last ? `, last warning "${String(last.msg)}"` : ''}`
+    const warning = last ? `, last warning "${String(last.msg)}"` : ''
+    return `${p.name}${p.running ? '' : ' (exited)'}: ${p.logLines().length} log lines${warning}`
   })
   return `${state}; ${procs.join('; ')}`
 }

@@ -28,7 +28,10 @@ export interface FailoverResult {
   incompleteStates: Record<string, string>
   oldBoss: string
   newBoss: string
-  /** Completions per 100 ms bucket (non-empty ones) from 1 s before the signal (t = bucket start relative to the signal, by publisher node id). */
+  /**
+   * Completions per 100 ms bucket (non-empty ones) from 1 s before the signal (t = bucket start relative to the
+   * signal, by publisher node id).
+   */
   timeline: { t: number; by: Record<string, number> }[]
 }
 
@@ -66,9 +69,9 @@ export async function failover(
   const submit = async (due: number) => {
     for (let attempt = 0; attempt < 400; attempt++) {
       try {
-        const res = await c.client.post('/jobs', { function: 'noop' }, 10_000)
+        const res = await c.client.post<{ id: string }>('/jobs', { function: 'noop' }, 10_000)
         if (res.status === 202) {
-          ids.push(res.body.id as string)
+          ids.push(res.body!.id)
           maxSubmitMs = Math.max(maxSubmitMs, performance.now() - due)
           return
         }
@@ -115,7 +118,8 @@ export async function failover(
   } catch {
     for (const id of ids.filter((x) => !c.events.done.has(x))) {
       const r = await c.cluster.get(`/jobs/${id}`).catch(() => undefined)
-      incompleteStates[id] = r?.status === 200 ? String(r.body?.state) : `HTTP ${r?.status ?? 'error'}`
+      const state = (r?.body as { state?: unknown } | undefined)?.state
+      incompleteStates[id] = r?.status === 200 ? String(state) : `HTTP ${r?.status ?? 'error'}`
     }
   }
   const incomplete = Object.keys(incompleteStates).length

@@ -5,6 +5,7 @@
  */
 import hdr from 'hdr-histogram-js'
 import type { BenchCluster } from './cluster.js'
+import type { Job } from '../../jobs/model.js'
 import { JsonClient } from '../lib/http.js'
 
 export interface LatencyResult {
@@ -71,16 +72,16 @@ export async function latency(
       const recorded = i >= warm
       const sentAt = Date.now()
       pending.push(
-        client.post('/jobs?wait=5000', { function: 'noop' }, 30_000).then(
+        client.post<Partial<Job>>('/jobs?wait=5000', { function: 'noop' }, 30_000).then(
           (res) => {
             const us = Math.max(1, Math.round((performance.now() - due) * 1000))
             if (!recorded) return
             const answeredAt = Date.now()
             if (res.status !== 200 || res.body?.state !== 'succeeded') failures++
             histogram.recordValue(us)
-            const created = Date.parse(res.body?.createdAt)
-            const started = Date.parse(res.body?.startedAt)
-            const finished = Date.parse(res.body?.finishedAt)
+            const created = Date.parse(res.body?.createdAt ?? '')
+            const started = Date.parse(res.body?.startedAt ?? '')
+            const finished = Date.parse(res.body?.finishedAt ?? '')
             if (Number.isFinite(created) && Number.isFinite(started) && Number.isFinite(finished)) {
               seg.toCreated.push(created - sentAt)
               seg.toStarted.push(started - created)

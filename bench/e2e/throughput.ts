@@ -72,9 +72,9 @@ export function throughputSingle(c: BenchCluster, jobs: number, inflight = 64): 
       while (next < jobs) {
         next++
         for (;;) {
-          const res = await c.client.post('/jobs', NOOP)
+          const res = await c.client.post<{ id: string }>('/jobs', NOOP)
           if (res.status === 202) {
-            record([res.body.id as string])
+            record([res.body!.id])
             break
           }
           if (!RETRY_STATUSES.has(res.status))
@@ -104,9 +104,9 @@ export function throughputBatch(
         next++
         const body = { jobs: Array.from({ length: n }, () => NOOP) }
         for (;;) {
-          const res = await c.client.post('/jobs/batch', body, 60_000)
+          const res = await c.client.post<{ jobs: { id: string }[] }>('/jobs/batch', body, 60_000)
           if (res.status === 202) {
-            record((res.body.jobs as { id: string }[]).map((j) => j.id))
+            record(res.body!.jobs.map((j) => j.id))
             break
           }
           if (!RETRY_STATUSES.has(res.status))

@@ -1,6 +1,6 @@
 /**
- * Summarise V8 `.cpuprofile` files (written by `node --cpu-prof` or lib/cpu-prof-preload.ts): self time per function and per
- * code origin (a bosun source folder, a node_modules package, node internals, GC, idle).
+ * Summarise V8 `.cpuprofile` files (written by `node --cpu-prof` or lib/cpu-prof-preload.ts): self time per
+ * function and per code origin (a bosun source folder, a node_modules package, node internals, GC, idle).
  */
 import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'

@@ -4,10 +4,10 @@
  */
 import { Agent, request } from 'node:http'
 
-export interface HttpAnswer {
+export interface HttpAnswer<T = unknown> {
   status: number
-  /** Parsed JSON body (undefined when the body is not JSON). */
-  body: any
+  /** Parsed JSON body (undefined when the body is not JSON); `T` is what the caller expects, not checked. */
+  body: T | undefined
   headers: Record<string, string | string[] | undefined>
 }
 
@@ -25,7 +25,7 @@ export class JsonClient {
   }
 
   /** POST a JSON body; rejects only on a network error or after timeoutMs. */
-  post(path: string, body: unknown, timeoutMs = 30_000): Promise<HttpAnswer> {
+  post<T = unknown>(path: string, body: unknown, timeoutMs = 30_000): Promise<HttpAnswer<T>> {
     const payload = Buffer.from(JSON.stringify(body))
     return new Promise((resolve, reject) => {
       const req = request(
@@ -48,7 +48,7 @@ export class JsonClient {
             } catch {
               parsed = undefined
             }
-            resolve({ status: res.statusCode ?? 0, body: parsed, headers: res.headers })
+            resolve({ status: res.statusCode ?? 0, body: parsed as T | undefined, headers: res.headers })
           })
           res.on('error', reject)
         },
@@ -62,20 +62,23 @@ export class JsonClient {
   /** GET a path; rejects only on a network error or after timeoutMs. */
   get(path: string, timeoutMs = 30_000): Promise<HttpAnswer> {
     return new Promise((resolve, reject) => {
-      const req = request({ host: this.host, port: this.port, path, method: 'GET', agent: this.agent, timeout: timeoutMs }, (res) => {
-        const chunks: Buffer[] = []
-        res.on('data', (c: Buffer) => chunks.push(c))
-        res.on('end', () => {
-          let parsed: unknown
-          try {
-            parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'))
-          } catch {
-            parsed = undefined
-          }
-          resolve({ status: res.statusCode ?? 0, body: parsed, headers: res.headers })
-        })
-        res.on('error', reject)
-      })
+      const req = request(
+        { host: this.host, port: this.port, path, method: 'GET', agent: this.agent, timeout: timeoutMs },
+        (res) => {
+          const chunks: Buffer[] = []
+          res.on('data', (c: Buffer) => chunks.push(c))
+          res.on('end', () => {
+            let parsed: unknown
+            try {
+              parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'))
+            } catch {
+              parsed = undefined
+            }
+            resolve({ status: res.statusCode ?? 0, body: parsed, headers: res.headers })
+          })
+          res.on('error', reject)
+        },
+      )
       req.on('timeout', () => req.destroy(new Error(`GET ${path} timed out after ${timeoutMs} ms`)))
       req.on('error', reject)
       req.end()

@@ -114,7 +114,8 @@ export function spawnLineChild(name: string, script: string, env: Record<string,
     'sh',
     [
       '-c',
-      `while kill -0 ${process.pid} 2>/dev/null && kill -0 ${child.pid} 2>/dev/null; do sleep 0.5; done; kill -9 ${child.pid} 2>/dev/null`,
+      `while kill -0 ${process.pid} 2>/dev/null && kill -0 ${child.pid} 2>/dev/null; do sleep 0.5; done; ` +
+        `kill -9 ${child.pid} 2>/dev/null`,
     ],
     {
       stdio: 'ignore',

@@ -50,7 +50,11 @@ export class BossJobStore {
    * Every open batch (with its state), then `onInitialDone()`, then each batch submitted later.
    * Garbage is skipped with a warning. Returns a stop function.
    */
-  watchBatches(onBatch: (b: OpenBatch) => void, onInitialDone: () => void, onError?: (err: unknown) => void): () => void {
+  watchBatches(
+    onBatch: (b: OpenBatch) => void,
+    onInitialDone: () => void,
+    onError?: (err: unknown) => void,
+  ): () => void {
     const { d } = this
     const states = new Map<string, { state: BatchState; revision: number }>()
     let submits: StreamFollower | undefined
@@ -82,7 +86,14 @@ export class BossJobStore {
             if (!batch || !submit) return this.garbage(d.streams.submit, m)
             const s = states.get(batch)
             states.delete(batch)
-            onBatch({ batch, submitSeq: m.info.streamSequence, submit, state: s?.state ?? null, stateRevision: s?.revision ?? 0, bytes: m.data.length })
+            onBatch({
+              batch,
+              submitSeq: m.info.streamSequence,
+              submit,
+              state: s?.state ?? null,
+              stateRevision: s?.revision ?? 0,
+              bytes: m.data.length,
+            })
           },
           onInitialDone: () => {
             // State records left without a batch (a close that stopped half-way) are removed.
@@ -105,14 +116,27 @@ export class BossJobStore {
     }
   }
 
-  /** One open batch read directly (a cancel for a job whose batch the watch has not delivered yet); null when closed or never stored. */
+  /**
+   * One open batch read directly (a cancel for a job whose batch the watch has not delivered yet); null when
+   * closed or never stored.
+   */
   async readBatch(batch: string): Promise<OpenBatch | null> {
     const { io, streams, subjects } = this.d
-    const [subMsg, stateMsg] = await Promise.all([io.last(streams.submit, subjects.submit(batch)), io.last(streams.state, subjects.state(batch))])
+    const [subMsg, stateMsg] = await Promise.all([
+      io.last(streams.submit, subjects.submit(batch)),
+      io.last(streams.state, subjects.state(batch)),
+    ])
     const submit = subMsg ? decodeSubmit(subMsg.data, batch) : null
     if (!subMsg || !submit) return null
     const state = stateMsg ? decodeState(stateMsg.data, batch) : null
-    return { batch, submitSeq: subMsg.seq, submit, state, stateRevision: state ? stateMsg!.seq : 0, bytes: subMsg.data.length }
+    return {
+      batch,
+      submitSeq: subMsg.seq,
+      submit,
+      state,
+      stateRevision: state ? stateMsg!.seq : 0,
+      bytes: subMsg.data.length,
+    }
   }
 
   /**
@@ -124,7 +148,10 @@ export class BossJobStore {
     const { io, streams, subjects } = this.d
     const subject = subjects.state(state.batch)
     try {
-      const ack = await io.publish(streams.state, subject, encode(state), { expectLastSubjectSequence: expect, ...(signal ? { signal } : {}) })
+      const ack = await io.publish(streams.state, subject, encode(state), {
+        expectLastSubjectSequence: expect,
+        ...(signal ? { signal } : {}),
+      })
       return { ok: true, revision: ack.seq }
     } catch (err) {
       const cause = (err as { cause?: unknown }).cause ?? err
@@ -132,9 +159,12 @@ export class BossJobStore {
       const cur = await io.last(streams.state, subject, signal)
       const current = cur ? decodeState(cur.data, state.batch) : null
       if (current && current.epoch > state.epoch) {
-        throw errors.STALE_EPOCH(`batch ${state.batch} was written by epoch ${current.epoch}; writer has epoch ${state.epoch}`, {
-          details: { batch: state.batch, storedEpoch: current.epoch, epoch: state.epoch },
-        })
+        throw errors.STALE_EPOCH(
+          `batch ${state.batch} was written by epoch ${current.epoch}; writer has epoch ${state.epoch}`,
+          {
+            details: { batch: state.batch, storedEpoch: current.epoch, epoch: state.epoch },
+          },
+        )
       }
       return { ok: false, current, revision: cur?.seq ?? 0 }
     }
@@ -148,9 +178,15 @@ export class BossJobStore {
     const { io, streams, subjects } = this.d
     const data = encode(job)
     const max = this.d.maxPayload() - 1024
-    if (data.length > max) throw errors.BODY_TOO_LARGE(`final record of ${data.length} bytes exceeds the store limit of ${max} bytes`, { details: { id: job.id, bytes: data.length, max } })
+    if (data.length > max)
+      throw errors.BODY_TOO_LARGE(`final record of ${data.length} bytes exceeds the store limit of ${max} bytes`, {
+        details: { id: job.id, bytes: data.length, max },
+      })
     try {
-      await io.publish(streams.done, subjects.done(job.id), data, { expectLastSubjectSequence: 0, ...(signal ? { signal } : {}) })
+      await io.publish(streams.done, subjects.done(job.id), data, {
+        expectLastSubjectSequence: 0,
+        ...(signal ? { signal } : {}),
+      })
       return { job, created: true }
     } catch (err) {
       const cause = (err as { cause?: unknown }).cause ?? err
@@ -171,7 +207,9 @@ export class BossJobStore {
       if (!ids) groups.set(subject, (ids = []))
       ids.push(e.id)
     }
-    await Promise.all([...groups].map(([subject, ids]) => this.d.io.publish(this.d.streams.index, subject, encode({ v: 1, ids }))))
+    await Promise.all(
+      [...groups].map(([subject, ids]) => this.d.io.publish(this.d.streams.index, subject, encode({ v: 1, ids }))),
+    )
   }
 
   /** Every job of the batch is final and durable: remove its submit and state records. Idempotent. */
@@ -192,6 +230,9 @@ export class BossJobStore {
   }
 
   private garbage(stream: string, m: JsMsg): void {
-    this.d.log.warn({ stream, seq: m.info.streamSequence, subject: m.subject, bytes: m.data.length }, 'skipping garbage in the job store')
+    this.d.log.warn(
+      { stream, seq: m.info.streamSequence, subject: m.subject, bytes: m.data.length },
+      'skipping garbage in the job store',
+    )
   }
 }

@@ -96,7 +96,10 @@ export class StreamFollower {
       } catch (err) {
         if (isClosedConnection(err)) return this.fail(err)
         failures++
-        this.o.log.warn({ err, stream: this.o.stream, last: this.lastSeq, failures }, 'stream follow interrupted; resuming')
+        this.o.log.warn(
+          { err, stream: this.o.stream, last: this.lastSeq, failures },
+          'stream follow interrupted; resuming',
+        )
       }
       if (this.stopped) return
       if ((this.o.js as unknown as { nc: { isClosed(): boolean } }).nc.isClosed()) {
@@ -117,7 +120,8 @@ export class StreamFollower {
   }
 
   private async consumeOnce(): Promise<void> {
-    if (!this.initialDone && this.lastSeq === 0) this.target = (await this.o.jsm.streams.info(this.o.stream)).state.last_seq
+    if (!this.initialDone && this.lastSeq === 0)
+      this.target = (await this.o.jsm.streams.info(this.o.stream)).state.last_seq
     if (this.stopped) return
     const from = this.lastSeq + 1
     const consumer = await this.o.js.consumers.get(this.o.stream, {

@@ -17,7 +17,17 @@ export { BossJobStore, type OpenBatch, type StateWrite } from './boss-store.js'
 export { JobReader, decodeCursor, encodeCursor, type ListPage, type ListQuery } from './reader.js'
 export { Submitter, type Claim, type SubmitPlan } from './submit.js'
 export { isBatchId, jobIdOf, parseJobId, MAX_BATCH_JOBS, Subjects, streamNames } from './layout.js'
-export { assemble, doneMask, doneSet, emptyState, liveOf, type BatchState, type LiveJob, type SubmitRecord, type SubmittedJob } from './records.js'
+export {
+  assemble,
+  doneMask,
+  doneSet,
+  emptyState,
+  liveOf,
+  type BatchState,
+  type LiveJob,
+  type SubmitRecord,
+  type SubmittedJob,
+} from './records.js'
 
 /** Timeout of one JetStream request: short, since a retry (safe for every store write) is cheaper than a long wait. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 3000
@@ -32,8 +42,8 @@ export interface JobStreamsOptions {
   /** JetStream replicas when creating the streams. @defaultValue 1 */
   replicas?: number
   /**
-   * How long finished jobs are kept. Given (workers): existing streams are updated to it. Absent
-   * (the API): streams are bound as they are, or created with the default when missing.
+   * How long finished jobs are kept. Given (workers): existing streams are updated to it and to
+   * `replicas`. Absent (the API): streams are bound as they are, or created with defaults when missing.
    */
   retentionMs?: number
   limits?: Partial<IoLimits>
@@ -75,7 +85,17 @@ export class JobStreams {
     }
     const js = jetstream(o.nc, { timeout: limits.requestTimeoutMs })
     const jsm = await jetstreamManager(o.nc, { timeout: limits.requestTimeoutMs })
-    const names = await openStreams(jsm, { cluster: o.cluster, replicas: o.replicas ?? 1, retentionMs: o.retentionMs ?? DEFAULT_RETENTION_MS, applyRetention: o.retentionMs !== undefined, operationTimeoutMs: limits.operationTimeoutMs }, log)
+    const names = await openStreams(
+      jsm,
+      {
+        cluster: o.cluster,
+        replicas: o.replicas ?? 1,
+        retentionMs: o.retentionMs ?? DEFAULT_RETENTION_MS,
+        apply: o.retentionMs !== undefined,
+        operationTimeoutMs: limits.operationTimeoutMs,
+      },
+      log,
+    )
     return new JobStreams(o.cluster, names, new StreamIO(js, jsm, limits), o.nc, js, jsm, log)
   }
 }

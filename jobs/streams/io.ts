@@ -70,13 +70,15 @@ export class StreamIO {
           this.js.publish(subject, data, {
             timeout: this.limits.requestTimeoutMs,
             ...(opts.msgId !== undefined ? { msgID: opts.msgId } : {}),
-            ...(opts.expectLastSubjectSequence !== undefined ? { expect: { lastSubjectSequence: opts.expectLastSubjectSequence } } : {}),
+            ...(opts.expectLastSubjectSequence !== undefined
+              ? { expect: { lastSubjectSequence: opts.expectLastSubjectSequence } }
+              : {}),
           }),
         )
       } catch (err) {
         if (isWrongLastSequence(err) && uncertain) {
           const cur = await this.last(stream, subject, opts.signal)
-          if (cur !== null && bytesEqual(cur.data, data)) return { stream, seq: cur.seq, duplicate: true, domain: '' } as PubAck
+          if (cur !== null && bytesEqual(cur.data, data)) return { stream, seq: cur.seq, duplicate: true, domain: '' }
         }
         if (!isTransient(err) || Date.now() > deadline) throw this.error(`publish ${subject}`, err)
         uncertain = true
@@ -132,7 +134,11 @@ export class StreamIO {
     return errors.STORE(`${what} failed: ${(err as Error)?.message ?? String(err)}`, { cause: err })
   }
 
-  private async read(stream: string, query: Record<string, unknown>, signal?: AbortSignal): Promise<StoredMessage | null> {
+  private async read(
+    stream: string,
+    query: Record<string, unknown>,
+    signal?: AbortSignal,
+  ): Promise<StoredMessage | null> {
     const deadline = this.deadline()
     for (let attempt = 0; ; attempt++) {
       this.checkAbort(signal, `read ${stream}`)

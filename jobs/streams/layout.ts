@@ -38,7 +38,12 @@ export interface StreamNames {
 /** The streams of `cluster`. */
 export function streamNames(cluster: string): StreamNames {
   if (!CLUSTER_PATTERN.test(cluster)) throw errors.CONFIG(`invalid cluster name ${JSON.stringify(cluster)}`)
-  return { submit: `bosun_${cluster}_submit`, state: `bosun_${cluster}_state`, done: `bosun_${cluster}_done`, index: `bosun_${cluster}_index` }
+  return {
+    submit: `bosun_${cluster}_submit`,
+    state: `bosun_${cluster}_state`,
+    done: `bosun_${cluster}_done`,
+    index: `bosun_${cluster}_index`,
+  }
 }
 
 /** Subject builders of one cluster. */
@@ -83,7 +88,8 @@ export function isBatchId(x: unknown): x is string {
 
 /** The id of job `index` of `batch`. */
 export function jobIdOf(batch: string, index: number): string {
-  if (!Number.isInteger(index) || index < 0 || index >= MAX_BATCH_JOBS) throw errors.VALIDATION(`batch index ${index} out of range`)
+  if (!Number.isInteger(index) || index < 0 || index >= MAX_BATCH_JOBS)
+    throw errors.VALIDATION(`batch index ${index} out of range`)
   return `${batch}-${String(index).padStart(3, '0')}`
 }
 
@@ -95,7 +101,10 @@ export function parseJobId(id: unknown): { batch: string; index: number } | unde
 }
 
 /** A listing filter as index subject tokens. */
-export function indexFilter(state: JobState | undefined, fn: string | undefined): { state: JobState | '*'; fn: string } {
+export function indexFilter(
+  state: JobState | undefined,
+  fn: string | undefined,
+): { state: JobState | '*'; fn: string } {
   if (state !== undefined && !JOB_STATES.includes(state)) throw errors.VALIDATION(`bad state ${state}`)
   if (fn !== undefined && !FUNCTION_NAME_PATTERN.test(fn)) throw errors.VALIDATION(`bad function ${fn}`)
   return { state: state ?? '*', fn: fn ?? '*' }

@@ -1,10 +1,18 @@
 /**
- * Creating (first start) or binding to the cluster's job streams (layout.ts), and keeping their
- * retention in step with JOB_RETENTION_MS: DONE, INDEX and IDEM expire their messages after it,
- * SUBMIT and STATE never expire anything (they hold unfinished work). Concurrent first starts are
- * safe: a stream that exists is bound to, and updated only when its age limit differs.
+ * Creating (first start) or binding to the cluster's job streams (layout.ts), and keeping them in
+ * step with the workers' configuration: DONE, INDEX and IDEM expire messages after JOB_RETENTION_MS,
+ * SUBMIT and STATE never expire anything (they hold unfinished work), every stream has
+ * JOB_STORE_REPLICAS replicas. Concurrent first starts are safe: a stream that exists is bound to.
+ * The API only binds (creating with defaults when it starts first); a worker also updates an
+ * existing stream whose age limit or replica count differs from its configuration.
  */
-import { DiscardPolicy, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream'
+import {
+  DiscardPolicy,
+  RetentionPolicy,
+  StorageType,
+  type JetStreamManager,
+  type StreamConfig,
+} from '@nats-io/jetstream'
 import { errors } from '../../runner/errors.js'
 import type { Logger } from '../../runner/logger.js'
 import { isTransient } from '../store-codec.js'
@@ -13,12 +21,12 @@ import { streamNames, type StreamNames } from './layout.js'
 
 export interface OpenOptions {
   cluster: string
-  /** JetStream replicas of every stream (1, 3 or 5). Used when creating; an existing stream keeps its own. */
+  /** JetStream replicas of every stream (1, 3 or 5). */
   replicas: number
   /** How long finished jobs (and idempotency keys) are kept. */
   retentionMs: number
-  /** Make existing streams follow `retentionMs` (workers do; the API only binds, creating with it if missing). */
-  applyRetention: boolean
+  /** Make existing streams follow `replicas` and `retentionMs` (workers do; the API only binds). */
+  apply: boolean
   operationTimeoutMs: number
 }
 
@@ -46,24 +54,62 @@ function configs(o: OpenOptions): Array<Partial<StreamConfig> & { name: string }
   const expire = { max_age: ns(o.retentionMs), duplicate_window: ns(Math.min(DUPLICATE_WINDOW_MS, o.retentionMs)) }
   const p = `bosun.${o.cluster}`
   return [
-    { ...base, ...keep, name: names.submit, subjects: [`${p}.sub.>`], max_msgs_per_subject: 1, description: 'bosun: submitted batches with unfinished jobs' },
-    { ...base, ...keep, name: names.state, subjects: [`${p}.state.>`], max_msgs_per_subject: 1, description: 'bosun: the boss\'s record of open batches' },
-    { ...base, ...expire, name: names.done, subjects: [`${p}.done.>`], max_msgs_per_subject: 1, description: 'bosun: finished jobs' },
-    { ...base, ...expire, name: names.index, subjects: [`${p}.idx.>`], description: 'bosun: finished job ids by state and function' },
-    { ...base, ...expire, name: `bosun_${o.cluster}_idem`, subjects: [`${p}.idem.>`], max_msgs_per_subject: 1, description: 'bosun: idempotency keys' },
+    {
+      ...base,
+      ...keep,
+      name: names.submit,
+      subjects: [`${p}.sub.>`],
+      max_msgs_per_subject: 1,
+      description: 'bosun: submitted batches with unfinished jobs',
+    },
+    {
+      ...base,
+      ...keep,
+      name: names.state,
+      subjects: [`${p}.state.>`],
+      max_msgs_per_subject: 1,
+      description: "bosun: the boss's record of open batches",
+    },
+    {
+      ...base,
+      ...expire,
+      name: names.done,
+      subjects: [`${p}.done.>`],
+      max_msgs_per_subject: 1,
+      description: 'bosun: finished jobs',
+    },
+    {
+      ...base,
+      ...expire,
+      name: names.index,
+      subjects: [`${p}.idx.>`],
+      description: 'bosun: finished job ids by state and function',
+    },
+    {
+      ...base,
+      ...expire,
+      name: `bosun_${o.cluster}_idem`,
+      subjects: [`${p}.idem.>`],
+      max_msgs_per_subject: 1,
+      description: 'bosun: idempotency keys',
+    },
   ]
 }
 
-/** Create or bind every stream; resolves with their names. Rejects with BOSUN_ERR_STORE when JetStream stays unavailable. */
+/**
+ * Create or bind every stream; resolves with their names. Rejects with BOSUN_ERR_STORE when JetStream stays
+ * unavailable.
+ */
 export async function openStreams(jsm: JetStreamManager, o: OpenOptions, log: Logger): Promise<OpenedStreams> {
   const deadline = Date.now() + o.operationTimeoutMs
   for (const cfg of configs(o)) {
     for (let attempt = 0; ; attempt++) {
       try {
-        await ensure(jsm, cfg, log, o.applyRetention)
+        await ensure(jsm, cfg, log, o.apply)
         break
       } catch (err) {
-        if (!isTransient(err) || Date.now() > deadline) throw errors.STORE(`cannot open stream ${cfg.name}: ${(err as Error).message}`, { cause: err })
+        if (!isTransient(err) || Date.now() > deadline)
+          throw errors.STORE(`cannot open stream ${cfg.name}: ${(err as Error).message}`, { cause: err })
         await sleep(Math.min(50 * 2 ** attempt, 1000))
       }
     }
@@ -71,7 +117,12 @@ export async function openStreams(jsm: JetStreamManager, o: OpenOptions, log: Lo
   return { ...streamNames(o.cluster), idem: `bosun_${o.cluster}_idem` }
 }
 
-async function ensure(jsm: JetStreamManager, cfg: Partial<StreamConfig> & { name: string }, log: Logger, applyRetention: boolean): Promise<void> {
+async function ensure(
+  jsm: JetStreamManager,
+  cfg: Partial<StreamConfig> & { name: string },
+  log: Logger,
+  apply: boolean,
+): Promise<void> {
   let info
   try {
     info = await jsm.streams.info(cfg.name)
@@ -86,11 +137,17 @@ async function ensure(jsm: JetStreamManager, cfg: Partial<StreamConfig> & { name
       info = await jsm.streams.info(cfg.name) // a concurrent first start created it
     }
   }
-  if (info.config.num_replicas !== cfg.num_replicas) {
-    log.warn({ stream: cfg.name, want: cfg.num_replicas, have: info.config.num_replicas }, 'stream exists with another replica count; keeping it')
-  }
-  if (applyRetention && (info.config.max_age !== cfg.max_age || info.config.duplicate_window !== cfg.duplicate_window)) {
-    await jsm.streams.update(cfg.name, { ...info.config, max_age: cfg.max_age!, duplicate_window: cfg.duplicate_window! })
-    log.info({ stream: cfg.name, maxAgeMs: (cfg.max_age ?? 0) / 1e6 }, 'stream retention updated')
-  }
+  const replicasDiffer = info.config.num_replicas !== cfg.num_replicas
+  const ageDiffers = info.config.max_age !== cfg.max_age || info.config.duplicate_window !== cfg.duplicate_window
+  if (!apply || (!replicasDiffer && !ageDiffers)) return
+  await jsm.streams.update(cfg.name, {
+    ...info.config,
+    num_replicas: cfg.num_replicas!,
+    max_age: cfg.max_age!,
+    duplicate_window: cfg.duplicate_window!,
+  })
+  log.info(
+    { stream: cfg.name, replicas: cfg.num_replicas, maxAgeMs: (cfg.max_age ?? 0) / 1e6 },
+    'stream updated to this configuration',
+  )
 }

@@ -12,7 +12,7 @@ import { isFinal, type Job, type JobState } from '../model.js'
 import { decodeJob } from '../store-codec.js'
 import type { StreamIO } from './io.js'
 import { indexFilter, parseJobId, type StreamNames, type Subjects } from './layout.js'
-import { assemble, decodeIndex, decodeState, decodeSubmit, doneSet, type BatchState, type SubmitRecord } from './records.js'
+import { assemble, decodeIndex, decodeState, decodeSubmit, doneSet, type BatchState } from './records.js'
 import { walkBackwards } from './walk.js'
 
 export interface ListQuery {
@@ -28,7 +28,10 @@ export interface ListPage {
   next?: string
 }
 
-/** Where a page starts: in the unfinished segment (submit sequence, job index) or the finished one (index sequence, position). */
+/**
+ * Where a page starts: in the unfinished segment (submit sequence, job index) or the finished one (index
+ * sequence, position).
+ */
 interface Cursor {
   segment: 'u' | 'f'
   seq: number
@@ -110,7 +113,7 @@ export class JobReader {
       const top = from && m.seq === from.seq ? from.pos - 1 : sub.jobs.length - 1
       for (let i = top; i >= 0; i--) {
         if (sub.jobs[i] === null || sub.jobs[i] === undefined || done.has(i)) continue
-        const job = assemble(sub as SubmitRecord, i, state?.jobs[String(i)], state?.epoch ?? 0)
+        const job = assemble(sub, i, state?.jobs[String(i)], state?.epoch ?? 0)
         if (isFinal(job.state)) continue // decided by the boss; listed with the finished once its record is written
         if (q.state !== undefined && job.state !== q.state) continue
         if (q.function !== undefined && job.function !== q.function) continue
@@ -122,7 +125,12 @@ export class JobReader {
   }
 
   /** Finished jobs newest finished first; returns where the next page starts, if the page filled. */
-  private async finished(q: ListQuery, filter: { state: JobState | '*'; fn: string }, from: Cursor | undefined, out: Job[]): Promise<Cursor | undefined> {
+  private async finished(
+    q: ListQuery,
+    filter: { state: JobState | '*'; fn: string },
+    from: Cursor | undefined,
+    out: Job[],
+  ): Promise<Cursor | undefined> {
     const stream = this.streams.index
     const before = from ? from.seq + 1 : (await this.io.bounds(stream)).last + 1
     for await (const m of walkBackwards(this.io, stream, this.subjects.index(filter.state, filter.fn), before)) {
@@ -150,7 +158,10 @@ export class JobReader {
     if (!msg) return null
     const decoded = decodeJob(msg.data, id)
     if (decoded.job === null) {
-      this.log.warn({ stream: this.streams.done, seq: msg.seq, problem: decoded.problem }, 'skipping garbage in the job store')
+      this.log.warn(
+        { stream: this.streams.done, seq: msg.seq, problem: decoded.problem },
+        'skipping garbage in the job store',
+      )
       return null
     }
     return decoded.job

@@ -5,8 +5,16 @@
  * can be written to a stream — and garbage decodes to null, never to a half-valid object.
  */
 import { isFinal, JOB_STATES, type Job, type JobError, type JobState } from '../model.js'
-import { cutToBytes, isIsoTime, isObject, isSafeCount, jobErrorFrom, optionalIsoTime, optionalString } from '../parse.js'
-import { isBatchId, jobIdOf, MAX_BATCH_JOBS } from './layout.js'
+import {
+  cutToBytes,
+  isIsoTime,
+  isObject,
+  isSafeCount,
+  jobErrorFrom,
+  optionalIsoTime,
+  optionalString,
+} from '../parse.js'
+import { jobIdOf, MAX_BATCH_JOBS } from './layout.js'
 
 /** One job as submitted (its id is `<batch>-<index>`). */
 export interface SubmittedJob {
@@ -78,13 +86,24 @@ function submittedJob(x: unknown): SubmittedJob | undefined {
 export function decodeSubmit(data: Uint8Array, batch: string): SubmitRecord | null {
   const x = parse(data)
   if (!isObject(x) || x.v !== 1 || x.batch !== batch || !isIsoTime(x.createdAt) || !Array.isArray(x.jobs)) return null
-  if (x.jobs.length === 0 || x.jobs.length > MAX_BATCH_JOBS || !x.jobs.every((j) => j === null || submittedJob(j) !== undefined)) return null
+  if (
+    x.jobs.length === 0 ||
+    x.jobs.length > MAX_BATCH_JOBS ||
+    !x.jobs.every((j) => j === null || submittedJob(j) !== undefined)
+  )
+    return null
   return x as unknown as SubmitRecord
 }
 
 function liveJob(x: unknown): LiveJob | undefined {
   if (!isObject(x) || !JOB_STATES.includes(x.state as JobState) || !isSafeCount(x.attempts)) return undefined
-  if (!optionalString(x.worker) || !optionalIsoTime(x.startedAt) || !optionalIsoTime(x.runAt) || !optionalIsoTime(x.finishedAt)) return undefined
+  if (
+    !optionalString(x.worker) ||
+    !optionalIsoTime(x.startedAt) ||
+    !optionalIsoTime(x.runAt) ||
+    !optionalIsoTime(x.finishedAt)
+  )
+    return undefined
   if (x.error !== undefined && jobErrorFrom(x.error) === undefined) return undefined
   if (x.cancelRequested !== undefined && typeof x.cancelRequested !== 'boolean') return undefined
   return x as unknown as LiveJob
@@ -156,7 +175,14 @@ const LIVE_ERROR_BYTES = 300
 
 /** What the boss keeps about a job in its batch's state record (nothing for a plain queued job). */
 export function liveOf(job: Job): LiveJob | undefined {
-  if (job.state === 'queued' && job.attempts === 0 && !job.cancelRequested && job.error === undefined && job.worker === undefined) return undefined
+  if (
+    job.state === 'queued' &&
+    job.attempts === 0 &&
+    !job.cancelRequested &&
+    job.error === undefined &&
+    job.worker === undefined
+  )
+    return undefined
   const live: LiveJob = { state: job.state, attempts: job.attempts }
   if (job.worker !== undefined) live.worker = job.worker
   if (job.startedAt !== undefined) live.startedAt = job.startedAt
@@ -178,5 +204,3 @@ export function decodeIndex(data: Uint8Array): IndexRecord | null {
   if (!isObject(x) || x.v !== 1 || !Array.isArray(x.ids) || !x.ids.every((id) => typeof id === 'string')) return null
   return x as unknown as IndexRecord
 }
-
-export { isBatchId }

@@ -53,12 +53,15 @@ export class Submitter {
     const max = this.maxPayload() - HEADER_ROOM
     const sizes = jobs.map((j, index) => {
       const bytes = encode(j).length + 1
-      if (bytes > max) throw errors.BODY_TOO_LARGE(`job ${index} is ${bytes} bytes; the store takes at most ${max}`, { details: { index, bytes, max } })
+      if (bytes > max)
+        throw errors.BODY_TOO_LARGE(`job ${index} is ${bytes} bytes; the store takes at most ${max}`, {
+          details: { index, bytes, max },
+        })
       return bytes
     })
     const chunks: SubmitPlan['chunks'] = []
     const ids: string[] = []
-    for (let start = 0; start < jobs.length; ) {
+    for (let start = 0; start < jobs.length;) {
       let end = start
       let bytes = 0
       while (end < jobs.length && end - start < MAX_BATCH_JOBS && bytes + sizes[end]! <= max) bytes += sizes[end++]!
@@ -79,7 +82,7 @@ export class Submitter {
       plan.chunks.map(async ({ batch, start, end }) => {
         const slice = jobs.slice(start, end)
         if (slice.every((j) => j === null)) return
-        const record: SubmitRecord = { v: 1, batch, createdAt, jobs: slice as SubmittedJob[] }
+        const record: SubmitRecord = { v: 1, batch, createdAt, jobs: slice }
         await this.io.publish(this.streams.submit, this.subjects.submit(batch), encode(record), { msgId: batch })
       }),
     )
@@ -90,7 +93,9 @@ export class Submitter {
     const subject = this.idemSubject(key)
     const claimedAt = new Date().toISOString()
     try {
-      const ack = await this.io.publish(this.streams.idem, subject, encode({ jobId, claimedAt }), { expectLastSubjectSequence: 0 })
+      const ack = await this.io.publish(this.streams.idem, subject, encode({ jobId, claimedAt }), {
+        expectLastSubjectSequence: 0,
+      })
       return { jobId, claimedAt, seq: ack.seq }
     } catch (err) {
       const existing = await this.io.last(this.streams.idem, subject)
@@ -108,7 +113,9 @@ export class Submitter {
     const subject = this.idemSubject(key)
     const claimedAt = new Date().toISOString()
     try {
-      const ack = await this.io.publish(this.streams.idem, subject, encode({ jobId, claimedAt }), { expectLastSubjectSequence: abandoned.seq })
+      const ack = await this.io.publish(this.streams.idem, subject, encode({ jobId, claimedAt }), {
+        expectLastSubjectSequence: abandoned.seq,
+      })
       return { jobId, claimedAt, seq: ack.seq }
     } catch (err) {
       const existing = await this.io.last(this.streams.idem, subject)

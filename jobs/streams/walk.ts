@@ -16,14 +16,20 @@ const MAX_WINDOW = 1 << 20
  * Messages of `stream` matching `filter` with a sequence below `before`, newest first. Stops at
  * the stream's first sequence (or when the consumer stops iterating).
  */
-export async function* walkBackwards(io: StreamIO, stream: string, filter: string, before: number, signal?: AbortSignal): AsyncGenerator<StoredMessage> {
+export async function* walkBackwards(
+  io: StreamIO,
+  stream: string,
+  filter: string,
+  before: number,
+  signal?: AbortSignal,
+): AsyncGenerator<StoredMessage> {
   const { first } = await io.bounds(stream)
   let hi = before
   let window = FIRST_WINDOW
   while (hi > first && hi > 1) {
     const lo = Math.max(first, hi - window, 1)
     const found: StoredMessage[] = []
-    for (let s = lo; s < hi; ) {
+    for (let s = lo; s < hi;) {
       const m = await io.next(stream, filter, s, signal)
       if (m === null || m.seq >= hi) break
       found.push(m)

@@ -1,17 +1,17 @@
 /**
  * Candidacy: this process's candidacy for one global name (ZooKeeper's leader-election recipe and
- * Curator's LeaderLatch, REFERENCE.md §2.1–2.6). States:
+ * Curator's LeaderLatch; README "Design notes", recipes 1–6). States:
  * `joining → following ⇄ fencing → leading`, `suspended` (connection in doubt), `waiting` (session
  * lost, rejoins on the next 'connected'), `closed`.
  *
- * - our node `<base>/elections/<name>/<guid>-n_<seq>` is made by a protected create (§2.3);
+ * - our node `<base>/elections/<name>/<guid>-n_<seq>` is made by a protected create (recipe 3);
  * - order is the numeric suffix; we watch only our immediate predecessor with getData, and when it is
- *   already gone we read the children again — never rejoin (§2.2, CURATOR-644/645);
- * - before acting, our node's ephemeralOwner must be our session (§2.4, CURATOR-696);
+ *   already gone we read the children again — never rejoin (recipe 2, CURATOR-644/645);
+ * - before acting, our node's ephemeralOwner must be our session (recipe 4, CURATOR-696);
  * - leadership is fenced: `<base>/epochs/<name>` is bumped with a versioned setData in one multi with
- *   the epoch written into our node, so epochs strictly increase across leaders (§2.6);
+ *   the epoch written into our node, so epochs strictly increase across leaders (recipe 6);
  * - 'suspended' deposes at once; after 'reconnected' the leader checks again and, still first, takes
- *   a NEW epoch (§2.5); 'lost' deposes and the next 'connected' rejoins with a new node;
+ *   a NEW epoch (recipe 5); 'lost' deposes and the next 'connected' rejoins with a new node;
  * - a failed evaluation (the first one included) is retried with backoff until we are in the election
  *   again: only resign()/close() end a candidacy.
  */
@@ -153,7 +153,6 @@ export class Candidacy {
       case 'reconnected':
       case 'connected':
         this.evaluator.kick()
-        return
     }
   }
 

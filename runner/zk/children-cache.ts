@@ -1,8 +1,8 @@
 /**
  * ChildrenCache: the children of one znode and their parsed data, kept correct by watches
- * (Curator's PathChildrenCache; REFERENCE.md §2.8). States: `idle → ready ⇄ (refreshing) → closed`.
+ * (Curator's PathChildrenCache; README "Design notes", recipe 9). States: `idle → ready ⇄ (refreshing) → closed`.
  *
- * Fixes the seed's defects (§1): a directory that does not exist yet is watched with an exists watch
+ * Fixes the seed's defects 1 and 5: a directory that does not exist yet is watched with an exists watch
  * and loaded when it appears; a child deleted between getChildren and getData is skipped alone (the
  * rest of the answer stands); invalid data is skipped with a warning. `reset()` re-reads everything
  * and re-arms every watch (after a new session or a reconnect). Reads on a ready cache cost nothing.

@@ -1,8 +1,8 @@
 /**
  * One node-zookeeper-client instance and the little the session needs from it: connect with
- * `retries: 0` (no blind retries, REFERENCE.md §2.3), know whether it is connected right now,
+ * `retries: 0` (no blind retries: README "Design notes", recipe 3), know whether it is connected right now,
  * drop the socket on demand (our read timeout: the client has none), and destroy it for good
- * (an expired client is dead forever, §3: the session builds a new one). The client has no timeout
+ * (an expired client is dead forever, client hazard 2: the session builds a new one). The client has no timeout
  * on the handshake after the TCP connect (a server that is still starting can accept the socket and
  * never answer): a watchdog drops a socket that has not completed its handshake in time.
  */

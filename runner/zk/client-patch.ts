@@ -1,7 +1,7 @@
 /**
- * Load-time patch of node-zookeeper-client 1.1.3 (REFERENCE.md §3): error codes newer than the 3.4
- * protocol (e.g. -118 SESSION_MOVED, -125 QUOTA_EXCEEDED, -127 THROTTLED_OP) make `Exception.create`
- * throw "Unknown code" inside the socket's data handler, which crashes the process. After this
+ * Load-time patch of node-zookeeper-client 1.1.3 (README "Design notes", client hazard 5): error codes
+ * newer than the 3.4 protocol (e.g. -118 SESSION_MOVED, -125 QUOTA_EXCEEDED, -127 THROTTLED_OP) make
+ * `Exception.create` throw "Unknown code" inside the socket's data handler, which crashes the process. After this
  * module is imported, an unknown code becomes an ordinary Exception (same prototype, `getCode()`
  * works) that reaches the request's callback like any other error. As a second guard, any throw
  * inside the data handler drops the connection (the client reconnects) instead of crashing.
@@ -16,7 +16,7 @@ const require = createRequire(import.meta.url)
 /** The shape of lib/Exception.js as far as the patch needs it. */
 interface ExceptionModule {
   (this: unknown, ...args: unknown[]): void
-  create(code: number, path?: string): ZkClientException
+  create: (code: number, path?: string) => ZkClientException
   prototype: object
   __bosunPatched?: boolean
 }
@@ -32,8 +32,8 @@ type ManagerThis = { socket?: { destroy(): void }; pendingBuffer: Buffer | null 
 
 interface ConnectionManagerClass {
   prototype: {
-    onSocketData(this: ManagerThis, buf: Buffer): void
-    onSocketClosed(this: ManagerThis, hadError: boolean): void
+    onSocketData: (this: ManagerThis, buf: Buffer) => void
+    onSocketClosed: (this: ManagerThis, hadError: boolean) => void
     __bosunPatched?: boolean
   }
 }

@@ -1,5 +1,5 @@
 /**
- * ZkElection: the seed's registerCandidate / whereisGlobal (REFERENCE.md §1) plus resign. One
+ * ZkElection: the seed's registerCandidate / whereisGlobal (README "Design notes", seed defects 2–4) plus resign. One
  * Candidacy per name this process stands for (candidate.ts) and one LeaderCache for every name anyone
  * asks about (leader-cache.ts). States: `open → closed`.
  *
@@ -127,13 +127,13 @@ export class ZkElection extends EventEmitter implements Election {
 
   override on(event: 'leader', listener: (name: string, leader: LeaderInfo | null) => void): this
   override on(event: 'watch', listener: (name: string, type: WatchEventType) => void): this
-  override on(event: string, listener: (...args: any[]) => void): this {
+  override on(event: string, listener: Parameters<EventEmitter['on']>[1]): this {
     return super.on(event, listener)
   }
 
   override off(event: 'leader', listener: (name: string, leader: LeaderInfo | null) => void): this
   override off(event: 'watch', listener: (name: string, type: WatchEventType) => void): this
-  override off(event: string, listener: (...args: any[]) => void): this {
+  override off(event: string, listener: Parameters<EventEmitter['off']>[1]): this {
     return super.off(event, listener)
   }
 

@@ -1,8 +1,8 @@
 /**
  * LeaderCache: `whereisGlobal` — who leads each name, as anyone (candidate or not) sees it in
  * ZooKeeper. One entry per name, kept correct by a children watch on the election directory plus a
- * data watch on the current first node (REFERENCE.md §1: the seed's watch cleared another key than it
- * filled, and a losing candidate cached itself). The answer comes only from ZooKeeper data: the first
+ * data watch on the current first node (README "Design notes", seed defects 2 and 3: the seed's watch cleared another
+ * key than it filled, and a losing candidate cached itself). The answer comes only from ZooKeeper data: the first
  * node in election order, once its owner has written its fencing epoch; null when nobody leads.
  */
 import type { LeaderInfo } from '../contracts.js'

@@ -1,7 +1,7 @@
 /**
  * The request helpers of a ZooKeeper session: promises with timeouts over node-zookeeper-client's
  * callbacks, ACLs on every create, ephemeral tracking (so close() can delete them first), and the
- * protected ephemeral-sequential create (REFERENCE.md §2.3: after a connection loss search the
+ * protected ephemeral-sequential create (README "Design notes", recipe 3: after a connection loss search the
  * children for our GUID; never blind-retry a create). ZkSession supplies `call()`.
  */
 import { randomUUID } from 'node:crypto'
@@ -138,7 +138,7 @@ export abstract class ZkOperations extends EventEmitter {
         const cb = (err: unknown, data?: Buffer, stat?: zookeeper.Stat) =>
           done(err, err ? undefined : { data: data ?? Buffer.alloc(0), stat: toStat(stat!) })
         if (w) c.getData(path, w, cb as never)
-        else c.getData(path, cb as never)
+        else c.getData(path, cb)
       },
       opts,
     )
@@ -157,7 +157,7 @@ export abstract class ZkOperations extends EventEmitter {
         const cb = (err: unknown, children?: string[], stat?: zookeeper.Stat) =>
           done(err, err ? undefined : { children: children ?? [], stat: toStat(stat!) })
         if (w) c.getChildren(path, w, cb as never)
-        else c.getChildren(path, cb as never)
+        else c.getChildren(path, cb)
       },
       opts,
     )
@@ -173,7 +173,7 @@ export abstract class ZkOperations extends EventEmitter {
         const cb = (err: unknown, stat?: zookeeper.Stat | null) =>
           done(err, err ? undefined : stat ? toStat(stat) : null)
         if (w) c.exists(path, w, cb as never)
-        else c.exists(path, cb as never)
+        else c.exists(path, cb)
       },
       opts,
     )

@@ -1,6 +1,6 @@
 /**
  * Small ZooKeeper vocabulary shared by the session and the recipes: stats with the 8-byte Buffer
- * fields converted (REFERENCE.md §3), watch events, create modes, ACLs, error classification and
+ * fields converted (README "Design notes", client hazard 7), watch events, create modes, ACLs, error classification and
  * znode-name validation.
  */
 import { createHash } from 'node:crypto'
@@ -139,6 +139,7 @@ export function toZkError(op: string, path: string, err: unknown): BosunError {
   return errors.ZK(`ZooKeeper ${op} ${path} failed: ${message}`, { cause: err, details: { op, path, zkCode, zkName } })
 }
 
+// eslint-disable-next-line no-control-regex -- control characters are exactly what it rejects
 const BAD_NAME_CHARS = /[\u0000-\u001f\u007f-\u009f\ud800-\uf8ff\ufff0-\uffff/]/u
 
 /**

@@ -57,7 +57,7 @@ export function parseRegistration(child: string, data: Buffer): ServiceEntry | s
   if (!isMeta(o.meta)) return 'meta is not an object'
   if (typeof o.registeredAt !== 'string') return 'missing registeredAt'
   return {
-    id: o.id as string,
+    id: o.id,
     address: o.address as string,
     host: o.host as string,
     pid: o.pid as number,
@@ -120,7 +120,7 @@ export function electionSequence(name: string): number | undefined {
   return m ? Number(m[1]) : undefined
 }
 
-/** Election nodes in election order (numeric suffix; REFERENCE.md §2.1); other names are dropped. */
+/** Election nodes in election order (numeric suffix; README "Design notes", recipe 1); other names are dropped. */
 export function sortElectionNodes(children: readonly string[]): string[] {
   return children
     .filter((c) => electionSequence(c) !== undefined)

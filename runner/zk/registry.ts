@@ -1,6 +1,6 @@
 /**
- * ZkRegistry: the seed's register / getCapable / nsendCapable / getPeers / nsendPeers (REFERENCE.md §1)
- * on Curator's ServiceDiscovery pattern (§2.8).
+ * ZkRegistry: the seed's register / getCapable / nsendCapable / getPeers / nsendPeers (README "Design notes", seed
+ * defects 1, 5 and 6) on Curator's ServiceDiscovery pattern (recipe 9).
  *
  * Layout: `<base>/services/<service>/<nodeId>` and `<base>/nodes/<nodeId>`, ephemeral, data
  * `{ v: 1, id, address, host, pid, meta, registeredAt }`. What this process registered is kept as
@@ -152,13 +152,13 @@ export class ZkRegistry extends EventEmitter implements Registry {
 
   override on(event: 'change', listener: (service: string, entries: ServiceEntry[]) => void): this
   override on(event: 'peers', listener: (peers: PeerEntry[]) => void): this
-  override on(event: string, listener: (...args: any[]) => void): this {
+  override on(event: string, listener: Parameters<EventEmitter['on']>[1]): this {
     return super.on(event, listener)
   }
 
   override off(event: 'change', listener: (service: string, entries: ServiceEntry[]) => void): this
   override off(event: 'peers', listener: (peers: PeerEntry[]) => void): this
-  override off(event: string, listener: (...args: any[]) => void): this {
+  override off(event: string, listener: Parameters<EventEmitter['off']>[1]): this {
     return super.off(event, listener)
   }
 

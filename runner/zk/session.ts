@@ -11,9 +11,10 @@
  * - 'lost': the session is gone (expired, or unconfirmed longer than the session timeout); a new
  *   client is being built and 'connected' follows.
  *
- * Hazards of node-zookeeper-client handled here (REFERENCE.md §2.8, §3): no read timeout (own probe at
- * least every third of the session timeout), a dead client after expiry (replaced), requests queued
- * while disconnected (requests are only handed to a connected client, and every call has a timeout),
+ * Hazards of node-zookeeper-client handled here (README "Design notes": recipe 8, client hazards): no read
+ * timeout (own probe at least every third of the session timeout), a dead client after expiry (replaced),
+ * requests queued while disconnected (requests are only handed to a connected client, and every call has a
+ * timeout),
  * unknown error codes (client-patch.ts), `close()` while disconnected (waits briefly, deletes our
  * ephemerals first), a wiped server ("client has seen zxid …": the session is given up when unconfirmed).
  */
@@ -235,7 +236,6 @@ export class ZkSession extends ZkOperations {
       case 'authFailed':
         this.log.error('ZooKeeper authentication failed')
         this.loseSession('authentication failed', 1000)
-        return
     }
   }
 

@@ -99,6 +99,8 @@ export class SingleFlight {
     } finally {
       this.looping = false
     }
+    // rethrows what the last pass threw, whatever it was
+    // eslint-disable-next-line @typescript-eslint/only-throw-error
     if (lastError !== undefined) throw lastError
   }
 }

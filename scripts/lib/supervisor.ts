@@ -169,7 +169,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
   /** Stop the named processes in parallel (all when `names` is omitted). */
   async stop(names: readonly string[] = this.names()): Promise<void> {
-    await Promise.all(names.map((n) => this.procs.get(n)?.stop(this.stopTimeoutMs)))
+    await Promise.all(names.map((n) => this.procs.get(n)?.stop(this.stopTimeoutMs) ?? Promise.resolve()))
   }
 
   /** SIGKILL every group at once. */

@@ -28,7 +28,9 @@ export function startWatchdog(parentPid: number, groupsFile: string): Watchdog {
   // The parent counts as gone when it no longer exists or is a zombie nobody reaped.
   const script = [
     'P=$1; F=$2',
-    'while kill -0 "$P" 2>/dev/null && [ "$(sed "s/.*) //" /proc/$P/stat 2>/dev/null | cut -c1)" != Z ]; do sleep 1; done',
+    'while kill -0 "$P" 2>/dev/null && [ "$(sed "s/.*) //" /proc/$P/stat 2>/dev/null | cut -c1)" != Z ]; do',
+    '  sleep 1',
+    'done',
     'for g in $(cat "$F" 2>/dev/null); do kill -CONT -"$g" 2>/dev/null; kill -KILL -"$g" 2>/dev/null; done',
   ].join('\n')
   const child = spawn('sh', ['-c', script, 'bosun-watchdog', String(parentPid), groupsFile], {

@@ -5,11 +5,21 @@
  */
 import { EventEmitter } from 'node:events'
 import type { Job } from '../../jobs/model.js'
-import { assemble, Submitter, Subjects, type Claim, type ListPage, type ListQuery, type SubmitPlan, type SubmitRecord, type SubmittedJob } from '../../jobs/streams/index.js'
+import {
+  assemble,
+  Submitter,
+  Subjects,
+  type Claim,
+  type ListPage,
+  type ListQuery,
+  type SubmitPlan,
+  type SubmitRecord,
+  type SubmittedJob,
+} from '../../jobs/streams/index.js'
 import { WORKER_SERVICE } from '../../jobs/protocol.js'
 import { Backpressure } from '../../api/backpressure.js'
 import { ClusterJobService, type ApiStore, type JobServiceDeps } from '../../api/job-service.js'
-import type { Election, LeaderInfo, Registry, ServiceEntry, Transport } from '../../runner/index.js'
+import type { LeaderInfo, Registry, ServiceEntry } from '../../runner/index.js'
 import { errors } from '../../runner/errors.js'
 import { silentLogger } from '../../runner/logger.js'
 
@@ -26,7 +36,12 @@ export class FakeStore implements ApiStore {
   /** Calls of a hanging method that still answer before it starts hanging. */
   readonly hangAfter: Partial<Record<StoreMethod, number>> = {}
   readonly calls: Record<StoreMethod, number> = { publish: 0, get: 0, claim: 0, repoint: 0, list: 0 }
-  private readonly submitter = new Submitter(undefined as never, new Subjects('test'), { submit: 's', idem: 'i' }, () => 1024 * 1024)
+  private readonly submitter = new Submitter(
+    undefined as never,
+    new Subjects('test'),
+    { submit: 's', idem: 'i' },
+    () => 1024 * 1024,
+  )
 
   private stalls(m: StoreMethod): boolean {
     this.calls[m]++
@@ -40,7 +55,7 @@ export class FakeStore implements ApiStore {
   async publish(plan: SubmitPlan, jobs: ReadonlyArray<SubmittedJob | null>, createdAt: string): Promise<void> {
     if (this.stalls('publish')) return never()
     for (const { batch, start, end } of plan.chunks) {
-      const record: SubmitRecord = { v: 1, batch, createdAt, jobs: jobs.slice(start, end) as SubmittedJob[] }
+      const record: SubmitRecord = { v: 1, batch, createdAt, jobs: jobs.slice(start, end) }
       record.jobs.forEach((j, i) => {
         if (j !== null) this.jobs.set(plan.ids[start + i]!, assemble(record, i, undefined, 0))
       })
@@ -72,7 +87,9 @@ export class FakeStore implements ApiStore {
 
   async list(q: ListQuery): Promise<ListPage> {
     if (this.stalls('list')) return never()
-    const jobs = [...this.jobs.values()].filter((j) => (q.state === undefined || j.state === q.state) && (q.function === undefined || j.function === q.function))
+    const jobs = [...this.jobs.values()].filter(
+      (j) => (q.state === undefined || j.state === q.state) && (q.function === undefined || j.function === q.function),
+    )
     return { jobs: jobs.reverse().slice(0, q.limit) }
   }
 }
@@ -157,8 +174,8 @@ export function clusterService(overrides: Partial<JobServiceDeps> = {}): Service
     cluster: 'test',
     store,
     registry: registry as unknown as Registry,
-    election: election as unknown as Election,
-    transport: transport as unknown as Transport,
+    election: election,
+    transport: transport,
     events: { waitOnce: timedWaiter },
     noBossWaitMs: 10,
     backpressure: new Backpressure(0),

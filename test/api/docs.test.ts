@@ -25,7 +25,7 @@ t.test('/docs/json lists every route with its methods, schemas and responses', a
   const res = await inject({ method: 'GET', url: '/docs/json' })
   t.equal(res.statusCode, 200)
   t.match(res.headers['content-type'], /application\/json/)
-  const doc = res.json() as OpenApiDoc
+  const doc: OpenApiDoc = res.json()
   t.match(doc.openapi, /^3\.1\./)
   t.equal(doc.info.title, 'bosun')
   const routes = Object.entries(doc.paths)
@@ -87,7 +87,7 @@ t.test('/docs/json lists every route with its methods, schemas and responses', a
 
 t.test('with tokens the document declares bearer security on the protected routes only', async (t) => {
   const { inject } = await makeApp(t, { apiTokens: ['token-aaaaaaaaaaaaaaaa'] })
-  const doc = (await inject({ method: 'GET', url: '/docs/json' })).json() as OpenApiDoc
+  const doc: OpenApiDoc = (await inject({ method: 'GET', url: '/docs/json' })).json()
   t.same(doc.components?.securitySchemes, { bearer: { type: 'http', scheme: 'bearer' } })
   t.same(doc.paths['/jobs']?.post?.security, [{ bearer: [] }])
   t.same(doc.paths['/cluster']?.get?.security, [{ bearer: [] }])

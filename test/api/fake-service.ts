@@ -12,7 +12,15 @@ import {
   type Job,
   type JobSpec,
 } from '../../jobs/model.js'
-import type { ClusterView, HealthView, JobPage, JobQuery, JobService, SubmitOptions, SubmitResult } from '../../api/service.js'
+import type {
+  ClusterView,
+  HealthView,
+  JobPage,
+  JobQuery,
+  JobService,
+  SubmitOptions,
+  SubmitResult,
+} from '../../api/service.js'
 
 export interface FakeCalls {
   submit: { spec: JobSpec; opts: SubmitOptions }[]
@@ -41,6 +49,7 @@ export class FakeJobService implements JobService {
   private readonly byKey = new Map<string, string>()
 
   private check(): void {
+    // eslint-disable-next-line @typescript-eslint/only-throw-error -- a test sets whatever it wants thrown
     if (this.failWith !== undefined) throw this.failWith
   }
 

@@ -7,7 +7,7 @@ import { FakeJobService } from './fake-service.js'
 export interface TestApp {
   app: BosunApp
   service: FakeJobService
-  inject(opts: InjectOptions): Promise<LightMyRequestResponse>
+  inject: (opts: InjectOptions) => Promise<LightMyRequestResponse>
 }
 
 export async function makeApp(
@@ -33,7 +33,7 @@ export function errorShape(res: LightMyRequestResponse): {
   message: string
   details?: Record<string, unknown>
 } {
-  const body = res.json() as Record<string, unknown>
+  const body: Record<string, unknown> = res.json()
   const keys = Object.keys(body).sort()
   const expected = 'details' in body ? ['code', 'details', 'message', 'statusCode'] : ['code', 'message', 'statusCode']
   if (JSON.stringify(keys) !== JSON.stringify(expected)) throw new Error(`not the error shape: ${res.body}`)

@@ -44,7 +44,12 @@ const cases: Case[] = [
     request: post('/jobs', { function: 'echo', idempotencyKey: 'k2' }),
     status: 503,
   },
-  { name: 'submit: the batch publish stalls', hang: 'publish', request: post('/jobs', { function: 'echo' }), status: 503 },
+  {
+    name: 'submit: the batch publish stalls',
+    hang: 'publish',
+    request: post('/jobs', { function: 'echo' }),
+    status: 503,
+  },
   {
     name: 'batch: idempotency claim stalls',
     hang: 'claim',

@@ -140,10 +140,10 @@ t.test('a job delayed 30 days does not make the boss spin', async (t) => {
   const term = b.term(1)
   t.teardown(() => term.stop())
   await term.start()
-  ;(global as { setImmediate: unknown }).setImmediate = ((fn: () => void) => {
+  ;(global as { setImmediate: unknown }).setImmediate = (fn: () => void) => {
     pumps++
     return immediate(fn)
-  }) as typeof setImmediate
+  }
   await new Promise((r) => setTimeout(r, 300))
   global.setImmediate = immediate
   t.notOk(warnings.includes('TimeoutOverflowWarning'), 'no TimeoutOverflowWarning')

@@ -106,12 +106,19 @@ t.test('a final record written by the previous boss after we read the job is kep
   await new Promise((r) => setTimeout(r, 20))
   // ...when the old boss's final record and done mask land (the watch does not show state writes).
   const batch = parseJobId(job.id)!.batch
-  b.store.finals.set(job.id, { ...running, state: 'succeeded', result: 'by epoch 1', finishedAt: new Date().toISOString() })
+  b.store.finals.set(job.id, {
+    ...running,
+    state: 'succeeded',
+    result: 'by epoch 1',
+    finishedAt: new Date().toISOString(),
+  })
   b.store.writeRaw(batch, { ...emptyState(batch, 1, 1), done: doneMask([0], 1) })
   w1.running.delete(job.id)
   b.store.gate = undefined
   open()
-  await waitFor(() => term.status().running === 0 && term.status().queued === 0, { what: 'the job dropped as finished' })
+  await waitFor(() => term.status().running === 0 && term.status().queued === 0, {
+    what: 'the job dropped as finished',
+  })
   const rec = b.store.current(job.id)!
   t.equal(rec.state, 'succeeded', "the predecessor's result stands")
   t.equal(rec.result, 'by epoch 1')

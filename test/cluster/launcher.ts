@@ -86,8 +86,8 @@ export async function startLauncher(args: string[], env: NodeJS.ProcessEnv = {})
       }
     })
   }
-  collect(child.stdout!)
-  collect(child.stderr!)
+  collect(child.stdout)
+  collect(child.stderr)
   const exited = new Promise<ExitStatus>((res) => child.once('exit', (code, signal) => res({ code, signal })))
   let destroyed = false
   const tail = (n = 60) => lines.slice(-n).join('\n')

@@ -107,8 +107,10 @@ t.test('Output prefixes lines, pads names, splits chunks, flushes a partial last
   const c = new Output({ color: true, out: { write: (s: string) => coloured.push(s) } })
   c.line('api.1', 'x')
   c.line('api.1', 'oops', true)
+  /* eslint-disable no-control-regex -- ANSI colour codes */
   t.match(coloured[0], /^\u001b\[\d+mapi\.1 \|\u001b\[0m x\n$/)
   t.match(coloured[1], /\u001b\[31moops\u001b\[0m/)
+  /* eslint-enable no-control-regex */
 
   t.equal(defaultColor({ isTTY: true }, {}), true)
   t.equal(defaultColor({ isTTY: false }, {}), false)

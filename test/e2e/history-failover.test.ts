@@ -56,7 +56,9 @@ t.test(`fill: ${HISTORY} finished jobs retained`, async (t) => {
   const ids: string[] = []
   for (let i = 0; i < HISTORY; i += BATCH * 4) {
     const rs = await Promise.all(
-      Array.from({ length: Math.min(4, Math.ceil((HISTORY - i) / BATCH)) }, () => post('/jobs/batch', { jobs: Array.from({ length: BATCH }, () => ({ function: 'noop' })) })),
+      Array.from({ length: Math.min(4, Math.ceil((HISTORY - i) / BATCH)) }, () =>
+        post('/jobs/batch', { jobs: Array.from({ length: BATCH }, () => ({ function: 'noop' })) }),
+      ),
     )
     for (const r of rs) {
       t.equal(r.status, 202)
@@ -64,8 +66,15 @@ t.test(`fill: ${HISTORY} finished jobs retained`, async (t) => {
     }
   }
   const jsm = await jetstreamManager(nc)
-  await waitFor(async () => (await jsm.streams.info(`bosun_${name}_done`)).state.messages >= HISTORY, { timeoutMs: 600_000, intervalMs: 1000, what: `${HISTORY} final records` })
-  await waitFor(async () => (await jsm.streams.info(`bosun_${name}_submit`)).state.messages === 0, { timeoutMs: 60_000, what: 'every batch closed' })
+  await waitFor(async () => (await jsm.streams.info(`bosun_${name}_done`)).state.messages >= HISTORY, {
+    timeoutMs: 600_000,
+    intervalMs: 1000,
+    what: `${HISTORY} final records`,
+  })
+  await waitFor(async () => (await jsm.streams.info(`bosun_${name}_submit`)).state.messages === 0, {
+    timeoutMs: 60_000,
+    what: 'every batch closed',
+  })
   t.comment(`filled ${HISTORY} finished jobs in ${Date.now() - t0} ms`)
 })
 
@@ -86,7 +95,9 @@ function starts(file: string): Map<string, number> {
 
 async function failover(t: Test, how: 'kill -9' | 'SIGTERM', boundMs: number): Promise<void> {
   const file = runsFile()
-  const r = await post('/jobs/batch', { jobs: Array.from({ length: 24 }, () => ({ function: 'start', payload: { file, ms: 3000 } })) })
+  const r = await post('/jobs/batch', {
+    jobs: Array.from({ length: 24 }, () => ({ function: 'start', payload: { file, ms: 3000 } })),
+  })
   t.equal(r.status, 202)
   const ids: string[] = r.body.jobs.map((j: { id: string }) => j.id)
   await waitFor(() => starts(file).size === 24, { timeoutMs: 30_000, what: '24 jobs running' })
@@ -101,13 +112,23 @@ async function failover(t: Test, how: 'kill -9' | 'SIGTERM', boundMs: number): P
   const final = await cluster.waitJob(probe.body.id, 60_000)
   const tookMs = Date.now() - signalledAt
   t.equal(final.state, 'succeeded')
-  t.ok(tookMs <= boundMs, `${how}: the job submitted after the signal was final ${tookMs} ms after it (bound ${boundMs} ms)`)
+  t.ok(
+    tookMs <= boundMs,
+    `${how}: the job submitted after the signal was final ${tookMs} ms after it (bound ${boundMs} ms)`,
+  )
   const after = await cluster.clusterState()
   t.ok(after.boss && after.boss.epoch > before.boss!.epoch, 'a new boss with a greater epoch')
   const jobs = await Promise.all(ids.map((id) => cluster.waitJob(id, 60_000)))
-  t.ok(jobs.every((j) => j.state === 'succeeded' && j.attempts === 1), 'all 24 succeeded at their first attempt')
+  t.ok(
+    jobs.every((j) => j.state === 'succeeded' && j.attempts === 1),
+    'all 24 succeeded at their first attempt',
+  )
   const runs = starts(file)
-  t.same([...runs.values()].filter((n) => n > 1), [], 'none of the 24 jobs running across the boss change ran twice')
+  t.same(
+    [...runs.values()].filter((n) => n > 1),
+    [],
+    'none of the 24 jobs running across the boss change ran twice',
+  )
   t.equal(runs.size, 24)
 }
 

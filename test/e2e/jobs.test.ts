@@ -117,7 +117,7 @@ t.test('idempotency key: one job, one run', async (t) => {
   )
   const ids = new Set(answers.map((a) => a.body.id))
   t.equal(ids.size, 1, 'same job for the same key')
-  await cluster.waitJob([...ids][0]!)
+  await cluster.waitJob([...ids][0])
   const again = await cluster.post('/jobs', { function: 'count', payload: { file }, idempotencyKey: key })
   t.equal(again.body.id, [...ids][0])
   t.equal(runs(file).length, 1, 'ran once')
@@ -125,16 +125,28 @@ t.test('idempotency key: one job, one run', async (t) => {
 
 t.test('cancel: a queued job never runs; a running job gets its signal aborted', async (t) => {
   const file = runsFile()
-  const queued = await cluster.post('/jobs', { function: 'count', payload: { file }, delayMs: 60_000 })
+  // Every slot busy (2 job-running workers × 4), so the next job waits in the queue, ready to run.
+  const state = await cluster.clusterState()
+  const slots = state.workers.reduce((n, w) => n + w.capacity, 0)
+  const blockers: string[] = []
+  for (let i = 0; i < slots; i++) {
+    blockers.push((await cluster.post('/jobs', { function: 'start', payload: { file, ms: 60_000 } })).body.id)
+  }
+  await waitFor(() => runs(file).length === slots, { timeoutMs: 30_000, what: 'every slot busy' })
+  const queued = await cluster.post('/jobs', { function: 'count', payload: { file } })
+  t.equal(queued.body.state, 'queued')
   const del = await cluster.del(`/jobs/${queued.body.id}`)
   t.equal(del.status, 200)
   t.equal((await cluster.waitJob(queued.body.id)).state, 'cancelled')
-  const running = await cluster.post('/jobs', { function: 'start', payload: { file, ms: 30_000 } })
-  await waitFor(() => runs(file).some(([id]) => id === running.body.id), { what: 'job started' })
-  t.equal((await cluster.del(`/jobs/${running.body.id}`)).status, 202, '202: the running job is being stopped')
-  const final = await cluster.waitJob(running.body.id, 10_000)
-  t.equal(final.state, 'cancelled')
-  t.equal(runs(file).filter(([id]) => id === queued.body.id).length, 0, 'the queued job never ran')
+  // A job submitted after it: once it has run, the cancelled one would have run before it (FIFO).
+  const after = await cluster.post('/jobs', { function: 'count', payload: { file } })
+  // The blockers are running jobs: cancelling them aborts their signal and frees their slots.
+  for (const id of blockers)
+    t.equal((await cluster.del(`/jobs/${id}`)).status, 202, '202: the running job is being stopped')
+  for (const id of blockers) t.equal((await cluster.waitJob(id, 10_000)).state, 'cancelled')
+  t.equal((await cluster.waitJob(after.body.id, 30_000)).state, 'succeeded', 'the job queued after it ran')
+  t.equal(runs(file).filter(([id]) => id === queued.body.id).length, 0, 'the cancelled job never ran')
+  t.equal((await cluster.get(`/jobs/${queued.body.id}`)).body.state, 'cancelled', 'and stays cancelled')
 })
 
 t.test('timeoutMs aborts a job', async (t) => {

@@ -18,7 +18,14 @@ t.setTimeout(900_000)
 
 const zk = await startZooKeeper()
 const nats = await startNats()
-const cluster = new TestCluster({ zk, nats, cluster: uniqueName('big'), workers: 3, concurrency: 2, functionsDir: e2eFunctionsDir() })
+const cluster = new TestCluster({
+  zk,
+  nats,
+  cluster: uniqueName('big'),
+  workers: 3,
+  concurrency: 2,
+  functionsDir: e2eFunctionsDir(),
+})
 t.teardown(async () => {
   await cluster.close()
   await nats.close()
@@ -42,13 +49,21 @@ async function post(body: unknown): Promise<string> {
 }
 
 t.test(`${JOBS} jobs with 900 KB payloads, queued then run, then ${JOBS} with 900 KB results`, async (t) => {
-  const blockers = await Promise.all(Array.from({ length: 4 }, () => post({ function: 'sleep', payload: { ms: 600_000 } })))
-  await waitFor(async () => (await cluster.clusterState()).workers.reduce((n, w) => n + w.running, 0) === 4, { what: 'every slot busy' })
+  const blockers = await Promise.all(
+    Array.from({ length: 4 }, () => post({ function: 'sleep', payload: { ms: 600_000 } })),
+  )
+  await waitFor(async () => (await cluster.clusterState()).workers.reduce((n, w) => n + w.running, 0) === 4, {
+    what: 'every slot busy',
+  })
   const data = 'p'.repeat(BYTES - 100)
   const ids: string[] = []
   let peak = 0
   for (let i = 0; i < JOBS; i += 8) {
-    ids.push(...(await Promise.all(Array.from({ length: Math.min(8, JOBS - i) }, () => post({ function: 'blob', payload: { data } })))))
+    ids.push(
+      ...(await Promise.all(
+        Array.from({ length: Math.min(8, JOBS - i) }, () => post({ function: 'blob', payload: { data } })),
+      )),
+    )
     if (i % 200 === 0) peak = Math.max(peak, await bossRssMb())
   }
   await new Promise((r) => setTimeout(r, 1000))
@@ -75,7 +90,12 @@ t.test(`${JOBS} jobs with 900 KB payloads, queued then run, then ${JOBS} with 90
   const results: string[] = []
   let resultPeak = 0
   for (let i = 0; i < JOBS; i += 50) {
-    const r = await cluster.post('/jobs/batch', { jobs: Array.from({ length: Math.min(50, JOBS - i) }, () => ({ function: 'blob', payload: { bytes: BYTES - 2048 } })) })
+    const r = await cluster.post('/jobs/batch', {
+      jobs: Array.from({ length: Math.min(50, JOBS - i) }, () => ({
+        function: 'blob',
+        payload: { bytes: BYTES - 2048 },
+      })),
+    })
     t.equal(r.status, 202)
     results.push(...r.body.jobs.map((j: { id: string }) => j.id))
     resultPeak = Math.max(resultPeak, await bossRssMb())
@@ -87,7 +107,11 @@ t.test(`${JOBS} jobs with 900 KB payloads, queued then run, then ${JOBS} with 90
     },
     { timeoutMs: 600_000, intervalMs: 500, what: 'the large-result jobs run' },
   )
-  t.equal(((await cluster.get(`/jobs/${results[0]}`)).body.result as string).length, BYTES - 2048, 'a 900 KB result is stored whole')
+  t.equal(
+    ((await cluster.get(`/jobs/${results[0]}`)).body.result as string).length,
+    BYTES - 2048,
+    'a 900 KB result is stored whole',
+  )
   t.comment(`large results: boss RSS peak ${resultPeak} MB`)
   t.ok(resultPeak < RSS_BOUND_MB, `boss RSS with ${JOBS} × 900 KB results: ${resultPeak} MB`)
 })

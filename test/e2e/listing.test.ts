@@ -11,7 +11,14 @@ import { waitFor } from '../helpers/wait.js'
 
 const zk = await startZooKeeper()
 const nats = await startNats()
-const cluster = new TestCluster({ zk, nats, cluster: uniqueName('ls'), workers: 3, concurrency: 8, functionsDir: e2eFunctionsDir() })
+const cluster = new TestCluster({
+  zk,
+  nats,
+  cluster: uniqueName('ls'),
+  workers: 3,
+  concurrency: 8,
+  functionsDir: e2eFunctionsDir(),
+})
 t.teardown(async () => {
   await cluster.close()
   await nats.close()
@@ -30,13 +37,25 @@ t.test('pages walk every job exactly once while jobs are added; newest first; fi
   const finished: string[] = []
   for (let i = 0; i < 6; i++) {
     const fn = i % 3 === 2 ? 'fail' : 'echo'
-    const ids = await submit(Array.from({ length: 10 }, (_, k) => ({ function: fn, payload: fn === 'fail' ? { message: `f${i}` } : { i, k } })))
-    await waitFor(async () => (await Promise.all(ids.map((id) => cluster.get(`/jobs/${id}`)))).every((r) => ['succeeded', 'failed'].includes(r.body.state)), { what: `batch ${i} final` })
+    const ids = await submit(
+      Array.from({ length: 10 }, (_, k) => ({
+        function: fn,
+        payload: fn === 'fail' ? { message: `f${i}` } : { i, k },
+      })),
+    )
+    await waitFor(
+      async () =>
+        (await Promise.all(ids.map((id) => cluster.get(`/jobs/${id}`)))).every((r) =>
+          ['succeeded', 'failed'].includes(r.body.state),
+        ),
+      { what: `batch ${i} final` },
+    )
     finished.push(...ids)
   }
   // Unfinished jobs: delayed, so they stay queued during the walk.
   const queued: string[] = []
-  for (let i = 0; i < 5; i++) queued.push(...(await submit(Array.from({ length: 20 }, () => ({ function: 'echo', delayMs: 600_000 })))))
+  for (let i = 0; i < 5; i++)
+    queued.push(...(await submit(Array.from({ length: 20 }, () => ({ function: 'echo', delayMs: 600_000 })))))
   const walked: string[] = []
   let cursor: string | undefined
   let pages = 0
@@ -49,17 +68,26 @@ t.test('pages walk every job exactly once while jobs are added; newest first; fi
   } while (cursor)
   t.equal(new Set(walked).size, walked.length, 'no job listed twice')
   const expected = [...queued, ...finished]
-  t.same(new Set(walked), new Set(expected), 'every job that existed when the walk began was listed, and nothing added after')
+  t.same(
+    new Set(walked),
+    new Set(expected),
+    'every job that existed when the walk began was listed, and nothing added after',
+  )
   t.same(walked.slice(0, queued.length), [...queued].reverse(), 'unfinished jobs first, newest submitted first')
   // Finished jobs: newest finished first. The 10 jobs of a batch finish in any order among
   // themselves, but each batch finished before the next was submitted.
   const batchOf = (id: string) => Math.floor(finished.indexOf(id) / 10)
   const order = walked.slice(queued.length).map(batchOf)
-  t.ok(order.every((b, i) => i === 0 || b <= order[i - 1]!), `then finished jobs, newest finished first (batches ${order.join(',')})`)
+  t.ok(
+    order.every((b, i) => i === 0 || b <= order[i - 1]!),
+    `then finished jobs, newest finished first (batches ${order.join(',')})`,
+  )
 
   const failed = await cluster.get('/jobs?state=failed&limit=100')
   t.equal(failed.body.jobs.length, 20)
-  t.ok(failed.body.jobs.every((j: { state: string; function: string }) => j.state === 'failed' && j.function === 'fail'))
+  t.ok(
+    failed.body.jobs.every((j: { state: string; function: string }) => j.state === 'failed' && j.function === 'fail'),
+  )
   t.notOk(failed.body.next, 'no next page when nothing more matches')
   const echoDone = await cluster.get('/jobs?state=succeeded&function=echo&limit=15')
   t.equal(echoDone.body.jobs.length, 15)

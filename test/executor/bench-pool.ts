@@ -50,7 +50,8 @@ async function main(argv: string[]): Promise<void> {
     await round(pool, file, Math.min(5000, jobs), inFlight) // warm-up: module imports, JIT
     const r = await round(pool, file, jobs, inFlight)
     console.log(
-      `concurrency=${concurrency} inFlight=${inFlight} fn=${fn} jobs=${jobs}: ${Math.round(r.perSecond)} jobs/s, latency p50 ${r.p50.toFixed(2)} ms p99 ${r.p99.toFixed(2)} ms`,
+      `concurrency=${concurrency} inFlight=${inFlight} fn=${fn} jobs=${jobs}: ${Math.round(r.perSecond)} jobs/s, ` +
+        `latency p50 ${r.p50.toFixed(2)} ms p99 ${r.p99.toFixed(2)} ms`,
     )
   } finally {
     await pool.close()

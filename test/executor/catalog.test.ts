@@ -76,7 +76,9 @@ t.test('symbolic links: followed inside the folder, rejected when they escape or
   t.same(cat.names, ['alias', 'deep', 'real'])
   t.equal(cat.resolve('alias'), join(realpathSync(fns), 'real.mjs'), 'a link resolves to its real file')
   t.equal(cat.resolve('escape'), undefined)
-  const reasons = lines.filter((l) => l.msg === 'function file ignored').map((l) => `${l.file}: ${l.reason}`)
+  const reasons = lines
+    .filter((l) => l.msg === 'function file ignored')
+    .map((l) => `${String(l.file)}: ${String(l.reason)}`)
   t.match(reasons.join('\n'), /escape\.mjs: symbolic link leads outside/)
   t.match(reasons.join('\n'), /escape2\.mjs: symbolic link leads outside/)
   t.match(reasons.join('\n'), /dangling\.mjs: broken symbolic link/)

@@ -37,7 +37,8 @@ t.test('the main event loop stays responsive while a function busy-loops for 3 s
   const maxDelayMs = histogram.max / 1e6
   const p99DelayMs = histogram.percentile(99) / 1e6
   t.comment(
-    `event-loop delay max ${maxDelayMs.toFixed(1)} ms, p99 ${p99DelayMs.toFixed(1)} ms; max timer drift ${maxDrift.toFixed(1)} ms`,
+    `event-loop delay max ${maxDelayMs.toFixed(1)} ms, p99 ${p99DelayMs.toFixed(1)} ms; ` +
+      `max timer drift ${maxDrift.toFixed(1)} ms`,
   )
   // Run on the main thread, the loop would be blocked for the whole 3 s. The bounds leave room for a
   // 2-core machine loaded by other test suites (the busy thread takes one core): max is 20-50 ms when

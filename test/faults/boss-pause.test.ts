@@ -1,28 +1,43 @@
 /**
- * Fault: SIGSTOP of the boss past its ZooKeeper session timeout, then SIGCONT, during a 2,000-job run
- * (CONTRACT guarantee 1). While frozen the boss cannot notice anything; a new boss is elected. When
- * it wakes, it must not dispatch or write: proven from epochs on the wire (every job-record write
- * with JetStream's answer, every epoch-carrying message with the worker's answer), not from timing.
+ * Fault: SIGSTOP of the boss past its ZooKeeper session timeout while every job slot runs a long job,
+ * then SIGCONT once its successor is visibly at work (guarantee 1). While frozen the boss notices
+ * nothing; when it wakes, whatever it still sends is judged on the wire — every job-record write with
+ * JetStream's answer, every epoch-carrying message with the worker's answer — at every change of
+ * epoch, not by timing. No worker dies: every job starts once and succeeds with attempts 1.
  */
 import t from 'tap'
 import { startNats, startZooKeeper, uniqueName } from '../helpers/servers.js'
-import { TestCluster, e2eFunctionsDir } from '../helpers/processes.js'
-import { waitFor } from '../helpers/wait.js'
 import {
-  executionGapAfter,
-  executions,
+  TestCluster,
+  e2eFunctionsDir,
   logEntries,
-  recordFault,
-  settleWorkload,
-  startCluster,
-  startWorkload,
+  startClusterPatiently,
   waitForLog,
   waitForNewBoss,
-  watchBossActions,
-} from '../helpers/workload.js'
+} from '../helpers/processes.js'
+import { waitFor } from '../helpers/wait.js'
+import { watchWire } from '../helpers/fault-observer.js'
+import { checkWorkload, faultRun } from '../helpers/fault-report.js'
+import {
+  checkBossChange,
+  dispatchingAt,
+  inFlightWorkload,
+  processOf,
+  takeoverEvidence,
+  waitForEndsWithin,
+  waitLongsRunning,
+} from '../helpers/in-flight.js'
+import { settleWorkload, verifyWorkload } from '../helpers/workload.js'
 
 const SESSION_MS = 2000
-const JOBS = 2000
+const RUNNERS = 3
+const CONCURRENCY = 4
+const SLOTS = RUNNERS * CONCURRENCY
+const QUEUED = 300
+/** From SIGSTOP until the new boss dispatches. */
+const BOUND_MS = 5000
+/** Stored writes of the new epoch before the old boss is woken. */
+const NEW_WRITES = 10
 t.setTimeout(900_000)
 const zk = await startZooKeeper({ tickTime: 100 })
 const nats = await startNats()
@@ -33,51 +48,74 @@ t.teardown(async () => {
 })
 
 for (let run = 1; run <= 3; run++) {
-  t.test(`SIGSTOP of the boss past its session timeout, then SIGCONT (run ${run})`, async (t) => {
-    const cluster = uniqueName('bp')
-    const c = new TestCluster({ zk, nats, cluster, workers: 4, concurrency: 8, functionsDir, sessionTimeoutMs: SESSION_MS })
-    t.teardown(() => c.close())
-    await startCluster(c)
-    const actions = await watchBossActions(nats.url, cluster)
-    t.teardown(() => actions.stop())
-    const w = startWorkload(c, { count: JOBS, jobMs: 3 })
-    await waitFor(() => executions(w.runsFile).size >= JOBS / 5, { timeoutMs: 60_000, what: 'a fifth of the jobs ran' })
-    // The boss as of now (not as of the start: on a loaded machine leadership may have moved).
-    const before = await c.clusterState()
-    const oldEpoch = before.boss!.epoch
-    const boss = await c.bossProcess()
-    const pausedAt = Date.now()
-    boss.pause()
-    let after
-    try {
-      after = await waitForNewBoss(c, before.boss!.id, 30_000)
+  const bound = `new boss dispatching ≤ ${BOUND_MS} ms after SIGSTOP`
+  t.test(`SIGSTOP of the boss past its session timeout, then SIGCONT (run ${run})`, (t) =>
+    faultRun(t, { fault: 'SIGSTOP of the boss past its session timeout', run, bound }, async (check) => {
+      const cluster = uniqueName('bp')
+      const c = new TestCluster({
+        zk,
+        nats,
+        cluster,
+        workers: RUNNERS + 1,
+        concurrency: CONCURRENCY,
+        functionsDir,
+        sessionTimeoutMs: SESSION_MS,
+      })
+      t.teardown(() => c.close())
+      await startClusterPatiently(c, RUNNERS)
+      const wire = await watchWire(nats.url, cluster)
+      t.teardown(() => wire.stop())
+      const w = inFlightWorkload(c, { longs: SLOTS, queued: QUEUED })
+      await waitLongsRunning(w, SLOTS)
+      await waitForEndsWithin(w, SLOTS, 1200)
+      // The boss as of now (on a loaded machine leadership may have moved since the start).
+      const before = await c.clusterState()
+      const oldEpoch = before.boss!.epoch
+      const boss = processOf(c, before.boss!.pid)
+      t.teardown(() => boss.resume())
+      const pausedAt = Date.now()
+      boss.pause()
+      let after
+      try {
+        after = await waitForNewBoss(c, before.boss!.id, 30_000)
+        const epoch = after.boss.epoch
+        // Wake the old boss only once the new one has stored writes, so a late write of the old one
+        // meets records its successor already holds.
+        await waitFor(
+          () => wire.writes.filter((x) => x.epoch === epoch && x.storedSeq !== undefined).length >= NEW_WRITES,
+          {
+            timeoutMs: 30_000,
+            what: 'the new boss storing writes',
+          },
+        )
+      } finally {
+        boss.resume()
+      }
+      const resumedAt = Date.now()
       const newEpoch = after.boss.epoch
-      // Wake the old boss only once the new one is visibly at work, so a late write of the old one
-      // would land after the new boss's writes.
-      await waitFor(() => actions.writes.filter((x) => x.epoch === newEpoch && x.storedSeq !== undefined).length >= 20, { timeoutMs: 30_000, what: 'the new boss writing' })
-    } finally {
-      boss.resume()
-    }
-    const resumedAt = Date.now()
-    const newEpoch = after.boss.epoch
-    const deposed = await waitForLog(boss, /deposed|fenced/, pausedAt, 20_000).catch(() => undefined)
-    const res = await settleWorkload(c, w, 90_000)
-    const gap = executionGapAfter(w.runsFile, pausedAt)
-    const overlap = actions.overlap(oldEpoch, newEpoch)
-    const staleRefusals = c.workers.reduce((n, p) => n + logEntries(p, /refused a dispatch from a stale boss/, pausedAt).length, 0)
-    const summary = `${actions.summary(overlap)}; stale dispatches refused by workers (log): ${staleRefusals}; old boss logged "${deposed?.msg}" ${deposed ? deposed.time - resumedAt : '?'} ms after SIGCONT; paused ${resumedAt - pausedAt} ms`
-    recordFault({ fault: 'SIGSTOP of the boss past its session timeout', run, ...res, failoverGapMs: gap, notes: summary })
-    t.comment(`run ${run}: ${JSON.stringify(res)} gap ${gap} ms; ${summary}`)
-    for (const x of overlap.lateOldWrites.slice(0, 5)) t.comment(`late write of the old boss: ${JSON.stringify(x)}`)
-    for (const x of overlap.lateOldDispatches.slice(0, 5)) t.comment(`late dispatch of the old boss: ${JSON.stringify(x)}`)
-    t.ok(newEpoch > oldEpoch, 'the new boss has a greater epoch')
-    t.ok(overlap.newWrites > 0, 'the new boss wrote job records')
-    t.same(overlap.lateOldWrites.map((x) => `${x.id} ${x.state} seq ${x.storedSeq}`), [], 'no write of the old epoch stored after the first write of the new epoch')
-    t.same(overlap.lateOldDispatches.map((x) => `${x.to} ${x.jobs} jobs`), [], 'no dispatch of the old epoch accepted after the new boss began')
-    t.ok(deposed, 'the old boss logged that it was deposed or fenced')
-    t.ok(boss.running, 'the old boss process is still running (it rejoins as a candidate)')
-    t.equal(res.acknowledged, JOBS, 'every job was acknowledged')
-    t.equal(res.lost, 0, 'no acknowledged job lost')
-    t.equal(res.ranTwice, 0, 'no job ran twice (no worker died)')
-  })
+      const dispatching = await dispatchingAt(processOf(c, after.boss.pid), pausedAt)
+      const deposed = await waitForLog(boss, /^deposed|fenced/, pausedAt, 20_000).catch(() => undefined)
+      const verdict = verifyWorkload(w, await settleWorkload(c, w, 120_000))
+      const evidence = takeoverEvidence(w, pausedAt, pausedAt, dispatching)
+      const staleRefusals = c.workers.reduce(
+        (n, p) => n + logEntries(p, /refused a dispatch from a stale boss/, pausedAt).length,
+        0,
+      )
+
+      check.ok(newEpoch > oldEpoch, 'the new boss has a greater epoch')
+      checkWorkload(check, verdict, SLOTS + QUEUED)
+      const fence = checkBossChange(check, wire, { oldEpoch, newEpoch, evidence, needHeld: true })
+      check.ok(deposed, 'the old boss logged that it was deposed or fenced after SIGCONT')
+      check.ok(boss.running, 'the old boss process is still running (it rejoins as a candidate)')
+      check.atMost(dispatching - pausedAt, BOUND_MS, 'the new boss dispatched within the bound after SIGSTOP')
+      const notes = [
+        `new boss dispatching ${dispatching - pausedAt} ms after SIGSTOP`,
+        fence,
+        `paused ${resumedAt - pausedAt} ms`,
+        `old boss logged "${deposed?.msg}" ${deposed ? deposed.time - resumedAt : '?'} ms after SIGCONT`,
+        `stale dispatches refused by workers (log) ${staleRefusals}`,
+      ].join('; ')
+      return { verdict, measuredMs: dispatching - pausedAt, notes }
+    }),
+  )
 }

@@ -18,7 +18,17 @@ import {
 } from '../../jobs/protocol.js'
 import { DEFAULT_BOSS_SETTINGS, type BossSettings } from '../../worker/boss/settings.js'
 import type { BossStore, OpenBatch, StateWrite } from '../../worker/boss/store-port.js'
-import { assemble, doneSet, emptyState, jobIdOf, liveOf, parseJobId, type BatchState, type SubmitRecord, type SubmittedJob } from '../../jobs/streams/index.js'
+import {
+  assemble,
+  doneSet,
+  emptyState,
+  jobIdOf,
+  liveOf,
+  parseJobId,
+  type BatchState,
+  type SubmitRecord,
+  type SubmittedJob,
+} from '../../jobs/streams/index.js'
 import { BossTerm } from '../../worker/boss/term.js'
 
 let seq = 0
@@ -95,7 +105,13 @@ export class MemoryStore implements BossStore {
   putSilently(job: Job): void {
     const where = parseJobId(job.id)
     if (!where) throw new Error(`not a batch job id: ${job.id}`)
-    const sub: SubmittedJob = { function: job.function, payload: job.payload, priority: job.priority, timeoutMs: job.timeoutMs, maxAttempts: job.maxAttempts }
+    const sub: SubmittedJob = {
+      function: job.function,
+      payload: job.payload,
+      priority: job.priority,
+      timeoutMs: job.timeoutMs,
+      maxAttempts: job.maxAttempts,
+    }
     if (job.runAt !== undefined && job.state === 'queued' && job.attempts === 0) sub.runAt = job.runAt
     const existing = this.batches.get(where.batch)
     const jobs = existing ? [...existing.submit.jobs] : []
@@ -106,7 +122,15 @@ export class MemoryStore implements BossStore {
     const live = liveOf(job)
     if (live) {
       const base = state?.state ?? emptyState(where.batch, jobs.length, job.epoch)
-      state = { state: { ...base, size: jobs.length, epoch: Math.max(base.epoch, job.epoch), jobs: { ...base.jobs, [String(where.index)]: live } }, revision: ++this.seq }
+      state = {
+        state: {
+          ...base,
+          size: jobs.length,
+          epoch: Math.max(base.epoch, job.epoch),
+          jobs: { ...base.jobs, [String(where.index)]: live },
+        },
+        revision: ++this.seq,
+      }
     }
     this.batches.set(where.batch, { submitSeq: existing?.submitSeq ?? ++this.seq, submit, state })
   }
@@ -155,10 +179,12 @@ export class MemoryStore implements BossStore {
     const b = this.batches.get(state.batch)
     if (!b) throw errors.STORE(`no batch ${state.batch}`)
     const bytes = Buffer.byteLength(JSON.stringify(state))
-    if (bytes > this.maxBytes) throw errors.BODY_TOO_LARGE(`state of ${bytes} bytes`, { details: { bytes, max: this.maxBytes } })
+    if (bytes > this.maxBytes)
+      throw errors.BODY_TOO_LARGE(`state of ${bytes} bytes`, { details: { bytes, max: this.maxBytes } })
     const revision = b.state?.revision ?? 0
     if (revision !== expect) {
-      if (b.state && b.state.state.epoch > state.epoch) throw errors.STALE_EPOCH(`batch ${state.batch} was written by epoch ${b.state.state.epoch}`)
+      if (b.state && b.state.state.epoch > state.epoch)
+        throw errors.STALE_EPOCH(`batch ${state.batch} was written by epoch ${b.state.state.epoch}`)
       return { ok: false, current: b.state?.state ?? null, revision }
     }
     b.state = { state, revision: ++this.seq }
@@ -169,7 +195,8 @@ export class MemoryStore implements BossStore {
   async writeFinal(job: Job, signal?: AbortSignal): Promise<{ job: Job; created: boolean }> {
     await this.attempt(signal)
     const bytes = Buffer.byteLength(JSON.stringify(job))
-    if (bytes > this.maxBytes) throw errors.BODY_TOO_LARGE(`record of ${bytes} bytes`, { details: { id: job.id, bytes, max: this.maxBytes } })
+    if (bytes > this.maxBytes)
+      throw errors.BODY_TOO_LARGE(`record of ${bytes} bytes`, { details: { id: job.id, bytes, max: this.maxBytes } })
     const existing = this.finals.get(job.id)
     if (existing) return { job: existing, created: false }
     this.finals.set(job.id, job)
@@ -202,7 +229,14 @@ export class MemoryStore implements BossStore {
   private open(batch: string): OpenBatch | null {
     const b = this.batches.get(batch)
     if (!b) return null
-    return { batch, submitSeq: b.submitSeq, submit: b.submit, state: b.state?.state ?? null, stateRevision: b.state?.revision ?? 0, bytes: Buffer.byteLength(JSON.stringify(b.submit)) }
+    return {
+      batch,
+      submitSeq: b.submitSeq,
+      submit: b.submit,
+      state: b.state?.state ?? null,
+      stateRevision: b.state?.revision ?? 0,
+      bytes: Buffer.byteLength(JSON.stringify(b.submit)),
+    }
   }
 
   private announce(batch: string): void {
@@ -444,7 +478,7 @@ export function bench(...workers: FakeWorker[]): Bench {
         isCurrent: over.isCurrent ?? (() => true),
         store,
         transport,
-        registry: registry as never,
+        registry: registry,
         addressOf: (id) => `w.${id}`,
         publishFinished: (job) => b.finished.push(job),
         publishStats: (s) => b.stats.push(s),

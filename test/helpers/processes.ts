@@ -110,7 +110,15 @@ export function spawnBosun(name: string, script: string, env: Record<string, str
   })
   closeSync(fd)
   live.add(child)
-  const watchdog = spawn('sh', ['-c', `while kill -0 ${process.pid} 2>/dev/null && kill -0 ${child.pid} 2>/dev/null; do sleep 0.5; done; kill -9 ${child.pid} 2>/dev/null`], { stdio: 'ignore', detached: true })
+  const watchdog = spawn(
+    'sh',
+    [
+      '-c',
+      `while kill -0 ${process.pid} 2>/dev/null && kill -0 ${child.pid} 2>/dev/null; do sleep 0.5; done; ` +
+        `kill -9 ${child.pid} 2>/dev/null`,
+    ],
+    { stdio: 'ignore', detached: true },
+  )
   watchdog.unref()
   return new BosunProcess(name, child, logFile)
 }
@@ -147,12 +155,21 @@ export class TestCluster {
     }
   }
 
-  async start(): Promise<this> {
+  /** Called with every process this cluster spawns (startClusterPatiently watches them). */
+  onSpawn: ((p: BosunProcess) => void) | undefined
+
+  /**
+   * Spawn `workers` workers (added to any already started with addWorker) and the API, then wait until
+   * the API is ready, a boss is elected and `minWorkers` workers accept jobs.
+   */
+  async start(timeoutMs = 120_000, minWorkers?: number): Promise<this> {
     for (let i = 0; i < (this.opts.workers ?? 3); i++) this.addWorker()
     const port = await freePort()
-    this.api = spawnBosun('api', 'dist/api/main.js', { ...this.env(), PORT: String(port), HOST: '127.0.0.1', BOSUN_NODE_ID: `api-${port}` })
+    const env = { ...this.env(), PORT: String(port), HOST: '127.0.0.1', BOSUN_NODE_ID: `api-${port}` }
+    this.api = spawnBosun('api', 'dist/api/main.js', env)
+    this.onSpawn?.(this.api)
     this.apiUrl = `http://127.0.0.1:${port}`
-    await this.waitReady()
+    await this.waitReady(minWorkers, timeoutMs)
     return this
   }
 
@@ -160,17 +177,22 @@ export class TestCluster {
     const id = `w${++this.n}`
     const p = spawnBosun(id, 'dist/worker/main.js', { ...this.env(), BOSUN_NODE_ID: id, ...extraEnv })
     this.workers.push(p)
+    this.onSpawn?.(p)
     return p
   }
 
   /** Wait until the API is ready, a boss is elected and `minWorkers` workers accept jobs. */
-  async waitReady(minWorkers = (this.opts.workers ?? 3) - 1, timeoutMs = 120_000): Promise<ClusterState> {
-    return waitFor(async () => {
-      const ready = await fetch(`${this.apiUrl}/readyz`).catch(() => undefined)
-      if (!ready?.ok) return undefined
-      const c = await this.clusterState()
-      return c.boss && c.workers.length >= minWorkers ? c : undefined
-    }, { timeoutMs, intervalMs: 50, what: 'cluster ready' })
+  async waitReady(minWorkers?: number, timeoutMs = 120_000): Promise<ClusterState> {
+    const atLeast = minWorkers ?? (this.opts.workers ?? 3) - 1
+    return waitFor(
+      async () => {
+        const ready = await fetch(`${this.apiUrl}/readyz`).catch(() => undefined)
+        if (!ready?.ok) return undefined
+        const c = await this.clusterState()
+        return c.boss && c.workers.length >= atLeast ? c : undefined
+      },
+      { timeoutMs, intervalMs: 50, what: 'cluster ready' },
+    )
   }
 
   async clusterState(): Promise<ClusterState> {
@@ -186,8 +208,16 @@ export class TestCluster {
     return p
   }
 
-  async post(path: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any; headers: Headers }> {
-    const res = await fetch(this.apiUrl + path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) })
+  async post(
+    path: string,
+    body: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<{ status: number; body: any; headers: Headers }> {
+    const res = await fetch(this.apiUrl + path, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify(body),
+    })
     return { status: res.status, body: await res.json().catch(() => undefined), headers: res.headers }
   }
 
@@ -203,10 +233,13 @@ export class TestCluster {
 
   /** Poll a job until it is final. */
   async waitJob(id: string, timeoutMs = 30_000): Promise<any> {
-    return waitFor(async () => {
-      const r = await this.get(`/jobs/${id}`)
-      return r.status === 200 && ['succeeded', 'failed', 'cancelled'].includes(r.body.state) ? r.body : undefined
-    }, { timeoutMs, intervalMs: 50, what: `job ${id} final` })
+    return waitFor(
+      async () => {
+        const r = await this.get(`/jobs/${id}`)
+        return r.status === 200 && ['succeeded', 'failed', 'cancelled'].includes(r.body.state) ? r.body : undefined
+      },
+      { timeoutMs, intervalMs: 50, what: `job ${id} final` },
+    )
   }
 
   async close(): Promise<void> {
@@ -223,7 +256,98 @@ export interface ClusterState {
 export function e2eFunctionsDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'bosun-fns-'))
   for (const src of [join(ROOT, 'worker', 'functions'), join(ROOT, 'test', 'fixtures', 'e2e-functions')]) {
-    for (const f of readdirSync(src)) if (f.endsWith('.mjs') || f.endsWith('.js')) copyFileSync(join(src, f), join(dir, f))
+    for (const f of readdirSync(src))
+      if (f.endsWith('.mjs') || f.endsWith('.js')) copyFileSync(join(src, f), join(dir, f))
   }
   return dir
+}
+
+// ---- waiting on a cluster and on its processes' logs ------------------------------------------------
+
+/** A parsed pino line of a bosun process (`time` is epoch ms). */
+export type LogEntry = Record<string, unknown> & { time: number; msg: string }
+
+/** Log lines of `proc` whose `msg` matches `pattern`, logged at or after `since` (epoch ms). */
+export function logEntries(proc: BosunProcess, pattern: RegExp, since = 0): LogEntry[] {
+  return proc
+    .logLines()
+    .filter(
+      (l): l is LogEntry =>
+        typeof l.msg === 'string' && typeof l.time === 'number' && l.time >= since && pattern.test(l.msg),
+    )
+}
+
+/** Wait for the first log line of `proc` matching `pattern` at or after `since` (epoch ms). */
+export async function waitForLog(
+  proc: BosunProcess,
+  pattern: RegExp,
+  since = 0,
+  timeoutMs = 30_000,
+): Promise<LogEntry> {
+  return waitFor(() => logEntries(proc, pattern, since)[0], {
+    timeoutMs,
+    intervalMs: 50,
+    what: `${proc.name} to log ${pattern}`,
+  })
+}
+
+/** A cluster state with a boss. */
+export type BossedState = ClusterState & { boss: NonNullable<ClusterState['boss']> }
+
+/** Wait until GET /cluster names a boss other than `oldBossId`; returns that state. */
+export async function waitForNewBoss(
+  cluster: TestCluster,
+  oldBossId: string,
+  timeoutMs = 30_000,
+): Promise<BossedState> {
+  return waitFor(
+    async () => {
+      const s = await cluster.clusterState().catch(() => undefined)
+      return s?.boss && s.boss.id !== oldBossId ? (s as BossedState) : undefined
+    },
+    { timeoutMs, intervalMs: 50, what: `a boss other than ${oldBossId}` },
+  )
+}
+
+/** Wait until GET /cluster names a boss with an epoch greater than `epoch` (the same process may lead again). */
+export async function waitForEpochAfter(cluster: TestCluster, epoch: number, timeoutMs = 30_000): Promise<BossedState> {
+  return waitFor(
+    async () => {
+      const s = await cluster.clusterState().catch(() => undefined)
+      return s?.boss && s.boss.epoch > epoch ? (s as BossedState) : undefined
+    },
+    { timeoutMs, intervalMs: 50, what: `a boss with an epoch after ${epoch}` },
+  )
+}
+
+/**
+ * `cluster.start()` with a patient readiness wait: on a loaded 2-core machine processes can take
+ * longer than start()'s own wait. Resolves when the API is ready, a boss is elected and
+ * `minWorkers` workers accept jobs; rejects at once (with its last log lines) when a process exits.
+ */
+export async function startClusterPatiently(
+  cluster: TestCluster,
+  minWorkers: number,
+  timeoutMs = 120_000,
+): Promise<void> {
+  const t0 = Date.now()
+  let started = false
+  const died = new Promise<never>((_, reject) => {
+    const watch = (p: BosunProcess) =>
+      void p.exited.then(() => {
+        if (started) return
+        const tail = p.logs().trim().split('\n').slice(-3).join('\n')
+        const how = p.child.exitCode ?? p.child.signalCode
+        reject(new Error(`${p.name} (pid ${p.pid}) exited with ${how} while the cluster started:\n${tail}`))
+      })
+    cluster.onSpawn = watch
+    for (const p of [cluster.api, ...cluster.workers].filter(Boolean)) watch(p)
+  })
+  died.catch(() => undefined)
+  try {
+    await Promise.race([cluster.start(Math.max(1000, timeoutMs - (Date.now() - t0)), minWorkers), died])
+  } finally {
+    started = true
+    cluster.onSpawn = undefined
+  }
 }

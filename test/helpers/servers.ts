@@ -72,7 +72,8 @@ function spawnGuarded(cmd: string, args: string[], logFile: string): ChildProces
     'sh',
     [
       '-c',
-      `while kill -0 ${process.pid} 2>/dev/null && kill -0 ${child.pid} 2>/dev/null; do sleep 0.5; done; kill -9 ${child.pid} 2>/dev/null`,
+      `while kill -0 ${process.pid} 2>/dev/null && kill -0 ${child.pid} 2>/dev/null; do sleep 0.5; done; ` +
+        `kill -9 ${child.pid} 2>/dev/null`,
     ],
     { stdio: 'ignore', detached: true },
   )

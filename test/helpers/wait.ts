@@ -13,7 +13,7 @@ export async function waitFor<T>(check: () => T | Promise<T>, opts: WaitOptions 
   for (;;) {
     try {
       const value = await check()
-      if (value) return value as NonNullable<T>
+      if (value) return value
     } catch (err) {
       lastError = err
       if (err instanceof Error && /exited with/.test(err.message)) throw err
@@ -26,7 +26,10 @@ export async function waitFor<T>(check: () => T | Promise<T>, opts: WaitOptions 
   }
 }
 
-/** Resolve when `emitter` emits `event` (optionally matching `filter`), or reject after timeoutMs. */
+/**
+ * Resolve when `emitter` emits `event` (optionally matching `filter`), or reject after timeoutMs.
+ * @public part of the test kit (no test uses it at the moment)
+ */
 export function once<T = unknown>(
   emitter: { on(e: string, f: (...a: any[]) => void): unknown; off(e: string, f: (...a: any[]) => void): unknown },
   event: string,

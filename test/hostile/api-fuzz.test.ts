@@ -494,8 +494,10 @@ t.test('other methods, oversized bodies, bad paths and bad headers: 4xx, never 5
   // What fetch cannot send: raw bytes on the wire.
   const raw = [
     'POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000000000\r\n\r\n{}',
-    'POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n{}\r\n0\r\n\r\n',
-    'POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+    'POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n' +
+      'ZZ\r\n{}\r\n0\r\n\r\n',
+    'POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n' +
+      'Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
     'GET /jobs/\u00ff\u00fe HTTP/1.1\r\nHost: x\r\n\r\n',
     'GET /jobs/a\x00b HTTP/1.1\r\nHost: x\r\n\r\n',
     'GET /jobs HTTP/1.1\r\nHost: x\r\nX-Bad: a\x01b\r\n\r\n',
@@ -522,7 +524,7 @@ t.test('other methods, oversized bodies, bad paths and bad headers: 4xx, never 5
       },
     }),
     duplex: 'half',
-  } as RequestInit).catch((err: Error) => ({ status: 0, err }))
+  }).catch((err: Error) => ({ status: 0, err }))
   t.ok(chunked.status === 413 || chunked.status === 0, `chunked 2 MiB → ${chunked.status}`)
   t.same(problems, [])
 })

@@ -69,16 +69,16 @@ t.test(
   async (t) => {
     const before = await cluster.clusterState()
     for (const [kind, data] of Object.entries(GARBAGE)) {
-      t.equal(await zk.create(raw!, `/${name}/services/worker/garbage-${kind}`, data), 'OK')
-      t.equal(await zk.create(raw!, `/${name}/nodes/garbage-${kind}`, data), 'OK')
+      t.equal(await zk.create(raw, `/${name}/services/worker/garbage-${kind}`, data), 'OK')
+      t.equal(await zk.create(raw, `/${name}/nodes/garbage-${kind}`, data), 'OK')
     }
-    t.equal(await zk.create(raw!, `/${name}/nodes/garbage-parent`, enc('x')), 'OK')
-    t.equal(await zk.create(raw!, `/${name}/nodes/garbage-parent/child`, enc('y')), 'OK')
-    t.equal(await zk.create(raw!, `/${name}/services/garbage-service`, enc('z')), 'OK')
+    t.equal(await zk.create(raw, `/${name}/nodes/garbage-parent`, enc('x')), 'OK')
+    t.equal(await zk.create(raw, `/${name}/nodes/garbage-parent/child`, enc('y')), 'OK')
+    t.equal(await zk.create(raw, `/${name}/services/garbage-service`, enc('z')), 'OK')
     // Election nodes that sort AFTER every real candidate, and names that are not election nodes.
-    t.equal(await zk.create(raw!, `/${name}/elections/boss/garbage-n_9999999999`, GARBAGE.text!), 'OK')
-    t.equal(await zk.create(raw!, `/${name}/elections/boss/not-an-election-node`, GARBAGE.text!), 'OK')
-    t.equal(await zk.create(raw!, `/${name}/elections/garbage-election`, GARBAGE.text!), 'OK')
+    t.equal(await zk.create(raw, `/${name}/elections/boss/garbage-n_9999999999`, GARBAGE.text!), 'OK')
+    t.equal(await zk.create(raw, `/${name}/elections/boss/not-an-election-node`, GARBAGE.text!), 'OK')
+    t.equal(await zk.create(raw, `/${name}/elections/garbage-election`, GARBAGE.text!), 'OK')
 
     await waitFor(() => warnings(cluster, /ignoring invalid data/).length > 0, {
       timeoutMs: 20_000,
@@ -118,8 +118,8 @@ t.test('a well-formed registration with nobody behind its address does not lose 
         registeredAt: new Date().toISOString(),
       }),
     )
-  t.equal(await zk.create(raw!, `/${name}/services/worker/ghost`, ghost('ghost'), zookeeper.CreateMode.EPHEMERAL), 'OK')
-  t.equal(await zk.create(raw!, `/${name}/nodes/ghost`, ghost('ghost'), zookeeper.CreateMode.EPHEMERAL), 'OK')
+  t.equal(await zk.create(raw, `/${name}/services/worker/ghost`, ghost('ghost'), zookeeper.CreateMode.EPHEMERAL), 'OK')
+  t.equal(await zk.create(raw, `/${name}/nodes/ghost`, ghost('ghost'), zookeeper.CreateMode.EPHEMERAL), 'OK')
   await waitFor(async () => (await cluster.clusterState()).workers.some((w) => w.id === 'ghost'), {
     timeoutMs: 20_000,
     what: 'the ghost listed',
@@ -142,8 +142,8 @@ t.test('a well-formed registration with nobody behind its address does not lose 
     final.some((j: any) => j.worker === 'ghost'),
     'none is recorded as run by the ghost',
   )
-  t.equal(await zk.remove(raw!, `/${name}/services/worker/ghost`), 'OK')
-  t.equal(await zk.remove(raw!, `/${name}/nodes/ghost`), 'OK')
+  t.equal(await zk.remove(raw, `/${name}/services/worker/ghost`), 'OK')
+  t.equal(await zk.remove(raw, `/${name}/nodes/ghost`), 'OK')
   await assertWorking(t, 'ghost worker')
 })
 
@@ -188,9 +188,9 @@ t.test("garbage on the boss's and a worker's NATS address is dropped; requests g
   const unanswered: string[] = []
   for (const subject of targets) {
     for (const msg of garbageMessages()) {
-      nc!.publish(subject, msg)
+      nc.publish(subject, msg)
       try {
-        const reply = await nc!.request(subject, msg, { timeout: 5000 })
+        const reply = await nc.request(subject, msg, { timeout: 5000 })
         const text = new TextDecoder().decode(reply.data)
         if (!text.includes('"type":"reply"')) unanswered.push(`${subject}: odd reply ${text.slice(0, 80)}`)
       } catch (err) {
@@ -225,9 +225,9 @@ t.test('garbage on the event subjects is ignored', async (t) => {
       env({ queued: null }),
       env({ epoch: 'x' }),
     ])
-      nc!.publish(subject, msg)
+      nc.publish(subject, msg)
   }
-  await nc!.flush()
+  await nc.flush()
   await assertWorking(t, 'event garbage')
   // A burst of submits is not refused because of garbage "load reports".
   const codes = await Promise.all(
@@ -250,7 +250,7 @@ t.test('a wrong-shape "job finished" event during ?wait does not produce a 5xx o
   let publishing = true
   const publisher = (async () => {
     for (let i = 0; publishing; i++) {
-      nc!.publish(subject, JSON.stringify(forged[i % forged.length]))
+      nc.publish(subject, JSON.stringify(forged[i % forged.length]))
       await new Promise((r) => setTimeout(r, 50))
     }
   })()
@@ -272,77 +272,83 @@ t.test('a wrong-shape "job finished" event during ?wait does not produce a 5xx o
   await assertWorking(t, 'forged finished event')
 })
 
-t.test("final records that break the API's Job schema are no jobs: 404, left out of listings (never 500)", async (t) => {
-  const js = jetstream(nc!)
-  const now = new Date().toISOString()
-  const valid = (id: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
-    id,
-    function: 'echo',
-    state: 'succeeded',
-    attempts: 1,
-    maxAttempts: 1,
-    payload: 1,
-    result: 1,
-    priority: 0,
-    timeoutMs: 1000,
-    createdAt: now,
-    startedAt: now,
-    finishedAt: now,
-    epoch: 1,
-    worker: 'w1',
-    ...extra,
-  })
-  const withoutPayload = valid('01ZZZZZZZZ00000000000000A1-000')
-  delete withoutPayload.payload
-  const bad: { id: string; what: string; record: Record<string, unknown> }[] = [
-    { id: '01ZZZZZZZZ00000000000000A1-000', what: 'no payload', record: withoutPayload },
-    { id: '01ZZZZZZZZ00000000000000A2-000', what: 'finishedAt: 0', record: { finishedAt: 0 } },
-    { id: '01ZZZZZZZZ00000000000000A3-000', what: 'finishedAt not ISO', record: { finishedAt: 'yesterday' } },
-    { id: '01ZZZZZZZZ00000000000000A4-000', what: 'error a string', record: { state: 'failed', error: 'boom' } },
-    {
-      id: '01ZZZZZZZZ00000000000000A5-000',
-      what: 'error without message',
-      record: { state: 'failed', error: { code: 'X' } },
-    },
-  ]
-  for (const b of bad) {
-    const record = b.record === withoutPayload ? withoutPayload : valid(b.id, b.record)
-    await js.publish(`bosun.${name}.done.${b.id}`, enc(JSON.stringify(record)))
-  }
-  // A valid record written after them, and an index entry naming them all (the listing reads it).
-  const sentinel = '01ZZZZZZZZ00000000000000B0-000'
-  await js.publish(`bosun.${name}.done.${sentinel}`, enc(JSON.stringify(valid(sentinel))))
-  const ids = [...bad.map((b) => b.id), sentinel]
-  await js.publish(`bosun.${name}.idx.succeeded.echo`, enc(JSON.stringify({ v: 1, ids })))
-  await js.publish(`bosun.${name}.idx.failed.echo`, enc(JSON.stringify({ v: 1, ids })))
-  t.equal((await cluster.get(`/jobs/${sentinel}`)).status, 200, 'the valid record is readable')
-  for (const { id, what } of bad) {
-    const r = await cluster.get(`/jobs/${id}`)
-    t.equal(r.status, 404, `GET /jobs/${id} (${what}) → 404, got ${r.status} ${r.body?.code ?? ''}`)
-  }
-  const badIds = new Set(bad.map((b) => b.id))
-  for (const query of ['limit=1000', 'state=succeeded&limit=1000', 'state=failed&limit=1000', 'function=echo']) {
-    const r = await cluster.get(`/jobs?${query}`)
-    t.equal(r.status, 200, `GET /jobs?${query} → 200, got ${r.status} ${r.body?.code ?? ''}`)
-    const listed = (r.body?.jobs ?? []).map((j: { id: string }) => j.id)
-    t.same(
-      listed.filter((id: string) => badIds.has(id)),
-      [],
-      `GET /jobs?${query} leaves them out`,
-    )
-  }
-  await assertWorking(t, 'schema-breaking final records')
-})
+t.test(
+  "final records that break the API's Job schema are no jobs: 404, left out of listings (never 500)",
+  async (t) => {
+    const js = jetstream(nc)
+    const now = new Date().toISOString()
+    const valid = (id: string, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+      id,
+      function: 'echo',
+      state: 'succeeded',
+      attempts: 1,
+      maxAttempts: 1,
+      payload: 1,
+      result: 1,
+      priority: 0,
+      timeoutMs: 1000,
+      createdAt: now,
+      startedAt: now,
+      finishedAt: now,
+      epoch: 1,
+      worker: 'w1',
+      ...extra,
+    })
+    const withoutPayload = valid('01ZZZZZZZZ00000000000000A1-000')
+    delete withoutPayload.payload
+    const bad: { id: string; what: string; record: Record<string, unknown> }[] = [
+      { id: '01ZZZZZZZZ00000000000000A1-000', what: 'no payload', record: withoutPayload },
+      { id: '01ZZZZZZZZ00000000000000A2-000', what: 'finishedAt: 0', record: { finishedAt: 0 } },
+      { id: '01ZZZZZZZZ00000000000000A3-000', what: 'finishedAt not ISO', record: { finishedAt: 'yesterday' } },
+      { id: '01ZZZZZZZZ00000000000000A4-000', what: 'error a string', record: { state: 'failed', error: 'boom' } },
+      {
+        id: '01ZZZZZZZZ00000000000000A5-000',
+        what: 'error without message',
+        record: { state: 'failed', error: { code: 'X' } },
+      },
+    ]
+    for (const b of bad) {
+      const record = b.record === withoutPayload ? withoutPayload : valid(b.id, b.record)
+      await js.publish(`bosun.${name}.done.${b.id}`, enc(JSON.stringify(record)))
+    }
+    // A valid record written after them, and an index entry naming them all (the listing reads it).
+    const sentinel = '01ZZZZZZZZ00000000000000B0-000'
+    await js.publish(`bosun.${name}.done.${sentinel}`, enc(JSON.stringify(valid(sentinel))))
+    const ids = [...bad.map((b) => b.id), sentinel]
+    await js.publish(`bosun.${name}.idx.succeeded.echo`, enc(JSON.stringify({ v: 1, ids })))
+    await js.publish(`bosun.${name}.idx.failed.echo`, enc(JSON.stringify({ v: 1, ids })))
+    t.equal((await cluster.get(`/jobs/${sentinel}`)).status, 200, 'the valid record is readable')
+    for (const { id, what } of bad) {
+      const r = await cluster.get(`/jobs/${id}`)
+      t.equal(r.status, 404, `GET /jobs/${id} (${what}) → 404, got ${r.status} ${r.body?.code ?? ''}`)
+    }
+    const badIds = new Set(bad.map((b) => b.id))
+    for (const query of ['limit=1000', 'state=succeeded&limit=1000', 'state=failed&limit=1000', 'function=echo']) {
+      const r = await cluster.get(`/jobs?${query}`)
+      t.equal(r.status, 200, `GET /jobs?${query} → 200, got ${r.status} ${r.body?.code ?? ''}`)
+      const listed = (r.body?.jobs ?? []).map((j: { id: string }) => j.id)
+      t.same(
+        listed.filter((id: string) => badIds.has(id)),
+        [],
+        `GET /jobs?${query} leaves them out`,
+      )
+    }
+    await assertWorking(t, 'schema-breaking final records')
+  },
+)
 
 t.test('garbage in every job stream: skipped with a warning, also by a new boss that loads the store', async (t) => {
-  const js = jetstream(nc!)
+  const js = jetstream(nc)
   const p = `bosun.${name}`
   const put: [string, Uint8Array][] = [
     [`${p}.sub.garbage`, enc('not json')],
     [`${p}.sub.01ARZ3NDEKTSV4RRFFQ69G5FAV`, enc('{"v":1,"batch":"01ARZ3NDEKTSV4RRFFQ69G5FAV","jobs":"exploded"}')],
     [`${p}.sub.01ARZ3NDEKTSV4RRFFQ69G5FAW`, new Uint8Array([0xff, 0x00, 0xfe])],
     [`${p}.sub.01ARZ3NDEKTSV4RRFFQ69G5FAX`, enc('null')],
-    [`${p}.sub.01ARZ3NDEKTSV4RRFFQ69G5FAY`, enc(JSON.stringify({ v: 1, batch: 'someone-else', createdAt: new Date().toISOString(), jobs: [] }))],
+    [
+      `${p}.sub.01ARZ3NDEKTSV4RRFFQ69G5FAY`,
+      enc(JSON.stringify({ v: 1, batch: 'someone-else', createdAt: new Date().toISOString(), jobs: [] })),
+    ],
     [`${p}.state.01ARZ3NDEKTSV4RRFFQ69G5FAZ`, enc('{"v":1,"epoch":"x"}')],
     [`${p}.done.01ARZ3NDEKTSV4RRFFQ69G5FAV-000`, enc('[]')],
     [`${p}.idx.succeeded.echo`, enc('{"ids":7}')],
@@ -353,7 +359,13 @@ t.test('garbage in every job stream: skipped with a warning, also by a new boss 
     timeoutMs: 20_000,
     what: 'a warning about the store',
   })
-  for (const id of ['garbage', '01ARZ3NDEKTSV4RRFFQ69G5FAV-000', '01ARZ3NDEKTSV4RRFFQ69G5FAW-000', '01ARZ3NDEKTSV4RRFFQ69G5FAX-000', '01ARZ3NDEKTSV4RRFFQ69G5FAY-000']) {
+  for (const id of [
+    'garbage',
+    '01ARZ3NDEKTSV4RRFFQ69G5FAV-000',
+    '01ARZ3NDEKTSV4RRFFQ69G5FAW-000',
+    '01ARZ3NDEKTSV4RRFFQ69G5FAX-000',
+    '01ARZ3NDEKTSV4RRFFQ69G5FAY-000',
+  ]) {
     const r = await cluster.get(`/jobs/${id}`)
     t.equal(r.status, 404, `GET /jobs/${id} → 404 (garbage is no job)`)
   }
@@ -397,7 +409,7 @@ t.test('DESTRUCTIVE: a garbage election node sorting BEFORE the real leader', as
   // A persistent node named like an election node with a sequence lower than any real one.
   t.equal(
     await zk.create(
-      raw!,
+      raw,
       `/${victimName}/elections/boss/_c_00000000-0000-0000-0000-000000000000-garbage-n_0000000000`,
       enc('not json'),
     ),
@@ -430,7 +442,7 @@ t.test('DESTRUCTIVE: a garbage election node sorting BEFORE the real leader', as
   ).catch(() => undefined)
   t.ok(after, `a new boss is elected after the real one leaves (got ${after?.id ?? 'none'})`)
   t.same(deadProcesses(victim), [], 'no process exited')
-  await zk.remove(raw!, `/${victimName}/elections/boss/_c_00000000-0000-0000-0000-000000000000-garbage-n_0000000000`)
+  await zk.remove(raw, `/${victimName}/elections/boss/_c_00000000-0000-0000-0000-000000000000-garbage-n_0000000000`)
 })
 
 t.test(
@@ -456,7 +468,7 @@ t.test(
       body: { epoch: Number.MAX_SAFE_INTEGER, jobs: [42, 'x', null, { id: 7 }] },
     }
     for (const w of before.workers) {
-      const reply = await nc!.request(`bosun.${victimName}.proc.${w.id}`, JSON.stringify(forged), { timeout: 5000 })
+      const reply = await nc.request(`bosun.${victimName}.proc.${w.id}`, JSON.stringify(forged), { timeout: 5000 })
       t.match(new TextDecoder().decode(reply.data), /"type":"reply"/, `${w.id} answered`)
     }
     const ids = await Promise.all(

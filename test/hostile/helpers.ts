@@ -59,17 +59,6 @@ export function rawRequest(port: number, bytes: Buffer | string, timeoutMs = 10_
   })
 }
 
-/** The body of a raw response (after the blank line), JSON-parsed when possible. */
-export function rawBody(res: RawResponse): unknown {
-  const i = res.text.indexOf('\r\n\r\n')
-  if (i < 0) return undefined
-  try {
-    return JSON.parse(Buffer.from(res.text.slice(i + 4), 'latin1').toString('utf8'))
-  } catch {
-    return undefined
-  }
-}
-
 /**
  * cluster.start() with patience for a loaded machine: when the first 30 s are not enough, keep
  * waiting (the processes are already spawned) up to `timeoutMs` more.
@@ -82,11 +71,6 @@ export async function startCluster(cluster: TestCluster, timeoutMs = 120_000): P
     await cluster.waitReady(undefined, timeoutMs)
   }
   return cluster
-}
-
-/** Every process of the cluster is still running. */
-export function allRunning(cluster: TestCluster): boolean {
-  return cluster.api.running && cluster.workers.every((w) => w.running)
 }
 
 /** Processes that exited, with their last log lines (for a failure message). */
@@ -134,7 +118,7 @@ export async function healthProblem(cluster: TestCluster, timeoutMs = 20_000): P
 
 /** A plain node-zookeeper-client (no bosun code), connected; `auth` adds digest credentials. */
 export async function zkRaw(connect: string, auth?: string): Promise<zookeeper.Client> {
-  const client = zookeeper.createClient(connect, { sessionTimeout: 4000, retries: 0 } as Partial<zookeeper.Option>)
+  const client = zookeeper.createClient(connect, { sessionTimeout: 4000, retries: 0 })
   if (auth) client.addAuthInfo('digest', Buffer.from(auth))
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('raw ZooKeeper client could not connect')), 15_000)
@@ -148,7 +132,7 @@ export async function zkRaw(connect: string, auth?: string): Promise<zookeeper.C
 }
 
 /** The error code name of a failed call ('OK' when it succeeded). */
-export type ZkOutcome = 'OK' | string
+export type ZkOutcome = string
 
 function outcome(err: unknown): ZkOutcome {
   if (!err) return 'OK'

@@ -138,7 +138,9 @@ t.test('stalled clients are dropped within the request timeout while others are 
 
 t.test('a slow but steady client that finishes within the timeout is served normally', async (t) => {
   const body = JSON.stringify({ function: 'echo', payload: 'slow but fine' })
-  const head = `POST /jobs?wait=10000 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n`
+  const head =
+    'POST /jobs?wait=10000 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n`
   const sock = connect({ host: '127.0.0.1', port })
   let got = ''
   sock.on('data', (d) => (got += d.toString('utf8')))

@@ -13,7 +13,14 @@ import { waitFor } from '../helpers/wait.js'
 import { logger, natsConn } from './store-helpers.js'
 
 const newBatchId = monotonicFactory()
-const spec = (over: Partial<SubmittedJob> = {}): SubmittedJob => ({ function: 'echo', payload: { n: 1 }, priority: 0, timeoutMs: 60_000, maxAttempts: 1, ...over })
+const spec = (over: Partial<SubmittedJob> = {}): SubmittedJob => ({
+  function: 'echo',
+  payload: { n: 1 },
+  priority: 0,
+  timeoutMs: 60_000,
+  maxAttempts: 1,
+  ...over,
+})
 
 const nats = await startNats()
 t.teardown(() => nats.close())
@@ -31,7 +38,14 @@ async function submit(s: JobStreams, jobs: SubmittedJob[]): Promise<string[]> {
 
 /** What a boss does when a job finishes: final record, then the batch's done mask. */
 async function finish(s: JobStreams, job: Job, state: Job['state'] = 'succeeded'): Promise<void> {
-  const final: Job = { ...job, state, attempts: 1, finishedAt: new Date().toISOString(), epoch: 1, ...(state === 'succeeded' ? { result: job.payload } : {}) }
+  const final: Job = {
+    ...job,
+    state,
+    attempts: 1,
+    finishedAt: new Date().toISOString(),
+    epoch: 1,
+    ...(state === 'succeeded' ? { result: job.payload } : {}),
+  }
   await s.boss.writeFinal(final)
   await s.boss.index([{ id: job.id, state, fn: job.function }])
 }
@@ -54,14 +68,21 @@ t.test('a retried publish of the same plan is stored once', async (t) => {
   const plan = s.submitter.plan(jobs, newBatchId)
   await s.submitter.publish(plan, jobs, new Date().toISOString())
   await s.submitter.publish(plan, jobs, new Date().toISOString())
-  const { last } = await (s as unknown as { submitter: { io: { bounds(x: string): Promise<{ last: number }> } } }).submitter.io.bounds(s.names.submit)
+  const { last } = await (
+    s as unknown as { submitter: { io: { bounds(x: string): Promise<{ last: number }> } } }
+  ).submitter.io.bounds(s.names.submit)
   t.equal(last, 1, 'one message')
 })
 
 t.test('batches larger than max_payload are split; every id still resolves', async (t) => {
   const s = await open(t)
   const big = 'x'.repeat(300 * 1024)
-  const ids = await submit(s, [spec({ payload: big }), spec({ payload: big }), spec({ payload: big }), spec({ payload: big })])
+  const ids = await submit(s, [
+    spec({ payload: big }),
+    spec({ payload: big }),
+    spec({ payload: big }),
+    spec({ payload: big }),
+  ])
   t.ok(new Set(ids.map((id) => id.slice(0, 26))).size >= 2, 'more than one batch')
   for (const id of ids) t.equal((await s.reader.get(id))?.payload, big)
 })
@@ -73,20 +94,31 @@ t.test('idempotency: the first claim holds', async (t) => {
   t.equal(second.jobId, first.jobId)
   const moved = await s.submitter.repoint('k1', second, `${newBatchId()}-003`)
   t.not(moved.jobId, first.jobId, 'an abandoned claim can be moved once')
-  t.equal((await s.submitter.repoint('k1', second, `${newBatchId()}-004`)).jobId, moved.jobId, 'but not twice from the same state')
+  t.equal(
+    (await s.submitter.repoint('k1', second, `${newBatchId()}-004`)).jobId,
+    moved.jobId,
+    'but not twice from the same state',
+  )
 })
 
 t.test('batch state records are fenced by epoch and compare-and-set', async (t) => {
   const s = await open(t)
   const [id] = await submit(s, [spec(), spec()])
   const batch = id!.slice(0, 26)
-  const w1 = await s.boss.writeState({ ...emptyState(batch, 2, 3), jobs: { 0: { state: 'running', attempts: 1, worker: 'w1' } } }, 0)
+  const w1 = await s.boss.writeState(
+    { ...emptyState(batch, 2, 3), jobs: { 0: { state: 'running', attempts: 1, worker: 'w1' } } },
+    0,
+  )
   t.ok(w1.ok)
   const stale = await s.boss.writeState(emptyState(batch, 2, 3), 0)
   t.equal(stale.ok, false, 'a write from an older revision loses the race')
   t.equal(!stale.ok && stale.current?.jobs['0']?.worker, 'w1', 'and sees the current record')
   // A deposed boss (epoch 2) still holds the revision it last saw (0): the newer epoch's record wins.
-  await t.rejects(s.boss.writeState(emptyState(batch, 2, 2), 0), { code: 'BOSUN_ERR_STALE_EPOCH' }, 'an older epoch never overwrites')
+  await t.rejects(
+    s.boss.writeState(emptyState(batch, 2, 2), 0),
+    { code: 'BOSUN_ERR_STALE_EPOCH' },
+    'an older epoch never overwrites',
+  )
   const job = await s.reader.get(id!)
   t.equal(job?.state, 'running')
   t.equal(job?.worker, 'w1')
@@ -97,7 +129,12 @@ t.test('a final record is written once: the first one stands', async (t) => {
   const [id] = await submit(s, [spec()])
   const job = (await s.reader.get(id!))!
   const a = await s.boss.writeFinal({ ...job, state: 'succeeded', result: 1, finishedAt: new Date().toISOString() })
-  const b = await s.boss.writeFinal({ ...job, state: 'failed', error: { message: 'late' }, finishedAt: new Date().toISOString() })
+  const b = await s.boss.writeFinal({
+    ...job,
+    state: 'failed',
+    error: { message: 'late' },
+    finishedAt: new Date().toISOString(),
+  })
   t.equal(a.created, true)
   t.equal(b.created, false)
   t.equal(b.job.state, 'succeeded')
@@ -123,10 +160,16 @@ t.test('the boss reads open batches only, with their state', async (t) => {
   const cb = (await s.boss.readBatch(closed[0]!.slice(0, 26)))!
   await finish(s, (await s.reader.get(closed[0]!))!)
   await s.boss.closeBatch(cb.batch, cb.submitSeq)
-  await s.boss.writeState({ ...emptyState(open1[0]!.slice(0, 26), 2, 1), jobs: { 1: { state: 'running', attempts: 1, worker: 'w' } } }, 0)
+  await s.boss.writeState(
+    { ...emptyState(open1[0]!.slice(0, 26), 2, 1), jobs: { 1: { state: 'running', attempts: 1, worker: 'w' } } },
+    0,
+  )
   const seen: string[] = []
   let done = false
-  const stop = s.boss.watchBatches((b) => seen.push(`${b.batch}:${b.state ? Object.keys(b.state.jobs).join(',') : '-'}`), () => (done = true))
+  const stop = s.boss.watchBatches(
+    (b) => seen.push(`${b.batch}:${b.state ? Object.keys(b.state.jobs).join(',') : '-'}`),
+    () => (done = true),
+  )
   t.teardown(stop)
   await waitFor(() => done, { what: 'initial load' })
   t.same(seen, [`${open1[0]!.slice(0, 26)}:1`], 'the closed batch is not read; the open one comes with its state')
@@ -160,16 +203,23 @@ t.test('listing: newest first, filters, cursors walk every job exactly once whil
     if (pages++ === 0) await submit(s, [spec()]) // added while paging: newer than the cursor, not on later pages
   } while (cursor)
   const unfinished = queued.slice(4)
-  t.same(all, [...[...unfinished].reverse(), ...[...finished].reverse()], 'unfinished newest first, then finished newest first, each once')
+  t.same(
+    all,
+    [...[...unfinished].reverse(), ...[...finished].reverse()],
+    'unfinished newest first, then finished newest first, each once',
+  )
   const failed = await s.reader.list({ state: 'failed', limit: 10 })
-  t.same(failed.jobs.map((j) => j.id), [finished[3], finished[1]])
+  t.same(
+    failed.jobs.map((j) => j.id),
+    [finished[3], finished[1]],
+  )
   const sleepQueued = await s.reader.list({ state: 'queued', function: 'sleep', limit: 10 })
   t.ok(sleepQueued.jobs.every((j) => j.function === 'sleep' && j.state === 'queued'))
   await t.rejects(s.reader.list({ limit: 1, cursor: 'bogus!' }), { code: 'BOSUN_ERR_VALIDATION' })
   await t.rejects(s.reader.list({ limit: 1, cursor: 'bm9wZQ' }), { code: 'BOSUN_ERR_VALIDATION' })
 })
 
-t.test('finished jobs expire by the stream\'s age limit, with nothing running', async (t) => {
+t.test("finished jobs expire by the stream's age limit, with nothing running", async (t) => {
   const s = await open(t, 1500)
   const [id] = await submit(s, [spec()])
   const job = (await s.reader.get(id!))!

@@ -160,7 +160,9 @@ t.test('mutual TLS with CA, client certificate and key files', async (t) => {
   }
   const nats = await startNats({
     jetstream: false,
-    config: `tls { cert_file: "${f('server.pem')}", key_file: "${f('server.key')}", ca_file: "${f('ca.pem')}", verify: true }`,
+    config:
+      `tls { cert_file: "${f('server.pem')}", key_file: "${f('server.key')}", ` +
+      `ca_file: "${f('ca.pem')}", verify: true }`,
   })
   t.teardown(() => nats.close())
   const servers = [`tls://127.0.0.1:${nats.server.port}`]

@@ -138,7 +138,13 @@ t.test('kill -9 of the leader: a new leader after its session expires', async (t
   )
   const next = (await observer.whereisGlobal(NAME))!
   t.ok(next.epoch > old.epoch, `epoch ${old.epoch} → ${next.epoch}`)
-  t.ok(Date.now() - killedAt < 10 * SESSION_MS, `failover in ${Date.now() - killedAt} ms (session ${SESSION_MS} ms)`)
+  // The successor is elected when ZooKeeper expires the dead leader's session: the session timeout, not a
+  // multiple of it (measured to the new leadership's own start, not to when this observer noticed).
+  const failoverMs = Date.parse(next.since) - killedAt
+  t.ok(
+    failoverMs >= 0 && failoverMs <= SESSION_MS + 1500,
+    `new leader elected ${failoverMs} ms after the kill (session ${SESSION_MS} ms, bound ${SESSION_MS + 1500} ms)`,
+  )
   await herdCheck(t, before, survivors)
 })
 

@@ -1,6 +1,6 @@
 /**
  * ZkElection in one process against a real ZooKeeper (one session per member): the seed's defects
- * (REFERENCE.md §1) and the recipe hazards of §2 (predecessor vanishing, ephemeralOwner check,
+ * (README "Design notes", seed defects 2–4) and the recipe hazards (predecessor vanishing, ephemeralOwner check,
  * suspended → deposed at once, fencing epochs, resign, rejoin after expiry and server restart).
  * Multi-process behaviour is in zk-candidates.test.ts.
  */
@@ -86,7 +86,7 @@ t.test('whereisGlobal on a non-candidate follows leader changes (and is cached)'
   await waitFor(async () => (await o.election.whereisGlobal(NAME)) === null, { what: 'null when nobody leads' })
   // Between a's resignation and b's fencing nobody leads (null): only real leaders are ever named.
   t.same(
-    o.leaders.filter((l) => l !== null).map((l) => `${l!.id}@${l!.epoch}`),
+    o.leaders.filter((l) => l !== null).map((l) => `${l.id}@${l.epoch}`),
     ['a@1', 'b@2'],
     "'leader' events in order",
   )

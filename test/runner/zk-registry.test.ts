@@ -1,5 +1,5 @@
 /**
- * ZkRegistry against a real ZooKeeper: the seed's defects (REFERENCE.md §1), the watch-kept cache
+ * ZkRegistry against a real ZooKeeper: the seed's defects (README "Design notes"), the watch-kept cache
  * (no request on a hit), re-registration after session loss and server restart, node discovery.
  */
 import t, { type Test } from 'tap'
@@ -285,12 +285,28 @@ t.test('a ZooKeeper server restart: registrations kept or restored, watches re-a
     timeoutMs: 30_000,
     what: 'both connected again',
   })
-  await waitFor(async () => (await a.session.exists(a.session.path('services', 'svc', 'a'))) !== null, {
+  const reg = await waitFor(async () => a.session.exists(a.session.path('services', 'svc', 'a')), {
     what: 'registration present',
   })
+  t.equal(reg.ephemeralOwner, a.session.sessionId, "a's registration is owned by a's live session (kept or restored)")
+  t.same(ids(await b.registry.getCapable('svc')), ['a'], "b's cache still lists a after the restart")
   const c = await member(t, cluster, 'c')
   await c.registry.register('svc', 'addr.c')
-  await waitFor(async () => ids(await b.registry.getCapable('svc')).join() === 'a,c', {
-    what: 'watch works after the restart',
-  })
+  const seen = await waitFor(
+    async () => {
+      const now = ids(await b.registry.getCapable('svc'))
+      return now.join() === 'a,c' ? now : undefined
+    },
+    { what: 'watch works after the restart' },
+  )
+  t.same(seen, ['a', 'c'], "b's watch fired for a registration made after the restart")
+  await c.registry.unregister('svc')
+  const gone = await waitFor(
+    async () => {
+      const now = ids(await b.registry.getCapable('svc'))
+      return now.join() === 'a' ? now : undefined
+    },
+    { what: 'the unregistration seen' },
+  )
+  t.same(gone, ['a'], 'and again for its removal (the watch was re-armed after firing)')
 })

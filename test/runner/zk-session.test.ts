@@ -1,6 +1,6 @@
 /**
  * ZkSession against a real ZooKeeper: chroot/base path, ACLs, the node-zookeeper-client hazards of
- * REFERENCE.md §3 (unknown error codes, requests that never call back, dead client after expiry,
+ * README "Design notes" (unknown error codes, requests that never call back, dead client after expiry,
  * close() while disconnected, blind create retries) and silent partitions.
  */
 import t from 'tap'

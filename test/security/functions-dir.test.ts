@@ -29,7 +29,10 @@ const dir = hostileFunctionsDir()
 /** A module that leaves a marker file when imported and when run. */
 function evil(tag: string): string {
   const file = JSON.stringify(join(markers, tag))
-  return `import { writeFileSync } from 'node:fs'\nwriteFileSync(${file} + '.imported', 'x')\nexport default async () => { writeFileSync(${file} + '.ran', 'x'); return 'EVIL' }\n`
+  return (
+    `import { writeFileSync } from 'node:fs'\nwriteFileSync(${file} + '.imported', 'x')\n` +
+    `export default async () => { writeFileSync(${file} + '.ran', 'x'); return 'EVIL' }\n`
+  )
 }
 
 writeFileSync(join(outside, 'evil.mjs'), evil('outside'))

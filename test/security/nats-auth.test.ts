@@ -113,7 +113,8 @@ function makeCertificates(): { ca: string; cert: string; key: string; otherCa: s
   openssl('req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1')
   writeFileSync(
     join(certDir, 'ext.cnf'),
-    'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n',
+    'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n' +
+      'keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n',
   )
   openssl(
     'x509',

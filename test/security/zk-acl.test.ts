@@ -68,10 +68,10 @@ t.test('every bosun znode carries [digest ALL for the ZK_AUTH user, world READ]'
     // ZooKeeper 3.8 masks the digest for readers without READ_ACL rights ('user:x'); the client's
     // objects carry `permission` at run time (the typings say `perms`).
     const desc = acls
-      .map(
-        (a) =>
-          `${a.id.scheme}:${a.id.id.replace(digest, 'bosun:x')}=${(a as unknown as { permission?: number }).permission ?? a.perms}`,
-      )
+      .map((a) => {
+        const permission = (a as unknown as { permission?: number }).permission ?? a.perms
+        return `${a.id.scheme}:${a.id.id.replace(digest, 'bosun:x')}=${permission}`
+      })
       .sort()
     const want = [`digest:bosun:x=${zookeeper.Permission.ALL}`, `world:anyone=${zookeeper.Permission.READ}`].sort()
     if (JSON.stringify(desc) !== JSON.stringify(want)) bad.push(`${p}: ${desc.join(', ')}`)

@@ -8,14 +8,15 @@ import t from 'tap'
 import { FORCE_EXIT_MS } from '../../runner/main.js'
 import { loadWorkerConfig, MAX_SHUTDOWN_GRACE_MS, SHUTDOWN_BUDGET, workerEnv } from '../../worker/config.js'
 
-const CONTRACT_MS = 10_000
+/** README "Guarantees, and how they are kept": after SIGTERM a worker exits 0 within 10 s. */
+const STOP_LIMIT_MS = 10_000
 
 t.test('the phases of the largest accepted grace fit under the forced exit, which fits in 10 s', async (t) => {
   const b = SHUTDOWN_BUDGET
   const worst = b.znodesMs + workerEnv.WORKER_SHUTDOWN_GRACE_MS.max + b.handBackMs + b.flushMs + b.closeMs
   t.ok(worst <= b.totalMs, `worst case ${worst} ms ≤ budget ${b.totalMs} ms`)
   t.ok(b.totalMs < FORCE_EXIT_MS, `budget ${b.totalMs} ms < forced exit ${FORCE_EXIT_MS} ms`)
-  t.ok(FORCE_EXIT_MS < CONTRACT_MS, `forced exit ${FORCE_EXIT_MS} ms < ${CONTRACT_MS} ms`)
+  t.ok(FORCE_EXIT_MS < STOP_LIMIT_MS, `forced exit ${FORCE_EXIT_MS} ms < ${STOP_LIMIT_MS} ms`)
   t.ok(workerEnv.WORKER_SHUTDOWN_GRACE_MS.default <= MAX_SHUTDOWN_GRACE_MS, 'the default is accepted')
 })
 

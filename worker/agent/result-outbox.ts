@@ -2,10 +2,10 @@
  * Finished attempts wait here until the current boss acknowledges them (it acks only after a
  * durable write). Results are sent in batches, one request in flight at a time, re-sent after
  * a failure with backoff and at once when a new boss is elected — so nothing a worker finished
- * is lost across a boss change (CONTRACT guarantee 2).
+ * is lost across a boss change (README "Guarantees, and how they are kept", 2).
  */
 import { errors, type Logger } from '../../runner/index.js'
-import { MSG, parseResultsReply, type AttemptResult } from '../../jobs/protocol.js'
+import { MSG, parseResultsReply, type AttemptResult, type ResultsBody } from '../../jobs/protocol.js'
 
 export interface OutboxDeps {
   /** Address of the current boss, or undefined when none is elected. */
@@ -108,7 +108,7 @@ export class ResultOutbox {
       const address = await this.deps.bossAddress()
       if (address === undefined) throw new Error('no boss elected')
       const { acked } = parseResultsReply(
-        await this.deps.request(address, MSG.results, { results: batch }, REQUEST_TIMEOUT_MS),
+        await this.deps.request(address, MSG.results, { results: batch } satisfies ResultsBody, REQUEST_TIMEOUT_MS),
       )
       // Only forget what was acked *and* is still the same attempt we sent.
       for (const id of acked) {

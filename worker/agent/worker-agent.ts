@@ -2,8 +2,11 @@
  * The worker side of a bosun process: takes dispatches from the boss (refusing any older than the
  * newest epoch it has seen), runs them on the executor, reports results through the outbox, answers
  * a new boss's inventory (so it adopts running work instead of re-running it) and aborts on cancel.
+ * Cut off from NATS for longer than `natsLostAbortMs`, it aborts what it runs (reported as handed
+ * back): the boss requeues the jobs of a worker that does not answer for its unreachable grace, and
+ * the old attempts must have stopped by then.
  */
-import { errors, type Logger, type Transport } from '../../runner/index.js'
+import { errors, type Logger, type Transport, type TransportStatus } from '../../runner/index.js'
 import type { JobError } from '../../jobs/model.js'
 import {
   INVENTORY_PAGE,
@@ -23,11 +26,19 @@ import {
   type WorkerStatusReply,
 } from '../../jobs/protocol.js'
 import { ResultOutbox } from './result-outbox.js'
+import { DEFAULT_BOSS_SETTINGS } from '../boss/settings.js'
 
 export type AbortReason = 'cancel' | 'timeout' | 'shutdown'
 
 /** A message may be at most this many elections ahead of the epoch ZooKeeper has shown this worker (watch lag). */
 export const MAX_EPOCH_LEAD = 1
+
+/**
+ * Running jobs are aborted once NATS has been unreachable this long: half the boss's grace before it
+ * requeues the jobs of a registered worker that answers "no responders" (worker/boss/settings.ts), so
+ * the old attempts have stopped before the new ones start.
+ */
+export const DEFAULT_NATS_LOST_ABORT_MS = DEFAULT_BOSS_SETTINGS.unreachableGraceMs / 2
 
 /** What the agent needs from the function executor (a narrow interface; see worker/executor). */
 export interface Executor {
@@ -35,12 +46,12 @@ export interface Executor {
   readonly functions: readonly string[]
   run(req: { jobId: string; attempt: number; fn: string; payload: unknown; timeoutMs: number }): {
     promise: Promise<{ ok: true; result: unknown } | { ok: false; error: JobError }>
-    abort(reason: AbortReason): void
+    abort: (reason: AbortReason) => void
   }
 }
 
 interface RunningJob extends RunningAttempt {
-  abort(reason: AbortReason): void
+  abort: (reason: AbortReason) => void
   done: Promise<void>
   handBack: boolean
 }
@@ -50,10 +61,12 @@ export interface WorkerAgentDeps {
   transport: Transport
   executor: Executor
   /** Address of the current boss (cached lookup), or undefined. */
-  bossAddress(): Promise<string | undefined>
+  bossAddress: () => Promise<string | undefined>
   /** The payload of a job dispatched without it (undefined: the job is not in the store). */
-  fetchPayload?(jobId: string): Promise<unknown>
+  fetchPayload?: (jobId: string) => Promise<unknown>
   logger: Logger
+  /** Abort running jobs after NATS has been unreachable this long. @defaultValue {@link DEFAULT_NATS_LOST_ABORT_MS} */
+  natsLostAbortMs?: number
 }
 
 export class WorkerAgent {
@@ -64,6 +77,8 @@ export class WorkerAgent {
   private readonly outbox: ResultOutbox
   private accepting = false
   private readonly log: Logger
+  /** Fires when NATS has been unreachable for natsLostAbortMs (armed on disconnect, cleared on reconnect). */
+  private natsLostTimer: NodeJS.Timeout | undefined
 
   constructor(private readonly deps: WorkerAgentDeps) {
     this.log = deps.logger
@@ -81,6 +96,7 @@ export class WorkerAgent {
     t.handle(MSG.abort, (body: unknown) => this.onAbort(body))
     t.handle(MSG.inventory, (body: unknown) => this.onInventory(body))
     t.handle(MSG.workerStatus, () => this.status())
+    t.on('status', (s) => this.onTransportStatus(s))
   }
 
   /** Start or stop taking new jobs (stops while this process is the boss or draining). */
@@ -154,7 +170,34 @@ export class WorkerAgent {
   }
 
   close(): void {
+    this.clearNatsLost()
     this.outbox.close()
+  }
+
+  /** NATS down: arm the abort timer once; back (or closed for good): disarm it. */
+  private onTransportStatus(status: TransportStatus): void {
+    if (status === 'disconnected' || status === 'reconnecting') {
+      if (this.natsLostTimer) return
+      const ms = this.deps.natsLostAbortMs ?? DEFAULT_NATS_LOST_ABORT_MS
+      this.natsLostTimer = setTimeout(() => this.abortCutOff(ms), ms)
+      this.natsLostTimer.unref()
+    } else this.clearNatsLost()
+  }
+
+  private clearNatsLost(): void {
+    if (this.natsLostTimer) clearTimeout(this.natsLostTimer)
+    this.natsLostTimer = undefined
+  }
+
+  /** Cut off from NATS too long: the boss will requeue these jobs; stop them first (handed back). */
+  private abortCutOff(ms: number): void {
+    this.natsLostTimer = undefined
+    if (this.running.size === 0) return
+    this.log.warn({ jobs: this.running.size, unreachableMs: ms }, 'NATS unreachable: handing back the running jobs')
+    for (const job of this.running.values()) {
+      job.handBack = true
+      job.abort('shutdown')
+    }
   }
 
   private refuseAll(jobs: unknown[], reason: RefusalReason): DispatchReply {
@@ -232,13 +275,22 @@ export class WorkerAgent {
       if (!this.deps.fetchPayload) throw errors.INTERNAL('this worker cannot read payloads from the store')
       payload = await this.deps.fetchPayload(job.id)
       if (payload === undefined) throw errors.JOB_NOT_FOUND(`job ${job.id} is not in the store`)
-      if (aborted) return { ok: false, error: { message: `aborted (${aborted}) before it started`, code: errors.FUNCTION_CANCELLED.code } }
+      if (aborted)
+        return {
+          ok: false,
+          error: { message: `aborted (${aborted}) before it started`, code: errors.FUNCTION_CANCELLED.code },
+        }
     }
-    const run = this.deps.executor.run({ jobId: job.id, attempt: entry.attempt, fn: job.function, payload, timeoutMs: job.timeoutMs })
+    const run = this.deps.executor.run({
+      jobId: job.id,
+      attempt: entry.attempt,
+      fn: job.function,
+      payload,
+      timeoutMs: job.timeoutMs,
+    })
     entry.abort = run.abort
     return run.promise
   }
-
 
   private finish(entry: RunningJob, outcome: AttemptOutcome): void {
     this.running.delete(entry.jobId)
@@ -274,7 +326,8 @@ export class WorkerAgent {
     const verdict = this.checkEpoch(epoch)
     if (verdict !== 'ok')
       throw errors.STALE_EPOCH(
-        `inventory from epoch ${epoch} refused (${verdict}): newest seen ${this.maxEpoch}, ZooKeeper shows ${this.zkEpoch}`,
+        `inventory from epoch ${epoch} refused (${verdict}): ` +
+          `newest seen ${this.maxEpoch}, ZooKeeper shows ${this.zkEpoch}`,
       )
     const running = [...this.running.values()].map(({ jobId, attempt, epoch: e, startedAt }) => ({
       jobId,

@@ -1,4 +1,4 @@
-/** Retry delay after a failed attempt: exponential with full jitter, capped. */
+/** Retry delay after a failed attempt: exponential with equal jitter (half fixed, half random), capped. */
 export const DEFAULT_BACKOFF_BASE_MS = 200
 export const DEFAULT_BACKOFF_MAX_MS = 60_000
 

@@ -128,7 +128,8 @@ export class BatchBook {
     })
     e.chain.catch((err: unknown) => {
       e.closing = false
-      if (!this.signal.aborted) this.log.warn({ err, batch }, 'closing a finished batch failed; the next term closes it')
+      if (!this.signal.aborted)
+        this.log.warn({ err, batch }, 'closing a finished batch failed; the next term closes it')
     })
   }
 
@@ -186,7 +187,10 @@ export class BatchBook {
       if (!ours || !['succeeded', 'failed', 'cancelled'].includes(ours.state)) decided.push([i, live])
     }
     if (newlyDone.length > 0 || decided.length > 0) {
-      this.log.warn({ batch: e.batch, done: newlyDone.length, decided: decided.length }, 'a previous boss recorded jobs after this term read the batch: kept')
+      this.log.warn(
+        { batch: e.batch, done: newlyDone.length, decided: decided.length },
+        'a previous boss recorded jobs after this term read the batch: kept',
+      )
       this.hooks.onMerged(e.batch, newlyDone, decided)
     }
   }

@@ -12,6 +12,7 @@ import {
   type Transport,
 } from '../../runner/index.js'
 import type { Job } from '../../jobs/model.js'
+import { isObject } from '../../jobs/parse.js'
 import { MSG, type BossStatusReply } from '../../jobs/protocol.js'
 import type { BossSettings } from './settings.js'
 import type { BossStore } from './store-port.js'
@@ -21,22 +22,18 @@ export interface BossRoleDeps {
   /** This process's node id. */
   selfId: string
   /** The NATS address of a node id. */
-  addressOf(nodeId: string): string
+  addressOf: (nodeId: string) => string
   /** The cached leader of 'boss' (watch-invalidated). */
   whereisBoss(): Promise<LeaderInfo | null>
   store: BossStore
   transport: Transport
   registry: Registry
   settings: BossSettings
-  publishFinished(job: Job): void
-  publishStats(stats: BossStatusReply): void
+  publishFinished: (job: Job) => void
+  publishStats: (stats: BossStatusReply) => void
   /** A term found a newer boss: the process should resign and rejoin the election. */
-  onFenced(reason: string): void
+  onFenced: (reason: string) => void
   logger: Logger
-}
-
-function isObject(x: unknown): x is Record<string, unknown> {
-  return typeof x === 'object' && x !== null && !Array.isArray(x)
 }
 
 export class BossRole {

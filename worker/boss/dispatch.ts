@@ -7,7 +7,7 @@
  */
 import { errors, isBosunError } from '../../runner/index.js'
 import type { Job } from '../../jobs/model.js'
-import { MSG, parseDispatchReply, type DispatchReply } from '../../jobs/protocol.js'
+import { MSG, parseDispatchReply, type DispatchBody, type DispatchReply } from '../../jobs/protocol.js'
 import { MAX_TIMER_MS } from './commit.js'
 import type { FleetWorker } from './fleet.js'
 import type { TermContext } from './term-context.js'
@@ -131,7 +131,12 @@ export class Dispatcher {
       if (!worker) throw errors.NO_RESPONDERS('worker is gone')
       const opts = { timeoutMs: ctx.deps.settings.dispatchTimeoutMs, epoch: ctx.epoch }
       reply = parseDispatchReply(
-        await ctx.deps.transport.request(worker.address, MSG.dispatch, { epoch: ctx.epoch, jobs }, opts),
+        await ctx.deps.transport.request(
+          worker.address,
+          MSG.dispatch,
+          { epoch: ctx.epoch, jobs } satisfies DispatchBody,
+          opts,
+        ),
       )
     } catch (err) {
       if (!ctx.acting()) return

@@ -165,7 +165,7 @@ export class JobTable {
   private async writeFinal(t: Tracked): Promise<boolean> {
     let record = await this.withPayload(t)
     let delay = RETRY_MIN_MS
-    for (let shrinks = 0; ; ) {
+    for (let shrinks = 0; ;) {
       if (this.signal.aborted) throw errors.NOT_LEADER('the boss term ended before the write')
       try {
         const written = await this.store.writeFinal({ ...record, epoch: this.epoch }, this.signal)

@@ -9,7 +9,7 @@ import type { BatchState, OpenBatch, StateWrite, SubmitRecord } from '../../jobs
 export type { OpenBatch, StateWrite }
 
 export interface BossStore {
-  /** Every open batch (with its state), then `onInitialDone()`, then each batch submitted later. Returns a stop function. */
+  /** Every open batch (with its state), then `onInitialDone()`, then each later batch. Returns a stop function. */
   watchBatches(onBatch: (b: OpenBatch) => void, onInitialDone: () => void): () => void
   /** One open batch read directly (null: closed or never stored). */
   readBatch(batch: string): Promise<OpenBatch | null>
@@ -18,7 +18,7 @@ export interface BossStore {
    * STALE_EPOCH when the stored record carries a newer epoch; a lost race answers with the current record.
    */
   writeState(state: BatchState, expect: number, signal?: AbortSignal): Promise<StateWrite>
-  /** Write a job's final record unless one exists; resolves with the record that stands. BODY_TOO_LARGE (details.max). */
+  /** Write a job's final record unless one exists; resolves with the one that stands (BODY_TOO_LARGE: details.max). */
   writeFinal(job: Job, signal?: AbortSignal): Promise<{ job: Job; created: boolean }>
   /** Append finished ids to the listing index. */
   index(entries: ReadonlyArray<{ id: string; state: JobState; fn: string }>): Promise<void>

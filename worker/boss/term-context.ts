@@ -24,7 +24,10 @@ import type { BossStore } from './store-port.js'
 export type TermState = 'inventory' | 'loading' | 'active' | 'stopped'
 
 export interface TermDeps {
-  /** This process's node id: the boss never dispatches to itself, even while its own registration lingers in the cache. */
+  /**
+   * This process's node id: the boss never dispatches to itself, even while its own registration lingers in
+   * the cache.
+   */
   selfId: string
   epoch: number
   since: string
@@ -65,6 +68,6 @@ export interface TermContext {
   acting(): boolean
   /** A newer boss exists: stop this term. */
   fenced(reason: string): void
-  /** A batch's record claims a newer epoch: stop, unless ZooKeeper confirms our leadership (then the batch is set aside). */
+  /** A batch's record claims a newer epoch: stop, unless ZooKeeper confirms our leadership (the batch is set aside). */
   suspectFence(reason: string, batch: string): Promise<void>
 }

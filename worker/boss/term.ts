@@ -47,11 +47,18 @@ export class BossTerm {
     const fleet = new Fleet()
     const queue = new ReadyQueue()
     const signal = this.ending.signal
-    const book = new BatchBook(d.store, d.epoch, this.log, {
-      liveOf: (batch, index) => this.ctx.table.liveOf(batch, index, jobIdOf(batch, index)),
-      onFenced: (err, batch) => void this.suspectFence(`store refused a write of batch ${batch}: ${(err as Error).message}`, batch),
-      onMerged: (batch, done, decided) => this.merged(batch, done, decided),
-    }, signal)
+    const book = new BatchBook(
+      d.store,
+      d.epoch,
+      this.log,
+      {
+        liveOf: (batch, index) => this.ctx.table.liveOf(batch, index, jobIdOf(batch, index)),
+        onFenced: (err, batch) =>
+          void this.suspectFence(`store refused a write of batch ${batch}: ${(err as Error).message}`, batch),
+        onMerged: (batch, done, decided) => this.merged(batch, done, decided),
+      },
+      signal,
+    )
     const table = new JobTable(d.store, book, new FinalIndexer(d.store), d.epoch, this.log, signal)
     const door = new Door({
       table,
@@ -246,7 +253,10 @@ export class BossTerm {
     if (this.current === 'stopped') return
     const stillLeader = await this.d.confirmLeadership().catch(() => false)
     if (!stillLeader) return this.fenced(reason)
-    this.log.error({ batch, reason }, 'a batch record claims an epoch no boss has had: ignoring the batch as forged or corrupt')
+    this.log.error(
+      { batch, reason },
+      'a batch record claims an epoch no boss has had: ignoring the batch as forged or corrupt',
+    )
     for (const id of this.ctx.book.ids(batch)) {
       const t = this.ctx.table.get(id)
       if (!t) continue

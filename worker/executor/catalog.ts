@@ -1,5 +1,5 @@
 /**
- * The functions a worker can run: a snapshot of FUNCTIONS_DIR taken at start (CONTRACT "Job functions").
+ * The functions a worker can run: a snapshot of FUNCTIONS_DIR taken at start (README "Job functions").
  * A function is a regular `.js`/`.mjs` file whose name (without extension) matches FUNCTION_NAME_PATTERN.
  * Symbolic links are followed only when their target is a regular file inside the folder; anything else
  * (bad names, folders, sockets, links that escape) is skipped with a log line, never an error.
@@ -9,8 +9,6 @@ import { extname, isAbsolute, join, relative } from 'node:path'
 import { errors } from '../../runner/errors.js'
 import type { Logger } from '../../runner/logger.js'
 import { FUNCTION_NAME_PATTERN } from '../../jobs/model.js'
-
-export { DEFAULT_FUNCTIONS_DIR } from './paths.js'
 
 /** File extensions a function may have, in order of preference when two files share a name. */
 export const FUNCTION_EXTENSIONS = ['.mjs', '.js'] as const

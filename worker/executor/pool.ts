@@ -2,7 +2,7 @@
  * FunctionPool: runs job functions in worker threads, so a function that busy-loops can never stall
  * the main thread that holds the ZooKeeper session and the NATS connection.
  *
- * Hand-written on worker_threads rather than piscina (REFERENCE §5): piscina's abort terminates the
+ * Hand-written on worker_threads rather than piscina (README "Dependency notes"): piscina's abort terminates the
  * thread at once and a task cannot be addressed once it runs, so "abort ctx.signal first, terminate
  * only after a grace period" would need a MessageChannel per job or a broadcast with start-up races.
  * Here each thread has one control port (its parentPort) carrying run / abort / done / log messages;
@@ -14,7 +14,7 @@ import { errors } from '../../runner/errors.js'
 import type { Logger } from '../../runner/logger.js'
 import { abortOutcome, crashOutcome, failure, THREAD_CODES, type AbortReason, type RunOutcome } from './outcomes.js'
 import { THREAD_ENTRY } from './paths.js'
-import type { DoneMessage, FromThread, LogMessage, ThreadData } from './thread-protocol.js'
+import type { DoneMessage, FromThread, LogMessage, ThreadData, ToThread } from './thread-protocol.js'
 import { RunQueue } from './run-queue.js'
 
 export type { AbortReason, RunOutcome }
@@ -38,7 +38,10 @@ export interface FunctionPoolOptions {
   abortGraceMs?: number
   /** ctx.log lines forwarded per run. @defaultValue 1000 */
   maxLogLines?: number
-  /** Per-thread V8 limits; a function that exceeds them fails its job, not the process. @defaultValue { maxOldGenerationSizeMb: 512 } */
+  /**
+   * Per-thread V8 limits; a function that exceeds them fails its job, not the process.
+   * @defaultValue { maxOldGenerationSizeMb: 512 }
+   */
   resourceLimits?: ResourceLimits
   /** Node options of the threads. @defaultValue process.execArgv (inherited, as Worker does) */
   execArgv?: string[]
@@ -276,7 +279,7 @@ export class FunctionPool {
         attempt: req.attempt,
         file: req.functionFile,
         payload: req.payload,
-      })
+      } satisfies ToThread)
     } catch (err) {
       this.settle(
         run,
@@ -305,7 +308,7 @@ export class FunctionPool {
     run.reason = reason
     clearTimeout(run.timer)
     run.timer = setTimeout(() => this.hardStop(run), this.graceMs)
-    run.slot.worker.postMessage({ t: 'abort', id: run.id, reason })
+    run.slot.worker.postMessage({ t: 'abort', id: run.id, reason } satisfies ToThread)
   }
 
   /** The function ignored its aborted signal: terminate its thread and start another. */

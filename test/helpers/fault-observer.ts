@@ -1,0 +1,206 @@
+/**
+ * What the boss does, as seen on the wire by a NATS connection of the test (core NATS fan-out gives
+ * the test a copy without changing what the processes see), in arrival order:
+ * - every store write of the boss with JetStream's answer (stored at a sequence, or refused) read
+ *   from the reply inbox: a batch's state record (`bosun.<cluster>.state.<batch>`, fenced by epoch:
+ *   recorded as id `state:<batch>`) and a job's final record (`bosun.<cluster>.done.<id>`, written
+ *   once: recorded as the job id, `final: true`);
+ * - every epoch-carrying message to a process (`bosun.<cluster>.proc.<id>`: dispatch, inventory,
+ *   abort) with the worker's answer (accepted, or refused);
+ * - every batch of results a worker sent the boss, with the ids the boss acknowledged.
+ * fence-checks.ts judges these records (fencing at every change of epoch, acknowledgement order).
+ */
+import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node'
+
+/** One attempted write of a job record (before the store decides). */
+export interface StoreWriteSeen {
+  /** Arrival order among everything this observer saw. */
+  n: number
+  at: number
+  /** Job id (a final record) or `state:<batch>` (a batch's state record). */
+  id: string
+  /** A final record (written once) rather than a fenced state record. */
+  final?: boolean
+  /** `epoch` of the record written (0: the API at submit). */
+  epoch: number | undefined
+  state: string | undefined
+  /** Stream sequence JetStream stored it at (undefined: refused or no answer seen). */
+  storedSeq?: number
+  /** Arrival number of JetStream's answer. */
+  answeredN?: number
+  /** JetStream's refusal (e.g. wrong last sequence: the compare-and-set lost). */
+  refused?: string
+}
+
+/** One message a boss sent to a process carrying an epoch. */
+export interface BossMessageSeen {
+  n: number
+  at: number
+  type: string
+  from: string
+  /** Node id of the addressee. */
+  to: string
+  epoch: number
+  /** Jobs in a dispatch. */
+  jobs: number
+  /** Arrival number of the answer (dispatch, inventory; undefined: none seen). */
+  answeredN?: number
+  /** Dispatch: jobs accepted / refused by the worker. Inventory: 1 / 0 answered, 0 / 1 refused. */
+  accepted?: number
+  refused?: number
+  refusal?: string
+}
+
+/** One batch of results a worker sent to the boss, and what the boss acknowledged. */
+export interface ResultsSeen {
+  n: number
+  at: number
+  /** Node id of the boss it was sent to. */
+  to: string
+  jobIds: string[]
+  /** Arrival number of the boss's answer (undefined: none seen). */
+  answeredN?: number
+  acked?: string[]
+}
+
+export interface WireLog {
+  readonly writes: StoreWriteSeen[]
+  readonly messages: BossMessageSeen[]
+  readonly results: ResultsSeen[]
+  /** Arrival number the next record will get (a point in the observer's order). */
+  now(): number
+  stop(): Promise<void>
+}
+
+type Pending =
+  { kind: 'write'; rec: StoreWriteSeen } | { kind: 'msg'; rec: BossMessageSeen } | { kind: 'results'; rec: ResultsSeen }
+
+const text = new TextDecoder()
+function json(data: Uint8Array): any {
+  try {
+    return JSON.parse(text.decode(data))
+  } catch {
+    return undefined
+  }
+}
+
+function applyReply(p: Pending, data: Uint8Array, n: number): void {
+  const r = json(data)
+  p.rec.answeredN = n
+  if (p.kind === 'write') {
+    if (typeof r?.seq === 'number' && !r.error) p.rec.storedSeq = r.seq
+    else p.rec.refused = String(r?.error?.description ?? r?.error?.err_code ?? 'refused')
+    return
+  }
+  if (p.kind === 'results') {
+    p.rec.acked = r?.ok === true && Array.isArray(r.body?.acked) ? r.body.acked.map(String) : []
+    return
+  }
+  const rec = p.rec
+  if (r?.ok === false) {
+    rec.accepted = 0
+    rec.refused = Math.max(1, rec.jobs)
+    rec.refusal = String(r.error?.details?.code ?? r.error?.code ?? 'error')
+  } else if (r?.ok === true && Array.isArray(r.body?.answers)) {
+    const answers = r.body.answers as { accepted?: boolean; reason?: string }[]
+    rec.accepted = answers.filter((a) => a?.accepted === true).length
+    rec.refused = answers.length - rec.accepted
+    const reasons = new Set(answers.filter((a) => !a?.accepted).map((a) => a.reason))
+    if (reasons.size > 0) rec.refusal = [...reasons].join(',')
+  } else if (r?.ok === true) {
+    rec.accepted = 1
+    rec.refused = 0
+  }
+}
+
+/** Start observing cluster `cluster` on `natsUrl` (comma-separated servers). */
+export async function watchWire(natsUrl: string, cluster: string): Promise<WireLog> {
+  const nc: NatsConnection = await connect({
+    servers: natsUrl.split(','),
+    name: 'fault-test-observer',
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+  })
+  const writes: StoreWriteSeen[] = []
+  const messages: BossMessageSeen[] = []
+  const results: ResultsSeen[] = []
+  const pending = new Map<string, Pending>()
+  const early = new Map<string, { data: Uint8Array; n: number }>()
+  let n = 0
+  const track = (reply: string | undefined, p: Pending) => {
+    if (!reply) return
+    const got = early.get(reply)
+    if (got) {
+      early.delete(reply)
+      applyReply(p, got.data, got.n)
+    } else pending.set(reply, p)
+  }
+  const statePrefix = `bosun.${cluster}.state.`
+  const donePrefix = `bosun.${cluster}.done.`
+  const sub = (subject: string, cb: (msg: Msg) => void) =>
+    nc.subscribe(subject, { callback: (err, msg) => (err ? undefined : cb(msg)) })
+  const write = (msg: Msg, final: boolean) => {
+    const record = json(msg.data)
+    const epoch = typeof record?.epoch === 'number' ? record.epoch : undefined
+    const rec: StoreWriteSeen = {
+      n: n++,
+      at: Date.now(),
+      id: final ? msg.subject.slice(donePrefix.length) : `state:${msg.subject.slice(statePrefix.length)}`,
+      final,
+      epoch,
+      state: final ? record?.state : 'batch',
+    }
+    writes.push(rec)
+    track(msg.reply, { kind: 'write', rec })
+  }
+  sub(`${statePrefix}>`, (msg) => write(msg, false))
+  sub(`${donePrefix}>`, (msg) => write(msg, true))
+  sub(`bosun.${cluster}.proc.>`, (msg) => {
+    const env = json(msg.data)
+    const to = msg.subject.split('.').pop() ?? ''
+    if (env?.type === 'boss.results') {
+      const list = Array.isArray(env.body?.results) ? (env.body.results as { jobId?: unknown }[]) : []
+      const rec: ResultsSeen = { n: n++, at: Date.now(), to, jobIds: list.map((r) => String(r?.jobId)) }
+      results.push(rec)
+      track(msg.reply, { kind: 'results', rec })
+      return
+    }
+    if (typeof env?.epoch !== 'number') return
+    const jobs = Array.isArray(env.body?.jobs) ? env.body.jobs.length : 0
+    const rec: BossMessageSeen = {
+      n: n++,
+      at: Date.now(),
+      type: String(env.type),
+      from: String(env.from),
+      to,
+      epoch: env.epoch,
+      jobs,
+    }
+    messages.push(rec)
+    track(msg.reply, { kind: 'msg', rec })
+  })
+  sub('_INBOX.>', (msg) => {
+    const p = pending.get(msg.subject)
+    const at = n++
+    if (p) {
+      pending.delete(msg.subject)
+      applyReply(p, msg.data, at)
+    } else {
+      // A reply seen before its request (not expected on one server): keep the latest few thousand.
+      early.set(msg.subject, { data: msg.data, n: at })
+      if (early.size > 5000) early.delete(early.keys().next().value!)
+    }
+  })
+  await nc.flush()
+  let stopping: Promise<void> | undefined
+  return {
+    writes,
+    messages,
+    results,
+    now: () => n,
+    stop() {
+      stopping ??= nc.close().catch(() => undefined)
+      return stopping
+    },
+  }
+}
