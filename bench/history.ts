@@ -2,9 +2,10 @@
  * History benchmark (guarantee 5): does a cluster that has run for a while fail over and answer as
  * fast as a new one? One cluster (API + N workers) filled in steps with finished `noop` jobs (1 in
  * 100 a `fail` job) through POST /jobs/batch — 0, then 100,000, then 1,000,000 retained by default —
- * and at each size: the boss's resident memory, kill -9 and SIGTERM failover (signal → first
- * completion by the new boss, under a steady stream of jobs; median of --runs each), and the latency
- * of `GET /jobs?limit=100` and `GET /jobs?state=failed&limit=100`.
+ * and at each size, on fresh processes started over that store (so the boss's memory is what its
+ * takeover read, not what the fill ran through it): the boss's resident memory, kill -9 and SIGTERM
+ * failover (signal → first completion by the new boss, under a steady stream of jobs; median of
+ * --runs each), and the latency of `GET /jobs?limit=100` and `GET /jobs?state=failed&limit=100`.
  */
 import { readFileSync } from 'node:fs'
 import { connect } from '@nats-io/transport-node'
@@ -96,19 +97,15 @@ export async function historyBench(o: HistoryBenchOptions = {}): Promise<BenchOu
   const rows: Row[] = []
   const points: Record<string, unknown>[] = []
   let c: BenchCluster | undefined
+  // The backlog is bounded during the fill (429 past it, retried): history, not a queue, is measured.
+  const settings = {
+    workers: o.workers ?? 5,
+    concurrency: o.concurrency ?? 16,
+    sessionTimeoutMs,
+    env: { BOSUN_MAX_QUEUED_JOBS: '20000' },
+  }
   try {
-    // The backlog is bounded during the fill (429 past it, retried): history, not a queue, is measured.
-    c = await openCluster(
-      zk,
-      nats,
-      {
-        workers: o.workers ?? 5,
-        concurrency: o.concurrency ?? 16,
-        sessionTimeoutMs,
-        env: { BOSUN_MAX_QUEUED_JOBS: '20000' },
-      },
-      'hist',
-    )
+    c = await openCluster(zk, nats, settings, 'hist')
     let retained = 0
     for (const size of sizes) {
       if (size > retained) {
@@ -117,6 +114,10 @@ export async function historyBench(o: HistoryBenchOptions = {}): Promise<BenchOu
         progress(`filled ${size - retained} in ${Math.round(ms / 1000)} s`)
         retained = size
       }
+      // Fresh processes over the same store: the boss has read the store, nothing more.
+      const name = c.name
+      await c.close()
+      c = await openCluster(zk, nats, settings, 'hist', name)
       const rss = summarize(
         await Promise.all(
           [0, 1, 2].map(async (i) => (await new Promise((r) => setTimeout(r, i * 300)), bossRssMb(c!))),

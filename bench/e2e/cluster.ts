@@ -75,8 +75,15 @@ async function diagnose(cluster: TestCluster): Promise<string> {
 }
 
 /** Start a cluster under a fresh name and wait until a boss and workers-1 job-running workers are ready. */
-export async function openCluster(zk: Zk, nats: Nats, s: ClusterSettings, prefix = 'bench'): Promise<BenchCluster> {
-  const name = uniqueName(prefix)
+export async function openCluster(
+  zk: Zk,
+  nats: Nats,
+  s: ClusterSettings,
+  prefix = 'bench',
+  /** Reuse a cluster name (fresh processes over the same store). @defaultValue a new unique name */
+  reuseName?: string,
+): Promise<BenchCluster> {
+  const name = reuseName ?? uniqueName(prefix)
   const cluster = new TestCluster({
     zk,
     nats,

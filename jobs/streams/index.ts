@@ -81,7 +81,7 @@ export class JobStreams {
       requestTimeoutMs: o.limits?.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
       operationTimeoutMs: o.limits?.operationTimeoutMs ?? DEFAULT_OPERATION_TIMEOUT_MS,
       maxInFlight: o.limits?.maxInFlight ?? 256,
-      maxReadsInFlight: o.limits?.maxReadsInFlight ?? 64,
+      maxReadsInFlight: o.limits?.maxReadsInFlight ?? 128,
     }
     const js = jetstream(o.nc, { timeout: limits.requestTimeoutMs })
     const jsm = await jetstreamManager(o.nc, { timeout: limits.requestTimeoutMs })

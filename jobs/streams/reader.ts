@@ -49,8 +49,8 @@ export function decodeCursor(s: string): Cursor {
   return { segment: m[1] as 'u' | 'f', seq: Number(m[2]), pos: Number(m[3]) }
 }
 
-/** Final records fetched at once for a page. */
-const PARALLEL_READS = 32
+/** Fewest final records fetched at once (a page fetches what it still needs, plus one to know if more follow). */
+const MIN_PARALLEL_READS = 8
 
 export class JobReader {
   constructor(
@@ -139,8 +139,10 @@ export class JobReader {
       const top = from && m.seq === from.seq ? from.pos - 1 : rec.ids.length - 1
       const positions: number[] = []
       for (let k = top; k >= 0; k--) positions.push(k)
-      for (let start = 0; start < positions.length; start += PARALLEL_READS) {
-        const slice = positions.slice(start, start + PARALLEL_READS)
+      for (let start = 0; start < positions.length;) {
+        const want = Math.max(MIN_PARALLEL_READS, q.limit - out.length + 1)
+        const slice = positions.slice(start, start + want)
+        start += slice.length
         const found = await Promise.all(slice.map((k) => this.final(rec.ids[k]!)))
         for (let j = 0; j < slice.length; j++) {
           const job = found[j]
