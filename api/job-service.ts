@@ -28,6 +28,7 @@ import {
 } from '../jobs/protocol.js'
 import {
   assemble,
+  resolveClaim,
   type Claim,
   type ListPage,
   type ListQuery,
@@ -74,11 +75,6 @@ export interface JobServiceDeps {
 
 const STATUS_TIMEOUT_MS = 500
 const REQUEST_TIMEOUT_MS = 5000
-/**
- * An idempotency claim naming a job that was never stored is taken over after this long: its
- * creator died between the claim and the store (a live one stores within its 5 s store deadline).
- */
-export const ABANDONED_CLAIM_MS = 60_000
 /** Idempotency claims of one batch made at once. */
 const PARALLEL_CLAIMS = 32
 
@@ -124,9 +120,18 @@ export class ClusterJobService implements JobService {
     const createdAt = new Date()
     const subs = specs.map((spec) => this.submitted(spec, createdAt))
     const plan = this.d.store.plan(subs, newBatchId)
-    // Jobs whose idempotencyKey another job holds are answered as that job (a hole in the batch).
+    // Jobs whose idempotencyKey another job holds are answered as that job (a hole in the batch);
+    // a key repeated within the batch names its first job.
     const existing: Array<Job | null> = specs.map(() => null)
-    const keyed = specs.map((s, i) => i).filter((i) => specs[i]!.idempotencyKey !== undefined)
+    const firstWithKey = new Map<string, number>()
+    const keyed: number[] = []
+    specs.forEach((s, i) => {
+      if (s.idempotencyKey === undefined) return
+      if (!firstWithKey.has(s.idempotencyKey)) {
+        firstWithKey.set(s.idempotencyKey, i)
+        keyed.push(i)
+      }
+    })
     for (let k = 0; k < keyed.length; k += PARALLEL_CLAIMS) {
       await Promise.all(
         keyed.slice(k, k + PARALLEL_CLAIMS).map(async (i) => {
@@ -134,9 +139,15 @@ export class ClusterJobService implements JobService {
         }),
       )
     }
-    const fresh = subs.map((sub, i) => (existing[i] ? null : sub))
+    const repeatOf = (i: number) => {
+      const key = specs[i]!.idempotencyKey
+      const first = key === undefined ? i : firstWithKey.get(key)!
+      return first === i ? undefined : first
+    }
+    const fresh = subs.map((sub, i) => (existing[i] || repeatOf(i) !== undefined ? null : sub))
     await store.call(this.d.store.publish(plan, fresh, createdAt.toISOString()), 'batch submit')
-    return subs.map((sub, i) => existing[i] ?? this.queued(plan, i, sub, createdAt))
+    const answers = subs.map((sub, i) => existing[i] ?? this.queued(plan, i, sub, createdAt))
+    return answers.map((job, i) => answers[repeatOf(i) ?? i] ?? job)
   }
 
   async get(id: string): Promise<Job | null> {
@@ -235,26 +246,18 @@ export class ClusterJobService implements JobService {
     return toPublic(assemble({ v: 1, batch, createdAt: createdAt.toISOString(), jobs }, index, undefined, 0))
   }
 
-  /**
-   * Claim `key` for the job `id`: null when the claim is ours (store the job), else the job that
-   * holds it. A claim naming a job that was never stored is taken over once it is old enough to be
-   * abandoned; younger, the request answers 503 (its creator may still be storing it: retry).
-   */
+  /** Claim `key` for the job `id` (jobs/streams/claims.ts): null when ours, else the job that holds it. */
   private async claimed(key: string, id: string, store: StoreDeadline): Promise<Job | null> {
-    let claim = await store.call(this.d.store.claim(key, id), 'idempotency claim')
-    for (let moves = 0; moves < 3; moves++) {
-      if (claim.jobId === id) return null
-      const holder = await store.call(this.d.store.get(claim.jobId), 'read of the job its idempotencyKey names')
-      if (holder) return toPublic(holder)
-      const age = Date.now() - Date.parse(claim.claimedAt)
-      if (!(age > ABANDONED_CLAIM_MS)) {
-        throw errors.UNAVAILABLE('another request with this idempotencyKey is storing its job; retry shortly', {
-          retryAfterSeconds: 1,
-        })
-      }
-      claim = await store.call(this.d.store.repoint(key, claim, id), 'idempotency claim')
-    }
-    throw errors.UNAVAILABLE('the idempotencyKey is contended; retry shortly', { retryAfterSeconds: 1 })
+    const holder = await resolveClaim(
+      {
+        claim: (k, j) => store.call(this.d.store.claim(k, j), 'idempotency claim'),
+        repoint: (k, c, j) => store.call(this.d.store.repoint(k, c, j), 'idempotency claim'),
+        get: (j) => store.call(this.d.store.get(j), 'read of the job its idempotencyKey names'),
+      },
+      key,
+      id,
+    )
+    return holder ? toPublic(holder) : null
   }
 
   /** An existing job (same idempotencyKey): as it is, or after waiting up to `waitMs` for it to end. */

@@ -16,6 +16,7 @@ import { Submitter } from './submit.js'
 export { BossJobStore, type OpenBatch, type StateWrite } from './boss-store.js'
 export { JobReader, decodeCursor, encodeCursor, type ListPage, type ListQuery } from './reader.js'
 export { Submitter, type Claim, type SubmitPlan } from './submit.js'
+export { ABANDONED_CLAIM_MS, resolveClaim, type ClaimPorts } from './claims.js'
 export { isBatchId, jobIdOf, parseJobId, MAX_BATCH_JOBS, Subjects, streamNames } from './layout.js'
 export {
   assemble,
