@@ -2,6 +2,7 @@
 import { parseEnv, runtimeConfigFrom, runtimeEnv, type EnvSpec, type RuntimeConfig } from '../runner/index.js'
 import { FORCE_EXIT_MS } from '../runner/main.js'
 import { DEFAULT_BOSS_SETTINGS, type BossSettings } from './boss/settings.js'
+import type { FunctionIsolation } from './executor/executor.js'
 
 export const DEFAULT_WORKER_CONCURRENCY = 8
 export const DEFAULT_RETENTION_MS = 24 * 3600 * 1000
@@ -44,6 +45,15 @@ export const workerEnv = {
   FUNCTIONS_DIR: {
     type: 'string',
     doc: 'folder of job functions this worker loads (default: the bundled examples in worker/functions)',
+  },
+  FUNCTION_ISOLATION: {
+    type: 'enum',
+    values: ['declared', 'threads'],
+    default: 'declared',
+    doc:
+      "where job functions run: 'declared' — on worker threads, except functions that declare " +
+      "`export const config = { isolation: 'inline' }` (run on the main thread, moved back to threads " +
+      "if one ever blocks it); 'threads' — always on threads",
   },
   JOB_STORE_REPLICAS: {
     type: 'int',
@@ -104,6 +114,7 @@ export interface WorkerConfig {
   readonly concurrency: number
   readonly functionsDir: string | undefined
   readonly storeReplicas: number
+  readonly isolation: FunctionIsolation
   readonly shutdownGraceMs: number
   readonly killGraceMs: number
   readonly maxResultBytes: number
@@ -117,6 +128,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     concurrency: e.WORKER_CONCURRENCY,
     functionsDir: e.FUNCTIONS_DIR,
     storeReplicas: e.JOB_STORE_REPLICAS,
+    isolation: e.FUNCTION_ISOLATION as FunctionIsolation,
     shutdownGraceMs: e.WORKER_SHUTDOWN_GRACE_MS,
     killGraceMs: e.FUNCTION_KILL_GRACE_MS,
     maxResultBytes: e.MAX_RESULT_BYTES,

@@ -52,6 +52,7 @@ export class WorkerProcess {
   static async start(cfg: WorkerConfig, logger: Logger): Promise<WorkerProcess> {
     const executor = await createExecutor({
       functionsDir: cfg.functionsDir,
+      isolation: cfg.isolation,
       concurrency: cfg.concurrency,
       maxResultBytes: cfg.maxResultBytes,
       abortGraceMs: cfg.killGraceMs,

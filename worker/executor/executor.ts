@@ -7,7 +7,16 @@ import type { Logger } from '../../runner/logger.js'
 import { loadCatalog, type FunctionCatalog } from './catalog.js'
 import { failure } from './outcomes.js'
 import { DEFAULT_FUNCTIONS_DIR } from './paths.js'
-import { FunctionPool, type AbortReason, type FunctionPoolOptions, type PoolStats, type RunHandle } from './pool.js'
+import {
+  DEFAULT_ABORT_GRACE_MS,
+  DEFAULT_MAX_RESULT_BYTES,
+  FunctionPool,
+  type AbortReason,
+  type FunctionPoolOptions,
+  type PoolStats,
+  type RunHandle,
+} from './pool.js'
+import { InlineRunner } from './inline.js'
 
 export interface ExecutorRunRequest {
   jobId: string
@@ -20,9 +29,14 @@ export interface ExecutorRunRequest {
   timeoutMs?: number
 }
 
+/** Where functions run: as each declares (inline when it says so), or always on threads. */
+export type FunctionIsolation = 'declared' | 'threads'
+
 export interface ExecutorOptions extends Omit<FunctionPoolOptions, 'logger'> {
   /** Folder of job functions (FUNCTIONS_DIR). @defaultValue DEFAULT_FUNCTIONS_DIR (the bundled examples) */
   functionsDir?: string
+  /** FUNCTION_ISOLATION. @defaultValue 'declared' */
+  isolation?: FunctionIsolation
   logger: Logger
 }
 
@@ -31,6 +45,8 @@ export class FunctionExecutor {
     /** The functions this executor can run. */
     readonly catalog: FunctionCatalog,
     private readonly pool: FunctionPool,
+    /** Functions that declared inline isolation (none when FUNCTION_ISOLATION=threads). */
+    private readonly inline?: InlineRunner,
   ) {}
 
   /** Jobs that run at once (threads). */
@@ -63,6 +79,15 @@ export class FunctionExecutor {
         abort: (_reason: AbortReason) => {},
       }
     }
+    if (this.inline?.handles(file)) {
+      return this.inline.run({
+        jobId: req.jobId,
+        attempt: req.attempt,
+        file,
+        payload: req.payload,
+        timeoutMs: req.timeoutMs,
+      })
+    }
     return this.pool.run({
       jobId: req.jobId,
       attempt: req.attempt,
@@ -88,7 +113,7 @@ export class FunctionExecutor {
  * @throws BosunError BOSUN_ERR_CONFIG when the folder cannot be read or the threads cannot start.
  */
 export async function createExecutor(opts: ExecutorOptions): Promise<FunctionExecutor> {
-  const { functionsDir = DEFAULT_FUNCTIONS_DIR, logger, ...poolOpts } = opts
+  const { functionsDir = DEFAULT_FUNCTIONS_DIR, isolation = 'declared', logger, ...poolOpts } = opts
   const catalog = await loadCatalog(functionsDir, logger)
   const pool = new FunctionPool({ ...poolOpts, logger })
   try {
@@ -97,5 +122,21 @@ export async function createExecutor(opts: ExecutorOptions): Promise<FunctionExe
     await pool.close()
     throw errors.CONFIG(`function threads cannot start: ${(err as Error).message}`, { cause: err })
   }
-  return new FunctionExecutor(catalog, pool)
+  if (isolation === 'threads') return new FunctionExecutor(catalog, pool)
+  // Which functions declare inline isolation: read off their modules, imported in a thread.
+  const files = catalog.names.map((n) => catalog.resolve(n)!)
+  const declared = await pool.describe(files)
+  const inlineFiles = new Set(files.filter((f) => declared.get(f)))
+  if (inlineFiles.size > 0) {
+    logger.info(
+      { functions: [...inlineFiles].map((f) => catalog.names.find((n) => catalog.resolve(n) === f)) },
+      'functions running inline',
+    )
+  }
+  const inline = new InlineRunner(inlineFiles, {
+    maxResultBytes: poolOpts.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES,
+    abortGraceMs: poolOpts.abortGraceMs ?? DEFAULT_ABORT_GRACE_MS,
+    logger,
+  })
+  return new FunctionExecutor(catalog, pool, inline)
 }

@@ -110,6 +110,7 @@ export class FunctionPool {
   private readonly live = new Set<Run>()
   private readonly respawnTimers = new Set<NodeJS.Timeout>()
   private nextId = 1
+  private readonly describing = new Map<number, (configs: Record<string, { inline: boolean }>) => void>()
   private busy = 0
   private accepting = true
   private closing: Promise<void> | undefined
@@ -159,6 +160,33 @@ export class FunctionPool {
   /** Resolves when every thread has started; rejects if one cannot start (a broken install). */
   async ready(): Promise<void> {
     await Promise.all(this.slots.map((s) => s.ready))
+  }
+
+  /**
+   * Import `files` in a thread (as runs would) and report, per file, whether its module declares
+   * `export const config = { isolation: 'inline' }`. A module that fails to load, or a thread that
+   * does not answer within `timeoutMs`, counts as not inline.
+   */
+  async describe(files: readonly string[], timeoutMs = 10_000): Promise<Map<string, boolean>> {
+    const out = new Map(files.map((f) => [f, false]))
+    const slot = this.slots[0]
+    if (files.length === 0 || slot === undefined) return out
+    await slot.ready
+    const id = this.nextId++
+    const answer = new Promise<Record<string, { inline: boolean }> | undefined>((resolve) => {
+      const timer = setTimeout(() => {
+        this.describing.delete(id)
+        resolve(undefined)
+      }, timeoutMs)
+      this.describing.set(id, (configs) => {
+        clearTimeout(timer)
+        resolve(configs)
+      })
+    })
+    slot.worker.postMessage({ t: 'describe', id, files: [...files] } satisfies ToThread)
+    const configs = await answer
+    for (const f of files) out.set(f, configs?.[f]?.inline === true)
+    return out
   }
 
   /** Run a function; the outcome promise never rejects. */
@@ -252,6 +280,7 @@ export class FunctionPool {
     }
     slot.ready.catch(() => {}) // observed through ready(); never an unhandled rejection
     worker.on('message', (msg: FromThread) => {
+      if (msg.t === 'described') return this.describing.get(msg.id)?.(msg.configs)
       if (msg.t !== 'ready') return this.onMessage(slot, msg)
       slot.online = true
       this.bootFailures = 0

@@ -38,7 +38,14 @@ export interface AbortMessage {
   reason: AbortReason
 }
 
-export type ToThread = RunMessage | AbortMessage
+/** main → thread: import these function files and report what each declares. */
+export interface DescribeMessage {
+  t: 'describe'
+  id: number
+  files: string[]
+}
+
+export type ToThread = RunMessage | AbortMessage | DescribeMessage
 
 /** thread → main: run `id` is over; `json` is the result already serialised and size-checked. */
 export type DoneMessage =
@@ -63,4 +70,11 @@ export interface ReadyMessage {
   t: 'ready'
 }
 
-export type FromThread = DoneMessage | LogMessage | ReadyMessage
+/** thread → main: per file, whether the module declares `config.isolation === 'inline'` (and loaded). */
+export interface DescribedMessage {
+  t: 'described'
+  id: number
+  configs: Record<string, { inline: boolean }>
+}
+
+export type FromThread = DoneMessage | LogMessage | ReadyMessage | DescribedMessage

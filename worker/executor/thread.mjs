@@ -29,9 +29,13 @@ const loading = new Map()
 /** @type {{ id: number, controller: AbortController } | null} */
 let current = null
 
+/** file → the module declared `export const config = { isolation: 'inline' }` */
+const inline = new Map()
+
 port.on('message', (msg) => {
   if (msg.t === 'run') void run(msg)
   else if (msg.t === 'abort') abort(msg.id, msg.reason)
+  else if (msg.t === 'describe') void describeFiles(msg)
 })
 port.postMessage({ t: 'ready' })
 
@@ -96,6 +100,11 @@ async function importFunction(file) {
       },
       stack,
     }
+  }
+  try {
+    inline.set(file, mod.config?.isolation === 'inline')
+  } catch {
+    inline.set(file, false)
   }
   const fn = mod.default
   if (typeof fn !== 'function') {
@@ -253,4 +262,14 @@ async function run(msg) {
   }
   if (current === me) current = null
   port.postMessage(reply)
+}
+
+/** Import each file (as a run would) and report which declare inline isolation. */
+async function describeFiles(msg) {
+  const configs = {}
+  for (const file of msg.files) {
+    const loaded = await load(file)
+    configs[file] = { inline: !loaded.error && inline.get(file) === true }
+  }
+  port.postMessage({ t: 'described', id: msg.id, configs })
 }
