@@ -116,13 +116,15 @@ export class InlineRunner {
         })
         const t0 = performance.now()
         let result: unknown
+        let threw: { err: unknown } | undefined
         try {
           result = fn(req.payload, ctx)
         } catch (err) {
-          result = Promise.reject(err)
+          threw = { err }
         }
         const slice = performance.now() - t0
         if (slice > this.maxSliceMs) this.demote(req.file, `held the thread for ${Math.round(slice)} ms in one call`)
+        if (threw) return finish(describe(threw.err))
         Promise.resolve(result).then(
           (value) => finish(this.serialise(value)),
           (err: unknown) => finish(describe(err)),
