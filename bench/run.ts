@@ -1,5 +1,5 @@
 /**
- * `node dist/bench/run.js [runtime|e2e|history|all] [--quick] [--profile] [--runs=N] [--jobs=N]
+ * `node dist/bench/run.js [runtime|e2e|history|compare|all] [--quick] [--profile] [--runs=N] [--jobs=N]
  * [--workers=N] [--concurrency=N] [--skip=throughput,latency,failover] [--sizes=0,100000]` (after
  * `npm run build`; `npm run bench` does runtime and e2e). Prints a table per benchmark and writes
  * bench/results/<name>-<timestamp>.json and bench/results/latest-<name>.json. Every server and bosun
@@ -8,11 +8,14 @@
  * --quick: fewer runs and jobs (a smoke run of the harness, not figures to quote).
  * --profile (or --profile=batch): e2e only; one extra throughput run (one by one, or batches) with the API,
  * the boss and one worker CPU-profiled, summarised.
+ * compare (bosun vs BullMQ, bench/compare.ts): also --big=N (jobs of the long batch rows, 0 = none),
+ * --bosun-inline[=FUNCTION_ISOLATION] (run the inline pair's bosun side; bare flag: `declared`),
+ * --skip=native,http,latency,big,inline. --quick: 1 run, no 200,000-job rows, 5 s of latency.
  */
 import type { E2eBenchOptions } from './e2e.js'
 import { formatTable, progress, writeResults, type Row } from './lib/report.js'
 
-type Which = 'runtime' | 'e2e' | 'history' | 'all'
+type Which = 'runtime' | 'e2e' | 'history' | 'compare' | 'all'
 
 interface Args {
   which: Which
@@ -26,15 +29,15 @@ interface Args {
 function parseArgs(argv: string[]): Args {
   const positional = argv.filter((a) => !a.startsWith('--'))
   const which = (positional[0] ?? 'all') as Which
-  if (!['runtime', 'e2e', 'history', 'all'].includes(which)) {
+  if (!['runtime', 'e2e', 'history', 'compare', 'all'].includes(which)) {
     process.stderr.write(
-      `usage: node dist/bench/run.js [runtime|e2e|history|all] [--quick] [--profile] [--sizes=0,100000]\n`,
+      `usage: node dist/bench/run.js [runtime|e2e|history|compare|all] [--quick] [--profile] [--sizes=0,100000]\n`,
     )
     process.exit(2)
   }
   const flags = new Map<string, string>()
   for (const a of argv) {
-    const m = /^--([a-z]+)=(.*)$/.exec(a)
+    const m = /^--([a-z-]+)=(.*)$/.exec(a)
     if (m) flags.set(m[1]!, m[2]!)
   }
   const profile = flags.get('profile') === 'batch' ? 'batch' : argv.includes('--profile')
@@ -46,7 +49,7 @@ function intFlag(flags: Map<string, string>, name: string): number | undefined {
   const v = flags.get(name)
   if (v === undefined) return undefined
   const n = Number(v)
-  const min = name === 'runs' ? 0 : 1
+  const min = name === 'runs' || name === 'big' ? 0 : 1
   if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer ≥ ${min}`)
   return n
 }
@@ -100,6 +103,25 @@ async function main(): Promise<void> {
       ...(runs ? { runs } : {}),
     })
     finish('history', 'history (a cluster with finished jobs retained: memory, failover, listing)', r.rows, r.data)
+  }
+  if (which === 'compare') {
+    const { compareBench } = await import('./compare.js')
+    const inline = process.argv.find((a) => a === '--bosun-inline' || a.startsWith('--bosun-inline='))
+    const r = await compareBench({
+      ...(quick ? { runs: 1, bigJobs: 0, latencySeconds: 5 } : {}),
+      ...Object.fromEntries(
+        ['runs', 'jobs', 'workers', 'concurrency'].flatMap((k) => (flags.has(k) ? [[k, intFlag(flags, k)]] : [])),
+      ),
+      ...(flags.has('big') ? { bigJobs: intFlag(flags, 'big') } : {}),
+      ...(inline ? { bosunInline: flags.get('bosun-inline') ?? 'declared' } : {}),
+      ...(flags.has('skip') ? { skip: flags.get('skip')!.split(',') } : {}),
+    })
+    process.stdout.write(r.text)
+    // Only a full run (3+ runs, every row) replaces latest-compare.json, the figures README quotes.
+    const full =
+      !quick && !flags.has('skip') && !flags.has('jobs') && !flags.has('big') && (intFlag(flags, 'runs') ?? 3) >= 3
+    const file = writeResults(full ? 'compare' : 'compare-partial', { quick, rows: r.rows, ...r.data })
+    progress(`wrote ${file}`)
   }
   if (tables.length > 1) process.stdout.write('\n' + tables.join(''))
   progress(`done in ${Math.round((Date.now() - t0) / 1000)} s`)

@@ -1,0 +1,96 @@
+/**
+ * Submit → result latency over HTTP for both products with the same load generator: `POST
+ * /jobs?wait=5000` of `noop` at an open-loop rate (bosun's API holds the request until the job's
+ * finished event; BullMQ's front does `queue.add` + `job.waitUntilFinished(queueEvents)`). Each
+ * latency is measured from the request's scheduled send time, so a stalled server shows up as
+ * latency rather than as a lower offered rate; HDR histogram in microseconds. CPU µs per job over the
+ * window is recorded as for the throughput rows.
+ */
+import hdr from 'hdr-histogram-js'
+import { CpuMeter } from '../lib/cpu.js'
+import { JsonClient } from '../lib/http.js'
+import type { System } from './measure.js'
+
+export interface LatencyResult {
+  ratePerSec: number
+  seconds: number
+  requests: number
+  /** Answers that were not 200 with a succeeded job (a timeout, an error, a network failure). */
+  failures: number
+  p50Ms: number
+  p95Ms: number
+  p99Ms: number
+  maxMs: number
+  /** Largest lag of a send behind its schedule (the load generator itself falling behind). */
+  maxSendLagMs: number
+  /** CPU µs per request, per process label and `total`, over the recorded window. */
+  cpuUsPerJob: Record<string, number>
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** Offer `ratePerSec` requests for `seconds` after `warmupSeconds` of unrecorded warm-up. */
+export async function latency(sys: System, ratePerSec = 200, seconds = 10, warmupSeconds = 1): Promise<LatencyResult> {
+  const client = new JsonClient(sys.httpUrl, 512)
+  const histogram = hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 120_000_000,
+    numberOfSignificantValueDigits: 3,
+  })
+  const interval = 1000 / ratePerSec
+  const warm = Math.round(warmupSeconds * ratePerSec)
+  const total = warm + Math.round(seconds * ratePerSec)
+  const cpu = new CpuMeter(() => sys.pids())
+  let failures = 0
+  let maxSendLag = 0
+  const pending: Promise<void>[] = []
+  try {
+    const t0 = performance.now() + 20
+    for (let i = 0; i < total; i++) {
+      const due = t0 + i * interval
+      const wait = due - performance.now()
+      if (wait > 1) await sleep(wait)
+      const recorded = i >= warm
+      if (i === warm) cpu.begin()
+      if (recorded) maxSendLag = Math.max(maxSendLag, performance.now() - due)
+      pending.push(
+        client.post<{ state?: string }>('/jobs?wait=5000', { function: 'noop' }, 30_000).then(
+          (res) => {
+            if (!recorded) return
+            histogram.recordValue(Math.max(1, Math.round((performance.now() - due) * 1000)))
+            if (res.status !== 200 || res.body?.state !== 'succeeded') failures++
+          },
+          () => {
+            if (recorded) failures++
+          },
+        ),
+      )
+    }
+    await Promise.all(pending)
+    const used = cpu.end()
+    const requests = total - warm
+    const cpuUsPerJob: Record<string, number> = {}
+    let sum = 0
+    for (const [k, v] of Object.entries(used)) {
+      cpuUsPerJob[k] = Math.round((v.cpuS * 1e6) / requests)
+      sum += v.cpuS
+    }
+    cpuUsPerJob.total = Math.round((sum * 1e6) / requests)
+    const ms = (p: number) => histogram.getValueAtPercentile(p) / 1000
+    return {
+      ratePerSec,
+      seconds,
+      requests,
+      failures,
+      p50Ms: ms(50),
+      p95Ms: ms(95),
+      p99Ms: ms(99),
+      maxMs: histogram.maxValue / 1000,
+      maxSendLagMs: Math.round(maxSendLag * 10) / 10,
+      cpuUsPerJob,
+    }
+  } finally {
+    histogram.destroy()
+    client.close()
+  }
+}
