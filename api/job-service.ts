@@ -29,6 +29,7 @@ import {
 import {
   assemble,
   resolveClaim,
+  type Added,
   type Claim,
   type ListPage,
   type ListQuery,
@@ -40,8 +41,10 @@ import type { ClusterView, HealthView, JobPage, JobQuery, JobService, SubmitOpti
 import { newBatchId } from './job-ids.js'
 import { StoreDeadline } from './store-deadline.js'
 
-/** What the API needs from the job store (jobs/streams/: the Submitter and the JobReader). */
+/** What the API needs from the job store (jobs/streams/: the Submitter, the JobReader, a GroupCommitter). */
 export interface ApiStore {
+  /** Add one job to the current group commit (its id at once; `stored` once the group is durable). */
+  commit(job: SubmittedJob, idempotencyKey?: string): Added
   plan(jobs: readonly SubmittedJob[], newBatchId: () => string): SubmitPlan
   publish(plan: SubmitPlan, jobs: ReadonlyArray<SubmittedJob | null>, createdAt: string): Promise<void>
   claim(key: string, jobId: string): Promise<Claim>
@@ -94,16 +97,16 @@ export class ClusterJobService implements JobService {
     const waitMs = opts.waitMs ?? 0
     const createdAt = new Date()
     const sub = this.submitted(spec, createdAt)
-    const plan = this.d.store.plan([sub], newBatchId)
-    const id = plan.ids[0]!
-    if (spec.idempotencyKey !== undefined) {
-      const existing = await this.claimed(spec.idempotencyKey, id, store)
-      if (existing) return this.answer(existing, waitMs, store)
-    }
+    // Concurrent submits share one batch message (group commit); the id is known before it is written.
+    const { id, stored } = this.d.store.commit(sub, spec.idempotencyKey)
     const waiter = waitMs > 0 ? this.d.events.waitOnce(jobEventSubject(this.d.cluster, id), waitMs) : undefined
     try {
-      await store.call(this.d.store.publish(plan, [sub], createdAt.toISOString()), 'submit')
-      const job = this.queued(plan, 0, sub, createdAt)
+      const holder = await store.call(stored, 'submit')
+      if (holder) {
+        waiter?.cancel()
+        return await this.answer(toPublic(holder), waitMs, store)
+      }
+      const job = this.queued(id, sub, createdAt)
       if (!waiter) return { job, finished: false }
       return await this.awaitFinish(job, waiter.promise, store)
     } finally {
@@ -146,7 +149,7 @@ export class ClusterJobService implements JobService {
     }
     const fresh = subs.map((sub, i) => (existing[i] || repeatOf(i) !== undefined ? null : sub))
     await store.call(this.d.store.publish(plan, fresh, createdAt.toISOString()), 'batch submit')
-    const answers = subs.map((sub, i) => existing[i] ?? this.queued(plan, i, sub, createdAt))
+    const answers = subs.map((sub, i) => existing[i] ?? this.queued(plan.ids[i]!, sub, createdAt))
     return answers.map((job, i) => answers[repeatOf(i) ?? i] ?? job)
   }
 
@@ -237,8 +240,7 @@ export class ClusterJobService implements JobService {
   }
 
   /** The public record of job `i` of a plan just stored (queued). */
-  private queued(plan: SubmitPlan, i: number, sub: SubmittedJob, createdAt: Date): Job {
-    const id = plan.ids[i]!
+  private queued(id: string, sub: SubmittedJob, createdAt: Date): Job {
     const batch = id.slice(0, id.lastIndexOf('-'))
     const index = Number(id.slice(id.lastIndexOf('-') + 1))
     const jobs: Array<SubmittedJob | null> = []

@@ -2,7 +2,8 @@
 import { createLogger, loadRuntimeConfig, type Logger, type RuntimeConfig } from '../runner/index.js'
 import { runMain } from '../runner/main.js'
 import { startNode, type BosunNodeImpl } from '../runner/node.js'
-import { JobStreams } from '../jobs/streams/index.js'
+import { GroupCommitter, JobStreams } from '../jobs/streams/index.js'
+import { newBatchId } from './job-ids.js'
 import { buildApp, type BosunApp } from './app.js'
 import { loadApiConfig, type ApiConfig } from './config.js'
 import { natsEventWaiter } from './events.js'
@@ -27,12 +28,21 @@ class ApiProcess {
     const node = await startNode(cfg.runtime, { role: 'api', logger, meta: { role: 'api' } })
     try {
       const store = await JobStreams.open({ nc: node.nc, cluster: cfg.runtime.cluster, logger: node.logger })
+      const group = new GroupCommitter({
+        publish: (plan, jobs, createdAt) => store.submitter.publish(plan, jobs, createdAt),
+        claim: (k, j) => store.submitter.claim(k, j),
+        repoint: (k, c, j) => store.submitter.repoint(k, c, j),
+        get: (j) => store.reader.get(j),
+        maxPayload: () => node.nc.info?.max_payload ?? 1024 * 1024,
+        newBatchId,
+      })
       const backpressure = new Backpressure(cfg.api.maxQueuedJobs)
       node.transport.listen(bossStatsSubject(cfg.runtime.cluster), (envelope) => backpressure.observe(envelope.body))
       const service = new ClusterJobService({
         backpressure,
         cluster: cfg.runtime.cluster,
         store: {
+          commit: (job, key) => group.add(job, key),
           plan: (jobs, newBatchId) => store.submitter.plan(jobs, newBatchId),
           publish: (plan, jobs, createdAt) => store.submitter.publish(plan, jobs, createdAt),
           claim: (key, jobId) => store.submitter.claim(key, jobId),

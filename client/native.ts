@@ -18,7 +18,14 @@ import { newBatchId } from '../api/job-ids.js'
 import { errors } from '../runner/errors.js'
 import { silentLogger, type Logger } from '../runner/logger.js'
 import { DEFAULT_MAX_ATTEMPTS, DEFAULT_PRIORITY, DEFAULT_TIMEOUT_MS, type JobSpec } from '../jobs/model.js'
-import { JobStreams, MAX_BATCH_JOBS, resolveClaim, type Claim, type SubmittedJob } from '../jobs/streams/index.js'
+import {
+  GroupCommitter,
+  JobStreams,
+  MAX_BATCH_JOBS,
+  resolveClaim,
+  type Claim,
+  type SubmittedJob,
+} from '../jobs/streams/index.js'
 
 export interface NativeClientOptions {
   /** NATS server(s), comma separated. @defaultValue nats://127.0.0.1:4222 */
@@ -36,54 +43,52 @@ export interface NativeClientOptions {
 
 const checkSpec = Compile(JobSpecSchema)
 
-interface Waiting {
-  job: SubmittedJob
-  key: string | undefined
-  resolve(id: string): void
-  reject(err: unknown): void
-}
-
 /** A client that submits jobs to a bosun cluster's job store directly over NATS. */
 export class NativeClient {
-  private queue: Waiting[] = []
-  private inFlight = 0
-  private scheduled = false
+  private readonly group: GroupCommitter
   private closing: Promise<void> | undefined
 
   private constructor(
     private readonly store: JobStreams,
     private readonly nc: NatsConnection,
     private readonly ownsConnection: boolean,
-    private readonly maxInFlight: number,
-    private readonly maxBatch: number,
-  ) {}
+    maxInFlight: number,
+    maxBatch: number,
+  ) {
+    const { submitter, reader } = store
+    this.group = new GroupCommitter(
+      {
+        publish: (plan, jobs, createdAt) => submitter.publish(plan, jobs, createdAt),
+        claim: (k, j) => submitter.claim(k, j),
+        repoint: (k, c, j) => submitter.repoint(k, c, j),
+        get: (j) => reader.get(j),
+        maxPayload: () => nc.info?.max_payload ?? 1024 * 1024,
+        newBatchId,
+      },
+      maxInFlight,
+      maxBatch,
+    )
+  }
 
   static async connect(o: NativeClientOptions = {}): Promise<NativeClient> {
     const nc =
       o.nc ?? (await connect({ servers: (o.natsUrl ?? 'nats://127.0.0.1:4222').split(','), noAsyncTraces: true }))
     try {
       const store = await JobStreams.open({ nc, cluster: o.cluster ?? 'bosun', logger: o.logger ?? silentLogger() })
-      return new NativeClient(
-        store,
-        nc,
-        o.nc === undefined,
-        o.maxInFlight ?? 4,
-        Math.min(o.maxBatch ?? MAX_BATCH_JOBS, MAX_BATCH_JOBS),
-      )
+      const maxBatch = Math.min(o.maxBatch ?? MAX_BATCH_JOBS, MAX_BATCH_JOBS)
+      return new NativeClient(store, nc, o.nc === undefined, o.maxInFlight ?? 4, maxBatch)
     } catch (err) {
       if (o.nc === undefined) await nc.close()
       throw err
     }
   }
 
-  /** Submit one job; resolves with its id once it is durably stored. */
+  /** Submit one job; resolves with its id once it is durably stored (or the id of the job holding its key). */
   async submit(spec: JobSpec): Promise<{ id: string }> {
     if (this.closing) throw errors.CLOSED('client is closed')
-    const job = toSubmitted(spec, Date.now())
-    return new Promise<string>((resolve, reject) => {
-      this.queue.push({ job, key: spec.idempotencyKey, resolve, reject })
-      this.schedule()
-    }).then((id) => ({ id }))
+    const { id, stored } = this.group.add(toSubmitted(spec, Date.now()), spec.idempotencyKey)
+    const holder = await stored
+    return { id: holder?.id ?? id }
   }
 
   /** Submit jobs together (one batch message per `maxBatch`); resolves with their ids in order once all are stored. */
@@ -110,9 +115,18 @@ export class NativeClient {
     return { ids: plan.ids.map((id, i) => held[i] ?? id) }
   }
 
+  /** Idempotent: waits for writes in flight; later submits reject with BOSUN_ERR_CLOSED. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      while (this.group.busy) await new Promise((r) => setTimeout(r, 5))
+      if (this.ownsConnection) await this.nc.close()
+    })()
+    return this.closing
+  }
+
   /**
    * For each job with an idempotency key, the id of the job that already holds it (undefined: store
-   * ours). A key repeated within the group names its first job.
+   * ours). A key repeated within the batch names its first job.
    */
   private async claims(keys: Array<string | undefined>, ids: string[]): Promise<Array<string | undefined>> {
     const ports = {
@@ -130,57 +144,6 @@ export class NativeClient {
         return (await resolveClaim(ports, key, ids[i]!))?.id
       }),
     )
-  }
-
-  /** Idempotent: waits for writes in flight; later submits reject with BOSUN_ERR_CLOSED. */
-  close(): Promise<void> {
-    this.closing ??= (async () => {
-      while (this.queue.length > 0 || this.inFlight > 0) await new Promise((r) => setTimeout(r, 5))
-      if (this.ownsConnection) await this.nc.close()
-    })()
-    return this.closing
-  }
-
-  private schedule(): void {
-    if (this.scheduled || this.inFlight >= this.maxInFlight) return
-    this.scheduled = true
-    setImmediate(() => {
-      this.scheduled = false
-      this.flush()
-    })
-  }
-
-  /** Write what waits as one batch (group commit); when it is durable, the next group goes. */
-  private flush(): void {
-    while (this.queue.length > 0 && this.inFlight < this.maxInFlight) {
-      const group = this.queue.splice(0, this.maxBatch)
-      this.inFlight++
-      const jobs = group.map((w) => w.job)
-      const write = async () => {
-        const plan = this.store.submitter.plan(jobs, newBatchId)
-        const held = await this.claims(
-          group.map((w) => w.key),
-          plan.ids,
-        )
-        await this.store.submitter.publish(
-          plan,
-          jobs.map((j, i) => (held[i] ? null : j)),
-          new Date().toISOString(),
-        )
-        return plan.ids.map((id, i) => held[i] ?? id)
-      }
-      write()
-        .then(
-          (ids) => group.forEach((w, i) => w.resolve(ids[i]!)),
-          (err: unknown) => group.forEach((w) => w.reject(err)),
-        )
-        .finally(() => {
-          this.inFlight--
-          if (this.queue.length > 0) this.schedule()
-        })
-      // Let more calls gather behind the writes in flight rather than send them one by one.
-      if (this.inFlight >= 1 && this.queue.length < this.maxBatch) break
-    }
   }
 }
 

@@ -212,12 +212,14 @@ export class BossJobStore {
     )
   }
 
-  /** Every job of the batch is final and durable: remove its submit and state records. Idempotent. */
-  async closeBatch(batch: string, submitSeq: number, signal?: AbortSignal): Promise<void> {
-    const { io, streams, subjects } = this.d
+  /**
+   * Every job of the batch is final and durable: remove its submit message, then its state record
+   * (at `stateRevision` when known; 0: none was written). Idempotent.
+   */
+  async closeBatch(batch: string, submitSeq: number, stateRevision: number, signal?: AbortSignal): Promise<void> {
+    const { io, streams } = this.d
     await io.delete(streams.submit, submitSeq, signal)
-    const st = await io.last(streams.state, subjects.state(batch), signal)
-    if (st) await io.delete(streams.state, st.seq, signal)
+    if (stateRevision > 0) await io.delete(streams.state, stateRevision, signal)
   }
 
   /** The submitted record of one job (its payload, when the boss did not keep it). */

@@ -17,6 +17,7 @@ export { BossJobStore, type OpenBatch, type StateWrite } from './boss-store.js'
 export { JobReader, decodeCursor, encodeCursor, type ListPage, type ListQuery } from './reader.js'
 export { Submitter, type Claim, type SubmitPlan } from './submit.js'
 export { ABANDONED_CLAIM_MS, resolveClaim, type ClaimPorts } from './claims.js'
+export { GroupCommitter, type Added, type GroupCommitPorts } from './group-commit.js'
 export { isBatchId, jobIdOf, parseJobId, MAX_BATCH_JOBS, Subjects, streamNames } from './layout.js'
 export {
   assemble,

@@ -5,8 +5,11 @@
  */
 import { EventEmitter } from 'node:events'
 import type { Job } from '../../jobs/model.js'
+import { newBatchId } from '../../api/job-ids.js'
 import {
   assemble,
+  GroupCommitter,
+  type Added,
   Submitter,
   Subjects,
   type Claim,
@@ -46,6 +49,19 @@ export class FakeStore implements ApiStore {
   private stalls(m: StoreMethod): boolean {
     this.calls[m]++
     return this.hang.has(m) && this.calls[m] > (this.hangAfter[m] ?? 0)
+  }
+
+  /** Group commit on the fake store: one job per group (the grouping is tested against real NATS). */
+  commit(job: SubmittedJob, key?: string): Added {
+    const committer = new GroupCommitter({
+      publish: (plan, jobs, createdAt) => this.publish(plan, jobs, createdAt),
+      claim: (k, j) => this.claim(k, j),
+      repoint: (k, c, j) => this.repoint(k, c, j),
+      get: (j) => this.get(j),
+      maxPayload: () => 1024 * 1024,
+      newBatchId,
+    })
+    return committer.add(job, key)
   }
 
   plan(jobs: readonly SubmittedJob[], newBatchId: () => string): SubmitPlan {

@@ -148,7 +148,7 @@ t.test('a closed batch leaves only its final records', async (t) => {
   t.ok(batch)
   for (const id of ids) await finish(s, (await s.reader.get(id))!)
   await s.boss.writeState({ ...emptyState(batch!.batch, 2, 1), done: doneMask([0, 1], 2) }, 0)
-  await s.boss.closeBatch(batch!.batch, batch!.submitSeq)
+  await s.boss.closeBatch(batch!.batch, batch!.submitSeq, (await s.boss.readBatch(batch!.batch))!.stateRevision)
   t.equal(await s.boss.readBatch(batch!.batch), null)
   for (const id of ids) t.equal((await s.reader.get(id))?.state, 'succeeded')
 })
@@ -159,7 +159,7 @@ t.test('the boss reads open batches only, with their state', async (t) => {
   const open1 = await submit(s, [spec(), spec()])
   const cb = (await s.boss.readBatch(closed[0]!.slice(0, 26)))!
   await finish(s, (await s.reader.get(closed[0]!))!)
-  await s.boss.closeBatch(cb.batch, cb.submitSeq)
+  await s.boss.closeBatch(cb.batch, cb.submitSeq, 0)
   await s.boss.writeState(
     { ...emptyState(open1[0]!.slice(0, 26), 2, 1), jobs: { 1: { state: 'running', attempts: 1, worker: 'w' } } },
     0,
@@ -191,7 +191,7 @@ t.test('listing: newest first, filters, cursors walk every job exactly once whil
   for (const b of new Set(queued.slice(0, 4).map((id) => id.slice(0, 26)))) {
     const ob = (await s.boss.readBatch(b))!
     await s.boss.writeState({ ...emptyState(b, 2, 1), done: doneMask([0, 1], 2) }, ob.stateRevision)
-    await s.boss.closeBatch(b, ob.submitSeq)
+    await s.boss.closeBatch(b, ob.submitSeq, (await s.boss.readBatch(b))!.stateRevision)
   }
   const all: string[] = []
   let cursor: string | undefined
@@ -226,7 +226,7 @@ t.test("finished jobs expire by the stream's age limit, with nothing running", a
   await finish(s, job)
   const b = (await s.boss.readBatch(id!.slice(0, 26)))!
   await s.boss.writeState({ ...emptyState(b.batch, 1, 1), done: doneMask([0], 1) }, 0)
-  await s.boss.closeBatch(b.batch, b.submitSeq)
+  await s.boss.closeBatch(b.batch, b.submitSeq, (await s.boss.readBatch(b.batch))!.stateRevision)
   t.equal((await s.reader.get(id!))?.state, 'succeeded')
   await waitFor(async () => (await s.reader.get(id!)) === null, { timeoutMs: 15_000, what: 'expired' })
   t.same((await s.reader.list({ limit: 10 })).jobs, [], 'and gone from listings')

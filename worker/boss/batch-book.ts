@@ -25,7 +25,8 @@ export interface BookEntry {
   version: number
   storedVersion: number
   chain: Promise<void>
-  closing: boolean
+  /** Set once the batch is being closed: resolves when its submit message is gone. */
+  closed: Promise<void> | undefined
 }
 
 export interface BookHooks {
@@ -77,7 +78,7 @@ export class BatchBook {
       version: 0,
       storedVersion: 0,
       chain: Promise.resolve(),
-      closing: false,
+      closed: undefined,
     }
     this.entries.set(b.batch, entry)
     return entry
@@ -117,20 +118,27 @@ export class BatchBook {
     return e.chain
   }
 
-  /** Remove a complete batch's records from the store and from the book (background; idempotent). */
-  close(batch: string): void {
+  /**
+   * Remove a complete batch's records from the store and the book. Resolves once its submit message
+   * is deleted (then no takeover reads it again: it replaces the last done-mask write); idempotent.
+   */
+  close(batch: string): Promise<void> {
     const e = this.entries.get(batch)
-    if (!e || e.closing || !this.complete(batch)) return
-    e.closing = true
-    e.chain = e.chain.then(async () => {
-      await this.store.closeBatch(batch, e.submitSeq, this.signal)
+    if (!e) return Promise.resolve()
+    if (e.closed) return e.closed
+    if (!this.complete(batch)) return Promise.reject(errors.STORE(`batch ${batch} is not complete`))
+    const closed = e.chain.then(async () => {
+      await this.store.closeBatch(batch, e.submitSeq, e.revision, this.signal)
       this.entries.delete(batch)
     })
-    e.chain.catch((err: unknown) => {
-      e.closing = false
+    e.closed = closed
+    e.chain = closed.catch(() => undefined)
+    closed.catch((err: unknown) => {
+      e.closed = undefined
       if (!this.signal.aborted)
         this.log.warn({ err, batch }, 'closing a finished batch failed; the next term closes it')
     })
+    return closed
   }
 
   /** The state record as this term would write it now. */

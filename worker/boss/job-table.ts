@@ -155,7 +155,9 @@ export class JobTable {
       if (!opts.fromResult) await this.book.persist(t.batch) // the decision survives a crash before the final record
       const created = await this.writeFinal(t)
       this.book.markDone(t.batch, t.index)
-      await Promise.all([this.book.persist(t.batch), created ? this.indexer.add(t.job) : undefined])
+      // The batch's last job closes it (its submit message goes): no done mask to write any more.
+      const durable = this.book.complete(t.batch) ? this.book.close(t.batch) : this.book.persist(t.batch)
+      await Promise.all([durable, created ? this.indexer.add(t.job) : undefined])
       t.storedVersion = Math.max(t.storedVersion, version)
     })
     return t.chain

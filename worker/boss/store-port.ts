@@ -22,8 +22,11 @@ export interface BossStore {
   writeFinal(job: Job, signal?: AbortSignal): Promise<{ job: Job; created: boolean }>
   /** Append finished ids to the listing index. */
   index(entries: ReadonlyArray<{ id: string; state: JobState; fn: string }>): Promise<void>
-  /** Remove a batch whose jobs are all final. Idempotent. */
-  closeBatch(batch: string, submitSeq: number, signal?: AbortSignal): Promise<void>
+  /**
+   * Remove a batch whose jobs are all final: its submit message, then its state record (at
+   * `stateRevision`; 0: none). Idempotent.
+   */
+  closeBatch(batch: string, submitSeq: number, stateRevision: number, signal?: AbortSignal): Promise<void>
   /** A job's submission (its payload, when the boss did not keep it). */
   readSubmitted(id: string): Promise<{ submit: SubmitRecord; index: number } | null>
 }

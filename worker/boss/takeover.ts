@@ -101,7 +101,7 @@ export class Takeover {
       if (ctx.state() !== 'inventory') this.classify(t)
     }
     // A batch whose jobs were all done but whose close was interrupted.
-    if (ctx.book.complete(b.batch)) ctx.book.close(b.batch)
+    if (ctx.book.complete(b.batch)) void ctx.book.close(b.batch).catch(() => undefined)
   }
 
   private learn(worker: string, probe: Extract<Probe, { kind: 'alive' }>): void {

@@ -224,7 +224,7 @@ export class BossTerm {
   /** A final record is durable and announced: the job leaves the table; a batch all done closes. */
   private finalDurable(t: Tracked): void {
     this.ctx.table.delete(t.job.id)
-    if (this.ctx.book.complete(t.batch)) this.ctx.book.close(t.batch)
+    if (this.ctx.book.complete(t.batch)) void this.ctx.book.close(t.batch).catch(() => undefined)
   }
 
   /** A previous boss recorded jobs of `batch` after this term read it (a lost write race): take them. */
@@ -240,7 +240,7 @@ export class BossTerm {
       const t = this.ctx.table.get(jobIdOf(batch, i))
       if (t && t.phase !== 'final') void this.ctx.door.commit(t, { ...t.job, ...live, state: live.state }, 'background')
     }
-    if (this.ctx.book.complete(batch)) this.ctx.book.close(batch)
+    if (this.ctx.book.complete(batch)) void this.ctx.book.close(batch).catch(() => undefined)
   }
 
   /**
