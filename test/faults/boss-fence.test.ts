@@ -88,6 +88,15 @@ for (let run = 1; run <= 3; run++) {
       const queueAfter = new Promise<void>((resolve) => (submitQueue = resolve))
       const w = inFlightWorkload(c, { longs: SLOTS, longMs: 3000, stepMs: 300, queued: QUEUED, queueAfter })
       await waitLongsRunning(w, SLOTS)
+      // Their `running` records stored first: a write held now would hold back each job's final write
+      // behind it (a job's writes are serialised), and the boss would attempt no final write to hold.
+      const longIds = w.ids.slice(0, SLOTS)
+      const runningStored = (id: string | undefined) =>
+        wire.writes.some((x) => x.id === id && x.state === 'running' && x.storedSeq !== undefined)
+      await waitFor(() => longIds.every(runningStored), {
+        timeoutMs: 30_000,
+        what: "the long jobs' running records stored",
+      })
 
       // 1. Hold the boss's writes and its messages to other processes.
       const kvPrefix = `$KV.bosun_${cluster}_jobs.jobs.`

@@ -19,6 +19,7 @@ import {
   startWorkload,
   startsByJob,
   verifyWorkload,
+  type Workload,
 } from '../helpers/workload.js'
 
 const SESSION_MS = 2000
@@ -39,16 +40,15 @@ t.teardown(async () => {
   await zk.close()
 })
 
-/** Non-boss workers that started a job in the last `windowMs` (they hold jobs right now). */
-async function busyRunners(c: TestCluster, runsFile: string, windowMs: number): Promise<BosunProcess[]> {
-  const boss = await c.bossProcess()
-  const since = Date.now() - windowMs
+/** Non-boss workers running a job right now (a start line without an end line on that process). */
+function busyRunners(c: TestCluster, boss: BosunProcess, w: Workload): BosunProcess[] {
+  const ended = new Set(endLines(w.endsFile).map((l) => `${l.jobId} ${l.pid}`))
   const busy = new Set(
-    executionLines(runsFile)
-      .filter((l) => l.at >= since)
+    executionLines(w.runsFile)
+      .filter((l) => !ended.has(`${l.jobId} ${l.pid}`))
       .map((l) => l.pid),
   )
-  return c.workers.filter((w) => w.running && w !== boss && busy.has(w.pid))
+  return c.workers.filter((p) => p.running && p !== boss && busy.has(p.pid))
 }
 
 for (const victims of [1, 2]) {
@@ -76,7 +76,15 @@ for (const victims of [1, 2]) {
             timeoutMs: 60_000,
             what: 'a quarter of the jobs started',
           })
-          const chosen = (await busyRunners(c, w.runsFile, JOB_MS)).slice(0, victims)
+          const boss = await c.bossProcess()
+          // The victims are chosen while they run jobs and killed at once.
+          const chosen = await waitFor(
+            () => {
+              const busy = busyRunners(c, boss, w)
+              return busy.length >= victims ? busy.slice(0, victims) : undefined
+            },
+            { timeoutMs: 30_000, intervalMs: 5, what: `${victims} non-boss worker(s) running jobs` },
+          )
           check.equal(chosen.length, victims, `${victims} busy non-boss worker(s) to kill`)
           const killedPids = new Set(chosen.map((p) => p.pid))
           const killedAt = Date.now()
