@@ -16,7 +16,7 @@ import {
   type BosunProcess,
 } from '../helpers/processes.js'
 import { waitFor } from '../helpers/wait.js'
-import { zkLeaderMember } from '../helpers/server-probes.js'
+import { zkEnsembleWhole, zkLeaderMember } from '../helpers/server-probes.js'
 import { watchWire } from '../helpers/fault-observer.js'
 import { checkWorkload, faultRun } from '../helpers/fault-report.js'
 import {
@@ -119,7 +119,8 @@ for (let run = 1; run <= 3; run++) {
       const verdict = verifyWorkload(w, await settleWorkload(c, w, 120_000))
       const after = await c.waitReady(RUNNERS, 60_000)
       const evidence = takeoverEvidence(w, faultAt, bossNoticed, dispatching.time)
-      await follower.restart() // back to 3 members for the next run
+      await follower.restart() // back to 3 members for the next run, all of them synced
+      await waitFor(() => zkEnsembleWhole(zk), { timeoutMs: 60_000, what: 'the ensemble whole again' })
 
       check.atMost(bossNoticed - faultAt, SESSION_MS, 'the boss noticed within the session timeout')
       check.equal(
