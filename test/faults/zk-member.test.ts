@@ -97,7 +97,8 @@ for (const which of ['leader', 'follower'] as const) {
         await startClusterPatiently(c, RUNNERS)
         const wire = await watchWire(nats.url, cluster)
         t.teardown(() => wire.stop())
-        const w = inFlightWorkload(c, { longs: LONGS, queued: QUEUED, shortMs: 3 })
+        // Long enough to still run when a new term (if any) begins, on a loaded machine too.
+        const w = inFlightWorkload(c, { longs: LONGS, longMs: 10_000, queued: QUEUED, shortMs: 3 })
         await waitLongsRunning(w, LONGS)
         await waitFor(() => executionLines(w.runsFile).length >= LONGS + QUEUED / 4, {
           timeoutMs: 60_000,

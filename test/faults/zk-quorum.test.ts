@@ -75,7 +75,8 @@ for (let run = 1; run <= 3; run++) {
       await startClusterPatiently(c, RUNNERS)
       const wire = await watchWire(nats.url, cluster)
       t.teardown(() => wire.stop())
-      const w = inFlightWorkload(c, { longs: LONGS, longMs: 12_000, queued: QUEUED, shortMs: 3 })
+      // Long enough to outlast the outage and the new term's start (the term may begin 10 s after the return).
+      const w = inFlightWorkload(c, { longs: LONGS, longMs: 20_000, queued: QUEUED, shortMs: 3 })
       await waitLongsRunning(w, LONGS)
       await waitFor(() => executionLines(w.runsFile).length >= LONGS + QUEUED / 4, {
         timeoutMs: 60_000,
