@@ -133,7 +133,7 @@ for (let run = 1; run <= 3; run++) {
       await waitFor(
         () =>
           [...heldIds].every((id) =>
-            wire.writes.some((x) => x.id === id && x.epoch === newEpoch && x.storedSeq !== undefined),
+            wire.writes.some((x) => x.id === id && (x.epoch ?? 0) > oldEpoch && x.storedSeq !== undefined),
           ),
         { timeoutMs: 60_000, what: 'the successor storing every record the old boss tried to write' },
       )
@@ -202,7 +202,7 @@ for (let run = 1; run <= 3; run++) {
         'workers did send the old boss results while its writes were held',
       )
       checkWorkload(check, verdict, SLOTS + QUEUED)
-      const fence = checkBossChange(check, wire, { oldEpoch, newEpoch })
+      const fence = checkBossChange(check, wire, { oldEpoch, changed: true })
       const types = [...new Set(heldMessages().map((m) => parse(m.payload)?.type))].join(',')
       const refusals = [...new Set(l.writes.map((x) => x.refused))].join(',')
       const refused = l.writes.filter((x) => x.refused !== undefined).length

@@ -134,7 +134,7 @@ for (const which of ['leader', 'follower'] as const) {
         if (termChanged) check.ok(newTerm, 'the new term began dispatching')
         const fence = checkBossChange(check, wire, {
           oldEpoch: before.boss!.epoch,
-          ...(termChanged ? { newEpoch: after.boss!.epoch } : {}),
+          changed: termChanged,
           ...(evidence ? { evidence } : {}),
         })
         check.ok(c.workers.every((p) => p.running) && c.api.running, 'no bosun process exited')

@@ -141,7 +141,7 @@ for (let run = 1; run <= 3; run++) {
       )
       const fence = checkBossChange(check, wire, {
         oldEpoch: before.boss!.epoch,
-        newEpoch: after.boss!.epoch,
+        changed: true,
         evidence,
       })
       check.ok(
