@@ -96,7 +96,8 @@ t.test('kill -9 of the boss during 1,000 short jobs: all succeed, none runs twic
   for (const id of ids.filter((_, i) => i % 97 === 0)) t.equal((await c.waitJob(id)).state, 'succeeded')
   const firstAfter = lines.length > 0 ? Date.now() - killedAt : 0
   t.comment(
-    `failover: new boss epoch ${after.boss!.epoch}; ${lines.length} executions for 1000 jobs; ${firstAfter} ms from kill to completion`,
+    `failover: new boss epoch ${after.boss!.epoch}; ${lines.length} executions for 1000 jobs; ` +
+      `${firstAfter} ms from kill to completion`,
   )
 })
 
@@ -168,10 +169,10 @@ t.test('SIGTERM of a worker mid-job: it finishes a short job, hands back a long 
   const grace = 5000
   const c = await newCluster(t, 2, { WORKER_SHUTDOWN_GRACE_MS: String(grace) })
   const file = runsFile()
-  const long = await c.post('/jobs', { function: 'start', payload: { file, ms: 60_000 }, timeoutMs: 120_000 })
   const state = await c.clusterState()
   const victimId = state.workers[0]!.id
   const victim = c.workers.find((w) => w.pid === state.workers[0]!.pid)!
+  const long = await c.post('/jobs', { function: 'start', payload: { file, ms: 60_000 }, timeoutMs: 120_000 })
   const short = await c.post('/jobs', { function: 'start', payload: { file, ms: grace - 1500 } })
   await waitFor(() => runLines(file).length === 2, { what: 'both jobs started' })
   t.same(
@@ -184,12 +185,12 @@ t.test('SIGTERM of a worker mid-job: it finishes a short job, hands back a long 
   const code = await victim.stop()
   t.equal(code, 0, 'exit code 0')
   t.ok(Date.now() - stoppedAt < 10_000, 'within 10 s')
-  await waitFor(() => runLines(file).filter(([id]) => id === long.body.id).length === 2, {
   const s = await c.waitJob(short.body.id, 15_000)
   t.equal(s.state, 'succeeded', 'the short job finished within the grace')
   t.equal(s.worker, victimId, 'on the stopped worker')
   t.equal(runLines(file).filter(([id]) => id === short.body.id).length, 1, 'the short job ran once')
   t.equal(s.attempts, 1)
+  await waitFor(() => runLines(file).filter(([id]) => id === long.body.id).length === 2, {
     timeoutMs: 30_000,
     what: 'long job handed back and re-run',
   })
