@@ -31,7 +31,7 @@ const QUEUED = 100
 /** The worker aborts its jobs after half the boss's unreachable grace (10 s); a second of slack. */
 const ABORT_BOUND_MS = 6000
 /** The boss requeues after its grace (10 s) at its next reconcile (every 2 s); slack for a loaded machine. */
-const RERUN_BOUND_MS = 16_000
+const RERUN_BOUND_MS = 20_000
 t.setTimeout(900_000)
 const zk = await startZooKeeper({ tickTime: 100 })
 const nats = await startNats()

@@ -16,7 +16,7 @@ import {
   type BosunProcess,
 } from '../helpers/processes.js'
 import { waitFor } from '../helpers/wait.js'
-import { zkLeaderMember } from '../helpers/server-probes.js'
+import { zkEnsembleWhole, zkLeaderMember } from '../helpers/server-probes.js'
 import { watchWire } from '../helpers/fault-observer.js'
 import { checkWorkload, faultRun } from '../helpers/fault-report.js'
 import {
@@ -97,7 +97,8 @@ for (const which of ['leader', 'follower'] as const) {
         await startClusterPatiently(c, RUNNERS)
         const wire = await watchWire(nats.url, cluster)
         t.teardown(() => wire.stop())
-        const w = inFlightWorkload(c, { longs: LONGS, queued: QUEUED, shortMs: 3 })
+        // Long enough to still run when a new term (if any) begins, on a loaded machine too.
+        const w = inFlightWorkload(c, { longs: LONGS, longMs: 10_000, queued: QUEUED, shortMs: 3 })
         await waitLongsRunning(w, LONGS)
         await waitFor(() => executionLines(w.runsFile).length >= LONGS + QUEUED / 4, {
           timeoutMs: 60_000,
@@ -133,13 +134,14 @@ for (const which of ['leader', 'follower'] as const) {
         if (termChanged) check.ok(newTerm, 'the new term began dispatching')
         const fence = checkBossChange(check, wire, {
           oldEpoch: before.boss!.epoch,
-          ...(termChanged ? { newEpoch: after.boss!.epoch } : {}),
+          changed: termChanged,
           ...(evidence ? { evidence } : {}),
         })
         check.ok(c.workers.every((p) => p.running) && c.api.running, 'no bosun process exited')
         check.atMost(gap, BOUND_MS, 'job starts resumed within the bound after the kill')
         const lostSession = logEntries(boss, /^ZooKeeper session lost$/, faultAt).length > 0
-        await victim.restart() // back to 3 members for the next run
+        await victim.restart() // back to 3 members for the next run, all of them synced
+        await waitFor(() => zkEnsembleWhole(zk), { timeoutMs: 60_000, what: 'the ensemble whole again' })
         const change =
           `changed (epoch ${before.boss!.epoch} → ${after.boss!.epoch}, ` +
           `boss pid ${before.boss!.pid} → ${after.boss!.pid}${lostSession ? ', its session was lost' : ''})`

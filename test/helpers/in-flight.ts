@@ -1,12 +1,12 @@
 /**
- * Jobs in flight at a boss change: a workload whose first `slots` jobs last several session timeouts
+ * Jobs in flight at a boss change: a workload whose first `longs` jobs last several session timeouts
  * (their lengths spread `stepMs` apart, so they end one after another across the takeover) and fill
- * every slot, with short jobs queued behind them; helpers to time the fault against those jobs; and
+ * the slots, with short jobs queued behind them; helpers to time the fault against those jobs; and
  * the evidence that the new boss took the adoption path — jobs still running when it began
  * dispatching (adopted, never dispatched again) and jobs that ended while no boss acted (their results
  * held by the worker, then applied, not re-run).
  */
-import type { BosunProcess, TestCluster } from './processes.js'
+import type { BosunProcess, LogEntry, TestCluster } from './processes.js'
 import { logEntries } from './processes.js'
 import { waitFor } from './wait.js'
 import { endLines, executionLines, startWorkload, type Workload } from './workload.js'
@@ -96,14 +96,23 @@ export function takeoverEvidence(
   return { adoptedRunning, heldResults }
 }
 
-/** When `boss` began dispatching a term after `since` (its 'boss term dispatching' log line). */
-export async function dispatchingAt(boss: BosunProcess, since: number, timeoutMs = 60_000): Promise<number> {
-  const line = await waitFor(() => logEntries(boss, /^boss term dispatching$/, since)[0], {
-    timeoutMs,
-    intervalMs: 50,
-    what: `${boss.name} dispatching a new term`,
-  })
-  return line.time
+/**
+ * When a boss first began dispatching a term after `since` (the earliest 'boss term dispatching' log line
+ * of any worker: on a loaded machine the boss the API showed first may lose its term to another).
+ */
+export async function dispatchingAt(c: TestCluster, since: number, timeoutMs = 60_000): Promise<number> {
+  return (await firstLog(c, /^boss term dispatching$/, since, timeoutMs)).time
+}
+
+/** The earliest log line matching `pattern` at or after `since` of any worker of `c`. */
+export async function firstLog(c: TestCluster, pattern: RegExp, since: number, timeoutMs = 60_000): Promise<LogEntry> {
+  return waitFor(
+    () => {
+      const lines = c.workers.flatMap((p) => logEntries(p, pattern, since))
+      return lines.length === 0 ? undefined : lines.reduce((a, b) => (b.time < a.time ? b : a))
+    },
+    { timeoutMs, intervalMs: 50, what: `a worker to log ${pattern}` },
+  )
 }
 
 /** The worker process with `pid`. */
@@ -120,14 +129,15 @@ export function processOf(c: TestCluster, pid: number): BosunProcess {
 export function checkBossChange(
   check: Checks,
   log: WireLog,
-  o: { oldEpoch: number; newEpoch?: number; evidence?: TakeoverEvidence; needHeld?: boolean },
+  o: { oldEpoch: number; changed?: boolean; evidence?: TakeoverEvidence; needHeld?: boolean },
 ): string {
   const fence = fenceReport(log)
   check.same(fence.overwrites, [], 'no record written by a newer epoch was overwritten by an older one')
   check.same(fence.staleAccepted, [], 'no worker accepted a dispatch older than an epoch it had been sent')
-  if (o.newEpoch !== undefined) {
-    const change = fence.changes.find((c) => c.from === o.oldEpoch && c.to === o.newEpoch)
-    check.ok(change && change.newWrites > 0, `the new boss (epoch ${o.newEpoch}) stored writes: the fence was tested`)
+  if (o.changed) {
+    // Whichever boss followed (on a loaded machine more than one change of epoch may follow the fault).
+    const stored = log.writes.filter((w) => (w.epoch ?? 0) > o.oldEpoch && w.storedSeq !== undefined).length
+    check.ok(stored > 0, `a boss newer than epoch ${o.oldEpoch} stored writes: the fence was tested`)
   }
   const acks = earlyAcks(log)
   check.same(acks.violations, [], 'every acknowledged result was stored final before its acknowledgement')

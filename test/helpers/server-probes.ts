@@ -13,6 +13,19 @@ export async function zkLeaderMember(zk: ZkHandle): Promise<ZkServer | undefined
   return undefined
 }
 
+/**
+ * True when every member of the ensemble runs and the leader counts all the others as synced
+ * followers (`mntr` zk_synced_followers): a member restarted by a fault test has caught up.
+ */
+export async function zkEnsembleWhole(zk: ZkHandle): Promise<boolean> {
+  if (!zk.servers.every((s) => s.running)) return false
+  const leader = await zkLeaderMember(zk)
+  if (!leader) return false
+  const mntr = await fourLetterWord(leader.port, 'mntr', 1000)
+  const synced = /zk_synced_followers\s+(\d+)/.exec(mntr)
+  return synced !== null && Number(synced[1]) === zk.servers.length - 1
+}
+
 interface StreamDetail {
   name: string
   cluster?: { leader?: string; replicas?: { current?: boolean }[] }
