@@ -92,7 +92,7 @@ for (let run = 1; run <= 3; run++) {
       // behind it (a job's writes are serialised), and the boss would attempt no final write to hold.
       const longIds = w.ids.slice(0, SLOTS)
       const runningStored = (id: string | undefined) =>
-        wire.writes.some((x) => x.id === id && x.state === 'running' && x.storedSeq !== undefined)
+        wire.writes.some((x) => id !== undefined && x.running?.includes(id) === true && x.storedSeq !== undefined)
       await waitFor(() => longIds.every(runningStored), {
         timeoutMs: 30_000,
         what: "the long jobs' running records stored",

@@ -11,6 +11,7 @@
  * fence-checks.ts judges these records (fencing at every change of epoch, acknowledgement order).
  */
 import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node'
+import { jobIdOf } from '../../jobs/streams/layout.js'
 
 /** One attempted write of a job record (before the store decides). */
 export interface StoreWriteSeen {
@@ -24,12 +25,23 @@ export interface StoreWriteSeen {
   /** `epoch` of the record written (0: the API at submit). */
   epoch: number | undefined
   state: string | undefined
+  /** Ids of the jobs a batch's state record says are running (a state record only). */
+  running?: string[]
   /** Stream sequence JetStream stored it at (undefined: refused or no answer seen). */
   storedSeq?: number
   /** Arrival number of JetStream's answer. */
   answeredN?: number
   /** JetStream's refusal (e.g. wrong last sequence: the compare-and-set lost). */
   refused?: string
+}
+
+/** The ids of the jobs a batch state record lists as running (garbage: none). */
+function runningIn(record: Record<string, unknown> | undefined, batch: string): string[] {
+  const jobs = record?.jobs
+  if (typeof jobs !== 'object' || jobs === null) return []
+  return Object.entries(jobs as Record<string, { state?: unknown }>)
+    .filter(([, j]) => j?.state === 'running')
+    .map(([index]) => jobIdOf(batch, Number(index)))
 }
 
 /** One message a boss sent to a process carrying an epoch. */
@@ -149,6 +161,7 @@ export async function watchWire(natsUrl: string, cluster: string): Promise<WireL
       final,
       epoch,
       state: final ? record?.state : 'batch',
+      running: final ? undefined : runningIn(record, msg.subject.slice(statePrefix.length)),
     }
     writes.push(rec)
     track(msg.reply, { kind: 'write', rec })
