@@ -268,8 +268,19 @@ export class ClusterJobService implements JobService {
     const waiter = this.d.events.waitOnce(jobEventSubject(this.d.cluster, job.id), waitMs)
     try {
       // Re-read after subscribing: it may have finished in between. The job is stored: a read that
-      // misses the deadline answers with what is known (202) rather than a 503.
-      const again = await store.callOr(this.d.store.get(job.id), 'read', null)
+      // misses the deadline answers with what is known (202) rather than a 503. The event may come
+      // before that read ends (a fresh job's first read walks its submission and batch state): then
+      // the answer does not wait for it.
+      const reread = store.callOr(this.d.store.get(job.id), 'read', null)
+      const first = await Promise.race([
+        reread.then((read) => ({ read })),
+        waiter.promise.then(() => ({ event: true as const })),
+      ])
+      if ('event' in first) {
+        reread.catch(() => undefined)
+        return await this.awaitFinish(job, Promise.resolve(), store)
+      }
+      const again = first.read
       if (again && isFinal(again.state)) return { job: toPublic(again), finished: true }
       return await this.awaitFinish(again ?? job, waiter.promise, store)
     } finally {

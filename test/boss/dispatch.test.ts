@@ -191,6 +191,30 @@ t.test('"finished" is announced only after the durable write', async (t) => {
   t.equal(w1.held.size, 0)
 })
 
+t.test('"finished" is published once the final record is durable, before the batch is closed', async (t) => {
+  const w1 = new FakeWorker('w1')
+  const b = bench(w1)
+  const job = newJob()
+  b.store.put(job)
+  const term = b.term(1)
+  t.teardown(() => term.stop())
+  await term.start()
+  await waitFor(() => w1.starts.includes(job.id), { what: 'running' })
+  let open!: () => void
+  b.store.closeGate = new Promise<void>((r) => (open = r))
+  w1.finish(job.id)
+  const delivering = w1.deliver(term)
+  await waitFor(() => b.store.current(job.id)?.state === 'succeeded', { what: 'the final record stored' })
+  await waitFor(() => b.finished.length === 1, { what: 'published while the close is held' })
+  t.equal(b.finished[0]!.state, 'succeeded')
+  t.equal(w1.held.size, 1, 'the result is acknowledged only after the batch is closed')
+  b.store.closeGate = undefined
+  open()
+  await delivering
+  t.equal(w1.held.size, 0, 'acknowledged once closed')
+  t.equal(b.finished.length, 1, 'published once')
+})
+
 t.test('a job whose worker is lost too often fails — announced only after that final write', async (t) => {
   const b = bench()
   const job = newJob()

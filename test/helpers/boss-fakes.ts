@@ -87,6 +87,8 @@ export class MemoryStore implements BossStore {
   holdLoad = false
   /** Writes wait for this (a boss "in the middle of a write"). */
   gate: Promise<void> | undefined
+  /** Batch closes (after a batch's last final record) wait for this. */
+  closeGate: Promise<void> | undefined
   /** Fail this many write attempts with a transient error. */
   failWrites = 0
   private seq = 0
@@ -211,6 +213,7 @@ export class MemoryStore implements BossStore {
 
   async closeBatch(batch: string): Promise<void> {
     await tick()
+    if (this.closeGate) await this.closeGate
     this.batches.delete(batch)
   }
 

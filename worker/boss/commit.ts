@@ -43,7 +43,8 @@ export class Door {
   constructor(private readonly d: DoorDeps) {}
 
   /** Change `t` to `next`; see {@link Durability}. The promise rejects when an awaited write cannot be made. */
-  commit(t: Tracked, next: Job, durability: Durability, opts: PersistOptions = {}): Promise<void> {
+  commit(t: Tracked, next: Job, durability: Durability, persistOpts: PersistOptions = {}): Promise<void> {
+    const opts: PersistOptions = { ...persistOpts, onFinalStored: (x) => this.publishOnce(x) }
     const prev = t.job
     this.d.table.set(t, next)
     this.bookkeep(t, prev)
@@ -125,7 +126,17 @@ export class Door {
     t.announced = true
     if (t.job.worker !== undefined) this.d.fleet.release(t.job.worker, t.job.id)
     this.d.onFinal(t)
-    this.d.publishFinished(t.job)
+    this.publishOnce(t)
     this.d.wake()
+  }
+
+  /**
+   * The finished event, once per job, as soon as its final record is durable: the done mask or the
+   * batch's close that follow are the boss's bookkeeping, not what a waiting client reads.
+   */
+  private publishOnce(t: Tracked): void {
+    if (!this.d.acting() || t.phase !== 'final' || t.published) return
+    t.published = true
+    this.d.publishFinished(t.job)
   }
 }

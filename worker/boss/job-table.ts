@@ -37,6 +37,8 @@ export interface Tracked {
   runningTimer: NodeJS.Timeout | undefined
   /** Its final state was announced (once per job). */
   announced: boolean
+  /** Its finished event was published (once per job, as soon as its final record is durable). */
+  published: boolean
 }
 
 export function phaseOf(state: JobState): Phase {
@@ -50,6 +52,11 @@ export interface PersistOptions {
    * state record first. Every other final (a cancel, a boss decision) is recorded there first.
    */
   fromResult?: boolean
+  /**
+   * Called once the job's final record is durable, before its batch's done mask is written or the
+   * batch closed: the finished event can go out then (a reader finds the final record by id).
+   */
+  onFinalStored?: (t: Tracked) => void
 }
 
 const RETRY_MIN_MS = 50
@@ -101,6 +108,7 @@ export class JobTable {
       chain: Promise.resolve(),
       runningTimer: undefined,
       announced: false,
+      published: false,
     }
     const old = this.jobs.get(job.id)
     if (old) this.counts[old.phase]--
@@ -154,6 +162,7 @@ export class JobTable {
       if (t.storedVersion >= version) return
       if (!opts.fromResult) await this.book.persist(t.batch) // the decision survives a crash before the final record
       const created = await this.writeFinal(t)
+      opts.onFinalStored?.(t)
       this.book.markDone(t.batch, t.index)
       // The batch's last job closes it (its submit message goes): no done mask to write any more.
       const durable = this.book.complete(t.batch) ? this.book.close(t.batch) : this.book.persist(t.batch)
