@@ -74,6 +74,18 @@ async function fill(c: BenchCluster, count: number, total: number): Promise<numb
   return Date.now() - t0
 }
 
+/** Messages in the SUBMIT and STATE streams: the open batches a takeover reads (0 when all closed). */
+async function openBatches(c: BenchCluster): Promise<{ submit: number; state: number }> {
+  const nc = await connect({ servers: c.nats.url })
+  try {
+    const jsm = await jetstreamManager(nc)
+    const count = async (s: string) => (await jsm.streams.info(`bosun_${c.name}_${s}`)).state.messages
+    return { submit: await count('submit'), state: await count('state') }
+  } finally {
+    await nc.close()
+  }
+}
+
 async function listLatency(c: BenchCluster, path: string, n: number): Promise<number[]> {
   const ms: number[] = []
   for (let i = 0; i < n; i++) {
@@ -116,6 +128,7 @@ export async function historyBench(o: HistoryBenchOptions = {}): Promise<BenchOu
       }
       // Fresh processes over the same store: the boss has read the store, nothing more.
       const name = c.name
+      const open = await openBatches(c)
       await c.close()
       c = await openCluster(zk, nats, settings, 'hist', name)
       const rss = summarize(
@@ -149,6 +162,7 @@ export async function historyBench(o: HistoryBenchOptions = {}): Promise<BenchOu
         size,
         rssMb: rss,
         rssAfterFailoversMb: rssAfter,
+        openBatchesAtTakeover: open,
         killMs: kill,
         termMs: term,
         listP50: pct(all, 50),
@@ -157,7 +171,9 @@ export async function historyBench(o: HistoryBenchOptions = {}): Promise<BenchOu
       })
       progress(
         `${label}: rss ${rss.median.toFixed(0)} MB, kill ${summarize(kill).median} ms, ` +
-          `term ${summarize(term).median} ms, list p50 ${pct(all, 50).toFixed(1)} ms`,
+          `term ${summarize(term).median} ms, list p50 ${pct(all, 50).toFixed(1)} ms; ` +
+          `open batches at the takeover: ${open.submit} submit / ${open.state} state messages; ` +
+          `rss after the failovers ${rssAfter.toFixed(0)} MB`,
       )
     }
   } finally {
