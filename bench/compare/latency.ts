@@ -10,19 +10,10 @@ import hdr from 'hdr-histogram-js'
 import { CpuMeter } from '../lib/cpu.js'
 import { JsonClient } from '../lib/http.js'
 import type { System } from './measure.js'
+import type { LatencyResult as E2eLatencyResult } from '../e2e/latency.js'
 
-export interface LatencyResult {
-  ratePerSec: number
-  seconds: number
-  requests: number
-  /** Answers that were not 200 with a succeeded job (a timeout, an error, a network failure). */
-  failures: number
-  p50Ms: number
-  p95Ms: number
-  p99Ms: number
-  maxMs: number
-  /** Largest lag of a send behind its schedule (the load generator itself falling behind). */
-  maxSendLagMs: number
+/** The e2e bench's open-loop figures (without its per-segment split), plus CPU per request. */
+export interface LatencyResult extends Omit<E2eLatencyResult, 'segmentsMs'> {
   /** CPU µs per request, per process label and `total`, over the recorded window. */
   cpuUsPerJob: Record<string, number>
 }
