@@ -43,12 +43,20 @@ t.test(
       timeoutMs: 30_000,
       what: 'accepted again',
     })
-    for (const id of delayed.slice(0, 5)) t.equal((await cluster.waitJob(id)).state, 'succeeded')
+    const states = await Promise.all(delayed.map(async (id) => (await cluster.waitJob(id)).state))
+    t.same(new Set(states), new Set(['succeeded']), 'every accepted delayed job ran')
   },
 )
 
 t.test('finished jobs are removed after the retention time', async (t) => {
-  const r = await cluster.post('/jobs?wait=10000', { function: 'echo', payload: 'short-lived' })
+  // The boss's queue report may still count the first test's jobs for a moment: a 429 here is the
+  // backpressure doing its job, and a client retries after Retry-After.
+  let r = await cluster.post('/jobs?wait=10000', { function: 'echo', payload: 'short-lived' })
+  for (let i = 0; i < 10 && r.status === 429; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 1000 * Number(r.headers.get('retry-after') ?? 1)))
+    r = await cluster.post('/jobs?wait=10000', { function: 'echo', payload: 'short-lived' })
+  }
+  t.equal(r.status, 200, `answered with the finished job (${JSON.stringify(r.body)})`)
   t.equal(r.body.state, 'succeeded')
   t.equal((await cluster.get(`/jobs/${r.body.id}`)).status, 200, 'readable right after it finished')
   await waitFor(async () => (await cluster.get(`/jobs/${r.body.id}`)).status === 404, {
