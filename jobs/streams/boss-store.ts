@@ -6,6 +6,11 @@
  * compare-and-set (a record written by a newer epoch is never overwritten: STALE_EPOCH), a job's
  * final record once (the first final record written stands), finished ids to the listing index,
  * and the removal of a batch whose jobs are all final.
+ *
+ * A final record is written before its batch's done mask, so a boss dying in between leaves a final
+ * record that the batch's state does not show. Bosses therefore record how far DONE is settled (the
+ * checkpoint, fenced like a state record) and a new boss reads the final records after it — the last
+ * moments of its predecessor, not the history.
  */
 import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream'
 import { errors } from '../../runner/errors.js'
@@ -15,7 +20,15 @@ import { decodeJob, isWrongLastSequence } from '../store-codec.js'
 import { StreamFollower } from './follow.js'
 import type { StreamIO } from './io.js'
 import { parseJobId, type StreamNames, type Subjects } from './layout.js'
-import { decodeState, decodeSubmit, encode, type BatchState, type SubmitRecord } from './records.js'
+import {
+  decodeCheckpoint,
+  decodeState,
+  decodeSubmit,
+  encode,
+  type BatchState,
+  type DoneCheckpoint,
+  type SubmitRecord,
+} from './records.js'
 
 /** An open batch as the boss reads it. */
 export interface OpenBatch {
@@ -28,6 +41,12 @@ export interface OpenBatch {
   stateRevision: number
   /** Size of its submit message in bytes (large ones carry payloads the boss does not keep). */
   bytes: number
+}
+
+/** The checkpoint as stored, with its revision (for the next compare-and-set). */
+export interface StoredCheckpoint {
+  checkpoint: DoneCheckpoint | null
+  revision: number
 }
 
 /** The outcome of a state write: written, or the record changed since `expect` (here it is). */
@@ -67,6 +86,7 @@ export class BossJobStore {
       log: d.log,
       once: true,
       onMessage: (m) => {
+        if (m.subject === d.subjects.checkpoint) return
         const batch = d.subjects.batchOf(m.subject)
         const state = batch ? decodeState(m.data, batch) : null
         if (batch && state) states.set(batch, { state, revision: m.info.streamSequence })
@@ -174,7 +194,7 @@ export class BossJobStore {
    * Write a job's final record unless one exists (the first final record stands). Resolves with
    * the record that is stored. BODY_TOO_LARGE (details.max) when it does not fit.
    */
-  async writeFinal(job: Job, signal?: AbortSignal): Promise<{ job: Job; created: boolean }> {
+  async writeFinal(job: Job, signal?: AbortSignal): Promise<{ job: Job; created: boolean; seq: number }> {
     const { io, streams, subjects } = this.d
     const data = encode(job)
     const max = this.d.maxPayload() - 1024
@@ -183,19 +203,92 @@ export class BossJobStore {
         details: { id: job.id, bytes: data.length, max },
       })
     try {
-      await io.publish(streams.done, subjects.done(job.id), data, {
+      const ack = await io.publish(streams.done, subjects.done(job.id), data, {
         expectLastSubjectSequence: 0,
         ...(signal ? { signal } : {}),
       })
-      return { job, created: true }
+      return { job, created: true, seq: ack.seq }
     } catch (err) {
       const cause = (err as { cause?: unknown }).cause ?? err
       if (!isWrongLastSequence(cause)) throw err
       const cur = await io.last(streams.done, subjects.done(job.id), signal)
       const existing = cur ? decodeJob(cur.data, job.id).job : null
-      if (existing) return { job: existing, created: false }
+      if (existing) return { job: existing, created: false, seq: cur!.seq }
       throw errors.STORE(`job ${job.id}: a final record exists but cannot be read`, { cause: err })
     }
+  }
+
+  /** The checkpoint (null with revision 0 when none was written yet; garbage reads as none, with its revision). */
+  async readCheckpoint(signal?: AbortSignal): Promise<StoredCheckpoint> {
+    const { io, streams, subjects } = this.d
+    const msg = await io.last(streams.state, subjects.checkpoint, signal)
+    if (!msg) return { checkpoint: null, revision: 0 }
+    const checkpoint = decodeCheckpoint(msg.data)
+    if (!checkpoint) this.d.log.warn({ seq: msg.seq }, 'skipping a garbage DONE checkpoint')
+    return { checkpoint, revision: msg.seq }
+  }
+
+  /**
+   * Write the checkpoint if the stored one is still at `expect`; otherwise answers `ok: false` with
+   * the stored one (the caller decides: an older epoch's is overwritten, a newer epoch's fences it).
+   */
+  async writeCheckpoint(
+    cp: DoneCheckpoint,
+    expect: number,
+    signal?: AbortSignal,
+  ): Promise<StoredCheckpoint & { ok: boolean }> {
+    const { io, streams, subjects } = this.d
+    try {
+      const ack = await io.publish(streams.state, subjects.checkpoint, encode(cp), {
+        expectLastSubjectSequence: expect,
+        ...(signal ? { signal } : {}),
+      })
+      return { ok: true, checkpoint: cp, revision: ack.seq }
+    } catch (err) {
+      const cause = (err as { cause?: unknown }).cause ?? err
+      if (!isWrongLastSequence(cause)) throw err
+      return { ok: false, ...(await this.readCheckpoint(signal)) }
+    }
+  }
+
+  /**
+   * The final records after DONE sequence `after`, up to the stream's end when the read started
+   * (garbage skipped with a warning); `lastSeq`: that end. Rejects when `signal` aborts.
+   */
+  finalsAfter(
+    after: number,
+    signal?: AbortSignal,
+  ): Promise<{ finals: Array<{ job: Job; seq: number }>; lastSeq: number }> {
+    const { d } = this
+    const finals: Array<{ job: Job; seq: number }> = []
+    return new Promise((resolve, reject) => {
+      const scan = new StreamFollower({
+        js: d.js,
+        jsm: d.jsm,
+        stream: d.streams.done,
+        filter: d.subjects.allDone,
+        log: d.log,
+        once: true,
+        fromSeq: after + 1,
+        onMessage: (m) => {
+          const id = m.subject.slice(m.subject.lastIndexOf('.') + 1)
+          const job = parseJobId(id) ? decodeJob(m.data, id).job : null
+          if (job) finals.push({ job, seq: m.info.streamSequence })
+          else this.garbage(d.streams.done, m)
+        },
+        onInitialDone: () => undefined,
+        onError: reject,
+      })
+      const abort = () => {
+        void scan.stop()
+        reject(errors.NOT_LEADER('the boss term ended during the read'))
+      }
+      signal?.addEventListener('abort', abort, { once: true })
+      void scan.finished().then(() => {
+        signal?.removeEventListener('abort', abort)
+        resolve({ finals, lastSeq: Math.max(after, scan.initialTarget) })
+      }, reject)
+    })
   }
 
   /** Append finished job ids to the listing index, one message per state and function. */

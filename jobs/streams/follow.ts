@@ -36,23 +36,27 @@ export interface FollowOptions {
   onError?(err: unknown): void
   /** Stop after the initial load. */
   once?: boolean
+  /** Start at this stream sequence instead of the first message. */
+  fromSeq?: number
 }
 
 export class StreamFollower {
   private stopped = false
   private initialDone = false
-  private lastSeq = 0
+  private lastSeq: number
   private target = 0
+  private targetRead = false
   private current: { stop(): void } | undefined
   private statusIter: (AsyncIterable<{ type: string }> & { stop(): void }) | undefined
   private readonly done: Promise<void>
 
   constructor(private readonly o: FollowOptions) {
+    this.lastSeq = Math.max(0, (o.fromSeq ?? 1) - 1)
     this.done = this.run()
     if (!o.once) void this.restartOnReconnect()
   }
 
-  /** Stream sequence of the last delivered message (0 before the first). */
+  /** Stream sequence of the last delivered message (before the first: `fromSeq - 1`, or 0). */
   get lastSequence(): number {
     return this.lastSeq
   }
@@ -63,6 +67,11 @@ export class StreamFollower {
     this.current?.stop()
     this.statusIter?.stop()
     await this.done
+  }
+
+  /** The stream's last sequence when the follow started (the end of the initial load). */
+  get initialTarget(): number {
+    return this.target
   }
 
   /** Resolves when the follow ended (stopped, or the scan finished). */
@@ -120,8 +129,10 @@ export class StreamFollower {
   }
 
   private async consumeOnce(): Promise<void> {
-    if (!this.initialDone && this.lastSeq === 0)
+    if (!this.initialDone && !this.targetRead) {
       this.target = (await this.o.jsm.streams.info(this.o.stream)).state.last_seq
+      this.targetRead = true
+    }
     if (this.stopped) return
     const from = this.lastSeq + 1
     const consumer = await this.o.js.consumers.get(this.o.stream, {

@@ -13,7 +13,7 @@ import { openStreams, type OpenedStreams } from './open.js'
 import { JobReader } from './reader.js'
 import { Submitter } from './submit.js'
 
-export { BossJobStore, type OpenBatch, type StateWrite } from './boss-store.js'
+export { BossJobStore, type OpenBatch, type StateWrite, type StoredCheckpoint } from './boss-store.js'
 export { JobReader, decodeCursor, encodeCursor, type ListPage, type ListQuery } from './reader.js'
 export { Submitter, type Claim, type SubmitPlan } from './submit.js'
 export { ABANDONED_CLAIM_MS, resolveClaim, type ClaimPorts } from './claims.js'
@@ -26,6 +26,7 @@ export {
   emptyState,
   liveOf,
   type BatchState,
+  type DoneCheckpoint,
   type LiveJob,
   type SubmitRecord,
   type SubmittedJob,

@@ -7,7 +7,8 @@
  *   found from its id alone. A batch's message is deleted once every job in it is final.
  * - STATE (`bosun_<c>_state`, no age limit): per open batch, the boss's fenced record of what
  *   changed since submission (`bosun.<c>.state.<batch>`: which jobs are done, which run where,
- *   which wait for a retry or were asked to cancel). Deleted with the batch.
+ *   which wait for a retry or were asked to cancel). Deleted with the batch. Also the boss's
+ *   checkpoint (`bosun.<c>.state.checkpoint`): how far DONE is settled (see boss-store.ts).
  * - DONE (`bosun_<c>_done`, max age = JOB_RETENTION_MS): one final record per finished job,
  *   `bosun.<c>.done.<id>`, written once. JetStream expires them; no process sweeps.
  * - INDEX (`bosun_<c>_index`, max age = JOB_RETENTION_MS): finished job ids in finish order,
@@ -64,6 +65,10 @@ export class Subjects {
   }
   get allStates(): string {
     return `${this.prefix}.state.>`
+  }
+  /** The boss's record of how far DONE is settled (in STATE; never a batch's subject). */
+  get checkpoint(): string {
+    return `${this.prefix}.state.checkpoint`
   }
   done(jobId: string): string {
     return `${this.prefix}.done.${jobId}`

@@ -204,3 +204,19 @@ export function decodeIndex(data: Uint8Array): IndexRecord | null {
   if (!isObject(x) || x.v !== 1 || !Array.isArray(x.ids) || !x.ids.every((id) => typeof id === 'string')) return null
   return x as unknown as IndexRecord
 }
+
+/**
+ * How far DONE is settled: every final record at or below `doneSeq` is in its batch's done mask
+ * (or its batch is closed). Written by the boss of `epoch`; a new boss reads DONE after it.
+ */
+export interface DoneCheckpoint {
+  v: 1
+  epoch: number
+  doneSeq: number
+}
+
+export function decodeCheckpoint(data: Uint8Array): DoneCheckpoint | null {
+  const x = parse(data)
+  if (!isObject(x) || x.v !== 1 || !isSafeCount(x.epoch) || !isSafeCount(x.doneSeq)) return null
+  return x as unknown as DoneCheckpoint
+}

@@ -17,7 +17,13 @@ import {
   type ResultsReply,
 } from '../../jobs/protocol.js'
 import { DEFAULT_BOSS_SETTINGS, type BossSettings } from '../../worker/boss/settings.js'
-import type { BossStore, OpenBatch, StateWrite } from '../../worker/boss/store-port.js'
+import type {
+  BossStore,
+  DoneCheckpoint,
+  OpenBatch,
+  StateWrite,
+  StoredCheckpoint,
+} from '../../worker/boss/store-port.js'
 import {
   assemble,
   doneSet,
@@ -77,6 +83,13 @@ interface Stored {
 export class MemoryStore implements BossStore {
   readonly batches = new Map<string, Stored>()
   readonly finals = new Map<string, Job>()
+  /** DONE sequence of each final record. */
+  private readonly finalSeqs = new Map<string, number>()
+  /** The last DONE checkpoint written (undefined: none). */
+  checkpoint: DoneCheckpoint | undefined
+  private checkpointRevision = 0
+  /** The `after` of every read of DONE's tail, in order. */
+  readonly tailReads: number[] = []
   /** Every state record and final record that landed, in order. */
   readonly writes: Array<{ kind: 'state' | 'final'; key: string; epoch: number; revision: number }> = []
   readonly indexed: Array<{ id: string; state: string }> = []
@@ -194,16 +207,50 @@ export class MemoryStore implements BossStore {
     return { ok: true, revision: b.state.revision }
   }
 
-  async writeFinal(job: Job, signal?: AbortSignal): Promise<{ job: Job; created: boolean }> {
+  async writeFinal(job: Job, signal?: AbortSignal): Promise<{ job: Job; created: boolean; seq: number }> {
     await this.attempt(signal)
     const bytes = Buffer.byteLength(JSON.stringify(job))
     if (bytes > this.maxBytes)
       throw errors.BODY_TOO_LARGE(`record of ${bytes} bytes`, { details: { id: job.id, bytes, max: this.maxBytes } })
     const existing = this.finals.get(job.id)
-    if (existing) return { job: existing, created: false }
+    if (existing) {
+      // A record put straight into `finals` by a test gets its sequence when first asked.
+      if (!this.finalSeqs.has(job.id)) this.finalSeqs.set(job.id, ++this.seq)
+      return { job: existing, created: false, seq: this.finalSeqs.get(job.id)! }
+    }
     this.finals.set(job.id, job)
-    this.writes.push({ kind: 'final', key: job.id, epoch: job.epoch, revision: ++this.seq })
-    return { job, created: true }
+    this.finalSeqs.set(job.id, ++this.seq)
+    this.writes.push({ kind: 'final', key: job.id, epoch: job.epoch, revision: this.seq })
+    return { job, created: true, seq: this.seq }
+  }
+
+  async readCheckpoint(signal?: AbortSignal): Promise<StoredCheckpoint> {
+    await tick()
+    if (signal?.aborted) throw errors.NOT_LEADER('read abandoned')
+    return { checkpoint: this.checkpoint ?? null, revision: this.checkpointRevision }
+  }
+
+  async writeCheckpoint(
+    cp: DoneCheckpoint,
+    expect: number,
+    signal?: AbortSignal,
+  ): Promise<StoredCheckpoint & { ok: boolean }> {
+    await this.attempt(signal)
+    if (expect !== this.checkpointRevision)
+      return { ok: false, checkpoint: this.checkpoint ?? null, revision: this.checkpointRevision }
+    this.checkpoint = cp
+    this.checkpointRevision = ++this.seq
+    return { ok: true, checkpoint: cp, revision: this.checkpointRevision }
+  }
+
+  async finalsAfter(after: number): Promise<{ finals: Array<{ job: Job; seq: number }>; lastSeq: number }> {
+    await tick()
+    this.tailReads.push(after)
+    const finals = [...this.finalSeqs]
+      .filter(([, seq]) => seq > after)
+      .sort((x, y) => x[1] - y[1])
+      .map(([id, seq]) => ({ job: this.finals.get(id)!, seq }))
+    return { finals, lastSeq: Math.max(after, ...this.finalSeqs.values()) }
   }
 
   async index(entries: ReadonlyArray<{ id: string; state: JobState; fn: string }>): Promise<void> {
@@ -221,6 +268,17 @@ export class MemoryStore implements BossStore {
     const where = parseJobId(id)
     const b = where ? this.batches.get(where.batch) : undefined
     return where && b ? { submit: b.submit, index: where.index } : null
+  }
+
+  /** A final record written by a boss that died before its batch's done mask (the batch is unchanged). */
+  putFinalOnly(job: Job): void {
+    this.finals.set(job.id, job)
+    this.finalSeqs.set(job.id, ++this.seq)
+  }
+
+  /** The DONE sequence of a job's final record (undefined: none). */
+  finalSeq(id: string): number | undefined {
+    return this.finalSeqs.get(id)
   }
 
   /** A previous boss's late write of a batch's state record (watchers are not told, as in the real store). */

@@ -2,7 +2,8 @@
  * The job store's streams against a real nats-server: submit batches and find each job by id,
  * idempotency claims, fenced batch state records, final records written once, listings newest first
  * with cursors (every job exactly once while more are added), expiry of finished jobs by JetStream
- * itself, and a takeover read that never touches finished history.
+ * itself, a takeover read that never touches finished history, and the DONE checkpoint (only the
+ * final records after it are read back).
  */
 import t from 'tap'
 import { monotonicFactory } from 'ulid'
@@ -140,6 +141,47 @@ t.test('a final record is written once: the first one stands', async (t) => {
   t.equal(b.job.state, 'succeeded')
   t.equal((await s.reader.get(id!))?.state, 'succeeded')
 })
+
+t.test(
+  'DONE checkpoint: fenced compare-and-set; final records after it are read, the ones before are not',
+  async (t) => {
+    const s = await open(t)
+    t.same(await s.boss.readCheckpoint(), { checkpoint: null, revision: 0 }, 'none yet')
+    const ids = await submit(s, [spec(), spec(), spec()])
+    const jobs = await Promise.all(ids.map(async (id) => (await s.reader.get(id))!))
+    const final = (j: Job): Job => ({ ...j, state: 'succeeded', result: j.id, finishedAt: new Date().toISOString() })
+    const first = await s.boss.writeFinal(final(jobs[0]!))
+    const again = await s.boss.writeFinal(final(jobs[0]!))
+    t.equal(again.seq, first.seq, 'a final record already there answers with its sequence')
+    const w1 = await s.boss.writeCheckpoint({ v: 1, epoch: 1, doneSeq: first.seq }, 0)
+    t.equal(w1.ok, true)
+    const later = [await s.boss.writeFinal(final(jobs[1]!)), await s.boss.writeFinal(final(jobs[2]!))]
+    const tail = await s.boss.finalsAfter(first.seq)
+    t.same(
+      tail.finals.map((f) => [f.job.id, f.seq]),
+      later.map((w) => [w.job.id, w.seq]),
+      'only the records after the checkpoint, in order',
+    )
+    t.equal(tail.lastSeq, later[1]!.seq)
+    t.same((await s.boss.finalsAfter(tail.lastSeq)).finals, [], 'nothing after the end')
+    const stale = await s.boss.writeCheckpoint({ v: 1, epoch: 1, doneSeq: 99 }, 0)
+    t.equal(stale.ok, false, 'compare-and-set: a writer with an old revision loses')
+    t.same(stale.checkpoint, { v: 1, epoch: 1, doneSeq: first.seq }, '...and learns the stored one')
+    t.equal((await s.boss.writeCheckpoint({ v: 1, epoch: 2, doneSeq: tail.lastSeq }, stale.revision)).ok, true)
+    t.equal((await s.boss.readCheckpoint()).checkpoint?.epoch, 2)
+    // The checkpoint lives in STATE but is no batch: the takeover read neither delivers nor removes it.
+    const seen: string[] = []
+    let done = false
+    const stop = s.boss.watchBatches(
+      (b) => seen.push(b.batch),
+      () => (done = true),
+    )
+    t.teardown(stop)
+    await waitFor(() => done, { what: 'initial load' })
+    t.same(seen, [ids[0]!.slice(0, 26)])
+    t.equal((await s.boss.readCheckpoint()).checkpoint?.doneSeq, tail.lastSeq, 'still there')
+  },
+)
 
 t.test('a closed batch leaves only its final records', async (t) => {
   const s = await open(t)

@@ -3,13 +3,15 @@
  * and its write-behind to the durable store. Records change here only through commit.ts; this file
  * keeps them, counts them by phase, and makes a change durable: an unfinished state through its
  * batch's state record (batch-book.ts, one write per batch for many changes), a final state as the
- * job's final record (written once), then the batch's done mask and the listing index. A job
+ * job's final record (written once), then the batch's done mask and the listing index (DONE's
+ * checkpoint stays below the final record until then: done-watermark.ts). A job
  * leaves the table once it is final and durable — the boss's memory follows the unfinished work.
  */
 import { errors, isBosunError, type Logger } from '../../runner/index.js'
 import type { Job, JobState } from '../../jobs/model.js'
 import { assemble, liveOf, type LiveJob } from '../../jobs/streams/index.js'
 import type { BatchBook } from './batch-book.js'
+import type { DoneWatermark, Hold } from './done-watermark.js'
 import type { FinalIndexer } from './final-indexer.js'
 import type { BossStore } from './store-port.js'
 import { fitRecord } from './transitions.js'
@@ -70,6 +72,8 @@ export class JobTable {
     private readonly store: BossStore,
     private readonly book: BatchBook,
     private readonly indexer: FinalIndexer,
+    /** Holds DONE's checkpoint below a final record until its done mask is durable. */
+    private readonly watermark: DoneWatermark,
     private readonly epoch: number,
     private readonly logger: Logger,
     private readonly signal: AbortSignal,
@@ -161,25 +165,28 @@ export class JobTable {
     t.chain = t.chain.then(async () => {
       if (t.storedVersion >= version) return
       if (!opts.fromResult) await this.book.persist(t.batch) // the decision survives a crash before the final record
-      const created = await this.writeFinal(t)
+      const hold = this.watermark.hold()
+      const created = await this.writeFinal(t, hold)
       opts.onFinalStored?.(t)
       this.book.markDone(t.batch, t.index)
       // The batch's last job closes it (its submit message goes): no done mask to write any more.
       const durable = this.book.complete(t.batch) ? this.book.close(t.batch) : this.book.persist(t.batch)
       await Promise.all([durable, created ? this.indexer.add(t.job) : undefined])
+      this.watermark.release(hold) // kept when the term ended first: it writes no checkpoint any more
       t.storedVersion = Math.max(t.storedVersion, version)
     })
     return t.chain
   }
 
   /** The final record, written once; a record already there (a predecessor's) stands and replaces ours. */
-  private async writeFinal(t: Tracked): Promise<boolean> {
+  private async writeFinal(t: Tracked, hold: Hold): Promise<boolean> {
     let record = await this.withPayload(t)
     let delay = RETRY_MIN_MS
     for (let shrinks = 0; ;) {
       if (this.signal.aborted) throw errors.NOT_LEADER('the boss term ended before the write')
       try {
         const written = await this.store.writeFinal({ ...record, epoch: this.epoch }, this.signal)
+        this.watermark.landed(hold, written.seq)
         if (!written.created) this.set(t, written.job, true)
         else if (record !== t.job && !t.payloadRef) this.set(t, record, true)
         return written.created

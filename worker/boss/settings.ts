@@ -12,6 +12,8 @@ export interface BossSettings {
   dispatchTimeoutMs: number
   /** A registered worker answering "no responders" this long loses its jobs (they are requeued). */
   unreachableGraceMs: number
+  /** How often the boss records how far DONE is settled (a new boss reads DONE after it). */
+  checkpointIntervalMs: number
 }
 
 export const DEFAULT_BOSS_SETTINGS: Readonly<BossSettings> = Object.freeze({
@@ -21,4 +23,5 @@ export const DEFAULT_BOSS_SETTINGS: Readonly<BossSettings> = Object.freeze({
   inventoryTimeoutMs: 1000,
   dispatchTimeoutMs: 5000,
   unreachableGraceMs: 10_000,
+  checkpointIntervalMs: 1000,
 })

@@ -1,12 +1,20 @@
 /**
  * What the boss needs from the durable job store: implemented by jobs/streams/boss-store.ts, faked
  * in test/helpers/boss-fakes.ts. Open batches in; fenced batch state records, final records (once),
- * listing index entries and batch removals out. Nothing finished is ever read back.
+ * listing index entries and batch removals out. Of the finished jobs only the final records after
+ * the last checkpoint are read back (a predecessor's last moments).
  */
 import type { Job, JobState } from '../../jobs/model.js'
-import type { BatchState, OpenBatch, StateWrite, SubmitRecord } from '../../jobs/streams/index.js'
+import type {
+  BatchState,
+  DoneCheckpoint,
+  OpenBatch,
+  StateWrite,
+  StoredCheckpoint,
+  SubmitRecord,
+} from '../../jobs/streams/index.js'
 
-export type { OpenBatch, StateWrite }
+export type { DoneCheckpoint, OpenBatch, StateWrite, StoredCheckpoint }
 
 export interface BossStore {
   /** Every open batch (with its state), then `onInitialDone()`, then each later batch. Returns a stop function. */
@@ -18,8 +26,20 @@ export interface BossStore {
    * STALE_EPOCH when the stored record carries a newer epoch; a lost race answers with the current record.
    */
   writeState(state: BatchState, expect: number, signal?: AbortSignal): Promise<StateWrite>
-  /** Write a job's final record unless one exists; resolves with the one that stands (BODY_TOO_LARGE: details.max). */
-  writeFinal(job: Job, signal?: AbortSignal): Promise<{ job: Job; created: boolean }>
+  /**
+   * Write a job's final record unless one exists; resolves with the one that stands and its DONE
+   * sequence (BODY_TOO_LARGE: details.max).
+   */
+  writeFinal(job: Job, signal?: AbortSignal): Promise<{ job: Job; created: boolean; seq: number }>
+  /** How far DONE is settled (null, revision 0: never recorded). */
+  readCheckpoint(signal?: AbortSignal): Promise<StoredCheckpoint>
+  /** Record how far DONE is settled if the stored one is still at `expect` (else `ok: false`, the stored one). */
+  writeCheckpoint(cp: DoneCheckpoint, expect: number, signal?: AbortSignal): Promise<StoredCheckpoint & { ok: boolean }>
+  /** The final records after DONE sequence `after` (to the end when the read began: `lastSeq`). */
+  finalsAfter(
+    after: number,
+    signal?: AbortSignal,
+  ): Promise<{ finals: Array<{ job: Job; seq: number }>; lastSeq: number }>
   /** Append finished ids to the listing index. */
   index(entries: ReadonlyArray<{ id: string; state: JobState; fn: string }>): Promise<void>
   /**

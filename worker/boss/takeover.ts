@@ -5,10 +5,12 @@
  * or requeued when the worker its record names is gone. A record naming a worker that is not in
  * the registry is not requeued blindly: that worker is asked on NATS first (it may be alive between
  * two ZooKeeper sessions, or have lost its registration). Adopted records are written with this
- * term's epoch at once.
+ * term's epoch at once. A job whose final record stands after the last DONE checkpoint is loaded
+ * as final, whatever its batch's state record says (checkpoints.ts).
  */
-import { assemble, type OpenBatch } from '../../jobs/streams/index.js'
+import { assemble, jobIdOf, type OpenBatch } from '../../jobs/streams/index.js'
 import type { Arrivals } from './arrivals.js'
+import type { Checkpoints } from './checkpoints.js'
 import type { Tracked } from './job-table.js'
 import type { Liveness, Probe } from './liveness.js'
 import type { TermContext } from './term-context.js'
@@ -46,6 +48,7 @@ export class Takeover {
     private readonly ctx: TermContext,
     private readonly arrivals: Arrivals,
     private readonly liveness: Liveness,
+    private readonly checkpoints: Checkpoints,
   ) {}
 
   /** Ask every live worker what it runs and which results it holds. */
@@ -73,6 +76,7 @@ export class Takeover {
   /** The initial load is complete: what the inventory named that the store does not hold was purged. */
   loadDone(): void {
     this.adoptions.clear()
+    this.checkpoints.loadDone()
     this.arrivals.allArrived()
   }
 
@@ -91,9 +95,15 @@ export class Takeover {
     const epoch = b.state?.epoch ?? 0
     // A large submission carries payloads the boss does not keep: workers read them from the store.
     const checkSizes = b.bytes > INLINE_PAYLOAD_BYTES
+    const tail = this.checkpoints.tailSize > 0
     for (const i of entry.jobs) {
-      if (entry.done.has(i)) continue
-      let job = assemble(b.submit, i, b.state?.jobs[String(i)], epoch)
+      if (entry.done.has(i)) {
+        if (tail) this.checkpoints.settled(jobIdOf(b.batch, i))
+        continue
+      }
+      // A final record its batch does not show (the previous boss died before the done mask): final.
+      const standing = tail ? this.checkpoints.standing(jobIdOf(b.batch, i)) : undefined
+      let job = standing ?? assemble(b.submit, i, b.state?.jobs[String(i)], epoch)
       const payloadRef = checkSizes && JSON.stringify(job.payload ?? null).length > INLINE_PAYLOAD_BYTES
       if (payloadRef) job = { ...job, payload: null }
       const t = ctx.table.load(job, b.batch, i, payloadRef)

@@ -11,6 +11,7 @@ import { parseResultsBody, WORKER_SERVICE, type BossStatusReply, type ResultsRep
 import { Arrivals } from './arrivals.js'
 import { BatchBook } from './batch-book.js'
 import { Cancels } from './cancels.js'
+import { Checkpoints } from './checkpoints.js'
 import { Door } from './commit.js'
 import { Dispatcher } from './dispatch.js'
 import { FinalIndexer } from './final-indexer.js'
@@ -38,6 +39,7 @@ export class BossTerm {
   private readonly takeover: Takeover
   private readonly results: Results
   private readonly cancels: Cancels
+  private readonly checkpoints: Checkpoints
   private stopWatch: (() => void) | undefined
   private statsTimer: NodeJS.Timeout | undefined
   private readonly log: Logger
@@ -59,7 +61,17 @@ export class BossTerm {
       },
       signal,
     )
-    const table = new JobTable(d.store, book, new FinalIndexer(d.store), d.epoch, this.log, signal)
+    this.checkpoints = new Checkpoints({
+      store: d.store,
+      epoch: d.epoch,
+      log: this.log,
+      signal,
+      intervalMs: d.settings.checkpointIntervalMs,
+      acting: () => this.acting(),
+      suspectFence: (reason) => this.suspectCheckpoint(reason),
+    })
+    const watermark = this.checkpoints.watermark
+    const table = new JobTable(d.store, book, new FinalIndexer(d.store), watermark, d.epoch, this.log, signal)
     const door = new Door({
       table,
       fleet,
@@ -90,7 +102,7 @@ export class BossTerm {
       undispatch: (w, id) => this.dispatcher.undispatch(w, id),
       wake: () => this.dispatcher.wake(),
     })
-    this.takeover = new Takeover(this.ctx, this.arrivals, this.liveness)
+    this.takeover = new Takeover(this.ctx, this.arrivals, this.liveness, this.checkpoints)
     this.results = new Results(this.ctx, this.arrivals)
     this.cancels = new Cancels(this.ctx, this.arrivals, (b) => this.takeover.onBatch(b))
   }
@@ -117,17 +129,25 @@ export class BossTerm {
   async start(): Promise<void> {
     const t0 = Date.now()
     let loaded = false
-    this.stopWatch = this.d.store.watchBatches(
-      (b) => this.takeover.onBatch(b),
-      () => {
-        loaded = true
-        if (this.current === 'loading') this.loadComplete(t0)
-      },
-    )
+    // The final records after the last checkpoint come first: a job among them is final, whatever
+    // its batch's state record says. Then the open batches, while the workers are asked.
+    const watched = this.checkpoints.load().then((tail) => {
+      if (tail.finals > 0) this.log.info(tail, 'final records after the DONE checkpoint read')
+      if (this.stopped()) return
+      this.stopWatch = this.d.store.watchBatches(
+        (b) => this.takeover.onBatch(b),
+        () => {
+          loaded = true
+          if (this.current === 'loading') this.loadComplete(t0)
+        },
+      )
+    })
+    watched.catch(() => undefined) // only when the term ended first
     const workers = await this.d.registry.getCapable(WORKER_SERVICE)
     if (this.stopped()) return
     this.liveness.follow(workers)
     await this.takeover.inventory()
+    await watched.catch(() => undefined)
     if (this.stopped()) return
     this.current = 'loading'
     this.takeover.classifyLoaded()
@@ -143,6 +163,7 @@ export class BossTerm {
       'boss term dispatching',
     )
     this.liveness.start()
+    this.checkpoints.start()
     this.statsTimer = setInterval(() => this.d.publishStats(this.status()), STATS_INTERVAL_MS)
     this.statsTimer.unref()
     this.d.publishStats(this.status())
@@ -155,6 +176,7 @@ export class BossTerm {
     this.current = 'stopped'
     this.stopWatch?.()
     this.liveness.stop()
+    this.checkpoints.stop()
     this.dispatcher.stop()
     if (this.statsTimer) clearInterval(this.statsTimer)
     this.ending.abort('the boss term ended')
@@ -224,6 +246,7 @@ export class BossTerm {
   /** A final record is durable and announced: the job leaves the table; a batch all done closes. */
   private finalDurable(t: Tracked): void {
     this.ctx.table.delete(t.job.id)
+    this.checkpoints.settled(t.job.id)
     if (this.ctx.book.complete(t.batch)) void this.ctx.book.close(t.batch).catch(() => undefined)
   }
 
@@ -263,6 +286,21 @@ export class BossTerm {
       this.ctx.door.forget(t)
       this.ctx.table.delete(id)
     }
+  }
+
+  /** The DONE checkpoint carries a newer epoch: true when ZooKeeper confirms we lead (it is forged), else stop. */
+  private async suspectCheckpoint(reason: string): Promise<boolean> {
+    if (this.current === 'stopped') return false
+    const stillLeader = await this.d.confirmLeadership().catch(() => false)
+    if (!stillLeader) {
+      this.fenced(reason)
+      return false
+    }
+    this.log.error(
+      { reason },
+      'the DONE checkpoint claims an epoch no boss has had: overwriting it as forged or corrupt',
+    )
+    return true
   }
 
   private fenced(reason: string): void {
