@@ -2,8 +2,9 @@
  * History benchmark (guarantee 5): does a cluster that has run for a while fail over and answer as
  * fast as a new one? One cluster (API + N workers) filled in steps with finished `noop` jobs (1 in
  * 100 a `fail` job) through POST /jobs/batch — 0, then 100,000, then 1,000,000 retained by default —
- * and at each size, on fresh processes started over that store (so the boss's memory is what its
- * takeover read, not what the fill ran through it): the boss's resident memory, kill -9 and SIGTERM
+ * and at each size, once the boss has closed every filled batch, on fresh processes started over
+ * that store (so the boss's memory is what its takeover read, not what the fill ran through it):
+ * the boss's resident memory, kill -9 and SIGTERM
  * failover (signal → first completion by the new boss, under a steady stream of jobs; median of
  * --runs each), and the latency of `GET /jobs?limit=100` and `GET /jobs?state=failed&limit=100`.
  */
@@ -33,6 +34,8 @@ export interface HistoryBenchOptions {
 
 const BATCH = 1000
 const IN_FLIGHT = 4
+/** Longest wait for the boss to close the filled batches. */
+const CLOSE_WAIT_MS = 300_000
 
 async function bossRssMb(c: BenchCluster): Promise<number> {
   const pid = (await c.cluster.clusterState()).boss?.pid
@@ -41,8 +44,16 @@ async function bossRssMb(c: BenchCluster): Promise<number> {
   return kb / 1024
 }
 
-/** Submit `count` jobs in batches and wait until the DONE stream holds `total` final records. */
-async function fill(c: BenchCluster, count: number, total: number): Promise<number> {
+/**
+ * Submit `count` jobs in batches, wait until the DONE stream holds `total` final records, then until
+ * the boss has closed every batch (a cluster that has run for a day has its finished batches closed;
+ * right after a fill at full speed the closes still lag the final records).
+ */
+async function fill(
+  c: BenchCluster,
+  count: number,
+  total: number,
+): Promise<{ ms: number; openAtLastFinal: number; closeLagMs: number }> {
   const t0 = Date.now()
   let sent = 0
   const one = async () => {
@@ -68,13 +79,20 @@ async function fill(c: BenchCluster, count: number, total: number): Promise<numb
       if (done >= total) break
       await new Promise((res) => setTimeout(res, 1000))
     }
+    const ms = Date.now() - t0
+    const openAtLastFinal = (await openBatches(c)).submit
+    const closing = Date.now()
+    while ((await openBatches(c)).submit > 0) {
+      if (Date.now() - closing > CLOSE_WAIT_MS) throw new Error(`batches still open ${CLOSE_WAIT_MS} ms after the fill`)
+      await new Promise((res) => setTimeout(res, 200))
+    }
+    return { ms, openAtLastFinal, closeLagMs: Date.now() - closing }
   } finally {
     await nc.close()
   }
-  return Date.now() - t0
 }
 
-/** Messages in the SUBMIT and STATE streams: the open batches a takeover reads (0 when all closed). */
+/** Messages in the SUBMIT and STATE streams: the open batches a takeover reads (STATE also holds the checkpoint). */
 async function openBatches(c: BenchCluster): Promise<{ submit: number; state: number }> {
   const nc = await connect({ servers: c.nats.url })
   try {
@@ -120,10 +138,14 @@ export async function historyBench(o: HistoryBenchOptions = {}): Promise<BenchOu
     c = await openCluster(zk, nats, settings, 'hist')
     let retained = 0
     for (const size of sizes) {
+      let filled: Awaited<ReturnType<typeof fill>> | undefined
       if (size > retained) {
         progress(`filling to ${size} finished jobs`)
-        const ms = await fill(c, size - retained, size)
-        progress(`filled ${size - retained} in ${Math.round(ms / 1000)} s`)
+        filled = await fill(c, size - retained, size)
+        progress(
+          `filled ${size - retained} in ${Math.round(filled.ms / 1000)} s; ${filled.openAtLastFinal} batches ` +
+            `still open at the last final record, all closed ${filled.closeLagMs} ms later`,
+        )
         retained = size
       }
       // Fresh processes over the same store: the boss has read the store, nothing more.
@@ -163,6 +185,7 @@ export async function historyBench(o: HistoryBenchOptions = {}): Promise<BenchOu
         rssMb: rss,
         rssAfterFailoversMb: rssAfter,
         openBatchesAtTakeover: open,
+        ...(filled ? { fill: filled } : {}),
         killMs: kill,
         termMs: term,
         listP50: pct(all, 50),

@@ -102,7 +102,14 @@ async function main(): Promise<void> {
       ...(sizes ? { sizes } : {}),
       ...(runs ? { runs } : {}),
     })
-    finish('history', 'history (a cluster with finished jobs retained: memory, failover, listing)', r.rows, r.data)
+    // Only a full run (default sizes, 3+ runs) replaces latest-history.json, the figures README quotes.
+    const full = !quick && !sizes && (runs ?? 3) >= 3
+    finish(
+      full ? 'history' : 'history-partial',
+      'history (a cluster with finished jobs retained: memory, failover, listing)',
+      r.rows,
+      r.data,
+    )
   }
   if (which === 'compare') {
     const { compareBench } = await import('./compare.js')
