@@ -149,3 +149,34 @@ t.test("the boss's memory follows the unfinished work: finished jobs and closed 
   t.equal(internals.ctx.book.size, 0, 'no closed batch is kept in the book')
   t.equal(b.store.indexed.length, 200, 'every finished job is in the listing index once')
 })
+
+t.test(
+  'a result sent again while its first delivery is being written is acknowledged only after that write',
+  async (t) => {
+    const w1 = new FakeWorker('w1')
+    const b = bench(w1)
+    const job = newJob()
+    b.store.put(job)
+    const term = b.term(1)
+    t.teardown(() => term.stop())
+    await term.start()
+    await waitFor(() => w1.starts.length === 1, { what: 'dispatched' })
+    const result = w1.finish(job.id)
+    let open!: () => void
+    b.store.gate = new Promise<void>((r) => (open = r)) // the final record's write is in flight...
+    const first = term.onResults({ results: [result] })
+    await new Promise((r) => setTimeout(r, 20))
+    // ...when the worker sends the result again (its first request timed out, or several are in flight).
+    const again = term.onResults({ results: [result] })
+    const early = await Promise.race([
+      again.then((r) => r.acked),
+      new Promise((r) => setTimeout(() => r('pending'), 100)),
+    ])
+    t.equal(early, 'pending', 'not acknowledged while the final record is not durable')
+    b.store.gate = undefined
+    open()
+    t.same((await again).acked, [job.id], 'acknowledged once it is')
+    t.same((await first).acked, [job.id])
+    t.equal(b.store.current(job.id)!.state, 'succeeded')
+  },
+)

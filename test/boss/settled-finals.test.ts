@@ -101,8 +101,8 @@ t.test('a checkpoint never passes a final record whose done mask is not durable'
   const slowDelivered = w1.deliver(term)
   await waitFor(() => b.store.finalSeq(slow.id) !== undefined, { what: 'the slow final record written' })
   b.store.closeGate = undefined
-  w1.finish(quick.id)
-  await w1.deliver(term)
+  const quickResult = w1.finish(quick.id)
+  await term.onResults({ results: [quickResult] })
   await new Promise((r) => setTimeout(r, 100))
   t.ok(
     (b.store.checkpoint?.doneSeq ?? 0) < b.store.finalSeq(slow.id)!,

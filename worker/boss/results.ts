@@ -3,7 +3,8 @@
  * only once the job's record is durable with it, or once it is known not to apply (the job is final,
  * runs elsewhere, or no longer exists). While a new boss is still reading the store, a result for a
  * record it has not read yet waits for that record; if it does not arrive in time the result is not
- * acknowledged and the worker sends it again. Never "acked" on a partial view.
+ * acknowledged and the worker sends it again. Never "acked" on a partial view, nor while the job's
+ * final record is still being written.
  */
 import type { AttemptResult } from '../../jobs/protocol.js'
 import type { Arrivals } from './arrivals.js'
@@ -31,7 +32,15 @@ export class Results {
     // Unknown once every record has been read: purged or never existed — nothing to record.
     if (!t) return this.arrivals.complete
     const rule = resultApplies(t.job, r)
-    if (rule === 'obsolete') return true
+    if (rule === 'obsolete') {
+      // Final but not durable yet (this result sent again while its first delivery is being written,
+      // or a decision of the boss): the worker forgets the result only once the record is stored.
+      if (t.phase !== 'final') return true
+      return ctx.table.persist(t).then(
+        () => true,
+        () => false,
+      )
+    }
     const base = rule === 'late' ? { ...t.job, attempts: r.attempt, worker: r.worker } : t.job
     const next = afterAttempt(base, r, new Date(), { losses: t.losses })
     if (r.outcome.ok === false && r.outcome.handedBack) t.losses++
