@@ -255,12 +255,15 @@ export class BossJobStore {
    * The final records after DONE sequence `after`, up to the stream's end when the read started
    * (garbage skipped with a warning); `lastSeq`: that end. Rejects when `signal` aborts.
    */
-  finalsAfter(
+  async finalsAfter(
     after: number,
     signal?: AbortSignal,
   ): Promise<{ finals: Array<{ job: Job; seq: number }>; lastSeq: number }> {
     const { d } = this
     const finals: Array<{ job: Job; seq: number }> = []
+    // Nothing written since: no consumer needed (the common case after a quiet handover).
+    const last = (await d.jsm.streams.info(d.streams.done)).state.last_seq
+    if (last <= after) return { finals, lastSeq: after }
     return new Promise((resolve, reject) => {
       const scan = new StreamFollower({
         js: d.js,

@@ -22,7 +22,7 @@ import { ReadyQueue } from './ready-queue.js'
 import { Results } from './results.js'
 import { Takeover } from './takeover.js'
 import type { TermContext, TermDeps, TermState } from './term-context.js'
-import { jobIdOf, type LiveJob } from '../../jobs/streams/index.js'
+import { jobIdOf, type LiveJob, type OpenBatch } from '../../jobs/streams/index.js'
 
 export type { TermDeps, TermState } from './term-context.js'
 
@@ -41,6 +41,9 @@ export class BossTerm {
   private readonly cancels: Cancels
   private readonly checkpoints: Checkpoints
   private stopWatch: (() => void) | undefined
+  /** The final records after the DONE checkpoint were read; until then arriving batches wait in `early`. */
+  private tailKnown = false
+  private readonly early: OpenBatch[] = []
   private statsTimer: NodeJS.Timeout | undefined
   private readonly log: Logger
 
@@ -104,7 +107,7 @@ export class BossTerm {
     })
     this.takeover = new Takeover(this.ctx, this.arrivals, this.liveness, this.checkpoints)
     this.results = new Results(this.ctx, this.arrivals)
-    this.cancels = new Cancels(this.ctx, this.arrivals, (b) => this.takeover.onBatch(b))
+    this.cancels = new Cancels(this.ctx, this.arrivals, (b) => this.batchArrived(b))
   }
 
   get epoch(): number {
@@ -129,18 +132,26 @@ export class BossTerm {
   async start(): Promise<void> {
     const t0 = Date.now()
     let loaded = false
-    // The final records after the last checkpoint come first: a job among them is final, whatever
-    // its batch's state record says. Then the open batches, while the workers are asked.
+    let storeRead = false
+    const loadDone = () => {
+      loaded = true
+      if (this.current === 'loading') this.loadComplete(t0)
+    }
+    // Open batches are read while the final records after the last DONE checkpoint are (a job among
+    // those is final whatever its batch's state record says): batches wait until those are known.
+    this.stopWatch = this.d.store.watchBatches(
+      (b) => this.batchArrived(b),
+      () => {
+        storeRead = true
+        if (this.tailKnown) loadDone()
+      },
+    )
     const watched = this.checkpoints.load().then((tail) => {
       if (tail.finals > 0) this.log.info(tail, 'final records after the DONE checkpoint read')
       if (this.stopped()) return
-      this.stopWatch = this.d.store.watchBatches(
-        (b) => this.takeover.onBatch(b),
-        () => {
-          loaded = true
-          if (this.current === 'loading') this.loadComplete(t0)
-        },
-      )
+      this.tailKnown = true
+      for (const b of this.early.splice(0)) this.takeover.onBatch(b)
+      if (storeRead) loadDone()
     })
     watched.catch(() => undefined) // only when the term ended first
     const workers = await this.d.registry.getCapable(WORKER_SERVICE)
@@ -218,6 +229,12 @@ export class BossTerm {
   }
 
   // ---- internals ----------------------------------------------------------------------------------
+
+  /** An open batch from the store (or read for a cancel). */
+  private batchArrived(b: OpenBatch): void {
+    if (this.tailKnown) this.takeover.onBatch(b)
+    else this.early.push(b)
+  }
 
   private stopped(): boolean {
     return this.current === 'stopped'
