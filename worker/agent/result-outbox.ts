@@ -1,8 +1,10 @@
 /**
  * Finished attempts wait here until the current boss acknowledges them (it acks only after a
- * durable write). Results are sent in batches, one request in flight at a time, re-sent after
- * a failure with backoff and at once when a new boss is elected — so nothing a worker finished
- * is lost across a boss change (README "Guarantees, and how they are kept", 2).
+ * durable write). Results are sent as they finish — a few requests in flight at once, each result in
+ * at most one of them, batched once those are busy — so a result does not wait for the durable
+ * writes of the ones before it (the boss frees the worker's slot when the result arrives). Re-sent
+ * after a failure with backoff and at once when a new boss is elected — so nothing a worker
+ * finished is lost across a boss change (README "Guarantees, and how they are kept", 2).
  */
 import { errors, type Logger } from '../../runner/index.js'
 import { MSG, parseResultsReply, type AttemptResult, type ResultsBody } from '../../jobs/protocol.js'
@@ -18,10 +20,14 @@ const RETRY_MIN_MS = 50
 const RETRY_MAX_MS = 2000
 const REQUEST_TIMEOUT_MS = 5000
 const MAX_BATCH = 500
+/** Result requests in flight at once. */
+const MAX_IN_FLIGHT = 4
 
 export class ResultOutbox {
   private readonly pending = new Map<string, AttemptResult>()
-  private inFlight = false
+  private inFlight = 0
+  /** Results in a request in flight (never sent twice at once). */
+  private readonly sending = new Set<AttemptResult>()
   private scheduled = false
   private retryTimer: NodeJS.Timeout | undefined
   private retryDelay = RETRY_MIN_MS
@@ -91,7 +97,7 @@ export class ResultOutbox {
   }
 
   private schedule(): void {
-    if (this.scheduled || this.inFlight || this.retryTimer || this.closed) return
+    if (this.scheduled || this.inFlight >= MAX_IN_FLIGHT || this.retryTimer || this.closed) return
     this.scheduled = true
     setImmediate(() => {
       this.scheduled = false
@@ -100,9 +106,16 @@ export class ResultOutbox {
   }
 
   private async flush(): Promise<void> {
-    if (this.inFlight || this.closed || this.pending.size === 0) return
-    this.inFlight = true
-    const batch = [...this.pending.values()].slice(0, this.maxBatch)
+    if (this.inFlight >= MAX_IN_FLIGHT || this.closed) return
+    const inRequest = new Set([...this.sending].map((r) => r.jobId))
+    const batch: AttemptResult[] = []
+    for (const r of this.pending.values()) {
+      if (batch.length >= this.maxBatch) break
+      if (!inRequest.has(r.jobId)) batch.push(r)
+    }
+    if (batch.length === 0) return
+    this.inFlight++
+    for (const r of batch) this.sending.add(r)
     let ok = false
     try {
       const address = await this.deps.bossAddress()
@@ -111,10 +124,10 @@ export class ResultOutbox {
         await this.deps.request(address, MSG.results, { results: batch } satisfies ResultsBody, REQUEST_TIMEOUT_MS),
       )
       // Only forget what was acked *and* is still the same attempt we sent.
+      const sentById = new Map(batch.map((r) => [r.jobId, r]))
       for (const id of acked) {
-        const sent = batch.find((r) => r.jobId === id)
-        const now = this.pending.get(id)
-        if (sent && now === sent) this.pending.delete(id)
+        const sent = sentById.get(id)
+        if (sent && this.pending.get(id) === sent) this.pending.delete(id)
       }
       ok = true
       this.retryDelay = RETRY_MIN_MS
@@ -126,7 +139,8 @@ export class ResultOutbox {
         else this.replaceWithError(batch[0]!)
       } else this.deps.logger.debug({ err, pending: this.pending.size }, 'result delivery failed; will retry')
     } finally {
-      this.inFlight = false
+      this.inFlight--
+      for (const r of batch) this.sending.delete(r)
     }
     if (this.pending.size === 0) {
       this.notifyIdle()
@@ -134,7 +148,7 @@ export class ResultOutbox {
     }
     if (ok) {
       this.schedule()
-    } else if (!this.closed) {
+    } else if (!this.closed && !this.retryTimer) {
       this.retryTimer = setTimeout(() => {
         this.retryTimer = undefined
         this.schedule()
