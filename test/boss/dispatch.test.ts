@@ -4,7 +4,7 @@
  * not spin the boss, and cancelled delayed jobs do not count as queued.
  */
 import t from 'tap'
-import { bench, FakeWorker, newJob } from '../helpers/boss-fakes.js'
+import { bench, FakeWorker, oneJobRunning, newJob } from '../helpers/boss-fakes.js'
 import { waitFor } from '../helpers/wait.js'
 
 t.test(
@@ -112,14 +112,7 @@ t.test('a cancelled running job whose worker dies ends cancelled and is never ru
 })
 
 t.test('a cancelled job handed back on shutdown ends cancelled', async (t) => {
-  const w1 = new FakeWorker('w1')
-  const b = bench(w1)
-  const job = newJob()
-  b.store.put(job)
-  const term = b.term(1)
-  t.teardown(() => term.stop())
-  await term.start()
-  await waitFor(() => w1.starts.includes(job.id), { what: 'running' })
+  const { w1, b, job, term } = await oneJobRunning(t)
   await term.onCancel(job.id)
   w1.finish(job.id, { ok: false, error: { message: 'shutdown' }, handedBack: true })
   await w1.deliver(term)
@@ -165,14 +158,7 @@ t.test('cancelled delayed jobs do not count as queued (no spurious backpressure)
 })
 
 t.test('"finished" is announced only after the durable write', async (t) => {
-  const w1 = new FakeWorker('w1')
-  const b = bench(w1)
-  const job = newJob()
-  b.store.put(job)
-  const term = b.term(1)
-  t.teardown(() => term.stop())
-  await term.start()
-  await waitFor(() => w1.starts.includes(job.id), { what: 'running' })
+  const { w1, b, job, term } = await oneJobRunning(t)
   let open!: () => void
   b.store.gate = new Promise<void>((r) => (open = r))
   w1.finish(job.id)
@@ -192,14 +178,7 @@ t.test('"finished" is announced only after the durable write', async (t) => {
 })
 
 t.test('"finished" is published once the final record is durable, before the batch is closed', async (t) => {
-  const w1 = new FakeWorker('w1')
-  const b = bench(w1)
-  const job = newJob()
-  b.store.put(job)
-  const term = b.term(1)
-  t.teardown(() => term.stop())
-  await term.start()
-  await waitFor(() => w1.starts.includes(job.id), { what: 'running' })
+  const { w1, b, job, term } = await oneJobRunning(t)
   let open!: () => void
   b.store.closeGate = new Promise<void>((r) => (open = r))
   w1.finish(job.id)

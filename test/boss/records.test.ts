@@ -6,7 +6,7 @@
 import t from 'tap'
 import { jobShapeProblem } from '../../jobs/store-codec.js'
 import { doneMask, emptyState, parseJobId } from '../../jobs/streams/index.js'
-import { bench, FakeWorker, newJob } from '../helpers/boss-fakes.js'
+import { bench, FakeWorker, oneJobRunning, newJob } from '../helpers/boss-fakes.js'
 import { waitFor } from '../helpers/wait.js'
 
 t.test('a failure too large for the store ends the job failed with a clear code, written once', async (t) => {
@@ -153,14 +153,7 @@ t.test("the boss's memory follows the unfinished work: finished jobs and closed 
 t.test(
   'a result sent again while its first delivery is being written is acknowledged only after that write',
   async (t) => {
-    const w1 = new FakeWorker('w1')
-    const b = bench(w1)
-    const job = newJob()
-    b.store.put(job)
-    const term = b.term(1)
-    t.teardown(() => term.stop())
-    await term.start()
-    await waitFor(() => w1.starts.length === 1, { what: 'dispatched' })
+    const { w1, b, job, term } = await oneJobRunning(t)
     const result = w1.finish(job.id)
     let open!: () => void
     b.store.gate = new Promise<void>((r) => (open = r)) // the final record's write is in flight...

@@ -5,6 +5,7 @@
  * runs in milliseconds. Anything about real ZooKeeper or NATS behaviour stays in real-server tests.
  */
 import { EventEmitter } from 'node:events'
+import type { Test } from 'tap'
 import { errors, silentLogger, type MessageHandler, type ServiceEntry, type Transport } from '../../runner/index.js'
 import type { Job, JobState } from '../../jobs/model.js'
 import {
@@ -36,6 +37,7 @@ import {
   type SubmittedJob,
 } from '../../jobs/streams/index.js'
 import { BossTerm } from '../../worker/boss/term.js'
+import { waitFor } from './wait.js'
 
 let seq = 0
 /** A batch id (ULID-shaped, increasing). */
@@ -551,4 +553,17 @@ export function bench(...workers: FakeWorker[]): Bench {
     },
   }
   return b
+}
+
+/** One worker, one job, and a term of epoch 1 that has dispatched the job to it (stopped with `t`). */
+export async function oneJobRunning(t: Test): Promise<{ w1: FakeWorker; b: Bench; job: Job; term: BossTerm }> {
+  const w1 = new FakeWorker('w1')
+  const b = bench(w1)
+  const job = newJob()
+  b.store.put(job)
+  const term = b.term(1)
+  t.teardown(() => term.stop())
+  await term.start()
+  await waitFor(() => w1.starts.includes(job.id), { what: 'running' })
+  return { w1, b, job, term }
 }
