@@ -290,9 +290,7 @@ export class BossTerm {
    * boss in turn.
    */
   private async suspectFence(reason: string, batch: string): Promise<void> {
-    if (this.current === 'stopped') return
-    const stillLeader = await this.d.confirmLeadership().catch(() => false)
-    if (!stillLeader) return this.fenced(reason)
+    if (!(await this.forgedUnlessFenced(reason))) return
     this.log.error(
       { batch, reason },
       'a batch record claims an epoch no boss has had: ignoring the batch as forged or corrupt',
@@ -307,17 +305,23 @@ export class BossTerm {
 
   /** The DONE checkpoint carries a newer epoch: true when ZooKeeper confirms we lead (it is forged), else stop. */
   private async suspectCheckpoint(reason: string): Promise<boolean> {
-    if (this.current === 'stopped') return false
-    const stillLeader = await this.d.confirmLeadership().catch(() => false)
-    if (!stillLeader) {
-      this.fenced(reason)
-      return false
-    }
+    if (!(await this.forgedUnlessFenced(reason))) return false
     this.log.error(
       { reason },
       'the DONE checkpoint claims an epoch no boss has had: overwriting it as forged or corrupt',
     )
     return true
+  }
+
+  /**
+   * A record claims a newer epoch than ours: true when ZooKeeper confirms this term still leads (the
+   * record is forged or corrupt); otherwise a newer boss exists and this term is stopped (false).
+   */
+  private async forgedUnlessFenced(reason: string): Promise<boolean> {
+    if (this.current === 'stopped') return false
+    const stillLeader = await this.d.confirmLeadership().catch(() => false)
+    if (!stillLeader) this.fenced(reason)
+    return stillLeader
   }
 
   private fenced(reason: string): void {
