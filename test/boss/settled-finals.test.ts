@@ -114,3 +114,33 @@ t.test('a checkpoint never passes a final record whose done mask is not durable'
     what: 'the checkpoint moves on once it is settled',
   })
 })
+
+for (const leads of [true, false]) {
+  t.test(
+    leads
+      ? 'a checkpoint claiming an epoch no boss has had is overwritten while ZooKeeper confirms our leadership'
+      : 'a checkpoint written by a newer epoch stops the term',
+    async (t) => {
+      const w1 = new FakeWorker('w1')
+      const b = bench(w1)
+      const job = newJob()
+      b.store.put(job)
+      const term = b.term(1, { settings: { checkpointIntervalMs: 10 }, confirmLeadership: leads })
+      t.teardown(() => term.stop())
+      await term.start()
+      await waitFor(() => w1.starts.length === 1, { what: 'dispatched' })
+      b.store.writeCheckpointRaw({ v: 1, epoch: 99, doneSeq: 0 })
+      w1.finish(job.id)
+      await w1.deliver(term)
+      if (leads) {
+        await waitFor(() => b.store.checkpoint?.epoch === 1, { what: 'our checkpoint written over it' })
+        t.ok(term.active, 'still acting')
+        t.same(b.fenced, [])
+      } else {
+        await waitFor(() => b.fenced.length === 1, { what: 'fenced' })
+        t.equal(b.store.checkpoint?.epoch, 99, 'the newer epoch’s checkpoint stands')
+        t.notOk(term.active)
+      }
+    },
+  )
+}

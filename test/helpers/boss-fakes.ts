@@ -283,6 +283,12 @@ export class MemoryStore implements BossStore {
     return this.finalSeqs.get(id)
   }
 
+  /** A checkpoint written behind the boss's back (forged, or by another epoch). */
+  writeCheckpointRaw(cp: DoneCheckpoint): void {
+    this.checkpoint = cp
+    this.checkpointRevision = ++this.seq
+  }
+
   /** A previous boss's late write of a batch's state record (watchers are not told, as in the real store). */
   writeRaw(batch: string, state: BatchState): void {
     const b = this.batches.get(batch)!
