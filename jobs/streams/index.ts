@@ -6,6 +6,7 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import type { NatsConnection } from '@nats-io/transport-node'
 import type { Logger } from '../../runner/logger.js'
+import { ReplyInbox } from '../../runner/transport/reply-inbox.js'
 import { BossJobStore } from './boss-store.js'
 import { StreamIO, type IoLimits } from './io.js'
 import { Subjects } from './layout.js'
@@ -62,6 +63,7 @@ export class JobStreams {
     cluster: string,
     readonly names: OpenedStreams,
     io: StreamIO,
+    private readonly inbox: ReplyInbox,
     nc: NatsConnection,
     js: ReturnType<typeof jetstream>,
     jsm: Awaited<ReturnType<typeof jetstreamManager>>,
@@ -74,8 +76,10 @@ export class JobStreams {
     this.boss = new BossJobStore({ js, jsm, io, subjects: this.subjects, streams: names, log, maxPayload })
   }
 
-  /** Nothing to release (watches are stopped by their owners, requests end with the connection); idempotent. */
-  async close(): Promise<void> {}
+  /** Stops the publishes' reply inbox (watches are stopped by their owners); idempotent. */
+  async close(): Promise<void> {
+    this.inbox.close()
+  }
 
   /** Create or bind the cluster's streams. Rejects with BOSUN_ERR_STORE when JetStream stays unavailable. */
   static async open(o: JobStreamsOptions): Promise<JobStreams> {
@@ -99,6 +103,7 @@ export class JobStreams {
       },
       log,
     )
-    return new JobStreams(o.cluster, names, new StreamIO(js, jsm, limits), o.nc, js, jsm, log)
+    const inbox = new ReplyInbox(o.nc)
+    return new JobStreams(o.cluster, names, new StreamIO(inbox, jsm, limits), inbox, o.nc, js, jsm, log)
   }
 }

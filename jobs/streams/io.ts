@@ -6,10 +6,12 @@
  * transient failures (no ack in time, JetStream without a leader) until its deadline or until its
  * AbortSignal aborts; a create retried after an uncertain failure recognises its own write.
  */
-import type { JetStreamClient, JetStreamManager, PubAck } from '@nats-io/jetstream'
+import type { JetStreamManager, PubAck } from '@nats-io/jetstream'
+import type { ReplyInbox } from '../../runner/transport/reply-inbox.js'
 import { BosunError, errors } from '../../runner/errors.js'
 import { bytesEqual, isClosedConnection, isMessageGone, isTransient, isWrongLastSequence } from '../store-codec.js'
 import { Limiter } from '../store-limiter.js'
+import { jsPublish } from './js-publish.js'
 
 /** One stored message. */
 export interface StoredMessage {
@@ -45,7 +47,8 @@ export class StreamIO {
   private readonly reads: Limiter
 
   constructor(
-    private readonly js: JetStreamClient,
+    /** Publishes go through it (js-publish.ts); reads and deletes through `jsm`. */
+    private readonly inbox: ReplyInbox,
     private readonly jsm: JetStreamManager,
     readonly limits: IoLimits,
   ) {
@@ -67,11 +70,11 @@ export class StreamIO {
       this.checkAbort(opts.signal, `publish ${subject}`)
       try {
         return await this.writes.run(() =>
-          this.js.publish(subject, data, {
-            timeout: this.limits.requestTimeoutMs,
-            ...(opts.msgId !== undefined ? { msgID: opts.msgId } : {}),
+          jsPublish(this.inbox, subject, data, {
+            timeoutMs: this.limits.requestTimeoutMs,
+            ...(opts.msgId !== undefined ? { msgId: opts.msgId } : {}),
             ...(opts.expectLastSubjectSequence !== undefined
-              ? { expect: { lastSubjectSequence: opts.expectLastSubjectSequence } }
+              ? { expectLastSubjectSequence: opts.expectLastSubjectSequence }
               : {}),
           }),
         )

@@ -23,6 +23,7 @@ import type { Envelope, MessageHandler, RequestOptions, Transport, TransportStat
 import { errors } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { decodeEnvelope, decodeReply, encodeEnvelope, encodeReply, remoteError } from './envelope.js'
+import { ReplyInbox } from './reply-inbox.js'
 import { procSubject } from './subjects.js'
 
 /** Default request timeout. */
@@ -65,6 +66,8 @@ export class NatsTransport extends EventEmitter implements Transport {
   private readonly handlers = new Map<string, MessageHandler>()
   private readonly inFlight = new Set<Promise<void>>()
   private readonly subs = new Set<Subscription>()
+  /** Requests' replies (one wildcard subscription, not nats.js's per-request machinery). */
+  private readonly inbox: ReplyInbox
   private addressSub: Subscription | undefined
   private state: TransportStatus = 'connected'
   private statusIter: (AsyncIterable<Status> & { stop?: () => void }) | undefined
@@ -80,6 +83,7 @@ export class NatsTransport extends EventEmitter implements Transport {
     this.defaultTimeoutMs = opts.defaultTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
     this.ownsConnection = opts.ownsConnection ?? true
     this.closeTimeoutMs = opts.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS
+    this.inbox = new ReplyInbox(this.nc)
     if (this.nc.isClosed()) this.state = 'closed'
     else void this.watchStatus()
   }
@@ -126,7 +130,7 @@ export class NatsTransport extends EventEmitter implements Transport {
     const timeout = opts.timeoutMs ?? this.defaultTimeoutMs
     let msg: Msg
     try {
-      msg = await this.nc.request(address, data, { timeout })
+      msg = await this.inbox.request(address, data, { timeoutMs: timeout })
     } catch (err) {
       throw this.requestError(err, address, type, timeout)
     }
@@ -230,6 +234,7 @@ export class NatsTransport extends EventEmitter implements Transport {
         await this.nc.close().catch(() => undefined)
       }
     }
+    this.inbox.close()
     this.statusIter?.stop?.()
     this.setState('closed')
   }

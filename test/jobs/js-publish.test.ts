@@ -1,0 +1,45 @@
+/**
+ * jsPublish against a real JetStream: acks, compare-and-set and deduplication answer as
+ * `js.publish` did, and its failures are classified by store-codec.ts as before.
+ */
+import t from 'tap'
+import { jetstreamManager } from '@nats-io/jetstream'
+import { connect } from '@nats-io/transport-node'
+import { isTransient, isWrongLastSequence } from '../../jobs/store-codec.js'
+import { jsPublish } from '../../jobs/streams/js-publish.js'
+import { ReplyInbox } from '../../runner/transport/reply-inbox.js'
+import { startNats, uniqueName } from '../helpers/servers.js'
+
+const enc = new TextEncoder()
+
+t.test('jsPublish on a real JetStream', async (t) => {
+  const nats = await startNats()
+  t.teardown(() => nats.close())
+  const nc = await connect({ servers: nats.url })
+  t.teardown(() => nc.close())
+  const jsm = await jetstreamManager(nc)
+  const name = uniqueName('s')
+  await jsm.streams.add({ name, subjects: [`${name}.>`] })
+  const inbox = new ReplyInbox(nc)
+  t.teardown(() => inbox.close())
+  const opts = { timeoutMs: 2000 }
+
+  const first = await jsPublish(inbox, `${name}.a`, enc.encode('1'), { ...opts, expectLastSubjectSequence: 0 })
+  t.same(first, { stream: name, seq: 1, duplicate: false, domain: '' }, 'a create is acked with its sequence')
+  const again = await jsPublish(inbox, `${name}.a`, enc.encode('2'), { ...opts, expectLastSubjectSequence: 0 }).catch(
+    (e: unknown) => e,
+  )
+  t.ok(isWrongLastSequence(again), `a second create loses the compare-and-set (got ${String(again)})`)
+  const cas = await jsPublish(inbox, `${name}.a`, enc.encode('3'), { ...opts, expectLastSubjectSequence: 1 })
+  t.equal(cas.seq, 2, 'a compare-and-set at the right revision lands')
+
+  const d1 = await jsPublish(inbox, `${name}.b`, enc.encode('x'), { ...opts, msgId: 'm1' })
+  const d2 = await jsPublish(inbox, `${name}.b`, enc.encode('x'), { ...opts, msgId: 'm1' })
+  t.same([d1.duplicate, d2.duplicate, d2.seq], [false, true, d1.seq], 'a retried message id is stored once')
+  const plain = await jsPublish(inbox, `${name}.c`, enc.encode('y'), opts)
+  t.equal(plain.seq, d1.seq + 1, 'a publish without headers is stored')
+
+  const nowhere = await jsPublish(inbox, `${uniqueName('none')}.x`, enc.encode('z'), opts).catch((e: unknown) => e)
+  t.ok(isTransient(nowhere), `no stream listening is retried as transient (got ${String(nowhere)})`)
+  t.equal(inbox.inFlight, 0)
+})
