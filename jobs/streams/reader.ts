@@ -64,20 +64,24 @@ export class JobReader {
   async get(id: string): Promise<Job | null> {
     const where = parseJobId(id)
     if (!where) return null
-    // Submission and state first, final record last: a job that finishes meanwhile is found final.
+    // A final record is written once and never changes: when there is one it is the answer (one
+    // read — the usual case for a job read after its finished event or from history).
+    const first = await this.final(id)
+    if (first) return first
     const [subMsg, stateMsg] = await Promise.all([
       this.io.last(this.streams.submit, this.subjects.submit(where.batch)),
       this.io.last(this.streams.state, this.subjects.state(where.batch)),
     ])
-    const final = await this.final(id)
-    if (final) return final
-    if (!subMsg) return null
+    // Its batch closed or its done mask came since the first read: it finished meanwhile (null if its
+    // final record has expired since, or it never existed).
+    if (!subMsg) return this.final(id)
     const sub = decodeSubmit(subMsg.data, where.batch)
     if (!sub) return this.garbage(this.streams.submit, subMsg.seq)
     const state = stateMsg ? decodeState(stateMsg.data, where.batch) : null
     if (stateMsg && !state) return this.garbage(this.streams.state, stateMsg.seq)
     if (sub.jobs[where.index] === undefined || sub.jobs[where.index] === null) return null
-    if (state && doneSet(state).has(where.index)) return null // finished, and its final record expired
+    if (state && doneSet(state).has(where.index)) return this.final(id)
+    // Unfinished when the first read was made (a result landing since is seen by the next read).
     return assemble(sub, where.index, state?.jobs[String(where.index)], state?.epoch ?? 0)
   }
 
