@@ -1,24 +1,62 @@
-/** Waits for a job's finished event on NATS (the boss publishes it after the durable write). */
-import type { NatsTransport } from '../runner/transport/index.js'
+/**
+ * Waits for jobs' finished notices (the boss sends them after the durable write, many jobs per
+ * message: worker/boss/finished-notices.ts). One subscription per API process, opened at the first
+ * wait; each waiting request registers its job id here. A notice is only a wake-up — anyone could
+ * publish on the subject — so the caller re-reads the job from the store; a malformed message is
+ * dropped with a warning and wakes nobody.
+ */
+import { MSG, parseFinishedBody } from '../jobs/protocol.js'
+import type { Logger } from '../runner/logger.js'
+import { finishedJobsSubject, type NatsTransport } from '../runner/transport/index.js'
 import type { EventWaiter } from './job-service.js'
 
-export function natsEventWaiter(transport: NatsTransport): EventWaiter {
+type Wake = () => void
+
+export function natsEventWaiter(transport: NatsTransport, cluster: string, logger: Logger): EventWaiter {
+  const log = logger.child({ component: 'finished-notices' })
+  const waiting = new Map<string, Set<Wake>>()
+  let listening = false
+
+  const listen = () => {
+    if (listening) return
+    listening = true
+    transport.listen(finishedJobsSubject(cluster), (envelope) => {
+      if (envelope.type !== MSG.finished) return log.warn({ type: envelope.type }, 'unexpected message dropped')
+      let jobs
+      try {
+        jobs = parseFinishedBody(envelope.body).jobs
+      } catch (err) {
+        return log.warn({ err, from: envelope.from }, 'malformed finished notice dropped')
+      }
+      for (const { id } of jobs) {
+        const wakes = waiting.get(id)
+        if (!wakes) continue
+        waiting.delete(id)
+        for (const wake of wakes) wake()
+      }
+    })
+  }
+
   return {
-    waitOnce(subject: string, timeoutMs: number) {
-      let stop: (() => void) | undefined
-      let timer: NodeJS.Timeout | undefined
-      let settle: (v: unknown) => void = () => undefined
-      const promise = new Promise<unknown>((resolve) => {
-        settle = (v) => {
-          if (timer) clearTimeout(timer)
-          stop?.()
-          stop = undefined
-          resolve(v)
+    waitOnce(jobId: string, timeoutMs: number) {
+      listen()
+      let settle: () => void = () => undefined
+      const promise = new Promise<void>((resolve) => {
+        let timer: NodeJS.Timeout | undefined = undefined
+        let wakes = waiting.get(jobId)
+        if (!wakes) waiting.set(jobId, (wakes = new Set()))
+        const wake: Wake = () => settle()
+        settle = () => {
+          clearTimeout(timer)
+          const set = waiting.get(jobId)
+          set?.delete(wake)
+          if (set?.size === 0) waiting.delete(jobId)
+          resolve()
         }
-        timer = setTimeout(() => settle(undefined), timeoutMs)
-        stop = transport.listen(subject, (envelope) => settle(envelope.body))
+        wakes.add(wake)
+        timer = setTimeout(settle, timeoutMs)
       })
-      return { promise, cancel: () => settle(undefined) }
+      return { promise, cancel: () => settle() }
     },
   }
 }

@@ -15,7 +15,6 @@ import {
   type Job,
   type JobSpec,
 } from '../jobs/model.js'
-import { jobEventSubject } from '../runner/transport/index.js'
 import {
   BOSS,
   MSG,
@@ -54,11 +53,11 @@ export interface ApiStore {
 }
 
 /**
- * Wait for one message on a subject (the job-finished event): its body, or undefined after `timeoutMs`;
- * `cancel` stops waiting.
+ * Wait for a job's finished notice: resolves when one names the job, or after `timeoutMs`; `cancel`
+ * stops waiting (and resolves).
  */
 export interface EventWaiter {
-  waitOnce(subject: string, timeoutMs: number): { promise: Promise<unknown>; cancel(): void }
+  waitOnce(jobId: string, timeoutMs: number): { promise: Promise<unknown>; cancel(): void }
 }
 
 export interface JobServiceDeps {
@@ -99,7 +98,7 @@ export class ClusterJobService implements JobService {
     const sub = this.submitted(spec, createdAt)
     // Concurrent submits share one batch message (group commit); the id is known before it is written.
     const { id, stored } = this.d.store.commit(sub, spec.idempotencyKey)
-    const waiter = waitMs > 0 ? this.d.events.waitOnce(jobEventSubject(this.d.cluster, id), waitMs) : undefined
+    const waiter = waitMs > 0 ? this.d.events.waitOnce(id, waitMs) : undefined
     try {
       const holder = await store.call(stored, 'submit')
       if (holder) {
@@ -265,7 +264,7 @@ export class ClusterJobService implements JobService {
   /** An existing job (same idempotencyKey): as it is, or after waiting up to `waitMs` for it to end. */
   private async answer(job: Job, waitMs: number, store: StoreDeadline): Promise<SubmitResult> {
     if (waitMs <= 0 || isFinal(job.state)) return { job: toPublic(job), finished: isFinal(job.state) }
-    const waiter = this.d.events.waitOnce(jobEventSubject(this.d.cluster, job.id), waitMs)
+    const waiter = this.d.events.waitOnce(job.id, waitMs)
     try {
       // Re-read after subscribing: it may have finished in between. The job is stored: a read that
       // misses the deadline answers with what is known (202) rather than a 503. The event may come

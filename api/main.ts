@@ -53,7 +53,7 @@ class ApiProcess {
         registry: node.registry,
         election: node.election,
         transport: node.transport,
-        events: natsEventWaiter(node.transport),
+        events: natsEventWaiter(node.transport, cfg.runtime.cluster, node.logger),
         noBossWaitMs: cfg.api.noBossWaitMs,
         health: () => ({ zk: node.zkConnected(), nats: node.transport.connected }),
         logger: node.logger.child({ component: 'job-service' }),

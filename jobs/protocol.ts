@@ -31,6 +31,8 @@ export const MSG = {
   cancelJob: 'boss.cancel',
   /** API → boss (request): boss state (epoch, queue size, per-worker running counts). */
   bossStatus: 'boss.status',
+  /** boss → anyone (send, on `finishedJobsSubject`): these jobs' final records are durable. */
+  finished: 'jobs.finished',
 } as const
 
 /** Largest capacity a worker may advertise (WORKER_CONCURRENCY's bound): a bogus registration cannot soak up jobs. */
@@ -347,4 +349,24 @@ export function parseBossStatusReply(x: unknown): BossStatusReply {
   const workers: Record<string, number> = {}
   for (const [id, n] of Object.entries(x.workers)) if (isSafeCount(n)) workers[id] = n
   return { epoch: x.epoch, since: x.since, queued: x.queued, running: x.running, workers }
+}
+
+/** One finished job in a finished notice: a wake-up for whoever waits on it (the store has the record). */
+export interface FinishedNotice {
+  id: string
+  state: string
+}
+
+export interface FinishedBody {
+  jobs: FinishedNotice[]
+}
+
+/** The notices of a finished-jobs message; entries that are not `{ id, state }` are dropped and counted. */
+export function parseFinishedBody(x: unknown): { jobs: FinishedNotice[]; dropped: number } {
+  if (!isObject(x) || !Array.isArray(x.jobs)) throw errors.BAD_MESSAGE('finished: jobs must be an array')
+  const jobs: FinishedNotice[] = []
+  for (const j of x.jobs as unknown[]) {
+    if (isObject(j) && isValidJobId(j.id) && typeof j.state === 'string') jobs.push({ id: j.id, state: j.state })
+  }
+  return { jobs, dropped: x.jobs.length - jobs.length }
 }

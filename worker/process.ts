@@ -3,16 +3,17 @@
  * Composes the runtime node, the function executor, the job store, the worker agent and the boss role,
  * and switches between the two roles as leadership comes and goes.
  */
-import { bossStatsSubject, jobEventSubject, procSubject } from '../runner/transport/index.js'
+import { bossStatsSubject, finishedJobsSubject, procSubject } from '../runner/transport/index.js'
 import { startNode, type BosunNodeImpl } from '../runner/node.js'
 import { type LeaderInfo, type Logger } from '../runner/index.js'
 import { WorkerAgent } from './agent/worker-agent.js'
 import { BossRole } from './boss/boss-role.js'
+import { FinishedNotices } from './boss/finished-notices.js'
 import { SHUTDOWN_BUDGET, type WorkerConfig } from './config.js'
 import { createExecutor, type FunctionExecutor } from './executor/index.js'
-import { publicJob, type Job } from '../jobs/model.js'
+import type { Job } from '../jobs/model.js'
 import { assemble, JobStreams } from '../jobs/streams/index.js'
-import { BOSS, WORKER_SERVICE, type WorkerMeta } from '../jobs/protocol.js'
+import { BOSS, MSG, WORKER_SERVICE, type FinishedBody, type WorkerMeta } from '../jobs/protocol.js'
 import { RoleSwitch } from './role-switch.js'
 
 export class WorkerProcess {
@@ -83,6 +84,9 @@ export class WorkerProcess {
         logger: node.logger.child({ component: 'worker' }),
       })
       const cluster = cfg.runtime.cluster
+      const finished = new FinishedNotices((jobs) =>
+        transport.send(finishedJobsSubject(cluster), MSG.finished, { jobs } satisfies FinishedBody),
+      )
       const proc: WorkerProcess = new WorkerProcess(
         node,
         executor,
@@ -96,8 +100,7 @@ export class WorkerProcess {
           transport,
           registry: node.registry,
           settings: cfg.boss,
-          publishFinished: (job: Job) =>
-            transport.send(jobEventSubject(cluster, job.id), 'job.finished', publicJob(job)),
+          publishFinished: (job: Job) => finished.add(job.id, job.state),
           publishStats: (stats) => transport.send(bossStatsSubject(cluster), 'boss.stats', stats),
           onFenced: (reason) => proc.roles.rejoin(reason),
           logger: node.logger.child({ component: 'boss' }),

@@ -1,10 +1,12 @@
 /**
- * Job completions as the boss publishes them: one subscription on `bosun.<cluster>.events.job.*`
- * in the benchmark process (its own NATS connection). Records, per job id, when the event arrived
- * (performance.now()) and which process published it (the envelope's `from`: the boss's address).
+ * Job completions as the boss announces them: one subscription on `bosun.<cluster>.events.finished`
+ * in the benchmark process (its own NATS connection), one message per boss turn naming many jobs.
+ * Records, per job id, when its notice arrived (performance.now()) and which process sent it (the
+ * envelope's `from`: the boss's address).
  */
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node'
-import { allJobEventsSubject } from '../../runner/transport/index.js'
+import { parseFinishedBody } from '../../jobs/protocol.js'
+import { finishedJobsSubject } from '../../runner/transport/index.js'
 
 export interface Completion {
   /** performance.now() when the event arrived. */
@@ -27,24 +29,20 @@ export class Completions {
   static async open(natsUrl: string, cluster: string): Promise<Completions> {
     const nc = await connect({ servers: natsUrl.split(','), name: `bench-${cluster}` })
     const c = new Completions(nc)
-    const subject = allJobEventsSubject(cluster)
-    const prefix = subject.slice(0, -1)
-    c.sub = nc.subscribe(subject, {
+    c.sub = nc.subscribe(finishedJobsSubject(cluster), {
       callback: (err, msg) => {
         if (err) return
         const t = performance.now()
-        const id = msg.subject.slice(prefix.length)
-        if (c.done.has(id)) return
-        let from = ''
-        let state = ''
+        let env: { from?: unknown; body?: unknown }
+        let jobs
         try {
-          const env = JSON.parse(decoder.decode(msg.data)) as { from?: unknown; body?: { state?: unknown } }
-          if (typeof env.from === 'string') from = env.from
-          if (typeof env.body?.state === 'string') state = env.body.state
+          env = JSON.parse(decoder.decode(msg.data)) as typeof env
+          jobs = parseFinishedBody(env.body).jobs
         } catch {
-          /* keep the arrival time anyway */
+          return
         }
-        c.done.set(id, { t, from, state })
+        const from = typeof env.from === 'string' ? env.from : ''
+        for (const { id, state } of jobs) if (!c.done.has(id)) c.done.set(id, { t, from, state })
       },
     })
     await nc.flush()

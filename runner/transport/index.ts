@@ -17,8 +17,7 @@ export {
 export {
   subjectFor,
   procSubject,
-  jobEventSubject,
-  allJobEventsSubject,
+  finishedJobsSubject,
   bossStatsSubject,
   isSubjectToken,
   SUBJECT_ROOT,

@@ -42,14 +42,13 @@ export function procSubject(cluster: string, nodeId: string): string {
   return subjectFor(cluster, 'proc', exactToken(nodeId))
 }
 
-/** Completion notifications of one job: `bosun.<cluster>.events.job.<jobId>`. */
-export function jobEventSubject(cluster: string, jobId: string): string {
-  return subjectFor(cluster, 'events', 'job', exactToken(jobId))
-}
-
-/** Wildcard over every job's notifications: `bosun.<cluster>.events.job.*`. */
-export function allJobEventsSubject(cluster: string): string {
-  return subjectFor(cluster, 'events', 'job', '*')
+/**
+ * The boss's notices of finished jobs, many per message (`{ jobs: [{ id, state }] }`, see
+ * worker/boss/finished-notices.ts): `bosun.<cluster>.events.finished`. One subject, so an API
+ * process holds one subscription for all its waiting requests.
+ */
+export function finishedJobsSubject(cluster: string): string {
+  return subjectFor(cluster, 'events', 'finished')
 }
 
 /** The acting boss's periodic load report (queued / running jobs): `bosun.<cluster>.events.boss`. */

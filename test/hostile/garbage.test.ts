@@ -236,21 +236,34 @@ t.test('garbage on the event subjects is ignored', async (t) => {
   t.same(codes, Array(10).fill(202), 'submits are accepted')
 })
 
-t.test('a wrong-shape "job finished" event during ?wait does not produce a 5xx or a forged answer', async (t) => {
+t.test('wrong-shape "jobs finished" notices during ?wait do not produce a 5xx or a forged answer', async (t) => {
   const key = uniqueName('idem')
   const first = await cluster.post('/jobs', { function: 'sleep', payload: { ms: 3000 }, idempotencyKey: key })
   t.equal(first.status, 202)
   const id = first.body.id as string
-  const subject = `bosun.${name}.events.job.${id}`
+  const subject = `bosun.${name}.events.finished`
   const forged = [
-    { v: 1, type: 'job.finished', from: 'bosun.x.proc.stranger', body: { state: 'succeeded' } },
+    { v: 1, type: 'jobs.finished', from: 'bosun.x.proc.stranger', body: { state: 'succeeded' } },
+    {
+      v: 1,
+      type: 'jobs.finished',
+      from: 'bosun.x.proc.stranger',
+      body: { jobs: [{ id, state: 'succeeded', result: 'FORGED' }] },
+    },
+    {
+      v: 1,
+      type: 'jobs.finished',
+      from: 'bosun.x.proc.stranger',
+      body: { jobs: [{ id: 42, state: 'failed' }, 'x', null] },
+    },
     { v: 1, type: 'job.finished', from: 'bosun.x.proc.stranger', body: { id, state: 'succeeded', result: 'FORGED' } },
-    { v: 1, type: 'job.finished', from: 'bosun.x.proc.stranger', body: { id: 42, state: 'failed', error: 'FORGED' } },
+    'not json at all',
   ]
   let publishing = true
   const publisher = (async () => {
     for (let i = 0; publishing; i++) {
-      nc.publish(subject, JSON.stringify(forged[i % forged.length]))
+      const f = forged[i % forged.length]
+      nc.publish(subject, typeof f === 'string' ? f : JSON.stringify(f))
       await new Promise((r) => setTimeout(r, 50))
     }
   })()

@@ -6,7 +6,7 @@ import type { Envelope, TransportStatus } from '../../runner/contracts.js'
 import { connectNats } from '../../runner/transport/connect.js'
 import { NatsTransport } from '../../runner/transport/nats-transport.js'
 import { remoteCode } from '../../runner/transport/envelope.js'
-import { jobEventSubject, procSubject, subjectFor } from '../../runner/transport/subjects.js'
+import { finishedJobsSubject, procSubject, subjectFor } from '../../runner/transport/subjects.js'
 import { startNats, uniqueName } from '../helpers/servers.js'
 import { waitFor } from '../helpers/wait.js'
 
@@ -191,16 +191,16 @@ t.test('transport on one nats-server', async (t) => {
   t.test('listen on an event subject', async (t) => {
     const { a, b, cluster } = await pair(t)
     const events: Array<{ env: Envelope; subject: string }> = []
-    const stop = b.listen(jobEventSubject(cluster, 'job1'), (env, subject) => events.push({ env, subject }))
+    const stop = b.listen(subjectFor(cluster, 'events', 'job', 'job1'), (env, subject) => events.push({ env, subject }))
     // a second subscription with a wildcard sees every job
     const all: string[] = []
     const stopAll = b.listen(subjectFor(cluster, 'events', 'job', '*'), (_env, subject) => all.push(subject))
     await b.flush()
-    t.equal(a.send(jobEventSubject(cluster, 'job1'), 'job.finished', { id: 'job1' }), true)
+    t.equal(a.send(subjectFor(cluster, 'events', 'job', 'job1'), 'job.finished', { id: 'job1' }), true)
     await waitFor(() => events.length > 0, { what: 'event delivered' })
     t.same(events[0]!.env.body, { id: 'job1' })
     t.equal(events[0]!.subject, `bosun.${cluster}.events.job.job1`)
-    a.send(jobEventSubject(cluster, 'job2'), 'job.finished', { id: 'job2' })
+    a.send(subjectFor(cluster, 'events', 'job', 'job2'), 'job.finished', { id: 'job2' })
     await waitFor(() => all.includes(`bosun.${cluster}.events.job.job2`), { what: 'wildcard event' })
     stop()
     stopAll()
@@ -246,7 +246,7 @@ t.test('transport on one nats-server', async (t) => {
 
   t.test('subject helpers validate tokens', async (t) => {
     t.equal(subjectFor('c1', 'proc', 'n1'), 'bosun.c1.proc.n1')
-    t.equal(jobEventSubject('c1', '01ABC'), 'bosun.c1.events.job.01ABC')
+    t.equal(finishedJobsSubject('c1'), 'bosun.c1.events.finished')
     t.equal(subjectFor('c1', 'events', 'job', '>'), 'bosun.c1.events.job.>')
     for (const bad of ['a.b', 'a b', '*', '>', '']) {
       t.throws(() => procSubject('c1', bad), { code: errors.BAD_MESSAGE.code }, `rejects ${JSON.stringify(bad)}`)
