@@ -83,6 +83,24 @@ t.test('an inline function is cancelled through its signal', async (t) => {
   t.equal(!r.ok && r.error.code, 'BOSUN_ERR_FUNCTION_CANCELLED')
 })
 
+t.test('a signal first read after the abort is already aborted, with the reason', async (t) => {
+  const { ex } = await executor(t)
+  const g = globalThis as { __bosunLateSignal?: { jobId: string; aborted: boolean; name?: string } }
+  const seen = async (jobId: string) => {
+    for (let i = 0; i < 100 && g.__bosunLateSignal?.jobId !== jobId; i++) await new Promise((r) => setTimeout(r, 10))
+    return g.__bosunLateSignal
+  }
+  const quiet = ex.run({ jobId: 'late-1', attempt: 1, fn: 'late-signal', payload: { ms: 20 } })
+  t.same(await quiet.promise, { ok: true, result: 'done' })
+  t.same(await seen('late-1'), { jobId: 'late-1', aborted: false, name: undefined }, 'not aborted: a quiet signal')
+  const h = ex.run({ jobId: 'late-2', attempt: 1, fn: 'late-signal', payload: { ms: 100 } })
+  await new Promise((r) => setTimeout(r, 20)) // started, not reading its signal yet
+  h.abort('cancel')
+  const r = await h.promise
+  t.equal(!r.ok && r.error.code, 'BOSUN_ERR_FUNCTION_CANCELLED')
+  t.same(await seen('late-2'), { jobId: 'late-2', aborted: true, name: 'AbortError' })
+})
+
 t.test('inline results are checked as on threads: too large, not JSON', async (t) => {
   const { ex } = await executor(t)
   const big = await run(ex, 'huge', { bytes: 2_000_000 }).promise
