@@ -6,6 +6,7 @@
 import t from 'tap'
 import { bench, FakeWorker, oneJobRunning, newJob } from '../helpers/boss-fakes.js'
 import { waitFor } from '../helpers/wait.js'
+import { parseJobId } from '../../jobs/streams/index.js'
 
 t.test(
   'a registered worker with no NATS subscription is backed off, not retried in a hot loop; its jobs go elsewhere',
@@ -177,22 +178,26 @@ t.test('"finished" is announced only after the durable write', async (t) => {
   t.equal(w1.held.size, 0)
 })
 
-t.test('"finished" is published once the final record is durable, before the batch is closed', async (t) => {
-  const { w1, b, job, term } = await oneJobRunning(t)
-  let open!: () => void
-  b.store.closeGate = new Promise<void>((r) => (open = r))
-  w1.finish(job.id)
-  const delivering = w1.deliver(term)
-  await waitFor(() => b.store.current(job.id)?.state === 'succeeded', { what: 'the final record stored' })
-  await waitFor(() => b.finished.length === 1, { what: 'published while the close is held' })
-  t.equal(b.finished[0]!.state, 'succeeded')
-  t.equal(w1.held.size, 1, 'the result is acknowledged only after the batch is closed')
-  b.store.closeGate = undefined
-  open()
-  await delivering
-  t.equal(w1.held.size, 0, 'acknowledged once closed')
-  t.equal(b.finished.length, 1, 'published once')
-})
+t.test(
+  '"finished" is published and the result acknowledged once the final record is durable, before the batch is closed',
+  async (t) => {
+    const { w1, b, job, term } = await oneJobRunning(t)
+    let open!: () => void
+    b.store.closeGate = new Promise<void>((r) => (open = r))
+    const batch = parseJobId(job.id)!.batch
+    w1.finish(job.id)
+    await w1.deliver(term)
+    t.equal(b.store.current(job.id)?.state, 'succeeded', 'the final record is stored')
+    t.equal(w1.held.size, 0, 'the result is acknowledged while the close is still held')
+    await waitFor(() => b.finished.length === 1, { what: 'published while the close is held' })
+    t.equal(b.finished[0]!.state, 'succeeded')
+    t.ok(b.store.batches.has(batch), 'the batch is not closed yet')
+    b.store.closeGate = undefined
+    open()
+    await waitFor(() => !b.store.batches.has(batch), { what: 'the batch closed' })
+    t.equal(b.finished.length, 1, 'published once')
+  },
+)
 
 t.test('a job whose worker is lost too often fails — announced only after that final write', async (t) => {
   const b = bench()

@@ -4,7 +4,8 @@
  * keeps them, counts them by phase, and makes a change durable: an unfinished state through its
  * batch's state record (batch-book.ts, one write per batch for many changes), a final state as the
  * job's final record (written once), then the batch's done mask and the listing index (DONE's
- * checkpoint stays below the final record until then: done-watermark.ts). A job
+ * checkpoint stays below the final record until then: done-watermark.ts; the write is acknowledged
+ * once the final record is durable, the rest follows in the background). A job
  * leaves the table once it is final and durable — the boss's memory follows the unfinished work.
  */
 import { errors, isBosunError, type Logger } from '../../runner/index.js'
@@ -77,6 +78,8 @@ export class JobTable {
     private readonly epoch: number,
     private readonly logger: Logger,
     private readonly signal: AbortSignal,
+    /** A final record's done mask (or its batch's close) is durable: DONE is settled past it. */
+    private readonly onSettled: (t: Tracked) => void = () => undefined,
   ) {}
 
   get size(): number {
@@ -169,13 +172,30 @@ export class JobTable {
       const created = await this.writeFinal(t, hold)
       opts.onFinalStored?.(t)
       this.book.markDone(t.batch, t.index)
-      // The batch's last job closes it (its submit message goes): no done mask to write any more.
-      const durable = this.book.complete(t.batch) ? this.book.close(t.batch) : this.book.persist(t.batch)
-      await Promise.all([durable, created ? this.indexer.add(t.job) : undefined])
-      this.watermark.release(hold) // kept when the term ended first: it writes no checkpoint any more
       t.storedVersion = Math.max(t.storedVersion, version)
+      // The final record is the job's durable truth from here: a takeover reads DONE after the
+      // checkpoint, which `hold` keeps below it until the bookkeeping below is durable too.
+      void this.settle(t, hold, created)
     })
     return t.chain
+  }
+
+  /**
+   * After a final record: its done mask (shared with the batch's other finals of the next
+   * MASK_LINGER_MS: batch-book.ts) or, for the batch's last job, the batch's close, and its listing
+   * index entry. Then DONE's checkpoint may pass the record. When the term ends first the hold stays:
+   * no checkpoint of this term passes the record, and the next boss reads it from DONE.
+   */
+  private async settle(t: Tracked, hold: Hold, created: boolean): Promise<void> {
+    try {
+      const durable = this.book.complete(t.batch) ? this.book.close(t.batch) : this.book.persistSoon(t.batch)
+      await Promise.all([durable, created ? this.indexer.add(t.job) : undefined])
+    } catch (err) {
+      if (!this.signal.aborted) this.logger.warn({ err, jobId: t.job.id }, 'done mask or index entry not written')
+      return
+    }
+    this.watermark.release(hold)
+    this.onSettled(t)
   }
 
   /** The final record, written once; a record already there (a predecessor's) stands and replaces ours. */

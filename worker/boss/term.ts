@@ -74,7 +74,9 @@ export class BossTerm {
       suspectFence: (reason) => this.suspectCheckpoint(reason),
     })
     const watermark = this.checkpoints.watermark
-    const table = new JobTable(d.store, book, new FinalIndexer(d.store), watermark, d.epoch, this.log, signal)
+    const table = new JobTable(d.store, book, new FinalIndexer(d.store), watermark, d.epoch, this.log, signal, (t) =>
+      this.checkpoints.settled(t.job.id),
+    )
     const door = new Door({
       table,
       fleet,
@@ -263,7 +265,6 @@ export class BossTerm {
   /** A final record is durable and announced: the job leaves the table; a batch all done closes. */
   private finalDurable(t: Tracked): void {
     this.ctx.table.delete(t.job.id)
-    this.checkpoints.settled(t.job.id)
     if (this.ctx.book.complete(t.batch)) void this.ctx.book.close(t.batch).catch(() => undefined)
   }
 
