@@ -1,6 +1,6 @@
 /**
  * Done masks are written behind the results: a batch's finals that arrive in several waves within
- * MASK_LINGER_MS share one state-record write, the results are acknowledged before it, and DONE's
+ * the mask linger (BossSettings.maskLingerMs) share one state-record write, the results are acknowledged before it, and DONE's
  * checkpoint passes their final records only once that write is durable.
  */
 import t from 'tap'
@@ -15,7 +15,7 @@ t.test('finals of one batch in three waves: acknowledged at once, one mask write
   const jobs = Array.from({ length: 7 }, (_, i) => newJob({ id: jobIdOf(batch, i) }))
   for (const j of jobs.slice(0, -1)) b.store.putSilently(j)
   b.store.put(jobs.at(-1)!)
-  const term = b.term(1, { settings: { checkpointIntervalMs: 10 } })
+  const term = b.term(1, { settings: { checkpointIntervalMs: 10, maskLingerMs: 1000 } })
   t.teardown(() => term.stop())
   await term.start()
   await waitFor(() => w1.starts.length === 7, { what: 'all seven dispatched' })
@@ -33,7 +33,7 @@ t.test('finals of one batch in three waves: acknowledged at once, one mask write
   const lastFinal = Math.max(...jobs.slice(0, 6).map((j) => b.store.finalSeq(j.id)!))
   t.ok((b.store.checkpoint?.doneSeq ?? 0) < lastFinal, 'the checkpoint is held below the unmasked records')
   await waitFor(() => stateWrites() > before, { what: 'the mask written' })
-  await new Promise((r) => setTimeout(r, 120))
+  await new Promise((r) => setTimeout(r, 300))
   t.equal(stateWrites(), before + 1, 'one mask write for the three waves')
   const done = b.store.batches.get(batch)!.state!.state.done
   t.ok(done, 'the mask is in the record')

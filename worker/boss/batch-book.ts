@@ -27,7 +27,7 @@ export interface BookEntry {
   chain: Promise<void>
   /** Set once the batch is being closed: resolves when its submit message is gone. */
   closed: Promise<void> | undefined
-  /** A done-mask write waiting out MASK_LINGER_MS (see persistSoon). */
+  /** A done-mask write waiting out the mask linger (see persistSoon). */
   soon: Promise<void> | undefined
 }
 
@@ -39,13 +39,6 @@ export interface BookHooks {
   /** A predecessor's late write recorded these jobs as done (or decided): take them. */
   onMerged(batch: string, doneIndexes: number[], decided: Array<[number, LiveJob]>): void
 }
-
-/**
- * How long a done mark waits for others before its batch's state record is written: the finals of a
- * batch arrive in waves, and one write per wave re-encoded the batch's whole record each time (≈ 10 %
- * of the boss's CPU in a profile of batches of 500). Nothing waits on it but DONE's checkpoint.
- */
-export const MASK_LINGER_MS = 50
 
 const RETRY_MIN_MS = 50
 const RETRY_MAX_MS = 2000
@@ -59,6 +52,7 @@ export class BatchBook {
     private readonly log: Logger,
     private readonly hooks: BookHooks,
     private readonly signal: AbortSignal,
+    private readonly maskLingerMs = 50,
   ) {}
 
   get size(): number {
@@ -129,13 +123,16 @@ export class BatchBook {
   }
 
   /**
-   * Make the done marks durable within MASK_LINGER_MS, with every other mark of the batch made
-   * meanwhile in the same write. A batch closed meanwhile needs no mask: its close answers.
+   * Make the done marks durable within `maskLingerMs` (BossSettings), with every other mark of the
+   * batch made meanwhile in the same write: the finals of a batch arrive in waves, and one write per
+   * wave re-encoded the batch's whole record each time (≈ 10 % of the boss's CPU in a profile of
+   * batches of 500). Nothing waits on it but DONE's checkpoint. A batch closed meanwhile needs no
+   * mask: its close answers.
    */
   persistSoon(batch: string): Promise<void> {
     const e = this.entries.get(batch)
     if (!e) return Promise.reject(errors.NOT_LEADER(`batch ${batch} is not open in this term`))
-    e.soon ??= new Promise<void>((resolve) => setTimeout(resolve, MASK_LINGER_MS)).then(() => {
+    e.soon ??= new Promise<void>((resolve) => setTimeout(resolve, this.maskLingerMs)).then(() => {
       e.soon = undefined
       if (e.closed) return e.closed
       if (this.entries.get(batch) !== e) return // closed and gone

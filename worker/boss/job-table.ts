@@ -182,7 +182,7 @@ export class JobTable {
 
   /**
    * After a final record: its done mask (shared with the batch's other finals of the next
-   * MASK_LINGER_MS: batch-book.ts) or, for the batch's last job, the batch's close, and its listing
+   * `maskLingerMs`: batch-book.ts) or, for the batch's last job, the batch's close, and its listing
    * index entry. Then DONE's checkpoint may pass the record. When the term ends first the hold stays:
    * no checkpoint of this term passes the record, and the next boss reads it from DONE.
    */

@@ -14,6 +14,8 @@ export interface BossSettings {
   unreachableGraceMs: number
   /** How often the boss records how far DONE is settled (a new boss reads DONE after it). */
   checkpointIntervalMs: number
+  /** How long a done mark waits for others of its batch before the batch's state record is written. */
+  maskLingerMs: number
 }
 
 export const DEFAULT_BOSS_SETTINGS: Readonly<BossSettings> = Object.freeze({
@@ -24,4 +26,5 @@ export const DEFAULT_BOSS_SETTINGS: Readonly<BossSettings> = Object.freeze({
   dispatchTimeoutMs: 5000,
   unreachableGraceMs: 10_000,
   checkpointIntervalMs: 1000,
+  maskLingerMs: 50,
 })

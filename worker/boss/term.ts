@@ -63,6 +63,7 @@ export class BossTerm {
         onMerged: (batch, done, decided) => this.merged(batch, done, decided),
       },
       signal,
+      d.settings.maskLingerMs,
     )
     this.checkpoints = new Checkpoints({
       store: d.store,
