@@ -1,7 +1,8 @@
 /**
  * Done masks are written behind the results: a batch's finals that arrive in several waves within
- * the mask linger (BossSettings.maskLingerMs) share one state-record write, the results are acknowledged before it, and DONE's
- * checkpoint passes their final records only once that write is durable.
+ * the mask linger (BossSettings.maskLingerMs) share one state-record write, the results are
+ * acknowledged before it, and DONE's checkpoint passes their final records only once that write is
+ * durable.
  */
 import t from 'tap'
 import { jobIdOf, parseJobId } from '../../jobs/streams/index.js'
