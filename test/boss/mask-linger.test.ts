@@ -5,7 +5,7 @@
  * durable.
  */
 import t from 'tap'
-import { jobIdOf, parseJobId } from '../../jobs/streams/index.js'
+import { doneSet, jobIdOf, parseJobId } from '../../jobs/streams/index.js'
 import { bench, FakeWorker, newJob } from '../helpers/boss-fakes.js'
 import { waitFor } from '../helpers/wait.js'
 
@@ -40,3 +40,38 @@ t.test('finals of one batch in three waves: acknowledged at once, one mask write
   t.ok(done, 'the mask is in the record')
   await waitFor(() => (b.store.checkpoint?.doneSeq ?? 0) >= lastFinal, { what: 'the checkpoint passes them' })
 })
+
+t.test(
+  "a result's final state reaches the batch's state record only through its final record (a state write meanwhile keeps it running)",
+  async (t) => {
+    const w1 = new FakeWorker('w1', 8)
+    const b = bench(w1)
+    const batch = parseJobId(newJob().id)!.batch
+    const [a, c] = [0, 1].map((i) => newJob({ id: jobIdOf(batch, i) }))
+    b.store.putSilently(a!)
+    b.store.put(c!)
+    const term = b.term(1, { settings: { maskLingerMs: 10 } })
+    t.teardown(() => term.stop())
+    await term.start()
+    await waitFor(() => w1.starts.length === 2, { what: 'both dispatched' })
+    let open!: () => void
+    b.store.finalGates.set(a!.id, new Promise<void>((r) => (open = r)))
+    const aAcked = term.onResults({ results: [w1.finish(a!.id)] })
+    // The other job's final and its done mask: a write of the batch's state record while a's is held.
+    await term.onResults({ results: [w1.finish(c!.id)] })
+    await waitFor(
+      () =>
+        b.store.batches.get(batch)?.state?.state.done !== undefined &&
+        doneSet(b.store.batches.get(batch)!.state!.state).has(1),
+      {
+        what: 'the mask of the other job written',
+      },
+    )
+    const live = b.store.batches.get(batch)!.state!.state.jobs['0']
+    t.equal(live?.state, 'running', 'the state record still shows the job running (its result is not durable yet)')
+    t.equal(b.store.current(a!.id)?.state, 'running', 'a reader sees it running, not succeeded without a result')
+    open()
+    t.same((await aAcked).acked, [a!.id], 'acknowledged once its final record is stored')
+    t.equal(b.store.current(a!.id)?.result, a!.id, 'and the stored job carries the result')
+  },
+)

@@ -104,6 +104,8 @@ export class MemoryStore implements BossStore {
   gate: Promise<void> | undefined
   /** Batch closes (after a batch's last final record) wait for this. */
   closeGate: Promise<void> | undefined
+  /** The final record of these jobs waits for its promise (a write in flight). */
+  readonly finalGates = new Map<string, Promise<void>>()
   /** Fail this many write attempts with a transient error. */
   failWrites = 0
   private seq = 0
@@ -211,6 +213,8 @@ export class MemoryStore implements BossStore {
 
   async writeFinal(job: Job, signal?: AbortSignal): Promise<{ job: Job; created: boolean; seq: number }> {
     await this.attempt(signal)
+    const gate = this.finalGates.get(job.id)
+    if (gate) await gate
     const bytes = Buffer.byteLength(JSON.stringify(job))
     if (bytes > this.maxBytes)
       throw errors.BODY_TOO_LARGE(`record of ${bytes} bytes`, { details: { id: job.id, bytes, max: this.maxBytes } })

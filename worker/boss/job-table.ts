@@ -42,6 +42,11 @@ export interface Tracked {
   announced: boolean
   /** Its finished event was published (once per job, as soon as its final record is durable). */
   published: boolean
+  /**
+   * Its final state came from a worker's result whose final record is not durable yet: the batch's
+   * state record must not show that state meanwhile (it carries no result; see liveOf).
+   */
+  resultInFlight: boolean
 }
 
 export function phaseOf(state: JobState): Phase {
@@ -116,6 +121,7 @@ export class JobTable {
       runningTimer: undefined,
       announced: false,
       published: false,
+      resultInFlight: false,
     }
     const old = this.jobs.get(job.id)
     if (old) this.counts[old.phase]--
@@ -132,10 +138,16 @@ export class JobTable {
     this.jobs.delete(id)
   }
 
-  /** What the batch's state record says of job `index` (undefined: nothing beyond its submission). */
+  /**
+   * What the batch's state record says of job `index` (undefined: nothing beyond its submission). A
+   * result is durable only in its final record: until that is stored, the job is recorded as the
+   * attempt that produced it, running — a state record showing it final would let a reader, or a new
+   * boss, take it as finished without its result.
+   */
   liveOf(batch: string, index: number, id: string): LiveJob | undefined {
     const t = this.jobs.get(id)
     if (!t || t.batch !== batch || t.index !== index) return undefined
+    if (t.resultInFlight) return liveOf({ ...t.job, state: 'running', error: undefined, finishedAt: undefined })
     return liveOf(t.job)
   }
 
@@ -165,11 +177,21 @@ export class JobTable {
       t.storedVersion = Math.max(t.storedVersion, version)
       return
     }
+    // Set now, before any write of the batch's state record can read the job (see liveOf).
+    if (opts.fromResult) t.resultInFlight = true
     t.chain = t.chain.then(async () => {
-      if (t.storedVersion >= version) return
+      if (t.storedVersion >= version) {
+        t.resultInFlight = false
+        return
+      }
       if (!opts.fromResult) await this.book.persist(t.batch) // the decision survives a crash before the final record
       const hold = this.watermark.hold()
-      const created = await this.writeFinal(t, hold)
+      let created: boolean
+      try {
+        created = await this.writeFinal(t, hold)
+      } finally {
+        t.resultInFlight = false
+      }
       opts.onFinalStored?.(t)
       this.book.markDone(t.batch, t.index)
       t.storedVersion = Math.max(t.storedVersion, version)
