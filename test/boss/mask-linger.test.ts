@@ -42,7 +42,8 @@ t.test('finals of one batch in three waves: acknowledged at once, one mask write
 })
 
 t.test(
-  "a result's final state reaches the batch's state record only through its final record (a state write meanwhile keeps it running)",
+  "a result's final state reaches the batch's state record only through its final record " +
+    '(a state write meanwhile keeps it running)',
   async (t) => {
     const w1 = new FakeWorker('w1', 8)
     const b = bench(w1)
