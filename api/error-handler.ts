@@ -7,6 +7,7 @@
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { BosunError, errors, isBosunError } from '../runner/errors.js'
+import { drainBoundFor, drainRequestBody } from './oversized-body.js'
 
 /** The body of every error answer (api/schemas.ts ErrorSchema). */
 export interface ErrorBody {
@@ -196,7 +197,15 @@ export function sendError(
 
 /** Install the error handler and the not-found handler on the root instance. */
 export function installErrorHandling(app: FastifyInstance, bodyLimitBytes: number): void {
-  app.setErrorHandler((err, request, reply) => sendError(err, request, reply, bodyLimitBytes))
+  const drainBound = drainBoundFor(bodyLimitBytes)
+  app.setErrorHandler(async (err, request, reply) => {
+    // A body over the limit: read the rest before answering, so the client gets the 413 (api/oversized-body.ts).
+    if ((err as Partial<FastifyError>).code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      const ended = await drainRequestBody(request.raw, drainBound)
+      if (!ended) reply.header('connection', 'close')
+    }
+    return sendError(err, request, reply, bodyLimitBytes)
+  })
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.length > 200 ? `${request.url.slice(0, 200)}…` : request.url
     return sendError(errors.ROUTE_NOT_FOUND(`no route ${request.method} ${path}`), request, reply)
