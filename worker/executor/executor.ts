@@ -5,16 +5,14 @@
 import { errors } from '../../runner/errors.js'
 import type { Logger } from '../../runner/logger.js'
 import { loadCatalog, type FunctionCatalog } from './catalog.js'
-import { failure } from './outcomes.js'
+import { failure, type AbortReason, type RunHandle } from './outcomes.js'
 import { DEFAULT_FUNCTIONS_DIR } from './paths.js'
 import {
   DEFAULT_ABORT_GRACE_MS,
   DEFAULT_MAX_RESULT_BYTES,
   FunctionPool,
-  type AbortReason,
   type FunctionPoolOptions,
   type PoolStats,
-  type RunHandle,
 } from './pool.js'
 import { InlineRunner } from './inline.js'
 

@@ -9,8 +9,7 @@ export {
   DEFAULT_THREAD_HEAP_MB,
   type FunctionPoolOptions,
   type PoolStats,
-  type RunHandle,
   type RunRequest,
 } from './pool.js'
-export { FUNCTION_CRASHED_CODE, type AbortReason, type RunOutcome } from './outcomes.js'
+export { FUNCTION_CRASHED_CODE, type AbortReason, type RunHandle, type RunOutcome } from './outcomes.js'
 export { FunctionExecutor, createExecutor, type ExecutorOptions, type ExecutorRunRequest } from './executor.js'

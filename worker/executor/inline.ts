@@ -11,8 +11,7 @@ import { pathToFileURL } from 'node:url'
 import { basename, extname } from 'node:path'
 import { errors } from '../../runner/errors.js'
 import type { Logger } from '../../runner/logger.js'
-import { abortOutcome, failure, type AbortReason, type RunOutcome } from './outcomes.js'
-import type { RunHandle } from './pool.js'
+import { abortOutcome, failure, type AbortReason, type RunHandle, type RunOutcome } from './outcomes.js'
 
 /** A synchronous slice longer than this sends the function back to threads. */
 export const DEFAULT_MAX_SLICE_MS = 20

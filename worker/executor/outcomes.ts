@@ -4,11 +4,29 @@
  */
 import { errors } from '../../runner/errors.js'
 import type { JobError } from '../../jobs/model.js'
-import type { AbortReason } from './thread-protocol.js'
+import type { AbortReason, DoneMessage } from './thread-protocol.js'
 
 export type { AbortReason }
 
 export type RunOutcome = { ok: true; result: unknown } | { ok: false; error: JobError }
+
+/** A started run, on a thread (worker/executor/pool.ts) or inline (worker/executor/inline.ts). */
+export interface RunHandle {
+  /** Settles once, never rejects. */
+  promise: Promise<RunOutcome>
+  /** Abort the run: a queued run ends at once, a running one gets its signal aborted. Idempotent. */
+  abort(reason: AbortReason): void
+}
+
+/** The outcome a thread's `done` message reports (its result is JSON the thread already size-checked). */
+export function outcomeOfDone(msg: DoneMessage): RunOutcome {
+  if (!msg.ok) return { ok: false, error: msg.error }
+  try {
+    return { ok: true, result: JSON.parse(msg.json) }
+  } catch (err) {
+    return failure(errors.RESULT_NOT_SERIALIZABLE.code, `job result could not be read back: ${(err as Error).message}`)
+  }
+}
 
 /** Code of a run whose thread died under it (uncaught exception in stray callbacks, process.exit(), heap limit). */
 export const FUNCTION_CRASHED_CODE = errors.FUNCTION_CRASHED.code

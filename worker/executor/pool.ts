@@ -8,16 +8,30 @@
  * Here each thread has one control port (its parentPort) carrying run / abort / done / log messages;
  * one job per thread; a thread is created only at start or to replace one that was stopped or died.
  */
-import { Worker, type ResourceLimits } from 'node:worker_threads'
+import type { ResourceLimits } from 'node:worker_threads'
 import { basename, extname } from 'node:path'
 import { errors } from '../../runner/errors.js'
 import type { Logger } from '../../runner/logger.js'
-import { abortOutcome, crashOutcome, failure, THREAD_CODES, type AbortReason, type RunOutcome } from './outcomes.js'
-import { THREAD_ENTRY } from './paths.js'
-import type { DoneMessage, FromThread, LogMessage, ThreadData, ToThread } from './thread-protocol.js'
+import {
+  abortOutcome,
+  crashOutcome,
+  failure,
+  outcomeOfDone,
+  THREAD_CODES,
+  type AbortReason,
+  type RunHandle,
+  type RunOutcome,
+} from './outcomes.js'
+import {
+  logThreadLine,
+  spawnThread,
+  type ThreadListener,
+  type ThreadSlot,
+  type ThreadSpawnOptions,
+} from './function-thread.js'
+import type { DoneMessage, ToThread } from './thread-protocol.js'
 import { RunQueue } from './run-queue.js'
-
-export type { AbortReason, RunOutcome }
+import { ModuleDescriber } from './module-describer.js'
 
 /** 900 KiB: below NATS's default 1 MiB max payload, with room for the envelope. */
 export const DEFAULT_MAX_RESULT_BYTES = 900 * 1024
@@ -58,13 +72,6 @@ export interface RunRequest {
   timeoutMs?: number
 }
 
-export interface RunHandle {
-  /** Settles once, never rejects. */
-  promise: Promise<RunOutcome>
-  /** Abort the run: a queued run ends at once, a running one gets its signal aborted. Idempotent. */
-  abort(reason: AbortReason): void
-}
-
 /** Counters since the pool started. */
 export interface PoolStats {
   threadsStarted: number
@@ -75,15 +82,7 @@ export interface PoolStats {
   completed: number
 }
 
-interface Slot {
-  worker: Worker
-  run: Run | undefined
-  online: boolean
-  /** Stopped on purpose or dead: its events are ignored. */
-  retired: boolean
-  lastError: unknown
-  ready: Promise<void>
-}
+type Slot = ThreadSlot<Run>
 
 interface Run {
   id: number
@@ -99,18 +98,16 @@ interface Run {
 
 export class FunctionPool {
   private readonly log: Logger
-  private readonly fnLog: Logger
-  private readonly threadData: ThreadData
   private readonly graceMs: number
-  private readonly resourceLimits: ResourceLimits
-  private readonly execArgv: string[] | undefined
+  private readonly spawnOptions: ThreadSpawnOptions
+  private readonly listener: ThreadListener<Run>
   private readonly slots: Slot[] = []
   private readonly idle: Slot[] = []
   private readonly queue = new RunQueue<Run>()
   private readonly live = new Set<Run>()
   private readonly respawnTimers = new Set<NodeJS.Timeout>()
   private nextId = 1
-  private readonly describing = new Map<number, (configs: Record<string, { inline: boolean }>) => void>()
+  private readonly describer = new ModuleDescriber()
   private busy = 0
   private accepting = true
   private closing: Promise<void> | undefined
@@ -121,15 +118,24 @@ export class FunctionPool {
     if (!Number.isSafeInteger(opts.concurrency) || opts.concurrency < 1)
       throw errors.CONFIG(`concurrency must be an integer >= 1, got ${opts.concurrency}`)
     this.log = opts.logger.child({ component: 'function-pool' })
-    this.fnLog = opts.logger.child({ component: 'job-function' })
+    const fnLog = opts.logger.child({ component: 'job-function' })
     this.graceMs = opts.abortGraceMs ?? DEFAULT_ABORT_GRACE_MS
-    this.resourceLimits = opts.resourceLimits ?? { maxOldGenerationSizeMb: DEFAULT_THREAD_HEAP_MB }
-    this.execArgv = opts.execArgv
-    this.threadData = {
-      maxResultBytes: opts.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES,
-      maxLogLines: opts.maxLogLines ?? DEFAULT_MAX_LOG_LINES,
-      minLogLevel: LOG_LEVELS.find((l) => this.fnLog.isLevelEnabled(l)) ?? 'silent',
-      codes: THREAD_CODES,
+    this.spawnOptions = {
+      resourceLimits: opts.resourceLimits ?? { maxOldGenerationSizeMb: DEFAULT_THREAD_HEAP_MB },
+      execArgv: opts.execArgv,
+      threadData: {
+        maxResultBytes: opts.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES,
+        maxLogLines: opts.maxLogLines ?? DEFAULT_MAX_LOG_LINES,
+        minLogLevel: LOG_LEVELS.find((l) => fnLog.isLevelEnabled(l)) ?? 'silent',
+        codes: THREAD_CODES,
+      },
+    }
+    this.listener = {
+      online: () => (this.bootFailures = 0),
+      done: (slot, msg) => this.onDone(slot, msg),
+      log: (msg) => logThreadLine(fnLog, msg),
+      described: (msg) => this.describer.onDescribed(msg),
+      exit: (slot, code) => this.onExit(slot, code),
     }
     for (let i = 0; i < opts.concurrency; i++) {
       const slot = this.spawn()
@@ -164,29 +170,13 @@ export class FunctionPool {
 
   /**
    * Import `files` in a thread (as runs would) and report, per file, whether its module declares
-   * `export const config = { isolation: 'inline' }`. A module that fails to load, or a thread that
-   * does not answer within `timeoutMs`, counts as not inline.
+   * `export const config = { isolation: 'inline' }` (worker/executor/module-describer.ts).
    */
   async describe(files: readonly string[], timeoutMs = 10_000): Promise<Map<string, boolean>> {
-    const out = new Map(files.map((f) => [f, false]))
     const slot = this.slots[0]
-    if (files.length === 0 || slot === undefined) return out
+    if (files.length === 0 || slot === undefined) return new Map(files.map((f) => [f, false]))
     await slot.ready
-    const id = this.nextId++
-    const answer = new Promise<Record<string, { inline: boolean }> | undefined>((resolve) => {
-      const timer = setTimeout(() => {
-        this.describing.delete(id)
-        resolve(undefined)
-      }, timeoutMs)
-      this.describing.set(id, (configs) => {
-        clearTimeout(timer)
-        resolve(configs)
-      })
-    })
-    slot.worker.postMessage({ t: 'describe', id, files: [...files] } satisfies ToThread)
-    const configs = await answer
-    for (const f of files) out.set(f, configs?.[f]?.inline === true)
-    return out
+    return this.describer.describe(slot.worker, files, timeoutMs)
   }
 
   /** Run a function; the outcome promise never rejects. */
@@ -261,40 +251,8 @@ export class FunctionPool {
   }
 
   private spawn(): Slot {
-    const worker = new Worker(THREAD_ENTRY, {
-      workerData: this.threadData,
-      resourceLimits: this.resourceLimits,
-      ...(this.execArgv === undefined ? {} : { execArgv: this.execArgv }),
-    })
-    worker.unref()
     this.counters.threadsStarted++
-    let onReady!: () => void
-    let onFail!: (err: Error) => void
-    const slot: Slot = {
-      worker,
-      run: undefined,
-      online: false,
-      retired: false,
-      lastError: undefined,
-      ready: new Promise<void>((res, rej) => ((onReady = res), (onFail = rej))),
-    }
-    slot.ready.catch(() => {}) // observed through ready(); never an unhandled rejection
-    worker.on('message', (msg: FromThread) => {
-      if (msg.t === 'described') return this.describing.get(msg.id)?.(msg.configs)
-      if (msg.t !== 'ready') return this.onMessage(slot, msg)
-      slot.online = true
-      this.bootFailures = 0
-      onReady()
-    })
-    worker.on('error', (err) => {
-      slot.lastError = err
-      if (!slot.online) onFail(err)
-    })
-    worker.on('exit', (code) => {
-      if (!slot.online) onFail(new Error(`function thread exited with code ${code} before it started`))
-      this.onExit(slot, code)
-    })
-    return slot
+    return spawnThread<Run>(this.spawnOptions, this.listener)
   }
 
   /** Give `run` to the free `slot`; false (and the run failed) when its payload cannot be sent. */
@@ -355,40 +313,19 @@ export class FunctionPool {
     this.replace(slot)
   }
 
-  private onMessage(slot: Slot, msg: DoneMessage | LogMessage): void {
-    if (msg.t === 'log') return this.forwardLog(msg)
+  private onDone(slot: Slot, msg: DoneMessage): void {
     const run = slot.run
     if (slot.retired || run === undefined || run.id !== msg.id) return
-    let outcome: RunOutcome
-    if (run.reason !== undefined) outcome = abortOutcome(run.reason, { timeoutMs: run.req.timeoutMs })
-    else if (msg.ok) {
-      try {
-        outcome = { ok: true, result: JSON.parse(msg.json) }
-      } catch (err) {
-        outcome = failure(
-          errors.RESULT_NOT_SERIALIZABLE.code,
-          `job result could not be read back: ${(err as Error).message}`,
-        )
-      }
-    } else {
-      outcome = { ok: false, error: msg.error }
-      if (this.log.isLevelEnabled('debug'))
-        this.log.debug(
-          { jobId: run.req.jobId, function: run.fn, error: msg.error, stack: msg.stack },
-          'job function failed',
-        )
-    }
+    const outcome =
+      run.reason !== undefined ? abortOutcome(run.reason, { timeoutMs: run.req.timeoutMs }) : outcomeOfDone(msg)
+    if (!msg.ok && run.reason === undefined && this.log.isLevelEnabled('debug'))
+      this.log.debug(
+        { jobId: run.req.jobId, function: run.fn, error: msg.error, stack: msg.stack },
+        'job function failed',
+      )
     this.finish(run, outcome)
     slot.worker.unref()
     this.release(slot)
-  }
-
-  private forwardLog(msg: LogMessage): void {
-    const level =
-      msg.level === 'debug' || msg.level === 'info' || msg.level === 'warn' || msg.level === 'error'
-        ? msg.level
-        : 'info'
-    this.fnLog[level]({ ...msg.fields, jobId: msg.jobId, attempt: msg.attempt, function: msg.fn }, msg.msg)
   }
 
   private onExit(slot: Slot, code: number): void {
@@ -405,7 +342,7 @@ export class FunctionPool {
         run,
         run.reason !== undefined
           ? abortOutcome(run.reason, { hard: true, timeoutMs: run.req.timeoutMs })
-          : crashOutcome(slot.lastError, code, this.resourceLimits.maxOldGenerationSizeMb),
+          : crashOutcome(slot.lastError, code, this.spawnOptions.resourceLimits.maxOldGenerationSizeMb),
       )
     }
     if (slot.online) return this.replace(slot)
