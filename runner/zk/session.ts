@@ -23,6 +23,7 @@ import type { ConnectionState } from '../contracts.js'
 import { errors } from '../errors.js'
 import type { Logger } from '../logger.js'
 import { ClientHandle, type ClientEvent } from './client-handle.js'
+import { ConnectedWaiters } from './connected-waiters.js'
 import { onClientGuardError } from './client-patch.js'
 import { ZkOperations, type ClientRun, type CallOptions } from './operations.js'
 import { assertNodeName, aclFor, isZkError, toZkError, zkCodeOf, ZK_CODES } from './primitives.js'
@@ -73,7 +74,7 @@ export class ZkSession extends ZkOperations {
   private lastConfirmedAt = 0
   private probeInFlight = false
   private ticker: NodeJS.Timeout | undefined
-  private readonly waiters = new Set<{ resolve: () => void; reject: (err: Error) => void }>()
+  private readonly waiters = new ConnectedWaiters()
   private closing: Promise<void> | undefined
 
   constructor(private readonly opts: ZkSessionOptions) {
@@ -194,8 +195,7 @@ export class ZkSession extends ZkOperations {
     this.handle?.destroy()
     this.handle = undefined
     this.phase = 'closed'
-    for (const w of this.waiters) w.reject(errors.CLOSED('ZooKeeper session closed'))
-    this.waiters.clear()
+    this.waiters.closed()
     this.log.debug('closed')
     this.emit('closed')
   }
@@ -216,10 +216,7 @@ export class ZkSession extends ZkOperations {
 
   private onClientEvent(gen: number, event: ClientEvent): void {
     if (gen !== this.gen) return
-    if (event === 'connected') {
-      for (const w of this.waiters) w.resolve()
-      this.waiters.clear()
-    }
+    if (event === 'connected') this.waiters.connected()
     if (this.phase === 'closing' || this.phase === 'closed') return
     switch (event) {
       case 'connected':
@@ -335,29 +332,7 @@ export class ZkSession extends ZkOperations {
   private whenClientConnected(deadline: number): Promise<void> {
     if (this.handle?.connected) return Promise.resolve()
     if (this.phase === 'closed') return Promise.reject(errors.CLOSED('ZooKeeper session closed'))
-    return new Promise((resolve, reject) => {
-      const waiter = {
-        resolve: () => {
-          if (timer) clearTimeout(timer)
-          resolve()
-        },
-        reject: (err: Error) => {
-          if (timer) clearTimeout(timer)
-          reject(err)
-        },
-      }
-      const ms = deadline - performance.now()
-      const timer = Number.isFinite(ms)
-        ? setTimeout(
-            () => {
-              this.waiters.delete(waiter)
-              reject(errors.ZK_NOT_CONNECTED(`not connected to ZooKeeper within ${Math.round(ms)} ms`))
-            },
-            Math.max(0, ms),
-          )
-        : undefined
-      this.waiters.add(waiter)
-    })
+    return this.waiters.wait(deadline)
   }
 
   /**
