@@ -11,6 +11,7 @@
  */
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream'
 import type { Logger } from '../../runner/logger.js'
+import { retryDelay, sleep } from '../../runner/retry.js'
 import { isClosedConnection } from '../store-codec.js'
 
 /** Messages per pull: big batches make the initial load of a large stream fast. */
@@ -115,7 +116,7 @@ export class StreamFollower {
         this.statusIter?.stop()
         return this.fail(new Error('NATS connection closed'))
       }
-      await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** failures, 2000)))
+      await sleep(retryDelay(failures))
     }
   }
 

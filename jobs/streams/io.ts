@@ -9,6 +9,7 @@
 import type { JetStreamManager, PubAck } from '@nats-io/jetstream'
 import type { ReplyInbox } from '../../runner/transport/reply-inbox.js'
 import { BosunError, errors } from '../../runner/errors.js'
+import { retryDelay, sleep } from '../../runner/retry.js'
 import { bytesEqual, isClosedConnection, isMessageGone, isTransient, isWrongLastSequence } from '../store-codec.js'
 import { Limiter } from '../store-limiter.js'
 import { jsPublish } from './js-publish.js'
@@ -31,8 +32,7 @@ export interface IoLimits {
   maxReadsInFlight: number
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-const backoffMs = (attempt: number) => Math.min(50 * 2 ** attempt, 1000)
+const backoffMs = (attempt: number) => retryDelay(attempt, 1000)
 
 export interface PublishOptions {
   /** Compare-and-set: the subject's last sequence must be this (0: the subject has no message). */

@@ -16,7 +16,7 @@ import {
 import { errors } from '../../runner/errors.js'
 import type { Logger } from '../../runner/logger.js'
 import { isTransient } from '../store-codec.js'
-import { sleep } from './io.js'
+import { retryDelay, sleep } from '../../runner/retry.js'
 import { streamNames, type StreamNames } from './layout.js'
 
 export interface OpenOptions {
@@ -110,7 +110,7 @@ export async function openStreams(jsm: JetStreamManager, o: OpenOptions, log: Lo
       } catch (err) {
         if (!isTransient(err) || Date.now() > deadline)
           throw errors.STORE(`cannot open stream ${cfg.name}: ${(err as Error).message}`, { cause: err })
-        await sleep(Math.min(50 * 2 ** attempt, 1000))
+        await sleep(retryDelay(attempt, 1000))
       }
     }
   }

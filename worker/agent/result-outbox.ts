@@ -7,6 +7,7 @@
  * finished is lost across a boss change (README "Guarantees, and how they are kept", 2).
  */
 import { errors, type Logger } from '../../runner/index.js'
+import { retryDelay } from '../../runner/retry.js'
 import { MSG, parseResultsReply, type AttemptResult, type ResultsBody } from '../../jobs/protocol.js'
 
 export interface OutboxDeps {
@@ -16,8 +17,6 @@ export interface OutboxDeps {
   logger: Logger
 }
 
-const RETRY_MIN_MS = 50
-const RETRY_MAX_MS = 2000
 const REQUEST_TIMEOUT_MS = 5000
 const MAX_BATCH = 500
 /** Result requests in flight at once. */
@@ -30,7 +29,8 @@ export class ResultOutbox {
   private readonly sending = new Set<AttemptResult>()
   private scheduled = false
   private retryTimer: NodeJS.Timeout | undefined
-  private retryDelay = RETRY_MIN_MS
+  /** Consecutive failed deliveries (runner/retry.ts backoff). */
+  private failures = 0
   private closed = false
   private readonly idleWaiters: (() => void)[] = []
   /** Shrinks when a batch exceeds the NATS max_payload, grows back after successes. */
@@ -75,7 +75,7 @@ export class ResultOutbox {
       clearTimeout(this.retryTimer)
       this.retryTimer = undefined
     }
-    this.retryDelay = RETRY_MIN_MS
+    this.failures = 0
     this.schedule()
   }
 
@@ -130,7 +130,7 @@ export class ResultOutbox {
         if (sent && this.pending.get(id) === sent) this.pending.delete(id)
       }
       ok = true
-      this.retryDelay = RETRY_MIN_MS
+      this.failures = 0
       this.maxBatch = Math.min(MAX_BATCH, this.maxBatch * 2)
     } catch (err) {
       if ((err as { code?: unknown }).code === errors.BODY_TOO_LARGE.code) {
@@ -152,8 +152,7 @@ export class ResultOutbox {
       this.retryTimer = setTimeout(() => {
         this.retryTimer = undefined
         this.schedule()
-      }, this.retryDelay)
-      this.retryDelay = Math.min(RETRY_MAX_MS, this.retryDelay * 2)
+      }, retryDelay(this.failures++))
     }
   }
 

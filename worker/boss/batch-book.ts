@@ -7,6 +7,7 @@
  * fences this term. A batch whose jobs are all done and durable is closed.
  */
 import { errors, isBosunError, type Logger } from '../../runner/index.js'
+import { retryDelay, sleep } from '../../runner/retry.js'
 import { doneMask, doneSet, jobIdOf, type BatchState, type LiveJob, type OpenBatch } from '../../jobs/streams/index.js'
 import type { BossStore } from './store-port.js'
 
@@ -40,9 +41,6 @@ export interface BookHooks {
   onMerged(batch: string, doneIndexes: number[], decided: Array<[number, LiveJob]>): void
 }
 
-const RETRY_MIN_MS = 50
-const RETRY_MAX_MS = 2000
-
 export class BatchBook {
   private readonly entries = new Map<string, BookEntry>()
 
@@ -52,7 +50,8 @@ export class BatchBook {
     private readonly log: Logger,
     private readonly hooks: BookHooks,
     private readonly signal: AbortSignal,
-    private readonly maskLingerMs = 50,
+    /** BossSettings.maskLingerMs. */
+    private readonly maskLingerMs: number,
   ) {}
 
   get size(): number {
@@ -176,8 +175,7 @@ export class BatchBook {
   }
 
   private async write(e: BookEntry): Promise<void> {
-    let delay = RETRY_MIN_MS
-    for (;;) {
+    for (let failures = 0; ; failures++) {
       if (this.signal.aborted) throw errors.NOT_LEADER('the boss term ended before the write')
       try {
         const res = await this.store.writeState(this.record(e), e.revision, this.signal)
@@ -195,9 +193,9 @@ export class BatchBook {
           throw err
         }
         if (this.signal.aborted) throw errors.NOT_LEADER('the boss term ended during the write', { cause: err })
+        const delay = retryDelay(failures)
         this.log.warn({ err, batch: e.batch, retryInMs: delay }, 'batch state write failed; retrying')
-        await new Promise((r) => setTimeout(r, delay))
-        delay = Math.min(RETRY_MAX_MS, delay * 2)
+        await sleep(delay)
       }
     }
   }

@@ -6,6 +6,7 @@
  * DONE is settled whenever that moved — fenced like a batch's state record.
  */
 import { errors, type Logger } from '../../runner/index.js'
+import { retryDelay, sleep } from '../../runner/retry.js'
 import type { Job } from '../../jobs/model.js'
 import { DoneWatermark, type Hold } from './done-watermark.js'
 import type { BossStore } from './store-port.js'
@@ -31,9 +32,6 @@ export interface CheckpointDeps {
   suspectFence(reason: string): Promise<boolean>
 }
 
-const RETRY_MIN_MS = 50
-const RETRY_MAX_MS = 2000
-
 export class Checkpoints {
   readonly watermark = new DoneWatermark(0)
   private readonly tail = new Map<string, TailEntry>()
@@ -46,7 +44,7 @@ export class Checkpoints {
 
   /** Read the checkpoint and the final records after it (retried until it succeeds or the term ends). */
   async load(): Promise<{ after: number; finals: number }> {
-    for (let delay = RETRY_MIN_MS; ; delay = Math.min(RETRY_MAX_MS, delay * 2)) {
+    for (let failures = 0; ; failures++) {
       if (this.d.signal.aborted) throw errors.NOT_LEADER('the boss term ended')
       try {
         const cp = await this.d.store.readCheckpoint(this.d.signal)
@@ -61,8 +59,9 @@ export class Checkpoints {
         return { after, finals: finals.length }
       } catch (err) {
         if (this.d.signal.aborted) throw errors.NOT_LEADER('the boss term ended', { cause: err })
+        const delay = retryDelay(failures)
         this.d.log.warn({ err, retryInMs: delay }, 'reading the DONE checkpoint failed; retrying')
-        await new Promise((r) => setTimeout(r, delay))
+        await sleep(delay)
       }
     }
   }

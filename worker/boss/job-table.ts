@@ -9,6 +9,7 @@
  * leaves the table once it is final and durable — the boss's memory follows the unfinished work.
  */
 import { errors, isBosunError, type Logger } from '../../runner/index.js'
+import { retryDelay, sleep } from '../../runner/retry.js'
 import type { Job, JobState } from '../../jobs/model.js'
 import { assemble, liveOf, type LiveJob } from '../../jobs/streams/index.js'
 import type { BatchBook } from './batch-book.js'
@@ -66,9 +67,6 @@ export interface PersistOptions {
    */
   onFinalStored?: (t: Tracked) => void
 }
-
-const RETRY_MIN_MS = 50
-const RETRY_MAX_MS = 2000
 
 export class JobTable {
   private readonly jobs = new Map<string, Tracked>()
@@ -223,8 +221,7 @@ export class JobTable {
   /** The final record, written once; a record already there (a predecessor's) stands and replaces ours. */
   private async writeFinal(t: Tracked, hold: Hold): Promise<boolean> {
     let record = await this.withPayload(t)
-    let delay = RETRY_MIN_MS
-    for (let shrinks = 0; ;) {
+    for (let shrinks = 0, failures = 0; ; failures++) {
       if (this.signal.aborted) throw errors.NOT_LEADER('the boss term ended before the write')
       try {
         const written = await this.store.writeFinal({ ...record, epoch: this.epoch }, this.signal)
@@ -242,9 +239,9 @@ export class JobTable {
           this.set(t, { ...rest, payload: t.payloadRef ? null : record.payload }, true)
           continue
         }
+        const delay = retryDelay(failures)
         this.logger.warn({ err, jobId: t.job.id, retryInMs: delay }, 'final record write failed; retrying')
-        await new Promise((r) => setTimeout(r, delay))
-        delay = Math.min(RETRY_MAX_MS, delay * 2)
+        await sleep(delay)
       }
     }
   }
