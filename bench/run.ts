@@ -26,19 +26,43 @@ interface Args {
   flags: Map<string, string>
 }
 
+const USAGE =
+  'usage: node dist/bench/run.js [runtime|e2e|history|compare|all] [--quick] [--profile[=batch]] [--runs=N]\n' +
+  '  [--jobs=N] [--workers=N] [--concurrency=N] [--skip=…] [--sizes=0,100000] [--big=N] [--bosun-inline[=…]]\n' +
+  '  (the header of bench/run.ts says what each does)\n'
+const VALUE_FLAGS = new Set([
+  'runs',
+  'jobs',
+  'workers',
+  'concurrency',
+  'skip',
+  'sizes',
+  'big',
+  'bosun-inline',
+  'profile',
+])
+const BARE_FLAGS = new Set(['--quick', '--profile', '--bosun-inline'])
+
+/** Bad arguments (an unknown flag included) print the usage and exit 2, `--help` prints it and exits 0. */
+function usage(code: number): never {
+  process[code === 0 ? 'stdout' : 'stderr'].write(USAGE)
+  process.exit(code)
+}
+
 function parseArgs(argv: string[]): Args {
-  const positional = argv.filter((a) => !a.startsWith('--'))
+  if (argv.includes('--help') || argv.includes('-h')) usage(0)
+  const positional = argv.filter((a) => !a.startsWith('-'))
   const which = (positional[0] ?? 'all') as Which
-  if (!['runtime', 'e2e', 'history', 'compare', 'all'].includes(which)) {
-    process.stderr.write(
-      `usage: node dist/bench/run.js [runtime|e2e|history|compare|all] [--quick] [--profile] [--sizes=0,100000]\n`,
-    )
-    process.exit(2)
-  }
+  if (!['runtime', 'e2e', 'history', 'compare', 'all'].includes(which) || positional.length > 1) usage(2)
   const flags = new Map<string, string>()
   for (const a of argv) {
+    if (!a.startsWith('-') || BARE_FLAGS.has(a)) continue
     const m = /^--([a-z-]+)=(.*)$/.exec(a)
-    if (m) flags.set(m[1]!, m[2]!)
+    if (!m || !VALUE_FLAGS.has(m[1]!)) {
+      process.stderr.write(`unknown argument ${a}\n`)
+      usage(2)
+    }
+    flags.set(m[1]!, m[2]!)
   }
   const profile = flags.get('profile') === 'batch' ? 'batch' : argv.includes('--profile')
   return { which, quick: argv.includes('--quick'), profile, flags }
