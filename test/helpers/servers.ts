@@ -4,7 +4,7 @@
  * process itself dies (every server has a watchdog that kills it when its parent is gone).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, connect as netConnect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -82,6 +82,18 @@ function spawnGuarded(cmd: string, args: string[], logFile: string): ChildProces
   return child
 }
 
+/** True when every thread of `pid` is stopped (state T in /proc/<pid>/task/<tid>/stat). */
+function allThreadsStopped(pid: number): boolean {
+  try {
+    return readdirSync(`/proc/${pid}/task`).every((tid) => {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
+      return /^[Tt]/.test(stat.slice(stat.lastIndexOf(')') + 2))
+    })
+  } catch {
+    return false
+  }
+}
+
 function exited(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
   return new Promise((resolve) => child.once('exit', () => resolve()))
@@ -110,8 +122,12 @@ export interface ServerProcess {
   stop(): Promise<void>
   /** SIGKILL and wait for exit. */
   kill(): Promise<void>
-  /** SIGSTOP: the process freezes, its sockets stay open. */
-  pause(): void
+  /**
+   * SIGSTOP: the process freezes, its sockets stay open. Resolves once the kernel shows it stopped:
+   * on these VMs a stop can land a few milliseconds after kill(2) returns, time enough for the server
+   * to answer a request sent just after (test/jobs/streams-faults.test.ts met it).
+   */
+  pause(): Promise<void>
   /** SIGCONT after pause(). */
   resume(): void
   /** Start again on the same ports and data dir; resolves when serving. */
@@ -151,8 +167,15 @@ abstract class GuardedServer implements ServerProcess {
     this.child.kill('SIGKILL')
     await exited(this.child)
   }
-  pause(): void {
-    this.child?.kill('SIGSTOP')
+  async pause(): Promise<void> {
+    const pid = this.child?.pid
+    if (pid === undefined || !this.running) return
+    this.child!.kill('SIGSTOP')
+    await waitFor(() => (allThreadsStopped(pid) ? true : undefined), {
+      timeoutMs: 5000,
+      intervalMs: 1,
+      what: `${this.constructor.name} stopped`,
+    })
   }
   resume(): void {
     this.child?.kill('SIGCONT')

@@ -91,7 +91,7 @@ t.test('a state write whose ack was lost is recognised on retry, not refused as 
   const batch = id!.slice(0, 26)
   // Freeze the server: the write reaches its socket but is acked only after it resumes, long after
   // its 200 ms timeout; the store retries meanwhile and the retry finds its own bytes stored.
-  nats.server.pause()
+  await nats.server.pause()
   const writing = s.boss.writeState(
     { ...emptyState(batch, 1, 1), jobs: { 0: { state: 'running', attempts: 1, worker: 'w' } } },
     0,
@@ -115,7 +115,7 @@ t.test(
       limits: { requestTimeoutMs: 300 },
     })
     const [id] = await submitMany(s, 1, 1)
-    nats.server.pause() // every attempt times out and is retried
+    await nats.server.pause() // every attempt times out and is retried
     t.teardown(() => nats.server.resume())
     const ending = new AbortController()
     const settled = s.boss.writeState(emptyState(id!.slice(0, 26), 1, 1), 0, ending.signal).then(
