@@ -23,6 +23,10 @@ import { registerRateLimit, type RateLimitSettings } from './rate-limit.js'
 import { clusterRoutes } from './routes/cluster.js'
 import { healthRoutes } from './routes/health.js'
 import { jobRoutes } from './routes/jobs.js'
+import { eventRoutes } from './routes/events.js'
+import type { ClusterEventsView } from './cluster-events.js'
+import { metricsRoutes, timeRequests } from './routes/metrics.js'
+import { ApiMetrics } from '../runner/metrics/api-metrics.js'
 import type { JobService } from './service.js'
 import { validatorCompiler } from './validator.js'
 
@@ -40,11 +44,18 @@ export const API_VERSION = '1.0.0'
 export interface BuildAppOptions {
   /** The cluster, behind the narrow interface. */
   service: JobService
+  /** Cluster events and the leadership history (api/cluster-events.ts). */
+  events: ClusterEventsView
   /** Root logger; the app logs under `{ component: 'api' }`. */
   logger: Logger
   /** Largest request body. @defaultValue 1 MiB */
   bodyLimitBytes?: number
-  /** Bearer tokens; non-empty → job routes and /cluster require one. @defaultValue none (auth off) */
+  /**
+   * Prometheus metrics (`GET /metrics`); api/main.ts passes one with the cluster gauges.
+   * @defaultValue a registry of this app's own (HTTP, submits, process metrics)
+   */
+  metrics?: ApiMetrics
+  /** Bearer tokens; non-empty → job routes, /cluster and /metrics require one. @defaultValue none (auth off) */
   apiTokens?: readonly string[]
   /** Per-client limit on the submit routes. @defaultValue off */
   rateLimit?: RateLimitSettings
@@ -131,6 +142,8 @@ export function buildApp(opts: BuildAppOptions): BosunApp {
   app.setValidatorCompiler(validatorCompiler)
   installJsonParser(app)
   installErrorHandling(app, bodyLimit)
+  const metrics = opts.metrics ?? new ApiMetrics()
+  timeRequests(app, metrics)
 
   app.register(fastifySwagger, {
     openapi: {
@@ -145,6 +158,7 @@ export function buildApp(opts: BuildAppOptions): BosunApp {
         { name: 'jobs', description: 'submit, read, list and cancel jobs' },
         { name: 'cluster', description: 'the boss and the workers' },
         { name: 'health', description: 'liveness and readiness' },
+        { name: 'metrics', description: 'Prometheus metrics' },
       ],
       components: authOn ? { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } } : {},
     },
@@ -155,8 +169,10 @@ export function buildApp(opts: BuildAppOptions): BosunApp {
   app.register(healthRoutes, { service: opts.service })
   app.register(async (scope) => {
     if (authOn) scope.addHook('onRequest', bearerAuth(tokens))
-    await scope.register(jobRoutes, { service: opts.service, maxWaitMs, rateLimit, authOn })
+    await scope.register(jobRoutes, { service: opts.service, maxWaitMs, rateLimit, authOn, metrics })
     await scope.register(clusterRoutes, { service: opts.service, authOn })
+    await scope.register(eventRoutes, { events: opts.events, authOn })
+    await scope.register(metricsRoutes, { metrics, authOn })
   })
   return app
 }

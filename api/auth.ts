@@ -1,5 +1,5 @@
 /**
- * Bearer-token authentication for the job routes and /cluster (health and /docs stay open).
+ * Bearer-token authentication for the job routes, /cluster and /metrics (health and /docs stay open).
  * Tokens are compared in constant time: both sides are hashed to 32 bytes first (so lengths never
  * leak) and every configured token is compared, without an early exit.
  */

@@ -17,6 +17,7 @@ const STALE_MS = 3000
 
 export class Backpressure {
   private queued = 0
+  private running = 0
   private acceptedSince = 0
   private at = 0
 
@@ -27,8 +28,14 @@ export class Backpressure {
     const s = stats as Partial<BossStats> | undefined
     if (!s || typeof s.queued !== 'number' || !Number.isFinite(s.queued) || s.queued < 0) return
     this.queued = s.queued
+    this.running = typeof s.running === 'number' && Number.isFinite(s.running) && s.running >= 0 ? s.running : 0
     this.acceptedSince = 0
     this.at = Date.now()
+  }
+
+  /** The boss's last report (metrics), undefined before the first. */
+  latest(): { queued: number; running: number } | undefined {
+    return this.at === 0 ? undefined : { queued: this.queued, running: this.running }
   }
 
   /** Throws QUEUE_FULL (429) when `n` more jobs would pass the limit. */

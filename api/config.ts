@@ -40,7 +40,9 @@ export const apiEnv = {
     default: [],
     itemPattern: API_TOKEN_PATTERN,
     patternDoc: 'tokens of 16–512 characters [A-Za-z0-9._~+/=-]',
-    doc: 'comma-separated bearer tokens; when set, job routes and /cluster require `Authorization: Bearer <token>`',
+    doc:
+      'comma-separated bearer tokens; when set, job routes, /cluster and /metrics require ' +
+      '`Authorization: Bearer <token>`',
   },
   BOSUN_API_INSECURE: {
     type: 'bool',

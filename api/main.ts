@@ -10,6 +10,14 @@ import { natsEventWaiter } from './events.js'
 import { Backpressure } from './backpressure.js'
 import { bossStatsSubject } from '../runner/transport/index.js'
 import { ClusterJobService } from './job-service.js'
+import { jetstream, jetstreamManager } from '@nats-io/jetstream'
+import { StreamClusterEvents } from './cluster-events.js'
+import { ClusterEventPublisher } from '../runner/events/publisher.js'
+import { watchConnections } from '../runner/events/connection-events.js'
+import { watchLeadership } from './leadership-watch.js'
+import { ApiMetrics } from '../runner/metrics/api-metrics.js'
+import { nodeConnections } from '../runner/metrics/process-metrics.js'
+import { BOSS, WORKER_SERVICE } from '../jobs/protocol.js'
 
 interface Config {
   runtime: RuntimeConfig
@@ -22,6 +30,8 @@ class ApiProcess {
     private readonly app: BosunApp,
     private readonly node: BosunNodeImpl,
     private readonly store: JobStreams,
+    private readonly events: ClusterEventPublisher,
+    private readonly unwatchConnections: () => void,
   ) {}
 
   static async start(cfg: Config, logger: Logger): Promise<ApiProcess> {
@@ -58,8 +68,35 @@ class ApiProcess {
         health: () => ({ zk: node.zkConnected(), nats: node.transport.connected }),
         logger: node.logger.child({ component: 'job-service' }),
       })
+      const metrics = new ApiMetrics({
+        connections: nodeConnections(node),
+        cluster: {
+          workers: async () => (await node.registry.getCapable(WORKER_SERVICE)).length,
+          bossEpoch: async () => (await node.election.whereisGlobal(BOSS))?.epoch,
+          bossLoad: () => backpressure.latest(),
+        },
+      })
+      const events = new ClusterEventPublisher({
+        nc: node.nc,
+        cluster: cfg.runtime.cluster,
+        source: { id: node.id, host: node.host, pid: node.pid, role: 'api' },
+        retentionMs: cfg.runtime.eventRetentionMs,
+        logger: node.logger,
+      })
+      const unwatch = watchConnections(node, events)
+      const eventsLog = node.logger.child({ component: 'cluster-events' })
+      const clusterEvents = new StreamClusterEvents(
+        jetstream(node.nc),
+        await jetstreamManager(node.nc),
+        cfg.runtime.cluster,
+        eventsLog,
+      )
+      const current = await node.election.whereisGlobal(BOSS)
+      const leadershipWatch = watchLeadership(clusterEvents, metrics.leadership, current?.epoch ?? 0, eventsLog)
       const app = buildApp({
         service,
+        metrics,
+        events: clusterEvents,
         logger: node.logger,
         bodyLimitBytes: cfg.api.bodyLimitBytes,
         apiTokens: cfg.api.apiTokens,
@@ -70,7 +107,10 @@ class ApiProcess {
       })
       await app.listen({ port: cfg.api.port, host: cfg.api.host })
       node.logger.info({ url: `http://${cfg.api.host}:${cfg.api.port}` }, 'api listening')
-      return new ApiProcess(app, node, store)
+      return new ApiProcess(app, node, store, events, () => {
+        unwatch()
+        void leadershipWatch.stop()
+      })
     } catch (err) {
       await node.close()
       throw err
@@ -80,6 +120,8 @@ class ApiProcess {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       await this.app.close().catch(() => undefined)
+      this.unwatchConnections()
+      await this.events.close(500)
       await this.store.close().catch(() => undefined)
       await this.node.close()
     })()

@@ -250,6 +250,11 @@ export interface InventoryReply {
   held: HeldResult[]
   /** More held results follow: ask again with `after: next`. */
   next?: string
+  /**
+   * The last dispatch this worker took from an older boss (epoch and ISO time): the new boss learns
+   * when its predecessor last dispatched (the failover gap of cluster events, runner/events).
+   */
+  lastDispatch?: { epoch: number; at: string }
 }
 
 /** Held results per inventory page: keeps a reply far below the NATS max payload whatever the backlog. */
@@ -277,6 +282,9 @@ export function parseInventoryReply(x: unknown): InventoryReply {
       held.push({ jobId: h.jobId, attempt: h.attempt })
   const reply: InventoryReply = { worker: x.worker, running, held }
   if (typeof x.next === 'string') reply.next = x.next
+  const last = x.lastDispatch
+  if (isObject(last) && isSafeCount(last.epoch) && isIsoTime(last.at))
+    reply.lastDispatch = { epoch: last.epoch, at: last.at }
   return reply
 }
 

@@ -7,6 +7,8 @@ export const DEFAULT_ZK_CONNECT = '127.0.0.1:2181'
 export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222'
 export const DEFAULT_CLUSTER = 'bosun'
 export const DEFAULT_ZK_SESSION_TIMEOUT_MS = 6000
+/** Cluster events are kept 7 days (BOSUN_EVENT_RETENTION_MS). */
+export const DEFAULT_EVENT_RETENTION_MS = 7 * 24 * 3600 * 1000
 
 /** host:port[,host:port…][/chroot] */
 const ZK_CONNECT_PATTERN =
@@ -62,6 +64,13 @@ export const runtimeEnv = {
     patternDoc: '[A-Za-z0-9_-]{1,64}',
     doc: "this process's id in the cluster (default: random)",
   },
+  BOSUN_EVENT_RETENTION_MS: {
+    type: 'int',
+    default: DEFAULT_EVENT_RETENTION_MS,
+    min: 60_000,
+    max: 366 * 24 * 3600 * 1000,
+    doc: 'how long cluster events (boss elected / deposed, workers joined / left, …) are kept',
+  },
   LOG_LEVEL: { type: 'enum', default: 'info', values: LOG_LEVELS, doc: 'pino log level' },
   LOG_PRETTY: { type: 'bool', default: false, doc: 'human-readable logs (npm start turns it on)' },
 } as const satisfies Record<string, EnvSpec>
@@ -93,6 +102,8 @@ export interface RuntimeConfig {
   readonly nats: NatsConfig
   readonly logLevel: string
   readonly logPretty: boolean
+  /** How long cluster events are kept (runner/events). */
+  readonly eventRetentionMs: number
 }
 
 export function splitZkConnect(connect: string): { servers: string; chroot: string } {
@@ -127,6 +138,7 @@ export function runtimeConfigFrom(e: ParsedEnv<typeof runtimeEnv>): RuntimeConfi
     }),
     logLevel: e.LOG_LEVEL,
     logPretty: e.LOG_PRETTY,
+    eventRetentionMs: e.BOSUN_EVENT_RETENTION_MS,
   })
 }
 

@@ -107,6 +107,20 @@ export const workerEnv = {
     max: 64 * 1024 * 1024,
     doc: 'largest JSON result a function may return (must stay under the NATS max payload)',
   },
+  METRICS_PORT: {
+    type: 'int',
+    default: 0,
+    min: 0,
+    max: 65535,
+    doc: 'port of the Prometheus `GET /metrics` endpoint of this worker (README "Metrics"); 0 = off',
+  },
+  METRICS_HOST: {
+    type: 'string',
+    default: '127.0.0.1',
+    pattern: /^[A-Za-z0-9.:\-[\]%]{1,255}$/,
+    patternDoc: 'a host name or IP address',
+    doc: 'listen address of METRICS_PORT (0.0.0.0 for a Prometheus on another machine)',
+  },
 } as const satisfies Record<string, EnvSpec>
 
 export interface WorkerConfig {
@@ -119,6 +133,9 @@ export interface WorkerConfig {
   readonly killGraceMs: number
   readonly maxResultBytes: number
   readonly boss: BossSettings
+  /** Prometheus endpoint port (0: off) and listen address. */
+  readonly metricsPort: number
+  readonly metricsHost: string
 }
 
 export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
@@ -132,6 +149,8 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     shutdownGraceMs: e.WORKER_SHUTDOWN_GRACE_MS,
     killGraceMs: e.FUNCTION_KILL_GRACE_MS,
     maxResultBytes: e.MAX_RESULT_BYTES,
+    metricsPort: e.METRICS_PORT,
+    metricsHost: e.METRICS_HOST,
     boss: Object.freeze({
       ...DEFAULT_BOSS_SETTINGS,
       runningWriteDelayMs: e.BOSS_RUNNING_WRITE_DELAY_MS,

@@ -15,10 +15,26 @@ import type { Job } from '../jobs/model.js'
 import { assemble, JobStreams } from '../jobs/streams/index.js'
 import { BOSS, MSG, WORKER_SERVICE, type FinishedBody, type WorkerMeta } from '../jobs/protocol.js'
 import { RoleSwitch } from './role-switch.js'
+import { laterDispatch } from './boss/takeover.js'
+import { WorkerMetrics } from '../runner/metrics/worker-metrics.js'
+import { nodeConnections } from '../runner/metrics/process-metrics.js'
+import { MetricsServer } from '../runner/metrics/metrics-server.js'
+import { countFencedWrites } from './boss/fence-counting-store.js'
+import { ClusterEventPublisher } from '../runner/events/publisher.js'
+import { watchConnections } from '../runner/events/connection-events.js'
+import { watchWorkerEvents, type WorkerEventWatch } from './worker-events.js'
 
 export class WorkerProcess {
   private stopping: Promise<void> | undefined
   private readonly roles: RoleSwitch
+  /** Prometheus metrics and their port (METRICS_PORT; undefined when off). */
+  private metrics: WorkerMetrics | undefined
+  private metricsServer: MetricsServer | undefined
+  /** Cluster events this process sees (runner/events). */
+  private events: ClusterEventPublisher | undefined
+  private unwatchConnections: (() => void) | undefined
+  /** Why the next deposition happens, when this process causes it (SIGTERM, a fenced write). */
+  private depositionCause: string | undefined
 
   private constructor(
     readonly node: BosunNodeImpl,
@@ -42,9 +58,17 @@ export class WorkerProcess {
         election.registerCandidate(BOSS, node.transport.address, {
           onElected: (l) => {
             agent.observeEpoch(l.epoch)
+            const boss = { id: node.id, host: node.host, pid: node.pid }
+            this.events?.emit('boss.elected', { boss, sessionTimeoutMs: cfg.runtime.zk.sessionTimeoutMs }, l.epoch)
             this.roles.elected(l)
           },
-          onDeposed: (reason) => this.roles.deposed(reason),
+          onDeposed: (reason, epoch) => {
+            // A SIGTERM's deposition is told by doStop, before the term stops.
+            if (this.boss.epoch !== undefined && this.depositionCause !== 'sigterm')
+              this.events?.emit('boss.deposed', { reason: this.depositionCause ?? reason }, epoch)
+            if (this.depositionCause !== 'sigterm') this.depositionCause = undefined
+            this.roles.deposed(reason)
+          },
         }),
       logger: log,
     })
@@ -72,6 +96,10 @@ export class WorkerProcess {
       })
       const transport = node.transport
       const election = node.election
+      const metrics =
+        cfg.metricsPort > 0
+          ? new WorkerMetrics({ functions: executor.functions, connections: nodeConnections(node) })
+          : undefined
       const agent = new WorkerAgent({
         id: node.id,
         transport,
@@ -82,8 +110,18 @@ export class WorkerProcess {
           return found ? assemble(found.submit, found.index, undefined, 0).payload : undefined
         },
         logger: node.logger.child({ component: 'worker' }),
+        metrics,
       })
       const cluster = cfg.runtime.cluster
+      const events = new ClusterEventPublisher({
+        nc: node.nc,
+        cluster,
+        source: { id: node.id, host: node.host, pid: node.pid, role: 'worker' },
+        retentionMs: cfg.runtime.eventRetentionMs,
+        createWithReplicas: cfg.storeReplicas,
+        logger: node.logger,
+      })
+      let workerEvents: WorkerEventWatch = { termStarted: () => undefined, stop: () => undefined }
       const finished = new FinishedNotices((jobs) =>
         transport.send(finishedJobsSubject(cluster), MSG.finished, { jobs } satisfies FinishedBody),
       )
@@ -96,18 +134,64 @@ export class WorkerProcess {
           selfId: node.id,
           addressOf: (nodeId: string) => procSubject(cluster, nodeId),
           whereisBoss: () => election.whereisGlobal(BOSS),
-          store: store.boss,
+          store: metrics ? countFencedWrites(store.boss, metrics) : store.boss,
           transport,
           registry: node.registry,
           settings: cfg.boss,
           publishFinished: (job: Job) => finished.add(job.id, job.state),
-          publishStats: (stats) => transport.send(bossStatsSubject(cluster), 'boss.stats', stats),
-          onFenced: (reason) => proc.roles.rejoin(reason),
+          publishStats: (stats) => {
+            metrics?.bossLoad(stats)
+            transport.send(bossStatsSubject(cluster), 'boss.stats', stats)
+          },
+          onFenced: (reason) => {
+            proc.depositionCause = 'fenced'
+            events.emit('write.fenced', { reason }, proc.boss.epoch)
+            proc.roles.rejoin(reason)
+          },
+          metrics,
+          onRedispatched: (epoch, worker, jobs, reason) =>
+            events.emit('job.redispatched', { worker, jobs, reason }, epoch),
+          onDispatching: (epoch, r) => {
+            workerEvents.termStarted(epoch)
+            // This process was a worker of the previous boss too: its own last dispatch counts.
+            const own = agent.lastDispatchBefore(epoch)
+            const last = laterDispatch(r.predecessorLastDispatch, own)
+            events.emit(
+              'boss.active',
+              {
+                takeoverMs: r.takeoverMs,
+                dispatchingAt: new Date().toISOString(),
+                adopted: r.adopted,
+                requeued: r.requeued,
+                ...(last === undefined
+                  ? {}
+                  : { predecessorEpoch: last.epoch, predecessorLastDispatchAt: new Date(last.at).toISOString() }),
+              },
+              epoch,
+            )
+          },
           logger: node.logger.child({ component: 'boss' }),
         }),
         cfg,
         node.logger,
       )
+      proc.events = events
+      workerEvents = watchWorkerEvents(node.registry, events, proc.boss, node.id)
+      const unwatchConnections = watchConnections(node, events)
+      proc.unwatchConnections = () => {
+        workerEvents.stop()
+        unwatchConnections()
+      }
+      if (metrics) {
+        proc.metrics = metrics
+        metrics.track({
+          isBoss: () => proc.boss.isActing,
+          bossEpoch: () => agent.newestEpoch,
+          running: () => agent.runningCount,
+        })
+        proc.metricsServer = await MetricsServer.listen(metrics, cfg.metricsPort, cfg.metricsHost, node.logger)
+        node.logger.info({ url: `http://${cfg.metricsHost}:${cfg.metricsPort}/metrics` }, 'metrics listening')
+      }
       await proc.run()
       return proc
     } catch (err) {
@@ -160,7 +244,11 @@ export class WorkerProcess {
     const b = SHUTDOWN_BUDGET
     const t0 = Date.now()
     const end = t0 + b.totalMs
+    const bossEpoch = this.boss.epoch
+    if (bossEpoch !== undefined) this.events?.emit('boss.deposed', { reason: 'sigterm' }, bossEpoch)
+    this.depositionCause = 'sigterm'
     this.roles.stop()
+    void this.metricsServer?.close()
     await this.phase('delete znodes', b.znodesMs, () =>
       Promise.all([
         this.node.election.resign(BOSS).catch((err: unknown) => this.log.warn({ err }, 'resign failed')),
@@ -178,6 +266,8 @@ export class WorkerProcess {
     // FUNCTION_KILL_GRACE_MS. The connections are closed meanwhile; the threads get what is left.
     const threads = this.executor.close()
     await this.phase('close connections', Math.max(0, end - Date.now()), async () => {
+      this.unwatchConnections?.()
+      await this.events?.close(500)
       await this.store.close().catch(() => undefined)
       await this.node.close()
     })

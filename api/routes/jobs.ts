@@ -19,6 +19,7 @@ import {
 } from '../schemas.js'
 import { JOB_ID_PATTERN, type JobQuery, type JobService } from '../service.js'
 import { errorResponses, security } from './responses.js'
+import type { ApiMetrics } from '../../runner/metrics/api-metrics.js'
 
 export interface JobRoutesOptions {
   service: JobService
@@ -27,6 +28,8 @@ export interface JobRoutesOptions {
   rateLimit?: RateLimitSettings | undefined
   /** Bearer auth is on (documents the security requirement). */
   authOn: boolean
+  /** Counts accepted submits per function (bosun_jobs_submitted_total). */
+  metrics?: ApiMetrics | undefined
 }
 
 const notFound = (id: string) =>
@@ -69,6 +72,7 @@ export const jobRoutes: FastifyPluginAsyncTypebox<JobRoutesOptions> = async (app
     async (request, reply) => {
       const wait = request.query.wait
       const { job, finished } = await service.submit(request.body, wait === undefined ? {} : { waitMs: wait })
+      opts.metrics?.submitted(request.body.function)
       if (!finished) reply.code(202).header('location', `/jobs/${encodeURIComponent(job.id)}`)
       else reply.code(200)
       return publicJob(job)
@@ -92,6 +96,7 @@ export const jobRoutes: FastifyPluginAsyncTypebox<JobRoutesOptions> = async (app
     },
     async (request, reply) => {
       const jobs = await service.submitBatch(request.body.jobs)
+      if (opts.metrics) for (const spec of request.body.jobs) opts.metrics.submitted(spec.function)
       reply.code(202)
       return { jobs: jobs.map((j) => ({ id: j.id, state: j.state })) }
     },

@@ -72,6 +72,8 @@ export class ZkSession extends ZkOperations {
   private gen = 0
   private currentSessionId = ''
   private lastConfirmedAt = 0
+  /** Round trip (ms) of the last answered request or liveness probe; undefined before the first (metrics). */
+  roundTripMs: number | undefined
   private probeInFlight = false
   private ticker: NodeJS.Timeout | undefined
   private readonly waiters = new ConnectedWaiters()
@@ -326,6 +328,7 @@ export class ZkSession extends ZkOperations {
   }
 
   private confirm(sentAt: number): void {
+    this.roundTripMs = performance.now() - sentAt
     if (sentAt > this.lastConfirmedAt) this.lastConfirmedAt = sentAt
   }
 

@@ -34,9 +34,13 @@ t.test('/docs/json lists every route with its methods, schemas and responses', a
   t.same(routes, [
     'DELETE /jobs/{id}',
     'GET /cluster',
+    'GET /cluster/events',
+    'GET /cluster/events/stream',
+    'GET /cluster/leadership',
     'GET /healthz',
     'GET /jobs',
     'GET /jobs/{id}',
+    'GET /metrics',
     'GET /readyz',
     'POST /jobs',
     'POST /jobs/batch',

@@ -3,6 +3,7 @@ import type { InjectOptions, LightMyRequestResponse } from 'fastify'
 import { buildApp, type BosunApp, type BuildAppOptions } from '../../api/app.js'
 import { silentLogger } from '../../runner/logger.js'
 import { FakeJobService } from './fake-service.js'
+import { FakeClusterEvents } from './fake-events.js'
 
 export interface TestApp {
   app: BosunApp
@@ -15,7 +16,7 @@ export async function makeApp(
   opts: Partial<Omit<BuildAppOptions, 'service'>> = {},
 ): Promise<TestApp> {
   const service = new FakeJobService()
-  const app = buildApp({ service, logger: silentLogger(), ...opts })
+  const app = buildApp({ service, logger: silentLogger(), events: new FakeClusterEvents(), ...opts })
   t.teardown(() => app.close())
   await app.ready()
   return { app, service, inject: (o) => app.inject(o) }

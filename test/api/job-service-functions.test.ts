@@ -9,10 +9,11 @@ import { WORKER_SERVICE } from '../../jobs/protocol.js'
 import { silentLogger } from '../../runner/logger.js'
 import { clusterService, entry } from './cluster-service-fakes.js'
 import { errorShape } from './helpers.js'
+import { FakeClusterEvents } from './fake-events.js'
 
 async function app(t: Test) {
   const fakes = clusterService()
-  const built = buildApp({ service: fakes.service, logger: silentLogger() })
+  const built = buildApp({ service: fakes.service, events: new FakeClusterEvents(), logger: silentLogger() })
   t.teardown(() => built.close())
   await built.ready()
   return { ...fakes, app: built }

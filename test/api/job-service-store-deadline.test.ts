@@ -10,6 +10,7 @@ import { buildApp } from '../../api/app.js'
 import { silentLogger } from '../../runner/logger.js'
 import { clusterService, type StoreMethod } from './cluster-service-fakes.js'
 import { errorShape } from './helpers.js'
+import { FakeClusterEvents } from './fake-events.js'
 
 /** The API's store deadline is 5 s; allow for a loaded machine, but far less than "never". */
 const ANSWER_WITHIN_MS = 8000
@@ -105,7 +106,7 @@ async function run(c: Case): Promise<{ res: LightMyRequestResponse | undefined; 
   }
   store.hang.add(c.hang)
   if (c.after !== undefined) store.hangAfter[c.hang] = c.after
-  const app = buildApp({ service, logger: silentLogger() })
+  const app = buildApp({ service, events: new FakeClusterEvents(), logger: silentLogger() })
   await app.ready()
   const t0 = Date.now()
   let timer: NodeJS.Timeout | undefined

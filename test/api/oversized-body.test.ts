@@ -10,11 +10,17 @@ import t from 'tap'
 import { buildApp } from '../../api/app.js'
 import { silentLogger } from '../../runner/logger.js'
 import { FakeJobService } from './fake-service.js'
+import { FakeClusterEvents } from './fake-events.js'
 
 const LIMIT = 64 * 1024
 
 async function listen(t: { teardown(fn: () => unknown): void }): Promise<number> {
-  const app = buildApp({ service: new FakeJobService(), logger: silentLogger(), bodyLimitBytes: LIMIT })
+  const app = buildApp({
+    service: new FakeJobService(),
+    events: new FakeClusterEvents(),
+    logger: silentLogger(),
+    bodyLimitBytes: LIMIT,
+  })
   t.teardown(() => app.close())
   await app.listen({ port: 0, host: '127.0.0.1' })
   return (app.server.address() as net.AddressInfo).port

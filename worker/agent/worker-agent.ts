@@ -26,6 +26,7 @@ import {
   type WorkerStatusReply,
 } from '../../jobs/protocol.js'
 import { ResultOutbox } from './result-outbox.js'
+import type { AgentMetrics, AttemptState } from '../../runner/metrics/worker-metrics.js'
 import { DEFAULT_BOSS_SETTINGS } from '../boss/settings.js'
 
 export type AbortReason = 'cancel' | 'timeout' | 'shutdown'
@@ -51,6 +52,9 @@ export interface Executor {
 }
 
 interface RunningJob extends RunningAttempt {
+  fn: string
+  /** Date.now() at start (run time for metrics). */
+  startedMs: number
   abort: (reason: AbortReason) => void
   done: Promise<void>
   handBack: boolean
@@ -67,6 +71,17 @@ export interface WorkerAgentDeps {
   logger: Logger
   /** Abort running jobs after NATS has been unreachable this long. @defaultValue {@link DEFAULT_NATS_LOST_ABORT_MS} */
   natsLostAbortMs?: number
+  /** Prometheus metrics (METRICS_PORT); absent: nothing is counted. */
+  metrics?: AgentMetrics | undefined
+}
+
+/** How an attempt ended, as the `state` label of bosun_jobs_finished_total. */
+function attemptState(outcome: AttemptOutcome): AttemptState {
+  if (outcome.ok) return 'succeeded'
+  if (outcome.handedBack) return 'handed_back'
+  if (outcome.error.code === errors.FUNCTION_TIMEOUT.code) return 'timeout'
+  if (outcome.error.code === errors.FUNCTION_CANCELLED.code) return 'cancelled'
+  return 'failed'
 }
 
 export class WorkerAgent {
@@ -74,6 +89,8 @@ export class WorkerAgent {
   /** Newest boss epoch ZooKeeper has shown us (election watches): the only source we trust blindly. */
   private zkEpoch = 0
   private readonly running = new Map<string, RunningJob>()
+  /** The last dispatch taken (its epoch, Date.now()): reported to the next boss in the inventory. */
+  private lastDispatch: { epoch: number; at: number } | undefined
   private readonly outbox: ResultOutbox
   private accepting = false
   private readonly log: Logger
@@ -215,8 +232,10 @@ export class WorkerAgent {
           ? 'refused a dispatch from a stale boss'
           : 'refused a dispatch with an epoch ZooKeeper has not shown'
       this.log.warn({ epoch, newest: this.maxEpoch, zkEpoch: this.zkEpoch }, message)
+      if (verdict === 'stale') this.deps.metrics?.fencedWrite('dispatch')
       return this.refuseAll(jobs, verdict === 'stale' ? 'stale-epoch' : 'unknown-epoch')
     }
+    this.lastDispatch = { epoch, at: Date.now() }
     const answers: DispatchAnswer[] = []
     for (const raw of jobs) {
       const job = parseDispatchedJob(raw)
@@ -249,16 +268,20 @@ export class WorkerAgent {
   }
 
   private startJob(job: DispatchedJob, epoch: number): void {
+    const now = Date.now()
     const entry: RunningJob = {
       jobId: job.id,
+      fn: job.function,
       attempt: job.attempts,
       epoch,
-      startedAt: new Date().toISOString(),
+      startedAt: new Date(now).toISOString(),
+      startedMs: now,
       abort: () => undefined,
       handBack: false,
       done: Promise.resolve(),
     }
     this.running.set(job.id, entry)
+    this.deps.metrics?.attemptStarted(job.function, job.id, job.attempts)
     entry.done = this.execute(job, entry).then(
       (outcome) => this.finish(entry, outcome),
       (err: unknown) =>
@@ -296,13 +319,15 @@ export class WorkerAgent {
     this.running.delete(entry.jobId)
     const reported: AttemptOutcome =
       entry.handBack && !outcome.ok ? { ok: false, error: outcome.error, handedBack: true } : outcome
+    const now = Date.now()
+    this.deps.metrics?.attemptFinished(entry.fn, attemptState(reported), (now - entry.startedMs) / 1000)
     const result: AttemptResult = {
       jobId: entry.jobId,
       attempt: entry.attempt,
       epoch: entry.epoch,
       worker: this.deps.id,
       startedAt: entry.startedAt,
-      finishedAt: new Date().toISOString(),
+      finishedAt: new Date(now).toISOString(),
       outcome: reported,
     }
     this.outbox.add(result)
@@ -321,6 +346,12 @@ export class WorkerAgent {
    * What this worker runs (always whole: at most its capacity) and which results it still holds
    * (job ids in order, one page at a time: a reply stays far below the NATS max payload).
    */
+  /** The last dispatch this worker took from a boss older than `epoch` (for the failover gap). */
+  lastDispatchBefore(epoch: number): { epoch: number; at: number } | undefined {
+    const last = this.lastDispatch
+    return last && last.epoch < epoch ? { ...last } : undefined
+  }
+
   private onInventory(body: unknown): InventoryReply {
     const { epoch, after } = parseInventoryBody(body)
     const verdict = this.checkEpoch(epoch)
@@ -343,6 +374,8 @@ export class WorkerAgent {
     const page = held.slice(0, INVENTORY_PAGE)
     const reply: InventoryReply = { worker: this.deps.id, running, held: page }
     if (held.length > page.length) reply.next = page[page.length - 1]!.jobId
+    const last = this.lastDispatch
+    if (last && last.epoch < epoch) reply.lastDispatch = { epoch: last.epoch, at: new Date(last.at).toISOString() }
     return reply
   }
 }

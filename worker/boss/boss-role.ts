@@ -17,6 +17,8 @@ import { MSG, type BossStatusReply } from '../../jobs/protocol.js'
 import type { BossSettings } from './settings.js'
 import type { BossStore } from './store-port.js'
 import { BossTerm } from './term.js'
+import type { DispatchingReport } from './term-context.js'
+import type { BossMetrics } from '../../runner/metrics/worker-metrics.js'
 
 export interface BossRoleDeps {
   /** This process's node id. */
@@ -33,6 +35,12 @@ export interface BossRoleDeps {
   publishStats: (stats: BossStatusReply) => void
   /** A term found a newer boss: the process should resign and rejoin the election. */
   onFenced: (reason: string) => void
+  /** A term starts dispatching (its epoch and takeover figures): the `boss.active` cluster event. */
+  onDispatching?: (epoch: number, report: DispatchingReport) => void
+  /** Prometheus metrics (METRICS_PORT); absent: nothing is counted. */
+  metrics?: BossMetrics | undefined
+  /** A term put a lost worker's running jobs back in the queue: the `job.redispatched` cluster event. */
+  onRedispatched?: (epoch: number, worker: string, jobs: number, reason: string) => void
   logger: Logger
 }
 
@@ -85,6 +93,9 @@ export class BossRole {
       publishFinished: this.d.publishFinished,
       publishStats: this.d.publishStats,
       onFenced: this.d.onFenced,
+      onDispatching: (report) => this.d.onDispatching?.(leadership.epoch, report),
+      metrics: this.d.metrics,
+      onRedispatched: (worker, jobs, reason) => this.d.onRedispatched?.(leadership.epoch, worker, jobs, reason),
       settings: this.d.settings,
       logger: this.log,
     })

@@ -9,6 +9,7 @@
 import { errors, isBosunError, type ServiceEntry } from '../../runner/index.js'
 import { MSG, WORKER_SERVICE, parseInventoryReply, type InventoryReply } from '../../jobs/protocol.js'
 import type { TermContext } from './term-context.js'
+import type { RedispatchReason } from '../../runner/metrics/worker-metrics.js'
 import { lostWorker } from './transitions.js'
 
 /** What asking a node on NATS found: its whole inventory, no process there, or no answer in time. */
@@ -89,18 +90,22 @@ export class Liveness {
   }
 
   /** Requeue every job `holder` runs (it is dead): cancelled ones end cancelled, nothing counts as a failure. */
-  requeueAll(holder: string, why: string): void {
+  requeueAll(holder: string, why: string, reason: RedispatchReason): void {
     const { ctx } = this
     const jobs = ctx.fleet.jobsOn(holder)
     if (jobs.length > 0) ctx.log.warn({ worker: holder, jobs: jobs.length, why }, 'worker lost: requeueing its jobs')
+    let requeued = 0
     for (const id of jobs) {
       const t = ctx.table.get(id)
       if (!t || t.phase !== 'running' || t.job.worker !== holder) {
         ctx.fleet.release(holder, id)
         continue
       }
+      requeued++
       void ctx.door.commit(t, lostWorker(t.job, ++t.losses, new Date()), 'background')
     }
+    ctx.deps.metrics?.redispatched(reason, requeued)
+    if (requeued > 0) ctx.deps.onRedispatched?.(holder, requeued, reason)
     this.unreachableSince.delete(holder)
   }
 
@@ -130,7 +135,8 @@ export class Liveness {
     try {
       const probe = await this.probe(holder)
       if (!this.ctx.acting()) return
-      if (probe.kind === 'dead') this.requeueAll(holder, 'no ZooKeeper registration and no NATS subscription')
+      if (probe.kind === 'dead')
+        this.requeueAll(holder, 'no ZooKeeper registration and no NATS subscription', 'worker_died')
       else
         this.ctx.log.warn(
           { worker: holder, probe: probe.kind },
@@ -162,7 +168,11 @@ export class Liveness {
             this.unreachableSince.set(holder, since)
             const registered = ctx.fleet.get(holder) !== undefined
             if (!registered || Date.now() - since >= grace)
-              this.requeueAll(holder, registered ? `unreachable on NATS for ${grace} ms` : 'gone')
+              this.requeueAll(
+                holder,
+                registered ? `unreachable on NATS for ${grace} ms` : 'gone',
+                registered ? 'worker_unreachable' : 'worker_died',
+              )
             return
           }
           if (probe.kind === 'silent') return
@@ -170,7 +180,9 @@ export class Liveness {
             ...probe.inventory.running.map((r) => r.jobId),
             ...probe.inventory.held.map((h) => h.jobId),
           ])
-          for (const id of candidates) if (!known.has(id)) this.d.undispatch(holder, id)
+          const lost = candidates.filter((id) => !known.has(id))
+          for (const id of lost) this.d.undispatch(holder, id)
+          ctx.deps.metrics?.redispatched('dispatch_lost', lost.length)
         } finally {
           this.probing.delete(holder)
         }

@@ -33,6 +33,18 @@ export interface TakeoverFigures {
   requeued: number
   /** Workers that did not answer the inventory in time. */
   silent: number
+  /** The newest older boss's last dispatch as the workers saw it (its epoch, ms since 1970), when any saw one. */
+  predecessorLastDispatch?: { epoch: number; at: number }
+}
+
+/** Of two last dispatches, the one of the newer boss, or the later of one boss's. */
+export function laterDispatch(
+  a: { epoch: number; at: number } | undefined,
+  b: { epoch: number; at: number } | undefined,
+): { epoch: number; at: number } | undefined {
+  if (!a || !b) return a ?? b
+  if (a.epoch !== b.epoch) return a.epoch > b.epoch ? a : b
+  return a.at >= b.at ? a : b
 }
 
 export class Takeover {
@@ -116,6 +128,12 @@ export class Takeover {
 
   private learn(worker: string, probe: Extract<Probe, { kind: 'alive' }>): void {
     this.answered.add(worker)
+    const last = probe.inventory.lastDispatch
+    if (last && last.epoch < this.ctx.epoch)
+      this.figures.predecessorLastDispatch = laterDispatch(this.figures.predecessorLastDispatch, {
+        epoch: last.epoch,
+        at: Date.parse(last.at),
+      })
     for (const r of probe.inventory.running)
       this.adoptions.set(r.jobId, { worker, attempt: r.attempt, startedAt: r.startedAt })
     // A held result arrives through the worker's outbox: until then the job is adopted on that worker.

@@ -13,6 +13,7 @@ import type { JobTable } from './job-table.js'
 import type { ReadyQueue } from './ready-queue.js'
 import type { BossSettings } from './settings.js'
 import type { BossStore } from './store-port.js'
+import type { BossMetrics } from '../../runner/metrics/worker-metrics.js'
 
 /**
  * A term's life: `inventory` (asking every live worker what it runs; records arriving from the
@@ -22,6 +23,15 @@ import type { BossStore } from './store-port.js'
  * more is sent or written).
  */
 export type TermState = 'inventory' | 'loading' | 'active' | 'stopped'
+
+/** What a term reports when it starts dispatching. */
+export interface DispatchingReport {
+  takeoverMs: number
+  adopted: number
+  requeued: number
+  /** The newest older boss's last dispatch as the workers saw it (its epoch, ms since 1970). */
+  predecessorLastDispatch?: { epoch: number; at: number }
+}
 
 export interface TermDeps {
   /**
@@ -44,12 +54,18 @@ export interface TermDeps {
   publishStats(stats: BossStatusReply): void
   /** The term found a newer boss (fenced write or record): give up leadership. */
   onFenced(reason: string): void
+  /** The term starts dispatching (cluster event `boss.active`). */
+  onDispatching?(report: DispatchingReport): void
+  /** Running jobs of a lost worker were put back in the queue (cluster event `job.redispatched`). */
+  onRedispatched?(worker: string, jobs: number, reason: string): void
   /**
    * True when ZooKeeper confirms this process still leads with this term's epoch — then a record
    * claiming a newer epoch is forged or corrupt, not a sign of a newer boss.
    */
   confirmLeadership(): Promise<boolean>
   settings: BossSettings
+  /** Prometheus metrics (METRICS_PORT); absent: nothing is counted. */
+  metrics?: BossMetrics | undefined
   logger: Logger
 }
 

@@ -176,6 +176,12 @@ export class BossTerm {
       },
       'boss term dispatching',
     )
+    this.d.onDispatching?.({
+      takeoverMs: Date.now() - t0,
+      adopted: f.adopted,
+      requeued: f.requeued,
+      ...(f.predecessorLastDispatch === undefined ? {} : { predecessorLastDispatch: f.predecessorLastDispatch }),
+    })
     this.liveness.start()
     this.checkpoints.start()
     this.statsTimer = setInterval(() => this.d.publishStats(this.status()), STATS_INTERVAL_MS)

@@ -1,0 +1,32 @@
+/**
+ * A BossStore that counts the job store's stale-epoch refusals of the boss's writes for metrics
+ * (`bosun_fenced_writes_total{target="store"}`): a batch state write refused with STALE_EPOCH, or a
+ * DONE checkpoint write lost to a newer epoch's. Everything else passes through unchanged; the term
+ * still decides what a refusal means. Used only when metrics are on (worker/process.ts).
+ */
+import { errors, isBosunError } from '../../runner/index.js'
+import type { AgentMetrics } from '../../runner/metrics/worker-metrics.js'
+import type { BossStore } from './store-port.js'
+
+export function countFencedWrites(store: BossStore, metrics: Pick<AgentMetrics, 'fencedWrite'>): BossStore {
+  return {
+    watchBatches: (onBatch, onInitialDone) => store.watchBatches(onBatch, onInitialDone),
+    readBatch: (batch) => store.readBatch(batch),
+    writeState: (state, expect, signal) =>
+      store.writeState(state, expect, signal).catch((err: unknown) => {
+        if (isBosunError(err, errors.STALE_EPOCH)) metrics.fencedWrite('store')
+        throw err
+      }),
+    writeFinal: (job, signal) => store.writeFinal(job, signal),
+    readCheckpoint: (signal) => store.readCheckpoint(signal),
+    writeCheckpoint: async (cp, expect, signal) => {
+      const res = await store.writeCheckpoint(cp, expect, signal)
+      if (!res.ok && (res.checkpoint?.epoch ?? 0) > cp.epoch) metrics.fencedWrite('store')
+      return res
+    },
+    finalsAfter: (after, signal) => store.finalsAfter(after, signal),
+    index: (entries) => store.index(entries),
+    closeBatch: (batch, submitSeq, stateRevision, signal) => store.closeBatch(batch, submitSeq, stateRevision, signal),
+    readSubmitted: (id) => store.readSubmitted(id),
+  }
+}
