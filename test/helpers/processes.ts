@@ -164,13 +164,21 @@ export class TestCluster {
    */
   async start(timeoutMs = 120_000, minWorkers?: number): Promise<this> {
     for (let i = 0; i < (this.opts.workers ?? 3); i++) this.addWorker()
-    const port = await freePort()
-    const env = { ...this.env(), PORT: String(port), HOST: '127.0.0.1', BOSUN_NODE_ID: `api-${port}` }
-    this.api = spawnBosun('api', 'dist/api/main.js', env)
-    this.onSpawn?.(this.api)
-    this.apiUrl = `http://127.0.0.1:${port}`
-    await this.waitReady(minWorkers, timeoutMs)
-    return this
+    // A port freePort() handed out can be taken by another process's outgoing connection before
+    // the API binds it: then the API exits with EADDRINUSE and is started again on another port.
+    for (let attempt = 1; ; attempt++) {
+      const port = await freePort()
+      const env = { ...this.env(), PORT: String(port), HOST: '127.0.0.1', BOSUN_NODE_ID: `api-${port}` }
+      this.api = spawnBosun('api', 'dist/api/main.js', env)
+      this.onSpawn?.(this.api)
+      this.apiUrl = `http://127.0.0.1:${port}`
+      try {
+        await this.waitReady(minWorkers, timeoutMs)
+        return this
+      } catch (err) {
+        if (attempt >= 3 || this.api.running || !/EADDRINUSE/.test(this.api.logs())) throw err
+      }
+    }
   }
 
   addWorker(extraEnv: Record<string, string> = {}): BosunProcess {
@@ -184,15 +192,33 @@ export class TestCluster {
   /** Wait until the API is ready, a boss is elected and `minWorkers` workers accept jobs. */
   async waitReady(minWorkers?: number, timeoutMs = 120_000): Promise<ClusterState> {
     const atLeast = minWorkers ?? (this.opts.workers ?? 3) - 1
-    return waitFor(
-      async () => {
-        const ready = await fetch(`${this.apiUrl}/readyz`).catch(() => undefined)
-        if (!ready?.ok) return undefined
-        const c = await this.clusterState()
-        return c.boss && c.workers.length >= atLeast ? c : undefined
-      },
-      { timeoutMs, intervalMs: 50, what: 'cluster ready' },
-    )
+    let last = 'the API never answered /readyz with 200'
+    try {
+      return await waitFor(
+        async () => {
+          if (!this.api.running) throw new Error(`the API exited with ${await this.api.exited}`)
+          const ready = await fetch(`${this.apiUrl}/readyz`).catch(() => undefined)
+          if (!ready?.ok) return undefined
+          const c = await this.clusterState()
+          last = `last /cluster: boss ${c.boss ? c.boss.id : 'none'}, ${c.workers.length} worker(s)`
+          return c.boss && c.workers.length >= atLeast ? c : undefined
+        },
+        { timeoutMs, intervalMs: 50, what: 'cluster ready' },
+      )
+    } catch (err) {
+      throw new Error(`${(err as Error).message}; ${last}; ${this.logTails()}`, { cause: err })
+    }
+  }
+
+  /** The last lines of every process's log, for a failure message. */
+  logTails(lines = 4): string {
+    return [this.api, ...this.workers]
+      .filter((p) => p !== undefined)
+      .map((p) => {
+        const state = p.running ? 'running' : 'exited'
+        return `${p.name} (${state}): ${p.logs().trim().split('\n').slice(-lines).join(' | ')}`
+      })
+      .join(' ;; ')
   }
 
   async clusterState(): Promise<ClusterState> {

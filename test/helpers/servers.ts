@@ -37,25 +37,50 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
 const handedOut = new Set<number>()
 
 /**
- * A free TCP port on 127.0.0.1 (the OS picks it; we release it at once), never one this process was
- * given before: the OS does offer a just-released port again (about 2% of 300 calls here), and an
- * ensemble config naming one port twice makes ZooKeeper exit with "invalid config" (exit 2).
+ * Ports below the kernel's ephemeral range: a port inside it can be taken as the local port of any
+ * process's outgoing connection between freePort() and the server binding it (then the server exits
+ * with EADDRINUSE). Undefined when the range cannot be read or leaves no room below it.
+ */
+const belowEphemeral: { lo: number; hi: number } | undefined = (() => {
+  try {
+    const [ephemeralLo] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number)
+    const lo = 20_000
+    const hi = (ephemeralLo ?? 0) - 1
+    return hi - lo >= 2_000 ? { lo, hi } : undefined
+  } catch {
+    return undefined
+  }
+})()
+
+/**
+ * A free TCP port on 127.0.0.1, never one this process was given before (an ensemble config naming
+ * one port twice makes ZooKeeper exit with "invalid config"). Picked at random below the ephemeral
+ * range and checked by binding it; the OS's pick when there is no such range.
  */
 export async function freePort(): Promise<number> {
-  for (;;) {
-    const port = await osFreePort()
-    if (handedOut.has(port)) continue
+  for (let tries = 0; ; tries++) {
+    const wanted = belowEphemeral && tries < 200 ? randomPort(belowEphemeral) : 0
+    const port = await bindable(wanted)
+    if (port === undefined || handedOut.has(port)) continue
     handedOut.add(port)
     return port
   }
 }
 
-function osFreePort(): Promise<number> {
+function randomPort(range: { lo: number; hi: number }): number {
+  return range.lo + Math.floor(Math.random() * (range.hi - range.lo + 1))
+}
+
+/** Listen on `port` (0: the OS picks) on 127.0.0.1 and release it: the port, or undefined when taken. */
+function bindable(port: number): Promise<number | undefined> {
   return new Promise((resolve, reject) => {
     const srv = createServer()
     srv.unref()
-    srv.on('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
+    srv.on('error', (err: NodeJS.ErrnoException) => {
+      if (port !== 0 && (err.code === 'EADDRINUSE' || err.code === 'EACCES')) resolve(undefined)
+      else reject(err)
+    })
+    srv.listen(port, '127.0.0.1', () => {
       const addr = srv.address()
       if (addr === null || typeof addr === 'string') return reject(new Error('no port'))
       srv.close(() => resolve(addr.port))
