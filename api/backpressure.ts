@@ -4,45 +4,51 @@
  * grow without bound. Jobs accepted since the last report count too, so a burst cannot overshoot
  * the limit by more than one report interval's worth of other APIs' submissions.
  */
+import type { BossStatusReply } from '../jobs/protocol.js'
 import { errors } from '../runner/index.js'
 
-export interface BossStats {
+/** The boss's last load report as the API keeps it (GET /cluster/stats, metrics). */
+export interface BossLoad {
+  /** When the API received it. */
+  at: string
   epoch: number
+  since: string
   queued: number
   running: number
+  finished: number
 }
 
 /** Reports older than this are ignored (the boss is gone or silent): no limit is applied on stale data. */
 const STALE_MS = 3000
 
 export class Backpressure {
-  private queued = 0
-  private running = 0
+  private last: BossLoad | undefined
   private acceptedSince = 0
   private at = 0
 
   constructor(private readonly maxQueued: number) {}
 
-  /** A report from the boss. */
-  observe(stats: unknown): void {
-    const s = stats as Partial<BossStats> | undefined
-    if (!s || typeof s.queued !== 'number' || !Number.isFinite(s.queued) || s.queued < 0) return
-    this.queued = s.queued
-    this.running = typeof s.running === 'number' && Number.isFinite(s.running) && s.running >= 0 ? s.running : 0
-    this.acceptedSince = 0
+  /** A report from the boss (parsed: garbage never gets here). */
+  observe(s: BossStatusReply): void {
+    // a deposed boss's last report arriving after its successor's first
+    if (this.last !== undefined && s.epoch < this.last.epoch && Date.now() - this.at < STALE_MS) return
     this.at = Date.now()
+    const { epoch, since, queued, running, finished } = s
+    this.last = { at: new Date(this.at).toISOString(), epoch, since, queued, running, finished }
+    this.acceptedSince = 0
   }
 
-  /** The boss's last report (metrics), undefined before the first. */
-  latest(): { queued: number; running: number } | undefined {
-    return this.at === 0 ? undefined : { queued: this.queued, running: this.running }
+  /** The boss's last report, undefined before the first. */
+  latest(): BossLoad | undefined {
+    return this.last
   }
 
   /** Throws QUEUE_FULL (429) when `n` more jobs would pass the limit. */
   admit(n: number): void {
     if (this.maxQueued <= 0 || Date.now() - this.at > STALE_MS) return
-    if (this.queued + this.acceptedSince + n > this.maxQueued) {
-      throw errors.QUEUE_FULL(`the queue is full (${this.queued} jobs queued, limit ${this.maxQueued}); retry later`, {
+    const queued = this.last?.queued ?? 0
+    if (queued + this.acceptedSince + n > this.maxQueued) {
+      throw errors.QUEUE_FULL(`the queue is full (${queued} jobs queued, limit ${this.maxQueued}); retry later`, {
         retryAfterSeconds: 1,
       })
     }

@@ -36,7 +36,16 @@ import {
   type SubmittedJob,
 } from '../jobs/streams/index.js'
 import type { Backpressure } from './backpressure.js'
-import type { ClusterView, HealthView, JobPage, JobQuery, JobService, SubmitOptions, SubmitResult } from './service.js'
+import type {
+  ClusterLoadView,
+  ClusterView,
+  HealthView,
+  JobPage,
+  JobQuery,
+  JobService,
+  SubmitOptions,
+  SubmitResult,
+} from './service.js'
 import { newBatchId } from './job-ids.js'
 import { StoreDeadline } from './store-deadline.js'
 
@@ -181,6 +190,12 @@ export class ClusterJobService implements JobService {
     }
     // Not an unfinished job: a finished one is answered as it is, an unknown one is null (404).
     return this.get(id)
+  }
+
+  load(): ClusterLoadView {
+    const l = this.d.backpressure.latest()
+    if (l === undefined) return { at: null, epoch: null, since: null, queued: 0, running: 0, finished: 0 }
+    return { ...l }
   }
 
   async cluster(): Promise<ClusterView> {

@@ -17,7 +17,7 @@ import { watchConnections } from '../runner/events/connection-events.js'
 import { watchLeadership } from './leadership-watch.js'
 import { ApiMetrics } from '../runner/metrics/api-metrics.js'
 import { nodeConnections } from '../runner/metrics/process-metrics.js'
-import { BOSS, WORKER_SERVICE } from '../jobs/protocol.js'
+import { BOSS, parseBossStatusReply, WORKER_SERVICE } from '../jobs/protocol.js'
 
 interface Config {
   runtime: RuntimeConfig
@@ -47,7 +47,14 @@ class ApiProcess {
         newBatchId,
       })
       const backpressure = new Backpressure(cfg.api.maxQueuedJobs)
-      node.transport.listen(bossStatsSubject(cfg.runtime.cluster), (envelope) => backpressure.observe(envelope.body))
+      const loadLog = node.logger.child({ component: 'boss-load' })
+      node.transport.listen(bossStatsSubject(cfg.runtime.cluster), (envelope) => {
+        try {
+          backpressure.observe(parseBossStatusReply(envelope.body))
+        } catch (err) {
+          loadLog.warn({ err, from: envelope.from }, 'a boss load report that is not one: dropped')
+        }
+      })
       const service = new ClusterJobService({
         backpressure,
         cluster: cfg.runtime.cluster,

@@ -20,7 +20,7 @@ import {
   type JobSpec,
   type publicJob,
 } from '../jobs/model.js'
-import type { ClusterView } from './service.js'
+import type { ClusterLoadView, ClusterView } from './service.js'
 
 /** Most jobs one POST /jobs/batch may carry (README "HTTP API"). */
 export const MAX_BATCH_SIZE = 1000
@@ -221,6 +221,19 @@ export const HealthSchema = Type.Object(
 type Equal<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false
 type Assert<T extends true> = T
 type _SpecMatches = Assert<Equal<Required<Static<typeof JobSpecSchema>>, Required<JobSpec>>>
+export const ClusterLoadSchema = Type.Object(
+  {
+    at: Type.Union([isoTime('when the API received the report'), Type.Null()]),
+    epoch: Type.Union([Type.Integer({ description: 'the reporting boss' }), Type.Null()]),
+    since: Type.Union([isoTime("when the reporting boss's term began"), Type.Null()]),
+    queued: Type.Integer({ description: 'jobs waiting to run' }),
+    running: Type.Integer({ description: 'jobs running' }),
+    finished: Type.Integer({ description: 'jobs this boss term finalized (cumulative; 0 at each new term)' }),
+  },
+  { additionalProperties: false, title: 'ClusterLoad' },
+)
+
 type _ClusterMatches = Assert<Equal<Static<typeof ClusterViewSchema>, ClusterView>>
+type _LoadMatches = Assert<Equal<Static<typeof ClusterLoadSchema>, ClusterLoadView>>
 type _JobKeysMatch = Assert<Equal<keyof Static<typeof JobSchema>, keyof ReturnType<typeof publicJob>>>
 type _JobAssignable = Assert<ReturnType<typeof publicJob> extends Static<typeof JobSchema> ? true : false>

@@ -48,6 +48,16 @@ export interface ClusterView {
   workers: WorkerView[]
 }
 
+/** `GET /cluster/stats`: the acting boss's last load report; nulls and zeros before the first. */
+export interface ClusterLoadView {
+  at: string | null
+  epoch: number | null
+  since: string | null
+  queued: number
+  running: number
+  finished: number
+}
+
 /** Readiness: which connections are up (`GET /readyz`). */
 export interface HealthView {
   zk: boolean
@@ -115,6 +125,8 @@ export interface JobService {
   cancel(id: string): Promise<Job | null>
   /** The boss (null when none is elected) and the live workers. */
   cluster(): Promise<ClusterView>
+  /** The boss's last load report (queue depth, running, jobs its term finished); must answer at once. */
+  load(): ClusterLoadView
   /** Connection state for readiness; must not throw and must answer at once. */
   health(): HealthView
 }

@@ -340,6 +340,8 @@ export interface BossStatusReply {
   since: string
   queued: number
   running: number
+  /** Jobs this term finalized (cumulative; starts at 0 with each term). */
+  finished: number
   workers: Record<string, number>
 }
 
@@ -350,13 +352,16 @@ export function parseBossStatusReply(x: unknown): BossStatusReply {
     typeof x.since !== 'string' ||
     !isSafeCount(x.queued) ||
     !isSafeCount(x.running) ||
+    (x.finished !== undefined && !isSafeCount(x.finished)) ||
     !isObject(x.workers)
   ) {
-    throw errors.BAD_MESSAGE('boss status needs { epoch, since, queued, running, workers }')
+    throw errors.BAD_MESSAGE('boss status needs { epoch, since, queued, running, finished?, workers }')
   }
   const workers: Record<string, number> = {}
   for (const [id, n] of Object.entries(x.workers)) if (isSafeCount(n)) workers[id] = n
-  return { epoch: x.epoch, since: x.since, queued: x.queued, running: x.running, workers }
+  // `finished` is absent in a report from a boss of an older build
+  const finished = x.finished ?? 0
+  return { epoch: x.epoch, since: x.since, queued: x.queued, running: x.running, finished, workers }
 }
 
 /** One finished job in a finished notice: a wake-up for whoever waits on it (the store has the record). */

@@ -17,6 +17,7 @@ t.test('without a valid token: 401 in the error shape, service untouched', async
     { method: 'GET' as const, url: '/jobs/J00000001' },
     { method: 'DELETE' as const, url: '/jobs/J00000001' },
     { method: 'GET' as const, url: '/cluster' },
+    { method: 'GET' as const, url: '/cluster/stats' },
   ]
   const badHeaders: (Record<string, string> | undefined)[] = [
     undefined,

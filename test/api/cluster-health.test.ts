@@ -21,6 +21,25 @@ t.test('GET /cluster: the boss and the workers', async (t) => {
   t.ok(down.headers['retry-after'])
 })
 
+t.test("GET /cluster/stats: the boss's last load report, zeros and nulls before the first", async (t) => {
+  const { inject, service } = await makeApp(t)
+  const none = await inject({ method: 'GET', url: '/cluster/stats' })
+  t.equal(none.statusCode, 200)
+  t.same(none.json(), { at: null, epoch: null, since: null, queued: 0, running: 0, finished: 0 })
+
+  service.loadView = {
+    at: '2026-12-02T10:00:01.000Z',
+    epoch: 7,
+    since: '2026-12-02T09:59:00.000Z',
+    queued: 12,
+    running: 3,
+    finished: 4501,
+  }
+  const res = await inject({ method: 'GET', url: '/cluster/stats' })
+  t.equal(res.statusCode, 200)
+  t.same(res.json(), service.loadView)
+})
+
 t.test('GET /healthz is 200 whatever the connections', async (t) => {
   const { inject, service } = await makeApp(t)
   service.healthState = { zk: false, nats: false }

@@ -37,6 +37,7 @@ t.test('/docs/json lists every route with its methods, schemas and responses', a
     'GET /cluster/events',
     'GET /cluster/events/stream',
     'GET /cluster/leadership',
+    'GET /cluster/stats',
     'GET /healthz',
     'GET /jobs',
     'GET /jobs/{id}',

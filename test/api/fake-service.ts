@@ -13,6 +13,7 @@ import {
   type JobSpec,
 } from '../../jobs/model.js'
 import type {
+  ClusterLoadView,
   ClusterView,
   HealthView,
   JobPage,
@@ -151,6 +152,13 @@ export class FakeJobService implements JobService {
     this.calls.cluster += 1
     this.check()
     return this.clusterView
+  }
+
+  loadView: ClusterLoadView = { at: null, epoch: null, since: null, queued: 0, running: 0, finished: 0 }
+
+  load(): ClusterLoadView {
+    // like the real service: answers from memory, never throws
+    return this.loadView
   }
 
   health(): HealthView {

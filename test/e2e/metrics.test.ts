@@ -68,6 +68,15 @@ t.test('a job counted by the worker that ran it and by the API; the boss reports
   t.equal(sample(api, 'bosun_boss_epoch'), state.boss!.epoch)
   t.equal(sample(api, 'bosun_zookeeper_connected'), 1)
 
+  const stats = await waitFor(
+    async () => {
+      const s = (await cluster.get('/cluster/stats')).body
+      return s.epoch === state.boss!.epoch && s.finished >= 1 ? s : undefined
+    },
+    { timeoutMs: 10_000, what: "GET /cluster/stats counts the boss's finished job" },
+  )
+  t.match(stats, { since: state.boss!.since, queued: 0, running: 0, finished: 1 }, 'the load report, from the boss')
+
   const other = await fetch(metricsUrl(runner).replace('/metrics', '/other'))
   t.equal(other.status, 404, 'only /metrics')
 })
@@ -99,6 +108,14 @@ t.test('kill -9 the boss: the survivor becomes boss, its epoch and leader change
   const gap = sample(api, 'bosun_failover_gap_seconds_sum')!
   t.ok(gap > 0.5 && gap < 30, `the gap of a kill -9 (${gap} s) is about a session timeout`)
   t.equal(sample(api, 'bosun_workers'), 0, 'the survivor is the boss: no worker runs jobs')
+  const stats = await waitFor(
+    async () => {
+      const s = (await cluster.get('/cluster/stats')).body
+      return s.epoch > before.epoch ? s : undefined
+    },
+    { timeoutMs: 10_000, what: 'GET /cluster/stats from the new boss' },
+  )
+  t.equal(stats.finished, 0, "the count is the new term's")
 })
 
 t.test('SIGTERM: the metrics port is closed and the worker exits 0', async (t) => {

@@ -45,6 +45,8 @@ export class BossTerm {
   private tailKnown = false
   private readonly early: OpenBatch[] = []
   private statsTimer: NodeJS.Timeout | undefined
+  /** Jobs this term finalized, for its load reports (the dashboard's throughput). */
+  private finished = 0
   private readonly log: Logger
 
   constructor(private readonly d: TermDeps) {
@@ -84,7 +86,10 @@ export class BossTerm {
       queue,
       log: this.log,
       runningWriteDelayMs: d.settings.runningWriteDelayMs,
-      publishFinished: (job) => d.publishFinished(job),
+      publishFinished: (job) => {
+        this.finished++
+        d.publishFinished(job)
+      },
       onFinal: (t) => this.finalDurable(t),
       wake: () => this.dispatcher.wake(),
       acting: () => this.acting(),
@@ -233,6 +238,7 @@ export class BossTerm {
       since: this.d.since,
       queued: table.count('queued'),
       running: table.count('running'),
+      finished: this.finished,
       workers: fleet.runningCounts(),
     }
   }
