@@ -1,4 +1,5 @@
 /** Plain-text rendering for the CLI: aligned tables, short times and durations. No colours, no dependency. */
+import type { LeadershipTerm } from '../runner/events/leadership.js'
 import type { ClusterEvent } from '../runner/events/model.js'
 
 const text = (x: unknown): string => (typeof x === 'string' || typeof x === 'number' ? String(x) : '?')
@@ -59,4 +60,22 @@ export function eventLine(e: ClusterEvent): string {
   }
   const epoch = e.epoch === undefined ? '' : ` epoch ${e.epoch}`
   return `${clock(e.at)}  ${e.type.padEnd(19)}${epoch}  ${what}  [${e.source.id}]`
+}
+
+/**
+ * A leadership change in one line: who holds the new term, whom it followed and why that term
+ * ended, the gap without a dispatching boss, and the takeover. `previous` is the term before it.
+ */
+export function leadershipChangeLine(term: LeadershipTerm, previous: LeadershipTerm | undefined): string {
+  const who = `epoch ${term.epoch}: ${term.boss.id} (${term.boss.host} pid ${term.boss.pid})`
+  const take = term.takeover
+  const takeover =
+    take === undefined
+      ? ''
+      : `; takeover ${duration(take.takeoverMs)}, adopted ${text(take.adopted)}, requeued ${text(take.requeued)}`
+  if (previous === undefined || term.after === 'first') return `${who} is the boss (first start)${takeover}`
+  const ended = previous.ended ?? term.after ?? 'ended'
+  const leaderless = term.leaderlessMs === undefined ? '' : ` (leaderless ${duration(term.leaderlessMs)})`
+  const gap = `gap ${duration(term.gapBeforeMs)}${leaderless}`
+  return `${who} took over from ${previous.boss.id} (${ended}); ${gap}${takeover}`
 }

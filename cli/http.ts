@@ -20,8 +20,16 @@ export interface ApiClient {
   readonly url: string
   /** `T` is the API's answer on success (its OpenAPI shapes); anything else is a CliError. */
   request<T>(method: string, path: string, body?: unknown): Promise<T>
-  /** Server-Sent Events of `path` until `signal` aborts or the server ends the stream. */
-  stream(path: string, onEvent: (data: unknown) => void, signal: AbortSignal): Promise<void>
+  /**
+   * Server-Sent Events of `path` (each event's data and `id:`) until `signal` aborts or the server
+   * ends the stream; `lastEventId` resumes after that event (the Last-Event-ID header).
+   */
+  stream(
+    path: string,
+    onEvent: (data: unknown, id: string | undefined) => void,
+    signal: AbortSignal,
+    lastEventId?: string,
+  ): Promise<void>
 }
 
 export function apiClient(url: string, token: string | undefined): ApiClient {
@@ -59,13 +67,15 @@ export function apiClient(url: string, token: string | undefined): ApiClient {
       if (res.status >= 400) throw errorOf(res.status, parsed, path)
       return parsed as T
     },
-    async stream(path, onEvent, signal) {
-      const res = await send('GET', path, { headers: headers({ accept: 'text/event-stream' }), signal }).catch(
-        (err) => {
-          if (signal.aborted) return undefined
-          throw err
-        },
-      )
+    async stream(path, onEvent, signal, lastEventId) {
+      const resume: Record<string, string> = lastEventId === undefined ? {} : { 'last-event-id': lastEventId }
+      const res = await send('GET', path, {
+        headers: headers({ accept: 'text/event-stream', ...resume }),
+        signal,
+      }).catch((err) => {
+        if (signal.aborted) return undefined
+        throw err
+      })
       if (!res) return
       if (res.status >= 400) throw errorOf(res.status, await res.json().catch(() => undefined), path)
       const decoder = new TextDecoder()
@@ -74,14 +84,14 @@ export function apiClient(url: string, token: string | undefined): ApiClient {
         for await (const value of res.body as unknown as AsyncIterable<Uint8Array>) {
           buf += decoder.decode(value, { stream: true })
           for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
-            const data = buf
-              .slice(0, i)
-              .split('\n')
+            const lines = buf.slice(0, i).split('\n')
+            buf = buf.slice(i + 2)
+            const data = lines
               .filter((l) => l.startsWith('data: '))
               .map((l) => l.slice(6))
               .join('\n')
-            buf = buf.slice(i + 2)
-            if (data !== '') onEvent(JSON.parse(data) as unknown)
+            const id = lines.find((l) => l.startsWith('id: '))?.slice(4)
+            if (data !== '') onEvent(JSON.parse(data) as unknown, id)
           }
         }
       } catch (err) {

@@ -6,11 +6,14 @@
  * `GET /readyz` and a boss, prints the API URL and a curl example. Ctrl-C / SIGTERM stops
  * everything (Procfile processes first, then the servers; SIGTERM, SIGKILL after 10 s), a second
  * Ctrl-C kills at once. A crashed Procfile process is reported and left down (BOSUN_RESTART=always
- * restarts it); crashed servers are restarted. See .notes/README-run.md for every option.
+ * restarts it); crashed servers are restarted. Once ready it prints the cluster's events as they
+ * happen, leadership changes highlighted (scripts/lib/event-feed.ts; BOSUN_EVENT_LOG=0 turns it off).
+ * README's "The local cluster (`npm start`)" lists every option.
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { followClusterEvents } from './lib/event-feed.js'
 import { Output } from './lib/output.js'
 import { processAlive } from './lib/proc.js'
 import {
@@ -32,8 +35,9 @@ const USAGE = `usage: npm start -- [api=N] [worker=N]   (or: node dist/scripts/c
   --fresh   wipe the ZooKeeper and NATS data under BOSUN_HOME first
 environment: BOSUN_HOME (data folder, default ./.bosun), BOSUN_PROCFILE, BOSUN_ZK_PORT, BOSUN_NATS_PORT,
   BOSUN_NATS_MONITOR_PORT, BOSUN_API_PORT (first api port), BOSUN_READY_TIMEOUT_MS, BOSUN_RESTART=always,
-  BOSUN_STOP_TIMEOUT_MS, BOSUN_CLUSTER_PIDS=1; passed to the processes: BOSUN_CLUSTER, ZK_SESSION_TIMEOUT_MS,
-  LOG_LEVEL, LOG_PRETTY, HOST, WORKER_CONCURRENCY, FUNCTIONS_DIR …`
+  BOSUN_STOP_TIMEOUT_MS, BOSUN_CLUSTER_PIDS=1, BOSUN_EVENT_LOG=0 (no event lines);
+  passed to the processes: BOSUN_CLUSTER, ZK_SESSION_TIMEOUT_MS, LOG_LEVEL, LOG_PRETTY, HOST,
+  WORKER_CONCURRENCY, FUNCTIONS_DIR …`
 
 /** A positive integer from the environment, or undefined when unset. */
 function intEnv(name: string): number | undefined {
@@ -80,6 +84,7 @@ interface Settings {
   readonly readyTimeoutMs: number
   readonly stopTimeoutMs: number
   readonly printPids: boolean
+  readonly eventLog: boolean
   /** Explicit ports from BOSUN_*_PORT (undefined: preferred port or any free one). */
   readonly ports: { zk?: number; nats?: number; natsMonitor?: number; api?: number }
 }
@@ -104,6 +109,7 @@ function readSettings(argv: string[]): Settings {
     readyTimeoutMs: intEnv('BOSUN_READY_TIMEOUT_MS') ?? 120_000,
     stopTimeoutMs: intEnv('BOSUN_STOP_TIMEOUT_MS') ?? 10_000,
     printPids: process.env.BOSUN_CLUSTER_PIDS === '1',
+    eventLog: process.env.BOSUN_EVENT_LOG !== '0',
     ports: {
       zk: portEnv('BOSUN_ZK_PORT'),
       nats: portEnv('BOSUN_NATS_PORT'),
@@ -127,17 +133,19 @@ class LocalCluster {
   private closing: Promise<void> | undefined
   private closingSince = 0
   private readonly aborter = new AbortController()
+  private readonly startedAt = new Date()
 
   constructor(private readonly s: Settings) {
     this.supervisor = new Supervisor(this.output, s.stopTimeoutMs)
     this.runDir = join(s.home, 'run')
     this.output.register('bosun')
+    this.output.register('events')
     for (const name of ['zookeeper', 'nats']) this.output.register(name, true)
     for (const [type, count] of s.formation) if (count > 0) this.output.register(`${type}.${count}`)
   }
 
   say(text: string, error = false): void {
-    this.output.line('bosun', text, error)
+    this.output.line('bosun', text, error ? 'error' : undefined)
   }
 
   async run(): Promise<void> {
@@ -257,6 +265,15 @@ class LocalCluster {
       this.say('note: with worker=1 the only worker is the boss, which does not run jobs; use worker=2 or more')
     this.say('Ctrl-C stops everything')
     this.recordPids()
+    if (this.s.eventLog && this.apiUrls.length > 0) {
+      void followClusterEvents({
+        apiUrls: this.apiUrls,
+        token,
+        since: this.startedAt,
+        signal: this.aborter.signal,
+        print: (line, highlight) => this.output.line('events', line, highlight ? 'highlight' : undefined),
+      })
+    }
   }
 
   private onCrash(name: string, exit: ExitInfo, willRestart: boolean): void {

@@ -7,6 +7,8 @@ import type { Readable } from 'node:stream'
 const COLOURS = [36, 33, 32, 35, 34, 96, 93, 92, 95, 94] as const
 const DIM = 90
 const RED = 31
+/** Bold yellow: a line that must stand out (a leadership change). */
+const HIGHLIGHT = '1;33'
 
 /** Where prefixed lines go; a test can pass an array-backed writer. */
 export interface LineWriter {
@@ -47,12 +49,15 @@ export class Output {
     this.width = Math.max(this.width, name.length)
   }
 
-  /** Print one line (or several, split on newlines) under `name`. `error` shows the text in red. */
-  line(name: string, text: string, error = false): void {
+  /**
+   * Print one line (or several, split on newlines) under `name`. `error` shows the text in red;
+   * `highlight` in bold yellow, or after `>> ` without colours.
+   */
+  line(name: string, text: string, style?: 'error' | 'highlight'): void {
     this.register(name)
     const label = name.padEnd(this.width)
     for (const l of text.split(/\r?\n/)) {
-      const body = error && this.color ? paint(RED, l) : l
+      const body = styled(l, style, this.color)
       this.out.write(`${this.color ? paint(this.colours.get(name)!, `${label} |`) : `${label} |`} ${body}\n`)
     }
   }
@@ -76,6 +81,12 @@ export class Output {
   }
 }
 
-function paint(code: number, text: string): string {
+function styled(text: string, style: 'error' | 'highlight' | undefined, color: boolean): string {
+  if (style === 'error') return color ? paint(RED, text) : text
+  if (style === 'highlight') return color ? paint(HIGHLIGHT, text) : `>> ${text}`
+  return text
+}
+
+function paint(code: number | string, text: string): string {
   return `\u001b[${code}m${text}\u001b[0m`
 }

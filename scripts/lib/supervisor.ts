@@ -77,7 +77,7 @@ export class Supervised {
     this.state = 'running'
     if (child.stdout) this.owner.output.pipe(spec.name, child.stdout)
     if (child.stderr) this.owner.output.pipe(spec.name, child.stderr)
-    child.on('error', (err) => this.owner.output.line(spec.name, `cannot start: ${err.message}`, true))
+    child.on('error', (err) => this.owner.output.line(spec.name, `cannot start: ${err.message}`, 'error'))
     child.once('exit', (code, signal) => this.onExit(child, { code, signal }))
     if (child.pid !== undefined) this.owner.emit('spawn', spec.name, child.pid)
   }
@@ -115,7 +115,7 @@ export class Supervised {
     signalGroup(pgid, 'SIGCONT') // a paused (SIGSTOPped) process cannot handle SIGTERM
     signalGroup(pgid, 'SIGTERM')
     if (!(await pollUntil(gone, timeoutMs))) {
-      this.owner.output.line(this.spec.name, `did not stop within ${timeoutMs / 1000} s, sending SIGKILL`, true)
+      this.owner.output.line(this.spec.name, `did not stop within ${timeoutMs / 1000} s, sending SIGKILL`, 'error')
       signalGroup(pgid, 'SIGKILL')
       await pollUntil(gone, 5000)
     }

@@ -1,11 +1,13 @@
 /**
  * `npm start` end to end: the launcher (dist/scripts/cluster.js, built by `npm test`) starts
  * ZooKeeper, NATS, the real api and 2 workers from the repository's Procfile; a job submitted with
- * ?wait runs on the worker that is not the boss; Ctrl-C (SIGINT) stops everything, servers
- * included, and no process it started survives.
+ * ?wait runs on the worker that is not the boss; the cluster's events are printed as they happen,
+ * and a kill -9 of the boss shows as highlighted lines and a leadership summary with the gap;
+ * Ctrl-C (SIGINT) stops everything, servers included, and no process it started survives.
  */
 import t from 'tap'
 import { portFree } from '../../scripts/lib/servers.js'
+import { waitFor } from '../helpers/wait.js'
 import { startLauncher, survivors } from './launcher.js'
 
 t.test('local cluster: ready, runs an echo job, SIGINT leaves nothing behind', async (t) => {
@@ -22,7 +24,7 @@ t.test('local cluster: ready, runs an echo job, SIGINT leaves nothing behind', a
   t.match(l.lines.join('\n'), /ready: API http:\/\/127\.0\.0\.1:\d+/, 'prints the API URL')
   t.match(l.lines.join('\n'), /curl -s -X POST '.*\/jobs\?wait=\d+'.*"function":"echo"/, 'prints a curl example')
 
-  const cluster = (await (await fetch(`${api}/cluster`)).json()) as { boss: { id: string } | null }
+  const cluster = (await (await fetch(`${api}/cluster`)).json()) as { boss: { id: string; epoch: number } | null }
   t.ok(
     cluster.boss && ['worker-1', 'worker-2'].includes(cluster.boss.id),
     `a worker of this launcher is the boss (got ${JSON.stringify(cluster.boss)})`,
@@ -41,6 +43,30 @@ t.test('local cluster: ready, runs an echo job, SIGINT leaves nothing behind', a
   t.ok(
     job.worker && ['worker-1', 'worker-2'].includes(job.worker) && job.worker !== cluster.boss?.id,
     `ran on the worker that is not the boss (worker ${job.worker})`,
+  )
+
+  const bossEpoch = cluster.boss!.epoch
+  await waitFor(() => l.lines.some((x) => /^events +\| >> \S+ +boss\.elected +epoch \d+/.test(x)), {
+    timeoutMs: 30_000,
+    what: `the first boss's election in the event lines: ${l.tail(8)}`,
+  })
+  process.kill(pids.processes[cluster.boss!.id.replace('-', '.')]!, 'SIGKILL')
+  const change = new RegExp(
+    `^events +\\| >> leadership epoch (\\d+): (worker-\\d) .* took over from ${cluster.boss!.id} \\(crashed\\); ` +
+      'gap ([\\d,]+) ms',
+  )
+  const line = await waitFor(() => l.lines.find((x) => change.test(x)), {
+    timeoutMs: 60_000,
+    what: `the leadership change line after kill -9 of the boss: ${l.tail(8)}`,
+  })
+  const [, epoch, holder, gap] = change.exec(line)!
+  t.ok(Number(epoch) > bossEpoch, `a newer epoch (${epoch} > ${bossEpoch})`)
+  t.not(holder, cluster.boss!.id, 'held by the survivor')
+  const gapMs = Number(gap!.replaceAll(',', ''))
+  t.ok(gapMs > 1000 && gapMs < 30_000, `the gap (${gapMs} ms) is about the 3 s session timeout`)
+  t.ok(
+    l.lines.some((x) => new RegExp(`^events +\\| >> \\S+ +boss\\.elected +epoch ${epoch} `).test(x)),
+    'the election itself is a highlighted event line',
   )
 
   l.child.kill('SIGINT')

@@ -106,11 +106,15 @@ t.test('Output prefixes lines, pads names, splits chunks, flushes a partial last
   const coloured: string[] = []
   const c = new Output({ color: true, out: { write: (s: string) => coloured.push(s) } })
   c.line('api.1', 'x')
-  c.line('api.1', 'oops', true)
+  c.line('api.1', 'oops', 'error')
+  c.line('events', 'boss.elected', 'highlight')
   /* eslint-disable no-control-regex -- ANSI colour codes */
   t.match(coloured[0], /^\u001b\[\d+mapi\.1 \|\u001b\[0m x\n$/)
   t.match(coloured[1], /\u001b\[31moops\u001b\[0m/)
+  t.match(coloured[2], /\u001b\[1;33mboss\.elected\u001b\[0m/, 'a highlighted line is bold yellow')
   /* eslint-enable no-control-regex */
+  out.line('events', 'boss.elected', 'highlight')
+  t.match(written.at(-1), /^events +\| >> boss\.elected\n$/, 'and marked with >> without colours')
 
   t.equal(defaultColor({ isTTY: true }, {}), true)
   t.equal(defaultColor({ isTTY: false }, {}), false)
