@@ -6,16 +6,11 @@
  * The API only binds (creating with defaults when it starts first); a worker also updates an
  * existing stream whose age limit or replica count differs from its configuration.
  */
-import {
-  DiscardPolicy,
-  RetentionPolicy,
-  StorageType,
-  type JetStreamManager,
-  type StreamConfig,
-} from '@nats-io/jetstream'
+import { DiscardPolicy, RetentionPolicy, StorageType, type JetStreamManager } from '@nats-io/jetstream'
 import { errors } from '../../runner/errors.js'
 import type { Logger } from '../../runner/logger.js'
 import { isTransient } from '../store-codec.js'
+import { ensureStream, type StreamSpec } from '../../runner/jetstream-stream.js'
 import { retryDelay, sleep } from '../../runner/retry.js'
 import { streamNames, type StreamNames } from './layout.js'
 
@@ -38,7 +33,7 @@ export interface OpenedStreams extends StreamNames {
 const DUPLICATE_WINDOW_MS = 120_000
 const ns = (ms: number) => ms * 1_000_000
 
-function configs(o: OpenOptions): Array<Partial<StreamConfig> & { name: string }> {
+function configs(o: OpenOptions): StreamSpec[] {
   const names = streamNames(o.cluster)
   const base = {
     storage: StorageType.File,
@@ -105,7 +100,7 @@ export async function openStreams(jsm: JetStreamManager, o: OpenOptions, log: Lo
   for (const cfg of configs(o)) {
     for (let attempt = 0; ; attempt++) {
       try {
-        await ensure(jsm, cfg, log, o.apply)
+        await ensureStream(jsm, cfg, log, o.apply)
         break
       } catch (err) {
         if (!isTransient(err) || Date.now() > deadline)
@@ -115,39 +110,4 @@ export async function openStreams(jsm: JetStreamManager, o: OpenOptions, log: Lo
     }
   }
   return { ...streamNames(o.cluster), idem: `bosun_${o.cluster}_idem` }
-}
-
-async function ensure(
-  jsm: JetStreamManager,
-  cfg: Partial<StreamConfig> & { name: string },
-  log: Logger,
-  apply: boolean,
-): Promise<void> {
-  let info
-  try {
-    info = await jsm.streams.info(cfg.name)
-  } catch (err) {
-    if (!/stream not found/i.test((err as Error).message)) throw err
-    try {
-      await jsm.streams.add(cfg)
-      log.info({ stream: cfg.name, replicas: cfg.num_replicas }, 'stream created')
-      return
-    } catch (addErr) {
-      if (!/already in use/i.test((addErr as Error).message)) throw addErr
-      info = await jsm.streams.info(cfg.name) // a concurrent first start created it
-    }
-  }
-  const replicasDiffer = info.config.num_replicas !== cfg.num_replicas
-  const ageDiffers = info.config.max_age !== cfg.max_age || info.config.duplicate_window !== cfg.duplicate_window
-  if (!apply || (!replicasDiffer && !ageDiffers)) return
-  await jsm.streams.update(cfg.name, {
-    ...info.config,
-    num_replicas: cfg.num_replicas!,
-    max_age: cfg.max_age!,
-    duplicate_window: cfg.duplicate_window!,
-  })
-  log.info(
-    { stream: cfg.name, replicas: cfg.num_replicas, maxAgeMs: (cfg.max_age ?? 0) / 1e6 },
-    'stream updated to this configuration',
-  )
 }

@@ -36,7 +36,8 @@ export interface LeadershipTerm {
   takeover?: { takeoverMs?: number; adopted?: number; requeued?: number }
 }
 
-interface Partial {
+/** What the events of one epoch say, before they become a LeadershipTerm. */
+interface TermParts {
   epoch: number
   boss?: TermHolder
   start?: string
@@ -64,7 +65,7 @@ function holderOf(x: unknown): TermHolder | undefined {
 }
 
 /** When a crashed boss stopped dispatching, as well as its successor can tell. */
-function crashedAt(lastDispatch: string | undefined, successor: Partial): string | undefined {
+function crashedAt(lastDispatch: string | undefined, successor: TermParts): string | undefined {
   const elected = successor.start ?? successor.firstAt
   const earliest =
     successor.sessionTimeoutMs === undefined
@@ -77,7 +78,7 @@ function crashedAt(lastDispatch: string | undefined, successor: Partial): string
 
 /** Terms, newest first, from the boss events in any order (other events are ignored). */
 export function leadershipTerms(events: readonly ClusterEvent[]): LeadershipTerm[] {
-  const byEpoch = new Map<number, Partial>()
+  const byEpoch = new Map<number, TermParts>()
   for (const e of events) {
     if (e.epoch === undefined || !e.type.startsWith('boss.')) continue
     let p = byEpoch.get(e.epoch)

@@ -3,13 +3,8 @@
  * replica count), bound by everyone else. File storage, kept BOSUN_EVENT_RETENTION_MS, oldest dropped
  * first, and a cap on its size so a flapping cluster cannot fill the disk with events.
  */
-import {
-  DiscardPolicy,
-  RetentionPolicy,
-  StorageType,
-  type JetStreamManager,
-  type StreamConfig,
-} from '@nats-io/jetstream'
+import { DiscardPolicy, RetentionPolicy, StorageType, type JetStreamManager } from '@nats-io/jetstream'
+import { ensureStream, type StreamSpec } from '../jetstream-stream.js'
 import type { Logger } from '../logger.js'
 import { eventStreamName, eventSubjectPrefix } from './model.js'
 
@@ -23,7 +18,7 @@ export interface EventStreamOptions {
   replicas: number
 }
 
-function config(o: EventStreamOptions): Partial<StreamConfig> & { name: string } {
+function config(o: EventStreamOptions): StreamSpec {
   return {
     name: eventStreamName(o.cluster),
     subjects: [`${eventSubjectPrefix(o.cluster)}.>`],
@@ -38,24 +33,7 @@ function config(o: EventStreamOptions): Partial<StreamConfig> & { name: string }
   }
 }
 
-/** Create the stream, or bring its retention in line with this configuration. */
+/** Create the stream, or bring its replicas and retention in line with this configuration. */
 export async function ensureEventStream(jsm: JetStreamManager, o: EventStreamOptions, log: Logger): Promise<void> {
-  const cfg = config(o)
-  let info
-  try {
-    info = await jsm.streams.info(cfg.name)
-  } catch (err) {
-    if (!/stream not found/i.test((err as Error).message)) throw err
-    try {
-      await jsm.streams.add(cfg)
-      log.info({ stream: cfg.name }, 'cluster events stream created')
-      return
-    } catch (addErr) {
-      if (!/already in use/i.test((addErr as Error).message)) throw addErr
-      info = await jsm.streams.info(cfg.name)
-    }
-  }
-  if (info.config.max_age === cfg.max_age) return
-  await jsm.streams.update(cfg.name, { ...info.config, max_age: cfg.max_age!, duplicate_window: cfg.duplicate_window! })
-  log.info({ stream: cfg.name, retentionMs: o.retentionMs }, 'cluster events retention updated')
+  await ensureStream(jsm, config(o), log, true)
 }
