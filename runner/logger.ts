@@ -1,4 +1,5 @@
 /** One root pino logger per process; every part takes `logger.child({ component })`. */
+import { join } from 'node:path'
 import { pino, type Logger, type LevelWithSilentOrString } from 'pino'
 
 export type { Logger }
@@ -12,10 +13,8 @@ export function createLogger(opts: { level?: LevelWithSilentOrString; name?: str
     return pino({
       level,
       base,
-      transport: {
-        target: 'pino-pretty',
-        options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' },
-      },
+      // one line per event (runner/log-pretty.ts), from the compiled module next to this one
+      transport: { target: join(import.meta.dirname, 'log-pretty.js'), options: {} },
     })
   }
   return pino({ level, base })
