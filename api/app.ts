@@ -51,10 +51,11 @@ export interface BuildAppOptions {
   /** Largest request body. @defaultValue 1 MiB */
   bodyLimitBytes?: number
   /**
-   * Prometheus metrics (`GET /metrics`); api/main.ts passes one with the cluster gauges.
+   * Prometheus metrics (`GET /metrics`); api/main.ts passes one with the cluster gauges; `false`:
+   * no /metrics route and nothing counted (API_METRICS=false).
    * @defaultValue a registry of this app's own (HTTP, submits, process metrics)
    */
-  metrics?: ApiMetrics
+  metrics?: ApiMetrics | false
   /** Bearer tokens; non-empty → job routes, /cluster and /metrics require one. @defaultValue none (auth off) */
   apiTokens?: readonly string[]
   /** Per-client limit on the submit routes. @defaultValue off */
@@ -142,8 +143,8 @@ export function buildApp(opts: BuildAppOptions): BosunApp {
   app.setValidatorCompiler(validatorCompiler)
   installJsonParser(app)
   installErrorHandling(app, bodyLimit)
-  const metrics = opts.metrics ?? new ApiMetrics()
-  timeRequests(app, metrics)
+  const metrics = opts.metrics === false ? undefined : (opts.metrics ?? new ApiMetrics())
+  if (metrics) timeRequests(app, metrics)
 
   app.register(fastifySwagger, {
     openapi: {
@@ -172,7 +173,7 @@ export function buildApp(opts: BuildAppOptions): BosunApp {
     await scope.register(jobRoutes, { service: opts.service, maxWaitMs, rateLimit, authOn, metrics })
     await scope.register(clusterRoutes, { service: opts.service, authOn })
     await scope.register(eventRoutes, { events: opts.events, authOn })
-    await scope.register(metricsRoutes, { metrics, authOn })
+    if (metrics) await scope.register(metricsRoutes, { metrics, authOn })
   })
   return app
 }

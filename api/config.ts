@@ -49,6 +49,11 @@ export const apiEnv = {
     default: false,
     doc: 'allow a non-loopback HOST without BOSUN_API_TOKENS (auth done elsewhere)',
   },
+  API_METRICS: {
+    type: 'bool',
+    default: true,
+    doc: 'serve Prometheus metrics at GET /metrics (README "Metrics"); false: no /metrics, nothing counted',
+  },
   API_BODY_LIMIT_BYTES: {
     type: 'int',
     default: DEFAULT_BODY_LIMIT_BYTES,
@@ -120,6 +125,8 @@ export interface ApiConfig {
   readonly noBossWaitMs: number
   /** Backpressure limit on queued jobs (0: none). */
   readonly maxQueuedJobs: number
+  /** GET /metrics and the counting behind it (API_METRICS). */
+  readonly metrics: boolean
 }
 
 /** True for addresses only this machine can reach: 127.0.0.0/8, ::1, localhost. */
@@ -153,6 +160,7 @@ export function apiConfigFrom(e: ParsedEnv<typeof apiEnv>): ApiConfig {
       e.API_RATE_LIMIT_PER_MIN > 0 ? Object.freeze({ max: e.API_RATE_LIMIT_PER_MIN, timeWindowMs: 60_000 }) : undefined,
     noBossWaitMs: e.API_NO_BOSS_WAIT_MS,
     maxQueuedJobs: e.BOSUN_MAX_QUEUED_JOBS,
+    metrics: e.API_METRICS,
   })
 }
 

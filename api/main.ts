@@ -75,14 +75,16 @@ class ApiProcess {
         health: () => ({ zk: node.zkConnected(), nats: node.transport.connected }),
         logger: node.logger.child({ component: 'job-service' }),
       })
-      const metrics = new ApiMetrics({
-        connections: nodeConnections(node),
-        cluster: {
-          workers: async () => (await node.registry.getCapable(WORKER_SERVICE)).length,
-          bossEpoch: async () => (await node.election.whereisGlobal(BOSS))?.epoch,
-          bossLoad: () => backpressure.latest(),
-        },
-      })
+      const metrics = cfg.api.metrics
+        ? new ApiMetrics({
+            connections: nodeConnections(node),
+            cluster: {
+              workers: async () => (await node.registry.getCapable(WORKER_SERVICE)).length,
+              bossEpoch: async () => (await node.election.whereisGlobal(BOSS))?.epoch,
+              bossLoad: () => backpressure.latest(),
+            },
+          })
+        : undefined
       const events = new ClusterEventPublisher({
         nc: node.nc,
         cluster: cfg.runtime.cluster,
@@ -99,10 +101,13 @@ class ApiProcess {
         eventsLog,
       )
       const current = await node.election.whereisGlobal(BOSS)
-      const leadershipWatch = watchLeadership(clusterEvents, metrics.leadership, current?.epoch ?? 0, eventsLog)
+      // the leadership metrics are all the watch feeds: none without metrics
+      const leadershipWatch = metrics
+        ? watchLeadership(clusterEvents, metrics.leadership, current?.epoch ?? 0, eventsLog)
+        : undefined
       const app = buildApp({
         service,
-        metrics,
+        metrics: metrics ?? false,
         events: clusterEvents,
         logger: node.logger,
         bodyLimitBytes: cfg.api.bodyLimitBytes,
@@ -116,7 +121,7 @@ class ApiProcess {
       node.logger.info({ url: `http://${cfg.api.host}:${cfg.api.port}` }, 'api listening')
       return new ApiProcess(app, node, store, events, () => {
         unwatch()
-        void leadershipWatch.stop()
+        void leadershipWatch?.stop()
       })
     } catch (err) {
       await node.close()

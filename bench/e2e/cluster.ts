@@ -19,6 +19,10 @@ export interface ClusterSettings {
   sessionTimeoutMs: number
   /** Extra env for every bosun process (e.g. NODE_OPTIONS for profiling). */
   env?: Record<string, string>
+  /** Extra env for the API process. */
+  apiEnv?: Record<string, string>
+  /** Extra env for worker process `i` (0-based), e.g. its own METRICS_PORT. */
+  workerEnv?: (i: number) => Promise<Record<string, string>>
 }
 
 export interface BenchCluster {
@@ -97,10 +101,11 @@ export async function openCluster(
   try {
     // TestCluster.start() with a longer readiness wait: a loaded 2-core machine starts 5 workers
     // of 16 threads each slowly.
-    for (let i = 0; i < s.workers; i++) cluster.addWorker()
+    for (let i = 0; i < s.workers; i++) cluster.addWorker((await s.workerEnv?.(i)) ?? {})
     const port = await freePort()
     cluster.api = spawnBosun('api', 'dist/api/main.js', {
       ...cluster.env(),
+      ...s.apiEnv,
       PORT: String(port),
       HOST: '127.0.0.1',
       BOSUN_NODE_ID: `api-${port}`,

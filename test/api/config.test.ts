@@ -19,6 +19,7 @@ t.test('defaults', async (t) => {
     maxQueuedJobs: 100000,
     requestTimeoutMs: 10000,
     keepAliveTimeoutMs: 72000,
+    metrics: true,
   })
   t.ok(Object.isFrozen(c))
 })
@@ -32,6 +33,7 @@ t.test('values are parsed', async (t) => {
     API_MAX_WAIT_MS: '1000',
     API_RATE_LIMIT_PER_MIN: '120',
     API_NO_BOSS_WAIT_MS: '500',
+    API_METRICS: 'false',
   })
   t.equal(c.port, 8080)
   t.equal(c.host, '::1')
@@ -40,6 +42,7 @@ t.test('values are parsed', async (t) => {
   t.equal(c.maxWaitMs, 1000)
   t.same(c.rateLimit, { max: 120, timeWindowMs: 60000 })
   t.equal(c.noBossWaitMs, 500)
+  t.equal(c.metrics, false)
 })
 
 t.test('bad values are one clear config error listing each', async (t) => {

@@ -116,3 +116,12 @@ t.test('in the OpenAPI document, tag metrics, with the bearer requirement when a
     'the metrics tag is declared',
   )
 })
+
+t.test('API_METRICS=false: no /metrics route, every other route unchanged', async (t) => {
+  const { inject } = await makeApp(t, { metrics: false })
+  t.equal((await inject({ method: 'POST', url: '/jobs', payload: { function: 'echo' } })).statusCode, 202)
+  t.equal((await inject({ method: 'GET', url: '/cluster' })).statusCode, 200)
+  t.equal((await inject({ method: 'GET', url: '/metrics' })).statusCode, 404)
+  const doc = (await inject({ method: 'GET', url: '/docs/json' })).json<{ paths: Record<string, unknown> }>()
+  t.notOk('/metrics' in doc.paths, 'and none in the OpenAPI document')
+})
