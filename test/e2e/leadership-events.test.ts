@@ -2,7 +2,8 @@
  * Watching leadership fail over, from the API alone: with jobs being dispatched, the boss is killed
  * (kill -9), then its successor is stopped (SIGTERM). GET /cluster/leadership then shows both
  * changes — the first ended `crashed`, the second `sigterm` — with failover gaps consistent with
- * what this test measured, and GET /cluster/events/stream delivered the events live as they happened.
+ * what this test measured, GET /cluster/events/stream delivered the events live as they happened,
+ * and the API's GET /metrics counted both changes by reason and follows the epoch.
  */
 import t from 'tap'
 import { startNats, startZooKeeper, uniqueName } from '../helpers/servers.js'
@@ -164,6 +165,23 @@ t.test('kill -9 then SIGTERM of the boss: the leadership history and the live ev
     live.find((e) => e.type === 'boss.elected' && e.epoch === second.epoch)!.receivedAt < stoppedAt,
     'the kill -9 election arrived before the SIGTERM, as it happened',
   )
+
+  // The API's metrics moved with both changes.
+  const metrics = await waitFor(
+    async () => {
+      const text = (await (await fetch(`${c.apiUrl}/metrics`)).text()).split('\n')
+      const value = (prefix: string) => Number(text.find((l) => l.startsWith(`${prefix} `))?.slice(prefix.length + 1))
+      const m = {
+        crashed: value('bosun_leader_changes_total{reason="crashed"}'),
+        sigterm: value('bosun_leader_changes_total{reason="sigterm"}'),
+        epoch: value('bosun_boss_epoch'),
+        gaps: value('bosun_failover_gap_seconds_count'),
+      }
+      return m.epoch === third.epoch && m.sigterm === 1 ? m : undefined
+    },
+    { timeoutMs: 20_000, what: "the API's metrics after both changes" },
+  )
+  t.same(metrics, { crashed: 1, sigterm: 1, epoch: third.epoch, gaps: 2 }, 'leader changes by reason, epoch, gaps')
 
   // A worker joining, and a worker killed mid-job: told by the acting boss.
   const joiner = c.addWorker()
