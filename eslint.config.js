@@ -80,4 +80,6 @@ export default tseslint.config(
   },
   // plain JavaScript (function files, the thread entry, scripts) is not in the TypeScript project
   { files: ['**/*.mjs', '**/*.js'], extends: [tseslint.configs.disableTypeChecked] },
+  // the dashboard's scripts run in the browser (api/routes/ui.ts serves them)
+  { files: ['api/ui/assets/**/*.js'], languageOptions: { globals: { ...globals.browser } } },
 )

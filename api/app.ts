@@ -24,6 +24,7 @@ import { clusterRoutes } from './routes/cluster.js'
 import { healthRoutes } from './routes/health.js'
 import { jobRoutes } from './routes/jobs.js'
 import { eventRoutes } from './routes/events.js'
+import { uiRoutes } from './routes/ui.js'
 import type { ClusterEventsView } from './cluster-events.js'
 import { metricsRoutes, timeRequests } from './routes/metrics.js'
 import { ApiMetrics } from '../runner/metrics/api-metrics.js'
@@ -168,6 +169,7 @@ export function buildApp(opts: BuildAppOptions): BosunApp {
   registerRateLimit(app, rateLimit)
 
   app.register(healthRoutes, { service: opts.service })
+  app.register(uiRoutes) // the dashboard page: public, it holds no data (its data calls are authenticated)
   app.register(async (scope) => {
     if (authOn) scope.addHook('onRequest', bearerAuth(tokens))
     await scope.register(jobRoutes, { service: opts.service, maxWaitMs, rateLimit, authOn, metrics })

@@ -3,7 +3,7 @@
  * Runs before `npm test` / `npm start` (node builtins only: npm dependencies may not exist yet).
  *
  * - node_modules missing            → `npm ci`
- * - ZooKeeper, nats-server or java missing:
+ * - ZooKeeper, nats-server or java missing (or Chromium, for the dashboard test, except under `npm start`):
  *     root with apt-get, or BOSUN_INSTALL=1 → `apt-get update && apt-get install -y …` (sudo when not root)
  *     otherwise (or BOSUN_INSTALL=0)        → print the exact command and exit 1
  *
@@ -17,6 +17,9 @@ import { fileURLToPath } from 'node:url'
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const ZK_JAR = '/usr/share/java/zookeeper.jar'
 const NATS_BIN = '/usr/sbin/nats-server'
+const CHROMIUM_BIN = '/usr/bin/chromium'
+/** test/ui drives a headless Chromium: `npm test` needs it, the local cluster (`npm start`, a bench) does not. */
+const WANT_CHROMIUM = !['start', 'bench:compare'].includes(process.env.npm_lifecycle_event ?? '')
 
 /** Is `name` an executable file somewhere on PATH? */
 function onPath(name) {
@@ -51,12 +54,13 @@ function ensureNodeModules() {
   run(process.platform === 'win32' ? 'npm.cmd' : 'npm', ['ci'])
 }
 
-/** Debian packages still needed for ZooKeeper, nats-server and a JRE. */
+/** Debian packages still needed for ZooKeeper, nats-server, a JRE (and Chromium). */
 function missingPackages() {
   const missing = []
   if (!existsSync(ZK_JAR)) missing.push('zookeeper')
   if (!existsSync(NATS_BIN) && !onPath('nats-server')) missing.push('nats-server')
   if (!onPath('java')) missing.push('default-jre-headless')
+  if (WANT_CHROMIUM && !existsSync(CHROMIUM_BIN)) missing.push('chromium')
   return missing
 }
 
@@ -75,7 +79,8 @@ function ensureServers() {
     console.error(
       hasApt
         ? `Install them with:\n\n  ${command}\n\nor rerun with BOSUN_INSTALL=1 to let this script do it.`
-        : 'Install ZooKeeper 3.8 (zookeeper.jar in /usr/share/java), nats-server 2.9+ and a Java 17 runtime.',
+        : 'Install ZooKeeper 3.8 (zookeeper.jar in /usr/share/java), nats-server 2.9+, a Java 17 runtime ' +
+            '(and Chromium at /usr/bin/chromium for the tests).',
     )
     process.exit(1)
   }
