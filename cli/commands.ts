@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs'
 import { CliError, EXIT, type ApiClient } from './http.js'
 import { clock, duration, eventLine, table } from './format.js'
 import type { publicJob } from '../jobs/model.js'
-import type { ClusterView } from '../api/service.js'
+import type { ClusterLoadView, ClusterView } from '../api/service.js'
 import type { EventPage } from '../api/cluster-events.js'
 import type { LeadershipTerm } from '../runner/events/leadership.js'
 import type { ClusterEvent } from '../runner/events/model.js'
@@ -157,13 +157,31 @@ export async function leadership(api: ApiClient, out: Out) {
 }
 
 /** A live view: the cluster, refreshed every second, and the latest cluster events as they come. */
+/** The load line of `top`: queue, running, and throughput since the previous report of the same term. */
+function loadLine(now: ClusterLoadView, before: ClusterLoadView | undefined): string {
+  if (now.at === null) return 'load: no report from a boss yet'
+  let rate = '-'
+  if (before?.at && before.epoch === now.epoch && now.at !== before.at) {
+    rate = ((now.finished - before.finished) / ((Date.parse(now.at) - Date.parse(before.at)) / 1000)).toFixed(1)
+  }
+  return `queued ${now.queued}  running ${now.running}  finished this term ${now.finished}  throughput ${rate} jobs/s`
+}
+
 export async function top(api: ApiClient, out: Out) {
   const recent: string[] = []
   let last = ''
+  // the last two distinct load reports: the throughput is the change between them
+  let current: ClusterLoadView | undefined
+  let previous: ClusterLoadView | undefined
   const render = async () => {
-    const view = await api.request<ClusterView>('GET', '/cluster')
+    const [view, load] = await Promise.all([
+      api.request<ClusterView>('GET', '/cluster'),
+      api.request<ClusterLoadView>('GET', '/cluster/stats'),
+    ])
+    if (load.at !== current?.at) [previous, current] = [current, load]
+    const loadText = loadLine(load, previous)
     const title = `bosun top — ${api.url}  ${clock(new Date().toISOString())}`
-    const screen = `${title}\n\n${clusterView(view)}\n\nlatest events\n${recent.join('\n')}`
+    const screen = `${title}\n\n${clusterView(view)}\n${loadText}\n\nlatest events\n${recent.join('\n')}`
     if (screen !== last) out.print(`\x1b[2J\x1b[H${screen}`)
     last = screen
   }

@@ -103,6 +103,29 @@ t.test('cluster events --follow prints events as they happen', async (t) => {
   t.equal(code, 0, 'Ctrl-C ends a follow with exit 0')
 })
 
+t.test('top: the boss, the workers, the load and the latest events, redrawn until Ctrl-C', async (t) => {
+  const child = spawn(process.execPath, [CLI, 'top'], { env: { ...process.env, BOSUN_URL: c.apiUrl, BOSUN_TOKEN: '' } })
+  let out = ''
+  child.stdout.on('data', (d) => (out += String(d)))
+  t.teardown(() => child.kill('SIGKILL'))
+  const jobs = Array.from({ length: 50 }, () => ({ function: 'echo', payload: 1 }))
+  t.equal((await c.post('/jobs/batch', { jobs })).status, 202)
+  const screen = await waitFor(
+    () => {
+      const last = out.split('\x1b[2J\x1b[H').at(-1) ?? ''
+      return /throughput [\d.]+ jobs\/s/.test(last) && /finished this term [1-9]/.test(last) ? last : undefined
+    },
+    { timeoutMs: 20_000, what: `top's load line with a throughput: ${out.slice(-400)}` },
+  )
+  const state = await c.clusterState()
+  t.match(screen, new RegExp(`boss ${state.boss!.id} .* epoch ${state.boss!.epoch}`), 'the boss')
+  t.match(screen, /WORKER +HOST +PID +RUNNING +CAPACITY +FUNCTIONS/, 'the workers')
+  t.match(screen, /queued \d+ {2}running \d+ {2}finished this term \d+ {2}throughput/, 'the load')
+  t.match(screen, /latest events\n.*boss\.(elected|active)/, 'the latest events')
+  child.kill('SIGINT')
+  t.equal(await new Promise((r) => child.once('exit', (c) => r(c))), 0, 'Ctrl-C ends it with exit 0')
+})
+
 t.test('errors: unreachable, 401, 404, bad usage — a clear message and an exit code', async (t) => {
   const port = await freePort()
   const down = bosun(['cluster'], { BOSUN_URL: `http://127.0.0.1:${port}` })
