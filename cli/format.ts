@@ -55,6 +55,9 @@ export function eventLine(e: ClusterEvent): string {
     case 'job.redispatched':
       what = `${text(d.jobs)} job(s) of ${text(d.worker)} (${text(d.reason)})`
       break
+    case 'dispatch.refused':
+      what = `${text(d.count)} × ${text(d.what)} of epoch ${text(d.epoch)}: ${text(d.reason)}, newest ${text(d.newest)}`
+      break
     default:
       what = `${text(d.server)}${d.downMs !== undefined ? ` down ${duration(d.downMs)}` : ''}`
   }

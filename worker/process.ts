@@ -23,6 +23,7 @@ import { countFencedWrites } from './boss/fence-counting-store.js'
 import { ClusterEventPublisher } from '../runner/events/publisher.js'
 import { watchConnections } from '../runner/events/connection-events.js'
 import { watchWorkerEvents, type WorkerEventWatch } from './worker-events.js'
+import { RefusalReport } from './refusal-report.js'
 
 export class WorkerProcess {
   private stopping: Promise<void> | undefined
@@ -100,6 +101,16 @@ export class WorkerProcess {
         cfg.metricsPort > 0
           ? new WorkerMetrics({ functions: executor.functions, connections: nodeConnections(node) })
           : undefined
+      const cluster = cfg.runtime.cluster
+      const events = new ClusterEventPublisher({
+        nc: node.nc,
+        cluster,
+        source: { id: node.id, host: node.host, pid: node.pid, role: 'worker' },
+        retentionMs: cfg.runtime.eventRetentionMs,
+        createWithReplicas: cfg.storeReplicas,
+        logger: node.logger,
+      })
+      const refusals = new RefusalReport((data, epoch) => events.emit('dispatch.refused', data, epoch))
       const agent = new WorkerAgent({
         id: node.id,
         transport,
@@ -111,15 +122,7 @@ export class WorkerProcess {
         },
         logger: node.logger.child({ component: 'worker' }),
         metrics,
-      })
-      const cluster = cfg.runtime.cluster
-      const events = new ClusterEventPublisher({
-        nc: node.nc,
-        cluster,
-        source: { id: node.id, host: node.host, pid: node.pid, role: 'worker' },
-        retentionMs: cfg.runtime.eventRetentionMs,
-        createWithReplicas: cfg.storeReplicas,
-        logger: node.logger,
+        onRefused: (r) => refusals.add(r),
       })
       let workerEvents: WorkerEventWatch = { termStarted: () => undefined, stop: () => undefined }
       const finished = new FinishedNotices((jobs) =>
@@ -179,6 +182,7 @@ export class WorkerProcess {
       workerEvents = watchWorkerEvents(node.registry, events, proc.boss, node.id)
       const unwatchConnections = watchConnections(node, events)
       proc.unwatchConnections = () => {
+        refusals.close()
         workerEvents.stop()
         unwatchConnections()
       }

@@ -1,6 +1,7 @@
 /**
  * Cluster events: what processes see happen to the cluster (a boss elected, active or deposed,
- * workers joining and leaving, jobs re-dispatched because their worker died, fenced writes, lost
+ * workers joining and leaving, jobs re-dispatched because their worker died, fenced writes and
+ * dispatches a worker refused as stale, lost
  * connections), typed, kept in one JetStream stream per cluster for BOSUN_EVENT_RETENTION_MS so the
  * leadership history survives every process (README "Observing the cluster"). Events are for people
  * and dashboards: nothing in bosun decides anything from them.
@@ -17,6 +18,7 @@ export const CLUSTER_EVENT_TYPES = [
   'worker.left',
   'job.redispatched',
   'write.fenced',
+  'dispatch.refused',
   'connection.lost',
   'connection.restored',
 ] as const
@@ -71,6 +73,14 @@ export interface EventData {
   'worker.left': { worker: string; reason: string }
   'job.redispatched': { worker: string; jobs: number; reason: string }
   'write.fenced': { reason: string }
+  /** A worker refused messages of a boss epoch: `stale` (older than its newest) or `unknown` (ahead of ZooKeeper). */
+  'dispatch.refused': {
+    what: 'dispatch' | 'inventory'
+    epoch: number
+    newest: number
+    reason: 'stale-epoch' | 'unknown-epoch'
+    count: number
+  }
   'connection.lost': { server: 'zookeeper' | 'nats'; reason?: string }
   'connection.restored': { server: 'zookeeper' | 'nats'; downMs?: number }
 }

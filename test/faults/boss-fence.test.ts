@@ -206,6 +206,21 @@ for (let run = 1; run <= 3; run++) {
         l.messages.filter((x) => x.type !== 'worker.abort').every((x) => /stale/i.test(x.refusal ?? '')),
         `each refusal names the stale epoch (${[...new Set(l.messages.map((x) => x.refusal))].join(',')})`,
       )
+      // The workers' refusals are cluster events too (one per kind and epoch per second, counted).
+      const told = await waitFor(
+        async () => {
+          const { events } = (await c.get('/cluster/events?type=dispatch.refused')).body as {
+            events: { epoch?: number; data: { what?: string; count?: number; reason?: string } }[]
+          }
+          const n = events.filter((e) => e.epoch === oldEpoch).reduce((s, e) => s + (e.data.count ?? 0), 0)
+          return n >= heldDispatches().length ? events : undefined
+        },
+        { timeoutMs: 20_000, what: 'dispatch.refused events for every held dispatch' },
+      )
+      check.ok(
+        told.every((e) => e.epoch === oldEpoch && e.data.reason === 'stale-epoch'),
+        `the refusals are told as dispatch.refused events of epoch ${oldEpoch} (${told.length} events)`,
+      )
       check.same(ackedWhileHeld, [], 'while none of its writes was durable the old boss acknowledged no result')
       check.ok(
         byOld.some((r) => r.n > holdN),

@@ -9,6 +9,7 @@ import { MSG, type DispatchReply, type InventoryReply } from '../../jobs/protoco
 import { silentLogger, type MessageHandler, type Transport } from '../../runner/index.js'
 import type { Job } from '../../jobs/model.js'
 import { waitFor } from '../helpers/wait.js'
+import type { Refusal } from '../../worker/refusal-report.js'
 
 class FakeTransport extends EventEmitter {
   readonly address = 'bosun.t.proc.w1'
@@ -76,17 +77,19 @@ t.teardown(() => agents.forEach((a) => a.close()))
 function setup() {
   const transport = new FakeTransport()
   const executor = new FakeExecutor()
+  const refused: Refusal[] = []
   const agent = new WorkerAgent({
     id: 'w1',
     transport: transport as unknown as Transport,
     executor,
     bossAddress: async () => 'boss',
     logger: silentLogger(),
+    onRefused: (r) => refused.push(r),
   })
   agent.start()
   agent.setAccepting(true)
   agents.push(agent)
-  return { transport, executor, agent }
+  return { transport, executor, agent, refused }
 }
 
 t.test('refuses a dispatch older than the newest epoch seen', async (t) => {
@@ -97,6 +100,21 @@ t.test('refuses a dispatch older than the newest epoch seen', async (t) => {
   const stale: DispatchReply = transport.call(MSG.dispatch, { epoch: 4, jobs: [job('b')] })
   t.same(stale.answers, [{ id: 'b', accepted: false, reason: 'stale-epoch' }])
   t.notOk(executor.runs.has('b'), 'the stale dispatch did not run')
+})
+
+t.test('a refused dispatch or inventory is told (dispatch.refused events)', async (t) => {
+  const { transport, agent, refused } = setup()
+  agent.observeEpoch(5)
+  transport.call(MSG.dispatch, { epoch: 5, jobs: [job('a')] })
+  t.same(refused, [], 'nothing refused yet')
+  transport.call(MSG.dispatch, { epoch: 3, jobs: [job('b')] })
+  t.throws(() => transport.call(MSG.inventory, { epoch: 4 }))
+  transport.call(MSG.dispatch, { epoch: 99, jobs: [job('c')] })
+  t.same(refused, [
+    { what: 'dispatch', epoch: 3, newest: 5, reason: 'stale-epoch' },
+    { what: 'inventory', epoch: 4, newest: 5, reason: 'stale-epoch' },
+    { what: 'dispatch', epoch: 99, newest: 5, reason: 'unknown-epoch' },
+  ])
 })
 
 t.test('an epoch learned from ZooKeeper also fences older bosses', async (t) => {

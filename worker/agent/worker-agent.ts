@@ -28,6 +28,7 @@ import {
 import { ResultOutbox } from './result-outbox.js'
 import type { AgentMetrics, AttemptState } from '../../runner/metrics/worker-metrics.js'
 import { DEFAULT_BOSS_SETTINGS } from '../boss/settings.js'
+import type { Refusal } from '../refusal-report.js'
 
 export type AbortReason = 'cancel' | 'timeout' | 'shutdown'
 
@@ -73,6 +74,8 @@ export interface WorkerAgentDeps {
   natsLostAbortMs?: number
   /** Prometheus metrics (METRICS_PORT); absent: nothing is counted. */
   metrics?: AgentMetrics | undefined
+  /** A dispatch or inventory refused for its epoch (worker/refusal-report.ts tells the cluster). */
+  onRefused?: (r: Refusal) => void
 }
 
 /** How an attempt ended, as the `state` label of bosun_jobs_finished_total. */
@@ -233,7 +236,9 @@ export class WorkerAgent {
           : 'refused a dispatch with an epoch ZooKeeper has not shown'
       this.log.warn({ epoch, newest: this.maxEpoch, zkEpoch: this.zkEpoch }, message)
       if (verdict === 'stale') this.deps.metrics?.fencedWrite('dispatch')
-      return this.refuseAll(jobs, verdict === 'stale' ? 'stale-epoch' : 'unknown-epoch')
+      const reason = verdict === 'stale' ? 'stale-epoch' : 'unknown-epoch'
+      this.deps.onRefused?.({ what: 'dispatch', epoch, newest: this.maxEpoch, reason })
+      return this.refuseAll(jobs, reason)
     }
     this.lastDispatch = { epoch, at: Date.now() }
     const answers: DispatchAnswer[] = []
@@ -355,11 +360,14 @@ export class WorkerAgent {
   private onInventory(body: unknown): InventoryReply {
     const { epoch, after } = parseInventoryBody(body)
     const verdict = this.checkEpoch(epoch)
-    if (verdict !== 'ok')
+    if (verdict !== 'ok') {
+      const reason = verdict === 'stale' ? 'stale-epoch' : 'unknown-epoch'
+      this.deps.onRefused?.({ what: 'inventory', epoch, newest: this.maxEpoch, reason })
       throw errors.STALE_EPOCH(
         `inventory from epoch ${epoch} refused (${verdict}): ` +
           `newest seen ${this.maxEpoch}, ZooKeeper shows ${this.zkEpoch}`,
       )
+    }
     const running = [...this.running.values()].map(({ jobId, attempt, epoch: e, startedAt }) => ({
       jobId,
       attempt,

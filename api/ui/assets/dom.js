@@ -86,6 +86,8 @@ export function eventWhat(e) {
       return `${text(d.worker)}${typeof d.reason === 'string' ? ` (${d.reason})` : ''}`
     case 'job.redispatched':
       return `${text(d.jobs)} job(s) of ${text(d.worker)} (${text(d.reason)})`
+    case 'dispatch.refused':
+      return `${text(d.count)} × ${text(d.what)} of epoch ${text(d.epoch)}: ${text(d.reason)}, newest ${text(d.newest)}`
     default:
       return `${text(d.server)}${d.downMs !== undefined ? ` down ${duration(d.downMs)}` : ''}`
   }
