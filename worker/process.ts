@@ -22,7 +22,7 @@ import { MetricsServer } from '../runner/metrics/metrics-server.js'
 import { countFencedWrites } from './boss/fence-counting-store.js'
 import { ClusterEventPublisher } from '../runner/events/publisher.js'
 import { watchConnections } from '../runner/events/connection-events.js'
-import { watchWorkerEvents, type WorkerEventWatch } from './worker-events.js'
+import { natsProbe, watchWorkerEvents, type WorkerEventWatch } from './worker-events.js'
 import { RefusalReport } from './refusal-report.js'
 
 export class WorkerProcess {
@@ -179,7 +179,8 @@ export class WorkerProcess {
         node.logger,
       )
       proc.events = events
-      workerEvents = watchWorkerEvents(node.registry, events, proc.boss, node.id)
+      const probe = natsProbe(transport, (id) => procSubject(cluster, id))
+      workerEvents = watchWorkerEvents(node.registry, events, proc.boss, node.id, probe)
       const unwatchConnections = watchConnections(node, events)
       proc.unwatchConnections = () => {
         refusals.close()

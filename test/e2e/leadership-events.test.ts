@@ -210,4 +210,22 @@ t.test('kill -9 then SIGTERM of the boss: the leadership history and the live ev
     { timeoutMs: 20_000, what: 'worker.left and job.redispatched' },
   )
   t.ok((gone.again.data.jobs as number) >= 1, `its ${String(gone.again.data.jobs)} running job(s) re-dispatched`)
+  t.equal(gone.left.data.reason, 'exited', 'a killed worker left: no process answers on NATS')
+
+  // A worker stopped with SIGTERM while it runs a job withdraws first (it drains, still connected).
+  const busy = await waitFor(async () => {
+    const { workers } = await c.clusterState()
+    return workers.find((w) => w.running > 0 && w.id !== victimId)
+  })
+  const drained = c.workers.find((w) => w.name === busy.id)!
+  const stopped = drained.stop()
+  const withdrew = await waitFor(
+    async () => {
+      const { events } = (await c.get('/cluster/events?type=worker.left')).body as { events: Sse[] }
+      return events.find((e) => e.data.worker === busy.id)
+    },
+    { timeoutMs: 20_000, what: 'worker.left of the SIGTERM’d worker' },
+  )
+  t.equal(withdrew.data.reason, 'drained', 'a draining worker still answers on NATS')
+  t.equal(await stopped, 0, 'and exits 0')
 })
