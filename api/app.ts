@@ -25,6 +25,8 @@ import { healthRoutes } from './routes/health.js'
 import { jobRoutes } from './routes/jobs.js'
 import { eventRoutes } from './routes/events.js'
 import { uiRoutes } from './routes/ui.js'
+import { scheduleRoutes } from './routes/schedules.js'
+import type { ScheduleService } from './schedule-service.js'
 import type { ClusterEventsView } from './cluster-events.js'
 import { metricsRoutes, timeRequests } from './routes/metrics.js'
 import { ApiMetrics } from '../runner/metrics/api-metrics.js'
@@ -57,6 +59,8 @@ export interface BuildAppOptions {
    * @defaultValue a registry of this app's own (HTTP, submits, process metrics)
    */
   metrics?: ApiMetrics | false
+  /** The schedule routes' service; absent: no schedule routes. */
+  schedules?: ScheduleService
   /** Bearer tokens; non-empty → job routes, /cluster and /metrics require one. @defaultValue none (auth off) */
   apiTokens?: readonly string[]
   /** Per-client limit on the submit routes. @defaultValue off */
@@ -159,6 +163,7 @@ export function buildApp(opts: BuildAppOptions): BosunApp {
       tags: [
         { name: 'jobs', description: 'submit, read, list and cancel jobs' },
         { name: 'cluster', description: 'the boss and the workers' },
+        { name: 'schedules', description: 'cron schedules the boss fires, once per due time' },
         { name: 'health', description: 'liveness and readiness' },
         { name: 'metrics', description: 'Prometheus metrics' },
       ],
@@ -174,6 +179,7 @@ export function buildApp(opts: BuildAppOptions): BosunApp {
     if (authOn) scope.addHook('onRequest', bearerAuth(tokens))
     await scope.register(jobRoutes, { service: opts.service, maxWaitMs, rateLimit, authOn, metrics })
     await scope.register(clusterRoutes, { service: opts.service, authOn })
+    if (opts.schedules) await scope.register(scheduleRoutes, { schedules: opts.schedules, authOn })
     await scope.register(eventRoutes, { events: opts.events, authOn })
     if (metrics) await scope.register(metricsRoutes, { metrics, authOn })
   })

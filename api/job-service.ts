@@ -46,7 +46,7 @@ import type {
   SubmitOptions,
   SubmitResult,
 } from './service.js'
-import { newBatchId } from './job-ids.js'
+import { newBatchId } from '../jobs/job-ids.js'
 import { StoreDeadline } from './store-deadline.js'
 
 /** What the API needs from the job store (jobs/streams/: the Submitter, the JobReader, a GroupCommitter). */

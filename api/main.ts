@@ -3,13 +3,15 @@ import { createLogger, loadRuntimeConfig, type Logger, type RuntimeConfig } from
 import { runMain } from '../runner/main.js'
 import { startNode, type BosunNodeImpl } from '../runner/node.js'
 import { GroupCommitter, JobStreams } from '../jobs/streams/index.js'
-import { newBatchId } from './job-ids.js'
+import { newBatchId } from '../jobs/job-ids.js'
 import { buildApp, type BosunApp } from './app.js'
 import { loadApiConfig, type ApiConfig } from './config.js'
 import { natsEventWaiter } from './events.js'
 import { Backpressure } from './backpressure.js'
 import { bossStatsSubject } from '../runner/transport/index.js'
 import { ClusterJobService } from './job-service.js'
+import { ScheduleService } from './schedule-service.js'
+import { ScheduleStore } from '../jobs/schedules/store.js'
 import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import { StreamClusterEvents } from './cluster-events.js'
 import { ClusterEventPublisher } from '../runner/events/publisher.js'
@@ -105,8 +107,10 @@ class ApiProcess {
       const leadershipWatch = metrics
         ? watchLeadership(clusterEvents, metrics.leadership, current?.epoch ?? 0, eventsLog)
         : undefined
+      const schedules = await ScheduleStore.open({ nc: node.nc, cluster: cfg.runtime.cluster, logger: node.logger })
       const app = buildApp({
         service,
+        schedules: new ScheduleService(schedules),
         metrics: metrics ?? false,
         events: clusterEvents,
         logger: node.logger,

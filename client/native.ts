@@ -14,7 +14,7 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node'
 import { Compile } from 'typebox/compile'
 import { JobSpecSchema } from '../api/schemas.js'
-import { newBatchId } from '../api/job-ids.js'
+import { newBatchId } from '../jobs/job-ids.js'
 import { errors } from '../runner/errors.js'
 import { silentLogger, type Logger } from '../runner/logger.js'
 import { DEFAULT_MAX_ATTEMPTS, DEFAULT_PRIORITY, DEFAULT_TIMEOUT_MS, type JobSpec } from '../jobs/model.js'

@@ -24,6 +24,8 @@ import { ClusterEventPublisher } from '../runner/events/publisher.js'
 import { watchConnections } from '../runner/events/connection-events.js'
 import { natsProbe, watchWorkerEvents, type WorkerEventWatch } from './worker-events.js'
 import { RefusalReport } from './refusal-report.js'
+import { ScheduleStore } from '../jobs/schedules/store.js'
+import { scheduleRunner } from './boss/schedule-runner.js'
 
 export class WorkerProcess {
   private stopping: Promise<void> | undefined
@@ -93,6 +95,12 @@ export class WorkerProcess {
         cluster: cfg.runtime.cluster,
         replicas: cfg.storeReplicas,
         retentionMs: cfg.boss.retentionMs,
+        logger: node.logger,
+      })
+      const schedules = await ScheduleStore.open({
+        nc: node.nc,
+        cluster: cfg.runtime.cluster,
+        replicas: cfg.storeReplicas,
         logger: node.logger,
       })
       const transport = node.transport
@@ -173,6 +181,7 @@ export class WorkerProcess {
               epoch,
             )
           },
+          startSideTasks: scheduleRunner({ nc: node.nc, jobs: store, schedules, logger: node.logger }),
           logger: node.logger.child({ component: 'boss' }),
         }),
         cfg,

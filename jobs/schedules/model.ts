@@ -50,6 +50,8 @@ export interface FiredMark {
   epoch: number
   /** Newest first, at most RECENT_FIRES. */
   recent: Fired[]
+  /** A due time held back until the previous job finishes (`overlap: 'queue-one'`). */
+  deferred?: string
 }
 
 const OVERLAPS: readonly string[] = ['allow', 'skip', 'queue-one']
@@ -109,5 +111,7 @@ export function parseFiredMark(x: unknown): FiredMark | undefined {
   const recent = x.recent.filter(
     (f): f is Fired => isObject(f) && isIsoTime(f.due) && typeof f.jobId === 'string' && f.jobId !== '',
   )
-  return { lastDue: x.lastDue, epoch: x.epoch, recent: recent.slice(0, RECENT_FIRES) }
+  const mark: FiredMark = { lastDue: x.lastDue, epoch: x.epoch, recent: recent.slice(0, RECENT_FIRES) }
+  if (isIsoTime(x.deferred)) mark.deferred = x.deferred
+  return mark
 }

@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events'
 import type { Job } from '../../jobs/model.js'
-import { newBatchId } from '../../api/job-ids.js'
+import { newBatchId } from '../../jobs/job-ids.js'
 import {
   assemble,
   GroupCommitter,

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { decodeTime, isValid } from 'ulid'
-import { bufferedCryptoPrng, newBatchId } from '../../api/job-ids.js'
+import { bufferedCryptoPrng, newBatchId } from '../../jobs/job-ids.js'
 
 t.test('batch ids are valid ULIDs, strictly increasing, with the current time', async (t) => {
   const before = Date.now()

@@ -41,11 +41,15 @@ export interface BossRoleDeps {
   metrics?: BossMetrics | undefined
   /** A term put a lost worker's running jobs back in the queue: the `job.redispatched` cluster event. */
   onRedispatched?: (epoch: number, worker: string, jobs: number, reason: string) => void
+  /** Start what runs beside a dispatching term (the schedules); returns its stop. */
+  startSideTasks?: (epoch: number, acting: () => boolean) => () => void
   logger: Logger
 }
 
 export class BossRole {
   private term: BossTerm | undefined
+  /** Stops the side tasks of the current term (started when it dispatches). */
+  private stopSideTasks: (() => void) | undefined
   private readonly log: Logger
 
   constructor(private readonly d: BossRoleDeps) {
@@ -76,6 +80,7 @@ export class BossRole {
   /** Begin a term for this leadership; it ends when the leadership's signal aborts. */
   async elected(leadership: Leadership): Promise<void> {
     this.term?.stop()
+    this.endSideTasks()
     const term = new BossTerm({
       selfId: this.d.selfId,
       epoch: leadership.epoch,
@@ -93,7 +98,12 @@ export class BossRole {
       publishFinished: this.d.publishFinished,
       publishStats: this.d.publishStats,
       onFenced: this.d.onFenced,
-      onDispatching: (report) => this.d.onDispatching?.(leadership.epoch, report),
+      onDispatching: (report) => {
+        this.d.onDispatching?.(leadership.epoch, report)
+        if (this.term !== term || !term.active) return
+        this.stopSideTasks?.()
+        this.stopSideTasks = this.d.startSideTasks?.(leadership.epoch, () => this.term === term && term.active)
+      },
       metrics: this.d.metrics,
       onRedispatched: (worker, jobs, reason) => this.d.onRedispatched?.(leadership.epoch, worker, jobs, reason),
       settings: this.d.settings,
@@ -102,7 +112,10 @@ export class BossRole {
     this.term = term
     const stop = () => {
       term.stop()
-      if (this.term === term) this.term = undefined
+      if (this.term === term) {
+        this.term = undefined
+        this.endSideTasks()
+      }
     }
     if (leadership.signal.aborted) return stop()
     leadership.signal.addEventListener('abort', stop, { once: true })
@@ -121,6 +134,13 @@ export class BossRole {
     if (this.term) this.log.warn({ epoch: this.term.epoch }, 'deposed: boss term stopped')
     this.term?.stop()
     this.term = undefined
+    this.endSideTasks()
+  }
+
+  private endSideTasks(): void {
+    const stop = this.stopSideTasks
+    this.stopSideTasks = undefined
+    stop?.()
   }
 
   private active(): BossTerm {
