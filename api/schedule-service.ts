@@ -5,7 +5,7 @@
  * from that moment (`since`): nothing from before is caught up. Updates compare-and-set on the
  * revision read, so two API processes never lose each other's change.
  */
-import { errors } from '../runner/errors.js'
+import { errors, isBosunError } from '../runner/errors.js'
 import type { FiredMark, Schedule } from '../jobs/schedules/model.js'
 import { DEFAULT_CATCH_UP_WINDOW_MS, ScheduleClock, ScheduleError } from '../jobs/schedules/plan.js'
 import type { StoredSchedule } from '../jobs/schedules/store.js'
@@ -43,7 +43,7 @@ export class ScheduleService {
     const at = this.now().toISOString()
     const { id, ...spec } = body
     const s = this.definition(id, spec, { createdAt: at, since: at })
-    await this.repo.create(s)
+    await this.store(this.repo.create(s))
     return this.view(s, undefined)
   }
 
@@ -53,35 +53,46 @@ export class ScheduleService {
     const s = this.definition(id, body, { createdAt: old.createdAt, since: old.since })
     const restarted = s.cron !== old.cron || s.timezone !== old.timezone || (old.paused && !s.paused)
     if (restarted) s.since = at
-    await this.repo.update(s, revision)
-    return this.view(s, await this.repo.fired(id))
+    await this.store(this.repo.update(s, revision))
+    return this.view(s, await this.store(this.repo.fired(id)))
   }
 
   async setPaused(id: string, paused: boolean): Promise<ScheduleView> {
     const { schedule: old, revision } = await this.existing(id)
-    if (old.paused === paused) return this.view(old, await this.repo.fired(id))
+    if (old.paused === paused) return this.view(old, await this.store(this.repo.fired(id)))
     const at = this.now().toISOString()
     const s: Schedule = { ...old, paused, updatedAt: at, ...(paused ? {} : { since: at }) }
-    await this.repo.update(s, revision)
-    return this.view(s, await this.repo.fired(id))
+    await this.store(this.repo.update(s, revision))
+    return this.view(s, await this.store(this.repo.fired(id)))
   }
 
   async get(id: string): Promise<ScheduleView> {
     const { schedule } = await this.existing(id)
-    return this.view(schedule, await this.repo.fired(id))
+    return this.view(schedule, await this.store(this.repo.fired(id)))
   }
 
   async list(): Promise<ScheduleView[]> {
-    const all = await this.repo.list()
-    return Promise.all(all.map(async ({ schedule }) => this.view(schedule, await this.repo.fired(schedule.id))))
+    const all = await this.store(this.repo.list())
+    const marks = await this.store(Promise.all(all.map(({ schedule }) => this.repo.fired(schedule.id))))
+    return all.map(({ schedule }, i) => this.view(schedule, marks[i]))
   }
 
   async remove(id: string): Promise<void> {
-    if (!(await this.repo.remove(id))) throw notFound(id)
+    if (!(await this.store(this.repo.remove(id)))) throw notFound(id)
+  }
+
+  /** A store call: the store's own failures (NATS or JetStream away) are 503s that say so. */
+  private async store<T>(call: Promise<T>): Promise<T> {
+    try {
+      return await call
+    } catch (err) {
+      if (isBosunError(err)) throw err
+      throw errors.STORE(`the schedule store failed: ${(err as Error).message}`, { cause: err })
+    }
   }
 
   private async existing(id: string): Promise<StoredSchedule> {
-    const found = await this.repo.get(id)
+    const found = await this.store(this.repo.get(id))
     if (!found) throw notFound(id)
     return found
   }

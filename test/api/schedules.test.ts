@@ -177,3 +177,14 @@ t.test('behind the bearer token; in the OpenAPI document', async (t) => {
   for (const p of ['/schedules', '/schedules/{id}', '/schedules/{id}/pause', '/schedules/{id}/resume'])
     t.ok(doc.paths[p], `${p} documented`)
 })
+
+t.test('a failing store is a 503 that says so, not a 500', async (t) => {
+  const { inject, repo } = await setup(t)
+  repo.get = async () => {
+    throw new Error('TIMEOUT')
+  }
+  const res = await inject({ method: 'GET', url: '/schedules/any' })
+  t.equal(res.statusCode, 503)
+  t.equal(errorShape(res).code, 'BOSUN_ERR_STORE')
+  t.match(errorShape(res).message, /schedule store failed/)
+})
