@@ -4,7 +4,7 @@
  * exactly one job (its idempotency key names the due time), none twice, none missing; the jobs ran.
  * And GET /schedules/:id shows what was fired.
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { startNats, startZooKeeper, uniqueName } from '../helpers/servers.js'
 import { TestCluster, e2eFunctionsDir } from '../helpers/processes.js'
 import { waitFor } from '../helpers/wait.js'
@@ -24,25 +24,30 @@ interface ListedJob {
   idempotencyKey?: string
 }
 
-t.test('every second, with kill -9 and SIGTERM of the boss: each due time fired exactly once', async (t) => {
+/** A started cluster of `workers` workers with one schedule created on it. */
+async function clusterWithSchedule(t: Test, workers: number, schedule: Record<string, unknown>) {
   const c = new TestCluster({
     zk,
     nats,
     cluster: uniqueName('sched'),
-    workers: 4,
+    workers,
     functionsDir: e2eFunctionsDir(),
     sessionTimeoutMs: SESSION_MS,
   })
   t.teardown(() => c.close())
   await c.start()
-  const created = await c.post('/schedules', {
+  const created = await c.post('/schedules', { cron: '* * * * * *', ...schedule })
+  t.equal(created.status, 201, `created (${JSON.stringify(created.body).slice(0, 80)}…)`)
+  return c
+}
+
+t.test('every second, with kill -9 and SIGTERM of the boss: each due time fired exactly once', async (t) => {
+  const c = await clusterWithSchedule(t, 4, {
     id: 'tick',
-    cron: '* * * * * *',
     function: 'echo',
     payload: { from: 'schedule' },
     catchUp: 'all',
   })
-  t.equal(created.status, 201, `created (${JSON.stringify(created.body).slice(0, 80)}…)`)
   const createdAt = Date.now()
 
   await sleep(6000)
@@ -95,24 +100,7 @@ t.test('every second, with kill -9 and SIGTERM of the boss: each due time fired 
 })
 
 t.test('overlap skip: a job longer than the period never overlaps the next', async (t) => {
-  const c = new TestCluster({
-    zk,
-    nats,
-    cluster: uniqueName('overlap'),
-    workers: 3,
-    functionsDir: e2eFunctionsDir(),
-    sessionTimeoutMs: SESSION_MS,
-  })
-  t.teardown(() => c.close())
-  await c.start()
-  const created = await c.post('/schedules', {
-    id: 'slow',
-    cron: '* * * * * *',
-    function: 'sleep',
-    payload: { ms: 2500 },
-    overlap: 'skip',
-  })
-  t.equal(created.status, 201, `created (${JSON.stringify(created.body).slice(0, 80)}…)`)
+  const c = await clusterWithSchedule(t, 3, { id: 'slow', function: 'sleep', payload: { ms: 2500 }, overlap: 'skip' })
   await sleep(9000)
   t.equal((await c.post('/schedules/slow/pause', {})).status, 200)
   const jobs = await waitFor(
