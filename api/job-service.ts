@@ -6,15 +6,7 @@
  * (store-deadline.ts): a stalled store is a 503.
  */
 import { errors, type Election, type LeaderInfo, type Logger, type Registry, type Transport } from '../runner/index.js'
-import {
-  DEFAULT_MAX_ATTEMPTS,
-  DEFAULT_PRIORITY,
-  DEFAULT_TIMEOUT_MS,
-  isFinal,
-  publicJob,
-  type Job,
-  type JobSpec,
-} from '../jobs/model.js'
+import { isFinal, publicJob, type Job, type JobSpec } from '../jobs/model.js'
 import {
   BOSS,
   MSG,
@@ -27,6 +19,7 @@ import {
 } from '../jobs/protocol.js'
 import {
   assemble,
+  jobToSubmit,
   resolveClaim,
   type Added,
   type Claim,
@@ -104,7 +97,7 @@ export class ClusterJobService implements JobService {
     const store = new StoreDeadline()
     const waitMs = opts.waitMs ?? 0
     const createdAt = new Date()
-    const sub = this.submitted(spec, createdAt)
+    const sub = jobToSubmit(spec, createdAt)
     // Concurrent submits share one batch message (group commit); the id is known before it is written.
     const { id, stored } = this.d.store.commit(sub, spec.idempotencyKey)
     const waiter = waitMs > 0 ? this.d.events.waitOnce(id, waitMs) : undefined
@@ -129,7 +122,7 @@ export class ClusterJobService implements JobService {
     this.d.backpressure.admit(specs.length)
     const store = new StoreDeadline()
     const createdAt = new Date()
-    const subs = specs.map((spec) => this.submitted(spec, createdAt))
+    const subs = specs.map((spec) => jobToSubmit(spec, createdAt))
     const plan = this.d.store.plan(subs, newBatchId)
     // Jobs whose idempotencyKey another job holds are answered as that job (a hole in the batch);
     // a key repeated within the batch names its first job.
@@ -240,19 +233,6 @@ export class ClusterJobService implements JobService {
   // ---- internals ----------------------------------------------------------------------------------
 
   /** A job as it goes into its batch. */
-  private submitted(spec: JobSpec, now: Date): SubmittedJob {
-    const sub: SubmittedJob = {
-      function: spec.function,
-      payload: spec.payload ?? null,
-      priority: spec.priority ?? DEFAULT_PRIORITY,
-      timeoutMs: spec.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-      maxAttempts: spec.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
-    }
-    if (spec.delayMs !== undefined && spec.delayMs > 0) sub.runAt = new Date(now.getTime() + spec.delayMs).toISOString()
-    if (spec.idempotencyKey !== undefined) sub.idempotencyKey = spec.idempotencyKey
-    return sub
-  }
-
   /** The public record of job `i` of a plan just stored (queued). */
   private queued(id: string, sub: SubmittedJob, createdAt: Date): Job {
     const batch = id.slice(0, id.lastIndexOf('-'))

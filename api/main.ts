@@ -2,8 +2,7 @@
 import { createLogger, loadRuntimeConfig, type Logger, type RuntimeConfig } from '../runner/index.js'
 import { runMain } from '../runner/main.js'
 import { startNode, type BosunNodeImpl } from '../runner/node.js'
-import { GroupCommitter, JobStreams } from '../jobs/streams/index.js'
-import { newBatchId } from '../jobs/job-ids.js'
+import { JobStreams } from '../jobs/streams/index.js'
 import { buildApp, type BosunApp } from './app.js'
 import { loadApiConfig, type ApiConfig } from './config.js'
 import { natsEventWaiter } from './events.js'
@@ -40,14 +39,7 @@ class ApiProcess {
     const node = await startNode(cfg.runtime, { role: 'api', logger, meta: { role: 'api' } })
     try {
       const store = await JobStreams.open({ nc: node.nc, cluster: cfg.runtime.cluster, logger: node.logger })
-      const group = new GroupCommitter({
-        publish: (plan, jobs, createdAt) => store.submitter.publish(plan, jobs, createdAt),
-        claim: (k, j) => store.submitter.claim(k, j),
-        repoint: (k, c, j) => store.submitter.repoint(k, c, j),
-        get: (j) => store.reader.get(j),
-        maxPayload: () => node.nc.info?.max_payload ?? 1024 * 1024,
-        newBatchId,
-      })
+      const group = store.groupCommitter()
       const backpressure = new Backpressure(cfg.api.maxQueuedJobs)
       const loadLog = node.logger.child({ component: 'boss-load' })
       node.transport.listen(bossStatsSubject(cfg.runtime.cluster), (envelope) => {

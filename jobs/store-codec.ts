@@ -4,6 +4,8 @@
  * as "try again" rather than fatal.
  */
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream'
+import { errors } from '../runner/errors.js'
+import { retryDelay, sleep } from '../runner/retry.js'
 import { JOB_STATES, type Job } from './model.js'
 import { isIsoTime, isObject, jobErrorFrom, optionalIsoTime, optionalString } from './parse.js'
 
@@ -115,4 +117,20 @@ export function isTransient(err: unknown): boolean {
     return TRANSIENT_JETSTREAM_MESSAGE.test(err.message)
   }
   return /timeout|disconnect|no responders/i.test(err.message)
+}
+
+/**
+ * Run `op` until it succeeds, retrying while JetStream is briefly away (isTransient) until
+ * `deadline` (ms since the epoch); then, or on any other failure, BOSUN_ERR_STORE naming `what`.
+ */
+export async function untilStoreAnswers<T>(op: () => Promise<T>, deadline: number, what: string): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await op()
+    } catch (err) {
+      if (!isTransient(err) || Date.now() > deadline)
+        throw errors.STORE(`${what}: ${(err as Error).message}`, { cause: err })
+      await sleep(retryDelay(attempt, 1000))
+    }
+  }
 }

@@ -181,7 +181,7 @@ export class WorkerProcess {
               epoch,
             )
           },
-          startSideTasks: scheduleRunner({ nc: node.nc, jobs: store, schedules, logger: node.logger }),
+          startSideTasks: scheduleRunner({ jobs: store, schedules, logger: node.logger }),
           logger: node.logger.child({ component: 'boss' }),
         }),
         cfg,

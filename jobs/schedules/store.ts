@@ -9,8 +9,7 @@
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { errors } from '../../runner/errors.js'
-import { retryDelay, sleep } from '../../runner/retry.js'
-import { isTransient } from '../store-codec.js'
+import { untilStoreAnswers } from '../store-codec.js'
 import type { Logger } from '../../runner/logger.js'
 import { parseFiredMark, parseSchedule, type FiredMark, type Schedule } from './model.js'
 
@@ -41,17 +40,12 @@ export class ScheduleStore {
    * (a restarting server, a cluster electing its meta leader) for up to `timeoutMs`.
    */
   static async open(o: { nc: NatsConnection; cluster: string; replicas?: number; logger: Logger; timeoutMs?: number }) {
-    const deadline = Date.now() + (o.timeoutMs ?? 30_000)
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const kv = await new Kvm(o.nc).create(scheduleBucket(o.cluster), { history: 1, replicas: o.replicas ?? 1 })
-        return new ScheduleStore(kv, o.logger.child({ component: 'schedule-store' }))
-      } catch (err) {
-        if (!isTransient(err) || Date.now() > deadline)
-          throw errors.STORE(`cannot open the schedule store: ${(err as Error).message}`, { cause: err })
-        await sleep(retryDelay(attempt, 1000))
-      }
-    }
+    const kv = await untilStoreAnswers(
+      () => new Kvm(o.nc).create(scheduleBucket(o.cluster), { history: 1, replicas: o.replicas ?? 1 }),
+      Date.now() + (o.timeoutMs ?? 30_000),
+      'cannot open the schedule store',
+    )
+    return new ScheduleStore(kv, o.logger.child({ component: 'schedule-store' }))
   }
 
   /** Store a new schedule; SCHEDULE_EXISTS when its id is taken. */

@@ -13,6 +13,8 @@ import { Subjects } from './layout.js'
 import { openStreams, type OpenedStreams } from './open.js'
 import { JobReader } from './reader.js'
 import { Submitter } from './submit.js'
+import { GroupCommitter } from './group-commit.js'
+import { newBatchId } from '../job-ids.js'
 
 export { BossJobStore, type OpenBatch, type StateWrite, type StoredCheckpoint } from './boss-store.js'
 export { JobReader, decodeCursor, encodeCursor, type ListPage, type ListQuery } from './reader.js'
@@ -25,6 +27,7 @@ export {
   doneMask,
   doneSet,
   emptyState,
+  jobToSubmit,
   liveOf,
   type BatchState,
   type DoneCheckpoint,
@@ -64,16 +67,41 @@ export class JobStreams {
     readonly names: OpenedStreams,
     io: StreamIO,
     private readonly inbox: ReplyInbox,
-    nc: NatsConnection,
+    private readonly nc: NatsConnection,
     js: ReturnType<typeof jetstream>,
     jsm: Awaited<ReturnType<typeof jetstreamManager>>,
     log: Logger,
   ) {
     this.subjects = new Subjects(cluster)
-    const maxPayload = () => nc.info?.max_payload ?? 1024 * 1024
-    this.submitter = new Submitter(io, this.subjects, { submit: names.submit, idem: names.idem }, maxPayload)
+    this.submitter = new Submitter(io, this.subjects, { submit: names.submit, idem: names.idem }, this.maxPayload)
     this.reader = new JobReader(io, this.subjects, names, log)
-    this.boss = new BossJobStore({ js, jsm, io, subjects: this.subjects, streams: names, log, maxPayload })
+    this.boss = new BossJobStore({
+      js,
+      jsm,
+      io,
+      subjects: this.subjects,
+      streams: names,
+      log,
+      maxPayload: this.maxPayload,
+    })
+  }
+
+  /** The server's largest message. */
+  private readonly maxPayload = () => this.nc.info?.max_payload ?? 1024 * 1024
+
+  /**
+   * A group committer writing through this store with its idempotency claims: the API's one-by-one
+   * submits, the boss's schedules.
+   */
+  groupCommitter(): GroupCommitter {
+    return new GroupCommitter({
+      publish: (plan, jobs, createdAt) => this.submitter.publish(plan, jobs, createdAt),
+      claim: (key, jobId) => this.submitter.claim(key, jobId),
+      repoint: (key, abandoned, jobId) => this.submitter.repoint(key, abandoned, jobId),
+      get: (jobId) => this.reader.get(jobId),
+      maxPayload: this.maxPayload,
+      newBatchId,
+    })
   }
 
   /** Stops the publishes' reply inbox (watches are stopped by their owners); idempotent. */

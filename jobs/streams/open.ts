@@ -7,11 +7,9 @@
  * existing stream whose age limit or replica count differs from its configuration.
  */
 import { DiscardPolicy, RetentionPolicy, StorageType, type JetStreamManager } from '@nats-io/jetstream'
-import { errors } from '../../runner/errors.js'
 import type { Logger } from '../../runner/logger.js'
-import { isTransient } from '../store-codec.js'
+import { untilStoreAnswers } from '../store-codec.js'
 import { ensureStream, type StreamSpec } from '../../runner/jetstream-stream.js'
-import { retryDelay, sleep } from '../../runner/retry.js'
 import { streamNames, type StreamNames } from './layout.js'
 
 export interface OpenOptions {
@@ -97,17 +95,7 @@ function configs(o: OpenOptions): StreamSpec[] {
  */
 export async function openStreams(jsm: JetStreamManager, o: OpenOptions, log: Logger): Promise<OpenedStreams> {
   const deadline = Date.now() + o.operationTimeoutMs
-  for (const cfg of configs(o)) {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await ensureStream(jsm, cfg, log, o.apply)
-        break
-      } catch (err) {
-        if (!isTransient(err) || Date.now() > deadline)
-          throw errors.STORE(`cannot open stream ${cfg.name}: ${(err as Error).message}`, { cause: err })
-        await sleep(retryDelay(attempt, 1000))
-      }
-    }
-  }
+  for (const cfg of configs(o))
+    await untilStoreAnswers(() => ensureStream(jsm, cfg, log, o.apply), deadline, `cannot open stream ${cfg.name}`)
   return { ...streamNames(o.cluster), idem: `bosun_${o.cluster}_idem` }
 }

@@ -4,7 +4,17 @@
  * record (the finished job, as the API answers it). Everything read back is validated — anything
  * can be written to a stream — and garbage decodes to null, never to a half-valid object.
  */
-import { isFinal, JOB_STATES, type Job, type JobError, type JobState } from '../model.js'
+import {
+  DEFAULT_MAX_ATTEMPTS,
+  DEFAULT_PRIORITY,
+  DEFAULT_TIMEOUT_MS,
+  isFinal,
+  JOB_STATES,
+  type Job,
+  type JobError,
+  type JobSpec,
+  type JobState,
+} from '../model.js'
 import {
   cutToBytes,
   isIsoTime,
@@ -26,6 +36,20 @@ export interface SubmittedJob {
   /** Not before this time (delayMs). */
   runAt?: string
   idempotencyKey?: string
+}
+
+/** A client's job spec as submitted: the defaults applied, a delay turned into `runAt`. */
+export function jobToSubmit(spec: JobSpec, now: Date): SubmittedJob {
+  const sub: SubmittedJob = {
+    function: spec.function,
+    payload: spec.payload ?? null,
+    priority: spec.priority ?? DEFAULT_PRIORITY,
+    timeoutMs: spec.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    maxAttempts: spec.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+  }
+  if (spec.delayMs !== undefined && spec.delayMs > 0) sub.runAt = new Date(now.getTime() + spec.delayMs).toISOString()
+  if (spec.idempotencyKey !== undefined) sub.idempotencyKey = spec.idempotencyKey
+  return sub
 }
 
 export interface SubmitRecord {

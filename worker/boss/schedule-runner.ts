@@ -4,15 +4,12 @@
  * time's idempotency key (the same claims the API's submits use), fired jobs' states read back for
  * `overlap`. One per boss term, started when the term dispatches (BossRole's side tasks).
  */
-import type { NatsConnection } from '@nats-io/transport-node'
-import { newBatchId } from '../../jobs/job-ids.js'
 import type { ScheduleStore } from '../../jobs/schedules/store.js'
-import { GroupCommitter, type JobStreams } from '../../jobs/streams/index.js'
+import type { JobStreams } from '../../jobs/streams/index.js'
 import type { Logger } from '../../runner/logger.js'
 import { Scheduler } from './scheduler.js'
 
 export interface ScheduleRunnerDeps {
-  nc: NatsConnection
   jobs: JobStreams
   schedules: ScheduleStore
   logger: Logger
@@ -20,14 +17,7 @@ export interface ScheduleRunnerDeps {
 
 /** A starter for BossRole's side tasks: the schedules of the term `epoch`, until the returned stop. */
 export function scheduleRunner(d: ScheduleRunnerDeps): (epoch: number, acting: () => boolean) => () => void {
-  const commits = new GroupCommitter({
-    publish: (plan, jobs, createdAt) => d.jobs.submitter.publish(plan, jobs, createdAt),
-    claim: (key, jobId) => d.jobs.submitter.claim(key, jobId),
-    repoint: (key, abandoned, jobId) => d.jobs.submitter.repoint(key, abandoned, jobId),
-    get: (jobId) => d.jobs.reader.get(jobId),
-    maxPayload: () => d.nc.info?.max_payload ?? 1024 * 1024,
-    newBatchId,
-  })
+  const commits = d.jobs.groupCommitter()
   return (epoch, acting) => {
     const scheduler = new Scheduler(
       {

@@ -10,8 +10,7 @@
 import { isFinal, type JobState } from '../../jobs/model.js'
 import { RECENT_FIRES, type FiredMark, type Schedule } from '../../jobs/schedules/model.js'
 import { overlapVerdict, planFires, ScheduleClock, scheduleJobKey } from '../../jobs/schedules/plan.js'
-import type { SubmittedJob } from '../../jobs/streams/records.js'
-import { DEFAULT_MAX_ATTEMPTS, DEFAULT_PRIORITY, DEFAULT_TIMEOUT_MS } from '../../jobs/model.js'
+import { jobToSubmit, type SubmittedJob } from '../../jobs/streams/records.js'
 import type { Logger } from '../../runner/logger.js'
 
 export interface SchedulerPorts {
@@ -181,7 +180,7 @@ export class Scheduler {
   /** Store the job of `due` and advance the mark; false when this term no longer acts. */
   private async fire(s: Schedule, due: Date, mark: FiredMark): Promise<boolean> {
     if (!this.o.acting()) return false
-    const jobId = await this.ports.submit(jobOf(s), scheduleJobKey(s.id, due))
+    const jobId = await this.ports.submit(jobOf(s, due), scheduleJobKey(s.id, due))
     mark.recent = [{ due: due.toISOString(), jobId }, ...mark.recent.filter((f) => f.due !== due.toISOString())]
     mark.recent = mark.recent.slice(0, RECENT_FIRES)
     if (mark.lastDue < due.toISOString()) mark.lastDue = due.toISOString()
@@ -204,13 +203,7 @@ export class Scheduler {
   }
 }
 
-/** The job a schedule fires. */
-function jobOf(s: Schedule): SubmittedJob {
-  return {
-    function: s.function,
-    payload: s.payload ?? null,
-    priority: s.jobOptions.priority ?? DEFAULT_PRIORITY,
-    timeoutMs: s.jobOptions.timeoutMs ?? DEFAULT_TIMEOUT_MS,
-    maxAttempts: s.jobOptions.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
-  }
+/** The job a schedule fires (its idempotency key is the due time's, added by the caller). */
+function jobOf(s: Schedule, now: Date): SubmittedJob {
+  return jobToSubmit({ function: s.function, payload: s.payload, ...s.jobOptions }, now)
 }
