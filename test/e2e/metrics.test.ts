@@ -56,7 +56,15 @@ t.test('a job counted by the worker that ran it and by the API; the boss reports
   t.ok(sample(ran, 'bosun_nats_rtt_seconds')! >= 0, 'a NATS round trip')
   t.match(ran, /^process_resident_memory_bytes /m, 'default process metrics')
 
-  const bossText = await scrape(metricsUrl(boss))
+  // The boss's queue gauges follow its load reports (every 250 ms): one taken while the job was
+  // still queued may be the latest for a moment after the job finished.
+  const bossText = await waitFor(
+    async () => {
+      const text = await scrape(metricsUrl(boss))
+      return sample(text, 'bosun_jobs_queued') === 0 ? text : undefined
+    },
+    { timeoutMs: 5000, what: "the boss's next load report" },
+  )
   t.equal(sample(bossText, 'bosun_is_boss'), 1)
   t.equal(sample(bossText, 'bosun_boss_epoch'), state.boss!.epoch)
   t.equal(sample(bossText, 'bosun_jobs_queued'), 0)
