@@ -21,8 +21,12 @@ export async function ensureStream(jsm: JetStreamManager, cfg: StreamSpec, log: 
       log.info({ stream: cfg.name, replicas: cfg.num_replicas }, 'stream created')
       return
     } catch (addErr) {
-      if (!/already in use/i.test((addErr as Error).message)) throw addErr
-      info = await jsm.streams.info(cfg.name) // a concurrent first start created it
+      // A concurrent first start created it: nats-server answers "already in use" or, racing on the
+      // subjects, "subjects overlap with an existing stream" — either way the stream now exists.
+      if (!/already in use|subjects overlap/i.test((addErr as Error).message)) throw addErr
+      info = await jsm.streams.info(cfg.name).catch(() => {
+        throw addErr // another stream owns these subjects
+      })
     }
   }
   const replicasDiffer = cfg.num_replicas !== undefined && info.config.num_replicas !== cfg.num_replicas

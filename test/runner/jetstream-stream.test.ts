@@ -36,6 +36,27 @@ t.test('concurrent first starts create the stream once and all succeed', async (
   t.equal((await jsm.streams.names().next()).filter((n) => n === name).length, 1)
 })
 
+t.test('six processes creating the same streams at once all succeed (no "subjects overlap")', async (t) => {
+  const conns = await Promise.all(Array.from({ length: 6 }, () => connect({ servers: nats.url })))
+  t.teardown(async () => {
+    for (const c of conns) await c.close()
+  })
+  const managers = await Promise.all(conns.map((c) => jetstreamManager(c)))
+  const failures: string[] = []
+  for (let round = 0; round < 40; round++) {
+    const names = ['submit', 'state', 'done', 'index', 'idem'].map((n) => `${uniqueName('r')}_${n}`)
+    await Promise.all(
+      managers.map(async (m) => {
+        for (const name of names)
+          await ensureStream(m, spec(name, 3_600_000), silentLogger(), true).catch((e: Error) =>
+            failures.push(e.message),
+          )
+      }),
+    )
+  }
+  t.same(failures, [], 'every concurrent create bound to the stream another made')
+})
+
 t.test('binding without apply changes nothing; with apply the age limit follows the configuration', async (t) => {
   const name = uniqueName('s')
   await ensureStream(jsm, spec(name, 3_600_000), silentLogger(), true)
