@@ -111,6 +111,9 @@ export const JobSchema = Type.Object(
     runAt: Type.Optional(isoTime('not before this time (delay, retry backoff)')),
     startedAt: Type.Optional(isoTime('when the current / last attempt started')),
     finishedAt: Type.Optional(isoTime('when the job reached a final state')),
+    run: Type.Optional(
+      Type.Integer({ description: 'times the job was retried after it ended (POST /jobs/:id/retry); absent: never' }),
+    ),
   },
   { additionalProperties: false, title: 'Job' },
 )

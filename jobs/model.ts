@@ -61,6 +61,11 @@ export interface Job {
   cancelRequested?: boolean
   /** Fencing epoch of the boss that last wrote this record (0: written by the API at submit). */
   epoch: number
+  /**
+   * How many times the job was retried after it ended (POST /jobs/:id/retry; absent: never). Each
+   * run ends in its own final record; a final record of an older run is superseded.
+   */
+  run?: number
 }
 
 /** Fields internal to bosun that the API does not show. */

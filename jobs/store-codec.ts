@@ -43,6 +43,7 @@ export function jobShapeProblem(v: unknown): string | null {
   if (!Number.isSafeInteger(j.priority) || !isInt(j.timeoutMs)) return 'bad priority/timeout'
   if (!isIsoTime(j.createdAt)) return 'bad createdAt'
   if (!isInt(j.epoch)) return 'bad epoch'
+  if (j.run !== undefined && !isInt(j.run)) return 'bad run'
   if (!optionalString(j.idempotencyKey) || !optionalString(j.worker)) return 'bad optional field'
   if (!optionalIsoTime(j.runAt) || !optionalIsoTime(j.startedAt) || !optionalIsoTime(j.finishedAt)) return 'bad time'
   if (j.error !== undefined && jobErrorFrom(j.error) === undefined) return 'bad error'
