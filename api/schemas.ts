@@ -90,6 +90,23 @@ export const JobErrorSchema = Type.Object(
   { additionalProperties: true },
 )
 
+export const AttemptEntrySchema = Type.Object(
+  {
+    run: Type.Integer({ description: 'the run (0 until the job is retried after it ended)' }),
+    attempt: Type.Integer({ description: '1-based attempt number within the run' }),
+    worker: Type.Optional(Type.String()),
+    epoch: Type.Integer({ description: 'epoch of the boss that dispatched the attempt' }),
+    startedAt: Type.Optional(isoTime('when the attempt started')),
+    finishedAt: isoTime('when the attempt ended (or was found to have ended)'),
+    durationMs: Type.Optional(Type.Integer()),
+    outcome: Type.Enum(['succeeded', 'failed', 'cancelled', 'lost'] as const, {
+      description: 'lost: its worker stopped or vanished (not counted as an attempt of the function)',
+    }),
+    error: Type.Optional(JobErrorSchema),
+  },
+  { additionalProperties: false, title: 'AttemptEntry' },
+)
+
 /** A job as the API answers it (`publicJob`: no internal fields). */
 export const JobSchema = Type.Object(
   {
@@ -113,6 +130,9 @@ export const JobSchema = Type.Object(
     finishedAt: Type.Optional(isoTime('when the job reached a final state')),
     run: Type.Optional(
       Type.Integer({ description: 'times the job was retried after it ended (POST /jobs/:id/retry); absent: never' }),
+    ),
+    history: Type.Optional(
+      Type.Array(AttemptEntrySchema, { description: 'every attempt that ended, oldest first (at most 100)' }),
     ),
   },
   { additionalProperties: false, title: 'Job' },

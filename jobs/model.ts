@@ -1,4 +1,5 @@
 /** The job domain: one record shape shared by the API, the boss, the store and the workers. */
+import type { AttemptEntry } from './attempts.js'
 
 export const JOB_STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const
 export type JobState = (typeof JOB_STATES)[number]
@@ -66,10 +67,14 @@ export interface Job {
    * run ends in its own final record; a final record of an older run is superseded.
    */
   run?: number
+  /** Every attempt that ended, oldest first (at most MAX_HISTORY_ENTRIES; see attempts.ts). */
+  history?: AttemptEntry[]
+  /** How many of its entries are in the ATTEMPTS stream (internal: a new boss reads them from there). */
+  logged?: number
 }
 
 /** Fields internal to bosun that the API does not show. */
-export function publicJob(job: Job): Omit<Job, 'epoch' | 'runAt' | 'cancelRequested'> & { runAt?: string } {
-  const { epoch: _e, cancelRequested: _c, ...rest } = job
+export function publicJob(job: Job): Omit<Job, 'epoch' | 'runAt' | 'cancelRequested' | 'logged'> & { runAt?: string } {
+  const { epoch: _e, cancelRequested: _c, logged: _l, ...rest } = job
   return rest
 }

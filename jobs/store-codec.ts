@@ -6,6 +6,7 @@
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream'
 import { errors } from '../runner/errors.js'
 import { retryDelay, sleep } from '../runner/retry.js'
+import { historyFrom } from './attempts.js'
 import { JOB_STATES, type Job } from './model.js'
 import { isIsoTime, isObject, jobErrorFrom, optionalIsoTime, optionalString } from './parse.js'
 
@@ -44,6 +45,8 @@ export function jobShapeProblem(v: unknown): string | null {
   if (!isIsoTime(j.createdAt)) return 'bad createdAt'
   if (!isInt(j.epoch)) return 'bad epoch'
   if (j.run !== undefined && !isInt(j.run)) return 'bad run'
+  if (j.logged !== undefined && !isInt(j.logged)) return 'bad logged'
+  if (j.history !== undefined && historyFrom(j.history) === undefined) return 'bad history'
   if (!optionalString(j.idempotencyKey) || !optionalString(j.worker)) return 'bad optional field'
   if (!optionalIsoTime(j.runAt) || !optionalIsoTime(j.startedAt) || !optionalIsoTime(j.finishedAt)) return 'bad time'
   if (j.error !== undefined && jobErrorFrom(j.error) === undefined) return 'bad error'

@@ -15,6 +15,7 @@
 import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream'
 import { errors } from '../../runner/errors.js'
 import type { Logger } from '../../runner/logger.js'
+import { attemptEntryFrom, MAX_HISTORY_ENTRIES, type AttemptEntry } from '../attempts.js'
 import type { Job, JobState } from '../model.js'
 import { decodeJob, isWrongLastSequence } from '../store-codec.js'
 import { StreamFollower } from './follow.js'
@@ -25,6 +26,7 @@ import {
   decodeState,
   decodeSubmit,
   encode,
+  parseJson,
   type BatchState,
   type DoneCheckpoint,
   type SubmitRecord,
@@ -292,6 +294,29 @@ export class BossJobStore {
         resolve({ finals, lastSeq: Math.max(after, scan.initialTarget) })
       }, reject)
     })
+  }
+
+  /** Keep history entries of attempts that did not end job `id` (all written when this resolves). */
+  async logAttempts(id: string, entries: readonly AttemptEntry[], signal?: AbortSignal): Promise<void> {
+    const { io, streams, subjects } = this.d
+    await Promise.all(
+      entries.map((e) => io.publish(streams.attempts, subjects.attempts(id), encode(e), signal ? { signal } : {})),
+    )
+  }
+
+  /** The history entries kept for job `id`, oldest first (garbage skipped with a warning). */
+  async loggedAttempts(id: string, signal?: AbortSignal): Promise<AttemptEntry[]> {
+    const { io, streams, subjects } = this.d
+    const out: AttemptEntry[] = []
+    for (let seq = 1, reads = 0; reads <= MAX_HISTORY_ENTRIES; reads++) {
+      const m = await io.next(streams.attempts, subjects.attempts(id), seq, signal)
+      if (!m) break
+      seq = m.seq + 1
+      const entry = attemptEntryFrom(parseJson(m.data))
+      if (entry) out.push(entry)
+      else this.d.log.warn({ stream: streams.attempts, seq: m.seq }, 'skipping garbage in the job store')
+    }
+    return out
   }
 
   /** Append finished job ids to the listing index, one message per state and function. */

@@ -13,6 +13,9 @@
  *   `bosun.<c>.done.<id>`, written once. JetStream expires them; no process sweeps.
  * - INDEX (`bosun_<c>_index`, max age = JOB_RETENTION_MS): finished job ids in finish order,
  *   `bosun.<c>.idx.<state>.<function>`, for listings by state and function.
+ * - ATTEMPTS (`bosun_<c>_attempts`, max age = JOB_RETENTION_MS, 100 per job): the history entries of
+ *   attempts that did not end their job (a retry, a lost worker), `bosun.<c>.att.<id>`, so a new boss
+ *   can write the whole history into the final record (jobs/attempts.ts). Written only on failures.
  *
  * SUBMIT and STATE hold only unfinished work (and the finished jobs of batches still open), so
  * a new boss reads them whole; DONE and INDEX hold the history, which no boss reads.
@@ -34,6 +37,7 @@ export interface StreamNames {
   state: string
   done: string
   index: string
+  attempts: string
 }
 
 /** The streams of `cluster`. */
@@ -44,6 +48,7 @@ export function streamNames(cluster: string): StreamNames {
     state: `bosun_${cluster}_state`,
     done: `bosun_${cluster}_done`,
     index: `bosun_${cluster}_index`,
+    attempts: `bosun_${cluster}_attempts`,
   }
 }
 
@@ -75,6 +80,10 @@ export class Subjects {
   }
   get allDone(): string {
     return `${this.prefix}.done.>`
+  }
+  /** History entries of job `jobId`'s attempts that did not end it. */
+  attempts(jobId: string): string {
+    return `${this.prefix}.att.${jobId}`
   }
   /** Index subject of finished jobs in `state` of `fn` (either may be `*` to filter). */
   index(state: JobState | '*', fn: string): string {

@@ -10,6 +10,7 @@ import { DiscardPolicy, RetentionPolicy, StorageType, type JetStreamManager } fr
 import type { Logger } from '../../runner/logger.js'
 import { untilStoreAnswers } from '../store-codec.js'
 import { ensureStream, type StreamSpec } from '../../runner/jetstream-stream.js'
+import { MAX_HISTORY_ENTRIES } from '../attempts.js'
 import { streamNames, type StreamNames } from './layout.js'
 
 export interface OpenOptions {
@@ -77,6 +78,14 @@ function configs(o: OpenOptions): StreamSpec[] {
       name: names.index,
       subjects: [`${p}.idx.>`],
       description: 'bosun: finished job ids by state and function',
+    },
+    {
+      ...base,
+      ...expire,
+      name: names.attempts,
+      subjects: [`${p}.att.>`],
+      max_msgs_per_subject: MAX_HISTORY_ENTRIES,
+      description: 'bosun: history entries of attempts that did not end their job',
     },
     {
       ...base,

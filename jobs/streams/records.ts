@@ -70,6 +70,8 @@ export interface LiveJob {
   finishedAt?: string
   error?: JobError
   cancelRequested?: boolean
+  /** History entries of its attempts kept in the ATTEMPTS stream (absent: none). */
+  logged?: number
 }
 
 /** The boss's record of an open batch. */
@@ -92,7 +94,7 @@ export function encode(value: unknown): Uint8Array {
   return encoder.encode(JSON.stringify(value))
 }
 
-function parse(data: Uint8Array): unknown {
+export function parseJson(data: Uint8Array): unknown {
   try {
     return JSON.parse(decoder.decode(data))
   } catch {
@@ -108,7 +110,7 @@ function submittedJob(x: unknown): SubmittedJob | undefined {
 }
 
 export function decodeSubmit(data: Uint8Array, batch: string): SubmitRecord | null {
-  const x = parse(data)
+  const x = parseJson(data)
   if (!isObject(x) || x.v !== 1 || x.batch !== batch || !isIsoTime(x.createdAt) || !Array.isArray(x.jobs)) return null
   if (
     x.jobs.length === 0 ||
@@ -130,11 +132,12 @@ function liveJob(x: unknown): LiveJob | undefined {
     return undefined
   if (x.error !== undefined && jobErrorFrom(x.error) === undefined) return undefined
   if (x.cancelRequested !== undefined && typeof x.cancelRequested !== 'boolean') return undefined
+  if (x.logged !== undefined && !isSafeCount(x.logged)) return undefined
   return x as unknown as LiveJob
 }
 
 export function decodeState(data: Uint8Array, batch: string): BatchState | null {
-  const x = parse(data)
+  const x = parseJson(data)
   if (!isObject(x) || x.v !== 1 || x.batch !== batch || !isSafeCount(x.epoch) || !isSafeCount(x.size)) return null
   if (x.size < 1 || x.size > MAX_BATCH_JOBS || typeof x.done !== 'string' || !isObject(x.jobs)) return null
   for (const [k, v] of Object.entries(x.jobs)) {
@@ -191,6 +194,7 @@ export function assemble(sub: SubmitRecord, index: number, live: LiveJob | undef
   if (live.finishedAt !== undefined && isFinal(live.state)) out.finishedAt = live.finishedAt
   if (live.error !== undefined) out.error = live.error
   if (live.cancelRequested) out.cancelRequested = true
+  if (live.logged) out.logged = live.logged
   return out
 }
 
@@ -204,7 +208,8 @@ export function liveOf(job: Job): LiveJob | undefined {
     job.attempts === 0 &&
     !job.cancelRequested &&
     job.error === undefined &&
-    job.worker === undefined
+    job.worker === undefined &&
+    !job.logged
   )
     return undefined
   const live: LiveJob = { state: job.state, attempts: job.attempts }
@@ -214,6 +219,7 @@ export function liveOf(job: Job): LiveJob | undefined {
   if (job.finishedAt !== undefined && isFinal(job.state)) live.finishedAt = job.finishedAt
   if (job.error !== undefined) live.error = { ...job.error, message: cutToBytes(job.error.message, LIVE_ERROR_BYTES) }
   if (job.cancelRequested) live.cancelRequested = true
+  if (job.logged) live.logged = job.logged
   return live
 }
 
@@ -224,7 +230,7 @@ export interface IndexRecord {
 }
 
 export function decodeIndex(data: Uint8Array): IndexRecord | null {
-  const x = parse(data)
+  const x = parseJson(data)
   if (!isObject(x) || x.v !== 1 || !Array.isArray(x.ids) || !x.ids.every((id) => typeof id === 'string')) return null
   return x as unknown as IndexRecord
 }
@@ -240,7 +246,7 @@ export interface DoneCheckpoint {
 }
 
 export function decodeCheckpoint(data: Uint8Array): DoneCheckpoint | null {
-  const x = parse(data)
+  const x = parseJson(data)
   if (!isObject(x) || x.v !== 1 || !isSafeCount(x.epoch) || !isSafeCount(x.doneSeq)) return null
   return x as unknown as DoneCheckpoint
 }

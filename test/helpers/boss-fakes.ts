@@ -4,6 +4,7 @@
  * the registry, the NATS transport and the workers behind it — so a case about the boss's decisions
  * runs in milliseconds. Anything about real ZooKeeper or NATS behaviour stays in real-server tests.
  */
+import type { AttemptEntry } from '../../jobs/attempts.js'
 import { EventEmitter } from 'node:events'
 import type { Test } from 'tap'
 import { errors, silentLogger, type MessageHandler, type ServiceEntry, type Transport } from '../../runner/index.js'
@@ -257,6 +258,19 @@ export class MemoryStore implements BossStore {
       .sort((x, y) => x[1] - y[1])
       .map(([id, seq]) => ({ job: this.finals.get(id)!, seq }))
     return { finals, lastSeq: Math.max(after, ...this.finalSeqs.values()) }
+  }
+
+  /** History entries kept per job (the ATTEMPTS stream). */
+  readonly attemptLog = new Map<string, AttemptEntry[]>()
+
+  async logAttempts(id: string, entries: readonly AttemptEntry[]): Promise<void> {
+    await tick()
+    this.attemptLog.set(id, [...(this.attemptLog.get(id) ?? []), ...entries])
+  }
+
+  async loggedAttempts(id: string): Promise<AttemptEntry[]> {
+    await tick()
+    return [...(this.attemptLog.get(id) ?? [])]
   }
 
   async index(entries: ReadonlyArray<{ id: string; state: JobState; fn: string }>): Promise<void> {

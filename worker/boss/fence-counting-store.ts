@@ -25,6 +25,8 @@ export function countFencedWrites(store: BossStore, metrics: Pick<AgentMetrics, 
       return res
     },
     finalsAfter: (after, signal) => store.finalsAfter(after, signal),
+    logAttempts: (id, entries, signal) => store.logAttempts(id, entries, signal),
+    loggedAttempts: (id, signal) => store.loggedAttempts(id, signal),
     index: (entries) => store.index(entries),
     closeBatch: (batch, submitSeq, stateRevision, signal) => store.closeBatch(batch, submitSeq, stateRevision, signal),
     readSubmitted: (id) => store.readSubmitted(id),

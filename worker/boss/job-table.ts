@@ -17,6 +17,7 @@ import type { DoneWatermark, Hold } from './done-watermark.js'
 import type { FinalIndexer } from './final-indexer.js'
 import type { BossStore } from './store-port.js'
 import { fitRecord } from './transitions.js'
+import { mergeHistory } from '../../jobs/attempts.js'
 
 export type Phase = 'queued' | 'running' | 'final'
 
@@ -48,6 +49,8 @@ export interface Tracked {
    * state record must not show that state meanwhile (it carries no result; see liveOf).
    */
   resultInFlight: boolean
+  /** How many entries of `job.history` (this term's) are in the ATTEMPTS stream. */
+  inStream: number
 }
 
 export function phaseOf(state: JobState): Phase {
@@ -120,6 +123,7 @@ export class JobTable {
       announced: false,
       published: false,
       resultInFlight: false,
+      inStream: 0,
     }
     const old = this.jobs.get(job.id)
     if (old) this.counts[old.phase]--
@@ -171,6 +175,7 @@ export class JobTable {
   async persist(t: Tracked, opts: PersistOptions = {}): Promise<void> {
     const version = t.localVersion
     if (t.phase !== 'final') {
+      await this.logAttempts(t)
       await this.book.persist(t.batch)
       t.storedVersion = Math.max(t.storedVersion, version)
       return
@@ -246,11 +251,36 @@ export class JobTable {
     }
   }
 
-  /** The job with its payload (read from its submission when the boss did not keep it). */
+  /**
+   * Attempts that ended without ending the job go to the ATTEMPTS stream before the state record
+   * that counts them: a new boss writes them into the final record (jobs/attempts.ts).
+   */
+  private async logAttempts(t: Tracked): Promise<void> {
+    const history = t.job.history ?? []
+    const fresh = history.length - t.inStream
+    if (fresh <= 0) return
+    await this.store.logAttempts(t.job.id, history.slice(-fresh), this.signal)
+    t.inStream = history.length
+    this.set(t, { ...t.job, logged: (t.job.logged ?? 0) + fresh }, true)
+  }
+
+  /**
+   * The final record as stored: with its payload (read from its submission when the boss did not
+   * keep it) and its whole history (entries a predecessor kept in the ATTEMPTS stream included).
+   */
   private async withPayload(t: Tracked): Promise<Job> {
-    if (!t.payloadRef) return t.job
-    const found = await this.store.readSubmitted(t.job.id)
+    let job = t.job
+    if ('logged' in job) {
+      const { logged, ...rest } = job
+      job = rest
+      if ((logged ?? 0) > t.inStream) {
+        const stored = await this.store.loggedAttempts(job.id, this.signal)
+        job = { ...job, history: mergeHistory(stored, job.history ?? []) }
+      }
+    }
+    if (!t.payloadRef) return job
+    const found = await this.store.readSubmitted(job.id)
     const payload = found ? assemble(found.submit, found.index, undefined, 0).payload : null
-    return { ...t.job, payload }
+    return { ...job, payload }
   }
 }

@@ -102,7 +102,7 @@ export class Liveness {
         continue
       }
       requeued++
-      void ctx.door.commit(t, lostWorker(t.job, ++t.losses, new Date()), 'background')
+      void ctx.door.commit(t, lostWorker(t.job, ++t.losses, new Date(), ctx.epoch), 'background')
     }
     ctx.deps.metrics?.redispatched(reason, requeued)
     if (requeued > 0) ctx.deps.onRedispatched?.(holder, requeued, reason)

@@ -4,6 +4,7 @@
  * listing index entries and batch removals out. Of the finished jobs only the final records after
  * the last checkpoint are read back (a predecessor's last moments).
  */
+import type { AttemptEntry } from '../../jobs/attempts.js'
 import type { Job, JobState } from '../../jobs/model.js'
 import type {
   BatchState,
@@ -40,6 +41,10 @@ export interface BossStore {
     after: number,
     signal?: AbortSignal,
   ): Promise<{ finals: Array<{ job: Job; seq: number }>; lastSeq: number }>
+  /** Keep history entries of attempts that did not end job `id`. */
+  logAttempts(id: string, entries: readonly AttemptEntry[], signal?: AbortSignal): Promise<void>
+  /** The history entries kept for job `id`, oldest first. */
+  loggedAttempts(id: string, signal?: AbortSignal): Promise<AttemptEntry[]>
   /** Append finished ids to the listing index. */
   index(entries: ReadonlyArray<{ id: string; state: JobState; fn: string }>): Promise<void>
   /**

@@ -179,7 +179,7 @@ export class Takeover {
 
   private requeue(t: Tracked): void {
     this.figures.requeued++
-    void this.ctx.door.commit(t, lostWorker(t.job, ++t.losses, new Date()), 'background')
+    void this.ctx.door.commit(t, lostWorker(t.job, ++t.losses, new Date(), this.ctx.epoch), 'background')
   }
 
   /** The record names a worker absent from the registry: ask it on NATS before requeueing its job. */

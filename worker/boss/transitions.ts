@@ -7,6 +7,7 @@
 import { errors } from '../../runner/index.js'
 import type { Job, JobError } from '../../jobs/model.js'
 import type { AttemptResult } from '../../jobs/protocol.js'
+import { attemptEntry, withEntry, type AttemptOutcomeName } from '../../jobs/attempts.js'
 import { retryDelayMs } from './backoff.js'
 
 /** How many times a job may be re-queued because its worker vanished before it fails. */
@@ -58,13 +59,36 @@ export function notStarted(job: Job, now: Date): Job {
  * or handed the job back on shutdown: requeue at once without counting a failure — unless its cancel
  * was requested (then it ends cancelled) or it has happened too often (then it fails).
  */
-export function lostWorker(job: Job, losses: number, now: Date): Job {
-  if (job.cancelRequested) return cancelled(job, now, 'cancelled; its worker stopped before it finished')
+export function lostWorker(job: Job, losses: number, now: Date, epoch: number = job.epoch): Job {
+  const lost = errors.WORKER_LOST('its worker stopped or vanished before the attempt finished')
+  const ended = { ...job, history: historyAfter(job, epoch, now.toISOString(), 'lost', lost) }
+  if (job.cancelRequested) return cancelled(ended, now, 'cancelled; its worker stopped before it finished')
   if (losses >= MAX_WORKER_LOSSES) {
     const e = errors.WORKER_LOST(`the worker running this job was lost ${losses} times`)
-    return { ...job, state: 'failed', error: { message: e.message, code: e.code }, finishedAt: now.toISOString() }
+    return { ...ended, state: 'failed', error: { message: e.message, code: e.code }, finishedAt: now.toISOString() }
   }
-  return { ...withoutRunAt(job), state: 'queued', attempts: Math.max(0, job.attempts - 1) }
+  return { ...withoutRunAt(ended), state: 'queued', attempts: Math.max(0, job.attempts - 1) }
+}
+
+/** The job's history with its current attempt (`job.attempts` on `job.worker`) ended as `outcome`. */
+function historyAfter(
+  job: Job,
+  epoch: number,
+  finishedAt: string,
+  outcome: AttemptOutcomeName,
+  error: { message: string; code?: string } | undefined,
+) {
+  const entry = attemptEntry({
+    run: job.run,
+    attempt: job.attempts,
+    worker: job.worker,
+    epoch,
+    startedAt: job.startedAt,
+    finishedAt,
+    outcome,
+    error,
+  })
+  return withEntry(job.history, entry)
 }
 
 /**
@@ -79,6 +103,14 @@ export function afterAttempt(
 ): Job {
   const random = opts.random ?? Math.random
   const finishedAt = r.finishedAt
+  if (r.outcome.ok === false && r.outcome.handedBack)
+    return lostWorker({ ...job, worker: r.worker, startedAt: r.startedAt }, (opts.losses ?? 0) + 1, now, r.epoch)
+  const outcome: AttemptOutcomeName = r.outcome.ok ? 'succeeded' : job.cancelRequested ? 'cancelled' : 'failed'
+  const attempt = { ...job, worker: r.worker, startedAt: r.startedAt }
+  job = {
+    ...job,
+    history: historyAfter(attempt, r.epoch, finishedAt, outcome, r.outcome.ok ? undefined : r.outcome.error),
+  }
   if (r.outcome.ok) {
     return {
       ...withoutError(withoutRunAt(job)),
@@ -90,7 +122,6 @@ export function afterAttempt(
     }
   }
   const error = r.outcome.error
-  if (r.outcome.handedBack) return lostWorker({ ...job, worker: r.worker }, (opts.losses ?? 0) + 1, now)
   if (job.cancelRequested)
     return { ...withoutRunAt(job), state: 'cancelled', error, worker: r.worker, startedAt: r.startedAt, finishedAt }
   if (job.attempts < job.maxAttempts) {
