@@ -41,6 +41,15 @@ import type {
 } from './service.js'
 import { newBatchId } from '../jobs/job-ids.js'
 import { StoreDeadline } from './store-deadline.js'
+import {
+  retryMatching,
+  retryOne,
+  type BulkRetryAnswer,
+  type BulkRetryQuery,
+  type RedrivePorts,
+  type RetryOptions,
+} from './redrive.js'
+import { parseRetryJobsReply, RETRY_JOBS } from '../jobs/retry-protocol.js'
 
 /** What the API needs from the job store (jobs/streams/: the Submitter, the JobReader, a GroupCommitter). */
 export interface ApiStore {
@@ -52,6 +61,8 @@ export interface ApiStore {
   repoint(key: string, abandoned: Claim, jobId: string): Promise<Claim>
   get(id: string): Promise<Job | null>
   list(q: ListQuery): Promise<ListPage>
+  retryAnswer(requestId: string): Promise<unknown>
+  keepRetryAnswer(requestId: string, answer: unknown): Promise<unknown>
 }
 
 /**
@@ -78,6 +89,8 @@ export interface JobServiceDeps {
 }
 
 const STATUS_TIMEOUT_MS = 500
+/** A retry of 1,000 jobs writes 2,000 records: give the boss time. */
+const RETRY_TIMEOUT_MS = 30_000
 const REQUEST_TIMEOUT_MS = 5000
 /** Idempotency claims of one batch made at once. */
 const PARALLEL_CLAIMS = 32
@@ -185,6 +198,16 @@ export class ClusterJobService implements JobService {
     return this.get(id)
   }
 
+  retry(id: string, opts: RetryOptions): Promise<Job | null> {
+    this.requireConnections()
+    return retryOne(this.redrivePorts(), id, opts).then((job) => (job ? toPublic(job) : null))
+  }
+
+  retryMany(q: BulkRetryQuery): Promise<BulkRetryAnswer> {
+    this.requireConnections()
+    return retryMatching(this.redrivePorts(), q)
+  }
+
   load(): ClusterLoadView {
     const l = this.d.backpressure.latest()
     if (l === undefined) return { at: null, epoch: null, since: null, queued: 0, running: 0, finished: 0 }
@@ -231,6 +254,31 @@ export class ClusterJobService implements JobService {
   }
 
   // ---- internals ----------------------------------------------------------------------------------
+
+  /** What a retry needs: reads and listings under one store deadline, and the acting boss. */
+  private redrivePorts(): RedrivePorts {
+    const store = new StoreDeadline()
+    return {
+      get: (id) => store.call(this.d.store.get(id), 'read'),
+      list: (q) => store.call(this.d.store.list(q), 'listing'),
+      retryAnswer: (rid) => store.call(this.d.store.retryAnswer(rid), 'read of a retry answer'),
+      keepRetryAnswer: (rid, a) => store.call(this.d.store.keepRetryAnswer(rid, a), 'write of a retry answer'),
+      askBoss: async (body) => {
+        const boss = await this.requireBoss()
+        try {
+          const reply = await this.d.transport.request(boss.address, RETRY_JOBS, body, {
+            timeoutMs: RETRY_TIMEOUT_MS,
+          })
+          return parseRetryJobsReply(reply).results
+        } catch (err) {
+          throw errors.NO_BOSS('the boss did not answer; try again with the same requestId', {
+            cause: err,
+            retryAfterSeconds: 1,
+          })
+        }
+      },
+    }
+  }
 
   /** A job as it goes into its batch. */
   /** The public record of job `i` of a plan just stored (queued). */

@@ -60,6 +60,8 @@ class ApiProcess {
           repoint: (key, abandoned, jobId) => store.submitter.repoint(key, abandoned, jobId),
           get: (id) => store.reader.get(id),
           list: (q) => store.reader.list(q),
+          retryAnswer: (rid) => store.submitter.retryAnswer(rid),
+          keepRetryAnswer: (rid, answer) => store.submitter.keepRetryAnswer(rid, answer),
         },
         registry: node.registry,
         election: node.election,

@@ -21,6 +21,7 @@ import {
   type publicJob,
 } from '../jobs/model.js'
 import type { ClusterLoadView, ClusterView } from './service.js'
+import { MAX_REQUEST_ID_LENGTH, MAX_RETRY_JOBS } from '../jobs/retry-protocol.js'
 
 /** Most jobs one POST /jobs/batch may carry (README "HTTP API"). */
 export const MAX_BATCH_SIZE = 1000
@@ -194,6 +195,46 @@ export const ErrorSchema = Type.Object(
     details: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
   },
   { additionalProperties: false, title: 'Error' },
+)
+
+const maxAttemptsOfRun = Type.Integer({
+  minimum: 1,
+  maximum: MAX_MAX_ATTEMPTS,
+  description: "attempts of the new run (default: the job's own maxAttempts)",
+})
+const requestIdField = Type.String({
+  minLength: 1,
+  maxLength: MAX_REQUEST_ID_LENGTH,
+  description: 'the same requestId answers the same, and never starts a second run',
+})
+
+/** POST /jobs/:id/retry body (optional). */
+export const RetryBodySchema = Type.Object(
+  { maxAttempts: Type.Optional(maxAttemptsOfRun), requestId: Type.Optional(requestIdField) },
+  { additionalProperties: false, title: 'JobRetry' },
+)
+
+/** POST /jobs/retry body. */
+export const BulkRetryBodySchema = Type.Object(
+  {
+    state: Type.Enum(['failed', 'cancelled'] as const, { description: 'retry jobs that ended in this state' }),
+    function: Type.Optional(FunctionNameSchema),
+    before: Type.Optional(Type.String({ format: 'date-time', description: 'only jobs that finished before this' })),
+    limit: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: MAX_RETRY_JOBS, description: 'most jobs retried (default 100)' }),
+    ),
+    maxAttempts: Type.Optional(maxAttemptsOfRun),
+    requestId: Type.Optional(requestIdField),
+  },
+  { additionalProperties: false, title: 'JobBulkRetry' },
+)
+
+export const BulkRetryResultSchema = Type.Object(
+  {
+    retried: Type.Integer({ description: 'how many jobs were queued again' }),
+    ids: Type.Array(Type.String(), { description: 'their ids' }),
+  },
+  { additionalProperties: false, title: 'JobBulkRetryResult' },
 )
 
 export const JobIdParamsSchema = Type.Object(

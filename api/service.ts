@@ -8,6 +8,7 @@
  * `retryAfterSeconds` is set (e.g. `errors.NO_BOSS(…, { retryAfterSeconds: 1 })` → 503). Any other
  * thrown value becomes a logged 500, so implementations should translate their failures.
  */
+import type { BulkRetryAnswer, BulkRetryQuery, RetryOptions } from './redrive.js'
 import type { Job, JobSpec, JobState } from '../jobs/model.js'
 
 /**
@@ -123,6 +124,14 @@ export interface JobService {
    * is returned unchanged (the API answers 200 with it; cancelling twice is not an error).
    */
   cancel(id: string): Promise<Job | null>
+  /**
+   * Retry a job that ended failed or cancelled (a new run: same id, attempts from 0, history kept);
+   * resolves with the job queued again (null when unknown → 404). JOB_NOT_RETRYABLE (409) for any
+   * other state. The same `requestId` answers the same (never a second run).
+   */
+  retry(id: string, opts: RetryOptions): Promise<Job | null>
+  /** Retry the jobs matching a query (at most `limit`); the same `requestId` answers the same. */
+  retryMany(q: BulkRetryQuery): Promise<BulkRetryAnswer>
   /** The boss (null when none is elected) and the live workers. */
   cluster(): Promise<ClusterView>
   /** The boss's last load report (queue depth, running, jobs its term finished); must answer at once. */

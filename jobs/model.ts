@@ -71,10 +71,14 @@ export interface Job {
   history?: AttemptEntry[]
   /** How many of its entries are in the ATTEMPTS stream (internal: a new boss reads them from there). */
   logged?: number
+  /** The retry request that started this run (internal: a repeat of that request is answered, not applied). */
+  reopenedBy?: string
 }
 
 /** Fields internal to bosun that the API does not show. */
-export function publicJob(job: Job): Omit<Job, 'epoch' | 'runAt' | 'cancelRequested' | 'logged'> & { runAt?: string } {
-  const { epoch: _e, cancelRequested: _c, logged: _l, ...rest } = job
+export function publicJob(
+  job: Job,
+): Omit<Job, 'epoch' | 'runAt' | 'cancelRequested' | 'logged' | 'reopenedBy'> & { runAt?: string } {
+  const { epoch: _e, cancelRequested: _c, logged: _l, reopenedBy: _r, ...rest } = job
   return rest
 }

@@ -17,16 +17,6 @@ export function isValidJobId(id: unknown): id is string {
   return typeof id === 'string' && JOB_ID.test(id)
 }
 
-const decoder = new TextDecoder('utf-8', { fatal: true })
-
-function parseJson(data: Uint8Array): unknown {
-  try {
-    return JSON.parse(decoder.decode(data))
-  } catch {
-    return undefined
-  }
-}
-
 const isInt = (v: unknown, min = 0): v is number => Number.isSafeInteger(v) && (v as number) >= min
 
 /**
@@ -46,26 +36,13 @@ export function jobShapeProblem(v: unknown): string | null {
   if (!isInt(j.epoch)) return 'bad epoch'
   if (j.run !== undefined && !isInt(j.run)) return 'bad run'
   if (j.logged !== undefined && !isInt(j.logged)) return 'bad logged'
+  if (!optionalString(j.reopenedBy)) return 'bad reopenedBy'
   if (j.history !== undefined && historyFrom(j.history) === undefined) return 'bad history'
   if (!optionalString(j.idempotencyKey) || !optionalString(j.worker)) return 'bad optional field'
   if (!optionalIsoTime(j.runAt) || !optionalIsoTime(j.startedAt) || !optionalIsoTime(j.finishedAt)) return 'bad time'
   if (j.error !== undefined && jobErrorFrom(j.error) === undefined) return 'bad error'
   if (j.cancelRequested !== undefined && typeof j.cancelRequested !== 'boolean') return 'bad cancelRequested'
   return null
-}
-
-/** Parse a stored job; `{ job: null, problem }` for garbage (wrong JSON, wrong shape, id ≠ key). */
-export function decodeJob(
-  data: Uint8Array,
-  expectedId: string,
-): { job: Job; problem?: undefined } | { job: null; problem: string } {
-  const v = parseJson(data)
-  if (v === undefined) return { job: null, problem: 'not JSON' }
-  const problem = jobShapeProblem(v)
-  if (problem !== null) return { job: null, problem }
-  const job = v as Job
-  if (job.id !== expectedId) return { job: null, problem: `id ${job.id} stored under key of ${expectedId}` }
-  return { job }
 }
 
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {

@@ -63,6 +63,7 @@ export const errors = {
   JOB_NOT_FOUND: define('BOSUN_ERR_JOB_NOT_FOUND', 404, 'job not found'),
   ROUTE_NOT_FOUND: define('BOSUN_ERR_ROUTE_NOT_FOUND', 404, 'route not found'),
   JOB_FINISHED: define('BOSUN_ERR_JOB_FINISHED', 409, 'job has already finished'),
+  JOB_NOT_RETRYABLE: define('BOSUN_ERR_JOB_NOT_RETRYABLE', 409, 'only a failed or cancelled job can be retried'),
   IDEMPOTENCY_CONFLICT: define('BOSUN_ERR_IDEMPOTENCY_CONFLICT', 409, 'idempotency key reused'),
   SCHEDULE_NOT_FOUND: define('BOSUN_ERR_SCHEDULE_NOT_FOUND', 404, 'schedule not found'),
   SCHEDULE_EXISTS: define('BOSUN_ERR_SCHEDULE_EXISTS', 409, 'a schedule with that id exists'),

@@ -3,12 +3,16 @@
  * Requests arrive validated (api/schemas.ts); every answer about a job goes through `publicJob`.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from 'typebox'
 import { errors } from '../../runner/errors.js'
 import { isFinal, publicJob, type Job } from '../../jobs/model.js'
 import { submitRouteConfig, type RateLimitSettings } from '../rate-limit.js'
 import {
   BatchBodySchema,
   BatchResultSchema,
+  BulkRetryBodySchema,
+  BulkRetryResultSchema,
+  RetryBodySchema,
   DEFAULT_LIST_LIMIT,
   JobIdParamsSchema,
   JobListSchema,
@@ -20,6 +24,10 @@ import {
 import { JOB_ID_PATTERN, type JobQuery, type JobService } from '../service.js'
 import { errorResponses, security } from './responses.js'
 import type { ApiMetrics } from '../../runner/metrics/api-metrics.js'
+import type { BulkRetryQuery, RetryOptions } from '../redrive.js'
+
+/** Default `limit` of POST /jobs/retry. */
+const DEFAULT_RETRY_LIMIT = 100
 
 export interface JobRoutesOptions {
   service: JobService
@@ -161,6 +169,62 @@ export const jobRoutes: FastifyPluginAsyncTypebox<JobRoutesOptions> = async (app
       const job = await lookup(request.params.id, (id) => service.cancel(id))
       reply.code(isFinal(job.state) ? 200 : 202)
       return publicJob(job)
+    },
+  )
+
+  app.post(
+    '/jobs/:id/retry',
+    {
+      schema: {
+        tags,
+        ...sec,
+        summary: 'Retry a failed or cancelled job',
+        description:
+          'Queues the job again for a new run: same id, attempts counted from 0, its attempt history kept ' +
+          '(`run` counts the retries). 409 BOSUN_ERR_JOB_NOT_RETRYABLE for a queued, running or succeeded job. ' +
+          'The same `requestId` answers the same and never starts a second run.',
+        params: JobIdParamsSchema,
+        body: Type.Optional(RetryBodySchema),
+        response: { 202: JobSchema, ...errorResponses(400, 401, 404, 409, 503) },
+      },
+      // No body at all is the same as {} (curl -X POST …/retry).
+      preValidation: async (request) => {
+        request.body ??= {}
+      },
+    },
+    async (request, reply) => {
+      const body = request.body ?? {}
+      const opts: RetryOptions = {}
+      if (body.maxAttempts !== undefined) opts.maxAttempts = body.maxAttempts
+      if (body.requestId !== undefined) opts.requestId = body.requestId
+      const job = await lookup(request.params.id, (id) => service.retry(id, opts))
+      reply.code(202)
+      return publicJob(job)
+    },
+  )
+
+  app.post(
+    '/jobs/retry',
+    {
+      schema: {
+        tags,
+        ...sec,
+        summary: 'Retry failed or cancelled jobs in bulk (redrive)',
+        description:
+          'Queues again up to `limit` jobs that ended in `state` (of `function`, finished before `before`), ' +
+          'newest finished first; answers how many. The same `requestId` answers the same.',
+        body: BulkRetryBodySchema,
+        response: { 200: BulkRetryResultSchema, ...errorResponses(400, 401, 503) },
+      },
+    },
+    async (request) => {
+      const b = request.body
+      const q: BulkRetryQuery = { state: b.state, limit: b.limit ?? DEFAULT_RETRY_LIMIT }
+      if (b.function !== undefined) q.function = b.function
+      if (b.before !== undefined) q.before = b.before
+      if (b.maxAttempts !== undefined) q.maxAttempts = b.maxAttempts
+      if (b.requestId !== undefined) q.requestId = b.requestId
+      return service.retryMany(q)
     },
   )
 }

@@ -17,8 +17,10 @@ import { errors } from '../../runner/errors.js'
 import type { Logger } from '../../runner/logger.js'
 import { attemptEntryFrom, MAX_HISTORY_ENTRIES, type AttemptEntry } from '../attempts.js'
 import type { Job, JobState } from '../model.js'
-import { decodeJob, isWrongLastSequence } from '../store-codec.js'
+import { isWrongLastSequence } from '../store-codec.js'
 import { StreamFollower } from './follow.js'
+import { decodeDone, indexEntry, type ReopenedRecord } from './reopened.js'
+import { ReopenWrites, type StoredDone } from './reopen-writes.js'
 import type { StreamIO } from './io.js'
 import { parseJobId, type StreamNames, type Subjects } from './layout.js'
 import {
@@ -51,6 +53,22 @@ export interface StoredCheckpoint {
   revision: number
 }
 
+/** DONE after a checkpoint: the final and reopened records there, and where the read ended. */
+export interface DoneTail {
+  finals: Array<{ job: Job; seq: number }>
+  reopened: Array<{ job: ReopenedRecord; seq: number }>
+  lastSeq: number
+}
+
+/** A finished job as the listing index records it. */
+export interface IndexedJob {
+  id: string
+  state: JobState
+  fn: string
+  /** Its run (0 or absent: never retried). */
+  run?: number
+}
+
 /** The outcome of a state write: written, or the record changed since `expect` (here it is). */
 export type StateWrite = { ok: true; revision: number } | { ok: false; current: BatchState | null; revision: number }
 
@@ -65,7 +83,10 @@ export interface BossStoreDeps {
 }
 
 export class BossJobStore {
-  constructor(private readonly d: BossStoreDeps) {}
+  private readonly reopens: ReopenWrites
+  constructor(private readonly d: BossStoreDeps) {
+    this.reopens = new ReopenWrites(d)
+  }
 
   /**
    * Every open batch (with its state), then `onInitialDone()`, then each batch submitted later.
@@ -193,8 +214,9 @@ export class BossJobStore {
   }
 
   /**
-   * Write a job's final record unless one exists (the first final record stands). Resolves with
-   * the record that is stored. BODY_TOO_LARGE (details.max) when it does not fit.
+   * Write a job's final record unless one of its run exists (the first final record of a run
+   * stands; a reopened record of the run is replaced). Resolves with the record that is stored.
+   * BODY_TOO_LARGE (details.max) when it does not fit.
    */
   async writeFinal(job: Job, signal?: AbortSignal): Promise<{ job: Job; created: boolean; seq: number }> {
     const { io, streams, subjects } = this.d
@@ -204,20 +226,38 @@ export class BossJobStore {
       throw errors.BODY_TOO_LARGE(`final record of ${data.length} bytes exceeds the store limit of ${max} bytes`, {
         details: { id: job.id, bytes: data.length, max },
       })
-    try {
-      const ack = await io.publish(streams.done, subjects.done(job.id), data, {
-        expectLastSubjectSequence: 0,
-        ...(signal ? { signal } : {}),
-      })
-      return { job, created: true, seq: ack.seq }
-    } catch (err) {
-      const cause = (err as { cause?: unknown }).cause ?? err
-      if (!isWrongLastSequence(cause)) throw err
-      const cur = await io.last(streams.done, subjects.done(job.id), signal)
-      const existing = cur ? decodeJob(cur.data, job.id).job : null
-      if (existing) return { job: existing, created: false, seq: cur!.seq }
-      throw errors.STORE(`job ${job.id}: a final record exists but cannot be read`, { cause: err })
+    const run = job.run ?? 0
+    for (let expect = 0, tries = 0; ; tries++) {
+      try {
+        const ack = await io.publish(streams.done, subjects.done(job.id), data, {
+          expectLastSubjectSequence: expect,
+          ...(signal ? { signal } : {}),
+        })
+        return { job, created: true, seq: ack.seq }
+      } catch (err) {
+        const cause = (err as { cause?: unknown }).cause ?? err
+        if (!isWrongLastSequence(cause) || tries > 3) throw err
+        const cur = await this.readDone(job.id, signal)
+        if (!cur) continue // expired meanwhile: create it
+        if (cur.record.kind === 'final' && (cur.record.job.run ?? 0) >= run)
+          return { job: cur.record.job, created: false, seq: cur.seq }
+        if (cur.record.kind === 'garbage' || (cur.record.job.run ?? 0) > run)
+          throw errors.STORE(`job ${job.id}: DONE holds a record this run cannot replace`, { cause: err })
+        expect = cur.seq // this run's reopened record, or an older run's final record: replaced
+      }
     }
+  }
+
+  readDone(id: string, signal?: AbortSignal): Promise<StoredDone | null> {
+    return this.reopens.readDone(id, signal)
+  }
+
+  writeReopened(rec: ReopenedRecord, expect: number, signal?: AbortSignal): Promise<number | null> {
+    return this.reopens.writeReopened(rec, expect, signal)
+  }
+
+  submitReopened(sub: SubmitRecord, signal?: AbortSignal): Promise<boolean> {
+    return this.reopens.submit(sub, signal)
   }
 
   /** The checkpoint (null with revision 0 when none was written yet; garbage reads as none, with its revision). */
@@ -257,15 +297,13 @@ export class BossJobStore {
    * The final records after DONE sequence `after`, up to the stream's end when the read started
    * (garbage skipped with a warning); `lastSeq`: that end. Rejects when `signal` aborts.
    */
-  async finalsAfter(
-    after: number,
-    signal?: AbortSignal,
-  ): Promise<{ finals: Array<{ job: Job; seq: number }>; lastSeq: number }> {
+  async finalsAfter(after: number, signal?: AbortSignal): Promise<DoneTail> {
     const { d } = this
     const finals: Array<{ job: Job; seq: number }> = []
+    const reopened: Array<{ job: ReopenedRecord; seq: number }> = []
     // Nothing written since: no consumer needed (the common case after a quiet handover).
     const last = (await d.jsm.streams.info(d.streams.done)).state.last_seq
-    if (last <= after) return { finals, lastSeq: after }
+    if (last <= after) return { finals, reopened, lastSeq: after }
     return new Promise((resolve, reject) => {
       const scan = new StreamFollower({
         js: d.js,
@@ -277,8 +315,9 @@ export class BossJobStore {
         fromSeq: after + 1,
         onMessage: (m) => {
           const id = m.subject.slice(m.subject.lastIndexOf('.') + 1)
-          const job = parseJobId(id) ? decodeJob(m.data, id).job : null
-          if (job) finals.push({ job, seq: m.info.streamSequence })
+          const rec = parseJobId(id) ? decodeDone(m.data, id) : null
+          if (rec?.kind === 'final') finals.push({ job: rec.job, seq: m.info.streamSequence })
+          else if (rec?.kind === 'reopened') reopened.push({ job: rec.job, seq: m.info.streamSequence })
           else this.garbage(d.streams.done, m)
         },
         onInitialDone: () => undefined,
@@ -291,7 +330,7 @@ export class BossJobStore {
       signal?.addEventListener('abort', abort, { once: true })
       void scan.finished().then(() => {
         signal?.removeEventListener('abort', abort)
-        resolve({ finals, lastSeq: Math.max(after, scan.initialTarget) })
+        resolve({ finals, reopened, lastSeq: Math.max(after, scan.initialTarget) })
       }, reject)
     })
   }
@@ -320,13 +359,13 @@ export class BossJobStore {
   }
 
   /** Append finished job ids to the listing index, one message per state and function. */
-  async index(entries: ReadonlyArray<{ id: string; state: JobState; fn: string }>): Promise<void> {
+  async index(entries: ReadonlyArray<IndexedJob>): Promise<void> {
     const groups = new Map<string, string[]>()
     for (const e of entries) {
       const subject = this.d.subjects.index(e.state, e.fn)
       let ids = groups.get(subject)
       if (!ids) groups.set(subject, (ids = []))
-      ids.push(e.id)
+      ids.push(indexEntry(e.id, e.run))
     }
     await Promise.all(
       [...groups].map(([subject, ids]) => this.d.io.publish(this.d.streams.index, subject, encode({ v: 1, ids }))),

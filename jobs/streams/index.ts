@@ -29,6 +29,7 @@ export {
   emptyState,
   jobToSubmit,
   liveOf,
+  runOf,
   type BatchState,
   type DoneCheckpoint,
   type LiveJob,

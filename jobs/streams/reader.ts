@@ -9,7 +9,7 @@
 import type { Logger } from '../../runner/logger.js'
 import { errors } from '../../runner/errors.js'
 import { isFinal, type Job, type JobState } from '../model.js'
-import { decodeJob } from '../store-codec.js'
+import { decodeDone, parseIndexEntry, type DoneRecord, type ReopenedRecord } from './reopened.js'
 import type { StreamIO } from './io.js'
 import { indexFilter, parseJobId, type StreamNames, type Subjects } from './layout.js'
 import { assemble, decodeIndex, decodeState, decodeSubmit, doneSet, type BatchState } from './records.js'
@@ -49,6 +49,11 @@ export function decodeCursor(s: string): Cursor {
   return { segment: m[1] as 'u' | 'f', seq: Number(m[2]), pos: Number(m[3]) }
 }
 
+function withoutReopened(rec: ReopenedRecord): Job {
+  const { reopened: _at, ...job } = rec
+  return job
+}
+
 /** Fewest final records fetched at once (a page fetches what it still needs, plus one to know if more follow). */
 const MIN_PARALLEL_READS = 8
 
@@ -62,19 +67,23 @@ export class JobReader {
 
   /** The job, or null when there is no such job (never stored, or finished longer ago than the retention). */
   async get(id: string): Promise<Job | null> {
-    const where = parseJobId(id)
-    if (!where) return null
-    // A final record is written once and never changes: when there is one it is the answer (one
-    // read — the usual case for a job read after its finished event or from history).
-    const first = await this.final(id)
-    if (first) return first
+    const where0 = parseJobId(id)
+    if (!where0) return null
+    // A final record is written once per run: when there is one it is the answer (one read — the
+    // usual case for a job read after its finished event or from history). A reopened record points
+    // to the batch of the job's next run (reopened.ts).
+    const done = await this.done(id)
+    if (done?.kind === 'final') return done.job
+    const reopened = done?.kind === 'reopened' ? done.job : undefined
+    const where = reopened ? reopened.reopened : where0
     const [subMsg, stateMsg] = await Promise.all([
       this.io.last(this.streams.submit, this.subjects.submit(where.batch)),
       this.io.last(this.streams.state, this.subjects.state(where.batch)),
     ])
     // Its batch closed or its done mask came since the first read: it finished meanwhile (null if its
-    // final record has expired since, or it never existed).
-    if (!subMsg) return this.final(id)
+    // final record has expired since, or it never existed). A reopened run whose batch is not
+    // submitted yet (its boss died in between; the next one submits it) is the reopened record.
+    if (!subMsg) return (await this.final(id)) ?? (reopened ? withoutReopened(reopened) : null)
     const sub = decodeSubmit(subMsg.data, where.batch)
     if (!sub) return this.garbage(this.streams.submit, subMsg.seq)
     const state = stateMsg ? decodeState(stateMsg.data, where.batch) : null
@@ -82,7 +91,9 @@ export class JobReader {
     if (sub.jobs[where.index] === undefined || sub.jobs[where.index] === null) return null
     if (state && doneSet(state).has(where.index)) return this.final(id)
     // Unfinished when the first read was made (a result landing since is seen by the next read).
-    return assemble(sub, where.index, state?.jobs[String(where.index)], state?.epoch ?? 0)
+    const job = assemble(sub, where.index, state?.jobs[String(where.index)], state?.epoch ?? 0)
+    if (job.id !== id) return null
+    return reopened?.history ? { ...job, history: reopened.history } : job
   }
 
   /** A page of jobs matching the query, newest first. */
@@ -147,10 +158,12 @@ export class JobReader {
         const want = Math.max(MIN_PARALLEL_READS, q.limit - out.length + 1)
         const slice = positions.slice(start, start + want)
         start += slice.length
-        const found = await Promise.all(slice.map((k) => this.final(rec.ids[k]!)))
+        const entries = slice.map((k) => parseIndexEntry(rec.ids[k]!))
+        const found = await Promise.all(entries.map((e) => this.final(e.id)))
         for (let j = 0; j < slice.length; j++) {
           const job = found[j]
-          if (!job) continue // expired between the index and now
+          // Expired between the index and now, or retried since (an entry names the run it indexed).
+          if (!job || (job.run ?? 0) !== entries[j]!.run) continue
           if (out.length === q.limit) return { segment: 'f', seq: m.seq, pos: slice[j]! + 1 }
           out.push(job)
         }
@@ -159,18 +172,25 @@ export class JobReader {
     return undefined
   }
 
+  /** The job's final record (null: none, or it was reopened for another run). */
   private async final(id: string): Promise<Job | null> {
+    const done = await this.done(id)
+    return done?.kind === 'final' ? done.job : null
+  }
+
+  /** What DONE holds for job `id` (garbage skipped with a warning). */
+  private async done(id: string): Promise<Exclude<DoneRecord, { kind: 'garbage' }> | null> {
     const msg = await this.io.last(this.streams.done, this.subjects.done(id))
     if (!msg) return null
-    const decoded = decodeJob(msg.data, id)
-    if (decoded.job === null) {
+    const decoded = decodeDone(msg.data, id)
+    if (decoded.kind === 'garbage') {
       this.log.warn(
         { stream: this.streams.done, seq: msg.seq, problem: decoded.problem },
         'skipping garbage in the job store',
       )
       return null
     }
-    return decoded.job
+    return decoded
   }
 
   private garbage(stream: string, seq: number): null {

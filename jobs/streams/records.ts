@@ -24,7 +24,7 @@ import {
   optionalIsoTime,
   optionalString,
 } from '../parse.js'
-import { jobIdOf, MAX_BATCH_JOBS } from './layout.js'
+import { jobIdOf, MAX_BATCH_JOBS, parseJobId } from './layout.js'
 
 /** One job as submitted (its id is `<batch>-<index>`). */
 export interface SubmittedJob {
@@ -36,6 +36,16 @@ export interface SubmittedJob {
   /** Not before this time (delayMs). */
   runAt?: string
   idempotencyKey?: string
+  // A job retried after it ended (POST /jobs/:id/retry) is submitted again in a batch of its own
+  // with these (jobs/streams/reopened.ts): its own id, its run, its first creation time.
+  /** Its id (absent: `<batch>-<index>`). */
+  id?: string
+  run?: number
+  createdAt?: string
+  /** History entries of its earlier runs kept in the ATTEMPTS stream. */
+  logged?: number
+  /** The retry request that started this run. */
+  reopenedBy?: string
 }
 
 /** A client's job spec as submitted: the defaults applied, a delay turned into `runAt`. */
@@ -106,6 +116,10 @@ function submittedJob(x: unknown): SubmittedJob | undefined {
   if (!isObject(x) || typeof x.function !== 'string' || !('payload' in x)) return undefined
   if (!Number.isSafeInteger(x.priority) || !isSafeCount(x.timeoutMs) || !isSafeCount(x.maxAttempts)) return undefined
   if (!optionalIsoTime(x.runAt) || !optionalString(x.idempotencyKey)) return undefined
+  if (x.id !== undefined && parseJobId(x.id) === undefined) return undefined
+  if ((x.run !== undefined && !isSafeCount(x.run)) || (x.logged !== undefined && !isSafeCount(x.logged)))
+    return undefined
+  if (!optionalIsoTime(x.createdAt) || !optionalString(x.reopenedBy)) return undefined
   return x as unknown as SubmittedJob
 }
 
@@ -167,12 +181,17 @@ export function doneMask(indexes: Iterable<number>, size: number): string {
   return bytes.toString('base64')
 }
 
+/** The run of job `index` of a submitted batch (0: never retried). */
+export function runOf(sub: SubmitRecord, index: number): number {
+  return sub.jobs[index]?.run ?? 0
+}
+
 /** Job `index` of a batch as the API shows it: its submission, with what the boss changed. */
 export function assemble(sub: SubmitRecord, index: number, live: LiveJob | undefined, epoch: number): Job {
   const s = sub.jobs[index]
   if (!s) throw new Error(`batch ${sub.batch} has no job ${index}`)
   const job: Job = {
-    id: jobIdOf(sub.batch, index),
+    id: s.id ?? jobIdOf(sub.batch, index),
     function: s.function,
     state: 'queued',
     attempts: 0,
@@ -180,10 +199,13 @@ export function assemble(sub: SubmitRecord, index: number, live: LiveJob | undef
     payload: s.payload,
     priority: s.priority,
     timeoutMs: s.timeoutMs,
-    createdAt: sub.createdAt,
+    createdAt: s.createdAt ?? sub.createdAt,
     epoch,
   }
   if (s.idempotencyKey !== undefined) job.idempotencyKey = s.idempotencyKey
+  if (s.run !== undefined) job.run = s.run
+  if (s.logged) job.logged = s.logged
+  if (s.reopenedBy !== undefined) job.reopenedBy = s.reopenedBy
   if (s.runAt !== undefined) job.runAt = s.runAt
   if (live === undefined) return job
   const out: Job = { ...job, state: live.state, attempts: live.attempts }
@@ -194,7 +216,7 @@ export function assemble(sub: SubmitRecord, index: number, live: LiveJob | undef
   if (live.finishedAt !== undefined && isFinal(live.state)) out.finishedAt = live.finishedAt
   if (live.error !== undefined) out.error = live.error
   if (live.cancelRequested) out.cancelRequested = true
-  if (live.logged) out.logged = live.logged
+  if (live.logged !== undefined) out.logged = live.logged
   return out
 }
 

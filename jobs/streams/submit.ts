@@ -125,6 +125,35 @@ export class Submitter {
     }
   }
 
+  /** The stored answer of bulk retry request `requestId` (POST /jobs/retry), or undefined. */
+  async retryAnswer(requestId: string): Promise<unknown> {
+    const msg = await this.io.last(this.streams.idem, this.retrySubject(requestId))
+    if (!msg) return undefined
+    try {
+      return JSON.parse(new TextDecoder().decode(msg.data)) as unknown
+    } catch {
+      return undefined
+    }
+  }
+
+  /** Keep the answer of bulk retry request `requestId` unless one is kept; resolves with the one kept. */
+  async keepRetryAnswer(requestId: string, answer: unknown): Promise<unknown> {
+    try {
+      await this.io.publish(this.streams.idem, this.retrySubject(requestId), encode(answer), {
+        expectLastSubjectSequence: 0,
+      })
+      return answer
+    } catch (err) {
+      const kept = await this.retryAnswer(requestId)
+      if (kept !== undefined) return kept
+      throw err
+    }
+  }
+
+  private retrySubject(requestId: string): string {
+    return `${this.subjects.prefix}.idem.retry.${createHash('sha256').update(requestId, 'utf8').digest('hex')}`
+  }
+
   private idemSubject(key: string): string {
     return `${this.subjects.prefix}.idem.${createHash('sha256').update(key, 'utf8').digest('hex')}`
   }

@@ -46,6 +46,17 @@ export class FakeStore implements ApiStore {
     () => 1024 * 1024,
   )
 
+  readonly retryAnswers = new Map<string, unknown>()
+
+  async retryAnswer(requestId: string): Promise<unknown> {
+    return this.retryAnswers.get(requestId)
+  }
+
+  async keepRetryAnswer(requestId: string, answer: unknown): Promise<unknown> {
+    if (!this.retryAnswers.has(requestId)) this.retryAnswers.set(requestId, answer)
+    return this.retryAnswers.get(requestId)
+  }
+
   private stalls(m: StoreMethod): boolean {
     this.calls[m]++
     return this.hang.has(m) && this.calls[m] > (this.hangAfter[m] ?? 0)

@@ -45,6 +45,8 @@ t.test('/docs/json lists every route with its methods, schemas and responses', a
     'GET /readyz',
     'POST /jobs',
     'POST /jobs/batch',
+    'POST /jobs/retry',
+    'POST /jobs/{id}/retry',
   ])
 
   const submit = doc.paths['/jobs']?.post

@@ -3,6 +3,7 @@
  * interface; the real one is api/job-service.ts on ZooKeeper + NATS). It records every call, so
  * tests can assert that invalid input never reaches the service.
  */
+import type { BulkRetryAnswer, BulkRetryQuery, RetryOptions } from '../../api/redrive.js'
 import { errors } from '../../runner/errors.js'
 import {
   DEFAULT_MAX_ATTEMPTS,
@@ -146,6 +147,34 @@ export class FakeJobService implements JobService {
         : { ...job, cancelRequested: true }
     this.jobs.set(id, next)
     return next
+  }
+
+  /** Retry requests: (id or query, options). */
+  readonly retries: Array<{ id?: string; query?: BulkRetryQuery; opts: RetryOptions }> = []
+
+  async retry(id: string, opts: RetryOptions): Promise<Job | null> {
+    this.retries.push({ id, opts })
+    this.check()
+    const job = this.jobs.get(id)
+    if (job === undefined) return null
+    if (job.state !== 'failed' && job.state !== 'cancelled')
+      throw errors.JOB_NOT_RETRYABLE(`job ${id} is ${job.state}`, { details: { id, state: job.state } })
+    const { error: _e, finishedAt: _f, result: _r, ...rest } = job
+    const next: Job = { ...rest, state: 'queued', attempts: 0, run: (job.run ?? 0) + 1 }
+    if (opts.maxAttempts !== undefined) next.maxAttempts = opts.maxAttempts
+    this.jobs.set(id, next)
+    return next
+  }
+
+  async retryMany(query: BulkRetryQuery): Promise<BulkRetryAnswer> {
+    this.retries.push({ query, opts: {} })
+    this.check()
+    const ids = [...this.jobs.values()]
+      .filter((j) => j.state === query.state && (query.function === undefined || j.function === query.function))
+      .slice(0, query.limit)
+      .map((j) => j.id)
+    for (const id of ids) await this.retry(id, {})
+    return { retried: ids.length, ids }
   }
 
   async cluster(): Promise<ClusterView> {

@@ -5,6 +5,9 @@
  * runs in milliseconds. Anything about real ZooKeeper or NATS behaviour stays in real-server tests.
  */
 import type { AttemptEntry } from '../../jobs/attempts.js'
+import type { DoneTail } from '../../jobs/streams/boss-store.js'
+import type { StoredDone } from '../../jobs/streams/reopen-writes.js'
+import { isReopened, type DoneRecord, type ReopenedRecord } from '../../jobs/streams/reopened.js'
 import { EventEmitter } from 'node:events'
 import type { Test } from 'tap'
 import { errors, silentLogger, type MessageHandler, type ServiceEntry, type Transport } from '../../runner/index.js'
@@ -158,9 +161,13 @@ export class MemoryStore implements BossStore {
   /** The job as a reader would see it now (final record, else submission + state), or undefined. */
   current(id: string): Job | undefined {
     const final = this.finals.get(id)
-    if (final) return final
-    const where = parseJobId(id)
+    if (final && !isReopened(final)) return final
+    const where = final && isReopened(final) ? final.reopened : parseJobId(id)
     const b = where ? this.batches.get(where.batch) : undefined
+    if (final && !b) {
+      const { reopened: _r, ...job } = final
+      return job
+    }
     if (!where || !b || !b.submit.jobs[where.index]) return undefined
     if (b.state && doneSet(b.state.state).has(where.index)) return undefined
     return assemble(b.submit, where.index, b.state?.state.jobs[String(where.index)], b.state?.state.epoch ?? 0)
@@ -220,7 +227,8 @@ export class MemoryStore implements BossStore {
     if (bytes > this.maxBytes)
       throw errors.BODY_TOO_LARGE(`record of ${bytes} bytes`, { details: { id: job.id, bytes, max: this.maxBytes } })
     const existing = this.finals.get(job.id)
-    if (existing) {
+    if (existing && (isReopened(existing) || (existing.run ?? 0) < (job.run ?? 0))) this.finals.delete(job.id)
+    else if (existing) {
       // A record put straight into `finals` by a test gets its sequence when first asked.
       if (!this.finalSeqs.has(job.id)) this.finalSeqs.set(job.id, ++this.seq)
       return { job: existing, created: false, seq: this.finalSeqs.get(job.id)! }
@@ -250,15 +258,49 @@ export class MemoryStore implements BossStore {
     return { ok: true, checkpoint: cp, revision: this.checkpointRevision }
   }
 
-  async finalsAfter(after: number): Promise<{ finals: Array<{ job: Job; seq: number }>; lastSeq: number }> {
+  async finalsAfter(after: number): Promise<DoneTail> {
     await tick()
     this.tailReads.push(after)
-    const finals = [...this.finalSeqs]
+    const tail = [...this.finalSeqs]
       .filter(([, seq]) => seq > after)
       .sort((x, y) => x[1] - y[1])
       .map(([id, seq]) => ({ job: this.finals.get(id)!, seq }))
-    return { finals, lastSeq: Math.max(after, ...this.finalSeqs.values()) }
+    const finals = tail.filter((f) => !isReopened(f.job))
+    const reopened = tail.filter((f): f is { job: ReopenedRecord; seq: number } => isReopened(f.job))
+    return { finals, reopened, lastSeq: Math.max(after, ...this.finalSeqs.values()) }
   }
+
+  async readDone(id: string): Promise<StoredDone | null> {
+    await tick()
+    const job = this.finals.get(id)
+    if (!job) return null
+    if (!this.finalSeqs.has(id)) this.finalSeqs.set(id, ++this.seq)
+    const record: DoneRecord = isReopened(job) ? { kind: 'reopened', job } : { kind: 'final', job }
+    return { record, seq: this.finalSeqs.get(id)! }
+  }
+
+  /** Every reopened record written, in order. */
+  readonly reopenWrites: ReopenedRecord[] = []
+
+  async writeReopened(rec: ReopenedRecord, expect: number, signal?: AbortSignal): Promise<number | null> {
+    await this.attempt(signal)
+    if ((this.finalSeqs.get(rec.id) ?? 0) !== expect) return null
+    this.finals.set(rec.id, rec)
+    this.finalSeqs.set(rec.id, ++this.seq)
+    this.reopenWrites.push(rec)
+    return this.seq
+  }
+
+  async submitReopened(sub: SubmitRecord, signal?: AbortSignal): Promise<boolean> {
+    await this.attempt(signal)
+    if (this.batches.has(sub.batch) || this.closed.has(sub.batch)) return false
+    this.batches.set(sub.batch, { submitSeq: ++this.seq, submit: sub, state: null })
+    this.announce(sub.batch)
+    return true
+  }
+
+  /** Batches closed (a submission of one again is refused, as the store's dedupe window does). */
+  private readonly closed = new Set<string>()
 
   /** History entries kept per job (the ATTEMPTS stream). */
   readonly attemptLog = new Map<string, AttemptEntry[]>()
@@ -282,6 +324,7 @@ export class MemoryStore implements BossStore {
     await tick()
     if (this.closeGate) await this.closeGate
     this.batches.delete(batch)
+    this.closed.add(batch)
   }
 
   async readSubmitted(id: string): Promise<{ submit: SubmitRecord; index: number } | null> {

@@ -30,6 +30,8 @@ export interface BookEntry {
   closed: Promise<void> | undefined
   /** A done-mask write waiting out the mask linger (see persistSoon). */
   soon: Promise<void> | undefined
+  /** Ids of its jobs that keep their own (a batch of reopened runs); absent: `<batch>-<index>` for all. */
+  readonly ids?: ReadonlyMap<number, string>
 }
 
 export interface BookHooks {
@@ -67,8 +69,10 @@ export class BatchBook {
     const existing = this.entries.get(b.batch)
     if (existing) return existing
     const jobs = new Set<number>()
+    let ids: Map<number, string> | undefined
     b.submit.jobs.forEach((j, i) => {
       if (j !== null) jobs.add(i)
+      if (j?.id !== undefined) (ids ??= new Map()).set(i, j.id)
     })
     const entry: BookEntry = {
       batch: b.batch,
@@ -82,9 +86,15 @@ export class BatchBook {
       chain: Promise.resolve(),
       closed: undefined,
       soon: undefined,
+      ...(ids ? { ids } : {}),
     }
     this.entries.set(b.batch, entry)
     return entry
+  }
+
+  /** The id of job `index` of an open batch. */
+  idOf(batch: string, index: number): string {
+    return this.entries.get(batch)?.ids?.get(index) ?? jobIdOf(batch, index)
   }
 
   /** Something about the batch changed: the next write must carry it. */
@@ -227,6 +237,6 @@ export class BatchBook {
   /** Ids of a batch's jobs (for logs and tests). */
   ids(batch: string): string[] {
     const e = this.entries.get(batch)
-    return e ? [...e.jobs].map((i) => jobIdOf(batch, i)) : []
+    return e ? [...e.jobs].map((i) => this.idOf(batch, i)) : []
   }
 }

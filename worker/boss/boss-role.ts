@@ -14,6 +14,7 @@ import {
 import type { Job } from '../../jobs/model.js'
 import { isObject } from '../../jobs/parse.js'
 import { MSG, type BossStatusReply } from '../../jobs/protocol.js'
+import { RETRY_JOBS } from '../../jobs/retry-protocol.js'
 import type { BossSettings } from './settings.js'
 import type { BossStore } from './store-port.js'
 import { BossTerm } from './term.js'
@@ -67,6 +68,7 @@ export class BossRole {
         .then((job) => ({ job }))
     })
     t.handle(MSG.bossStatus, () => this.active().status())
+    t.handle(RETRY_JOBS, (body) => this.active().onRetry(body))
   }
 
   get isActing(): boolean {

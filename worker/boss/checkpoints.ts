@@ -8,6 +8,7 @@
 import { errors, type Logger } from '../../runner/index.js'
 import { retryDelay, sleep } from '../../runner/retry.js'
 import type { Job } from '../../jobs/model.js'
+import type { ReopenedRecord } from '../../jobs/streams/reopened.js'
 import { DoneWatermark, type Hold } from './done-watermark.js'
 import type { BossStore } from './store-port.js'
 
@@ -35,6 +36,8 @@ export interface CheckpointDeps {
 export class Checkpoints {
   readonly watermark = new DoneWatermark(0)
   private readonly tail = new Map<string, TailEntry>()
+  /** Reopened records after the checkpoint, each holding the watermark until its batch is known submitted. */
+  private reopenedTail: Array<{ job: ReopenedRecord; release(): void }> = []
   private revision = 0
   private written = 0
   private writing = false
@@ -43,20 +46,24 @@ export class Checkpoints {
   constructor(private readonly d: CheckpointDeps) {}
 
   /** Read the checkpoint and the final records after it (retried until it succeeds or the term ends). */
-  async load(): Promise<{ after: number; finals: number }> {
+  async load(): Promise<{ after: number; finals: number; reopened: number }> {
     for (let failures = 0; ; failures++) {
       if (this.d.signal.aborted) throw errors.NOT_LEADER('the boss term ended')
       try {
         const cp = await this.d.store.readCheckpoint(this.d.signal)
         const after = cp.checkpoint?.doneSeq ?? 0
-        const { finals, lastSeq } = await this.d.store.finalsAfter(after, this.d.signal)
+        const { finals, reopened, lastSeq } = await this.d.store.finalsAfter(after, this.d.signal)
         this.revision = cp.revision
         this.written = after
         this.watermark.advance(after)
         for (const f of finals)
           this.tail.set(f.job.id, { job: f.job, hold: this.watermark.hold(f.seq), applied: false })
+        this.reopenedTail = reopened.map((r) => {
+          const hold = this.watermark.hold(r.seq)
+          return { job: r.job, release: () => this.watermark.release(hold) }
+        })
         this.watermark.advance(lastSeq)
-        return { after, finals: finals.length }
+        return { after, finals: finals.length, reopened: reopened.length }
       } catch (err) {
         if (this.d.signal.aborted) throw errors.NOT_LEADER('the boss term ended', { cause: err })
         const delay = retryDelay(failures)
@@ -81,28 +88,33 @@ export class Checkpoints {
     return this.tail.size
   }
 
+  /** The reopened records read after the checkpoint (once: the caller completes and releases them). */
+  takeReopened(): Array<{ job: ReopenedRecord; release(): void }> {
+    return this.reopenedTail.splice(0)
+  }
+
   /**
-   * The final record standing for job `id` that its batch does not show yet (undefined: none). The
-   * caller loads the job as final; `settled(id)` once its done mask is durable.
+   * The final record of run `run` standing for job `id` that its batch does not show yet (undefined:
+   * none). The caller loads the job as final; `settled(id)` once its done mask is durable.
    */
-  standing(id: string): Job | undefined {
+  standing(id: string, run: number): Job | undefined {
     const e = this.tail.get(id)
-    if (!e) return undefined
+    if (!e || (e.job.run ?? 0) !== run) return undefined
     e.applied = true
     return e.job
   }
 
-  /** Job `id`'s final record is settled (its batch shows it done, or this term made that durable). */
-  settled(id: string): void {
+  /** Job `id`'s final record of run `run` is settled (its batch shows it done, or this term made that durable). */
+  settled(id: string, run: number): void {
     const e = this.tail.get(id)
-    if (!e) return
+    if (!e || (e.job.run ?? 0) !== run) return
     this.watermark.release(e.hold)
     this.tail.delete(id)
   }
 
   /** Every open batch was read: final records of batches not among them belong to closed batches. */
   loadDone(): void {
-    for (const [id, e] of this.tail) if (!e.applied) this.settled(id)
+    for (const [id, e] of this.tail) if (!e.applied) this.settled(id, e.job.run ?? 0)
   }
 
   private async write(): Promise<void> {

@@ -3,11 +3,12 @@
  * turn of the event loop is written with the others of its state and function, one message per
  * group, so a burst of results costs a few index messages, not one per job.
  */
-import type { Job, JobState } from '../../jobs/model.js'
+import type { Job } from '../../jobs/model.js'
+import type { IndexedJob } from '../../jobs/streams/boss-store.js'
 import type { BossStore } from './store-port.js'
 
 interface Pending {
-  entries: Array<{ id: string; state: JobState; fn: string }>
+  entries: IndexedJob[]
   done: Promise<void>
 }
 
@@ -31,7 +32,9 @@ export class FinalIndexer {
       }
       this.pending = p
     }
-    this.pending.entries.push({ id: job.id, state: job.state, fn: job.function })
+    const entry: IndexedJob = { id: job.id, state: job.state, fn: job.function }
+    if (job.run) entry.run = job.run
+    this.pending.entries.push(entry)
     return this.pending.done
   }
 }

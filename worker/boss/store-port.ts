@@ -5,7 +5,10 @@
  * the last checkpoint are read back (a predecessor's last moments).
  */
 import type { AttemptEntry } from '../../jobs/attempts.js'
-import type { Job, JobState } from '../../jobs/model.js'
+import type { Job } from '../../jobs/model.js'
+import type { DoneTail, IndexedJob } from '../../jobs/streams/boss-store.js'
+import type { StoredDone } from '../../jobs/streams/reopen-writes.js'
+import type { ReopenedRecord } from '../../jobs/streams/reopened.js'
 import type {
   BatchState,
   DoneCheckpoint,
@@ -36,17 +39,20 @@ export interface BossStore {
   readCheckpoint(signal?: AbortSignal): Promise<StoredCheckpoint>
   /** Record how far DONE is settled if the stored one is still at `expect` (else `ok: false`, the stored one). */
   writeCheckpoint(cp: DoneCheckpoint, expect: number, signal?: AbortSignal): Promise<StoredCheckpoint & { ok: boolean }>
-  /** The final records after DONE sequence `after` (to the end when the read began: `lastSeq`). */
-  finalsAfter(
-    after: number,
-    signal?: AbortSignal,
-  ): Promise<{ finals: Array<{ job: Job; seq: number }>; lastSeq: number }>
+  /** The final and reopened records after DONE sequence `after` (to the end when the read began: `lastSeq`). */
+  finalsAfter(after: number, signal?: AbortSignal): Promise<DoneTail>
+  /** What DONE holds for job `id` (its final or reopened record) and at which sequence; null: nothing. */
+  readDone(id: string, signal?: AbortSignal): Promise<StoredDone | null>
+  /** Replace DONE's record of a job at sequence `expect` by a reopened record; null when it changed. */
+  writeReopened(rec: ReopenedRecord, expect: number, signal?: AbortSignal): Promise<number | null>
+  /** Submit the batch of reopened runs; false when it exists already. */
+  submitReopened(sub: SubmitRecord, signal?: AbortSignal): Promise<boolean>
   /** Keep history entries of attempts that did not end job `id`. */
   logAttempts(id: string, entries: readonly AttemptEntry[], signal?: AbortSignal): Promise<void>
   /** The history entries kept for job `id`, oldest first. */
   loggedAttempts(id: string, signal?: AbortSignal): Promise<AttemptEntry[]>
   /** Append finished ids to the listing index. */
-  index(entries: ReadonlyArray<{ id: string; state: JobState; fn: string }>): Promise<void>
+  index(entries: ReadonlyArray<IndexedJob>): Promise<void>
   /**
    * Remove a batch whose jobs are all final: its submit message, then its state record (at
    * `stateRevision`; 0: none). Idempotent.

@@ -8,7 +8,7 @@
  * term's epoch at once. A job whose final record stands after the last DONE checkpoint is loaded
  * as final, whatever its batch's state record says (checkpoints.ts).
  */
-import { assemble, jobIdOf, type OpenBatch } from '../../jobs/streams/index.js'
+import { assemble, runOf, type OpenBatch } from '../../jobs/streams/index.js'
 import type { Arrivals } from './arrivals.js'
 import type { Checkpoints } from './checkpoints.js'
 import type { Tracked } from './job-table.js'
@@ -110,11 +110,11 @@ export class Takeover {
     const tail = this.checkpoints.tailSize > 0
     for (const i of entry.jobs) {
       if (entry.done.has(i)) {
-        if (tail) this.checkpoints.settled(jobIdOf(b.batch, i))
+        if (tail) this.checkpoints.settled(ctx.book.idOf(b.batch, i), runOf(b.submit, i))
         continue
       }
       // A final record its batch does not show (the previous boss died before the done mask): final.
-      const standing = tail ? this.checkpoints.standing(jobIdOf(b.batch, i)) : undefined
+      const standing = tail ? this.checkpoints.standing(ctx.book.idOf(b.batch, i), runOf(b.submit, i)) : undefined
       let job = standing ?? assemble(b.submit, i, b.state?.jobs[String(i)], epoch)
       const payloadRef = checkSizes && JSON.stringify(job.payload ?? null).length > INLINE_PAYLOAD_BYTES
       if (payloadRef) job = { ...job, payload: null }

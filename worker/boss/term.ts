@@ -12,6 +12,8 @@ import { Arrivals } from './arrivals.js'
 import { BatchBook } from './batch-book.js'
 import { Cancels } from './cancels.js'
 import { Checkpoints } from './checkpoints.js'
+import { Redrives } from './redrives.js'
+import { parseRetryJobsBody, type RetryJobsReply } from '../../jobs/retry-protocol.js'
 import { Door } from './commit.js'
 import { Dispatcher } from './dispatch.js'
 import { FinalIndexer } from './final-indexer.js'
@@ -22,7 +24,7 @@ import { ReadyQueue } from './ready-queue.js'
 import { Results } from './results.js'
 import { Takeover } from './takeover.js'
 import type { TermContext, TermDeps, TermState } from './term-context.js'
-import { jobIdOf, type LiveJob, type OpenBatch } from '../../jobs/streams/index.js'
+import type { LiveJob, OpenBatch } from '../../jobs/streams/index.js'
 
 export type { TermDeps, TermState } from './term-context.js'
 
@@ -39,6 +41,7 @@ export class BossTerm {
   private readonly takeover: Takeover
   private readonly results: Results
   private readonly cancels: Cancels
+  private readonly redrives: Redrives
   private readonly checkpoints: Checkpoints
   private stopWatch: (() => void) | undefined
   /** The final records after the DONE checkpoint were read; until then arriving batches wait in `early`. */
@@ -59,7 +62,7 @@ export class BossTerm {
       d.epoch,
       this.log,
       {
-        liveOf: (batch, index) => this.ctx.table.liveOf(batch, index, jobIdOf(batch, index)),
+        liveOf: (batch, index) => this.ctx.table.liveOf(batch, index, this.ctx.book.idOf(batch, index)),
         onFenced: (err, batch) =>
           void this.suspectFence(`store refused a write of batch ${batch}: ${(err as Error).message}`, batch),
         onMerged: (batch, done, decided) => this.merged(batch, done, decided),
@@ -78,7 +81,7 @@ export class BossTerm {
     })
     const watermark = this.checkpoints.watermark
     const table = new JobTable(d.store, book, new FinalIndexer(d.store), watermark, d.epoch, this.log, signal, (t) =>
-      this.checkpoints.settled(t.job.id),
+      this.checkpoints.settled(t.job.id, t.job.run ?? 0),
     )
     const door = new Door({
       table,
@@ -116,6 +119,7 @@ export class BossTerm {
     this.takeover = new Takeover(this.ctx, this.arrivals, this.liveness, this.checkpoints)
     this.results = new Results(this.ctx, this.arrivals)
     this.cancels = new Cancels(this.ctx, this.arrivals, (b) => this.batchArrived(b))
+    this.redrives = new Redrives(this.ctx, watermark, signal)
   }
 
   get epoch(): number {
@@ -155,8 +159,10 @@ export class BossTerm {
       },
     )
     const watched = this.checkpoints.load().then((tail) => {
-      if (tail.finals > 0) this.log.info(tail, 'final records after the DONE checkpoint read')
+      if (tail.finals > 0 || tail.reopened > 0) this.log.info(tail, 'final records after the DONE checkpoint read')
       if (this.stopped()) return
+      const reopened = this.checkpoints.takeReopened()
+      if (reopened.length > 0) void this.redrives.complete(reopened).catch(() => undefined)
       this.tailKnown = true
       for (const b of this.early.splice(0)) this.takeover.onBatch(b)
       if (storeRead) loadDone()
@@ -226,6 +232,13 @@ export class BossTerm {
     return { acked: acked.filter((x): x is string => x !== undefined) }
   }
 
+  /** Retry jobs that ended (the API's POST /jobs/:id/retry and POST /jobs/retry). */
+  async onRetry(body: unknown): Promise<RetryJobsReply> {
+    const parsed = parseRetryJobsBody(body)
+    if (this.current === 'stopped') throw errors.NOT_LEADER('boss term is not active')
+    return { results: await this.redrives.retry(parsed) }
+  }
+
   async onCancel(id: string): Promise<Job | null> {
     if (this.current === 'stopped') throw errors.NOT_LEADER('boss term is not active')
     return this.cancels.cancel(id)
@@ -284,15 +297,16 @@ export class BossTerm {
   /** A previous boss recorded jobs of `batch` after this term read it (a lost write race): take them. */
   private merged(batch: string, done: number[], decided: Array<[number, LiveJob]>): void {
     for (const i of done) {
-      const t = this.ctx.table.get(jobIdOf(batch, i))
-      if (!t) continue
+      const t = this.ctx.table.get(this.ctx.book.idOf(batch, i))
+      if (!t || t.batch !== batch || t.index !== i) continue
       // Its final record is durable (a predecessor wrote it): drop the job without running it again.
       this.ctx.door.forget(t)
       this.ctx.table.delete(t.job.id)
     }
     for (const [i, live] of decided) {
-      const t = this.ctx.table.get(jobIdOf(batch, i))
-      if (t && t.phase !== 'final') void this.ctx.door.commit(t, { ...t.job, ...live, state: live.state }, 'background')
+      const t = this.ctx.table.get(this.ctx.book.idOf(batch, i))
+      if (t && t.batch === batch && t.index === i && t.phase !== 'final')
+        void this.ctx.door.commit(t, { ...t.job, ...live, state: live.state }, 'background')
     }
     if (this.ctx.book.complete(batch)) void this.ctx.book.close(batch).catch(() => undefined)
   }
