@@ -41,6 +41,8 @@ import type {
 } from './service.js'
 import { newBatchId } from '../jobs/job-ids.js'
 import { StoreDeadline } from './store-deadline.js'
+import { callbackUrlProblem, parseAllowList, type AllowList } from '../jobs/callbacks/policy.js'
+import { viewOf, type CallbackStatus } from '../jobs/callbacks/store.js'
 
 /** What the API needs from the job store (jobs/streams/: the Submitter, the JobReader, a GroupCommitter). */
 export interface ApiStore {
@@ -74,8 +76,15 @@ export interface JobServiceDeps {
   /** Queue limit (429 past it); fed by the boss's load reports. */
   backpressure: Backpressure
   health(): HealthView
+  /**
+   * Completion callbacks: the hosts a callbackUrl may name (BOSUN_CALLBACK_ALLOW) and the delivery
+   * states. Absent: no callbackUrl is accepted.
+   */
+  callbacks?: { allow: AllowList; status(jobId: string): Promise<CallbackStatus | null> }
   logger: Logger
 }
+
+const NO_CALLBACKS = parseAllowList([])
 
 const STATUS_TIMEOUT_MS = 500
 const REQUEST_TIMEOUT_MS = 5000
@@ -90,6 +99,7 @@ export class ClusterJobService implements JobService {
   constructor(private readonly d: JobServiceDeps) {}
 
   async submit(spec: JobSpec, opts: SubmitOptions): Promise<SubmitResult> {
+    this.checkCallbacks([spec], false)
     this.requireConnections()
     await this.requireBoss()
     await this.requireFunctions([spec.function])
@@ -116,6 +126,7 @@ export class ClusterJobService implements JobService {
   }
 
   async submitBatch(specs: JobSpec[]): Promise<Job[]> {
+    this.checkCallbacks(specs, true)
     this.requireConnections()
     await this.requireBoss()
     await this.requireFunctions(specs.map((s) => s.function))
@@ -156,8 +167,17 @@ export class ClusterJobService implements JobService {
 
   async get(id: string): Promise<Job | null> {
     this.requireConnections(false)
-    const found = await new StoreDeadline().call(this.d.store.get(id), 'read')
-    return found ? toPublic(found) : null
+    const store = new StoreDeadline()
+    const found = await store.call(this.d.store.get(id), 'read')
+    if (!found) return null
+    const job = toPublic(found)
+    delete job.callback // never stored; only the status below says it
+    const callbacks = this.d.callbacks
+    if (job.callbackUrl === undefined || !callbacks) return job
+    const status = await store.call(callbacks.status(id), 'read of the callback status')
+    // A status of an older run (before a retry of the job) says nothing of this run's delivery.
+    job.callback = status && status.run === (job.run ?? 0) ? viewOf(status) : { state: 'pending', attempts: 0 }
+    return job
   }
 
   async list(q: JobQuery): Promise<JobPage> {
@@ -231,6 +251,23 @@ export class ClusterJobService implements JobService {
   }
 
   // ---- internals ----------------------------------------------------------------------------------
+
+  /**
+   * Every callbackUrl names an allowed host (README "Completion callbacks"); else a 400 naming the
+   * field (and, in a batch, the item) before anything is stored.
+   */
+  private checkCallbacks(specs: readonly JobSpec[], batch: boolean): void {
+    const allow = this.d.callbacks?.allow ?? NO_CALLBACKS
+    specs.forEach((spec, i) => {
+      if (spec.callbackUrl === undefined) return
+      const problem = callbackUrlProblem(spec.callbackUrl, allow)
+      if (problem === null) return
+      if (!batch) throw errors.VALIDATION(`callbackUrl ${problem}`, { details: { field: 'body.callbackUrl' } })
+      throw errors.VALIDATION(`jobs[${i}] is invalid: callbackUrl ${problem}`, {
+        details: { field: `body.jobs[${i}].callbackUrl`, index: i },
+      })
+    })
+  }
 
   /** A job as it goes into its batch. */
   /** The public record of job `i` of a plan just stored (queued). */

@@ -21,6 +21,8 @@ import {
   type publicJob,
 } from '../jobs/model.js'
 import type { ClusterLoadView, ClusterView } from './service.js'
+import { CALLBACK_URL_MAX_LENGTH } from '../jobs/callbacks/policy.js'
+import { CALLBACK_STATES } from '../jobs/callbacks/store.js'
 
 /** Most jobs one POST /jobs/batch may carry (README "HTTP API"). */
 export const MAX_BATCH_SIZE = 1000
@@ -74,6 +76,15 @@ export const JobSpecSchema = Type.Object(
         description: `attempts before the job fails (default ${DEFAULT_MAX_ATTEMPTS})`,
       }),
     ),
+    callbackUrl: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: CALLBACK_URL_MAX_LENGTH,
+        description:
+          'http(s) URL POSTed the finished job, signed (README "Completion callbacks"); its host must be in ' +
+          'BOSUN_CALLBACK_ALLOW, else 400',
+      }),
+    ),
   },
   { additionalProperties: false, title: 'JobSpec' },
 )
@@ -88,6 +99,17 @@ const isoTime = (description: string) => Type.String({ format: 'date-time', desc
 export const JobErrorSchema = Type.Object(
   { message: Type.String(), code: Type.Optional(Type.String()), name: Type.Optional(Type.String()) },
   { additionalProperties: true },
+)
+
+/** The delivery state of a job's completion callback (GET /jobs/:id, for jobs with a callbackUrl). */
+const CallbackViewSchema = Type.Object(
+  {
+    state: Type.Enum(CALLBACK_STATES, { description: 'pending | delivered | failed' }),
+    attempts: Type.Integer({ description: "POSTs made for the job's current run" }),
+    lastStatus: Type.Optional(Type.Integer({ description: 'HTTP status of the last attempt' })),
+    lastError: Type.Optional(Type.String({ description: 'why the last attempt did not deliver' })),
+  },
+  { additionalProperties: false },
 )
 
 /** A job as the API answers it (`publicJob`: no internal fields). */
@@ -114,6 +136,8 @@ export const JobSchema = Type.Object(
     run: Type.Optional(
       Type.Integer({ description: 'times the job was retried after it ended (POST /jobs/:id/retry); absent: never' }),
     ),
+    callbackUrl: Type.Optional(Type.String({ description: 'where the finished job is POSTed' })),
+    callback: Type.Optional(CallbackViewSchema),
   },
   { additionalProperties: false, title: 'Job' },
 )

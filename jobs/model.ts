@@ -1,4 +1,5 @@
 /** The job domain: one record shape shared by the API, the boss, the store and the workers. */
+import type { CallbackView } from './callbacks/store.js'
 
 export const JOB_STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const
 export type JobState = (typeof JOB_STATES)[number]
@@ -34,6 +35,8 @@ export interface JobSpec {
   delayMs?: number
   timeoutMs?: number
   maxAttempts?: number
+  /** POSTed the finished job (README "Completion callbacks"); its host must be in BOSUN_CALLBACK_ALLOW. */
+  callbackUrl?: string
 }
 
 /** A job as stored and as answered by the API. */
@@ -66,6 +69,10 @@ export interface Job {
    * run ends in its own final record; a final record of an older run is superseded.
    */
   run?: number
+  /** Where the finished job is POSTed (README "Completion callbacks"). */
+  callbackUrl?: string
+  /** The callback's delivery state: never stored with the job, added by the API when it reads one. */
+  callback?: CallbackView
 }
 
 /** Fields internal to bosun that the API does not show. */

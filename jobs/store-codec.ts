@@ -45,6 +45,7 @@ export function jobShapeProblem(v: unknown): string | null {
   if (!isInt(j.epoch)) return 'bad epoch'
   if (j.run !== undefined && !isInt(j.run)) return 'bad run'
   if (!optionalString(j.idempotencyKey) || !optionalString(j.worker)) return 'bad optional field'
+  if (!optionalString(j.callbackUrl)) return 'bad callbackUrl'
   if (!optionalIsoTime(j.runAt) || !optionalIsoTime(j.startedAt) || !optionalIsoTime(j.finishedAt)) return 'bad time'
   if (j.error !== undefined && jobErrorFrom(j.error) === undefined) return 'bad error'
   if (j.cancelRequested !== undefined && typeof j.cancelRequested !== 'boolean') return 'bad cancelRequested'

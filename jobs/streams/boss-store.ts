@@ -18,6 +18,8 @@ import type { Logger } from '../../runner/logger.js'
 import type { Job, JobState } from '../model.js'
 import { decodeJob, isWrongLastSequence } from '../store-codec.js'
 import { StreamFollower } from './follow.js'
+import { deliveryId } from '../callbacks/policy.js'
+import { callbackStreams, callbackTaskSubject, type CallbackTask } from '../callbacks/store.js'
 import type { StreamIO } from './io.js'
 import { parseJobId, type StreamNames, type Subjects } from './layout.js'
 import {
@@ -216,6 +218,17 @@ export class BossJobStore {
       if (existing) return { job: existing, created: false, seq: cur!.seq }
       throw errors.STORE(`job ${job.id}: a final record exists but cannot be read`, { cause: err })
     }
+  }
+
+  /** Queue a job run's completion callback (jobs/callbacks/store.ts), once per job and run. */
+  async enqueueCallback(task: { jobId: string; run: number }, signal?: AbortSignal): Promise<void> {
+    const { io, subjects } = this.d
+    const stream = callbackStreams(subjects.cluster).tasks
+    const data = encode({ v: 1, jobId: task.jobId, run: task.run } satisfies CallbackTask)
+    await io.publish(stream, callbackTaskSubject(subjects.cluster, task.jobId), data, {
+      msgId: deliveryId(task.jobId, task.run),
+      ...(signal ? { signal } : {}),
+    })
   }
 
   /** The checkpoint (null with revision 0 when none was written yet; garbage reads as none, with its revision). */

@@ -36,6 +36,7 @@ export interface SubmittedJob {
   /** Not before this time (delayMs). */
   runAt?: string
   idempotencyKey?: string
+  callbackUrl?: string
 }
 
 /** A client's job spec as submitted: the defaults applied, a delay turned into `runAt`. */
@@ -49,6 +50,7 @@ export function jobToSubmit(spec: JobSpec, now: Date): SubmittedJob {
   }
   if (spec.delayMs !== undefined && spec.delayMs > 0) sub.runAt = new Date(now.getTime() + spec.delayMs).toISOString()
   if (spec.idempotencyKey !== undefined) sub.idempotencyKey = spec.idempotencyKey
+  if (spec.callbackUrl !== undefined) sub.callbackUrl = spec.callbackUrl
   return sub
 }
 
@@ -104,6 +106,7 @@ function submittedJob(x: unknown): SubmittedJob | undefined {
   if (!isObject(x) || typeof x.function !== 'string' || !('payload' in x)) return undefined
   if (!Number.isSafeInteger(x.priority) || !isSafeCount(x.timeoutMs) || !isSafeCount(x.maxAttempts)) return undefined
   if (!optionalIsoTime(x.runAt) || !optionalString(x.idempotencyKey)) return undefined
+  if (!optionalString(x.callbackUrl)) return undefined
   return x as unknown as SubmittedJob
 }
 
@@ -182,6 +185,7 @@ export function assemble(sub: SubmitRecord, index: number, live: LiveJob | undef
   }
   if (s.idempotencyKey !== undefined) job.idempotencyKey = s.idempotencyKey
   if (s.runAt !== undefined) job.runAt = s.runAt
+  if (s.callbackUrl !== undefined) job.callbackUrl = s.callbackUrl
   if (live === undefined) return job
   const out: Job = { ...job, state: live.state, attempts: live.attempts }
   if (live.state !== 'queued' || live.runAt === undefined) delete out.runAt

@@ -31,6 +31,11 @@ export interface BossStore {
    * sequence (BODY_TOO_LARGE: details.max).
    */
   writeFinal(job: Job, signal?: AbortSignal): Promise<{ job: Job; created: boolean; seq: number }>
+  /**
+   * Queue the completion callback of run `run` of a job with a callbackUrl (jobs/callbacks/store.ts);
+   * called before its final record is written, deduplicated per job and run.
+   */
+  enqueueCallback(task: { jobId: string; run: number }, signal?: AbortSignal): Promise<void>
   /** How far DONE is settled (null, revision 0: never recorded). */
   readCheckpoint(signal?: AbortSignal): Promise<StoredCheckpoint>
   /** Record how far DONE is settled if the stored one is still at `expect` (else `ok: false`, the stored one). */
