@@ -105,7 +105,7 @@ export const apiEnv = {
     itemPattern: ALLOW_ENTRY_PATTERN,
     patternDoc: 'host names or IPs, optionally with :port, or *',
     doc:
-      'hosts a job\'s `callbackUrl` may name (comma-separated; `host`, `host:port` or `*`); empty: any ' +
+      "hosts a job's `callbackUrl` may name (comma-separated; `host`, `host:port` or `*`); empty: any " +
       'callbackUrl is a 400 (README "Completion callbacks")',
   },
   API_NO_BOSS_WAIT_MS: {

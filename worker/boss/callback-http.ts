@@ -53,18 +53,15 @@ export async function postCallback(p: CallbackPost): Promise<PostOutcome> {
   }
 }
 
-/** Read at most RESPONSE_READ_BYTES of the answer, then let the rest go. */
+/** Read at most RESPONSE_READ_BYTES of the answer, then let the rest go (leaving the loop cancels the stream). */
 async function drain(res: Response): Promise<void> {
-  const reader = res.body?.getReader()
-  if (!reader) return
+  if (!res.body) return
   let read = 0
   try {
-    while (read < RESPONSE_READ_BYTES) {
-      const { done, value } = await reader.read()
-      if (done) return
-      read += value.byteLength
+    for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+      read += chunk.byteLength
+      if (read >= RESPONSE_READ_BYTES) break
     }
-    await reader.cancel()
   } catch {
     // an answer cut short is still an answer: its status stands
   }

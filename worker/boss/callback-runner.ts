@@ -91,7 +91,7 @@ class CallbackDeliverer {
   }
 
   private async loop(): Promise<void> {
-    for (let failures = 0; !this.stopped; ) {
+    for (let failures = 0; !this.stopped;) {
       try {
         await this.ensureConsumer()
         const consumer = await this.d.store.js.consumers.get(this.streams.tasks, CONSUMER)
