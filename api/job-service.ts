@@ -174,7 +174,14 @@ export class ClusterJobService implements JobService {
     delete job.callback // never stored; only the status below says it
     const callbacks = this.d.callbacks
     if (job.callbackUrl === undefined || !callbacks) return job
-    const status = await store.call(callbacks.status(id), 'read of the callback status')
+    // The job is known: a delivery state that cannot be read leaves `callback` out rather than fail the GET.
+    const status = await store
+      .callOr(callbacks.status(id), 'read of the callback status', undefined)
+      .catch((err: unknown) => {
+        this.d.logger.warn({ err, jobId: id }, 'callback status not read')
+        return undefined
+      })
+    if (status === undefined) return job
     // A status of an older run (before a retry of the job) says nothing of this run's delivery.
     job.callback = status && status.run === (job.run ?? 0) ? viewOf(status) : { state: 'pending', attempts: 0 }
     return job
