@@ -16,6 +16,7 @@ import {
   DEFAULT_REQUEST_TIMEOUT_MS,
 } from './app.js'
 import type { RateLimitSettings } from './rate-limit.js'
+import { ALLOW_ENTRY_PATTERN, parseAllowList, type AllowList } from '../jobs/callbacks/policy.js'
 
 export const DEFAULT_PORT = 3000
 export const DEFAULT_HOST = '127.0.0.1'
@@ -98,6 +99,15 @@ export const apiEnv = {
     max: 100_000_000,
     doc: 'backpressure: past this many queued jobs submits answer 429 with Retry-After; 0 = no limit',
   },
+  BOSUN_CALLBACK_ALLOW: {
+    type: 'list',
+    default: [],
+    itemPattern: ALLOW_ENTRY_PATTERN,
+    patternDoc: 'host names or IPs, optionally with :port, or *',
+    doc:
+      "hosts a job's `callbackUrl` may name (comma-separated; `host`, `host:port` or `*`); empty: any " +
+      'callbackUrl is a 400 (README "Completion callbacks")',
+  },
   API_NO_BOSS_WAIT_MS: {
     type: 'int',
     default: DEFAULT_NO_BOSS_WAIT_MS,
@@ -127,6 +137,8 @@ export interface ApiConfig {
   readonly maxQueuedJobs: number
   /** GET /metrics and the counting behind it (API_METRICS). */
   readonly metrics: boolean
+  /** Hosts a callbackUrl may name (BOSUN_CALLBACK_ALLOW). */
+  readonly callbackAllow: AllowList
 }
 
 /** True for addresses only this machine can reach: 127.0.0.0/8, ::1, localhost. */
@@ -161,6 +173,7 @@ export function apiConfigFrom(e: ParsedEnv<typeof apiEnv>): ApiConfig {
     noBossWaitMs: e.API_NO_BOSS_WAIT_MS,
     maxQueuedJobs: e.BOSUN_MAX_QUEUED_JOBS,
     metrics: e.API_METRICS,
+    callbackAllow: parseAllowList(e.BOSUN_CALLBACK_ALLOW),
   })
 }
 

@@ -46,10 +46,11 @@ import {
   retryOne,
   type BulkRetryAnswer,
   type BulkRetryQuery,
+  redrivePorts,
   type RedrivePorts,
   type RetryOptions,
 } from './redrive.js'
-import { parseRetryJobsReply, RETRY_JOBS } from '../jobs/retry-protocol.js'
+import { checkCallbackUrls, withCallbackState, type ApiCallbacks } from './job-callbacks.js'
 
 /** What the API needs from the job store (jobs/streams/: the Submitter, the JobReader, a GroupCommitter). */
 export interface ApiStore {
@@ -85,12 +86,15 @@ export interface JobServiceDeps {
   /** Queue limit (429 past it); fed by the boss's load reports. */
   backpressure: Backpressure
   health(): HealthView
+  /**
+   * Completion callbacks: the hosts a callbackUrl may name (BOSUN_CALLBACK_ALLOW) and the delivery
+   * states. Absent: no callbackUrl is accepted.
+   */
+  callbacks?: ApiCallbacks
   logger: Logger
 }
 
 const STATUS_TIMEOUT_MS = 500
-/** A retry of 1,000 jobs writes 2,000 records: give the boss time. */
-const RETRY_TIMEOUT_MS = 30_000
 const REQUEST_TIMEOUT_MS = 5000
 /** Idempotency claims of one batch made at once. */
 const PARALLEL_CLAIMS = 32
@@ -103,6 +107,7 @@ export class ClusterJobService implements JobService {
   constructor(private readonly d: JobServiceDeps) {}
 
   async submit(spec: JobSpec, opts: SubmitOptions): Promise<SubmitResult> {
+    checkCallbackUrls([spec], this.d.callbacks, false)
     this.requireConnections()
     await this.requireBoss()
     await this.requireFunctions([spec.function])
@@ -129,6 +134,7 @@ export class ClusterJobService implements JobService {
   }
 
   async submitBatch(specs: JobSpec[]): Promise<Job[]> {
+    checkCallbackUrls(specs, this.d.callbacks, true)
     this.requireConnections()
     await this.requireBoss()
     await this.requireFunctions(specs.map((s) => s.function))
@@ -169,8 +175,10 @@ export class ClusterJobService implements JobService {
 
   async get(id: string): Promise<Job | null> {
     this.requireConnections(false)
-    const found = await new StoreDeadline().call(this.d.store.get(id), 'read')
-    return found ? toPublic(found) : null
+    const store = new StoreDeadline()
+    const found = await store.call(this.d.store.get(id), 'read')
+    if (!found) return null
+    return withCallbackState(toPublic(found), this.d.callbacks, store, this.d.logger)
   }
 
   async list(q: JobQuery): Promise<JobPage> {
@@ -200,12 +208,12 @@ export class ClusterJobService implements JobService {
 
   retry(id: string, opts: RetryOptions): Promise<Job | null> {
     this.requireConnections()
-    return retryOne(this.redrivePorts(), id, opts).then((job) => (job ? toPublic(job) : null))
+    return retryOne(this.redrive(), id, opts).then((job) => (job ? toPublic(job) : null))
   }
 
   retryMany(q: BulkRetryQuery): Promise<BulkRetryAnswer> {
     this.requireConnections()
-    return retryMatching(this.redrivePorts(), q)
+    return retryMatching(this.redrive(), q)
   }
 
   load(): ClusterLoadView {
@@ -255,32 +263,10 @@ export class ClusterJobService implements JobService {
 
   // ---- internals ----------------------------------------------------------------------------------
 
-  /** What a retry needs: reads and listings under one store deadline, and the acting boss. */
-  private redrivePorts(): RedrivePorts {
-    const store = new StoreDeadline()
-    return {
-      get: (id) => store.call(this.d.store.get(id), 'read'),
-      list: (q) => store.call(this.d.store.list(q), 'listing'),
-      retryAnswer: (rid) => store.call(this.d.store.retryAnswer(rid), 'read of a retry answer'),
-      keepRetryAnswer: (rid, a) => store.call(this.d.store.keepRetryAnswer(rid, a), 'write of a retry answer'),
-      askBoss: async (body) => {
-        const boss = await this.requireBoss()
-        try {
-          const reply = await this.d.transport.request(boss.address, RETRY_JOBS, body, {
-            timeoutMs: RETRY_TIMEOUT_MS,
-          })
-          return parseRetryJobsReply(reply).results
-        } catch (err) {
-          throw errors.NO_BOSS('the boss did not answer; try again with the same requestId', {
-            cause: err,
-            retryAfterSeconds: 1,
-          })
-        }
-      },
-    }
+  private redrive(): RedrivePorts {
+    return redrivePorts({ store: this.d.store, transport: this.d.transport, boss: () => this.requireBoss() })
   }
 
-  /** A job as it goes into its batch. */
   /** The public record of job `i` of a plan just stored (queued). */
   private queued(id: string, sub: SubmittedJob, createdAt: Date): Job {
     const batch = id.slice(0, id.lastIndexOf('-'))

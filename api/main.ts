@@ -11,6 +11,7 @@ import { bossStatsSubject } from '../runner/transport/index.js'
 import { ClusterJobService } from './job-service.js'
 import { ScheduleService } from './schedule-service.js'
 import { ScheduleStore } from '../jobs/schedules/store.js'
+import { CallbackStore } from '../jobs/callbacks/store.js'
 import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import { StreamClusterEvents } from './cluster-events.js'
 import { ClusterEventPublisher } from '../runner/events/publisher.js'
@@ -40,6 +41,7 @@ class ApiProcess {
     try {
       const store = await JobStreams.open({ nc: node.nc, cluster: cfg.runtime.cluster, logger: node.logger })
       const group = store.groupCommitter()
+      const callbackStore = await CallbackStore.open({ nc: node.nc, cluster: cfg.runtime.cluster, logger: node.logger })
       const backpressure = new Backpressure(cfg.api.maxQueuedJobs)
       const loadLog = node.logger.child({ component: 'boss-load' })
       node.transport.listen(bossStatsSubject(cfg.runtime.cluster), (envelope) => {
@@ -69,6 +71,7 @@ class ApiProcess {
         events: natsEventWaiter(node.transport, cfg.runtime.cluster, node.logger),
         noBossWaitMs: cfg.api.noBossWaitMs,
         health: () => ({ zk: node.zkConnected(), nats: node.transport.connected }),
+        callbacks: { allow: cfg.api.callbackAllow, status: (id) => callbackStore.status(id) },
         logger: node.logger.child({ component: 'job-service' }),
       })
       const metrics = cfg.api.metrics

@@ -8,7 +8,15 @@ import { randomUUID } from 'node:crypto'
 import { errors } from '../runner/errors.js'
 import type { Job, JobState } from '../jobs/model.js'
 import { isObject } from '../jobs/parse.js'
-import { MAX_RETRY_JOBS, type RetryJobsBody, type RetryOutcome } from '../jobs/retry-protocol.js'
+import {
+  MAX_RETRY_JOBS,
+  parseRetryJobsReply,
+  RETRY_JOBS,
+  type RetryJobsBody,
+  type RetryOutcome,
+} from '../jobs/retry-protocol.js'
+import type { Transport } from '../runner/index.js'
+import { StoreDeadline } from './store-deadline.js'
 import type { ListPage, ListQuery } from '../jobs/streams/reader.js'
 
 /** Most finished jobs a bulk retry examines to find its matches (newest first). */
@@ -43,6 +51,38 @@ export interface RedrivePorts {
   askBoss(body: RetryJobsBody): Promise<RetryOutcome[]>
   retryAnswer(requestId: string): Promise<unknown>
   keepRetryAnswer(requestId: string, answer: BulkRetryAnswer): Promise<unknown>
+}
+
+/** A retry of 1,000 jobs writes 2,000 records: the boss gets time. */
+const RETRY_TIMEOUT_MS = 30_000
+
+/** The ports of one retry request: store reads under one deadline, and the acting boss over NATS. */
+export function redrivePorts(d: {
+  store: Pick<RedrivePorts, 'get' | 'list' | 'retryAnswer'> & {
+    keepRetryAnswer(requestId: string, answer: unknown): Promise<unknown>
+  }
+  transport: Transport
+  boss(): Promise<{ address: string }>
+}): RedrivePorts {
+  const store = new StoreDeadline()
+  return {
+    get: (id) => store.call(d.store.get(id), 'read'),
+    list: (q) => store.call(d.store.list(q), 'listing'),
+    retryAnswer: (rid) => store.call(d.store.retryAnswer(rid), 'read of a retry answer'),
+    keepRetryAnswer: (rid, a) => store.call(d.store.keepRetryAnswer(rid, a), 'write of a retry answer'),
+    askBoss: async (body) => {
+      const boss = await d.boss()
+      try {
+        const reply = await d.transport.request(boss.address, RETRY_JOBS, body, { timeoutMs: RETRY_TIMEOUT_MS })
+        return parseRetryJobsReply(reply).results
+      } catch (err) {
+        throw errors.NO_BOSS('the boss did not answer; try again with the same requestId', {
+          cause: err,
+          retryAfterSeconds: 1,
+        })
+      }
+    },
+  }
 }
 
 /** Retry one job; null when unknown (→ 404), JOB_NOT_RETRYABLE (409) unless it ended failed or cancelled. */

@@ -22,6 +22,8 @@ import {
 } from '../jobs/model.js'
 import type { ClusterLoadView, ClusterView } from './service.js'
 import { MAX_REQUEST_ID_LENGTH, MAX_RETRY_JOBS } from '../jobs/retry-protocol.js'
+import { CALLBACK_URL_MAX_LENGTH } from '../jobs/callbacks/policy.js'
+import { CALLBACK_STATES } from '../jobs/callbacks/store.js'
 
 /** Most jobs one POST /jobs/batch may carry (README "HTTP API"). */
 export const MAX_BATCH_SIZE = 1000
@@ -75,6 +77,15 @@ export const JobSpecSchema = Type.Object(
         description: `attempts before the job fails (default ${DEFAULT_MAX_ATTEMPTS})`,
       }),
     ),
+    callbackUrl: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: CALLBACK_URL_MAX_LENGTH,
+        description:
+          'http(s) URL POSTed the finished job, signed (README "Completion callbacks"); its host must be in ' +
+          'BOSUN_CALLBACK_ALLOW, else 400',
+      }),
+    ),
   },
   { additionalProperties: false, title: 'JobSpec' },
 )
@@ -108,6 +119,17 @@ export const AttemptEntrySchema = Type.Object(
   { additionalProperties: false, title: 'AttemptEntry' },
 )
 
+/** The delivery state of a job's completion callback (GET /jobs/:id, for jobs with a callbackUrl). */
+const CallbackViewSchema = Type.Object(
+  {
+    state: Type.Enum(CALLBACK_STATES, { description: 'pending | delivered | failed' }),
+    attempts: Type.Integer({ description: "POSTs made for the job's current run" }),
+    lastStatus: Type.Optional(Type.Integer({ description: 'HTTP status of the last attempt' })),
+    lastError: Type.Optional(Type.String({ description: 'why the last attempt did not deliver' })),
+  },
+  { additionalProperties: false },
+)
+
 /** A job as the API answers it (`publicJob`: no internal fields). */
 export const JobSchema = Type.Object(
   {
@@ -135,6 +157,8 @@ export const JobSchema = Type.Object(
     history: Type.Optional(
       Type.Array(AttemptEntrySchema, { description: 'every attempt that ended, oldest first (at most 100)' }),
     ),
+    callbackUrl: Type.Optional(Type.String({ description: 'where the finished job is POSTed' })),
+    callback: Type.Optional(CallbackViewSchema),
   },
   { additionalProperties: false, title: 'Job' },
 )

@@ -1,5 +1,6 @@
 /** The job domain: one record shape shared by the API, the boss, the store and the workers. */
 import type { AttemptEntry } from './attempts.js'
+import type { CallbackView } from './callbacks/store.js'
 
 export const JOB_STATES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const
 export type JobState = (typeof JOB_STATES)[number]
@@ -35,6 +36,8 @@ export interface JobSpec {
   delayMs?: number
   timeoutMs?: number
   maxAttempts?: number
+  /** POSTed the finished job (README "Completion callbacks"); its host must be in BOSUN_CALLBACK_ALLOW. */
+  callbackUrl?: string
 }
 
 /** A job as stored and as answered by the API. */
@@ -73,6 +76,10 @@ export interface Job {
   logged?: number
   /** The retry request that started this run (internal: a repeat of that request is answered, not applied). */
   reopenedBy?: string
+  /** Where the finished job is POSTed (README "Completion callbacks"). */
+  callbackUrl?: string
+  /** The callback's delivery state: never stored with the job, added by the API when it reads one. */
+  callback?: CallbackView
 }
 
 /** Fields internal to bosun that the API does not show. */

@@ -39,6 +39,7 @@ export function jobShapeProblem(v: unknown): string | null {
   if (!optionalString(j.reopenedBy)) return 'bad reopenedBy'
   if (j.history !== undefined && historyFrom(j.history) === undefined) return 'bad history'
   if (!optionalString(j.idempotencyKey) || !optionalString(j.worker)) return 'bad optional field'
+  if (!optionalString(j.callbackUrl)) return 'bad callbackUrl'
   if (!optionalIsoTime(j.runAt) || !optionalIsoTime(j.startedAt) || !optionalIsoTime(j.finishedAt)) return 'bad time'
   if (j.error !== undefined && jobErrorFrom(j.error) === undefined) return 'bad error'
   if (j.cancelRequested !== undefined && typeof j.cancelRequested !== 'boolean') return 'bad cancelRequested'

@@ -3,6 +3,7 @@ import { parseEnv, runtimeConfigFrom, runtimeEnv, type EnvSpec, type RuntimeConf
 import { FORCE_EXIT_MS } from '../runner/main.js'
 import { DEFAULT_BOSS_SETTINGS, type BossSettings } from './boss/settings.js'
 import type { FunctionIsolation } from './executor/executor.js'
+import { callbackEnv, callbackSettingsFrom, type CallbackSettings } from './callback-config.js'
 
 export const DEFAULT_WORKER_CONCURRENCY = 8
 export const DEFAULT_RETENTION_MS = 24 * 3600 * 1000
@@ -136,10 +137,12 @@ export interface WorkerConfig {
   /** Prometheus endpoint port (0: off) and listen address. */
   readonly metricsPort: number
   readonly metricsHost: string
+  /** Completion callbacks (delivered by the acting boss). */
+  readonly callbacks: CallbackSettings
 }
 
 export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
-  const e = parseEnv({ ...runtimeEnv, ...workerEnv }, env)
+  const e = parseEnv({ ...runtimeEnv, ...workerEnv, ...callbackEnv }, env)
   return Object.freeze({
     runtime: runtimeConfigFrom(e),
     concurrency: e.WORKER_CONCURRENCY,
@@ -151,6 +154,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     maxResultBytes: e.MAX_RESULT_BYTES,
     metricsPort: e.METRICS_PORT,
     metricsHost: e.METRICS_HOST,
+    callbacks: callbackSettingsFrom(e),
     boss: Object.freeze({
       ...DEFAULT_BOSS_SETTINGS,
       runningWriteDelayMs: e.BOSS_RUNNING_WRITE_DELAY_MS,

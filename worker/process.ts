@@ -26,6 +26,8 @@ import { natsProbe, watchWorkerEvents, type WorkerEventWatch } from './worker-ev
 import { RefusalReport } from './refusal-report.js'
 import { ScheduleStore } from '../jobs/schedules/store.js'
 import { scheduleRunner } from './boss/schedule-runner.js'
+import { CallbackStore } from '../jobs/callbacks/store.js'
+import { callbackRunner } from './boss/callback-runner.js'
 
 export class WorkerProcess {
   private stopping: Promise<void> | undefined
@@ -101,6 +103,13 @@ export class WorkerProcess {
         nc: node.nc,
         cluster: cfg.runtime.cluster,
         replicas: cfg.storeReplicas,
+        logger: node.logger,
+      })
+      const callbackStore = await CallbackStore.open({
+        nc: node.nc,
+        cluster: cfg.runtime.cluster,
+        replicas: cfg.storeReplicas,
+        retentionMs: cfg.boss.retentionMs,
         logger: node.logger,
       })
       const transport = node.transport
@@ -181,7 +190,10 @@ export class WorkerProcess {
               epoch,
             )
           },
-          startSideTasks: scheduleRunner({ jobs: store, schedules, logger: node.logger }),
+          startSideTasks: sideTasks(
+            scheduleRunner({ jobs: store, schedules, logger: node.logger }),
+            callbackRunner({ store: callbackStore, settings: cfg.callbacks, logger: node.logger }),
+          ),
           logger: node.logger.child({ component: 'boss' }),
         }),
         cfg,
@@ -300,6 +312,18 @@ export class WorkerProcess {
       this.log.warn({ err, phase: what }, 'shutdown phase failed')
     } finally {
       clearTimeout(timer)
+    }
+  }
+}
+
+/** Several side tasks of a boss term as one: all start together, and the returned stop stops them all. */
+function sideTasks(
+  ...starters: Array<(epoch: number, acting: () => boolean) => () => void>
+): (epoch: number, acting: () => boolean) => () => void {
+  return (epoch, acting) => {
+    const stops = starters.map((start) => start(epoch, acting))
+    return () => {
+      for (const stop of stops) stop()
     }
   }
 }

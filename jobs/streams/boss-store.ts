@@ -19,8 +19,11 @@ import { attemptEntryFrom, MAX_HISTORY_ENTRIES, type AttemptEntry } from '../att
 import type { Job, JobState } from '../model.js'
 import { isWrongLastSequence } from '../store-codec.js'
 import { StreamFollower } from './follow.js'
-import { decodeDone, indexEntry, type ReopenedRecord } from './reopened.js'
+import { readDoneTail, type DoneTail } from './done-tail.js'
+import { indexEntry, type ReopenedRecord } from './reopened.js'
 import { ReopenWrites, type StoredDone } from './reopen-writes.js'
+import { deliveryId } from '../callbacks/policy.js'
+import { callbackStreams, callbackTaskSubject, type CallbackTask } from '../callbacks/store.js'
 import type { StreamIO } from './io.js'
 import { parseJobId, type StreamNames, type Subjects } from './layout.js'
 import {
@@ -51,13 +54,6 @@ export interface OpenBatch {
 export interface StoredCheckpoint {
   checkpoint: DoneCheckpoint | null
   revision: number
-}
-
-/** DONE after a checkpoint: the final and reopened records there, and where the read ended. */
-export interface DoneTail {
-  finals: Array<{ job: Job; seq: number }>
-  reopened: Array<{ job: ReopenedRecord; seq: number }>
-  lastSeq: number
 }
 
 /** A finished job as the listing index records it. */
@@ -260,6 +256,17 @@ export class BossJobStore {
     return this.reopens.submit(sub, signal)
   }
 
+  /** Queue a job run's completion callback (jobs/callbacks/store.ts), once per job and run. */
+  async enqueueCallback(task: { jobId: string; run: number }, signal?: AbortSignal): Promise<void> {
+    const { io, subjects } = this.d
+    const stream = callbackStreams(subjects.cluster).tasks
+    const data = encode({ v: 1, jobId: task.jobId, run: task.run } satisfies CallbackTask)
+    await io.publish(stream, callbackTaskSubject(subjects.cluster, task.jobId), data, {
+      msgId: deliveryId(task.jobId, task.run),
+      ...(signal ? { signal } : {}),
+    })
+  }
+
   /** The checkpoint (null with revision 0 when none was written yet; garbage reads as none, with its revision). */
   async readCheckpoint(signal?: AbortSignal): Promise<StoredCheckpoint> {
     const { io, streams, subjects } = this.d
@@ -297,42 +304,8 @@ export class BossJobStore {
    * The final records after DONE sequence `after`, up to the stream's end when the read started
    * (garbage skipped with a warning); `lastSeq`: that end. Rejects when `signal` aborts.
    */
-  async finalsAfter(after: number, signal?: AbortSignal): Promise<DoneTail> {
-    const { d } = this
-    const finals: Array<{ job: Job; seq: number }> = []
-    const reopened: Array<{ job: ReopenedRecord; seq: number }> = []
-    // Nothing written since: no consumer needed (the common case after a quiet handover).
-    const last = (await d.jsm.streams.info(d.streams.done)).state.last_seq
-    if (last <= after) return { finals, reopened, lastSeq: after }
-    return new Promise((resolve, reject) => {
-      const scan = new StreamFollower({
-        js: d.js,
-        jsm: d.jsm,
-        stream: d.streams.done,
-        filter: d.subjects.allDone,
-        log: d.log,
-        once: true,
-        fromSeq: after + 1,
-        onMessage: (m) => {
-          const id = m.subject.slice(m.subject.lastIndexOf('.') + 1)
-          const rec = parseJobId(id) ? decodeDone(m.data, id) : null
-          if (rec?.kind === 'final') finals.push({ job: rec.job, seq: m.info.streamSequence })
-          else if (rec?.kind === 'reopened') reopened.push({ job: rec.job, seq: m.info.streamSequence })
-          else this.garbage(d.streams.done, m)
-        },
-        onInitialDone: () => undefined,
-        onError: reject,
-      })
-      const abort = () => {
-        void scan.stop()
-        reject(errors.NOT_LEADER('the boss term ended during the read'))
-      }
-      signal?.addEventListener('abort', abort, { once: true })
-      void scan.finished().then(() => {
-        signal?.removeEventListener('abort', abort)
-        resolve({ finals, reopened, lastSeq: Math.max(after, scan.initialTarget) })
-      }, reject)
-    })
+  finalsAfter(after: number, signal?: AbortSignal): Promise<DoneTail> {
+    return readDoneTail(this.d, after, signal)
   }
 
   /** Keep history entries of attempts that did not end job `id` (all written when this resolves). */

@@ -46,6 +46,7 @@ export interface SubmittedJob {
   logged?: number
   /** The retry request that started this run. */
   reopenedBy?: string
+  callbackUrl?: string
 }
 
 /** A client's job spec as submitted: the defaults applied, a delay turned into `runAt`. */
@@ -59,6 +60,7 @@ export function jobToSubmit(spec: JobSpec, now: Date): SubmittedJob {
   }
   if (spec.delayMs !== undefined && spec.delayMs > 0) sub.runAt = new Date(now.getTime() + spec.delayMs).toISOString()
   if (spec.idempotencyKey !== undefined) sub.idempotencyKey = spec.idempotencyKey
+  if (spec.callbackUrl !== undefined) sub.callbackUrl = spec.callbackUrl
   return sub
 }
 
@@ -120,6 +122,7 @@ function submittedJob(x: unknown): SubmittedJob | undefined {
   if ((x.run !== undefined && !isSafeCount(x.run)) || (x.logged !== undefined && !isSafeCount(x.logged)))
     return undefined
   if (!optionalIsoTime(x.createdAt) || !optionalString(x.reopenedBy)) return undefined
+  if (!optionalString(x.callbackUrl)) return undefined
   return x as unknown as SubmittedJob
 }
 
@@ -207,6 +210,7 @@ export function assemble(sub: SubmitRecord, index: number, live: LiveJob | undef
   if (s.logged) job.logged = s.logged
   if (s.reopenedBy !== undefined) job.reopenedBy = s.reopenedBy
   if (s.runAt !== undefined) job.runAt = s.runAt
+  if (s.callbackUrl !== undefined) job.callbackUrl = s.callbackUrl
   if (live === undefined) return job
   const out: Job = { ...job, state: live.state, attempts: live.attempts }
   if (live.state !== 'queued' || live.runAt === undefined) delete out.runAt

@@ -80,6 +80,7 @@ export function reopenedRecordOf(final: Job, at: ReopenedAt, epoch: number, maxA
     reopenedBy: at.requestId,
   }
   if (final.idempotencyKey !== undefined) job.idempotencyKey = final.idempotencyKey
+  if (final.callbackUrl !== undefined) job.callbackUrl = final.callbackUrl
   if (final.history?.length) {
     job.history = final.history
     job.logged = final.history.length
@@ -100,6 +101,7 @@ export function submissionOf(rec: ReopenedRecord): SubmittedJob {
     createdAt: rec.createdAt,
   }
   if (rec.idempotencyKey !== undefined) sub.idempotencyKey = rec.idempotencyKey
+  if (rec.callbackUrl !== undefined) sub.callbackUrl = rec.callbackUrl
   if (rec.logged) sub.logged = rec.logged
   if (rec.reopenedBy !== undefined) sub.reopenedBy = rec.reopenedBy
   return sub

@@ -20,6 +20,7 @@ t.test('defaults', async (t) => {
     requestTimeoutMs: 10000,
     keepAliveTimeoutMs: 72000,
     metrics: true,
+    callbackAllow: { any: false, hosts: new Map() },
   })
   t.ok(Object.isFrozen(c))
 })

@@ -58,6 +58,7 @@ t.test('/docs/json lists every route with its methods, schemas and responses', a
   t.same(body.required, ['function'])
   t.equal(body.additionalProperties, false)
   t.same(Object.keys(body.properties).sort(), [
+    'callbackUrl',
     'delayMs',
     'function',
     'idempotencyKey',

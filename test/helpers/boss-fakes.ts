@@ -5,7 +5,7 @@
  * runs in milliseconds. Anything about real ZooKeeper or NATS behaviour stays in real-server tests.
  */
 import type { AttemptEntry } from '../../jobs/attempts.js'
-import type { DoneTail } from '../../jobs/streams/boss-store.js'
+import type { DoneTail } from '../../jobs/streams/done-tail.js'
 import type { StoredDone } from '../../jobs/streams/reopen-writes.js'
 import { isReopened, type DoneRecord, type ReopenedRecord } from '../../jobs/streams/reopened.js'
 import { EventEmitter } from 'node:events'
@@ -99,6 +99,8 @@ export class MemoryStore implements BossStore {
   /** Every state record and final record that landed, in order. */
   readonly writes: Array<{ kind: 'state' | 'final'; key: string; epoch: number; revision: number }> = []
   readonly indexed: Array<{ id: string; state: string }> = []
+  /** Every queued callback task, with whether the job's final record was stored before it. */
+  readonly callbackTasks: Array<{ jobId: string; run: number; finalBefore: boolean }> = []
   /** Every write attempt (including refused and failed ones). */
   writeCalls = 0
   maxBytes = 1024 * 1024 - 1024
@@ -136,6 +138,7 @@ export class MemoryStore implements BossStore {
       maxAttempts: job.maxAttempts,
     }
     if (job.runAt !== undefined && job.state === 'queued' && job.attempts === 0) sub.runAt = job.runAt
+    if (job.callbackUrl !== undefined) sub.callbackUrl = job.callbackUrl
     const existing = this.batches.get(where.batch)
     const jobs = existing ? [...existing.submit.jobs] : []
     jobs[where.index] = sub
@@ -237,6 +240,11 @@ export class MemoryStore implements BossStore {
     this.finalSeqs.set(job.id, ++this.seq)
     this.writes.push({ kind: 'final', key: job.id, epoch: job.epoch, revision: this.seq })
     return { job, created: true, seq: this.seq }
+  }
+
+  async enqueueCallback(task: { jobId: string; run: number }, signal?: AbortSignal): Promise<void> {
+    await this.attempt(signal)
+    this.callbackTasks.push({ ...task, finalBefore: this.finals.has(task.jobId) })
   }
 
   async readCheckpoint(signal?: AbortSignal): Promise<StoredCheckpoint> {

@@ -18,6 +18,7 @@ export function countFencedWrites(store: BossStore, metrics: Pick<AgentMetrics, 
         throw err
       }),
     writeFinal: (job, signal) => store.writeFinal(job, signal),
+    enqueueCallback: (task, signal) => store.enqueueCallback(task, signal),
     readCheckpoint: (signal) => store.readCheckpoint(signal),
     writeCheckpoint: async (cp, expect, signal) => {
       const res = await store.writeCheckpoint(cp, expect, signal)

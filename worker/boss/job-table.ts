@@ -191,6 +191,8 @@ export class JobTable {
       const hold = this.watermark.hold()
       let created: boolean
       try {
+        // A callback's task goes first: a crash between the two never loses the callback.
+        if (t.job.callbackUrl !== undefined) await this.enqueueCallback(t)
         created = await this.writeFinal(t, hold)
       } finally {
         t.resultInFlight = false
@@ -221,6 +223,22 @@ export class JobTable {
     }
     this.watermark.release(hold)
     this.onSettled(t)
+  }
+
+  /** Queue the completion callback of the job's run (README "Completion callbacks"), retried until the term ends. */
+  private async enqueueCallback(t: Tracked): Promise<void> {
+    const task = { jobId: t.job.id, run: t.job.run ?? 0 }
+    for (let failures = 0; ; failures++) {
+      if (this.signal.aborted) throw errors.NOT_LEADER('the boss term ended before the callback was queued')
+      try {
+        return await this.store.enqueueCallback(task, this.signal)
+      } catch (err) {
+        if (this.signal.aborted) throw errors.NOT_LEADER('the boss term ended during the write', { cause: err })
+        const delay = retryDelay(failures)
+        this.logger.warn({ err, jobId: task.jobId, retryInMs: delay }, 'callback task not queued; retrying')
+        await sleep(delay)
+      }
+    }
   }
 
   /** The final record, written once; a record already there (a predecessor's) stands and replaces ours. */

@@ -6,7 +6,8 @@
  */
 import type { AttemptEntry } from '../../jobs/attempts.js'
 import type { Job } from '../../jobs/model.js'
-import type { DoneTail, IndexedJob } from '../../jobs/streams/boss-store.js'
+import type { IndexedJob } from '../../jobs/streams/boss-store.js'
+import type { DoneTail } from '../../jobs/streams/done-tail.js'
 import type { StoredDone } from '../../jobs/streams/reopen-writes.js'
 import type { ReopenedRecord } from '../../jobs/streams/reopened.js'
 import type {
@@ -35,6 +36,11 @@ export interface BossStore {
    * sequence (BODY_TOO_LARGE: details.max).
    */
   writeFinal(job: Job, signal?: AbortSignal): Promise<{ job: Job; created: boolean; seq: number }>
+  /**
+   * Queue the completion callback of run `run` of a job with a callbackUrl (jobs/callbacks/store.ts);
+   * called before its final record is written, deduplicated per job and run.
+   */
+  enqueueCallback(task: { jobId: string; run: number }, signal?: AbortSignal): Promise<void>
   /** How far DONE is settled (null, revision 0: never recorded). */
   readCheckpoint(signal?: AbortSignal): Promise<StoredCheckpoint>
   /** Record how far DONE is settled if the stored one is still at `expect` (else `ok: false`, the stored one). */
