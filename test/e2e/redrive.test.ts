@@ -110,6 +110,18 @@ t.test('a failed job keeps its history; retried, it runs again under its id and 
   t.equal(succeeded.filter((j) => j.id === id).length, 1, 'listed once as succeeded')
 })
 
+t.test('a retried job with a large payload runs with its whole payload', async (t) => {
+  const file = flipFile()
+  const payload = { file, pad: 'x'.repeat(100_000) } // over the boss's 64 KB inline limit
+  const sub = await cluster.post('/jobs', { function: 'flip', payload })
+  t.equal((await cluster.waitJob(sub.body.id)).state, 'failed')
+  writeFileSync(file, '')
+  t.equal((await cluster.post(`/jobs/${sub.body.id}/retry`, {})).status, 202)
+  const done = await cluster.waitJob(sub.body.id)
+  t.equal(done.state, 'succeeded', JSON.stringify(done.error ?? {}))
+  t.same(done.result, { ok: true, bytes: JSON.stringify(payload).length })
+})
+
 t.test('a running job is not retried (409); unknown ids are 404', async (t) => {
   const sub = await cluster.post('/jobs', { function: 'stubborn', payload: { ms: 60_000 } })
   await waitFor(async () => (await cluster.get(`/jobs/${sub.body.id}`)).body.state === 'running', {

@@ -20,6 +20,8 @@ import type { TermContext } from './term-context.js'
 /** Bytes of reopened runs per batch (well under NATS's smallest usual max_payload of 1 MB). */
 const BATCH_BYTES = 512 * 1024
 const BATCH_JOBS = 1000
+/** Rounds of 50 ms a retry waits for a job that just ended to leave the boss's table. */
+const FINAL_WAIT_ROUNDS = 60
 
 interface Candidate {
   final: Job
@@ -96,6 +98,8 @@ export class Redrives {
   }
 
   private async classify(id: string, requestId: string): Promise<RetryOutcome | Candidate> {
+    // A job that just ended is still in the table until its final record's bookkeeping is done.
+    for (let i = 0; i < FINAL_WAIT_ROUNDS && this.ctx.table.get(id)?.phase === 'final'; i++) await sleep(50)
     const t = this.ctx.table.get(id)
     if (t) return t.job.reopenedBy === requestId ? { id, outcome: 'retried', job: t.job } : conflict(id, t.job.state)
     const cur = await this.ctx.deps.store.readDone(id, this.signal)
