@@ -6,20 +6,13 @@
  */
 import t, { type Test } from 'tap'
 import type { Job } from '../../jobs/model.js'
-import { bench, FakeWorker, newJob } from '../helpers/boss-fakes.js'
+import { newJob, oneJobRunning } from '../helpers/boss-fakes.js'
 import { waitFor } from '../helpers/wait.js'
 
 const boom = { ok: false as const, error: { message: 'boom', code: 'E_USER' } }
 
 async function failedJob(t: Test) {
-  const w1 = new FakeWorker('w1')
-  const b = bench(w1)
-  const job = newJob()
-  b.store.put(job)
-  const term = b.term(1)
-  t.teardown(() => term.stop())
-  await term.start()
-  await waitFor(() => w1.running.has(job.id), { what: 'running' })
+  const { w1, b, job, term } = await oneJobRunning(t)
   w1.finish(job.id, boom)
   await w1.deliver(term)
   await waitFor(() => b.store.current(job.id)?.state === 'failed', { what: 'failed' })
