@@ -79,6 +79,17 @@ t.test('only failed or cancelled jobs are retried; a job reopened twice at once 
   t.equal(b.store.reopenWrites.length, 1, 'one reopened record')
 })
 
+t.test('a retried job is cancelled before the watch delivered its run: it never runs', async (t) => {
+  const { w1, b, job, term } = await failedJob(t)
+  b.store.reopenUnseen = true // its run's batch is stored; the watch has not delivered it yet
+  t.equal((await term.onRetry({ ids: [job.id], requestId: 'r' })).results[0]!.outcome, 'retried')
+  const cancelled = await term.onCancel(job.id)
+  t.match(cancelled, { id: job.id, state: 'cancelled', run: 1 }, 'found through its reopened record')
+  t.match(b.store.current(job.id), { state: 'cancelled', run: 1 })
+  await new Promise((r) => setTimeout(r, 100))
+  t.same(w1.starts, [job.id], 'the new run never started')
+})
+
 t.test('a boss dying between the reopened records and their batch: its successor submits the batch', async (t) => {
   const { w1, b, job, term } = await failedJob(t)
   const other = newJob()

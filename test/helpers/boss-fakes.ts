@@ -287,6 +287,9 @@ export class MemoryStore implements BossStore {
     return { record, seq: this.finalSeqs.get(id)! }
   }
 
+  /** Batches of reopened runs are stored without the watches seeing them (not delivered yet). */
+  reopenUnseen = false
+
   /** Every reopened record written, in order. */
   readonly reopenWrites: ReopenedRecord[] = []
 
@@ -303,7 +306,7 @@ export class MemoryStore implements BossStore {
     await this.attempt(signal)
     if (this.batches.has(sub.batch) || this.closed.has(sub.batch)) return false
     this.batches.set(sub.batch, { submitSeq: ++this.seq, submit: sub, state: null })
-    this.announce(sub.batch)
+    if (!this.reopenUnseen) this.announce(sub.batch)
     return true
   }
 

@@ -10,6 +10,7 @@ import type { Job } from '../../jobs/model.js'
 import { parseJobId, type OpenBatch } from '../../jobs/streams/index.js'
 import { MSG } from '../../jobs/protocol.js'
 import type { Arrivals } from './arrivals.js'
+import type { Tracked } from './job-table.js'
 import type { TermContext } from './term-context.js'
 import { cancelRequested } from './transitions.js'
 
@@ -39,7 +40,7 @@ export class Cancels {
       const where = parseJobId(id)
       const open = where ? await ctx.deps.store.readBatch(where.batch) : null
       if (open) this.ingest(open)
-      t = ctx.table.get(id)
+      t = ctx.table.get(id) ?? (await this.reopenedRun(id))
       if (!t) return null
     }
     if (t.phase !== 'final' && !t.job.cancelRequested) {
@@ -50,5 +51,15 @@ export class Cancels {
       ctx.deps.transport.send(ctx.deps.addressOf(t.job.worker), MSG.abort, body, { epoch: ctx.epoch })
     }
     return t.job
+  }
+
+  /** A retried job's run lives in a batch of its own (jobs/streams/reopened.ts): read it too. */
+  private async reopenedRun(id: string): Promise<Tracked | undefined> {
+    const { store } = this.ctx.deps
+    const done = await store.readDone(id)
+    if (done?.record.kind !== 'reopened') return undefined
+    const open = await store.readBatch(done.record.job.reopened.batch)
+    if (open) this.ingest(open)
+    return this.ctx.table.get(id)
   }
 }
