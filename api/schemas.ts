@@ -21,6 +21,7 @@ import {
   type publicJob,
 } from '../jobs/model.js'
 import type { ClusterLoadView, ClusterView } from './service.js'
+import { ATTEMPT_OUTCOMES } from '../jobs/attempts.js'
 import { MAX_REQUEST_ID_LENGTH, MAX_RETRY_JOBS } from '../jobs/retry-protocol.js'
 import { CALLBACK_URL_MAX_LENGTH } from '../jobs/callbacks/policy.js'
 import { CALLBACK_STATES } from '../jobs/callbacks/store.js'
@@ -111,8 +112,10 @@ export const AttemptEntrySchema = Type.Object(
     startedAt: Type.Optional(isoTime('when the attempt started')),
     finishedAt: isoTime('when the attempt ended (or was found to have ended)'),
     durationMs: Type.Optional(Type.Integer()),
-    outcome: Type.Enum(['succeeded', 'failed', 'cancelled', 'lost'] as const, {
-      description: 'lost: its worker stopped or vanished (not counted as an attempt of the function)',
+    outcome: Type.Enum(ATTEMPT_OUTCOMES, {
+      description:
+        'lost: its worker stopped or vanished; deferred: the function threw RetryLaterError ' +
+        '(neither counts as an attempt of the function)',
     }),
     error: Type.Optional(JobErrorSchema),
   },

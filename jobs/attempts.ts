@@ -8,7 +8,7 @@
 import type { JobError } from './model.js'
 import { cutToBytes, isIsoTime, isObject, isSafeCount, jobErrorFrom, optionalIsoTime } from './parse.js'
 
-export const ATTEMPT_OUTCOMES = ['succeeded', 'failed', 'cancelled', 'lost'] as const
+export const ATTEMPT_OUTCOMES = ['succeeded', 'failed', 'cancelled', 'lost', 'deferred'] as const
 export type AttemptOutcomeName = (typeof ATTEMPT_OUTCOMES)[number]
 
 export interface AttemptEntry {
@@ -22,7 +22,10 @@ export interface AttemptEntry {
   startedAt?: string
   finishedAt: string
   durationMs?: number
-  /** `lost`: its worker vanished or handed the job back (not counted as an attempt of the function). */
+  /**
+   * `lost`: its worker vanished or handed the job back; `deferred`: the function threw RetryLaterError
+   * (neither counts as an attempt of the function).
+   */
   outcome: AttemptOutcomeName
   error?: JobError
 }

@@ -24,6 +24,8 @@ export interface JobError {
   message: string
   code?: string
   name?: string
+  /** RetryLaterError's delay (worker/function-kit.ts). */
+  retryInMs?: number
 }
 
 /** What a client submits (POST /jobs body). */

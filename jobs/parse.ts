@@ -43,9 +43,11 @@ export function optionalIsoTime(x: unknown): boolean {
 export function jobErrorFrom(x: unknown): JobError | undefined {
   if (!isObject(x) || typeof x.message !== 'string' || !optionalString(x.code) || !optionalString(x.name))
     return undefined
+  if (x.retryInMs !== undefined && !isSafeCount(x.retryInMs)) return undefined
   const error: JobError = { message: x.message }
   if (x.code !== undefined) error.code = x.code as string
   if (x.name !== undefined) error.name = x.name as string
+  if (x.retryInMs !== undefined) error.retryInMs = x.retryInMs
   return error
 }
 

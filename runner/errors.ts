@@ -82,6 +82,9 @@ export const errors = {
   RESULT_TOO_LARGE: define('BOSUN_ERR_RESULT_TOO_LARGE', 500, 'job result is too large'),
   WORKER_LOST: define('BOSUN_ERR_WORKER_LOST', 500, 'the worker running the job was lost'),
   FUNCTION_CRASHED: define('BOSUN_ERR_FUNCTION_CRASHED', 500, 'job function crashed its thread'),
+  // thrown by job functions (worker/function-kit.ts): control flow, not failures of bosun
+  UNRECOVERABLE: define('BOSUN_ERR_UNRECOVERABLE', 500, 'the job cannot succeed: no retry'),
+  RETRY_LATER: define('BOSUN_ERR_RETRY_LATER', 503, 'the job asked to run again later'),
   RECORD_TOO_LARGE: define('BOSUN_ERR_RECORD_TOO_LARGE', 500, 'the job record grew too large to store'),
   // anything unexpected
   INTERNAL: define('BOSUN_ERR_INTERNAL', 500, 'internal error'),

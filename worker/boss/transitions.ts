@@ -5,10 +5,13 @@
  * unit-testable, and every change of state goes through commit.ts with one of these.
  */
 import { errors } from '../../runner/index.js'
-import type { Job, JobError } from '../../jobs/model.js'
+import { MAX_DELAY_MS, type Job, type JobError } from '../../jobs/model.js'
 import type { AttemptResult } from '../../jobs/protocol.js'
 import { attemptEntry, withEntry, type AttemptOutcomeName } from '../../jobs/attempts.js'
 import { retryDelayMs } from './backoff.js'
+
+/** Shortest delay of a RetryLaterError (a function that always defers costs at most one run a second). */
+export const MIN_RETRY_LATER_MS = 1000
 
 /** How many times a job may be re-queued because its worker vanished before it fails. */
 export const MAX_WORKER_LOSSES = 5
@@ -105,7 +108,15 @@ export function afterAttempt(
   const finishedAt = r.finishedAt
   if (r.outcome.ok === false && r.outcome.handedBack)
     return lostWorker({ ...job, worker: r.worker, startedAt: r.startedAt }, (opts.losses ?? 0) + 1, now, r.epoch)
-  const outcome: AttemptOutcomeName = r.outcome.ok ? 'succeeded' : job.cancelRequested ? 'cancelled' : 'failed'
+  const code = r.outcome.ok ? undefined : r.outcome.error.code
+  const deferred = code === errors.RETRY_LATER.code && !job.cancelRequested
+  const outcome: AttemptOutcomeName = r.outcome.ok
+    ? 'succeeded'
+    : job.cancelRequested
+      ? 'cancelled'
+      : deferred
+        ? 'deferred'
+        : 'failed'
   const attempt = { ...job, worker: r.worker, startedAt: r.startedAt }
   job = {
     ...job,
@@ -122,9 +133,16 @@ export function afterAttempt(
     }
   }
   const error = r.outcome.error
+  if (deferred) {
+    // RetryLaterError: again after its delay, the attempt not counted against maxAttempts.
+    const delay = Math.min(MAX_DELAY_MS, Math.max(MIN_RETRY_LATER_MS, error.retryInMs ?? 0))
+    const runAt = new Date(now.getTime() + delay).toISOString()
+    return { ...job, state: 'queued', attempts: Math.max(0, job.attempts - 1), error, worker: r.worker, runAt }
+  }
   if (job.cancelRequested)
     return { ...withoutRunAt(job), state: 'cancelled', error, worker: r.worker, startedAt: r.startedAt, finishedAt }
-  if (job.attempts < job.maxAttempts) {
+  // UnrecoverableError: failed now, whatever attempts are left.
+  if (job.attempts < job.maxAttempts && code !== errors.UNRECOVERABLE.code) {
     const runAt = new Date(now.getTime() + retryDelayMs(job.attempts, { random })).toISOString()
     return { ...job, state: 'queued', error, worker: r.worker, runAt }
   }

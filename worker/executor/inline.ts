@@ -11,6 +11,7 @@ import { pathToFileURL } from 'node:url'
 import { basename, extname } from 'node:path'
 import { errors } from '../../runner/errors.js'
 import type { Logger } from '../../runner/logger.js'
+import type { JobError } from '../../jobs/model.js'
 import { abortOutcome, failure, type AbortReason, type RunHandle, type RunOutcome } from './outcomes.js'
 
 /** A synchronous slice longer than this sends the function back to threads. */
@@ -43,11 +44,11 @@ function abortError(reason: AbortReason): Error {
 
 function describe(err: unknown): RunOutcome {
   if (err instanceof Error) {
-    const code = (err as { code?: unknown }).code
-    return {
-      ok: false,
-      error: { message: err.message || err.name, name: err.name, ...(typeof code === 'string' ? { code } : {}) },
-    }
+    const { code, retryInMs } = err as { code?: unknown; retryInMs?: unknown }
+    const error: JobError = { message: err.message || err.name, name: err.name }
+    if (typeof code === 'string') error.code = code
+    if (Number.isSafeInteger(retryInMs) && (retryInMs as number) >= 0) error.retryInMs = retryInMs as number
+    return { ok: false, error }
   }
   return failure('', typeof err === 'string' ? err : 'function threw a non-Error value', 'NonError')
 }

@@ -70,6 +70,7 @@ function describe(err) {
       const error = { message: clip(String(err.message)) || String(err.name || 'Error') }
       if (typeof err.name === 'string') error.name = err.name
       if (typeof err.code === 'string') error.code = err.code
+      if (Number.isSafeInteger(err.retryInMs) && err.retryInMs >= 0) error.retryInMs = err.retryInMs
       return { error, stack: typeof err.stack === 'string' ? clip(err.stack) : undefined }
     }
     if (typeof err === 'string')
