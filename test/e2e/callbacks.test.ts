@@ -117,6 +117,31 @@ t.test('delivery, retries, a receiver that comes back, redirects, refused hosts'
     t.equal(late.r.of(body.id).length, 1, 'delivered once the receiver listens')
   })
 
+  t.test("a retried job calls back for its new run; the old run's pending delivery is dropped", async (t) => {
+    const port = await freePort()
+    const { body } = await c.post('/jobs', { function: 'fail', callbackUrl: `http://127.0.0.1:${port}/ok` })
+    await waitFor(async () => (await c.get(`/jobs/${body.id}`)).body?.callback?.attempts >= 1, {
+      timeoutMs: 30_000,
+      what: 'a failed delivery attempt of run 0',
+    })
+    const retried = await c.post(`/jobs/${body.id}/retry`, {})
+    t.equal(retried.status, 202)
+    await waitFor(
+      async () => {
+        const j = (await c.get(`/jobs/${body.id}`)).body
+        return j?.run === 1 && j.state === 'failed'
+      },
+      { timeoutMs: 30_000, what: 'run 1 failed' },
+    )
+    const late = await receiver(t, port)
+    const job = await callbackState(c, body.id, 'delivered')
+    t.equal(job.run, 1)
+    const got = late.r.of(body.id)
+    t.ok(got.length >= 1, 'delivered')
+    t.same(new Set(got.map((d) => d.deliveryId)), new Set([`${body.id}.1`]), "only run 1's delivery id")
+    t.equal(got.at(-1)!.body.run, 1, 'the body is run 1')
+  })
+
   t.test('a redirect is not followed: an attempt that failed', async (t) => {
     const { body } = await c.post('/jobs', { function: 'echo', callbackUrl: `${base}/redirect` })
     const job = await waitFor(

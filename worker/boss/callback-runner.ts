@@ -154,7 +154,7 @@ class CallbackDeliverer {
       this.log.warn({ subject: m.subject, seq: m.seq }, 'a callback task that is not one: dropped')
       return m.ack()
     }
-    const [final, status] = await Promise.all([this.readFinal(task.jobId), this.d.store.status(task.jobId)])
+    const [final, status] = await Promise.all([this.readFinal(task.jobId, task.run), this.d.store.status(task.jobId)])
     if (this.stopped) return m.nak()
     const step = planTask({
       task,
@@ -236,7 +236,7 @@ class CallbackDeliverer {
   }
 
   /** The job's final record in DONE (null: none, or garbage — dropped with a warning). */
-  private async readFinal(jobId: string): Promise<Job | null> {
+  private async readFinal(jobId: string, taskRun: number): Promise<Job | null> {
     const msg = await this.d.store.jsm.streams.getMessage(this.streams.done, {
       last_by_subj: this.subjects.done(jobId),
     })
@@ -244,7 +244,9 @@ class CallbackDeliverer {
     const decoded = decodeDone(msg.data, jobId)
     if (decoded.kind === 'garbage')
       this.log.warn({ jobId, seq: msg.seq, problem: decoded.problem }, 'a final record that is not one: ignored')
-    // A reopened record (the job was retried): its next run's final record is not there yet.
+    // A reopened record (the job was retried): a newer run than the task's makes the task moot (dropped);
+    // the task's own run has no final record yet.
+    if (decoded.kind === 'reopened') return (decoded.job.run ?? 0) > taskRun ? decoded.job : null
     return decoded.kind === 'final' ? decoded.job : null
   }
 }
