@@ -92,6 +92,8 @@ export async function retryOne(p: RedrivePorts, id: string, opts: RetryOptions):
   const [answer] = await p.askBoss(body)
   if (answer?.outcome === 'retried') return answer.job
   if (answer?.outcome === 'conflict') throw notRetryable(id, answer.state)
+  if (answer?.outcome === 'busy')
+    throw errors.UNAVAILABLE(`job ${id} ended an instant ago; retry shortly`, { retryAfterSeconds: 1 })
   // Not in DONE: unknown, or unfinished and not loaded by the boss yet.
   const job = await p.get(id)
   if (!job) return null

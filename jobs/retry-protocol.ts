@@ -23,11 +23,15 @@ export interface RetryJobsBody {
   requestId: string
 }
 
-/** Per job: reopened (the job as it stands now), not in a state that can be retried, or unknown. */
+/**
+ * Per job: reopened (the job as it stands now), not in a state that can be retried, unknown, or
+ * `busy`: it ended an instant ago and its final record is not settled yet (ask again shortly).
+ */
 export type RetryOutcome =
   | { id: string; outcome: 'retried'; job: Job }
   | { id: string; outcome: 'conflict'; state: JobState }
   | { id: string; outcome: 'not-found' }
+  | { id: string; outcome: 'busy' }
 
 export interface RetryJobsReply {
   results: RetryOutcome[]
@@ -57,7 +61,7 @@ function retryOutcome(x: unknown): RetryOutcome | undefined {
   if (!isObject(x) || typeof x.id !== 'string') return undefined
   if (x.outcome === 'retried' && jobShapeProblem(x.job) === null) return x as unknown as RetryOutcome
   if (x.outcome === 'conflict' && JOB_STATES.includes(x.state as JobState)) return x as unknown as RetryOutcome
-  if (x.outcome === 'not-found') return { id: x.id, outcome: 'not-found' }
+  if (x.outcome === 'not-found' || x.outcome === 'busy') return { id: x.id, outcome: x.outcome }
   return undefined
 }
 

@@ -79,6 +79,21 @@ t.test('only failed or cancelled jobs are retried; a job reopened twice at once 
   t.equal(b.store.reopenWrites.length, 1, 'one reopened record')
 })
 
+t.test('a job whose final record is not settled yet is not reopened (busy), then is', async (t) => {
+  const { w1, b, job, term } = await oneJobRunning(t)
+  let open!: () => void
+  b.store.closeGate = new Promise<void>((r) => (open = r)) // its batch's close (its settling) hangs
+  w1.finish(job.id, boom)
+  await w1.deliver(term)
+  await waitFor(() => b.store.current(job.id)?.state === 'failed', { what: 'final record written' })
+  const early = await term.onRetry({ ids: [job.id], requestId: 'r' })
+  t.same(early.results, [{ id: job.id, outcome: 'busy' }], 'not reopened while a boss change could run it again')
+  t.equal(b.store.reopenWrites.length, 0)
+  open()
+  const later = await term.onRetry({ ids: [job.id], requestId: 'r' })
+  t.equal(later.results[0]!.outcome, 'retried', 'reopened once settled')
+})
+
 t.test('a retried job is cancelled before the watch delivered its run: it never runs', async (t) => {
   const { w1, b, job, term } = await failedJob(t)
   b.store.reopenUnseen = true // its run's batch is stored; the watch has not delivered it yet

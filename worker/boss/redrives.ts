@@ -20,7 +20,7 @@ import type { TermContext } from './term-context.js'
 /** Bytes of reopened runs per batch (well under NATS's smallest usual max_payload of 1 MB). */
 const BATCH_BYTES = 512 * 1024
 const BATCH_JOBS = 1000
-/** Rounds of 50 ms a retry waits for a job that just ended to leave the boss's table. */
+/** Rounds of 50 ms a retry waits for a job that just ended to leave the boss's table, and to be settled. */
 const FINAL_WAIT_ROUNDS = 60
 
 interface Candidate {
@@ -113,6 +113,10 @@ export class Redrives {
     // A run this request started, finished since: answered as it stands, never a second run.
     if (job.reopenedBy === requestId) return { id, outcome: 'retried', job }
     if (job.state !== 'failed' && job.state !== 'cancelled') return conflict(id, job.state)
+    // Its final record must be settled (its batch shows it done): reopened before, a boss dying
+    // then would find the first run unfinished in its batch and run it again beside the new run.
+    for (let i = 0; i < FINAL_WAIT_ROUNDS && this.watermark.value < cur.seq; i++) await sleep(50)
+    if (this.watermark.value < cur.seq) return { id, outcome: 'busy' }
     return { final: job, seq: cur.seq }
   }
 
@@ -185,7 +189,9 @@ function chunks(list: Candidate[]): Candidate[][] {
   let cur: Candidate[] = []
   let bytes = 0
   for (const c of list) {
-    const size = encode(c.final.payload ?? null).length + 512
+    const f = c.final
+    const size =
+      encode([f.function, f.payload ?? null, f.idempotencyKey, f.callbackUrl, f.id, f.createdAt]).length + 256
     if (cur.length > 0 && (cur.length === BATCH_JOBS || bytes + size > BATCH_BYTES)) {
       out.push(cur)
       cur = []
