@@ -80,6 +80,8 @@ export interface DispatchedJob {
   timeoutMs: number
   /** The payload is not in the message (too large for the boss to keep): read it from the job store. */
   payloadRef?: true
+  /** The job's run (absent: 0; a retried job's next run: POST /jobs/:id/retry). */
+  run?: number
 }
 
 export function parseDispatchBody(x: unknown): { epoch: number; jobs: unknown[] } {
@@ -107,6 +109,8 @@ export function parseDispatchedJob(x: unknown): DispatchedJob | undefined {
     timeoutMs: x.timeoutMs,
   }
   if (x.payloadRef === true) job.payloadRef = true
+  if (x.run !== undefined && !isSafeCount(x.run)) return undefined
+  if (x.run) job.run = x.run
   return job
 }
 
@@ -169,6 +173,8 @@ export interface AttemptResult {
   startedAt: string
   finishedAt: string
   outcome: AttemptOutcome
+  /** The job's run the attempt belongs to (absent: 0). */
+  run?: number
 }
 
 export interface ResultsBody {
@@ -196,7 +202,7 @@ export function parseAttemptResult(x: unknown): AttemptResult | undefined {
     if (error === undefined) return undefined
     outcome = o.handedBack === true ? { ok: false, error, handedBack: true } : { ok: false, error }
   }
-  return {
+  const r: AttemptResult = {
     jobId: x.jobId,
     attempt: x.attempt,
     epoch: x.epoch,
@@ -205,6 +211,8 @@ export function parseAttemptResult(x: unknown): AttemptResult | undefined {
     finishedAt: x.finishedAt,
     outcome,
   }
+  if (isSafeCount(x.run) && x.run > 0) r.run = x.run
+  return r
 }
 
 /** The results of a results message (malformed items dropped and counted); BAD_MESSAGE when it has no list. */

@@ -143,3 +143,18 @@ t.test('a boss dying between the reopened records and their batch: its successor
     'each ran once per run',
   )
 })
+
+t.test("a last run's result sent again (its acknowledgement lost) is not taken for the new run's", async (t) => {
+  const { w1, b, job, term } = await oneJobRunning(t)
+  const first = w1.finish(job.id, boom)
+  await w1.deliver(term)
+  await waitFor(() => b.store.current(job.id)?.state === 'failed', { what: 'failed' })
+  t.equal((await term.onRetry({ ids: [job.id], requestId: 'r' })).results[0]!.outcome, 'retried')
+  await waitFor(() => w1.running.get(job.id)?.run === 1, { what: 'run 1 running on the same worker' })
+  const reply = await term.onResults({ results: [first] }) // run 0's result again, attempt 1 on w1
+  t.same(reply.acked, [first.jobId], 'acknowledged: nothing to record')
+  t.match(b.store.current(job.id), { state: 'running', run: 1 }, 'run 1 still running')
+  w1.finish(job.id, { ok: true, result: 'fine' })
+  await w1.deliver(term)
+  await waitFor(() => b.store.current(job.id)?.state === 'succeeded', { what: 'run 1 succeeded' })
+})

@@ -409,7 +409,7 @@ export class FakeWorker {
   readonly address: string
   /** Every job id it was asked to start, in order (a second start of an id is a run twice). */
   readonly starts: string[] = []
-  readonly running = new Map<string, { attempt: number; epoch: number; startedAt: string }>()
+  readonly running = new Map<string, { attempt: number; epoch: number; startedAt: string; run?: number }>()
   /** Finished attempts the boss has not acknowledged. */
   readonly held = new Map<string, AttemptResult>()
   readonly aborted: string[] = []
@@ -445,13 +445,23 @@ export class FakeWorker {
             if (this.running.has(j.id) || this.held.has(j.id)) return { id: j.id, accepted: true }
             if (this.running.size >= this.capacity) return { id: j.id, accepted: false, reason: 'full' }
             this.starts.push(j.id)
-            this.running.set(j.id, { attempt: j.attempts, epoch: body.epoch, startedAt: new Date().toISOString() })
+            this.running.set(j.id, {
+              attempt: j.attempts,
+              epoch: body.epoch,
+              startedAt: new Date().toISOString(),
+              ...(j.run ? { run: j.run } : {}),
+            })
             return { id: j.id, accepted: true }
           }),
         }
       }
       case MSG.inventory: {
-        const running = [...this.running].map(([jobId, r]) => ({ jobId, ...r }))
+        const running = [...this.running].map(([jobId, r]) => ({
+          jobId,
+          attempt: r.attempt,
+          epoch: r.epoch,
+          startedAt: r.startedAt,
+        }))
         const held = [...this.held.values()]
           .map((r) => ({ jobId: r.jobId, attempt: r.attempt }))
           .filter((h) => body.after === undefined || h.jobId > body.after)
@@ -480,6 +490,7 @@ export class FakeWorker {
       finishedAt: new Date().toISOString(),
       outcome,
     }
+    if (r.run) result.run = r.run
     this.held.set(id, result)
     return result
   }

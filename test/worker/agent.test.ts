@@ -250,3 +250,27 @@ t.test('malformed messages are refused with a coded error, never crash', async (
     ['malformed', 'malformed'],
   )
 })
+
+t.test("a retried job's next run is refused while the last run's result is unacknowledged; then runs", async (t) => {
+  const { transport, executor, agent } = setup()
+  agent.observeEpoch(1)
+  t.teardown(() => agent.close())
+  transport.ackResults = false // the boss's acknowledgement of run 0's result is lost
+  transport.call(MSG.dispatch, { epoch: 1, jobs: [job('a')] })
+  executor.runs.get('a')!.finish(false)
+  await waitFor(() => transport.requests.some((r) => r.type === MSG.results), { what: 'result sent' })
+  const next: DispatchReply = transport.call(MSG.dispatch, { epoch: 1, jobs: [{ ...job('a'), run: 1 }] })
+  t.same(next.answers, [{ id: 'a', accepted: false, reason: 'full' }], 'not taken for a repeat of run 0')
+  t.same(executor.calls, ['a'])
+  transport.ackResults = true
+  await waitFor(() => (transport.call(MSG.inventory, { epoch: 1 }) as InventoryReply).held.length === 0, {
+    what: 'run 0 acknowledged',
+    timeoutMs: 10_000,
+  })
+  const later: DispatchReply = transport.call(MSG.dispatch, { epoch: 1, jobs: [{ ...job('a'), run: 1 }] })
+  t.same(later.answers, [{ id: 'a', accepted: true }])
+  executor.runs.get('a')!.finish(true)
+  await waitFor(() => transport.requests.some((r) => r.type === MSG.results && r.body.results[0]?.run === 1), {
+    what: 'run 1 reported as run 1',
+  })
+})

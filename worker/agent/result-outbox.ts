@@ -46,6 +46,11 @@ export class ResultOutbox {
     return this.pending.has(jobId)
   }
 
+  /** The run of the result held for `jobId` (0: none, or run 0). */
+  runOf(jobId: string): number {
+    return this.pending.get(jobId)?.run ?? 0
+  }
+
   /** Unacknowledged results (reported to a new boss in the inventory). */
   list(): AttemptResult[] {
     return [...this.pending.values()]

@@ -54,6 +54,8 @@ export interface Executor {
 
 interface RunningJob extends RunningAttempt {
   fn: string
+  /** The job's run (0 until it is retried after it ended). */
+  run: number
   /** Date.now() at start (run time for metrics). */
   startedMs: number
   abort: (reason: AbortReason) => void
@@ -253,6 +255,10 @@ export class WorkerAgent {
   private accept(job: DispatchedJob, epoch: number): DispatchAnswer {
     // Idempotent: the same job already running or finished here is not started twice. A new boss
     // may number the attempt differently (it believed an earlier one lost): report under its number.
+    // Another run of the job (retried after it ended) while this one's result is unacknowledged: later.
+    const run = job.run ?? 0
+    const other = this.running.get(job.id)?.run ?? (this.outbox.has(job.id) ? this.outbox.runOf(job.id) : run)
+    if (other !== run) return { id: job.id, accepted: false, reason: 'full' }
     const running = this.running.get(job.id)
     if (running) {
       running.attempt = Math.max(running.attempt, job.attempts)
@@ -277,6 +283,7 @@ export class WorkerAgent {
     const entry: RunningJob = {
       jobId: job.id,
       fn: job.function,
+      run: job.run ?? 0,
       attempt: job.attempts,
       epoch,
       startedAt: new Date(now).toISOString(),
@@ -335,6 +342,7 @@ export class WorkerAgent {
       finishedAt: new Date(now).toISOString(),
       outcome: reported,
     }
+    if (entry.run) result.run = entry.run
     this.outbox.add(result)
   }
 

@@ -174,6 +174,7 @@ export function undeliverable(job: Job, now: Date): Job {
  * - `obsolete`: anything else (the job is final, runs elsewhere, or the attempt is not one we know).
  */
 export function resultApplies(job: Job, r: AttemptResult): 'current' | 'late' | 'obsolete' {
+  if ((r.run ?? 0) !== (job.run ?? 0)) return 'obsolete' // an attempt of another run of the job
   if (job.state === 'running') return job.worker === r.worker && job.attempts === r.attempt ? 'current' : 'obsolete'
   if (job.state === 'queued') return job.worker === r.worker && r.attempt === job.attempts + 1 ? 'late' : 'obsolete'
   return 'obsolete'
