@@ -110,6 +110,9 @@ export interface CallbackStoreOptions {
 }
 
 /** The status stream (and, for workers, the task stream): read and write the delivery state of jobs. */
+/** JetStream's deduplication window of the callback streams (its default, 2 min). */
+const DUPLICATE_WINDOW_MS = 120_000
+
 export class CallbackStore {
   private constructor(
     readonly cluster: string,
@@ -127,7 +130,12 @@ export class CallbackStore {
     const js = jetstream(o.nc, { timeout: 5000 })
     const jsm = await jetstreamManager(o.nc, { timeout: 5000 })
     const names = callbackStreams(o.cluster)
-    const base = { storage: StorageType.File, num_replicas: o.replicas ?? 1, duplicate_window: 120 * 1e9 }
+    const base = {
+      storage: StorageType.File,
+      num_replicas: o.replicas ?? 1,
+      duplicate_window: DUPLICATE_WINDOW_MS * 1e6,
+    }
+    const retentionMs = o.retentionMs ?? 24 * 3600 * 1000
     const specs: StreamSpec[] = [
       {
         ...base,
@@ -135,7 +143,9 @@ export class CallbackStore {
         subjects: [`bosun.${o.cluster}.cbs.>`],
         retention: RetentionPolicy.Limits,
         max_msgs_per_subject: 1,
-        max_age: (o.retentionMs ?? 24 * 3600 * 1000) * 1e6,
+        max_age: retentionMs * 1e6,
+        // JetStream refuses a duplicates window longer than the age limit (a short JOB_RETENTION_MS).
+        duplicate_window: Math.min(DUPLICATE_WINDOW_MS, retentionMs) * 1e6,
         description: 'bosun: delivery state of completion callbacks',
       },
     ]
