@@ -14,7 +14,7 @@
  */
 import type { publicJob, JobSpec, JobState } from '../jobs/model.js'
 import type { ClusterEvent, ClusterEventType } from '../runner/events/model.js'
-import { apiError, BosunNetworkError, BosunNotFoundError, BosunTimeoutError } from './http-errors.js'
+import { apiError, BosunClientError, BosunNetworkError, BosunNotFoundError, BosunTimeoutError } from './http-errors.js'
 import { readSse, SseParser } from './sse.js'
 
 export {
@@ -289,6 +289,7 @@ export class Bosun {
             continue
           }
           body = res.body
+          parser.reset()
           failures = 0
         } catch (err) {
           if (ctl.signal.aborted) return
@@ -355,7 +356,13 @@ export class Bosun {
         }
         throw e
       }
-      if (res.ok) return (text === '' ? undefined : JSON.parse(text)) as T
+      if (res.ok) {
+        try {
+          return (text === '' ? undefined : JSON.parse(text)) as T
+        } catch {
+          throw new BosunClientError(`${c.method} ${c.path}: ${res.status} with a body that is not JSON`)
+        }
+      }
       const err = apiError(res, text, c.method, c.path)
       const retryable =
         res.status === 429 ||

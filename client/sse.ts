@@ -21,12 +21,26 @@ export class SseParser {
   private data: string[] = []
   private event = ''
   private hasData = false
+  /** `id:` of the message being read; it becomes `lastEventId` when the message ends. */
+  private idBuffer: string | undefined
+  /** The id as of the last complete message: what a reconnect sends as `Last-Event-ID`. */
   lastEventId: string | undefined
   /** The last `retry:` the server sent, in ms. */
   retryMs: number | undefined
 
   constructor(lastEventId?: string) {
     this.lastEventId = lastEventId
+    this.idBuffer = lastEventId
+  }
+
+  /** A new connection: a message the old one left unfinished is dropped (the last event id stays). */
+  reset(): void {
+    this.buf = ''
+    this.skipLf = false
+    this.data = []
+    this.event = ''
+    this.hasData = false
+    this.idBuffer = this.lastEventId
   }
 
   push(chunk: string): SseMessage[] {
@@ -68,7 +82,7 @@ export class SseParser {
         this.event = value
         break
       case 'id':
-        if (!value.includes('\0')) this.lastEventId = value
+        if (!value.includes('\0')) this.idBuffer = value
         break
       case 'retry':
         if (/^\d+$/.test(value)) this.retryMs = Number(value)
@@ -79,6 +93,7 @@ export class SseParser {
   }
 
   private dispatch(): SseMessage | undefined {
+    this.lastEventId = this.idBuffer
     const msg: SseMessage | undefined = this.hasData
       ? { event: this.event || 'message', data: this.data.join('\n'), lastEventId: this.lastEventId }
       : undefined

@@ -292,6 +292,20 @@ t.test('events(): parses the stream, reconnects with Last-Event-ID, filters type
   t.equal(open.size, 0, 'the aborted stream is closed')
 })
 
+t.test('events(): a message cut by a dropped connection is dropped, not glued to the next', async (t) => {
+  const { url, seen } = await fake((req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' })
+    if (req.headers['last-event-id'] === undefined) {
+      res.write('retry: 10\n\n' + sse(event(1, 'boss.elected')))
+      res.end('id: 2\ndata: {"id":"2","ty')
+    } else res.write(sse(event(2, 'boss.active')))
+  })
+  const got: string[] = []
+  for await (const e of new Bosun({ url }).events()) if (got.push(`${e.id} ${e.type}`) === 2) break
+  t.same(got, ['1 boss.elected', '2 boss.active'])
+  t.equal(seen[1]?.headers['last-event-id'], '1', 'the unfinished message did not count')
+})
+
 t.test('events(): an error answer is thrown (400), a 503 is retried', async (t) => {
   let n = 0
   const { url } = await fake((req, res) => {
