@@ -50,13 +50,8 @@ export interface BosunOptions {
   requestTimeoutMs?: number
 }
 
-export interface SubmitOptions {
-  idempotencyKey?: string
-  priority?: number
-  delayMs?: number
-  timeoutMs?: number
-  maxAttempts?: number
-  callbackUrl?: string
+/** A job spec's options (jobs/model.ts JobSpec, without function and payload), and `waitMs`. */
+export type SubmitOptions = Omit<JobSpec, 'function' | 'payload'> & {
   /** Hold the request until the job ends or this many ms pass (`?wait=`): the job as it then stands. */
   waitMs?: number
 }
