@@ -13,6 +13,7 @@ import {
   MAX_MAX_ATTEMPTS,
   MAX_PRIORITY,
   MAX_TIMEOUT_MS,
+  MAX_CONCURRENCY_KEY_LENGTH,
   MIN_PRIORITY,
   DEFAULT_MAX_ATTEMPTS,
   DEFAULT_PRIORITY,
@@ -85,6 +86,15 @@ export const JobSpecSchema = Type.Object(
         description:
           'http(s) URL POSTed the finished job, signed (README "Completion callbacks"); its host must be in ' +
           'BOSUN_CALLBACK_ALLOW, else 400',
+      }),
+    ),
+    concurrencyKey: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: MAX_CONCURRENCY_KEY_LENGTH,
+        description:
+          "the job's key for its function's per-key limits (keyConcurrency, keyRateLimit; e.g. a tenant id); " +
+          'keys with queued jobs take turns (README "Limits")',
       }),
     ),
   },
@@ -161,6 +171,7 @@ export const JobSchema = Type.Object(
       Type.Array(AttemptEntrySchema, { description: 'every attempt that ended, oldest first (at most 100)' }),
     ),
     callbackUrl: Type.Optional(Type.String({ description: 'where the finished job is POSTed' })),
+    concurrencyKey: Type.Optional(Type.String({ description: 'its key for per-key limits' })),
     callback: Type.Optional(CallbackViewSchema),
   },
   { additionalProperties: false, title: 'Job' },

@@ -19,6 +19,8 @@ export const MAX_PRIORITY = 1000
 export const MAX_DELAY_MS = 30 * 24 * 3600 * 1000
 export const DEFAULT_TIMEOUT_MS = 5 * 60 * 1000
 export const MAX_TIMEOUT_MS = 24 * 3600 * 1000
+/** Longest concurrencyKey (characters). */
+export const MAX_CONCURRENCY_KEY_LENGTH = 128
 
 export interface JobError {
   message: string
@@ -40,6 +42,8 @@ export interface JobSpec {
   maxAttempts?: number
   /** POSTed the finished job (README "Completion callbacks"); its host must be in BOSUN_CALLBACK_ALLOW. */
   callbackUrl?: string
+  /** The job's key for per-key limits (e.g. a tenant id; README "Limits"). */
+  concurrencyKey?: string
 }
 
 /** A job as stored and as answered by the API. */
@@ -80,6 +84,8 @@ export interface Job {
   reopenedBy?: string
   /** Where the finished job is POSTed (README "Completion callbacks"). */
   callbackUrl?: string
+  /** Its key for per-key limits (README "Limits"). */
+  concurrencyKey?: string
   /** The callback's delivery state: never stored with the job, added by the API when it reads one. */
   callback?: CallbackView
 }

@@ -7,7 +7,7 @@
  */
 import { errors } from '../runner/errors.js'
 import { isValidJobId, jobShapeProblem } from './store-codec.js'
-import { FUNCTION_NAME_PATTERN, type Job, type JobError } from './model.js'
+import type { Job, JobError } from './model.js'
 import { isIsoTime, isObject, isSafeCount, jobErrorFrom, optionalString } from './parse.js'
 
 /** Election name of the global singleton that dispatches jobs. */
@@ -34,26 +34,6 @@ export const MSG = {
   /** boss → anyone (send, on `finishedJobsSubject`): these jobs' final records are durable. */
   finished: 'jobs.finished',
 } as const
-
-/** Largest capacity a worker may advertise (WORKER_CONCURRENCY's bound): a bogus registration cannot soak up jobs. */
-export const MAX_WORKER_CAPACITY = 1024
-
-/** What a worker advertises in the registry and in its node entry. */
-export interface WorkerMeta {
-  role: 'worker' | 'boss'
-  functions: string[]
-  capacity: number
-}
-
-/** A worker's registry metadata, or undefined when it is not a usable advertisement. */
-export function parseWorkerMeta(meta: unknown): { functions: string[]; capacity: number } | undefined {
-  if (!isObject(meta)) return undefined
-  const { functions, capacity } = meta
-  if (!Array.isArray(functions) || !functions.every((f) => typeof f === 'string' && FUNCTION_NAME_PATTERN.test(f)))
-    return undefined
-  if (typeof capacity !== 'number' || !Number.isInteger(capacity) || capacity < 1) return undefined
-  return { functions: functions as string[], capacity: Math.min(capacity, MAX_WORKER_CAPACITY) }
-}
 
 // ---- boss → worker: dispatch --------------------------------------------------------------------
 
@@ -351,6 +331,8 @@ export interface BossStatusReply {
   /** Jobs this term finalized (cumulative; starts at 0 with each term). */
   finished: number
   workers: Record<string, number>
+  /** Running jobs per function (absent from an older boss). */
+  functions?: Record<string, number>
 }
 
 export function parseBossStatusReply(x: unknown): BossStatusReply {
@@ -369,7 +351,19 @@ export function parseBossStatusReply(x: unknown): BossStatusReply {
   for (const [id, n] of Object.entries(x.workers)) if (isSafeCount(n)) workers[id] = n
   // `finished` is absent in a report from a boss of an older build
   const finished = x.finished ?? 0
-  return { epoch: x.epoch, since: x.since, queued: x.queued, running: x.running, finished, workers }
+  const reply: BossStatusReply = {
+    epoch: x.epoch,
+    since: x.since,
+    queued: x.queued,
+    running: x.running,
+    finished,
+    workers,
+  }
+  if (isObject(x.functions)) {
+    reply.functions = {}
+    for (const [fn, n] of Object.entries(x.functions)) if (isSafeCount(n)) reply.functions[fn] = n
+  }
+  return reply
 }
 
 /** One finished job in a finished notice: a wake-up for whoever waits on it (the store has the record). */

@@ -40,6 +40,7 @@ export function jobShapeProblem(v: unknown): string | null {
   if (j.history !== undefined && historyFrom(j.history) === undefined) return 'bad history'
   if (!optionalString(j.idempotencyKey) || !optionalString(j.worker)) return 'bad optional field'
   if (!optionalString(j.callbackUrl)) return 'bad callbackUrl'
+  if (!optionalString(j.concurrencyKey)) return 'bad concurrencyKey'
   if (!optionalIsoTime(j.runAt) || !optionalIsoTime(j.startedAt) || !optionalIsoTime(j.finishedAt)) return 'bad time'
   if (j.error !== undefined && jobErrorFrom(j.error) === undefined) return 'bad error'
   if (j.cancelRequested !== undefined && typeof j.cancelRequested !== 'boolean') return 'bad cancelRequested'

@@ -13,7 +13,8 @@ import { SHUTDOWN_BUDGET, type WorkerConfig } from './config.js'
 import { createExecutor, type FunctionExecutor } from './executor/index.js'
 import type { Job } from '../jobs/model.js'
 import { assemble, JobStreams } from '../jobs/streams/index.js'
-import { BOSS, MSG, WORKER_SERVICE, type FinishedBody, type WorkerMeta } from '../jobs/protocol.js'
+import { BOSS, MSG, WORKER_SERVICE, type FinishedBody } from '../jobs/protocol.js'
+import type { WorkerMeta } from '../jobs/worker-advert.js'
 import { RoleSwitch } from './role-switch.js'
 import { laterDispatch } from './boss/takeover.js'
 import { WorkerMetrics } from '../runner/metrics/worker-metrics.js'
@@ -27,6 +28,7 @@ import { RefusalReport } from './refusal-report.js'
 import { ScheduleStore } from '../jobs/schedules/store.js'
 import { scheduleRunner } from './boss/schedule-runner.js'
 import { CallbackStore } from '../jobs/callbacks/store.js'
+import { LimitsStore } from '../jobs/limits-store.js'
 import { callbackRunner } from './boss/callback-runner.js'
 
 export class WorkerProcess {
@@ -90,7 +92,7 @@ export class WorkerProcess {
     })
     let node: BosunNodeImpl | undefined
     try {
-      const meta: WorkerMeta = { role: 'worker', functions: [...executor.functions], capacity: executor.capacity }
+      const meta: WorkerMeta = advertised(executor)
       node = await startNode(cfg.runtime, { role: 'worker', logger, meta: { ...meta } })
       const store = await JobStreams.open({
         nc: node.nc,
@@ -100,6 +102,12 @@ export class WorkerProcess {
         logger: node.logger,
       })
       const schedules = await ScheduleStore.open({
+        nc: node.nc,
+        cluster: cfg.runtime.cluster,
+        replicas: cfg.storeReplicas,
+        logger: node.logger,
+      })
+      const limits = await LimitsStore.open({
         nc: node.nc,
         cluster: cfg.runtime.cluster,
         replicas: cfg.storeReplicas,
@@ -158,6 +166,7 @@ export class WorkerProcess {
           transport,
           registry: node.registry,
           settings: cfg.boss,
+          limits,
           publishFinished: (job: Job) => finished.add(job.id, job.state),
           publishStats: (stats) => {
             metrics?.bossLoad(stats)
@@ -248,7 +257,7 @@ export class WorkerProcess {
   }
 
   private workerMeta(): WorkerMeta {
-    return { role: 'worker', functions: [...this.executor.functions], capacity: this.executor.capacity }
+    return advertised(this.executor)
   }
 
   /**
@@ -326,4 +335,11 @@ function sideTasks(
       for (const stop of stops) stop()
     }
   }
+}
+
+/** What a worker advertises: its functions, its capacity, and the limits its modules declare. */
+function advertised(executor: FunctionExecutor): WorkerMeta {
+  const meta: WorkerMeta = { role: 'worker', functions: [...executor.functions], capacity: executor.capacity }
+  if (Object.keys(executor.limits).length > 0) meta.limits = { ...executor.limits }
+  return meta
 }

@@ -47,6 +47,7 @@ export interface SubmittedJob {
   /** The retry request that started this run. */
   reopenedBy?: string
   callbackUrl?: string
+  concurrencyKey?: string
 }
 
 /** A client's job spec as submitted: the defaults applied, a delay turned into `runAt`. */
@@ -61,6 +62,7 @@ export function jobToSubmit(spec: JobSpec, now: Date): SubmittedJob {
   if (spec.delayMs !== undefined && spec.delayMs > 0) sub.runAt = new Date(now.getTime() + spec.delayMs).toISOString()
   if (spec.idempotencyKey !== undefined) sub.idempotencyKey = spec.idempotencyKey
   if (spec.callbackUrl !== undefined) sub.callbackUrl = spec.callbackUrl
+  if (spec.concurrencyKey !== undefined) sub.concurrencyKey = spec.concurrencyKey
   return sub
 }
 
@@ -122,7 +124,7 @@ function submittedJob(x: unknown): SubmittedJob | undefined {
   if ((x.run !== undefined && !isSafeCount(x.run)) || (x.logged !== undefined && !isSafeCount(x.logged)))
     return undefined
   if (!optionalIsoTime(x.createdAt) || !optionalString(x.reopenedBy)) return undefined
-  if (!optionalString(x.callbackUrl)) return undefined
+  if (!optionalString(x.callbackUrl) || !optionalString(x.concurrencyKey)) return undefined
   return x as unknown as SubmittedJob
 }
 
@@ -211,6 +213,7 @@ export function assemble(sub: SubmitRecord, index: number, live: LiveJob | undef
   if (s.reopenedBy !== undefined) job.reopenedBy = s.reopenedBy
   if (s.runAt !== undefined) job.runAt = s.runAt
   if (s.callbackUrl !== undefined) job.callbackUrl = s.callbackUrl
+  if (s.concurrencyKey !== undefined) job.concurrencyKey = s.concurrencyKey
   if (live === undefined) return job
   const out: Job = { ...job, state: live.state, attempts: live.attempts }
   if (live.state !== 'queued' || live.runAt === undefined) delete out.runAt

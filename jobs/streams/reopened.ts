@@ -81,6 +81,7 @@ export function reopenedRecordOf(final: Job, at: ReopenedAt, epoch: number, maxA
   }
   if (final.idempotencyKey !== undefined) job.idempotencyKey = final.idempotencyKey
   if (final.callbackUrl !== undefined) job.callbackUrl = final.callbackUrl
+  if (final.concurrencyKey !== undefined) job.concurrencyKey = final.concurrencyKey
   if (final.history?.length) {
     job.history = final.history
     job.logged = final.history.length
@@ -102,6 +103,7 @@ export function submissionOf(rec: ReopenedRecord): SubmittedJob {
   }
   if (rec.idempotencyKey !== undefined) sub.idempotencyKey = rec.idempotencyKey
   if (rec.callbackUrl !== undefined) sub.callbackUrl = rec.callbackUrl
+  if (rec.concurrencyKey !== undefined) sub.concurrencyKey = rec.concurrencyKey
   if (rec.logged) sub.logged = rec.logged
   if (rec.reopenedBy !== undefined) sub.reopenedBy = rec.reopenedBy
   return sub

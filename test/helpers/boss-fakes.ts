@@ -4,6 +4,8 @@
  * the registry, the NATS transport and the workers behind it — so a case about the boss's decisions
  * runs in milliseconds. Anything about real ZooKeeper or NATS behaviour stays in real-server tests.
  */
+import type { FunctionLimits, LimitsOverride } from '../../jobs/limits.js'
+import type { LimitsSource } from '../../jobs/limits-store.js'
 import type { AttemptEntry } from '../../jobs/attempts.js'
 import type { DoneTail } from '../../jobs/streams/done-tail.js'
 import type { StoredDone } from '../../jobs/streams/reopen-writes.js'
@@ -139,6 +141,7 @@ export class MemoryStore implements BossStore {
     }
     if (job.runAt !== undefined && job.state === 'queued' && job.attempts === 0) sub.runAt = job.runAt
     if (job.callbackUrl !== undefined) sub.callbackUrl = job.callbackUrl
+    if (job.concurrencyKey !== undefined) sub.concurrencyKey = job.concurrencyKey
     const existing = this.batches.get(where.batch)
     const jobs = existing ? [...existing.submit.jobs] : []
     jobs[where.index] = sub
@@ -416,6 +419,8 @@ export class FakeWorker {
   /** How it answers: normally, not at all (timeout), or it has no subscription (no responders). */
   mode: 'ok' | 'silent' | 'gone' = 'ok'
   dispatchRequests = 0
+  /** The limits its modules declare (advertised in its registration). */
+  limits: Record<string, FunctionLimits> | undefined
 
   constructor(
     readonly id: string,
@@ -431,7 +436,12 @@ export class FakeWorker {
       address: this.address,
       host: 'test',
       pid: 1,
-      meta: { role: 'worker', functions: this.functions, capacity: this.capacity },
+      meta: {
+        role: 'worker',
+        functions: this.functions,
+        capacity: this.capacity,
+        ...(this.limits ? { limits: this.limits } : {}),
+      },
       registeredAt: new Date().toISOString(),
     }
   }
@@ -584,6 +594,24 @@ export class FakeRegistry extends EventEmitter {
   }
 }
 
+/** The limits store in memory: overrides set by a test reach the watching terms at once. */
+export class MemoryLimits implements LimitsSource {
+  private readonly overrides = new Map<string, LimitsOverride>()
+  private readonly watchers = new Set<(fn: string, o: LimitsOverride | undefined) => void>()
+
+  set(fn: string, o: LimitsOverride | undefined): void {
+    if (o === undefined) this.overrides.delete(fn)
+    else this.overrides.set(fn, o)
+    for (const w of this.watchers) w(fn, o)
+  }
+
+  async watch(onChange: (fn: string, o: LimitsOverride | undefined) => void): Promise<() => void> {
+    this.watchers.add(onChange)
+    for (const [fn, o] of this.overrides) onChange(fn, o)
+    return () => this.watchers.delete(onChange)
+  }
+}
+
 /** Fast settings for the bench. */
 export const BENCH_SETTINGS: BossSettings = {
   ...DEFAULT_BOSS_SETTINGS,
@@ -602,6 +630,8 @@ export interface Bench {
   finished: Job[]
   fenced: string[]
   stats: BossStatusReply[]
+  /** Operators' limit overrides, as the limits store would deliver them. */
+  limits: MemoryLimits
   /** A term of `epoch` over this bench. */
   term(
     epoch: number,
@@ -622,6 +652,7 @@ export function bench(...workers: FakeWorker[]): Bench {
     finished: [],
     fenced: [],
     stats: [],
+    limits: new MemoryLimits(),
     term(epoch, over = {}) {
       return new BossTerm({
         selfId: 'boss',
@@ -637,6 +668,7 @@ export function bench(...workers: FakeWorker[]): Bench {
         onFenced: (reason) => b.fenced.push(reason),
         confirmLeadership: async () => over.confirmLeadership ?? false,
         settings: { ...BENCH_SETTINGS, ...over.settings },
+        limits: b.limits,
         logger: silentLogger(),
       })
     },

@@ -19,6 +19,7 @@ import type { BossSettings } from './settings.js'
 import type { BossStore } from './store-port.js'
 import { BossTerm } from './term.js'
 import type { DispatchingReport } from './term-context.js'
+import type { LimitsSource } from '../../jobs/limits-store.js'
 import type { BossMetrics } from '../../runner/metrics/worker-metrics.js'
 
 export interface BossRoleDeps {
@@ -32,6 +33,8 @@ export interface BossRoleDeps {
   transport: Transport
   registry: Registry
   settings: BossSettings
+  /** Operators' limit overrides (README "Limits"). */
+  limits?: LimitsSource
   publishFinished: (job: Job) => void
   publishStats: (stats: BossStatusReply) => void
   /** A term found a newer boss: the process should resign and rejoin the election. */
@@ -109,6 +112,7 @@ export class BossRole {
       metrics: this.d.metrics,
       onRedispatched: (worker, jobs, reason) => this.d.onRedispatched?.(leadership.epoch, worker, jobs, reason),
       settings: this.d.settings,
+      limits: this.d.limits,
       logger: this.log,
     })
     this.term = term

@@ -7,6 +7,7 @@
 import type { Logger } from '../../runner/index.js'
 import type { Job } from '../../jobs/model.js'
 import type { Fleet } from './fleet.js'
+import type { FlowGate } from './flow-gate.js'
 import type { JobTable, PersistOptions, Tracked } from './job-table.js'
 import type { ReadyQueue } from './ready-queue.js'
 
@@ -26,6 +27,8 @@ export interface DoorDeps {
   table: JobTable
   fleet: Fleet
   queue: ReadyQueue
+  /** Counts running jobs per function and key (flow limits). */
+  gate: FlowGate
   log: Logger
   /** A dispatched job's running state is written only if it still runs after this long (0: at once). */
   runningWriteDelayMs: number
@@ -73,6 +76,7 @@ export class Door {
     if (t.runningTimer) clearTimeout(t.runningTimer)
     t.runningTimer = undefined
     if (t.job.state === 'running' && t.job.worker !== undefined) this.d.fleet.release(t.job.worker, t.job.id)
+    this.d.gate.leave(t.job.id)
   }
 
   /** Worker bookkeeping of one change: the slot it held is released, the slot it takes is assigned. */
@@ -84,7 +88,8 @@ export class Door {
     if (holdsNow !== undefined) {
       if (heldBefore !== holdsNow || prev.attempts !== now.attempts) t.dispatchedAt = Date.now()
       this.d.fleet.assign(holdsNow, now.id)
-    }
+      this.d.gate.enter(now.id, now.function, now.concurrencyKey)
+    } else this.d.gate.leave(now.id)
     if (now.state !== 'running' && t.runningTimer) {
       clearTimeout(t.runningTimer)
       t.runningTimer = undefined
@@ -100,6 +105,7 @@ export class Door {
       priority: t.job.priority,
       runAt: Number.isFinite(runAt) ? runAt : 0,
       token: t.token,
+      key: t.job.concurrencyKey,
     })
     this.d.wake()
   }

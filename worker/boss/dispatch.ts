@@ -1,6 +1,8 @@
 /**
- * Dispatching: the pump takes ready jobs (priority, then submission order) for the least-loaded
- * reachable worker that runs their function, marks them started through the door, and sends one
+ * Dispatching: the pump takes ready jobs (keys in turn, then priority, then submission order) for
+ * the least-loaded reachable worker that runs their function, within the function's and the key's
+ * limits (flow-gate.ts; a limited function waits until the term has read every record, so the
+ * running jobs it inherits are counted), marks them started through the door, and sends one
  * batch per worker carrying the term's epoch. A dispatch that certainly never arrived (no
  * responders, not connected) is put back at once and its worker backed off; an ambiguous one (no
  * reply in time) is left to reconcile. Timers wake the pump for delayed jobs and ended backoffs.
@@ -38,6 +40,8 @@ export class Dispatcher {
   private scheduled = false
   private timer: NodeJS.Timeout | undefined
   private timerAt = Infinity
+  private rateTimerHandle: NodeJS.Timeout | undefined
+  private rateAt = Infinity
 
   constructor(
     private readonly ctx: TermContext,
@@ -57,6 +61,8 @@ export class Dispatcher {
   stop(): void {
     if (this.timer) clearTimeout(this.timer)
     this.timer = undefined
+    if (this.rateTimerHandle) clearTimeout(this.rateTimerHandle)
+    this.rateTimerHandle = undefined
   }
 
   /** A dispatch was refused or never arrived: back to the queue (or cancelled), attempt not counted. */
@@ -85,14 +91,19 @@ export class Dispatcher {
       const t = ctx.table.get(e.id)
       return t !== undefined && t.phase === 'queued' && t.token === e.token
     }
+    const { gate } = ctx
+    const keyOpen = (fn: string) => (key: string) => gate.keyOpen(fn, key, now)
     for (const fn of ctx.queue.functionsWithWork()) {
+      const limited = gate.limited(fn)
+      if (limited && ctx.state() !== 'active') continue // woken again when the load completes
       for (;;) {
-        if (ctx.queue.peekReady(fn, isQueued) === undefined) break
+        if (limited && !gate.functionOpen(fn, now)) break
         const worker = ctx.fleet.pick(fn, now)
         if (!worker) break
-        const entry = ctx.queue.popReady(fn, isQueued)
+        const entry = ctx.queue.popReady(fn, isQueued, limited ? keyOpen(fn) : undefined)
         if (!entry) break
         const t = ctx.table.get(entry.id)!
+        if (limited) gate.dispatched(fn, entry.key, now)
         void ctx.door.commit(t, started(t.job, worker.id, new Date(now)), 'deferred')
         let batch = batches.get(worker.id)
         if (!batch) batches.set(worker.id, (batch = []))
@@ -102,7 +113,28 @@ export class Dispatcher {
     }
     for (const [workerId, jobs] of batches) void this.send(workerId, jobs)
     if (ctx.queue.size > 2 * ctx.table.count('queued') + STALE_ENTRIES_BEFORE_COMPACT) ctx.queue.compact(isQueued)
+    const rateOpens = gate.takeNextOpening()
+    if (rateOpens !== undefined) this.rateTimer(rateOpens)
     this.armTimer(nextDue, ctx.fleet.nextBackoffEnd(now))
+  }
+
+  /** A rate window refused a start: when it opens, keys set aside at a rate limit are looked at again. */
+  private rateTimer(at: number): void {
+    if (this.rateAt <= at) return
+    if (this.rateTimerHandle) clearTimeout(this.rateTimerHandle)
+    this.rateAt = at
+    this.rateTimerHandle = setTimeout(
+      () => {
+        this.rateTimerHandle = undefined
+        this.rateAt = Infinity
+        const { gate, queue } = this.ctx
+        gate.sweep(Date.now())
+        for (const fn of gate.limitedFunctions()) queue.unblockAll(fn)
+        this.wake()
+      },
+      Math.max(1, at - Date.now()),
+    )
+    this.rateTimerHandle.unref()
   }
 
   /** Wake the pump when the next delayed job is due or a backed-off worker may be tried again. */

@@ -2,10 +2,12 @@
  * The boss's view of the workers: who advertises which functions with what capacity (from the
  * cached registry; capacity capped so a bogus registration cannot soak up the queue), which jobs
  * it has assigned to each, and which are backed off because they did not answer on NATS. Picks
- * the least-loaded reachable worker with a free slot for a function.
+ * the least-loaded reachable worker with a free slot for a function. Also gathers the limits the
+ * workers' function modules declare (the strictest where workers disagree: README "Limits").
  */
-import type { ServiceEntry } from '../../runner/index.js'
-import { parseWorkerMeta } from '../../jobs/protocol.js'
+import type { Logger, ServiceEntry } from '../../runner/index.js'
+import { sameLimits, stricterLimits, type FunctionLimits } from '../../jobs/limits.js'
+import { parseWorkerMeta } from '../../jobs/worker-advert.js'
 
 export interface FleetWorker {
   readonly id: string
@@ -28,14 +30,36 @@ export class Fleet {
   private readonly workers = new Map<string, FleetWorker>()
   /** Assignments survive a worker's registration vanishing (the node may still be alive, draining). */
   private readonly assigned = new Map<string, Set<string>>()
+  private declared = new Map<string, FunctionLimits>()
+
+  constructor(
+    private readonly log?: Logger,
+    /** The declared limits changed (a worker with another version of a module came or went). */
+    private readonly onDeclaredChange: () => void = () => undefined,
+  ) {}
+
+  /** The limits each function's modules declare, the strictest across workers. */
+  declaredLimits(): ReadonlyMap<string, FunctionLimits> {
+    return this.declared
+  }
 
   /** Replace the set of workers that accept jobs (registry 'worker' entries). */
   setWorkers(entries: ServiceEntry[]): void {
     const seen = new Set<string>()
+    const declared = new Map<string, FunctionLimits>()
     for (const e of entries) {
       const meta = parseWorkerMeta(e.meta)
       if (!meta) continue
       seen.add(e.id)
+      if (meta.badLimits.length > 0)
+        this.log?.warn(
+          { worker: e.id, functions: meta.badLimits },
+          'a worker advertises limits that do not parse: ignored',
+        )
+      for (const [fn, l] of Object.entries(meta.limits)) {
+        const before = declared.get(fn)
+        declared.set(fn, before ? stricterLimits(before, l) : l)
+      }
       const existing = this.workers.get(e.id)
       const unchanged = existing !== undefined && existing.address === e.address && existing.capacity === meta.capacity
       this.workers.set(e.id, {
@@ -50,6 +74,10 @@ export class Fleet {
       })
     }
     for (const id of [...this.workers.keys()]) if (!seen.has(id)) this.workers.delete(id)
+    const changed =
+      declared.size !== this.declared.size || [...declared].some(([fn, l]) => !sameLimits(l, this.declared.get(fn)))
+    this.declared = declared
+    if (changed) this.onDeclaredChange()
   }
 
   get(id: string): FleetWorker | undefined {

@@ -1,10 +1,11 @@
 /**
- * The boss's queue of jobs waiting to run: per function, highest priority first, then submission
- * order (ULIDs sort by creation time); jobs with a future `runAt` (delayMs, retry backoff) wait in a
- * time-ordered heap until due. Removal is lazy: a popped id whose entry is no longer queued is skipped
- * by the caller's `isQueued` check.
+ * The boss's queue of jobs waiting to run: per function, keys taking turns (key-lanes.ts), within a
+ * key highest priority first, then submission order (ULIDs sort by creation time); jobs with a
+ * future `runAt` (delayMs, retry backoff) wait in a time-ordered heap until due. Removal is lazy: a
+ * popped id whose entry is no longer queued is skipped by the caller's `isQueued` check.
  */
 import { Heap } from './heap.js'
+import { KeyLanes } from './key-lanes.js'
 
 export interface QueueEntry {
   readonly id: string
@@ -14,15 +15,12 @@ export interface QueueEntry {
   readonly runAt: number
   /** Changes on every enqueue of the same job, so stale copies are recognised and dropped. */
   readonly token: number
-}
-
-function readyBefore(a: QueueEntry, b: QueueEntry): boolean {
-  if (a.priority !== b.priority) return a.priority > b.priority
-  return a.id < b.id
+  /** Its concurrencyKey (absent: none). */
+  readonly key?: string | undefined
 }
 
 export class ReadyQueue {
-  private readonly ready = new Map<string, Heap<QueueEntry>>()
+  private readonly ready = new Map<string, KeyLanes>()
   private readonly delayed = new Heap<QueueEntry>((a, b) => a.runAt < b.runAt || (a.runAt === b.runAt && a.id < b.id))
 
   /** Add a job; it becomes ready at `runAt`. */
@@ -40,32 +38,33 @@ export class ReadyQueue {
     return this.delayed.peek()?.runAt
   }
 
-  /** Functions that have ready jobs. */
+  /** Functions that have ready jobs whose key is not set aside at its limit. */
   functionsWithWork(): string[] {
     const out: string[] = []
-    for (const [fn, heap] of this.ready) if (heap.size > 0) out.push(fn)
+    for (const [fn, lanes] of this.ready) if (lanes.hasTurns) out.push(fn)
     return out
   }
 
-  /** The next ready job of `fn` that `isQueued` still accepts (stale entries are dropped). */
-  popReady(fn: string, isQueued: (e: QueueEntry) => boolean): QueueEntry | undefined {
-    const heap = this.ready.get(fn)
-    if (!heap) return undefined
-    for (let e = heap.pop(); e !== undefined; e = heap.pop()) {
-      if (isQueued(e)) return e
-    }
-    return undefined
+  /**
+   * The next ready job of `fn` that `isQueued` still accepts (stale entries are dropped): the next
+   * key's turn; a key `keyOpen` refuses is set aside until {@link unblock}.
+   */
+  popReady(
+    fn: string,
+    isQueued: (e: QueueEntry) => boolean,
+    keyOpen?: (key: string) => boolean,
+  ): QueueEntry | undefined {
+    return this.ready.get(fn)?.pop(isQueued, keyOpen)
   }
 
-  /** Look at the next ready job of `fn` without removing it (stale entries are dropped). */
-  peekReady(fn: string, isQueued: (e: QueueEntry) => boolean): QueueEntry | undefined {
-    const heap = this.ready.get(fn)
-    if (!heap) return undefined
-    for (let e = heap.peek(); e !== undefined; e = heap.peek()) {
-      if (isQueued(e)) return e
-      heap.pop()
-    }
-    return undefined
+  /** Key `key` of `fn` may start jobs again. */
+  unblock(fn: string, key: string): void {
+    this.ready.get(fn)?.unblock(key)
+  }
+
+  /** Every key of `fn` may start jobs again (its limits changed). */
+  unblockAll(fn: string): void {
+    this.ready.get(fn)?.unblockAll()
   }
 
   /** Drop every entry `isQueued` no longer accepts (cancelled or re-queued jobs, e.g. delayed for days). */
@@ -76,13 +75,13 @@ export class ReadyQueue {
       for (const e of live) heap.push(e)
     }
     keep(this.delayed)
-    for (const heap of this.ready.values()) keep(heap)
+    for (const lanes of this.ready.values()) lanes.compact(isQueued)
   }
 
   /** Entries held, stale ones included (the live queue depth is counted by the job table). */
   get size(): number {
     let n = this.delayed.size
-    for (const heap of this.ready.values()) n += heap.size
+    for (const lanes of this.ready.values()) n += lanes.size
     return n
   }
 
@@ -91,12 +90,9 @@ export class ReadyQueue {
     this.delayed.clear()
   }
 
-  private readyHeap(fn: string): Heap<QueueEntry> {
-    let heap = this.ready.get(fn)
-    if (!heap) {
-      heap = new Heap(readyBefore)
-      this.ready.set(fn, heap)
-    }
-    return heap
+  private readyHeap(fn: string): KeyLanes {
+    let lanes = this.ready.get(fn)
+    if (!lanes) this.ready.set(fn, (lanes = new KeyLanes()))
+    return lanes
   }
 }

@@ -191,7 +191,8 @@ function chunks(list: Candidate[]): Candidate[][] {
   for (const c of list) {
     const f = c.final
     const size =
-      encode([f.function, f.payload ?? null, f.idempotencyKey, f.callbackUrl, f.id, f.createdAt]).length + 256
+      encode([f.function, f.payload ?? null, f.idempotencyKey, f.callbackUrl, f.concurrencyKey, f.id, f.createdAt])
+        .length + 256
     if (cur.length > 0 && (cur.length === BATCH_JOBS || bytes + size > BATCH_BYTES)) {
       out.push(cur)
       cur = []

@@ -9,6 +9,8 @@ import type { BossStatusReply } from '../../jobs/protocol.js'
 import type { BatchBook } from './batch-book.js'
 import type { Door } from './commit.js'
 import type { Fleet } from './fleet.js'
+import type { FlowGate } from './flow-gate.js'
+import type { LimitsSource } from '../../jobs/limits-store.js'
 import type { JobTable } from './job-table.js'
 import type { ReadyQueue } from './ready-queue.js'
 import type { BossSettings } from './settings.js'
@@ -64,6 +66,8 @@ export interface TermDeps {
    */
   confirmLeadership(): Promise<boolean>
   settings: BossSettings
+  /** Operators' limit overrides (README "Limits"); absent: only what modules declare. */
+  limits?: LimitsSource | undefined
   /** Prometheus metrics (METRICS_PORT); absent: nothing is counted. */
   metrics?: BossMetrics | undefined
   logger: Logger
@@ -78,6 +82,8 @@ export interface TermContext {
   readonly book: BatchBook
   readonly fleet: Fleet
   readonly queue: ReadyQueue
+  /** Flow limits: running counts and rate windows per function and key. */
+  readonly gate: FlowGate
   readonly door: Door
   state(): TermState
   /** Loading or active: the term dispatches, writes and answers. */

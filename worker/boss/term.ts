@@ -18,6 +18,8 @@ import { Door } from './commit.js'
 import { Dispatcher } from './dispatch.js'
 import { FinalIndexer } from './final-indexer.js'
 import { Fleet } from './fleet.js'
+import { FlowGate } from './flow-gate.js'
+import { FlowLimits } from './flow-limits.js'
 import { JobTable, type Tracked } from './job-table.js'
 import { Liveness } from './liveness.js'
 import { ReadyQueue } from './ready-queue.js'
@@ -43,6 +45,7 @@ export class BossTerm {
   private readonly cancels: Cancels
   private readonly redrives: Redrives
   private readonly checkpoints: Checkpoints
+  private readonly limits: FlowLimits
   private stopWatch: (() => void) | undefined
   /** The final records after the DONE checkpoint were read; until then arriving batches wait in `early`. */
   private tailKnown = false
@@ -54,8 +57,12 @@ export class BossTerm {
 
   constructor(private readonly d: TermDeps) {
     this.log = d.logger.child({ epoch: d.epoch })
-    const fleet = new Fleet()
+    const fleet = new Fleet(this.log, () => this.limits.refresh())
     const queue = new ReadyQueue()
+    const gate = new FlowGate((fn, key) => {
+      queue.unblock(fn, key ?? '')
+      this.dispatcher.wake()
+    })
     const signal = this.ending.signal
     const book = new BatchBook(
       d.store,
@@ -87,6 +94,7 @@ export class BossTerm {
       table,
       fleet,
       queue,
+      gate,
       log: this.log,
       runningWriteDelayMs: d.settings.runningWriteDelayMs,
       publishFinished: (job) => {
@@ -105,6 +113,7 @@ export class BossTerm {
       book,
       fleet,
       queue,
+      gate,
       door,
       state: () => this.current,
       acting: () => this.acting(),
@@ -120,6 +129,10 @@ export class BossTerm {
     this.results = new Results(this.ctx, this.arrivals)
     this.cancels = new Cancels(this.ctx, this.arrivals, (b) => this.batchArrived(b))
     this.redrives = new Redrives(this.ctx, watermark, signal)
+    this.limits = new FlowLimits(gate, fleet, d.limits, this.log, (fn) => {
+      queue.unblockAll(fn)
+      this.dispatcher.wake()
+    })
   }
 
   get epoch(): number {
@@ -171,7 +184,11 @@ export class BossTerm {
     const workers = await this.d.registry.getCapable(WORKER_SERVICE)
     if (this.stopped()) return
     this.liveness.follow(workers)
+    // Every stored limit is in force before the first dispatch (a failure to read them ends the term).
+    const limitsRead = this.limits.start()
+    limitsRead.catch(() => undefined) // awaited below, after the inventory
     await this.takeover.inventory()
+    await limitsRead
     await watched.catch(() => undefined)
     if (this.stopped()) return
     this.current = 'loading'
@@ -207,6 +224,7 @@ export class BossTerm {
     this.current = 'stopped'
     this.stopWatch?.()
     this.liveness.stop()
+    this.limits.stop()
     this.checkpoints.stop()
     this.dispatcher.stop()
     if (this.statsTimer) clearInterval(this.statsTimer)
@@ -253,6 +271,7 @@ export class BossTerm {
       running: table.count('running'),
       finished: this.finished,
       workers: fleet.runningCounts(),
+      functions: this.ctx.gate.runningByFunction(),
     }
   }
 
@@ -286,6 +305,7 @@ export class BossTerm {
       },
       'job store loaded',
     )
+    this.dispatcher.wake() // limited functions dispatch from now on
   }
 
   /** A final record is durable and announced: the job leaves the table; a batch all done closes. */

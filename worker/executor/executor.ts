@@ -15,6 +15,8 @@ import {
   type PoolStats,
 } from './pool.js'
 import { InlineRunner } from './inline.js'
+import { LimitsProblem, parseDeclaredLimits, type FunctionLimits } from '../../jobs/limits.js'
+import type { ModuleDeclaration } from './module-describer.js'
 
 export interface ExecutorRunRequest {
   jobId: string
@@ -45,6 +47,8 @@ export class FunctionExecutor {
     private readonly pool: FunctionPool,
     /** Functions that declared inline isolation (none when FUNCTION_ISOLATION=threads). */
     private readonly inline?: InlineRunner,
+    /** The limits each function's module declares (README "Limits"), by function name; advertised to the boss. */
+    readonly limits: Readonly<Record<string, FunctionLimits>> = {},
   ) {}
 
   /** Jobs that run at once (threads). */
@@ -120,11 +124,12 @@ export async function createExecutor(opts: ExecutorOptions): Promise<FunctionExe
     await pool.close()
     throw errors.CONFIG(`function threads cannot start: ${(err as Error).message}`, { cause: err })
   }
-  if (isolation === 'threads') return new FunctionExecutor(catalog, pool)
-  // Which functions declare inline isolation: read off their modules, imported in a thread.
+  // What functions declare (inline isolation, limits): read off their modules, imported in a thread.
   const files = catalog.names.map((n) => catalog.resolve(n)!)
   const declared = await pool.describe(files)
-  const inlineFiles = new Set(files.filter((f) => declared.get(f)))
+  const limits = declaredLimits(catalog, declared, logger)
+  if (isolation === 'threads') return new FunctionExecutor(catalog, pool, undefined, limits)
+  const inlineFiles = new Set(files.filter((f) => declared.get(f)?.inline === true))
   if (inlineFiles.size > 0) {
     logger.info(
       { functions: [...inlineFiles].map((f) => catalog.names.find((n) => catalog.resolve(n) === f)) },
@@ -136,5 +141,26 @@ export async function createExecutor(opts: ExecutorOptions): Promise<FunctionExe
     abortGraceMs: poolOpts.abortGraceMs ?? DEFAULT_ABORT_GRACE_MS,
     logger,
   })
-  return new FunctionExecutor(catalog, pool, inline)
+  return new FunctionExecutor(catalog, pool, inline, limits)
+}
+
+/** The limits of each module's config; a bad declaration is logged and ignored (the function runs unlimited). */
+function declaredLimits(
+  catalog: FunctionCatalog,
+  declared: Map<string, ModuleDeclaration>,
+  logger: Logger,
+): Record<string, FunctionLimits> {
+  const out: Record<string, FunctionLimits> = {}
+  for (const name of catalog.names) {
+    const raw = declared.get(catalog.resolve(name)!)?.limits
+    if (raw === undefined) continue
+    try {
+      out[name] = parseDeclaredLimits(raw)
+    } catch (err) {
+      const why = err instanceof LimitsProblem ? err.message : 'its config cannot be read'
+      logger.error({ function: name, problem: why }, 'a function declares bad limits: they are ignored')
+    }
+  }
+  if (Object.keys(out).length > 0) logger.info({ limits: out }, 'functions declare limits')
+  return out
 }

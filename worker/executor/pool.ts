@@ -31,7 +31,7 @@ import {
 } from './function-thread.js'
 import type { DoneMessage, ToThread } from './thread-protocol.js'
 import { RunQueue } from './run-queue.js'
-import { ModuleDescriber } from './module-describer.js'
+import { ModuleDescriber, type ModuleDeclaration } from './module-describer.js'
 
 /** 900 KiB: below NATS's default 1 MiB max payload, with room for the envelope. */
 export const DEFAULT_MAX_RESULT_BYTES = 900 * 1024
@@ -172,9 +172,9 @@ export class FunctionPool {
    * Import `files` in a thread (as runs would) and report, per file, whether its module declares
    * `export const config = { isolation: 'inline' }` (worker/executor/module-describer.ts).
    */
-  async describe(files: readonly string[], timeoutMs = 10_000): Promise<Map<string, boolean>> {
+  async describe(files: readonly string[], timeoutMs = 10_000): Promise<Map<string, ModuleDeclaration>> {
     const slot = this.slots[0]
-    if (files.length === 0 || slot === undefined) return new Map(files.map((f) => [f, false]))
+    if (files.length === 0 || slot === undefined) return new Map(files.map((f) => [f, { inline: false }]))
     await slot.ready
     return this.describer.describe(slot.worker, files, timeoutMs)
   }

@@ -74,7 +74,8 @@ export interface ReadyMessage {
 export interface DescribedMessage {
   t: 'described'
   id: number
-  configs: Record<string, { inline: boolean }>
+  /** `limits`: the limits fields of the module's `config`, unparsed (jobs/limits.ts parses them). */
+  configs: Record<string, { inline: boolean; limits?: unknown }>
 }
 
 export type FromThread = DoneMessage | LogMessage | ReadyMessage | DescribedMessage

@@ -31,6 +31,9 @@ let current = null
 
 /** file → the module declared `export const config = { isolation: 'inline' }` */
 const inline = new Map()
+/** file → the limits fields of its `config` (concurrency, rateLimit, …), JSON-safe; parsed by the worker. */
+const limits = new Map()
+const LIMIT_FIELDS = ['concurrency', 'rateLimit', 'keyConcurrency', 'keyRateLimit']
 
 port.on('message', (msg) => {
   if (msg.t === 'run') void run(msg)
@@ -104,8 +107,12 @@ async function importFunction(file) {
   }
   try {
     inline.set(file, mod.config?.isolation === 'inline')
+    const declared = {}
+    for (const f of LIMIT_FIELDS) if (mod.config?.[f] !== undefined) declared[f] = mod.config[f]
+    if (Object.keys(declared).length > 0) limits.set(file, JSON.parse(JSON.stringify(declared)))
   } catch {
     inline.set(file, false)
+    limits.set(file, { unreadable: true })
   }
   const fn = mod.default
   if (typeof fn !== 'function') {
@@ -265,12 +272,13 @@ async function run(msg) {
   port.postMessage(reply)
 }
 
-/** Import each file (as a run would) and report which declare inline isolation. */
+/** Import each file (as a run would) and report which declare inline isolation, and their limits. */
 async function describeFiles(msg) {
   const configs = {}
   for (const file of msg.files) {
     const loaded = await load(file)
     configs[file] = { inline: !loaded.error && inline.get(file) === true }
+    if (!loaded.error && limits.has(file)) configs[file].limits = limits.get(file)
   }
   port.postMessage({ t: 'described', id: msg.id, configs })
 }

@@ -1,0 +1,50 @@
+/**
+ * What a worker advertises in the registry (and its node entry): the functions it runs, how many
+ * jobs it takes at once, and the limits its function modules declare. The boss reads every
+ * worker's advertisement through `parseWorkerMeta` before it believes any of it.
+ */
+import { FUNCTION_NAME_PATTERN } from './model.js'
+import { isObject } from './parse.js'
+import { parseDeclaredLimits, type FunctionLimits } from './limits.js'
+
+/** Largest capacity a worker may advertise (WORKER_CONCURRENCY's bound): a bogus registration cannot soak up jobs. */
+export const MAX_WORKER_CAPACITY = 1024
+
+/** What a worker advertises in the registry and in its node entry. */
+export interface WorkerMeta {
+  role: 'worker' | 'boss'
+  functions: string[]
+  capacity: number
+  /** The limits its function modules declare (README "Limits"), by function; absent: none. */
+  limits?: Record<string, FunctionLimits>
+}
+
+export interface WorkerAdvert {
+  functions: string[]
+  capacity: number
+  /** Valid declarations only: a function whose advertised limits do not parse is left out (`badLimits`). */
+  limits: Record<string, FunctionLimits>
+  badLimits: string[]
+}
+
+/** A worker's registry metadata, or undefined when it is not a usable advertisement. */
+export function parseWorkerMeta(meta: unknown): WorkerAdvert | undefined {
+  if (!isObject(meta)) return undefined
+  const { functions, capacity } = meta
+  if (!Array.isArray(functions) || !functions.every((f) => typeof f === 'string' && FUNCTION_NAME_PATTERN.test(f)))
+    return undefined
+  if (typeof capacity !== 'number' || !Number.isInteger(capacity) || capacity < 1) return undefined
+  const limits: Record<string, FunctionLimits> = {}
+  const badLimits: string[] = []
+  if (isObject(meta.limits)) {
+    for (const [fn, raw] of Object.entries(meta.limits)) {
+      if (!(functions as string[]).includes(fn)) continue
+      try {
+        limits[fn] = parseDeclaredLimits(raw)
+      } catch {
+        badLimits.push(fn)
+      }
+    }
+  }
+  return { functions: functions as string[], capacity: Math.min(capacity, MAX_WORKER_CAPACITY), limits, badLimits }
+}
