@@ -26,6 +26,8 @@ import { jobRoutes } from './routes/jobs.js'
 import { eventRoutes } from './routes/events.js'
 import { uiRoutes } from './routes/ui.js'
 import { scheduleRoutes } from './routes/schedules.js'
+import { functionRoutes } from './routes/functions.js'
+import type { FunctionService } from './function-service.js'
 import type { ScheduleService } from './schedule-service.js'
 import type { ClusterEventsView } from './cluster-events.js'
 import { metricsRoutes, timeRequests } from './routes/metrics.js'
@@ -61,6 +63,8 @@ export interface BuildAppOptions {
   metrics?: ApiMetrics | false
   /** The schedule routes' service; absent: no schedule routes. */
   schedules?: ScheduleService
+  /** The function routes' service (limits); absent: no function routes. */
+  functions?: FunctionService
   /** Bearer tokens; non-empty → job routes, /cluster and /metrics require one. @defaultValue none (auth off) */
   apiTokens?: readonly string[]
   /** Per-client limit on the submit routes. @defaultValue off */
@@ -164,6 +168,7 @@ export function buildApp(opts: BuildAppOptions): BosunApp {
         { name: 'jobs', description: 'submit, read, list and cancel jobs' },
         { name: 'cluster', description: 'the boss and the workers' },
         { name: 'schedules', description: 'cron schedules the boss fires, once per due time' },
+        { name: 'functions', description: 'the functions workers run, and their concurrency and rate limits' },
         { name: 'health', description: 'liveness and readiness' },
         { name: 'metrics', description: 'Prometheus metrics' },
       ],
@@ -180,6 +185,7 @@ export function buildApp(opts: BuildAppOptions): BosunApp {
     await scope.register(jobRoutes, { service: opts.service, maxWaitMs, rateLimit, authOn, metrics })
     await scope.register(clusterRoutes, { service: opts.service, authOn })
     if (opts.schedules) await scope.register(scheduleRoutes, { schedules: opts.schedules, authOn })
+    if (opts.functions) await scope.register(functionRoutes, { functions: opts.functions, authOn })
     await scope.register(eventRoutes, { events: opts.events, authOn })
     if (metrics) await scope.register(metricsRoutes, { metrics, authOn })
   })

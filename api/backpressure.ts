@@ -23,6 +23,7 @@ const STALE_MS = 3000
 
 export class Backpressure {
   private last: BossLoad | undefined
+  private functions: Record<string, number> | undefined
   private acceptedSince = 0
   private at = 0
 
@@ -35,12 +36,18 @@ export class Backpressure {
     this.at = Date.now()
     const { epoch, since, queued, running, finished } = s
     this.last = { at: new Date(this.at).toISOString(), epoch, since, queued, running, finished }
+    this.functions = s.functions
     this.acceptedSince = 0
   }
 
   /** The boss's last report, undefined before the first. */
   latest(): BossLoad | undefined {
     return this.last
+  }
+
+  /** Running jobs per function as the boss last reported them; undefined when no report is fresh. */
+  runningByFunction(): Record<string, number> | undefined {
+    return Date.now() - this.at > STALE_MS ? undefined : this.functions
   }
 
   /** Throws QUEUE_FULL (429) when `n` more jobs would pass the limit. */

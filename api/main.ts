@@ -11,6 +11,8 @@ import { bossStatsSubject } from '../runner/transport/index.js'
 import { ClusterJobService } from './job-service.js'
 import { ScheduleService } from './schedule-service.js'
 import { ScheduleStore } from '../jobs/schedules/store.js'
+import { LimitsStore } from '../jobs/limits-store.js'
+import { FunctionService } from './function-service.js'
 import { CallbackStore } from '../jobs/callbacks/store.js'
 import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import { StreamClusterEvents } from './cluster-events.js'
@@ -105,9 +107,18 @@ class ApiProcess {
         ? watchLeadership(clusterEvents, metrics.leadership, current?.epoch ?? 0, eventsLog)
         : undefined
       const schedules = await ScheduleStore.open({ nc: node.nc, cluster: cfg.runtime.cluster, logger: node.logger })
+      const limits = await LimitsStore.open({ nc: node.nc, cluster: cfg.runtime.cluster, logger: node.logger })
+      const functions = new FunctionService({
+        workers: () => node.registry.getCapable(WORKER_SERVICE),
+        running: () => backpressure.runningByFunction(),
+        getOverride: (fn) => limits.get(fn),
+        listOverrides: () => limits.list(),
+        putOverride: (fn, o) => limits.put(fn, o),
+      })
       const app = buildApp({
         service,
         schedules: new ScheduleService(schedules),
+        functions,
         metrics: metrics ?? false,
         events: clusterEvents,
         logger: node.logger,

@@ -59,6 +59,7 @@ t.test('/docs/json lists every route with its methods, schemas and responses', a
   t.equal(body.additionalProperties, false)
   t.same(Object.keys(body.properties).sort(), [
     'callbackUrl',
+    'concurrencyKey',
     'delayMs',
     'function',
     'idempotencyKey',
