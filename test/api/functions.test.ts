@@ -125,7 +125,7 @@ t.test('GET /functions/:name of a function nobody advertises or overrides is a 4
 
 t.test('the function routes are in the OpenAPI document', async (t) => {
   const { inject } = await setup(t)
-  const doc = (await inject({ method: 'GET', url: '/docs/json' })).json() as { paths: Record<string, object> }
+  const doc = (await inject({ method: 'GET', url: '/docs/json' })).json<{ paths: Record<string, object> }>()
   t.ok(doc.paths['/functions'], 'GET /functions')
   t.ok(doc.paths['/functions/{name}'], 'GET /functions/{name}')
   t.ok(doc.paths['/functions/{name}/limits'], 'PUT /functions/{name}/limits')
