@@ -9,6 +9,7 @@ import { errors } from '../runner/errors.js'
 import { isValidJobId, jobShapeProblem } from './store-codec.js'
 import { FUNCTION_NAME_PATTERN, type Job, type JobError } from './model.js'
 import { isIsoTime, isObject, isSafeCount, jobErrorFrom, optionalString } from './parse.js'
+import { progressProblem } from './live.js'
 
 /** Election name of the global singleton that dispatches jobs. */
 export const BOSS = 'boss'
@@ -175,6 +176,8 @@ export interface AttemptResult {
   outcome: AttemptOutcome
   /** The job's run the attempt belongs to (absent: 0). */
   run?: number
+  /** The attempt's last ctx.progress value (absent: it reported none); kept in the final record. */
+  progress?: unknown
 }
 
 export interface ResultsBody {
@@ -212,6 +215,7 @@ export function parseAttemptResult(x: unknown): AttemptResult | undefined {
     outcome,
   }
   if (isSafeCount(x.run) && x.run > 0) r.run = x.run
+  if (x.progress !== undefined && progressProblem(x.progress) === undefined) r.progress = x.progress
   return r
 }
 

@@ -18,7 +18,15 @@ export interface ThreadData {
   /** ctx.log lines below this level are dropped in the thread (the main logger would drop them). */
   minLogLevel: LogLevel | 'silent'
   /** Error codes the thread puts on failures (from runner/errors.ts, the one registry). */
-  codes: { load: string; notSerializable: string; tooLarge: string; timeout: string; cancelled: string; closed: string }
+  codes: {
+    load: string
+    notSerializable: string
+    tooLarge: string
+    timeout: string
+    cancelled: string
+    closed: string
+    badProgress: string
+  }
 }
 
 /** main → thread: run a function. */
@@ -65,6 +73,13 @@ export interface LogMessage {
   fields?: Record<string, unknown>
 }
 
+/** thread → main: run `id` called ctx.progress with `value` (already checked in the thread). */
+export interface ProgressMessage {
+  t: 'progress'
+  id: number
+  value: unknown
+}
+
 /** thread → main: the thread has started (sent once, after any --import preloads ran). */
 export interface ReadyMessage {
   t: 'ready'
@@ -77,4 +92,4 @@ export interface DescribedMessage {
   configs: Record<string, { inline: boolean }>
 }
 
-export type FromThread = DoneMessage | LogMessage | ReadyMessage | DescribedMessage
+export type FromThread = DoneMessage | LogMessage | ProgressMessage | ReadyMessage | DescribedMessage
