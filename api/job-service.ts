@@ -17,15 +17,7 @@ import {
   parseWorkerStatusReply,
   type BossStatusReply,
 } from '../jobs/protocol.js'
-import {
-  assemble,
-  jobToSubmit,
-  resolveClaim,
-  type Added,
-  type Claim,
-  type SubmitPlan,
-  type SubmittedJob,
-} from '../jobs/streams/index.js'
+import { assemble, jobToSubmit, resolveClaim, type SubmittedJob } from '../jobs/streams/index.js'
 import type { Backpressure } from './backpressure.js'
 import type {
   ClusterLoadView,
@@ -161,7 +153,7 @@ export class ClusterJobService implements JobService {
     if (!found) return null
     const job = isFinal(found.state)
       ? toPublic(found)
-      : await withLiveProgress(toPublic(found), this.d.store.live, store)
+      : await withLiveProgress(toPublic(found), (j) => this.d.store.live(j), store)
     return withCallbackState(job, this.d.callbacks, store, this.d.logger)
   }
 

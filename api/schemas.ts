@@ -181,7 +181,9 @@ export const JobLogLineSchema = Type.Object(
     attempt: Type.Integer({ description: 'the attempt that logged it (1-based)' }),
     run: Type.Optional(Type.Integer({ description: "the job's run (absent: 0)" })),
     fields: Type.Optional(
-      Type.Record(Type.String(), Type.Unknown(), { description: 'the log call\'s object (at most 1 KiB, else a preview)' }),
+      Type.Record(Type.String(), Type.Unknown(), {
+        description: "the log call's object (at most 1 KiB of JSON, else a preview)",
+      }),
     ),
   },
   { additionalProperties: false, title: 'JobLogLine' },

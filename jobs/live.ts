@@ -54,8 +54,10 @@ export function progressProblem(value: unknown): string | undefined {
       ? undefined
       : `a progress number must be finite and within 0–100, got ${String(value)}`
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value))
-    return `progress must be a number 0–100 or a plain JSON object, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    const got = value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value
+    return `progress must be a number 0–100 or a plain JSON object, got ${got}`
+  }
   const proto = Object.getPrototypeOf(value) as unknown
   if (proto !== Object.prototype && proto !== null) return 'progress must be a plain object (not a class instance)'
   let json: string | undefined
@@ -130,8 +132,7 @@ function parseLine(x: unknown): LiveLine | undefined {
 
 /** A stored live record, strictly checked (undefined: garbage, or another job's). */
 export function parseLiveRecord(x: unknown, jobId: string): LiveRecord | undefined {
-  if (!isObject(x) || x.v !== 1 || x.jobId !== jobId || !isSafeCount(x.run) || !isSafeCount(x.attempt))
-    return undefined
+  if (!isObject(x) || x.v !== 1 || x.jobId !== jobId || !isSafeCount(x.run) || !isSafeCount(x.attempt)) return undefined
   if (x.attempt < 1 || !Array.isArray(x.lines) || typeof x.truncated !== 'boolean') return undefined
   if (x.progress !== undefined && progressProblem(x.progress) !== undefined) return undefined
   const lines: LiveLine[] = []

@@ -114,7 +114,7 @@ export const workerEnv = {
     default: DEFAULT_JOB_LOG_MAX_LINES,
     min: 1,
     max: 100_000,
-    doc: "ctx.log lines kept per job across its attempts (the last ones; GET /jobs/:id/logs)",
+    doc: 'ctx.log lines kept per job across its attempts (the last ones; GET /jobs/:id/logs)',
   },
   JOB_LOG_MAX_BYTES: {
     type: 'int',

@@ -1,6 +1,6 @@
 /**
- * Where jobs live in JetStream (README "Architecture: the job store"): four streams per cluster,
- * split by what their cost may depend on.
+ * Where jobs live in JetStream (README "Architecture: the job store"): seven streams per cluster,
+ * split by what their cost may depend on (IDEM, the idempotency claims, is laid out in open.ts).
  *
  * - SUBMIT (`bosun_<c>_submit`, no age limit): one message per submitted batch, subject
  *   `bosun.<c>.sub.<batch>`; a job's id is its batch id and its index in the batch, so a job is

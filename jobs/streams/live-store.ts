@@ -60,10 +60,15 @@ export class LiveStore {
    */
   async write(record: LiveRecord, expectSeq: number): Promise<number | 'conflict'> {
     try {
-      const ack = await jsPublish(this.inbox, this.subjects.live(record.jobId), encoder.encode(JSON.stringify(record)), {
-        timeoutMs: this.timeoutMs,
-        expectLastSubjectSequence: expectSeq,
-      })
+      const ack = await jsPublish(
+        this.inbox,
+        this.subjects.live(record.jobId),
+        encoder.encode(JSON.stringify(record)),
+        {
+          timeoutMs: this.timeoutMs,
+          expectLastSubjectSequence: expectSeq,
+        },
+      )
       return ack.seq
     } catch (err) {
       if (isWrongLastSequence(err)) return 'conflict'

@@ -19,7 +19,6 @@ import { compareAttempts, lineBytes, makeLine, type LiveLine, type LiveRecord } 
 import type { StoredLive } from '../../jobs/streams/live-store.js'
 import type { LiveChannel } from '../executor/outcomes.js'
 
-
 /** The LIVE stream, as the recorder uses it (jobs/streams/live-store.ts). */
 export interface LivePort {
   read(jobId: string): Promise<StoredLive | null>
@@ -61,17 +60,20 @@ interface OwnLine {
   bytes: number
 }
 
+/** Shared until an attempt logs or reads earlier lines: an attempt that never reports allocates no array. */
+const NONE: OwnLine[] = []
+
 export class LiveAttempt implements LiveChannel {
   /** The function called progress or log at least once. */
   touched = false
   /** The last progress value (see hasProgress). */
   progressValue: unknown
   hasProgress = false
-  private own: OwnLine[] = []
+  private own = NONE
   private ownBytes = 0
   private ownTruncated = false
   /** Lines of earlier attempts, as last read from the stream (with their sizes), and whether that tail was cut. */
-  private prefix: OwnLine[] = []
+  private prefix = NONE
   private prefixTruncated = false
   /** Subject sequence the next write expects (0: no message); undefined until known. */
   private seq: number | undefined
@@ -97,6 +99,7 @@ export class LiveAttempt implements LiveChannel {
   log(level: string, msg: string, fields?: unknown): void {
     const line = makeLine(level, msg, this.attempt, this.run, fields)
     const bytes = lineBytes(line)
+    if (this.own === NONE) this.own = []
     this.own.push({ line, bytes })
     this.ownBytes += bytes
     const { maxLines, maxBytes } = this.rec.limits

@@ -31,7 +31,7 @@ import type { LiveAttempt, LiveRecorder } from './live-recorder.js'
 import { DEFAULT_BOSS_SETTINGS } from '../boss/settings.js'
 import type { Refusal } from '../refusal-report.js'
 
-export type { AbortReason, Executor } from './executor-port.js'
+export type { Executor } from './executor-port.js'
 
 /** A message may be at most this many elections ahead of the epoch ZooKeeper has shown this worker (watch lag). */
 export const MAX_EPOCH_LEAD = 1

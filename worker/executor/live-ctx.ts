@@ -43,16 +43,17 @@ function lineOf(args: unknown[]): { msg: string; fields: unknown } {
 
 /**
  * ctx.log of an inline run whose lines are kept: the pino child itself for everything but the four
- * level calls, which also record the line (when the level is enabled, as the threads do).
+ * level calls, which also record the line — info and above always, debug when the logger takes it
+ * (as the threads do).
  */
 export function keptLog(child: Logger, live: LiveChannel): Logger {
   const wrapped = Object.create(child) as Logger
   for (const level of LEVELS) {
-    const call = child[level].bind(child) as (...args: unknown[]) => void
+    const call: (...args: unknown[]) => void = child[level].bind(child)
     Object.defineProperty(wrapped, level, {
       value: (...args: unknown[]) => {
         call(...args)
-        if (!child.isLevelEnabled(level)) return
+        if (level === 'debug' && !child.isLevelEnabled('debug')) return
         const { msg, fields } = lineOf(args)
         live.log(level, msg, fields)
       },

@@ -43,7 +43,6 @@ export const DEFAULT_MAX_LOG_LINES = 1000
 export const DEFAULT_THREAD_HEAP_MB = 512
 /** setTimeout's largest delay; longer timeouts are clamped to it (about 24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1
-const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const
 
 type Slot = ThreadSlot<Run>
 
@@ -89,7 +88,8 @@ export class FunctionPool {
       threadData: {
         maxResultBytes: opts.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES,
         maxLogLines: opts.maxLogLines ?? DEFAULT_MAX_LOG_LINES,
-        minLogLevel: LOG_LEVELS.find((l) => fnLog.isLevelEnabled(l)) ?? 'silent',
+        // info and above are always sent: they are kept with the job (GET /jobs/:id/logs) whatever LOG_LEVEL says
+        minLogLevel: fnLog.isLevelEnabled('debug') ? 'debug' : 'info',
         codes: THREAD_CODES,
       },
     }

@@ -15,8 +15,11 @@ export interface ThreadData {
   maxResultBytes: number
   /** ctx.log lines one run may send before the rest are dropped. */
   maxLogLines: number
-  /** ctx.log lines below this level are dropped in the thread (the main logger would drop them). */
-  minLogLevel: LogLevel | 'silent'
+  /**
+   * ctx.log lines below this level are dropped in the thread: 'debug' when the main logger takes debug
+   * lines, else 'info' (info and above are kept with the job whatever the log level).
+   */
+  minLogLevel: 'debug' | 'info'
   /** Error codes the thread puts on failures (from runner/errors.ts, the one registry). */
   codes: {
     load: string

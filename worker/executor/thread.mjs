@@ -201,8 +201,10 @@ function progressProblem(value) {
     return Number.isFinite(value) && value >= 0 && value <= 100
       ? undefined
       : `a progress number must be finite and within 0–100, got ${String(value)}`
-  if (typeof value !== 'object' || value === null || Array.isArray(value))
-    return `progress must be a number 0–100 or a plain JSON object, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    const got = value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value
+    return `progress must be a number 0–100 or a plain JSON object, got ${got}`
+  }
   const proto = Object.getPrototypeOf(value)
   if (proto !== Object.prototype && proto !== null) return 'progress must be a plain object (not a class instance)'
   let json
@@ -227,7 +229,8 @@ function makeProgress(id) {
       err.code = data.codes.badProgress
       throw err
     }
-    port.postMessage({ t: 'progress', id, value: typeof value === 'number' ? value : JSON.parse(JSON.stringify(value)) })
+    const copy = typeof value === 'number' ? value : JSON.parse(JSON.stringify(value))
+    port.postMessage({ t: 'progress', id, value: copy })
   }
 }
 
