@@ -18,6 +18,7 @@ import { WorkerAgent } from '../../worker/agent/worker-agent.js'
 import { LiveRecorder } from '../../worker/agent/live-recorder.js'
 import { MSG, type AttemptResult } from '../../jobs/protocol.js'
 import type { MessageHandler, Transport } from '../../runner/index.js'
+import { loadWorkerConfig } from '../../worker/config.js'
 
 const nats = await startNats()
 t.teardown(() => nats.close())
@@ -206,4 +207,23 @@ t.test('garbage on a job’s subject is ignored with a warning and overwritten',
   t.equal(read?.record, undefined, 'read back as no record')
   await attempt('report', { steps: [42], lines: 1 }, { id, attempt: 2 })
   t.match((await store.live.read(id))?.record, { attempt: 2, progress: 42, lines: [{ msg: 'step 42 attempt 2' }, {}] })
+})
+
+t.test('config: JOB_LOG_MAX_LINES and JOB_LOG_MAX_BYTES are parsed once; bad values stop the start', async (t) => {
+  t.same(loadWorkerConfig({}).jobLog, { maxLines: 1000, maxBytes: 65_536 })
+  t.same(loadWorkerConfig({ JOB_LOG_MAX_LINES: '20', JOB_LOG_MAX_BYTES: '4096' }).jobLog, {
+    maxLines: 20,
+    maxBytes: 4096,
+  })
+  for (const env of [
+    { JOB_LOG_MAX_LINES: '0' },
+    { JOB_LOG_MAX_LINES: 'many' },
+    { JOB_LOG_MAX_BYTES: '100' },
+    { JOB_LOG_MAX_BYTES: String(2 * 1024 * 1024) },
+  ])
+    t.throws(
+      () => loadWorkerConfig(env),
+      { code: 'BOSUN_ERR_CONFIG', message: Object.keys(env)[0] },
+      JSON.stringify(env),
+    )
 })
