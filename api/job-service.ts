@@ -17,22 +17,13 @@ import {
   parseWorkerStatusReply,
   type BossStatusReply,
 } from '../jobs/protocol.js'
-import {
-  assemble,
-  jobToSubmit,
-  resolveClaim,
-  type Added,
-  type Claim,
-  type ListPage,
-  type ListQuery,
-  type SubmitPlan,
-  type SubmittedJob,
-} from '../jobs/streams/index.js'
+import { assemble, jobToSubmit, resolveClaim, type SubmittedJob } from '../jobs/streams/index.js'
 import type { Backpressure } from './backpressure.js'
 import type {
   ClusterLoadView,
   ClusterView,
   HealthView,
+  JobLogs,
   JobPage,
   JobQuery,
   JobService,
@@ -51,28 +42,10 @@ import {
   type RetryOptions,
 } from './redrive.js'
 import { checkCallbackUrls, withCallbackState, type ApiCallbacks } from './job-callbacks.js'
+import { logsOf, withLiveProgress } from './job-live.js'
+import type { ApiStore, EventWaiter } from './job-store-port.js'
 
-/** What the API needs from the job store (jobs/streams/: the Submitter, the JobReader, a GroupCommitter). */
-export interface ApiStore {
-  /** Add one job to the current group commit (its id at once; `stored` once the group is durable). */
-  commit(job: SubmittedJob, idempotencyKey?: string): Added
-  plan(jobs: readonly SubmittedJob[], newBatchId: () => string): SubmitPlan
-  publish(plan: SubmitPlan, jobs: ReadonlyArray<SubmittedJob | null>, createdAt: string): Promise<void>
-  claim(key: string, jobId: string): Promise<Claim>
-  repoint(key: string, abandoned: Claim, jobId: string): Promise<Claim>
-  get(id: string): Promise<Job | null>
-  list(q: ListQuery): Promise<ListPage>
-  retryAnswer(requestId: string): Promise<unknown>
-  keepRetryAnswer(requestId: string, answer: unknown): Promise<unknown>
-}
-
-/**
- * Wait for a job's finished notice: resolves when one names the job, or after `timeoutMs`; `cancel`
- * stops waiting (and resolves).
- */
-export interface EventWaiter {
-  waitOnce(jobId: string, timeoutMs: number): { promise: Promise<unknown>; cancel(): void }
-}
+export type { ApiStore, EventWaiter } from './job-store-port.js'
 
 export interface JobServiceDeps {
   cluster: string
@@ -178,7 +151,20 @@ export class ClusterJobService implements JobService {
     const store = new StoreDeadline()
     const found = await store.call(this.d.store.get(id), 'read')
     if (!found) return null
-    return withCallbackState(toPublic(found), this.d.callbacks, store, this.d.logger)
+    const job = isFinal(found.state)
+      ? toPublic(found)
+      : await withLiveProgress(toPublic(found), (j) => this.d.store.live(j), store)
+    return withCallbackState(job, this.d.callbacks, store, this.d.logger)
+  }
+
+  async logs(id: string): Promise<JobLogs | null> {
+    this.requireConnections(false)
+    const store = new StoreDeadline()
+    const [found, live] = await Promise.all([
+      store.call(this.d.store.get(id), 'read'),
+      store.call(this.d.store.live(id), 'read of the live record'),
+    ])
+    return found ? logsOf(id, live) : null
   }
 
   async list(q: JobQuery): Promise<JobPage> {

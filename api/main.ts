@@ -63,6 +63,7 @@ class ApiProcess {
           claim: (key, jobId) => store.submitter.claim(key, jobId),
           repoint: (key, abandoned, jobId) => store.submitter.repoint(key, abandoned, jobId),
           get: (id) => store.reader.get(id),
+          live: (id) => store.live.read(id),
           list: (q) => store.reader.list(q),
           retryAnswer: (rid) => store.submitter.retryAnswer(rid),
           keepRetryAnswer: (rid, answer) => store.submitter.keepRetryAnswer(rid, answer),

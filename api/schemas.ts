@@ -173,8 +173,40 @@ export const JobSchema = Type.Object(
     callbackUrl: Type.Optional(Type.String({ description: 'where the finished job is POSTed' })),
     concurrencyKey: Type.Optional(Type.String({ description: 'its key for per-key limits' })),
     callback: Type.Optional(CallbackViewSchema),
+    progress: Type.Optional(
+      Type.Unknown({
+        description:
+          "the last ctx.progress value (a number 0–100 or a small JSON object): the running attempt's while it " +
+          "runs (absent until it reports), the last attempt's once the job is final",
+      }),
+    ),
   },
   { additionalProperties: false, title: 'Job' },
+)
+
+export const JobLogLineSchema = Type.Object(
+  {
+    time: isoTime('when the function logged it'),
+    level: Type.Union([Type.Literal('debug'), Type.Literal('info'), Type.Literal('warn'), Type.Literal('error')]),
+    msg: Type.String(),
+    attempt: Type.Integer({ description: 'the attempt that logged it (1-based)' }),
+    run: Type.Optional(Type.Integer({ description: "the job's run (absent: 0)" })),
+    fields: Type.Optional(
+      Type.Record(Type.String(), Type.Unknown(), {
+        description: "the log call's object (at most 1 KiB of JSON, else a preview)",
+      }),
+    ),
+  },
+  { additionalProperties: false, title: 'JobLogLine' },
+)
+
+export const JobLogsSchema = Type.Object(
+  {
+    jobId: Type.String(),
+    lines: Type.Array(JobLogLineSchema, { description: 'the kept ctx.log lines across attempts, oldest first' }),
+    truncated: Type.Boolean({ description: 'earlier lines were dropped (JOB_LOG_MAX_LINES / JOB_LOG_MAX_BYTES)' }),
+  },
+  { additionalProperties: false, title: 'JobLogs' },
 )
 
 export const JobRefSchema = Type.Object({ id: Type.String(), state: JobStateSchema }, { additionalProperties: false })

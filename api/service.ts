@@ -10,6 +10,7 @@
  */
 import type { BulkRetryAnswer, BulkRetryQuery, RetryOptions } from './redrive.js'
 import type { Job, JobSpec, JobState } from '../jobs/model.js'
+import type { LiveLine } from '../jobs/live.js'
 
 /**
  * Ids the API passes to `get` / `cancel`. Anything else is answered 404 by the route without
@@ -97,6 +98,14 @@ export interface SubmitResult {
   finished: boolean
 }
 
+/** `GET /jobs/:id/logs`: the job's kept ctx.log lines (jobs/live.ts). */
+export interface JobLogs {
+  jobId: string
+  lines: LiveLine[]
+  /** Earlier lines were dropped (JOB_LOG_MAX_LINES / JOB_LOG_MAX_BYTES). */
+  truncated: boolean
+}
+
 /** What the HTTP layer needs from the cluster. */
 export interface JobService {
   /**
@@ -113,6 +122,8 @@ export interface JobService {
   submitBatch(specs: JobSpec[]): Promise<Job[]>
   /** The job, or null when unknown (→ 404). */
   get(id: string): Promise<Job | null>
+  /** The job's kept log lines (none when it never logged), or null when the job is unknown (→ 404). */
+  logs(id: string): Promise<JobLogs | null>
   /**
    * A page of jobs matching the filters, newest first (unfinished jobs newest submitted first, then
    * finished ones newest finished first), at most `limit`, with the cursor of the next page.

@@ -14,6 +14,7 @@
  */
 import type { publicJob, JobSpec, JobState } from '../jobs/model.js'
 import type { ClusterEvent, ClusterEventType } from '../runner/events/model.js'
+import type { LiveLine } from '../jobs/live.js'
 import { apiError, BosunClientError, BosunNetworkError, BosunNotFoundError, BosunTimeoutError } from './http-errors.js'
 import { readSse, SseParser } from './sse.js'
 
@@ -31,6 +32,15 @@ export {
   type ApiErrorCode,
 } from './http-errors.js'
 export type { ClusterEvent, ClusterEventType, JobState }
+export type JobLogLine = LiveLine
+
+/** GET /jobs/:id/logs: the job's kept ctx.log lines across attempts, oldest first. */
+export interface JobLogs {
+  jobId: string
+  lines: JobLogLine[]
+  /** Earlier lines were dropped (the API's JOB_LOG_MAX_LINES / JOB_LOG_MAX_BYTES). */
+  truncated: boolean
+}
 
 type PublicJob = ReturnType<typeof publicJob>
 
@@ -185,6 +195,11 @@ export class Bosun {
       if (err instanceof BosunNotFoundError && err.code === 'BOSUN_ERR_JOB_NOT_FOUND') return null
       throw err
     }
+  }
+
+  /** The job's kept ctx.log lines (none when it never logged); unknown job: BosunNotFoundError. */
+  async logs(id: string): Promise<JobLogs> {
+    return this.call<JobLogs>({ method: 'GET', path: `/jobs/${enc(id)}/logs`, repeatable: true })
   }
 
   /** One page of GET /jobs (newest first). */

@@ -86,6 +86,11 @@ export interface Job {
   callbackUrl?: string
   /** Its key for per-key limits (README "Limits"). */
   concurrencyKey?: string
+  /**
+   * The last ctx.progress value (a number 0–100 or a small JSON object; jobs/live.ts): of the running
+   * attempt while it runs (GET /jobs/:id, from the LIVE stream), of the last attempt in a final record.
+   */
+  progress?: unknown
   /** The callback's delivery state: never stored with the job, added by the API when it reads one. */
   callback?: CallbackView
 }

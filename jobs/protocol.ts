@@ -9,6 +9,7 @@ import { errors } from '../runner/errors.js'
 import { isValidJobId, jobShapeProblem } from './store-codec.js'
 import type { Job, JobError } from './model.js'
 import { isIsoTime, isObject, isSafeCount, jobErrorFrom, optionalString } from './parse.js'
+import { progressProblem } from './live.js'
 
 /** Election name of the global singleton that dispatches jobs. */
 export const BOSS = 'boss'
@@ -155,6 +156,8 @@ export interface AttemptResult {
   outcome: AttemptOutcome
   /** The job's run the attempt belongs to (absent: 0). */
   run?: number
+  /** The attempt's last ctx.progress value (absent: it reported none); kept in the final record. */
+  progress?: unknown
 }
 
 export interface ResultsBody {
@@ -192,6 +195,7 @@ export function parseAttemptResult(x: unknown): AttemptResult | undefined {
     outcome,
   }
   if (isSafeCount(x.run) && x.run > 0) r.run = x.run
+  if (x.progress !== undefined && progressProblem(x.progress) === undefined) r.progress = x.progress
   return r
 }
 

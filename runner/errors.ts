@@ -82,6 +82,7 @@ export const errors = {
   RESULT_TOO_LARGE: define('BOSUN_ERR_RESULT_TOO_LARGE', 500, 'job result is too large'),
   WORKER_LOST: define('BOSUN_ERR_WORKER_LOST', 500, 'the worker running the job was lost'),
   FUNCTION_CRASHED: define('BOSUN_ERR_FUNCTION_CRASHED', 500, 'job function crashed its thread'),
+  BAD_PROGRESS: define('BOSUN_ERR_BAD_PROGRESS', 400, 'ctx.progress was called with a value it does not take'),
   // thrown by job functions (worker/function-kit.ts): control flow, not failures of bosun
   UNRECOVERABLE: define('BOSUN_ERR_UNRECOVERABLE', 500, 'the job cannot succeed: no retry'),
   RETRY_LATER: define('BOSUN_ERR_RETRY_LATER', 503, 'the job asked to run again later'),

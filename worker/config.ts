@@ -4,6 +4,7 @@ import { FORCE_EXIT_MS } from '../runner/main.js'
 import { DEFAULT_BOSS_SETTINGS, type BossSettings } from './boss/settings.js'
 import type { FunctionIsolation } from './executor/executor.js'
 import { callbackEnv, callbackSettingsFrom, type CallbackSettings } from './callback-config.js'
+import { DEFAULT_JOB_LOG_MAX_BYTES, DEFAULT_JOB_LOG_MAX_LINES } from '../jobs/live.js'
 
 export const DEFAULT_WORKER_CONCURRENCY = 8
 export const DEFAULT_RETENTION_MS = 24 * 3600 * 1000
@@ -108,6 +109,20 @@ export const workerEnv = {
     max: 64 * 1024 * 1024,
     doc: 'largest JSON result a function may return (must stay under the NATS max payload)',
   },
+  JOB_LOG_MAX_LINES: {
+    type: 'int',
+    default: DEFAULT_JOB_LOG_MAX_LINES,
+    min: 1,
+    max: 100_000,
+    doc: 'ctx.log lines kept per job across its attempts (the last ones; GET /jobs/:id/logs)',
+  },
+  JOB_LOG_MAX_BYTES: {
+    type: 'int',
+    default: DEFAULT_JOB_LOG_MAX_BYTES,
+    min: 1024,
+    max: 512 * 1024,
+    doc: 'encoded bytes of the ctx.log lines kept per job (the last ones; stays under the NATS max payload)',
+  },
   METRICS_PORT: {
     type: 'int',
     default: 0,
@@ -139,6 +154,8 @@ export interface WorkerConfig {
   readonly metricsHost: string
   /** Completion callbacks (delivered by the acting boss). */
   readonly callbacks: CallbackSettings
+  /** ctx.log lines kept per job: JOB_LOG_MAX_LINES, JOB_LOG_MAX_BYTES. */
+  readonly jobLog: { readonly maxLines: number; readonly maxBytes: number }
 }
 
 export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
@@ -155,6 +172,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     metricsPort: e.METRICS_PORT,
     metricsHost: e.METRICS_HOST,
     callbacks: callbackSettingsFrom(e),
+    jobLog: Object.freeze({ maxLines: e.JOB_LOG_MAX_LINES, maxBytes: e.JOB_LOG_MAX_BYTES }),
     boss: Object.freeze({
       ...DEFAULT_BOSS_SETTINGS,
       runningWriteDelayMs: e.BOSS_RUNNING_WRITE_DELAY_MS,

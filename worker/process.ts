@@ -7,6 +7,7 @@ import { bossStatsSubject, finishedJobsSubject, procSubject } from '../runner/tr
 import { startNode, type BosunNodeImpl } from '../runner/node.js'
 import { type LeaderInfo, type Logger } from '../runner/index.js'
 import { WorkerAgent } from './agent/worker-agent.js'
+import { LiveRecorder } from './agent/live-recorder.js'
 import { BossRole } from './boss/boss-role.js'
 import { FinishedNotices } from './boss/finished-notices.js'
 import { SHUTDOWN_BUDGET, type WorkerConfig } from './config.js'
@@ -148,6 +149,7 @@ export class WorkerProcess {
         logger: node.logger.child({ component: 'worker' }),
         metrics,
         onRefused: (r) => refusals.add(r),
+        live: new LiveRecorder(store.live, cfg.jobLog, node.logger.child({ component: 'live-log' })),
       })
       let workerEvents: WorkerEventWatch = { termStarted: () => undefined, stop: () => undefined }
       const finished = new FinishedNotices((jobs) =>

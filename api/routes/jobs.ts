@@ -16,6 +16,7 @@ import {
   DEFAULT_LIST_LIMIT,
   JobIdParamsSchema,
   JobListSchema,
+  JobLogsSchema,
   JobSchema,
   JobSpecSchema,
   ListQuerySchema,
@@ -122,6 +123,30 @@ export const jobRoutes: FastifyPluginAsyncTypebox<JobRoutesOptions> = async (app
       },
     },
     async (request) => publicJob(await lookup(request.params.id, (id) => service.get(id))),
+  )
+
+  app.get(
+    '/jobs/:id/logs',
+    {
+      schema: {
+        tags,
+        ...sec,
+        summary: "Read a job's kept log lines",
+        description:
+          'The last ctx.log lines of the job across its attempts, oldest first (at most JOB_LOG_MAX_LINES and ' +
+          'JOB_LOG_MAX_BYTES; `truncated` when earlier ones were dropped). A job that never logged: no lines. ' +
+          'Written by its worker at most once a second while an attempt runs, and completely before its result.',
+        params: JobIdParamsSchema,
+        response: { 200: JobLogsSchema, ...errorResponses(400, 401, 404, 503) },
+      },
+    },
+    async (request) => {
+      const id = request.params.id
+      if (!JOB_ID_PATTERN.test(id)) throw notFound(id)
+      const logs = await service.logs(id)
+      if (logs === null) throw notFound(id)
+      return logs
+    },
   )
 
   app.get(

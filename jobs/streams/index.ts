@@ -1,7 +1,8 @@
 /**
  * The job store (README "Architecture: the job store"): open the cluster's streams once and hand
- * out the three views on them — the Submitter (API: store new jobs), the JobReader (API: get and
- * list) and the BossJobStore (the boss: read open work, write state and final records).
+ * out the views on them — the Submitter (API: store new jobs), the JobReader (API: get and
+ * list), the BossJobStore (the boss: read open work, write state and final records) and the LiveStore
+ * (workers write, the API reads jobs' progress and kept log lines).
  */
 import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import type { NatsConnection } from '@nats-io/transport-node'
@@ -14,6 +15,7 @@ import { openStreams, type OpenedStreams } from './open.js'
 import { JobReader } from './reader.js'
 import { Submitter } from './submit.js'
 import { GroupCommitter } from './group-commit.js'
+import { LiveStore } from './live-store.js'
 import { newBatchId } from '../job-ids.js'
 
 export { BossJobStore, type OpenBatch, type StateWrite, type StoredCheckpoint } from './boss-store.js'
@@ -21,6 +23,7 @@ export { JobReader, decodeCursor, encodeCursor, type ListPage, type ListQuery } 
 export { Submitter, type Claim, type SubmitPlan } from './submit.js'
 export { ABANDONED_CLAIM_MS, resolveClaim, type ClaimPorts } from './claims.js'
 export { GroupCommitter, type Added, type GroupCommitPorts } from './group-commit.js'
+export { LiveStore, type StoredLive } from './live-store.js'
 export { isBatchId, jobIdOf, parseJobId, MAX_BATCH_JOBS, Subjects, streamNames } from './layout.js'
 export {
   assemble,
@@ -62,6 +65,8 @@ export class JobStreams {
   readonly reader: JobReader
   readonly boss: BossJobStore
   readonly subjects: Subjects
+  /** Jobs' progress and kept log lines (the LIVE stream). */
+  readonly live: LiveStore
 
   private constructor(
     cluster: string,
@@ -76,6 +81,7 @@ export class JobStreams {
     this.subjects = new Subjects(cluster)
     this.submitter = new Submitter(io, this.subjects, { submit: names.submit, idem: names.idem }, this.maxPayload)
     this.reader = new JobReader(io, this.subjects, names, log)
+    this.live = new LiveStore(inbox, jsm, this.subjects, names.live, log, io.limits.requestTimeoutMs)
     this.boss = new BossJobStore({
       js,
       jsm,

@@ -1,6 +1,6 @@
 /**
- * Where jobs live in JetStream (README "Architecture: the job store"): four streams per cluster,
- * split by what their cost may depend on.
+ * Where jobs live in JetStream (README "Architecture: the job store"): seven streams per cluster,
+ * split by what their cost may depend on (IDEM, the idempotency claims, is laid out in open.ts).
  *
  * - SUBMIT (`bosun_<c>_submit`, no age limit): one message per submitted batch, subject
  *   `bosun.<c>.sub.<batch>`; a job's id is its batch id and its index in the batch, so a job is
@@ -16,6 +16,9 @@
  * - ATTEMPTS (`bosun_<c>_attempts`, max age = JOB_RETENTION_MS, 100 per job): the history entries of
  *   attempts that did not end their job (a retry, a lost worker), `bosun.<c>.att.<id>`, so a new boss
  *   can write the whole history into the final record (jobs/attempts.ts). Written only on failures.
+ * - LIVE (`bosun_<c>_live`, max age = JOB_RETENTION_MS, 1 per job): a running job's last progress and
+ *   the tail of its ctx.log lines across attempts (jobs/live.ts), `bosun.<c>.live.<id>`, written by the
+ *   worker that runs it, throttled, and only for jobs that report (worker/agent/live-recorder.ts).
  *
  * SUBMIT and STATE hold only unfinished work (and the finished jobs of batches still open), so
  * a new boss reads them whole; DONE and INDEX hold the history, which no boss reads.
@@ -38,6 +41,7 @@ export interface StreamNames {
   done: string
   index: string
   attempts: string
+  live: string
 }
 
 /** The streams of `cluster`. */
@@ -49,6 +53,7 @@ export function streamNames(cluster: string): StreamNames {
     done: `bosun_${cluster}_done`,
     index: `bosun_${cluster}_index`,
     attempts: `bosun_${cluster}_attempts`,
+    live: `bosun_${cluster}_live`,
   }
 }
 
@@ -84,6 +89,10 @@ export class Subjects {
   /** History entries of job `jobId`'s attempts that did not end it. */
   attempts(jobId: string): string {
     return `${this.prefix}.att.${jobId}`
+  }
+  /** Job `jobId`'s live record (progress and kept log lines). */
+  live(jobId: string): string {
+    return `${this.prefix}.live.${jobId}`
   }
   /** Index subject of finished jobs in `state` of `fn` (either may be `*` to filter). */
   index(state: JobState | '*', fn: string): string {

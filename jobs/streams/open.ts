@@ -1,6 +1,6 @@
 /**
  * Creating (first start) or binding to the cluster's job streams (layout.ts), and keeping them in
- * step with the workers' configuration: DONE, INDEX and IDEM expire messages after JOB_RETENTION_MS,
+ * step with the workers' configuration: DONE, INDEX, IDEM, ATTEMPTS and LIVE expire messages after JOB_RETENTION_MS,
  * SUBMIT and STATE never expire anything (they hold unfinished work), every stream has
  * JOB_STORE_REPLICAS replicas. Concurrent first starts are safe: a stream that exists is bound to.
  * The API only binds (creating with defaults when it starts first); a worker also updates an
@@ -86,6 +86,14 @@ function configs(o: OpenOptions): StreamSpec[] {
       subjects: [`${p}.att.>`],
       max_msgs_per_subject: MAX_HISTORY_ENTRIES,
       description: 'bosun: history entries of attempts that did not end their job',
+    },
+    {
+      ...base,
+      ...expire,
+      name: names.live,
+      subjects: [`${p}.live.>`],
+      max_msgs_per_subject: 1,
+      description: "bosun: jobs' progress and kept log lines",
     },
     {
       ...base,

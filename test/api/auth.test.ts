@@ -15,6 +15,7 @@ t.test('without a valid token: 401 in the error shape, service untouched', async
     { method: 'POST' as const, url: '/jobs/batch', payload: { jobs: [{ function: 'echo' }] } },
     { method: 'GET' as const, url: '/jobs' },
     { method: 'GET' as const, url: '/jobs/J00000001' },
+    { method: 'GET' as const, url: '/jobs/J00000001/logs' },
     { method: 'DELETE' as const, url: '/jobs/J00000001' },
     { method: 'GET' as const, url: '/cluster' },
     { method: 'GET' as const, url: '/cluster/stats' },

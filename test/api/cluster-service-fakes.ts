@@ -94,6 +94,11 @@ export class FakeStore implements ApiStore {
     return this.jobs.get(id) ?? null
   }
 
+  /** No job has a live record here (the LIVE stream is tested on real NATS). */
+  async live(_id: string): Promise<null> {
+    return null
+  }
+
   async claim(key: string, jobId: string): Promise<Claim> {
     if (this.stalls('claim')) return never()
     const had = this.claims.get(key)

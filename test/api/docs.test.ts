@@ -41,6 +41,7 @@ t.test('/docs/json lists every route with its methods, schemas and responses', a
     'GET /healthz',
     'GET /jobs',
     'GET /jobs/{id}',
+    'GET /jobs/{id}/logs',
     'GET /metrics',
     'GET /readyz',
     'POST /jobs',

@@ -17,6 +17,7 @@ import type {
   ClusterLoadView,
   ClusterView,
   HealthView,
+  JobLogs,
   JobPage,
   JobQuery,
   JobService,
@@ -112,6 +113,11 @@ export class FakeJobService implements JobService {
       })
     }
     return specs.map((s) => this.create(s))
+  }
+
+  async logs(id: string): Promise<JobLogs | null> {
+    this.check()
+    return this.jobs.has(id) ? { jobId: id, lines: [], truncated: false } : null
   }
 
   async get(id: string): Promise<Job | null> {

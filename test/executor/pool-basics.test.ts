@@ -34,14 +34,14 @@ t.test('bundled echo, sleep and fail', async (t) => {
   t.equal(pool.running, 0)
 })
 
-t.test('ctx carries jobId, attempt, an AbortSignal and a logger', async (t) => {
+t.test('ctx carries jobId, attempt, an AbortSignal, a logger and progress', async (t) => {
   const pool = makePool(t)
   const out = await pool.run(req('ctx', { p: 1 }, { jobId: 'job-ctx', attempt: 3 })).promise
   t.same(out, {
     ok: true,
     result: {
       payload: { p: 1 },
-      keys: ['attempt', 'jobId', 'log', 'signal'],
+      keys: ['attempt', 'jobId', 'log', 'progress', 'signal'],
       jobId: 'job-ctx',
       attempt: 3,
       signalIsAbortSignal: true,

@@ -4,7 +4,7 @@ import { retryDelayMs } from '../../worker/boss/backoff.js'
 import { Fleet } from '../../worker/boss/fleet.js'
 import { afterAttempt, lostWorker, MAX_WORKER_LOSSES, notStarted, started } from '../../worker/boss/transitions.js'
 import type { Job } from '../../jobs/model.js'
-import type { AttemptResult } from '../../jobs/protocol.js'
+import { parseAttemptResult, type AttemptResult } from '../../jobs/protocol.js'
 import type { ServiceEntry } from '../../runner/index.js'
 
 const entry = (id: string, priority = 0, runAt = 0, fn = 'echo'): QueueEntry => ({ id, fn, priority, runAt, token: 1 })
@@ -114,4 +114,24 @@ t.test('outcomes: success, retry with backoff, final failure, cancel', async (t)
   t.equal(notStarted(running, now).attempts, 0, 'a refused dispatch does not count')
   t.equal(lostWorker(running, 1, now).state, 'queued', 'lost worker requeues')
   t.equal(lostWorker(running, MAX_WORKER_LOSSES, now).state, 'failed', 'too many losses fail the job')
+})
+
+t.test("progress: a final record keeps the last attempt's, a queued retry has none", async (t) => {
+  const now = new Date(10_000)
+  const running = started(job(), 'w', now)
+  t.equal(afterAttempt(running, result(true, { progress: 80 }), now).progress, 80)
+  t.same(afterAttempt({ ...running, attempts: 3 }, result(false, { progress: { step: 2 } }), now).progress, {
+    step: 2,
+  })
+  t.equal(afterAttempt({ ...running, cancelRequested: true }, result(false, { progress: 5 }), now).progress, 5)
+  t.notOk('progress' in afterAttempt(running, result(false, { progress: 30 }), now), 'a retry starts without')
+  t.notOk('progress' in afterAttempt(running, result(true), now), 'none reported, none kept')
+  const handedBack = result(false, { progress: 9 })
+  if (!handedBack.outcome.ok) handedBack.outcome.handedBack = true
+  t.notOk('progress' in afterAttempt(running, handedBack, now), 'a handed-back attempt keeps none')
+  const at = now.toISOString()
+  const wire = { ...result(true), jobId: '01ARZ3NDEKTSV4RRFFQ69G5FAV-000', startedAt: at, finishedAt: at }
+  t.equal(parseAttemptResult({ ...wire, progress: 100 })?.progress, 100)
+  for (const bad of [101, -1, 'x', [1], null, { big: 'x'.repeat(2000) }])
+    t.notOk('progress' in parseAttemptResult({ ...wire, progress: bad })!, `${JSON.stringify(bad)} dropped`)
 })

@@ -7,7 +7,6 @@
  * the old attempts must have stopped by then.
  */
 import { errors, type Logger, type Transport, type TransportStatus } from '../../runner/index.js'
-import type { JobError } from '../../jobs/model.js'
 import {
   INVENTORY_PAGE,
   MSG,
@@ -26,11 +25,13 @@ import {
   type WorkerStatusReply,
 } from '../../jobs/protocol.js'
 import { ResultOutbox } from './result-outbox.js'
-import type { AgentMetrics, AttemptState } from '../../runner/metrics/worker-metrics.js'
+import type { AgentMetrics } from '../../runner/metrics/worker-metrics.js'
+import { attemptState, type AbortReason, type Executor } from './executor-port.js'
+import type { LiveAttempt, LiveRecorder } from './live-recorder.js'
 import { DEFAULT_BOSS_SETTINGS } from '../boss/settings.js'
 import type { Refusal } from '../refusal-report.js'
 
-export type AbortReason = 'cancel' | 'timeout' | 'shutdown'
+export type { Executor } from './executor-port.js'
 
 /** A message may be at most this many elections ahead of the epoch ZooKeeper has shown this worker (watch lag). */
 export const MAX_EPOCH_LEAD = 1
@@ -42,16 +43,6 @@ export const MAX_EPOCH_LEAD = 1
  */
 export const DEFAULT_NATS_LOST_ABORT_MS = DEFAULT_BOSS_SETTINGS.unreachableGraceMs / 2
 
-/** What the agent needs from the function executor (a narrow interface; see worker/executor). */
-export interface Executor {
-  readonly capacity: number
-  readonly functions: readonly string[]
-  run(req: { jobId: string; attempt: number; fn: string; payload: unknown; timeoutMs: number }): {
-    promise: Promise<{ ok: true; result: unknown } | { ok: false; error: JobError }>
-    abort: (reason: AbortReason) => void
-  }
-}
-
 interface RunningJob extends RunningAttempt {
   fn: string
   /** The job's run (0 until it is retried after it ended). */
@@ -61,6 +52,8 @@ interface RunningJob extends RunningAttempt {
   abort: (reason: AbortReason) => void
   done: Promise<void>
   handBack: boolean
+  /** ctx.progress / ctx.log kept in the LIVE stream (absent: not kept). */
+  live: LiveAttempt | undefined
 }
 
 export interface WorkerAgentDeps {
@@ -78,15 +71,8 @@ export interface WorkerAgentDeps {
   metrics?: AgentMetrics | undefined
   /** A dispatch or inventory refused for its epoch (worker/refusal-report.ts tells the cluster). */
   onRefused?: (r: Refusal) => void
-}
-
-/** How an attempt ended, as the `state` label of bosun_jobs_finished_total. */
-function attemptState(outcome: AttemptOutcome): AttemptState {
-  if (outcome.ok) return 'succeeded'
-  if (outcome.handedBack) return 'handed_back'
-  if (outcome.error.code === errors.FUNCTION_TIMEOUT.code) return 'timeout'
-  if (outcome.error.code === errors.FUNCTION_CANCELLED.code) return 'cancelled'
-  return 'failed'
+  /** Keeps jobs' progress and log lines (the LIVE stream); absent: they are not kept. */
+  live?: LiveRecorder | undefined
 }
 
 export class WorkerAgent {
@@ -291,14 +277,21 @@ export class WorkerAgent {
       abort: () => undefined,
       handBack: false,
       done: Promise.resolve(),
+      live: this.deps.live?.channel(job.id, job.run ?? 0, job.attempts),
     }
     this.running.set(job.id, entry)
     this.deps.metrics?.attemptStarted(job.function, job.id, job.attempts)
     entry.done = this.execute(job, entry).then(
-      (outcome) => this.finish(entry, outcome),
+      (outcome) => this.ended(entry, outcome),
       (err: unknown) =>
-        this.finish(entry, { ok: false, error: { message: err instanceof Error ? err.message : String(err) } }),
+        this.ended(entry, { ok: false, error: { message: err instanceof Error ? err.message : String(err) } }),
     )
+  }
+
+  /** The attempt's last live write (only when its function reported anything) goes before its result. */
+  private ended(entry: RunningJob, outcome: AttemptOutcome): void | Promise<void> {
+    if (entry.live?.touched !== true) return this.finish(entry, outcome)
+    return entry.live.finish().then(() => this.finish(entry, outcome))
   }
 
   /** Run the job on the executor (its payload read from the store first when it was not dispatched with it). */
@@ -322,6 +315,7 @@ export class WorkerAgent {
       fn: job.function,
       payload,
       timeoutMs: job.timeoutMs,
+      live: entry.live,
     })
     entry.abort = run.abort
     return run.promise
@@ -343,6 +337,7 @@ export class WorkerAgent {
       outcome: reported,
     }
     if (entry.run) result.run = entry.run
+    if (entry.live?.hasProgress) result.progress = entry.live.progressValue
     this.outbox.add(result)
   }
 
@@ -355,16 +350,16 @@ export class WorkerAgent {
     return { aborted: true }
   }
 
-  /**
-   * What this worker runs (always whole: at most its capacity) and which results it still holds
-   * (job ids in order, one page at a time: a reply stays far below the NATS max payload).
-   */
   /** The last dispatch this worker took from a boss older than `epoch` (for the failover gap). */
   lastDispatchBefore(epoch: number): { epoch: number; at: number } | undefined {
     const last = this.lastDispatch
     return last && last.epoch < epoch ? { ...last } : undefined
   }
 
+  /**
+   * What this worker runs (always whole: at most its capacity) and which results it still holds
+   * (job ids in order, one page at a time: a reply stays far below the NATS max payload).
+   */
   private onInventory(body: unknown): InventoryReply {
     const { epoch, after } = parseInventoryBody(body)
     const verdict = this.checkEpoch(epoch)

@@ -24,6 +24,11 @@ function withoutRunAt(job: Job): Job {
   return rest
 }
 
+/** The job with the finished attempt's last progress (absent when it reported none). */
+function withProgress(job: Job, r: AttemptResult): Job {
+  return r.progress === undefined ? job : { ...job, progress: r.progress }
+}
+
 function withoutError(job: Job): Job {
   if (!('error' in job)) return job
   const { error: _error, ...rest } = job
@@ -123,14 +128,17 @@ export function afterAttempt(
     history: historyAfter(attempt, r.epoch, finishedAt, outcome, r.outcome.ok ? undefined : r.outcome.error),
   }
   if (r.outcome.ok) {
-    return {
-      ...withoutError(withoutRunAt(job)),
-      state: 'succeeded',
-      result: r.outcome.result ?? null,
-      worker: r.worker,
-      startedAt: r.startedAt,
-      finishedAt,
-    }
+    return withProgress(
+      {
+        ...withoutError(withoutRunAt(job)),
+        state: 'succeeded',
+        result: r.outcome.result ?? null,
+        worker: r.worker,
+        startedAt: r.startedAt,
+        finishedAt,
+      },
+      r,
+    )
   }
   const error = r.outcome.error
   if (deferred) {
@@ -139,14 +147,19 @@ export function afterAttempt(
     const runAt = new Date(now.getTime() + delay).toISOString()
     return { ...job, state: 'queued', attempts: Math.max(0, job.attempts - 1), error, worker: r.worker, runAt }
   }
-  if (job.cancelRequested)
-    return { ...withoutRunAt(job), state: 'cancelled', error, worker: r.worker, startedAt: r.startedAt, finishedAt }
+  if (job.cancelRequested) {
+    const ended: Job = { ...withoutRunAt(job), state: 'cancelled', error, worker: r.worker, startedAt: r.startedAt }
+    return withProgress({ ...ended, finishedAt }, r)
+  }
   // UnrecoverableError: failed now, whatever attempts are left.
   if (job.attempts < job.maxAttempts && code !== errors.UNRECOVERABLE.code) {
     const runAt = new Date(now.getTime() + retryDelayMs(job.attempts, { random })).toISOString()
     return { ...job, state: 'queued', error, worker: r.worker, runAt }
   }
-  return { ...withoutRunAt(job), state: 'failed', error, worker: r.worker, startedAt: r.startedAt, finishedAt }
+  return withProgress(
+    { ...withoutRunAt(job), state: 'failed', error, worker: r.worker, startedAt: r.startedAt, finishedAt },
+    r,
+  )
 }
 
 /** A cancel request: a queued job ends cancelled at once; a running one is marked (its worker is told to abort). */

@@ -5,7 +5,7 @@
 import { errors } from '../../runner/errors.js'
 import type { Logger } from '../../runner/logger.js'
 import { loadCatalog, type FunctionCatalog } from './catalog.js'
-import { failure, type AbortReason, type RunHandle } from './outcomes.js'
+import { failure, type AbortReason, type LiveChannel, type RunHandle } from './outcomes.js'
 import { DEFAULT_FUNCTIONS_DIR } from './paths.js'
 import {
   DEFAULT_ABORT_GRACE_MS,
@@ -27,6 +27,8 @@ export interface ExecutorRunRequest {
   payload: unknown
   /** 0 or absent: no timeout. */
   timeoutMs?: number
+  /** Where ctx.progress and ctx.log are kept (worker/agent/live-recorder.ts); absent: not kept. */
+  live?: LiveChannel | undefined
 }
 
 /** Where functions run: as each declares (inline when it says so), or always on threads. */
@@ -88,6 +90,7 @@ export class FunctionExecutor {
         file,
         payload: req.payload,
         timeoutMs: req.timeoutMs,
+        live: req.live,
       })
     }
     return this.pool.run({
@@ -96,6 +99,7 @@ export class FunctionExecutor {
       functionFile: file,
       payload: req.payload,
       timeoutMs: req.timeoutMs,
+      live: req.live,
     })
   }
 

@@ -6,7 +6,14 @@
 import { Worker, type ResourceLimits } from 'node:worker_threads'
 import type { Logger } from '../../runner/logger.js'
 import { THREAD_ENTRY } from './paths.js'
-import type { DescribedMessage, DoneMessage, FromThread, LogMessage, ThreadData } from './thread-protocol.js'
+import type {
+  DescribedMessage,
+  DoneMessage,
+  FromThread,
+  LogMessage,
+  ProgressMessage,
+  ThreadData,
+} from './thread-protocol.js'
 
 /** A thread and the run it holds (`R` is the pool's run record). */
 export interface ThreadSlot<R> {
@@ -30,7 +37,8 @@ export interface ThreadSpawnOptions {
 export interface ThreadListener<R> {
   online(slot: ThreadSlot<R>): void
   done(slot: ThreadSlot<R>, msg: DoneMessage): void
-  log(msg: LogMessage): void
+  log(slot: ThreadSlot<R>, msg: LogMessage): void
+  progress(slot: ThreadSlot<R>, msg: ProgressMessage): void
   described(msg: DescribedMessage): void
   exit(slot: ThreadSlot<R>, code: number): void
 }
@@ -56,7 +64,8 @@ export function spawnThread<R>(opts: ThreadSpawnOptions, on: ThreadListener<R>):
   slot.ready.catch(() => {}) // observed through the pool's ready(); never an unhandled rejection
   worker.on('message', (msg: FromThread) => {
     if (msg.t === 'described') return on.described(msg)
-    if (msg.t === 'log') return on.log(msg)
+    if (msg.t === 'log') return on.log(slot, msg)
+    if (msg.t === 'progress') return on.progress(slot, msg)
     if (msg.t === 'done') return on.done(slot, msg)
     slot.online = true
     on.online(slot)

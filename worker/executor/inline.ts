@@ -12,7 +12,15 @@ import { basename, extname } from 'node:path'
 import { errors } from '../../runner/errors.js'
 import type { Logger } from '../../runner/logger.js'
 import type { JobError } from '../../jobs/model.js'
-import { abortOutcome, failure, type AbortReason, type RunHandle, type RunOutcome } from './outcomes.js'
+import {
+  abortOutcome,
+  failure,
+  type AbortReason,
+  type LiveChannel,
+  type RunHandle,
+  type RunOutcome,
+} from './outcomes.js'
+import { keptLog, progressOf } from './live-ctx.js'
 
 /** A synchronous slice longer than this sends the function back to threads. */
 export const DEFAULT_MAX_SLICE_MS = 20
@@ -23,6 +31,8 @@ export interface InlineRunRequest {
   file: string
   payload: unknown
   timeoutMs?: number
+  /** Where ctx.progress and ctx.log are kept (absent: log lines only go to the logger). */
+  live?: LiveChannel | undefined
 }
 
 export interface InlineOptions {
@@ -119,8 +129,13 @@ export class InlineRunner {
             return controller.signal
           },
           get log() {
-            return (ctxLog ??= log.child({ jobId: req.jobId, function: name }))
+            if (ctxLog === undefined) {
+              const child = log.child({ jobId: req.jobId, function: name })
+              ctxLog = req.live === undefined ? child : keptLog(child, req.live)
+            }
+            return ctxLog
           },
+          progress: progressOf(req.live),
         })
         const t0 = performance.now()
         let result: unknown

@@ -18,6 +18,15 @@ export interface RunHandle {
   abort(reason: AbortReason): void
 }
 
+/**
+ * Where a run's ctx.progress values and ctx.log lines go to be kept with the job (the worker agent's
+ * LIVE record, worker/agent/live-recorder.ts). Progress values arrive already checked.
+ */
+export interface LiveChannel {
+  progress(value: unknown): void
+  log(level: string, msg: string, fields?: unknown): void
+}
+
 /** The outcome a thread's `done` message reports (its result is JSON the thread already size-checked). */
 export function outcomeOfDone(msg: DoneMessage): RunOutcome {
   if (!msg.ok) return { ok: false, error: msg.error }
@@ -39,6 +48,7 @@ export const THREAD_CODES = Object.freeze({
   timeout: errors.FUNCTION_TIMEOUT.code,
   cancelled: errors.FUNCTION_CANCELLED.code,
   closed: errors.CLOSED.code,
+  badProgress: errors.BAD_PROGRESS.code,
 })
 
 export function failure(code: string, message: string, name?: string): RunOutcome {

@@ -8,7 +8,6 @@
  * Here each thread has one control port (its parentPort) carrying run / abort / done / log messages;
  * one job per thread; a thread is created only at start or to replace one that was stopped or died.
  */
-import type { ResourceLimits } from 'node:worker_threads'
 import { basename, extname } from 'node:path'
 import { errors } from '../../runner/errors.js'
 import type { Logger } from '../../runner/logger.js'
@@ -19,6 +18,7 @@ import {
   outcomeOfDone,
   THREAD_CODES,
   type AbortReason,
+  type LiveChannel,
   type RunHandle,
   type RunOutcome,
 } from './outcomes.js'
@@ -32,6 +32,9 @@ import {
 import type { DoneMessage, ToThread } from './thread-protocol.js'
 import { RunQueue } from './run-queue.js'
 import { ModuleDescriber, type ModuleDeclaration } from './module-describer.js'
+import type { FunctionPoolOptions, PoolStats, RunRequest } from './pool-types.js'
+
+export type { FunctionPoolOptions, PoolStats, RunRequest } from './pool-types.js'
 
 /** 900 KiB: below NATS's default 1 MiB max payload, with room for the envelope. */
 export const DEFAULT_MAX_RESULT_BYTES = 900 * 1024
@@ -40,47 +43,6 @@ export const DEFAULT_MAX_LOG_LINES = 1000
 export const DEFAULT_THREAD_HEAP_MB = 512
 /** setTimeout's largest delay; longer timeouts are clamped to it (about 24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1
-const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const
-
-export interface FunctionPoolOptions {
-  /** Threads, and so jobs run at once (WORKER_CONCURRENCY). */
-  concurrency: number
-  logger: Logger
-  /** Largest result, as UTF-8 JSON bytes. @defaultValue 900 KiB */
-  maxResultBytes?: number
-  /** How long a function may ignore its aborted signal before its thread is terminated. @defaultValue 1000 */
-  abortGraceMs?: number
-  /** ctx.log lines forwarded per run. @defaultValue 1000 */
-  maxLogLines?: number
-  /**
-   * Per-thread V8 limits; a function that exceeds them fails its job, not the process.
-   * @defaultValue { maxOldGenerationSizeMb: 512 }
-   */
-  resourceLimits?: ResourceLimits
-  /** Node options of the threads. @defaultValue process.execArgv (inherited, as Worker does) */
-  execArgv?: string[]
-}
-
-export interface RunRequest {
-  jobId: string
-  /** 1-based. */
-  attempt: number
-  /** Absolute path of the function module (from FunctionCatalog.resolve). */
-  functionFile: string
-  payload: unknown
-  /** Abort ctx.signal this long after the function starts; 0 or absent: no timeout. */
-  timeoutMs?: number
-}
-
-/** Counters since the pool started. */
-export interface PoolStats {
-  threadsStarted: number
-  /** Threads terminated because a function ignored its aborted signal. */
-  hardStops: number
-  /** Threads that died under or between jobs (uncaught errors, process.exit, heap limit). */
-  crashes: number
-  completed: number
-}
 
 type Slot = ThreadSlot<Run>
 
@@ -126,14 +88,19 @@ export class FunctionPool {
       threadData: {
         maxResultBytes: opts.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES,
         maxLogLines: opts.maxLogLines ?? DEFAULT_MAX_LOG_LINES,
-        minLogLevel: LOG_LEVELS.find((l) => fnLog.isLevelEnabled(l)) ?? 'silent',
+        // info and above are always sent: they are kept with the job (GET /jobs/:id/logs) whatever LOG_LEVEL says
+        minLogLevel: fnLog.isLevelEnabled('debug') ? 'debug' : 'info',
         codes: THREAD_CODES,
       },
     }
     this.listener = {
       online: () => (this.bootFailures = 0),
       done: (slot, msg) => this.onDone(slot, msg),
-      log: (msg) => logThreadLine(fnLog, msg),
+      log: (slot, msg) => {
+        logThreadLine(fnLog, msg)
+        this.liveOf(slot, msg.id)?.log(msg.level, msg.msg, msg.fields)
+      },
+      progress: (slot, msg) => this.liveOf(slot, msg.id)?.progress(msg.value),
       described: (msg) => this.describer.onDescribed(msg),
       exit: (slot, code) => this.onExit(slot, code),
     }
@@ -354,6 +321,11 @@ export class FunctionPool {
     }, delay)
     timer.unref()
     this.respawnTimers.add(timer)
+  }
+
+  /** The live channel of run `id` if the slot still holds it (late messages of an ended run are dropped). */
+  private liveOf(slot: Slot, id: number): LiveChannel | undefined {
+    return !slot.retired && slot.run?.id === id ? slot.run.req.live : undefined
   }
 
   /** Take a slot out of service (hard stop or death). */

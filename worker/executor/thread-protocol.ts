@@ -15,10 +15,21 @@ export interface ThreadData {
   maxResultBytes: number
   /** ctx.log lines one run may send before the rest are dropped. */
   maxLogLines: number
-  /** ctx.log lines below this level are dropped in the thread (the main logger would drop them). */
-  minLogLevel: LogLevel | 'silent'
+  /**
+   * ctx.log lines below this level are dropped in the thread: 'debug' when the main logger takes debug
+   * lines, else 'info' (info and above are kept with the job whatever the log level).
+   */
+  minLogLevel: 'debug' | 'info'
   /** Error codes the thread puts on failures (from runner/errors.ts, the one registry). */
-  codes: { load: string; notSerializable: string; tooLarge: string; timeout: string; cancelled: string; closed: string }
+  codes: {
+    load: string
+    notSerializable: string
+    tooLarge: string
+    timeout: string
+    cancelled: string
+    closed: string
+    badProgress: string
+  }
 }
 
 /** main → thread: run a function. */
@@ -65,6 +76,13 @@ export interface LogMessage {
   fields?: Record<string, unknown>
 }
 
+/** thread → main: run `id` called ctx.progress with `value` (already checked in the thread). */
+export interface ProgressMessage {
+  t: 'progress'
+  id: number
+  value: unknown
+}
+
 /** thread → main: the thread has started (sent once, after any --import preloads ran). */
 export interface ReadyMessage {
   t: 'ready'
@@ -78,4 +96,4 @@ export interface DescribedMessage {
   configs: Record<string, { inline: boolean; limits?: unknown }>
 }
 
-export type FromThread = DoneMessage | LogMessage | ReadyMessage | DescribedMessage
+export type FromThread = DoneMessage | LogMessage | ProgressMessage | ReadyMessage | DescribedMessage

@@ -4,7 +4,9 @@
  * the ZooKeeper session. Protocol: worker/executor/thread-protocol.ts.
  *
  * - Function modules are imported once per thread and cached (a failed import stays failed).
- * - ctx = { jobId, attempt, signal, log }; the signal is aborted by an `abort` message.
+ * - ctx = { jobId, attempt, signal, log, progress }; the signal is aborted by an `abort` message.
+ * - ctx.progress(value) checks the value here (a TypeError in the function for a bad one, the same
+ *   rules as jobs/live.ts progressProblem) and forwards it; the main thread keeps it with the job.
  * - The result is JSON-serialised and size-checked here, so the main thread only parses a string.
  * - An uncaught exception or unhandled rejection ends this thread; the pool fails the current job
  *   and starts a new thread.
@@ -198,6 +200,47 @@ function post(msg) {
   }
 }
 
+const MAX_PROGRESS_BYTES = 1024
+
+/** Why `value` is not a valid progress value (mirrors jobs/live.ts progressProblem), or undefined. */
+function progressProblem(value) {
+  if (typeof value === 'number')
+    return Number.isFinite(value) && value >= 0 && value <= 100
+      ? undefined
+      : `a progress number must be finite and within 0–100, got ${String(value)}`
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    const got = value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value
+    return `progress must be a number 0–100 or a plain JSON object, got ${got}`
+  }
+  const proto = Object.getPrototypeOf(value)
+  if (proto !== Object.prototype && proto !== null) return 'progress must be a plain object (not a class instance)'
+  let json
+  try {
+    json = JSON.stringify(value)
+  } catch (err) {
+    return `progress is not JSON-serialisable: ${describe(err).error.message}`
+  }
+  if (json === undefined) return 'progress is not JSON-serialisable'
+  const bytes = Buffer.byteLength(json, 'utf8')
+  if (bytes > MAX_PROGRESS_BYTES)
+    return `progress is too large: ${bytes} bytes of JSON, the limit is ${MAX_PROGRESS_BYTES}`
+  return undefined
+}
+
+/** ctx.progress for one run: checked here, forwarded as JSON-safe data. */
+function makeProgress(id) {
+  return (value) => {
+    const problem = progressProblem(value)
+    if (problem !== undefined) {
+      const err = new TypeError(`ctx.progress: ${problem}`)
+      err.code = data.codes.badProgress
+      throw err
+    }
+    const copy = typeof value === 'number' ? value : JSON.parse(JSON.stringify(value))
+    port.postMessage({ t: 'progress', id, value: copy })
+  }
+}
+
 function serialise(id, result) {
   let json
   try {
@@ -261,6 +304,7 @@ async function run(msg) {
         attempt: msg.attempt,
         signal: me.controller.signal,
         log: makeLog(msg.id, msg.jobId, msg.attempt, functionName(msg.file)),
+        progress: makeProgress(msg.id),
       }
       reply = serialise(msg.id, await fn(msg.payload, ctx))
     }
