@@ -92,15 +92,15 @@ export class Dispatcher {
       return t !== undefined && t.phase === 'queued' && t.token === e.token
     }
     const { gate } = ctx
-    const keyOpen = (fn: string) => (key: string) => gate.keyOpen(fn, key, now)
     for (const fn of ctx.queue.functionsWithWork()) {
       const limited = gate.limited(fn)
       if (limited && ctx.state() !== 'active') continue // woken again when the load completes
+      const keyOpen = limited ? (key: string) => gate.keyOpen(fn, key, now) : undefined
       for (;;) {
         if (limited && !gate.functionOpen(fn, now)) break
         const worker = ctx.fleet.pick(fn, now)
         if (!worker) break
-        const entry = ctx.queue.popReady(fn, isQueued, limited ? keyOpen(fn) : undefined)
+        const entry = ctx.queue.popReady(fn, isQueued, keyOpen)
         if (!entry) break
         const t = ctx.table.get(entry.id)!
         if (limited) gate.dispatched(fn, entry.key, now)
