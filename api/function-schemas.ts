@@ -3,7 +3,7 @@
  * are validated and documented (OpenAPI at /docs) from one definition. Deeper rules (bounds, known
  * fields) are jobs/limits.ts's, the same for a module's config, an API body and a stored record.
  */
-import { Type, type Static } from 'typebox'
+import { Type } from 'typebox'
 import {
   MAX_CONCURRENCY_LIMIT,
   MAX_RATE_MAX,
@@ -13,8 +13,7 @@ import {
   type LimitsOverride,
 } from '../jobs/limits.js'
 
-const concurrency = (description: string) =>
-  Type.Integer({ minimum: 1, maximum: MAX_CONCURRENCY_LIMIT, description })
+const concurrency = (description: string) => Type.Integer({ minimum: 1, maximum: MAX_CONCURRENCY_LIMIT, description })
 
 const RateLimitSchema = Type.Object(
   {
@@ -66,7 +65,7 @@ export const FunctionViewSchema = Type.Object(
     workers: Type.Integer({ description: 'live workers that advertise it' }),
     capacity: Type.Integer({ description: 'their job slots together' }),
     running: Type.Union([Type.Integer(), Type.Null()], {
-      description: "its running jobs as the acting boss counts them (null: no fresh boss report)",
+      description: 'its running jobs as the acting boss counts them (null: no fresh boss report)',
     }),
     declared: LimitsSchema,
     override: Type.Union([LimitsOverrideSchema, Type.Null()]),
@@ -90,5 +89,3 @@ export interface FunctionView {
   overrideUpdatedAt: string | null
   limits: FunctionLimits
 }
-
-export type LimitsOverrideBody = Static<typeof LimitsOverrideSchema>

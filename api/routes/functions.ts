@@ -57,7 +57,7 @@ export const functionRoutes: FastifyPluginAsyncTypebox<FunctionRoutesOptions> = 
         ...common,
         summary: "Override a function's limits",
         description:
-          "Durable (JetStream); the acting boss applies it before its next dispatch and a new boss before its first. " +
+          'Durable (JetStream); the acting boss applies it before its next dispatch and a new boss before its first. ' +
           "A field replaces the module's value, null lifts it, an absent field keeps it; {} removes the override.",
         params: FunctionParamsSchema,
         body: LimitsOverrideSchema,
