@@ -20,6 +20,7 @@ import type { Job, JobState } from '../model.js'
 import { isWrongLastSequence } from '../store-codec.js'
 import { StreamFollower } from './follow.js'
 import { readDoneTail, type DoneTail } from './done-tail.js'
+import { readIndexedSince } from './index-tail.js'
 import { indexEntry, type ReopenedRecord } from './reopened.js'
 import { ReopenWrites, type StoredDone } from './reopen-writes.js'
 import { deliveryId } from '../callbacks/policy.js'
@@ -306,6 +307,11 @@ export class BossJobStore {
    */
   finalsAfter(after: number, signal?: AbortSignal): Promise<DoneTail> {
     return readDoneTail(this.d, after, signal)
+  }
+
+  /** The listing index entries stored since `sinceMs` (index-tail.ts). */
+  indexedSince(sinceMs: number, signal?: AbortSignal): Promise<Set<string>> {
+    return readIndexedSince(this.d, sinceMs, signal)
   }
 
   /** Keep history entries of attempts that did not end job `id` (all written when this resolves). */

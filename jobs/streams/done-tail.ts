@@ -13,7 +13,8 @@ import { decodeDone, type ReopenedRecord } from './reopened.js'
 
 /** DONE after a checkpoint: the final and reopened records there, and where the read ended. */
 export interface DoneTail {
-  finals: Array<{ job: Job; seq: number }>
+  /** `at`: when the store took the record (epoch ms, the server's clock). */
+  finals: Array<{ job: Job; seq: number; at: number }>
   reopened: Array<{ job: ReopenedRecord; seq: number }>
   lastSeq: number
 }
@@ -27,7 +28,7 @@ export async function readDoneTail(
   after: number,
   signal?: AbortSignal,
 ): Promise<DoneTail> {
-  const finals: Array<{ job: Job; seq: number }> = []
+  const finals: DoneTail['finals'] = []
   const reopened: Array<{ job: ReopenedRecord; seq: number }> = []
   // Nothing written since: no consumer needed (the common case after a quiet handover).
   const last = (await d.jsm.streams.info(d.streams.done)).state.last_seq
@@ -44,7 +45,8 @@ export async function readDoneTail(
       onMessage: (m) => {
         const id = m.subject.slice(m.subject.lastIndexOf('.') + 1)
         const rec = parseJobId(id) ? decodeDone(m.data, id) : null
-        if (rec?.kind === 'final') finals.push({ job: rec.job, seq: m.info.streamSequence })
+        if (rec?.kind === 'final')
+          finals.push({ job: rec.job, seq: m.info.streamSequence, at: m.time.getTime() })
         else if (rec?.kind === 'reopened') reopened.push({ job: rec.job, seq: m.info.streamSequence })
         else
           d.log.warn(

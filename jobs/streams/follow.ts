@@ -39,6 +39,8 @@ export interface FollowOptions {
   once?: boolean
   /** Start at this stream sequence instead of the first message. */
   fromSeq?: number
+  /** Start at the first message stored at or after this time (epoch ms) instead; `fromSeq` wins. */
+  fromTime?: number
 }
 
 export class StreamFollower {
@@ -136,9 +138,12 @@ export class StreamFollower {
     }
     if (this.stopped) return
     const from = this.lastSeq + 1
+    // Until a message was delivered a time start stands; after one, the next sequence does.
+    const byTime = from === 1 && this.o.fromTime !== undefined
     const consumer = await this.o.js.consumers.get(this.o.stream, {
       filter_subjects: this.o.filter,
-      deliver_policy: from > 1 ? DeliverPolicy.StartSequence : DeliverPolicy.All,
+      deliver_policy: byTime ? DeliverPolicy.StartTime : from > 1 ? DeliverPolicy.StartSequence : DeliverPolicy.All,
+      ...(byTime ? { opt_start_time: new Date(this.o.fromTime!).toISOString() } : {}),
       ...(from > 1 ? { opt_start_seq: from } : {}),
     })
     const info = await consumer.info(true)

@@ -34,6 +34,50 @@ t.test('a running job whose final record stands is not run again when its worker
     [job.id],
     'announced once',
   )
+  await waitFor(() => b.store.indexed.some((e) => e.id === job.id), { what: 'the job in the listing index' })
+  t.same(
+    b.store.indexed.filter((e) => e.id === job.id).map((e) => e.state),
+    ['succeeded'],
+    'listed once, as succeeded: its predecessor died before indexing it',
+  )
+})
+
+t.test(
+  'a final record whose batch closed but whose index entry was never written is indexed by the next boss, once',
+  async (t) => {
+    const b = bench(new FakeWorker('w1'))
+    const job = newJob()
+    const rerun = newJob()
+    // Epoch 1 wrote both final records and closed their batches, then died before the index write
+    // (settling writes the close and the index entry side by side); the rerun is a retried job's run 1.
+    b.store.putFinalOnly({ ...job, state: 'failed', attempts: 1, error: { message: 'x' }, finishedAt: now(), epoch: 1 })
+    b.store.putFinalOnly({ ...rerun, run: 1, state: 'succeeded', attempts: 1, finishedAt: now(), epoch: 1 })
+    const term = b.term(2)
+    t.teardown(() => term.stop())
+    await term.start()
+    await waitFor(() => b.store.indexed.length >= 2, { what: 'both in the listing index' })
+    await new Promise((r) => setTimeout(r, 50))
+    t.same(
+      b.store.indexed.map((e) => [e.id, e.state, e.run]).sort(),
+      [
+        [job.id, 'failed', 0],
+        [rerun.id, 'succeeded', 1],
+      ].sort(),
+      'each indexed once, under its run',
+    )
+  },
+)
+
+t.test('a final record its predecessor did index is not indexed again (no job listed twice)', async (t) => {
+  const b = bench(new FakeWorker('w1'))
+  const job = newJob()
+  b.store.putFinalOnly({ ...job, state: 'succeeded', attempts: 1, finishedAt: now(), epoch: 1 })
+  await b.store.index([{ id: job.id, state: 'succeeded', fn: job.function }])
+  const term = b.term(2)
+  t.teardown(() => term.stop())
+  await term.start()
+  await new Promise((r) => setTimeout(r, 100))
+  t.equal(b.store.indexed.filter((e) => e.id === job.id).length, 1, 'one entry')
 })
 
 t.test(

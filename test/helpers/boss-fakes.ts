@@ -93,6 +93,8 @@ export class MemoryStore implements BossStore {
   readonly finals = new Map<string, Job>()
   /** DONE sequence of each final record. */
   private readonly finalSeqs = new Map<string, number>()
+  /** When each final record was written (epoch ms), as the store's clock would say. */
+  private readonly finalTimes = new Map<string, number>()
   /** The last DONE checkpoint written (undefined: none). */
   checkpoint: DoneCheckpoint | undefined
   private checkpointRevision = 0
@@ -100,7 +102,8 @@ export class MemoryStore implements BossStore {
   readonly tailReads: number[] = []
   /** Every state record and final record that landed, in order. */
   readonly writes: Array<{ kind: 'state' | 'final'; key: string; epoch: number; revision: number }> = []
-  readonly indexed: Array<{ id: string; state: string }> = []
+  /** Every listing index entry written, in order, with when (epoch ms). */
+  readonly indexed: Array<{ id: string; state: string; run: number; at: number }> = []
   /** Every queued callback task, with whether the job's final record was stored before it. */
   readonly callbackTasks: Array<{ jobId: string; run: number; finalBefore: boolean }> = []
   /** Every write attempt (including refused and failed ones). */
@@ -241,6 +244,7 @@ export class MemoryStore implements BossStore {
     }
     this.finals.set(job.id, job)
     this.finalSeqs.set(job.id, ++this.seq)
+    this.finalTimes.set(job.id, Date.now())
     this.writes.push({ kind: 'final', key: job.id, epoch: job.epoch, revision: this.seq })
     return { job, created: true, seq: this.seq }
   }
@@ -275,9 +279,11 @@ export class MemoryStore implements BossStore {
     const tail = [...this.finalSeqs]
       .filter(([, seq]) => seq > after)
       .sort((x, y) => x[1] - y[1])
-      .map(([id, seq]) => ({ job: this.finals.get(id)!, seq }))
+      .map(([id, seq]) => ({ job: this.finals.get(id)!, seq, at: this.finalTimes.get(id) ?? 0 }))
     const finals = tail.filter((f) => !isReopened(f.job))
-    const reopened = tail.filter((f): f is { job: ReopenedRecord; seq: number } => isReopened(f.job))
+    const reopened = tail
+      .filter((f) => isReopened(f.job))
+      .map((f) => ({ job: f.job as ReopenedRecord, seq: f.seq }))
     return { finals, reopened, lastSeq: Math.max(after, ...this.finalSeqs.values()) }
   }
 
@@ -329,9 +335,14 @@ export class MemoryStore implements BossStore {
     return [...(this.attemptLog.get(id) ?? [])]
   }
 
-  async index(entries: ReadonlyArray<{ id: string; state: JobState; fn: string }>): Promise<void> {
+  async indexedSince(sinceMs: number): Promise<Set<string>> {
     await tick()
-    for (const e of entries) this.indexed.push({ id: e.id, state: e.state })
+    return new Set(this.indexed.filter((e) => e.at >= sinceMs).map((e) => (e.run ? `${e.id}@${e.run}` : e.id)))
+  }
+
+  async index(entries: ReadonlyArray<{ id: string; state: JobState; fn: string; run?: number }>): Promise<void> {
+    await tick()
+    for (const e of entries) this.indexed.push({ id: e.id, state: e.state, run: e.run ?? 0, at: Date.now() })
   }
 
   async closeBatch(batch: string): Promise<void> {
@@ -351,6 +362,7 @@ export class MemoryStore implements BossStore {
   putFinalOnly(job: Job): void {
     this.finals.set(job.id, job)
     this.finalSeqs.set(job.id, ++this.seq)
+    this.finalTimes.set(job.id, Date.now())
   }
 
   /** The DONE sequence of a job's final record (undefined: none). */

@@ -2,10 +2,11 @@
  * The job store's streams against a real nats-server: submit batches and find each job by id,
  * idempotency claims, fenced batch state records, final records written once, listings newest first
  * with cursors (every job exactly once while more are added), expiry of finished jobs by JetStream
- * itself, a takeover read that never touches finished history, and the DONE checkpoint (only the
- * final records after it are read back).
+ * itself, a takeover read that never touches finished history, the DONE checkpoint (only the
+ * final records after it are read back), and the listing index's entries since a moment.
  */
 import t from 'tap'
+import { jetstream } from '@nats-io/jetstream'
 import { monotonicFactory } from 'ulid'
 import type { Job } from '../../jobs/model.js'
 import { doneMask, emptyState, JobStreams, type SubmittedJob } from '../../jobs/streams/index.js'
@@ -182,6 +183,24 @@ t.test(
     t.equal((await s.boss.readCheckpoint()).checkpoint?.doneSeq, tail.lastSeq, 'still there')
   },
 )
+
+t.test('the listing index since a moment: the entries stored at or after it, garbage skipped', async (t) => {
+  const nc = await natsConn(t, nats.url)
+  const s = await JobStreams.open({ nc, cluster: uniqueName('s'), logger, retentionMs: 3_600_000 })
+  await s.boss.index([{ id: 'old-1', state: 'succeeded', fn: 'echo' }])
+  await new Promise((r) => setTimeout(r, 30))
+  const since = Date.now()
+  await s.boss.index([
+    { id: 'a', state: 'succeeded', fn: 'echo' },
+    { id: 'b', state: 'failed', fn: 'echo', run: 2 },
+    { id: 'c', state: 'cancelled', fn: 'other' },
+  ])
+  await jetstream(nc).publish(s.subjects.index('succeeded', 'echo'), 'not json')
+  t.same([...(await s.boss.indexedSince(since))].sort(), ['a', 'b@2', 'c'], 'every state and function, with runs')
+  const earlier = [...(await s.boss.indexedSince(since - 60_000))].sort()
+  t.same(earlier, ['a', 'b@2', 'c', 'old-1'], 'earlier: the older one too')
+  t.same([...(await s.boss.indexedSince(Date.now() + 60_000))], [], 'nothing stored after now')
+})
 
 t.test('a closed batch leaves only its final records', async (t) => {
   const s = await open(t)

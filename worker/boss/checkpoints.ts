@@ -8,9 +8,14 @@
 import { errors, type Logger } from '../../runner/index.js'
 import { retryDelay, sleep } from '../../runner/retry.js'
 import type { Job } from '../../jobs/model.js'
-import type { ReopenedRecord } from '../../jobs/streams/reopened.js'
+import type { IndexedJob } from '../../jobs/streams/boss-store.js'
+import type { DoneTail } from '../../jobs/streams/done-tail.js'
+import { indexEntry, type ReopenedRecord } from '../../jobs/streams/reopened.js'
 import { DoneWatermark, type Hold } from './done-watermark.js'
 import type { BossStore } from './store-port.js'
+
+/** How much earlier than the tail's first record the index is read (servers' clocks may differ). */
+const INDEX_CLOCK_MARGIN_MS = 5_000
 
 interface TailEntry {
   job: Job
@@ -53,6 +58,7 @@ export class Checkpoints {
         const cp = await this.d.store.readCheckpoint(this.d.signal)
         const after = cp.checkpoint?.doneSeq ?? 0
         const { finals, reopened, lastSeq } = await this.d.store.finalsAfter(after, this.d.signal)
+        if (finals.length > 0) await this.indexMissing(finals)
         this.revision = cp.revision
         this.written = after
         this.watermark.advance(after)
@@ -71,6 +77,26 @@ export class Checkpoints {
         await sleep(delay)
       }
     }
+  }
+
+  /**
+   * A boss writes a job's listing index entry after its final record (final-indexer.ts): one that
+   * died in between left records of the tail that no listing shows. Index those, once: the entries
+   * stored since the tail's first record are read first (a little earlier, for clocks of different
+   * servers), so a record its writer did index is not listed twice.
+   */
+  private async indexMissing(finals: DoneTail['finals']): Promise<void> {
+    let since = Infinity
+    for (const f of finals) since = Math.min(since, f.at)
+    const indexed = await this.d.store.indexedSince(since - INDEX_CLOCK_MARGIN_MS, this.d.signal)
+    const missing: IndexedJob[] = []
+    for (const { job } of finals) {
+      if (indexed.has(indexEntry(job.id, job.run))) continue
+      missing.push({ id: job.id, state: job.state, fn: job.function, ...(job.run ? { run: job.run } : {}) })
+    }
+    if (missing.length === 0) return
+    await this.d.store.index(missing)
+    this.d.log.info({ count: missing.length }, 'indexed final records whose writer had not listed them')
   }
 
   /** Write the checkpoint every `intervalMs` while it moves. */

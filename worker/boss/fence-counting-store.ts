@@ -32,6 +32,7 @@ export function countFencedWrites(store: BossStore, metrics: Pick<AgentMetrics, 
     logAttempts: (id, entries, signal) => store.logAttempts(id, entries, signal),
     loggedAttempts: (id, signal) => store.loggedAttempts(id, signal),
     index: (entries) => store.index(entries),
+    indexedSince: (sinceMs, signal) => store.indexedSince(sinceMs, signal),
     closeBatch: (batch, submitSeq, stateRevision, signal) => store.closeBatch(batch, submitSeq, stateRevision, signal),
     readSubmitted: (id) => store.readSubmitted(id),
   }

@@ -59,6 +59,8 @@ export interface BossStore {
   loggedAttempts(id: string, signal?: AbortSignal): Promise<AttemptEntry[]>
   /** Append finished ids to the listing index. */
   index(entries: ReadonlyArray<IndexedJob>): Promise<void>
+  /** The listing index entries (`<id>` or `<id>@<run>`) stored at or after `sinceMs` (epoch ms). */
+  indexedSince(sinceMs: number, signal?: AbortSignal): Promise<Set<string>>
   /**
    * Remove a batch whose jobs are all final: its submit message, then its state record (at
    * `stateRevision`; 0: none). Idempotent.
