@@ -45,8 +45,7 @@ export async function readDoneTail(
       onMessage: (m) => {
         const id = m.subject.slice(m.subject.lastIndexOf('.') + 1)
         const rec = parseJobId(id) ? decodeDone(m.data, id) : null
-        if (rec?.kind === 'final')
-          finals.push({ job: rec.job, seq: m.info.streamSequence, at: m.time.getTime() })
+        if (rec?.kind === 'final') finals.push({ job: rec.job, seq: m.info.streamSequence, at: m.time.getTime() })
         else if (rec?.kind === 'reopened') reopened.push({ job: rec.job, seq: m.info.streamSequence })
         else
           d.log.warn(

@@ -281,9 +281,7 @@ export class MemoryStore implements BossStore {
       .sort((x, y) => x[1] - y[1])
       .map(([id, seq]) => ({ job: this.finals.get(id)!, seq, at: this.finalTimes.get(id) ?? 0 }))
     const finals = tail.filter((f) => !isReopened(f.job))
-    const reopened = tail
-      .filter((f) => isReopened(f.job))
-      .map((f) => ({ job: f.job as ReopenedRecord, seq: f.seq }))
+    const reopened = tail.filter((f) => isReopened(f.job)).map((f) => ({ job: f.job as ReopenedRecord, seq: f.seq }))
     return { finals, reopened, lastSeq: Math.max(after, ...this.finalSeqs.values()) }
   }
 
