@@ -128,12 +128,18 @@ export class ClusterJobService implements JobService {
         keyed.push(i)
       }
     })
-    for (let k = 0; k < keyed.length; k += PARALLEL_CLAIMS) {
-      await Promise.all(
-        keyed.slice(k, k + PARALLEL_CLAIMS).map(async (i) => {
-          existing[i] = await this.claimed(specs[i]!.idempotencyKey!, plan.ids[i]!, store)
-        }),
-      )
+    try {
+      for (let k = 0; k < keyed.length; k += PARALLEL_CLAIMS) {
+        await Promise.all(
+          keyed.slice(k, k + PARALLEL_CLAIMS).map(async (i) => {
+            existing[i] = await this.claimed(specs[i]!.idempotencyKey!, plan.ids[i]!, store)
+          }),
+        )
+      }
+    } catch (err) {
+      // Nothing was sent: claims that landed name jobs that never will be, and the retry may take them.
+      this.d.store.abandon(plan.ids)
+      throw err
     }
     const repeatOf = (i: number) => {
       const key = specs[i]!.idempotencyKey
@@ -269,6 +275,7 @@ export class ClusterJobService implements JobService {
         claim: (k, j) => store.call(this.d.store.claim(k, j), 'idempotency claim'),
         repoint: (k, c, j) => store.call(this.d.store.repoint(k, c, j), 'idempotency claim'),
         get: (j) => store.call(this.d.store.get(j), 'read of the job its idempotencyKey names'),
+        abandoned: (j) => this.d.store.abandoned(j),
       },
       key,
       id,

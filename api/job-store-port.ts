@@ -13,6 +13,10 @@ export interface ApiStore {
   publish(plan: SubmitPlan, jobs: ReadonlyArray<SubmittedJob | null>, createdAt: string): Promise<void>
   claim(key: string, jobId: string): Promise<Claim>
   repoint(key: string, abandoned: Claim, jobId: string): Promise<Claim>
+  /** These ids' claims may stand but their jobs will never be sent (jobs/streams/claims.ts). */
+  abandon(jobIds: readonly string[]): void
+  /** This process gave up on storing job `jobId` before sending it. */
+  abandoned(jobId: string): boolean
   get(id: string): Promise<Job | null>
   /** The job's live record (progress, kept log lines) from the LIVE stream, or null when it has none. */
   live(id: string): Promise<StoredLive | null>

@@ -62,6 +62,8 @@ class ApiProcess {
           publish: (plan, jobs, createdAt) => store.submitter.publish(plan, jobs, createdAt),
           claim: (key, jobId) => store.submitter.claim(key, jobId),
           repoint: (key, abandoned, jobId) => store.submitter.repoint(key, abandoned, jobId),
+          abandon: (jobIds) => store.submitter.abandonedClaims.add(jobIds),
+          abandoned: (jobId) => store.submitter.abandonedClaims.has(jobId),
           get: (id) => store.reader.get(id),
           live: (id) => store.live.read(id),
           list: (q) => store.reader.list(q),

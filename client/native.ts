@@ -62,6 +62,8 @@ export class NativeClient {
         claim: (k, j) => submitter.claim(k, j),
         repoint: (k, c, j) => submitter.repoint(k, c, j),
         get: (j) => reader.get(j),
+        abandoned: (j) => submitter.abandonedClaims.has(j),
+        abandon: (ids) => submitter.abandonedClaims.add(ids),
         maxPayload: () => nc.info?.max_payload ?? 1024 * 1024,
         newBatchId,
       },
@@ -133,9 +135,10 @@ export class NativeClient {
       claim: (k: string, j: string) => this.store.submitter.claim(k, j),
       repoint: (k: string, c: Claim, j: string) => this.store.submitter.repoint(k, c, j),
       get: (j: string) => this.store.reader.get(j),
+      abandoned: (j: string) => this.store.submitter.abandonedClaims.has(j),
     }
     const first = new Map<string, number>()
-    return Promise.all(
+    const held = Promise.all(
       keys.map(async (key, i) => {
         if (key === undefined) return undefined
         const seen = first.get(key)
@@ -144,6 +147,11 @@ export class NativeClient {
         return (await resolveClaim(ports, key, ids[i]!))?.id
       }),
     )
+    // Nothing is sent when a claim fails: claims that landed name jobs that never will be.
+    return held.catch((err: unknown) => {
+      this.store.submitter.abandonedClaims.add(ids)
+      throw err
+    })
   }
 }
 

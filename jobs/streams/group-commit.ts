@@ -18,6 +18,8 @@ const HEADER_ROOM = 4096
 
 export interface GroupCommitPorts extends ClaimPorts {
   publish(plan: SubmitPlan, jobs: ReadonlyArray<SubmittedJob | null>, createdAt: string): Promise<void>
+  /** These ids' claims may stand but their jobs will never be sent (claims.ts's AbandonedClaims). */
+  abandon(jobIds: readonly string[]): void
   maxPayload(): number
   newBatchId(): string
 }
@@ -121,7 +123,10 @@ export class GroupCommitter {
       g.keys.map((key, i) =>
         key === undefined || repeats.has(i) ? Promise.resolve(null) : resolveClaim(this.ports, key, ids[i]!),
       ),
-    )
+    ).catch((err: unknown) => {
+      this.ports.abandon(ids) // nothing of the group is sent: its claims that landed name jobs that never will be
+      throw err
+    })
     const jobs = g.jobs.map((j, i) => (held[i] || repeats.has(i) ? null : j))
     const plan: SubmitPlan = { chunks: [{ batch: g.batch, start: 0, end: g.jobs.length }], ids }
     await this.ports.publish(plan, jobs, new Date().toISOString())

@@ -21,7 +21,7 @@ import { newBatchId } from '../job-ids.js'
 export { BossJobStore, type OpenBatch, type StateWrite, type StoredCheckpoint } from './boss-store.js'
 export { JobReader, decodeCursor, encodeCursor, type ListPage, type ListQuery } from './reader.js'
 export { Submitter, type Claim, type SubmitPlan } from './submit.js'
-export { ABANDONED_CLAIM_MS, resolveClaim, type ClaimPorts } from './claims.js'
+export { ABANDONED_CLAIM_MS, AbandonedClaims, resolveClaim, type ClaimPorts } from './claims.js'
 export { GroupCommitter, type Added, type GroupCommitPorts } from './group-commit.js'
 export { LiveStore, type StoredLive } from './live-store.js'
 export { isBatchId, jobIdOf, parseJobId, MAX_BATCH_JOBS, Subjects, streamNames } from './layout.js'
@@ -106,6 +106,8 @@ export class JobStreams {
       claim: (key, jobId) => this.submitter.claim(key, jobId),
       repoint: (key, abandoned, jobId) => this.submitter.repoint(key, abandoned, jobId),
       get: (jobId) => this.reader.get(jobId),
+      abandoned: (jobId) => this.submitter.abandonedClaims.has(jobId),
+      abandon: (jobIds) => this.submitter.abandonedClaims.add(jobIds),
       maxPayload: this.maxPayload,
       newBatchId,
     })

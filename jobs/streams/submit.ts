@@ -12,6 +12,7 @@ import { isObject } from '../parse.js'
 import type { StreamIO } from './io.js'
 import { jobIdOf, MAX_BATCH_JOBS, type Subjects } from './layout.js'
 import { encode, type SubmittedJob, type SubmitRecord } from './records.js'
+import { AbandonedClaims } from './claims.js'
 
 /** Room left for headers and the record's own fields under max_payload. */
 const HEADER_ROOM = 2048
@@ -87,6 +88,9 @@ export class Submitter {
       }),
     )
   }
+
+  /** Ids this process claimed keys for but gave up on before sending (claims.ts). */
+  readonly abandonedClaims = new AbandonedClaims()
 
   /** Claim `key` for `jobId` (create-if-absent); resolves with the claim that holds: ours or the first. */
   async claim(key: string, jobId: string): Promise<Claim> {

@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events'
 import type { Job } from '../../jobs/model.js'
 import { newBatchId } from '../../jobs/job-ids.js'
 import {
+  AbandonedClaims,
   assemble,
   GroupCommitter,
   type Added,
@@ -31,11 +32,21 @@ export type StoreMethod = 'publish' | 'get' | 'claim' | 'repoint' | 'list'
 /** A promise that never settles: a store whose NATS link stalled. */
 const never = <T>(): Promise<T> => new Promise<T>(() => {})
 
+const SILENT_MS = 100
+/** The store took the call but its answer never came: the client's request times out. */
+const lostAnswer = <T>(): Promise<T> =>
+  new Promise<T>((_, reject) => setTimeout(() => reject(errors.STORE('no answer from the job store')), SILENT_MS))
+
 /** An in-memory job store; a method listed in `hang` never answers (from its `hangAfter[m]`-th call on). */
 export class FakeStore implements ApiStore {
   readonly jobs = new Map<string, Job>()
   readonly claims = new Map<string, Claim>()
   readonly hang = new Set<StoreMethod>()
+  /**
+   * Methods whose calls take effect in the store but whose answer is lost with the link: the caller
+   * sees a timeout after SILENT_MS, as the store client's own request timeout would give.
+   */
+  readonly silent = new Set<StoreMethod>()
   /** Calls of a hanging method that still answer before it starts hanging. */
   readonly hangAfter: Partial<Record<StoreMethod, number>> = {}
   readonly calls: Record<StoreMethod, number> = { publish: 0, get: 0, claim: 0, repoint: 0, list: 0 }
@@ -57,6 +68,16 @@ export class FakeStore implements ApiStore {
     return this.retryAnswers.get(requestId)
   }
 
+  private readonly abandonedIds = new AbandonedClaims()
+
+  abandon(jobIds: readonly string[]): void {
+    this.abandonedIds.add(jobIds)
+  }
+
+  abandoned(jobId: string): boolean {
+    return this.abandonedIds.has(jobId)
+  }
+
   private stalls(m: StoreMethod): boolean {
     this.calls[m]++
     return this.hang.has(m) && this.calls[m] > (this.hangAfter[m] ?? 0)
@@ -69,6 +90,8 @@ export class FakeStore implements ApiStore {
       claim: (k, j) => this.claim(k, j),
       repoint: (k, c, j) => this.repoint(k, c, j),
       get: (j) => this.get(j),
+      abandoned: (j) => this.abandoned(j),
+      abandon: (ids) => this.abandon(ids),
       maxPayload: () => 1024 * 1024,
       newBatchId,
     })
@@ -105,7 +128,7 @@ export class FakeStore implements ApiStore {
     if (had !== undefined) return had
     const claim = { jobId, claimedAt: new Date().toISOString(), seq: this.claims.size + 1 }
     this.claims.set(key, claim)
-    return claim
+    return this.silent.has('claim') ? lostAnswer() : claim
   }
 
   async repoint(key: string, abandoned: Claim, jobId: string): Promise<Claim> {
