@@ -1,5 +1,5 @@
 /**
- * `node dist/bench/run.js [runtime|e2e|history|compare|metrics|all] [--quick] [--profile] [--runs=N] [--jobs=N]
+ * `node dist/bench/run.js [runtime|e2e|history|compare|metrics|limits|all] [--quick] [--profile] [--runs=N] [--jobs=N]
  * [--workers=N] [--concurrency=N] [--skip=throughput,latency,failover] [--sizes=0,100000]` (after
  * `npm run build`; `npm run bench` does runtime and e2e). Prints a table per benchmark and writes
  * bench/results/<name>-<timestamp>.json and bench/results/latest-<name>.json. Every server and bosun
@@ -13,11 +13,13 @@
  * --skip=native,http,latency,big,inline. --quick: 1 run, no 200,000-job rows, 5 s of latency.
  * metrics (bench/metrics.ts): throughput with metrics off vs on (scraped every second), alternating;
  * --runs, --jobs, --workers, --concurrency; --quick: 1 run of 2,000 jobs.
+ * limits (bench/limits.ts): throughput without limits vs with limits that do not bind, alternating;
+ * the same flags as metrics.
  */
 import type { E2eBenchOptions } from './e2e.js'
 import { formatTable, progress, writeResults, type Row } from './lib/report.js'
 
-type Which = 'runtime' | 'e2e' | 'history' | 'compare' | 'metrics' | 'all'
+type Which = 'runtime' | 'e2e' | 'history' | 'compare' | 'metrics' | 'limits' | 'all'
 
 interface Args {
   which: Which
@@ -29,8 +31,9 @@ interface Args {
 }
 
 const USAGE =
-  'usage: node dist/bench/run.js [runtime|e2e|history|compare|metrics|all] [--quick] [--profile[=batch]] [--runs=N]\n' +
-  '  [--jobs=N] [--workers=N] [--concurrency=N] [--skip=…] [--sizes=0,100000] [--big=N] [--bosun-inline[=…]]\n' +
+  'usage: node dist/bench/run.js [runtime|e2e|history|compare|metrics|limits|all] [--quick] [--profile[=batch]]\n' +
+  '  [--runs=N] [--jobs=N] [--workers=N] [--concurrency=N] [--skip=…] [--sizes=0,100000] [--big=N]\n' +
+  '  [--bosun-inline[=…]]\n' +
   '  (the header of bench/run.ts says what each does)\n'
 const VALUE_FLAGS = new Set([
   'runs',
@@ -55,7 +58,8 @@ function parseArgs(argv: string[]): Args {
   if (argv.includes('--help') || argv.includes('-h')) usage(0)
   const positional = argv.filter((a) => !a.startsWith('-'))
   const which = (positional[0] ?? 'all') as Which
-  if (!['runtime', 'e2e', 'history', 'compare', 'metrics', 'all'].includes(which) || positional.length > 1) usage(2)
+  if (!['runtime', 'e2e', 'history', 'compare', 'metrics', 'limits', 'all'].includes(which) || positional.length > 1)
+    usage(2)
   const flags = new Map<string, string>()
   for (const a of argv) {
     if (!a.startsWith('-') || BARE_FLAGS.has(a)) continue
@@ -167,6 +171,17 @@ async function main(): Promise<void> {
     // Only a full run (default jobs, 5+ runs) replaces latest-metrics.json, the figures README quotes.
     const full = !quick && !flags.has('jobs') && (intFlag(flags, 'runs') ?? 5) >= 5
     finish(full ? 'metrics' : 'metrics-partial', 'metrics off vs on (throughput, one sitting)', r.rows, r.data)
+  }
+  if (which === 'limits') {
+    const { limitsBench } = await import('./limits.js')
+    const r = await limitsBench({
+      ...(quick ? { runs: 1, jobs: 2000 } : {}),
+      ...Object.fromEntries(
+        ['runs', 'jobs', 'workers', 'concurrency'].flatMap((k) => (flags.has(k) ? [[k, intFlag(flags, k)]] : [])),
+      ),
+    })
+    const full = !quick && !flags.has('jobs') && (intFlag(flags, 'runs') ?? 5) >= 5
+    finish(full ? 'limits' : 'limits-partial', 'limits that do not bind (throughput, one sitting)', r.rows, r.data)
   }
   if (tables.length > 1) process.stdout.write('\n' + tables.join(''))
   progress(`done in ${Math.round((Date.now() - t0) / 1000)} s`)

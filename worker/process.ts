@@ -30,6 +30,7 @@ import { ScheduleStore } from '../jobs/schedules/store.js'
 import { scheduleRunner } from './boss/schedule-runner.js'
 import { CallbackStore } from '../jobs/callbacks/store.js'
 import { LimitsStore } from '../jobs/limits-store.js'
+import { RateLedgerStore } from '../jobs/rate-ledger-store.js'
 import { callbackRunner } from './boss/callback-runner.js'
 
 export class WorkerProcess {
@@ -114,6 +115,12 @@ export class WorkerProcess {
         replicas: cfg.storeReplicas,
         logger: node.logger,
       })
+      const rates = await RateLedgerStore.open({
+        nc: node.nc,
+        cluster: cfg.runtime.cluster,
+        replicas: cfg.storeReplicas,
+        logger: node.logger,
+      })
       const callbackStore = await CallbackStore.open({
         nc: node.nc,
         cluster: cfg.runtime.cluster,
@@ -169,6 +176,7 @@ export class WorkerProcess {
           registry: node.registry,
           settings: cfg.boss,
           limits,
+          rates,
           publishFinished: (job: Job) => finished.add(job.id, job.state),
           publishStats: (stats) => {
             metrics?.bossLoad(stats)

@@ -3,7 +3,7 @@
  * functions record when each job starts and ends. A module's declared concurrency and per-key
  * concurrency hold across a kill -9 of the boss (max overlap measured from the records), keys take
  * turns, an override through the API applies at once and shows in GET /functions, and a rate limit
- * spaces starts over its window.
+ * spaces starts over its window — also across a kill -9 of the boss that filled it.
  */
 import t from 'tap'
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs'
@@ -168,6 +168,32 @@ t.test('a rate limit set through the API spaces starts over its window', async (
     t.ok(
       starts[i]! - starts[i - 3]! >= 1700,
       `start ${i + 1} is a window after start ${i - 2} (${starts[i]! - starts[i - 3]!} ms; window 2000)`,
+    )
+  await putLimits('paced', {})
+})
+
+t.test('a rate limit holds across a kill -9 of the boss: the dead boss’s starts count in the window', async (t) => {
+  t.equal((await putLimits('paced', { rateLimit: { max: 3, perMs: 4000 } })).status, 200)
+  const file = recordFile()
+  const ids = await submit(
+    'paced',
+    Array.from({ length: 9 }, () => ({})),
+    file,
+    10,
+  )
+  await waitFor(() => spans(file).length >= 3, { timeoutMs: 20_000, what: 'the first window’s 3 starts' })
+  // Killed inside the window it filled: failover takes ~2 s, well under the window's 4 s.
+  const boss = await cluster.bossProcess()
+  await boss.kill()
+  for (const id of ids) t.equal((await cluster.waitJob(id, 60_000)).state, 'succeeded')
+  const starts = spans(file)
+    .map((s) => s.start)
+    .sort((a, b) => a - b)
+  t.equal(starts.length, 9, 'each ran once')
+  for (let i = 3; i < starts.length; i++)
+    t.ok(
+      starts[i]! - starts[i - 3]! >= 3700,
+      `start ${i + 1} is a window after start ${i - 2} (${starts[i]! - starts[i - 3]!} ms; window 4000)`,
     )
   await putLimits('paced', {})
 })

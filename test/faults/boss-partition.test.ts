@@ -79,7 +79,10 @@ runs.forEach((mode, i) => {
       t.teardown(() => wire.stop())
       const w = inFlightWorkload(c, { longs: SLOTS, queued: QUEUED })
       await waitLongsRunning(w, SLOTS)
-      await waitForEndsWithin(w, SLOTS, 1200)
+      // A long job due within 600 ms: the first ends leave room for the machine's lateness (a loaded CI
+      // host ran them ~0.8 s late, past the takeover, and no result was held), and later ones still
+      // end while no boss acts (a stalled boss demotes itself ~0.9 s after the fault).
+      await waitForEndsWithin(w, SLOTS, 600)
       // Taken before the fault: the boss may see a cut's reset and log within the same millisecond.
       const faultAt = Date.now()
       if (mode === 'cut') proxy.cut()

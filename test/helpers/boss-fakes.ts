@@ -6,6 +6,13 @@
  */
 import type { FunctionLimits, LimitsOverride } from '../../jobs/limits.js'
 import type { LimitsSource } from '../../jobs/limits-store.js'
+import {
+  windowKey,
+  type RateLedgerPort,
+  type RateWindowRecord,
+  type RateWriteResult,
+  type StoredRateWindow,
+} from '../../jobs/rate-ledger-store.js'
 import type { AttemptEntry } from '../../jobs/attempts.js'
 import type { DoneTail } from '../../jobs/streams/done-tail.js'
 import type { StoredDone } from '../../jobs/streams/reopen-writes.js'
@@ -622,6 +629,40 @@ export class MemoryLimits implements LimitsSource {
   }
 }
 
+/** The rate windows store in memory (compare-and-set on revisions, as the KV bucket does). */
+export class MemoryRates implements RateLedgerPort {
+  readonly windows = new Map<string, StoredRateWindow>()
+  private revision = 0
+  /** Every write that landed, in order. */
+  readonly writes: RateWindowRecord[] = []
+
+  /** A window written behind the boss's back (by another epoch). */
+  put(rec: RateWindowRecord): void {
+    this.windows.set(windowKey(rec.fn, rec.key), { ...rec, starts: [...rec.starts], revision: ++this.revision })
+  }
+
+  /** Reads wait for this (a slow store), then fail `failReads` times. */
+  readGate: Promise<void> | undefined
+  failReads = 0
+
+  async readSince(since: number): Promise<StoredRateWindow[]> {
+    await tick()
+    if (this.readGate) await this.readGate
+    if (this.failReads > 0 && this.failReads--) throw new Error('rates store unavailable')
+    return [...this.windows.values()].filter((w) => (w.starts.at(-1) ?? 0) >= since)
+  }
+
+  async write(rec: RateWindowRecord, revision: number): Promise<RateWriteResult> {
+    await tick()
+    const k = windowKey(rec.fn, rec.key)
+    const had = this.windows.get(k)
+    if ((had?.revision ?? 0) !== revision) return { ok: false, revision: had?.revision ?? 0, stored: had ?? null }
+    this.put(rec)
+    this.writes.push(rec)
+    return { ok: true, revision: this.revision }
+  }
+}
+
 /** Fast settings for the bench. */
 export const BENCH_SETTINGS: BossSettings = {
   ...DEFAULT_BOSS_SETTINGS,
@@ -642,6 +683,8 @@ export interface Bench {
   stats: BossStatusReply[]
   /** Operators' limit overrides, as the limits store would deliver them. */
   limits: MemoryLimits
+  /** The stored rate windows. */
+  rates: MemoryRates
   /** A term of `epoch` over this bench. */
   term(
     epoch: number,
@@ -663,6 +706,7 @@ export function bench(...workers: FakeWorker[]): Bench {
     fenced: [],
     stats: [],
     limits: new MemoryLimits(),
+    rates: new MemoryRates(),
     term(epoch, over = {}) {
       return new BossTerm({
         selfId: 'boss',
@@ -679,6 +723,7 @@ export function bench(...workers: FakeWorker[]): Bench {
         confirmLeadership: async () => over.confirmLeadership ?? false,
         settings: { ...BENCH_SETTINGS, ...over.settings },
         limits: b.limits,
+        rates: b.rates,
         logger: silentLogger(),
       })
     },

@@ -20,6 +20,7 @@ import type { BossStore } from './store-port.js'
 import { BossTerm } from './term.js'
 import type { DispatchingReport } from './term-context.js'
 import type { LimitsSource } from '../../jobs/limits-store.js'
+import type { RateLedgerPort } from '../../jobs/rate-ledger-store.js'
 import type { BossMetrics } from '../../runner/metrics/worker-metrics.js'
 
 export interface BossRoleDeps {
@@ -35,6 +36,8 @@ export interface BossRoleDeps {
   settings: BossSettings
   /** Operators' limit overrides (README "Limits"). */
   limits?: LimitsSource
+  /** Where rate windows are kept across boss changes. */
+  rates?: RateLedgerPort
   publishFinished: (job: Job) => void
   publishStats: (stats: BossStatusReply) => void
   /** A term found a newer boss: the process should resign and rejoin the election. */
@@ -113,6 +116,7 @@ export class BossRole {
       onRedispatched: (worker, jobs, reason) => this.d.onRedispatched?.(leadership.epoch, worker, jobs, reason),
       settings: this.d.settings,
       limits: this.d.limits,
+      rates: this.d.rates,
       logger: this.log,
     })
     this.term = term

@@ -2,7 +2,9 @@
  * Dispatching: the pump takes ready jobs (keys in turn, then priority, then submission order) for
  * the least-loaded reachable worker that runs their function, within the function's and the key's
  * limits (flow-gate.ts; a limited function waits until the term has read every record, so the
- * running jobs it inherits are counted), marks them started through the door, and sends one
+ * running jobs it inherits are counted, and a rate-limited one until the stored rate windows are
+ * read: rate-ledger.ts, which also makes the windows durable before such dispatches are sent),
+ * marks them started through the door, and sends one
  * batch per worker carrying the term's epoch. A dispatch that certainly never arrived (no
  * responders, not connected) is put back at once and its worker backed off; an ambiguous one (no
  * reply in time) is left to reconcile. Timers wake the pump for delayed jobs and ended backoffs.
@@ -22,6 +24,8 @@ type DispatchJob = Job & { payloadRef?: true }
 const UNKNOWN_EPOCH_PAUSE_MS = 100
 /** While leadership is in doubt the pump looks again this often. */
 const DOUBT_RECHECK_MS = 50
+/** After the rate windows could not be stored, the pump tries again this much later. */
+const RATE_WRITE_RETRY_MS = 200
 /** Stale queue entries (cancelled, re-queued) tolerated before the queue is compacted. */
 const STALE_ENTRIES_BEFORE_COMPACT = 1024
 
@@ -87,6 +91,8 @@ export class Dispatcher {
     const now = Date.now()
     const nextDue = ctx.queue.promoteDue(now)
     const batches = new Map<string, DispatchJob[]>()
+    /** Workers whose batch has a rate-limited job: sent once the moved rate windows are durable. */
+    const rated = new Set<string>()
     const isQueued = (e: { id: string; token: number }) => {
       const t = ctx.table.get(e.id)
       return t !== undefined && t.phase === 'queued' && t.token === e.token
@@ -95,6 +101,7 @@ export class Dispatcher {
     for (const fn of ctx.queue.functionsWithWork()) {
       const limited = gate.limited(fn)
       if (limited && ctx.state() !== 'active') continue // woken again when the load completes
+      if (limited && !ctx.rates.loaded && gate.rateLimited(fn)) continue // woken once the rate windows are read
       const keyOpen = limited ? (key: string) => gate.keyOpen(fn, key, now) : undefined
       for (;;) {
         if (limited && !gate.functionOpen(fn, now)) break
@@ -104,6 +111,7 @@ export class Dispatcher {
         if (!entry) break
         const t = ctx.table.get(entry.id)!
         if (limited) gate.dispatched(fn, entry.key, now)
+        if (limited && gate.rateLimited(fn)) rated.add(worker.id)
         void ctx.door.commit(t, started(t.job, worker.id, new Date(now)), 'deferred')
         let batch = batches.get(worker.id)
         if (!batch) batches.set(worker.id, (batch = []))
@@ -111,7 +119,11 @@ export class Dispatcher {
         batch.push(t.payloadRef ? { ...t.job, payloadRef: true } : t.job)
       }
     }
-    for (const [workerId, jobs] of batches) void this.send(workerId, jobs)
+    const moved = gate.takeMovedWindows()
+    const durable = moved.length > 0 ? ctx.rates.record(moved) : undefined
+    durable?.catch(() => undefined) // each batch that waits for it handles its failure
+    for (const [workerId, jobs] of batches)
+      void (durable && rated.has(workerId) ? this.sendAfter(durable, workerId, jobs) : this.send(workerId, jobs))
     if (ctx.queue.size > 2 * ctx.table.count('queued') + STALE_ENTRIES_BEFORE_COMPACT) ctx.queue.compact(isQueued)
     const rateOpens = gate.takeNextOpening()
     if (rateOpens !== undefined) this.rateTimer(rateOpens)
@@ -153,6 +165,24 @@ export class Dispatcher {
       Math.min(MAX_TIMER_MS, Math.max(0, at - Date.now())),
     )
     this.timer.unref()
+  }
+
+  /**
+   * Send once the rate windows these starts moved are durable (a new boss then counts them); if
+   * they cannot be written the jobs go back to the queue unsent.
+   */
+  private async sendAfter(durable: Promise<void>, workerId: string, jobs: DispatchJob[]): Promise<void> {
+    try {
+      await durable
+    } catch (err) {
+      if (!this.ctx.acting()) return
+      if (isBosunError(err, errors.STALE_EPOCH)) return this.ctx.fenced((err as Error).message)
+      this.ctx.log.warn({ err, worker: workerId, jobs: jobs.length }, 'rate windows not stored; dispatch put back')
+      for (const j of jobs) this.undispatch(workerId, j.id)
+      setTimeout(() => this.wake(), RATE_WRITE_RETRY_MS).unref()
+      return
+    }
+    return this.send(workerId, jobs)
   }
 
   private async send(workerId: string, jobs: DispatchJob[]): Promise<void> {

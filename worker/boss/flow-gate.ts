@@ -5,7 +5,7 @@
  * sliding window; answers whether one more job may start. Keys are per function; jobs without a
  * `concurrencyKey` are held only by the function's own limits.
  */
-import { hasLimits, type FunctionLimits, type RateLimit } from '../../jobs/limits.js'
+import { hasLimits, MAX_RATE_MAX, type FunctionLimits, type RateLimit } from '../../jobs/limits.js'
 
 interface RunningJob {
   fn: string
@@ -37,6 +37,32 @@ class Window {
     this.starts.push(now)
     if (this.starts.length > rate.max) this.starts.splice(0, this.starts.length - rate.max)
   }
+
+  /**
+   * Take in starts another boss recorded (rate-ledger.ts): both lists are sorted, and a start both
+   * hold (seeded earlier from the same record) counts once.
+   */
+  merge(other: readonly number[]): void {
+    const out: number[] = []
+    let i = 0
+    let j = 0
+    const a = this.starts
+    while (i < a.length || j < other.length) {
+      if (j >= other.length || (i < a.length && a[i]! < other[j]!)) out.push(a[i++]!)
+      else if (i >= a.length || other[j]! < a[i]!) out.push(other[j++]!)
+      else {
+        out.push(a[i++]!)
+        j++
+      }
+    }
+    this.starts.splice(0, this.starts.length, ...out.slice(-MAX_RATE_MAX))
+  }
+}
+
+/** A rate window: a function's (no key) or one key's. */
+export interface WindowRef {
+  fn: string
+  key?: string
 }
 
 const keyOf = (fn: string, key: string) => `${fn}\u0000${key}`
@@ -50,6 +76,8 @@ export class FlowGate {
   private readonly keyWindows = new Map<string, Window>()
   /** Earliest time a rate window refused a start opens again (the pump sets a timer). */
   private nextOpen: number | undefined
+  /** Rate windows that took starts since takeMovedWindows() (the pump makes them durable). */
+  private moved = new Map<string, WindowRef>()
 
   constructor(
     /** A running job of (fn, key) ended, or a rate window may have opened: the key may start jobs again. */
@@ -110,12 +138,55 @@ export class FlowGate {
     return true
   }
 
+  /** Whether `fn` has a rate limit (its own or per key): its dispatches wait for the rate windows' write. */
+  rateLimited(fn: string): boolean {
+    const l = this.limits.get(fn)
+    return l?.rateLimit !== undefined || l?.keyRateLimit !== undefined
+  }
+
   /** A job was dispatched now: its start counts in the rate windows. */
   dispatched(fn: string, key: string | undefined, now: number): void {
     const l = this.limits.get(fn)
     if (!l) return
-    if (l.rateLimit) window(this.fnWindows, fn).add(now, l.rateLimit)
-    if (key !== undefined && l.keyRateLimit) window(this.keyWindows, keyOf(fn, key)).add(now, l.keyRateLimit)
+    if (l.rateLimit) {
+      window(this.fnWindows, fn).add(now, l.rateLimit)
+      this.moved.set(fn, { fn })
+    }
+    if (key !== undefined && l.keyRateLimit) {
+      const k = keyOf(fn, key)
+      window(this.keyWindows, k).add(now, l.keyRateLimit)
+      this.moved.set(k, { fn, key })
+    }
+  }
+
+  /** The rate windows that took starts since the last call. */
+  takeMovedWindows(): WindowRef[] {
+    if (this.moved.size === 0) return []
+    const out = [...this.moved.values()]
+    this.moved = new Map()
+    return out
+  }
+
+  /** The rate limit a window counts for (undefined: none in force now). */
+  rateOf(w: WindowRef): RateLimit | undefined {
+    const l = this.limits.get(w.fn)
+    return w.key === undefined ? l?.rateLimit : l?.keyRateLimit
+  }
+
+  /** The starts inside a rate window at `now` (oldest first; empty when none). */
+  startsOf(w: WindowRef, now: number): number[] {
+    const win = w.key === undefined ? this.fnWindows.get(w.fn) : this.keyWindows.get(keyOf(w.fn, w.key))
+    if (!win) return []
+    const rate = this.rateOf(w)
+    if (rate) win.prune(now, rate)
+    return [...win.starts]
+  }
+
+  /** Starts a predecessor (or a rival) recorded in a rate window count here too. */
+  seedStarts(w: WindowRef, starts: readonly number[]): void {
+    if (starts.length === 0) return
+    const win = w.key === undefined ? window(this.fnWindows, w.fn) : window(this.keyWindows, keyOf(w.fn, w.key))
+    win.merge(starts)
   }
 
   /** A job entered `running` (dispatched or adopted). Idempotent per job id. */

@@ -11,6 +11,8 @@ import type { Door } from './commit.js'
 import type { Fleet } from './fleet.js'
 import type { FlowGate } from './flow-gate.js'
 import type { LimitsSource } from '../../jobs/limits-store.js'
+import type { RateLedgerPort } from '../../jobs/rate-ledger-store.js'
+import type { RateLedger } from './rate-ledger.js'
 import type { JobTable } from './job-table.js'
 import type { ReadyQueue } from './ready-queue.js'
 import type { BossSettings } from './settings.js'
@@ -68,6 +70,8 @@ export interface TermDeps {
   settings: BossSettings
   /** Operators' limit overrides (README "Limits"); absent: only what modules declare. */
   limits?: LimitsSource | undefined
+  /** Where rate windows are kept across boss changes (rate-ledger.ts); absent: in memory only. */
+  rates?: RateLedgerPort | undefined
   /** Prometheus metrics (METRICS_PORT); absent: nothing is counted. */
   metrics?: BossMetrics | undefined
   logger: Logger
@@ -84,6 +88,8 @@ export interface TermContext {
   readonly queue: ReadyQueue
   /** Flow limits: running counts and rate windows per function and key. */
   readonly gate: FlowGate
+  /** The rate windows made durable before the dispatches that moved them are sent. */
+  readonly rates: RateLedger
   readonly door: Door
   state(): TermState
   /** Loading or active: the term dispatches, writes and answers. */

@@ -20,6 +20,7 @@ import { FinalIndexer } from './final-indexer.js'
 import { Fleet } from './fleet.js'
 import { FlowGate } from './flow-gate.js'
 import { FlowLimits } from './flow-limits.js'
+import { RateLedger } from './rate-ledger.js'
 import { JobTable, type Tracked } from './job-table.js'
 import { Liveness } from './liveness.js'
 import { ReadyQueue } from './ready-queue.js'
@@ -105,6 +106,13 @@ export class BossTerm {
       wake: () => this.dispatcher.wake(),
       acting: () => this.acting(),
     })
+    const rates = new RateLedger({
+      port: d.rates,
+      gate,
+      epoch: d.epoch,
+      log: this.log,
+      forgedUnlessFenced: (reason) => this.forgedUnlessFenced(reason),
+    })
     this.ctx = {
       deps: d,
       epoch: d.epoch,
@@ -114,6 +122,7 @@ export class BossTerm {
       fleet,
       queue,
       gate,
+      rates,
       door,
       state: () => this.current,
       acting: () => this.acting(),
@@ -184,7 +193,9 @@ export class BossTerm {
     const workers = await this.d.registry.getCapable(WORKER_SERVICE)
     if (this.stopped()) return
     this.liveness.follow(workers)
-    // Every stored limit is in force before the first dispatch (a failure to read them ends the term).
+    // Every stored limit is in force before the first dispatch (a failure to read them ends the term);
+    // a rate-limited function waits for the stored rate windows too, the others do not.
+    void this.ctx.rates.load(this.ending.signal, () => this.dispatcher.wake())
     const limitsRead = this.limits.start()
     limitsRead.catch(() => undefined) // awaited below, after the inventory
     await this.takeover.inventory()
