@@ -152,11 +152,13 @@ export class ClusterJobService implements JobService {
     return answers.map((job, i) => answers[repeatOf(i) ?? i] ?? job)
   }
 
-  async get(id: string): Promise<Job | null> {
+  /** The job (null: unknown); with `waitMs`, once it is final or that many ms passed (GET ?wait). */
+  async get(id: string, waitMs = 0): Promise<Job | null> {
     this.requireConnections(false)
     const store = new StoreDeadline()
-    const found = await store.call(this.d.store.get(id), 'read')
-    if (!found) return null
+    const read = await store.call(this.d.store.get(id), 'read')
+    if (!read) return null
+    const found = waitMs > 0 && !isFinal(read.state) ? (await this.answer(read, waitMs, store)).job : read
     const job = isFinal(found.state)
       ? toPublic(found)
       : await withLiveProgress(toPublic(found), (j) => this.d.store.live(j), store)

@@ -312,23 +312,31 @@ export const JobIdParamsSchema = Type.Object(
   { additionalProperties: false },
 )
 
-/** POST /jobs querystring; `maxWaitMs` is API_MAX_WAIT_MS. */
-export function submitQuerySchema(maxWaitMs: number) {
+/** A querystring of `?wait=<ms>` alone, bounded by `maxWaitMs` (API_MAX_WAIT_MS). */
+function waitQuerySchema(maxWaitMs: number, what: string) {
   return Type.Object(
     {
       wait: Type.Optional(
-        Type.Integer({
-          minimum: 0,
-          maximum: maxWaitMs,
-          description:
-            `hold the request until the job ends or this many ms pass (at most ${maxWaitMs}): ` +
-            '200 with the finished job, else 202',
-        }),
+        Type.Integer({ minimum: 0, maximum: maxWaitMs, description: `${what} (at most ${maxWaitMs})` }),
       ),
     },
     { additionalProperties: false },
   )
 }
+
+/** GET /jobs/:id querystring (a long poll). */
+export const readQuerySchema = (maxWaitMs: number) =>
+  waitQuerySchema(
+    maxWaitMs,
+    'answer once the job is final or this many ms passed; either way 200 with the job as it is then',
+  )
+
+/** POST /jobs querystring. */
+export const submitQuerySchema = (maxWaitMs: number) =>
+  waitQuerySchema(
+    maxWaitMs,
+    'hold the request until the job ends or this many ms pass: 200 with the finished job, else 202',
+  )
 
 export const ListQuerySchema = Type.Object(
   {

@@ -120,8 +120,8 @@ export interface JobService {
    * whose `details` is `{ index }`.
    */
   submitBatch(specs: JobSpec[]): Promise<Job[]>
-  /** The job, or null when unknown (→ 404). */
-  get(id: string): Promise<Job | null>
+  /** The job, or null when unknown (→ 404); with `waitMs`, answered once it is final or that many ms passed. */
+  get(id: string, waitMs?: number): Promise<Job | null>
   /** The job's kept log lines (none when it never logged), or null when the job is unknown (→ 404). */
   logs(id: string): Promise<JobLogs | null>
   /**

@@ -9,7 +9,8 @@
 import { startNats, startZooKeeper } from '../test/helpers/servers.js'
 import { openCluster, type BenchCluster, type ClusterSettings, type Nats } from './e2e/cluster.js'
 import { throughputBatch, throughputSingle, type ThroughputResult } from './e2e/throughput.js'
-import { machineInfo, median, progress, summarize, type Row } from './lib/report.js'
+import { machineInfo, progress, summarize, type Row } from './lib/report.js'
+import { alternateSides, medianRatio, sideValues } from './lib/sides.js'
 import type { BenchOutcome } from './runtime.js'
 
 export interface LimitsBenchOptions {
@@ -89,39 +90,32 @@ export async function limitsBench(opts: LimitsBenchOptions = {}): Promise<BenchO
   const zk = await startZooKeeper({ tickTime: 100 })
   let nats: Nats | undefined
   const records: SideRecord[] = []
-  const sides = Object.keys(SIDES) as Side[]
   try {
     nats = await startNats()
-    for (let run = 1; run <= runs; run++) {
-      // Rotate which side goes first.
-      const order = sides.map((_, i) => sides[(i + run - 1) % sides.length]!)
-      for (const side of order) {
-        const rec: SideRecord = { run, side, machine: machineInfo(), errors: [] }
-        records.push(rec)
-        await measureSide(zk, nats, base, jobs, rec)
-      }
-    }
+    const started = nats
+    await alternateSides(
+      Object.keys(SIDES) as Side[],
+      runs,
+      (run, side): SideRecord => ({ run, side, machine: machineInfo(), errors: [] }),
+      (rec) => measureSide(zk, started, base, jobs, rec),
+      records,
+    )
   } finally {
     await nats?.close()
     await zk.close()
   }
-  const of = (side: Side, f: (r: SideRecord) => number | undefined) =>
-    records.filter((r) => r.side === side).map((r) => f(r) ?? Number.NaN)
   const rows: Row[] = []
   for (const [label, f] of [
     [`one by one (${jobs} noop, 64 in flight)`, (r: SideRecord) => r.single?.jobsPerSec],
     ['batches of 500', (r: SideRecord) => r.batch?.jobsPerSec],
   ] as const) {
-    const none = median(of('none', f).filter(Number.isFinite))
-    rows.push({ name: `${label}, no limits`, unit: 'jobs/s', summary: summarize(of('none', f)) })
+    const none = sideValues(records, 'none', f)
+    rows.push({ name: `${label}, no limits`, unit: 'jobs/s', summary: summarize(none) })
     for (const side of ['concurrency', 'rate'] as const) {
       const name = side === 'concurrency' ? 'concurrency 10,000' : 'concurrency 10,000 + rate 10,000 per 100 ms'
-      rows.push({ name: `  ${name}`, unit: 'jobs/s', summary: summarize(of(side, f)) })
-      rows.push({
-        name: '    / no limits (medians)',
-        unit: '×',
-        summary: summarize([median(of(side, f).filter(Number.isFinite)) / none]),
-      })
+      const values = sideValues(records, side, f)
+      rows.push({ name: `  ${name}`, unit: 'jobs/s', summary: summarize(values) })
+      rows.push({ name: '    / no limits (medians)', unit: '×', summary: summarize([medianRatio(values, none)]) })
     }
   }
   return { rows, data: { settings: { runs, jobs, ...base, limits: SIDES }, runs: records } }

@@ -9,7 +9,8 @@
 import { startNats, startZooKeeper, freePort } from '../test/helpers/servers.js'
 import { openCluster, type BenchCluster, type ClusterSettings, type Nats } from './e2e/cluster.js'
 import { throughputBatch, throughputSingle, type ThroughputResult } from './e2e/throughput.js'
-import { machineInfo, median, progress, summarize, type Row } from './lib/report.js'
+import { machineInfo, progress, summarize, type Row } from './lib/report.js'
+import { alternateSides, medianRatio, sideValues } from './lib/sides.js'
 import type { BenchOutcome } from './runtime.js'
 
 export interface MetricsBenchOptions {
@@ -123,27 +124,22 @@ export async function metricsBench(opts: MetricsBenchOptions = {}): Promise<Benc
   const records: SideRecord[] = []
   try {
     nats = await startNats()
-    for (let run = 1; run <= runs; run++) {
-      const order: Side[] = run % 2 === 1 ? ['off', 'on'] : ['on', 'off']
-      for (const side of order) {
-        const rec: SideRecord = { run, side, machine: machineInfo(), scrapes: 0, scrapeFailures: 0, errors: [] }
-        records.push(rec)
-        await measureSide(zk, nats, base, jobs, rec)
-      }
-    }
+    const started = nats
+    await alternateSides(
+      ['off', 'on'] as const,
+      runs,
+      (run, side): SideRecord => ({ run, side, machine: machineInfo(), scrapes: 0, scrapeFailures: 0, errors: [] }),
+      (rec) => measureSide(zk, started, base, jobs, rec),
+      records,
+    )
   } finally {
     await nats?.close()
     await zk.close()
   }
-  const of = (side: Side, f: (r: SideRecord) => number | undefined) =>
-    records.filter((r) => r.side === side).map((r) => f(r) ?? Number.NaN)
+  const of = (side: Side, f: (r: SideRecord) => number | undefined) => sideValues(records, side, f)
   const single = (r: SideRecord) => r.single?.jobsPerSec
   const batch = (r: SideRecord) => r.batch?.jobsPerSec
-  const ratio = (f: (r: SideRecord) => number | undefined) => {
-    const on = median(of('on', f).filter(Number.isFinite))
-    const off = median(of('off', f).filter(Number.isFinite))
-    return summarize([on / off])
-  }
+  const ratio = (f: (r: SideRecord) => number | undefined) => summarize([medianRatio(of('on', f), of('off', f))])
   const rows: Row[] = [
     {
       name: `one by one, metrics off (${jobs} noop, 64 in flight)`,

@@ -12,11 +12,30 @@
  *   (cancel), a submit whose every job carries an `idempotencyKey`, a retry with a `requestId`.
  * Anything else is thrown at once as a BosunApiError subclass (client/http-errors.ts).
  */
-import type { publicJob, JobSpec, JobState } from '../jobs/model.js'
-import type { ClusterEvent, ClusterEventType } from '../runner/events/model.js'
-import type { LiveLine } from '../jobs/live.js'
-import { apiError, BosunClientError, BosunNetworkError, BosunNotFoundError, BosunTimeoutError } from './http-errors.js'
+import type { JobSpec, JobState } from '../jobs/model.js'
+import type { ClusterEvent } from '../runner/events/model.js'
+import type {
+  BosunOptions,
+  EventsOptions,
+  Job,
+  JobLogs,
+  JobPage,
+  ListQuery,
+  RetryManyQuery,
+  RetryOptions,
+  SubmitOptions,
+  WaitOptions,
+} from './types.js'
+import {
+  apiError,
+  BosunApiError,
+  BosunClientError,
+  BosunNetworkError,
+  BosunNotFoundError,
+  BosunTimeoutError,
+} from './http-errors.js'
 import { readSse, SseParser } from './sse.js'
+import { backoff, either, sleep } from './timing.js'
 
 export {
   BosunApiError,
@@ -31,87 +50,7 @@ export {
   BosunValidationError,
   type ApiErrorCode,
 } from './http-errors.js'
-export type { ClusterEvent, ClusterEventType, JobState }
-export type JobLogLine = LiveLine
-
-/** GET /jobs/:id/logs: the job's kept ctx.log lines across attempts, oldest first. */
-export interface JobLogs {
-  jobId: string
-  lines: JobLogLine[]
-  /** Earlier lines were dropped (the API's JOB_LOG_MAX_LINES / JOB_LOG_MAX_BYTES). */
-  truncated: boolean
-}
-
-type PublicJob = ReturnType<typeof publicJob>
-
-/** A job as the API answers it, its payload typed `P` and its result `R`. */
-export type Job<P = unknown, R = unknown> = Omit<PublicJob, 'payload' | 'result'> & { payload: P; result?: R }
-
-export interface BosunOptions {
-  /** The API's base URL, e.g. http://127.0.0.1:3000. */
-  url: string
-  /** Sent as `Authorization: Bearer <token>`. */
-  token?: string
-  /** Retries of a 429 / 503 / network error where safe (see the file header). @defaultValue 3 */
-  maxRetries?: number
-  /** A `Retry-After` longer than this is not waited for: the error is thrown. @defaultValue 30000 */
-  maxRetryDelayMs?: number
-  /** Per-request timeout (plus `waitMs` for a submit that waits). @defaultValue 30000 */
-  requestTimeoutMs?: number
-}
-
-/** A job spec's options (jobs/model.ts JobSpec, without function and payload), and `waitMs`. */
-export type SubmitOptions = Omit<JobSpec, 'function' | 'payload'> & {
-  /** Hold the request until the job ends or this many ms pass (`?wait=`): the job as it then stands. */
-  waitMs?: number
-}
-
-export interface ListQuery {
-  state?: JobState
-  function?: string
-  /** Page size (≤ 1,000; the API's default 100). */
-  limit?: number
-  /** Start from this cursor (the `next` of an earlier page). */
-  cursor?: string
-}
-
-export interface JobPage<P = unknown, R = unknown> {
-  jobs: Job<P, R>[]
-  next?: string
-}
-
-export interface RetryOptions {
-  /** Attempts of the new run (1–100); default the job's own. */
-  maxAttempts?: number
-  /** Makes the retry idempotent: a repeat is answered as the first (and is retried by the client). */
-  requestId?: string
-}
-
-export interface RetryManyQuery extends RetryOptions {
-  state: 'failed' | 'cancelled'
-  function?: string
-  /** ISO time: only jobs finished before it. */
-  before?: string
-  /** ≤ 1,000; the API's default 100. */
-  limit?: number
-}
-
-export interface WaitOptions {
-  /** Reject with BosunTimeoutError after this long. */
-  timeoutMs: number
-  /** First poll interval, growing ×1.5 up to 2 s. @defaultValue 100 */
-  pollMs?: number
-  signal?: AbortSignal
-}
-
-export interface EventsOptions {
-  /** Only these types (filtered by the client: the stream carries all). */
-  types?: readonly ClusterEventType[]
-  /** Resume after this event id (events after it that are still retained); default: new events only. */
-  lastEventId?: string
-  /** Ends the iteration (and releases the connection). */
-  signal?: AbortSignal
-}
+export type * from './types.js'
 
 interface Call {
   method: 'GET' | 'POST' | 'DELETE'
@@ -122,27 +61,17 @@ interface Call {
   /** A submit: 503 NO_BOSS / UNAVAILABLE were answered before anything was written. */
   submit?: boolean
   timeoutMs?: number
+  /** The caller's: aborts the request too. */
+  signal?: AbortSignal | undefined
 }
+
+/** Longest wait of one long poll of `wait()` (the API's default API_MAX_WAIT_MS is 60 s). */
+const LONG_POLL_MS = 20_000
+/** A long poll answered this much before its wait ran out, with the job not final, was not held. */
+const EARLY_MS = 50
 
 const SUBMIT_NOT_APPLIED: ReadonlySet<string> = new Set(['BOSUN_ERR_NO_BOSS', 'BOSUN_ERR_UNAVAILABLE'])
 const FINAL: ReadonlySet<string> = new Set(['succeeded', 'failed', 'cancelled'])
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason as Error)
-    const onAbort = () => {
-      clearTimeout(timer)
-      reject(signal?.reason as Error)
-    }
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort)
-      resolve()
-    }, ms)
-    signal?.addEventListener('abort', onAbort, { once: true })
-  })
-
-/** Backoff without a Retry-After: 200 ms, 400 ms, 800 ms … up to 5 s, with jitter. */
-const backoff = (attempt: number) => Math.min(5000, 200 * 2 ** attempt) * (0.5 + Math.random() / 2)
 
 const enc = encodeURIComponent
 
@@ -253,20 +182,38 @@ export class Bosun {
 
   /**
    * The job once it is final (succeeded, failed or cancelled — a failed job resolves, it does not
-   * reject). Polls GET /jobs/:id, every `pollMs` growing to 2 s; BosunTimeoutError after `timeoutMs`,
-   * BosunNotFoundError for an unknown job.
+   * reject). Long polls GET /jobs/:id?wait (up to 20 s a request), so it resolves as the job ends; an
+   * API that refuses the wait (an older one, or a lower API_MAX_WAIT_MS) is polled instead, every
+   * `pollMs` growing to 2 s. BosunTimeoutError after `timeoutMs`, BosunNotFoundError for an unknown job.
    */
   async wait<P = unknown, R = unknown>(id: string, opts: WaitOptions): Promise<Job<P, R>> {
     const deadline = Date.now() + opts.timeoutMs
+    let longPoll = true
     let every = opts.pollMs ?? 100
     for (;;) {
       opts.signal?.throwIfAborted()
-      const job = await this.call<Job<P, R>>({ method: 'GET', path: `/jobs/${enc(id)}`, repeatable: true })
+      const waitMs = longPoll ? Math.max(0, Math.min(deadline - Date.now(), LONG_POLL_MS)) : 0
+      const path = `/jobs/${enc(id)}${waitMs > 0 ? `?wait=${waitMs}` : ''}`
+      let job: Job<P, R>
+      const asked = Date.now()
+      try {
+        const timeoutMs = this.requestTimeoutMs + waitMs
+        job = await this.call<Job<P, R>>({ method: 'GET', path, repeatable: true, timeoutMs, signal: opts.signal })
+      } catch (err) {
+        if (waitMs > 0 && err instanceof BosunApiError && err.status === 400) {
+          longPoll = false
+          continue
+        }
+        throw err
+      }
       if (FINAL.has(job.state)) return job
       const left = deadline - Date.now()
       if (left <= 0) {
         throw new BosunTimeoutError(`job ${id} is still ${job.state} after ${opts.timeoutMs} ms`, job)
       }
+      // A long poll held until its wait ran out asks again at once; one answered early (a proxy or a
+      // server that does not hold it) is spaced like a poll, so it never spins.
+      if (longPoll && Date.now() - asked >= waitMs - EARLY_MS) continue
       await sleep(Math.min(every, left), opts.signal)
       every = Math.min(2000, every * 1.5)
     }
@@ -350,21 +297,25 @@ export class Bosun {
     for (let attempt = 0; ; attempt++) {
       let res: Response
       let text: string
+      const link = either(AbortSignal.timeout(c.timeoutMs ?? this.requestTimeoutMs), c.signal)
       try {
         res = await fetch(this.base + c.path, {
           method: c.method,
           headers,
           body: c.body === undefined ? null : JSON.stringify(c.body),
-          signal: AbortSignal.timeout(c.timeoutMs ?? this.requestTimeoutMs),
+          signal: link.signal,
         })
         text = await res.text()
       } catch (err) {
+        c.signal?.throwIfAborted()
         const e = this.networkError(c.method, c.path, err)
         if ((c.repeatable || !e.maybeSent) && attempt < this.maxRetries) {
           await sleep(backoff(attempt))
           continue
         }
         throw e
+      } finally {
+        link.done()
       }
       if (res.ok) {
         try {

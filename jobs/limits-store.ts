@@ -5,9 +5,9 @@
  * applies a change before its next dispatch and reads them all before its first. Values are read
  * back through jobs/limits.ts's parser: garbage is dropped with a warning.
  */
-import { Kvm, type KV, type KvEntry } from '@nats-io/kv'
+import type { KV, KvEntry } from '@nats-io/kv'
 import type { NatsConnection } from '@nats-io/transport-node'
-import { untilStoreAnswers } from './store-codec.js'
+import { openKvBucket } from './kv-bucket.js'
 import type { Logger } from '../runner/logger.js'
 import { parseLimitsOverride, type LimitsOverride } from './limits.js'
 import { FUNCTION_NAME_PATTERN } from './model.js'
@@ -38,10 +38,11 @@ export class LimitsStore implements LimitsSource {
 
   /** Create the bucket (first start) or bind to it, retrying while JetStream is briefly unavailable. */
   static async open(o: { nc: NatsConnection; cluster: string; replicas?: number; logger: Logger; timeoutMs?: number }) {
-    const kv = await untilStoreAnswers(
-      () => new Kvm(o.nc).create(limitsBucket(o.cluster), { history: 1, replicas: o.replicas ?? 1 }),
-      Date.now() + (o.timeoutMs ?? 30_000),
-      'cannot open the limits store',
+    const kv = await openKvBucket(
+      o.nc,
+      limitsBucket(o.cluster),
+      { history: 1, replicas: o.replicas ?? 1 },
+      { what: 'cannot open the limits store', timeoutMs: o.timeoutMs ?? 30_000 },
     )
     return new LimitsStore(kv, o.logger.child({ component: 'limits-store' }))
   }

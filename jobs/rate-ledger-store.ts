@@ -8,13 +8,14 @@
  * write never overwrites a newer one's. Garbage is dropped with a warning.
  */
 import { createHash } from 'node:crypto'
-import { Kvm, type KV, type KvEntry } from '@nats-io/kv'
+import type { KV, KvEntry } from '@nats-io/kv'
 import type { NatsConnection } from '@nats-io/transport-node'
 import type { Logger } from '../runner/logger.js'
 import { isObject } from './parse.js'
 import { MAX_RATE_MAX, MAX_RATE_WINDOW_MS } from './limits.js'
 import { FUNCTION_NAME_PATTERN } from './model.js'
-import { isWrongLastSequence, untilStoreAnswers } from './store-codec.js'
+import { isWrongLastSequence } from './store-codec.js'
+import { openKvBucket } from './kv-bucket.js'
 
 export function ratesBucket(cluster: string): string {
   return `bosun_${cluster}_rates`
@@ -110,15 +111,11 @@ export class RateLedgerStore implements RateLedgerPort {
 
   /** Create the bucket (first start) or bind to it, retrying while JetStream is briefly unavailable. */
   static async open(o: { nc: NatsConnection; cluster: string; replicas?: number; logger: Logger; timeoutMs?: number }) {
-    const kv = await untilStoreAnswers(
-      () =>
-        new Kvm(o.nc).create(ratesBucket(o.cluster), {
-          history: 1,
-          replicas: o.replicas ?? 1,
-          ttl: MAX_RATE_WINDOW_MS + 60_000,
-        }),
-      Date.now() + (o.timeoutMs ?? 30_000),
-      'cannot open the rate windows store',
+    const kv = await openKvBucket(
+      o.nc,
+      ratesBucket(o.cluster),
+      { history: 1, replicas: o.replicas ?? 1, ttl: MAX_RATE_WINDOW_MS + 60_000 },
+      { what: 'cannot open the rate windows store', timeoutMs: o.timeoutMs ?? 30_000 },
     )
     return new RateLedgerStore(kv, o.logger.child({ component: 'rate-ledger' }))
   }

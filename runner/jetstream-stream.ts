@@ -10,6 +10,15 @@ import type { Logger } from './logger.js'
 
 export type StreamSpec = Partial<StreamConfig> & { name: string }
 
+/**
+ * A stream add refused because a concurrent first start created it meanwhile: nats-server answers
+ * "already in use" or, racing on the subjects, "subjects overlap with an existing stream" (also
+ * what a stream of another name owning the subjects gets, so callers check the stream exists).
+ */
+export function isCreatedConcurrently(err: unknown): boolean {
+  return /already in use|subjects overlap/i.test((err as Error)?.message ?? '')
+}
+
 export async function ensureStream(jsm: JetStreamManager, cfg: StreamSpec, log: Logger, apply: boolean): Promise<void> {
   let info
   try {
@@ -21,9 +30,7 @@ export async function ensureStream(jsm: JetStreamManager, cfg: StreamSpec, log: 
       log.info({ stream: cfg.name, replicas: cfg.num_replicas }, 'stream created')
       return
     } catch (addErr) {
-      // A concurrent first start created it: nats-server answers "already in use" or, racing on the
-      // subjects, "subjects overlap with an existing stream" — either way the stream now exists.
-      if (!/already in use|subjects overlap/i.test((addErr as Error).message)) throw addErr
+      if (!isCreatedConcurrently(addErr)) throw addErr
       info = await jsm.streams.info(cfg.name).catch(() => {
         throw addErr // another stream owns these subjects
       })

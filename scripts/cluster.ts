@@ -234,6 +234,7 @@ class LocalCluster {
     const r = await waitReady({
       apiUrls: this.apiUrls,
       expectBoss: workers > 0,
+      expectJobWorker: workers > 1,
       timeoutMs: this.s.readyTimeoutMs,
       signal: this.aborter.signal,
       token,

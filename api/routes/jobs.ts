@@ -20,6 +20,7 @@ import {
   JobSchema,
   JobSpecSchema,
   ListQuerySchema,
+  readQuerySchema,
   submitQuerySchema,
 } from '../schemas.js'
 import { JOB_ID_PATTERN, type JobQuery, type JobService } from '../service.js'
@@ -118,11 +119,15 @@ export const jobRoutes: FastifyPluginAsyncTypebox<JobRoutesOptions> = async (app
         tags,
         ...sec,
         summary: 'Read a job',
+        description:
+          'With `?wait=<ms>` (a long poll) the answer waits until the job is final or ms pass; ' +
+          'it is 200 with the job as it is then either way.',
         params: JobIdParamsSchema,
+        querystring: readQuerySchema(maxWaitMs),
         response: { 200: JobSchema, ...errorResponses(400, 401, 404, 503) },
       },
     },
-    async (request) => publicJob(await lookup(request.params.id, (id) => service.get(id))),
+    async (request) => publicJob(await lookup(request.params.id, (id) => service.get(id, request.query.wait ?? 0))),
   )
 
   app.get(

@@ -6,10 +6,10 @@
  * updates compare-and-set on the revision read, so two API processes cannot overwrite each other.
  * Values are read back through model.ts's parsers: garbage is dropped with a warning.
  */
-import { Kvm, type KV, type KvEntry } from '@nats-io/kv'
+import type { KV, KvEntry } from '@nats-io/kv'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { errors } from '../../runner/errors.js'
-import { untilStoreAnswers } from '../store-codec.js'
+import { openKvBucket } from '../kv-bucket.js'
 import type { Logger } from '../../runner/logger.js'
 import { parseFiredMark, parseSchedule, type FiredMark, type Schedule } from './model.js'
 
@@ -40,10 +40,11 @@ export class ScheduleStore {
    * (a restarting server, a cluster electing its meta leader) for up to `timeoutMs`.
    */
   static async open(o: { nc: NatsConnection; cluster: string; replicas?: number; logger: Logger; timeoutMs?: number }) {
-    const kv = await untilStoreAnswers(
-      () => new Kvm(o.nc).create(scheduleBucket(o.cluster), { history: 1, replicas: o.replicas ?? 1 }),
-      Date.now() + (o.timeoutMs ?? 30_000),
-      'cannot open the schedule store',
+    const kv = await openKvBucket(
+      o.nc,
+      scheduleBucket(o.cluster),
+      { history: 1, replicas: o.replicas ?? 1 },
+      { what: 'cannot open the schedule store', timeoutMs: o.timeoutMs ?? 30_000 },
     )
     return new ScheduleStore(kv, o.logger.child({ component: 'schedule-store' }))
   }

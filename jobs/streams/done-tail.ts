@@ -7,7 +7,7 @@ import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream'
 import { errors } from '../../runner/errors.js'
 import type { Logger } from '../../runner/logger.js'
 import type { Job } from '../model.js'
-import { StreamFollower } from './follow.js'
+import { scanStream } from './follow.js'
 import { parseJobId, type StreamNames, type Subjects } from './layout.js'
 import { decodeDone, type ReopenedRecord } from './reopened.js'
 
@@ -33,14 +33,13 @@ export async function readDoneTail(
   // Nothing written since: no consumer needed (the common case after a quiet handover).
   const last = (await d.jsm.streams.info(d.streams.done)).state.last_seq
   if (last <= after) return { finals, reopened, lastSeq: after }
-  return new Promise((resolve, reject) => {
-    const scan = new StreamFollower({
+  const end = await scanStream(
+    {
       js: d.js,
       jsm: d.jsm,
       stream: d.streams.done,
       filter: d.subjects.allDone,
       log: d.log,
-      once: true,
       fromSeq: after + 1,
       onMessage: (m) => {
         const id = m.subject.slice(m.subject.lastIndexOf('.') + 1)
@@ -53,17 +52,9 @@ export async function readDoneTail(
             'skipping garbage in the job store',
           )
       },
-      onInitialDone: () => undefined,
-      onError: reject,
-    })
-    const abort = () => {
-      void scan.stop()
-      reject(errors.NOT_LEADER('the boss term ended during the read'))
-    }
-    signal?.addEventListener('abort', abort, { once: true })
-    void scan.finished().then(() => {
-      signal?.removeEventListener('abort', abort)
-      resolve({ finals, reopened, lastSeq: Math.max(after, scan.initialTarget) })
-    }, reject)
-  })
+    },
+    signal,
+    () => errors.NOT_LEADER('the boss term ended during the read'),
+  )
+  return { finals, reopened, lastSeq: Math.max(after, end) }
 }

@@ -209,3 +209,28 @@ export class StreamFollower {
     }
   }
 }
+
+/**
+ * Reads a stream once (a follower with `once`): every message through the filter from the start
+ * given, up to the stream's end when the read began; resolves with that end (the scan's
+ * `initialTarget`). Rejects when the follow fails for good, or with `aborted()` when `signal` aborts
+ * (the scan is stopped then).
+ */
+export function scanStream(
+  o: Omit<FollowOptions, 'once' | 'onInitialDone' | 'onError'>,
+  signal: AbortSignal | undefined,
+  aborted: () => Error,
+): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const scan = new StreamFollower({ ...o, once: true, onInitialDone: () => undefined, onError: reject })
+    const abort = () => {
+      void scan.stop()
+      reject(aborted())
+    }
+    signal?.addEventListener('abort', abort, { once: true })
+    void scan.finished().then(() => {
+      signal?.removeEventListener('abort', abort)
+      resolve(scan.initialTarget)
+    }, reject)
+  })
+}

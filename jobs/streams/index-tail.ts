@@ -7,7 +7,7 @@
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream'
 import { errors } from '../../runner/errors.js'
 import type { Logger } from '../../runner/logger.js'
-import { StreamFollower } from './follow.js'
+import { scanStream } from './follow.js'
 import type { StreamNames, Subjects } from './layout.js'
 import { decodeIndex } from './records.js'
 
@@ -23,31 +23,22 @@ export async function readIndexedSince(
 ): Promise<Set<string>> {
   const entries = new Set<string>()
   const stream = d.streams.index
-  return new Promise((resolve, reject) => {
-    const scan = new StreamFollower({
+  await scanStream(
+    {
       js: d.js,
       jsm: d.jsm,
       stream,
       filter: d.subjects.index('*', '*'),
       log: d.log,
-      once: true,
       fromTime: sinceMs,
       onMessage: (m) => {
         const rec = decodeIndex(m.data)
         if (rec) for (const e of rec.ids) entries.add(e)
         else d.log.warn({ stream, seq: m.info.streamSequence }, 'skipping garbage in the job store')
       },
-      onInitialDone: () => undefined,
-      onError: reject,
-    })
-    const abort = () => {
-      void scan.stop()
-      reject(errors.NOT_LEADER('the boss term ended during the read'))
-    }
-    signal?.addEventListener('abort', abort, { once: true })
-    void scan.finished().then(() => {
-      signal?.removeEventListener('abort', abort)
-      resolve(entries)
-    }, reject)
-  })
+    },
+    signal,
+    () => errors.NOT_LEADER('the boss term ended during the read'),
+  )
+  return entries
 }

@@ -1,6 +1,8 @@
 /**
- * Cluster readiness as a user sees it: every API instance answers `GET /readyz` with 200 and
- * `GET /cluster` names a boss.
+ * Cluster readiness as a user sees it: every API instance answers `GET /readyz` with 200,
+ * `GET /cluster` names a boss and, when the formation has a worker besides the boss, lists a worker
+ * that runs jobs (else the curl example printed at "ready" could meet a 404: no worker advertises
+ * the function).
  */
 
 /** The `GET /cluster` answer, as far as the launcher cares. */
@@ -14,6 +16,8 @@ export interface ReadinessOptions {
   readonly apiUrls: readonly string[]
   /** Wait for a boss too (false when there are no workers). */
   readonly expectBoss: boolean
+  /** Wait for a worker that runs jobs too (the formation has two workers or more). */
+  readonly expectJobWorker?: boolean
   readonly timeoutMs: number
   /** Stop waiting early (shutdown requested). */
   readonly signal?: AbortSignal
@@ -41,6 +45,7 @@ export async function probe(
   apiUrls: readonly string[],
   expectBoss: boolean,
   token?: string,
+  expectJobWorker = false,
 ): Promise<{ missing?: string; cluster?: ClusterView }> {
   for (const url of apiUrls) {
     const r = await getJson(`${url}/readyz`, token).catch((err: Error) => ({ status: 0, body: err.message }))
@@ -51,6 +56,9 @@ export async function probe(
   const r = await getJson(`${apiUrls[0]}/cluster`, token).catch(() => undefined)
   const cluster = r?.status === 200 ? (r.body as ClusterView) : undefined
   if (!cluster?.boss) return { missing: 'a boss in GET /cluster' }
+  const bossId = cluster.boss.id
+  const hasJobWorker = Array.isArray(cluster.workers) && cluster.workers.some((w) => w?.id !== bossId)
+  if (expectJobWorker && !hasJobWorker) return { missing: 'a worker besides the boss in GET /cluster' }
   return { cluster }
 }
 
@@ -59,7 +67,7 @@ export async function waitReady(opts: ReadinessOptions): Promise<Readiness> {
   const deadline = Date.now() + opts.timeoutMs
   let missing = 'the first probe'
   while (Date.now() < deadline && !opts.signal?.aborted) {
-    const r = await probe(opts.apiUrls, opts.expectBoss, opts.token)
+    const r = await probe(opts.apiUrls, opts.expectBoss, opts.token, opts.expectJobWorker)
     if (r.missing === undefined) return { ready: true, cluster: r.cluster }
     missing = r.missing
     await new Promise((res) => setTimeout(res, 250))

@@ -89,7 +89,7 @@ t.test('/docs/json lists every route with its methods, schemas and responses', a
   t.same(doc.paths['/jobs']?.get?.parameters?.map((p) => p.name).sort(), ['cursor', 'function', 'limit', 'state'])
   t.same(
     doc.paths['/jobs/{id}']?.get?.parameters?.map((p) => `${p.in}:${p.name}`),
-    ['path:id'],
+    ['query:wait', 'path:id'],
   )
   t.ok(doc.paths['/jobs/batch']?.post?.responses['202'])
   t.notOk(submit?.security, 'no security requirement when auth is off')

@@ -120,8 +120,12 @@ export class FakeJobService implements JobService {
     return this.jobs.has(id) ? { jobId: id, lines: [], truncated: false } : null
   }
 
-  async get(id: string): Promise<Job | null> {
+  /** The `waitMs` of each read that asked to wait (GET ?wait). */
+  readonly readWaits: number[] = []
+
+  async get(id: string, waitMs?: number): Promise<Job | null> {
     this.calls.get.push(id)
+    if (waitMs) this.readWaits.push(waitMs)
     this.check()
     return this.jobs.get(id) ?? null
   }

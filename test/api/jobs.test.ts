@@ -289,6 +289,19 @@ t.test('GET /jobs/:id: 200 with the job, 404 unknown', async (t) => {
   errorShape(long)
 })
 
+t.test('GET /jobs/:id?wait: a long poll bounded like POST ?wait; bad values are 400s', async (t) => {
+  const { inject, service } = await makeApp(t, { maxWaitMs: 5000 })
+  const job = service.seed({ function: 'echo', state: 'running' })
+  const res = await inject({ method: 'GET', url: `/jobs/${job.id}?wait=1500` })
+  t.equal(res.statusCode, 200, 'a read is 200 whether or not the job finished')
+  t.equal(res.json().state, 'running')
+  t.same(service.readWaits, [1500], 'the wait reaches the service')
+  for (const bad of ['5001', '-1', '1.5', 'soon', ''])
+    t.equal((await inject({ method: 'GET', url: `/jobs/${job.id}?wait=${bad}` })).statusCode, 400, `wait=${bad}`)
+  t.equal((await inject({ method: 'GET', url: `/jobs/${job.id}?other=1` })).statusCode, 400, 'unknown parameter')
+  t.same(service.readWaits, [1500], 'no bad read reached the service')
+})
+
 t.test('GET /jobs: filters and limit passed to the service, newest first', async (t) => {
   const { inject, service } = await makeApp(t)
   const a = service.seed({ function: 'echo' })

@@ -2,7 +2,8 @@
  * The typed HTTP client (client/http.ts) against a local http.createServer with canned answers (no
  * cluster): API errors map to their classes with code and details; 429/503 are retried after
  * Retry-After, at most maxRetries times, and only where safe; the bearer token is sent; list() follows
- * cursors; wait() polls to a final state or times out; the SSE parser and events() (reconnect with
+ * cursors; wait() long polls (?wait) to a final state, polls an API that refuses or does not hold the
+ * wait, times out, and stops on abort; the SSE parser and events() (reconnect with
  * Last-Event-ID, type filter, stop on break and on abort).
  */
 import t from 'tap'
@@ -202,10 +203,10 @@ t.test('list() follows next cursors; pages() yields the pages', async (t) => {
   t.equal(seen.length, 1)
 })
 
-t.test('wait() polls until the job is final; times out with BosunTimeoutError', async (t) => {
+t.test('wait() against an API that does not hold the wait: polled until final; times out', async (t) => {
   let polls = 0
   const { url } = await fake((req, res) => {
-    if (req.url === '/jobs/slow') return json(res, 200, job('slow', 'running'))
+    if (req.url.startsWith('/jobs/slow')) return json(res, 200, job('slow', 'running'))
     polls++
     json(res, 200, job('j', polls < 3 ? 'running' : 'succeeded', { result: { n: 2 } }))
   })
@@ -220,6 +221,47 @@ t.test('wait() polls until the job is final; times out with BosunTimeoutError', 
   t.match(err, { job: { id: 'slow', state: 'running' } })
   const took = Date.now() - t0
   t.ok(took >= 300 && took < 1500, `rejected after ${took} ms`)
+})
+
+t.test('wait() long polls: the request is held until the job ends', async (t) => {
+  let finishAt = Infinity
+  const { url, seen } = await fake((req, res) => {
+    const wait = Number(new URL(req.url, 'http://x').searchParams.get('wait') ?? 0)
+    // Decided when the request arrives: a timer may fire a millisecond before Date.now() reaches
+    // finishAt (libuv times from the loop's cached clock), so it must not re-check the time.
+    const now = Date.now()
+    const ends = finishAt <= now + wait
+    const answer = () => json(res, 200, job('j', ends ? 'succeeded' : 'running'))
+    setTimeout(answer, Math.max(0, Math.min(now + wait, finishAt) - now))
+  })
+  const c = new Bosun({ url })
+  finishAt = Date.now() + 400
+  const done = await c.wait('j', { timeoutMs: 10_000 })
+  t.equal(done.state, 'succeeded')
+  t.ok(Date.now() - finishAt < 300, `resolved ${Date.now() - finishAt} ms after the job ended`)
+  t.equal(seen.length, 1, 'one request, held by the API')
+  t.match(seen[0]!.url, /^\/jobs\/j\?wait=\d+$/)
+  t.ok(Number(seen[0]!.url.split('=')[1]) <= 10_000, 'the wait is within the timeout')
+})
+
+t.test('wait() falls back to polling when the API refuses the wait; stops on abort', async (t) => {
+  let polls = 0
+  const { url, seen } = await fake((req, res) => {
+    if (req.url.includes('?')) return json(res, 400, apiErr('BOSUN_ERR_VALIDATION', 400))
+    polls++
+    json(res, 200, job('j', polls < 3 ? 'running' : 'succeeded'))
+  })
+  const c = new Bosun({ url })
+  t.equal((await c.wait('j', { timeoutMs: 5000, pollMs: 20 })).state, 'succeeded')
+  t.equal(seen.filter((s) => s.url.includes('?')).length, 1, 'the wait was asked for once')
+  t.equal(polls, 3)
+
+  const held = await fake(() => undefined) // never answers
+  const ctl = new AbortController()
+  setTimeout(() => ctl.abort(new Error('stop')), 200)
+  const t0 = Date.now()
+  await t.rejects(new Bosun({ url: held.url }).wait('j', { timeoutMs: 60_000, signal: ctl.signal }), /stop/)
+  t.ok(Date.now() - t0 < 2000, `a long poll in flight stopped ${Date.now() - t0} ms after the abort`)
 })
 
 t.test('the SSE parser: multi-line data, ids, comments, retry, CRLF/CR, chunks split anywhere', async (t) => {

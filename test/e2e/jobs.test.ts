@@ -89,6 +89,21 @@ t.test('?wait answers 200 with the finished job, 202 when it is not done in time
   t.notOk(['succeeded', 'failed', 'cancelled'].includes(slow.body.state))
 })
 
+t.test('GET /jobs/:id?wait holds the read until the job ends, else answers as it is when the wait ends', async (t) => {
+  const sleeping = await cluster.post('/jobs', { function: 'sleep', payload: { ms: 1000 } })
+  t.equal(sleeping.status, 202)
+  const t0 = Date.now()
+  const early = await cluster.get(`/jobs/${sleeping.body.id}?wait=100`)
+  t.equal(early.status, 200)
+  t.ok(['queued', 'running'].includes(early.body.state), `as it is after 100 ms: ${early.body.state}`)
+  const ended = await cluster.get(`/jobs/${sleeping.body.id}?wait=20000`)
+  const took = Date.now() - t0
+  t.equal(ended.status, 200)
+  t.equal(ended.body.state, 'succeeded', 'answered with the final job')
+  t.ok(took >= 900 && took < 10_000, `answered ${took} ms after submit: when the 1 s job ended, not after the wait`)
+  t.equal((await cluster.get(`/jobs/${sleeping.body.id}?wait=abc`)).status, 400)
+})
+
 t.test('bad input: 404 unknown function and job, 400 schema and JSON', async (t) => {
   const unknownFn = await cluster.post('/jobs', { function: 'nope' })
   t.equal(unknownFn.status, 404)

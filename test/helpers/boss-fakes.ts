@@ -430,6 +430,12 @@ export class FakeWorker {
   /** Every job id it was asked to start, in order (a second start of an id is a run twice). */
   readonly starts: string[] = []
   readonly running = new Map<string, { attempt: number; epoch: number; startedAt: string; run?: number }>()
+  /**
+   * When the boss started each job it took, as the dispatched record says (`startedAt`, the time
+   * the boss's flow gate counted): what rate-limit tests measure. `running`'s `startedAt` is when
+   * this fake received it, later by however long the dispatch took.
+   */
+  readonly dispatchedAt = new Map<string, number>()
   /** Finished attempts the boss has not acknowledged. */
   readonly held = new Map<string, AttemptResult>()
   readonly aborted: string[] = []
@@ -472,6 +478,7 @@ export class FakeWorker {
             if (this.running.has(j.id) || this.held.has(j.id)) return { id: j.id, accepted: true }
             if (this.running.size >= this.capacity) return { id: j.id, accepted: false, reason: 'full' }
             this.starts.push(j.id)
+            this.dispatchedAt.set(j.id, Date.parse(j.startedAt!))
             this.running.set(j.id, {
               attempt: j.attempts,
               epoch: body.epoch,
@@ -652,8 +659,14 @@ export class MemoryRates implements RateLedgerPort {
     return [...this.windows.values()].filter((w) => (w.starts.at(-1) ?? 0) >= since)
   }
 
+  /** Writes wait for this (a slow store); `writesStarted` counts them as they begin. */
+  writeGate: Promise<void> | undefined
+  writesStarted = 0
+
   async write(rec: RateWindowRecord, revision: number): Promise<RateWriteResult> {
+    this.writesStarted++
     await tick()
+    if (this.writeGate) await this.writeGate
     const k = windowKey(rec.fn, rec.key)
     const had = this.windows.get(k)
     if ((had?.revision ?? 0) !== revision) return { ok: false, revision: had?.revision ?? 0, stored: had ?? null }

@@ -105,16 +105,17 @@ t.test('a failing background pass is retried with a doubling delay, reset by a s
   await waitFor(() => at.length === 6, { timeoutMs: 10_000, what: 'five failures, then a success' })
   t.equal(reported.length, 5, 'every failure reported')
   const gaps = at.slice(1).map((v, i) => v - at[i]!)
-  // Delays 20, 40, 80, 160, 320: each gap is at least its delay (timers never fire early).
+  // Delays 20, 40, 80, 160, 320: each gap is about its delay. A timer can fire a little before its
+  // delay has passed since the push: libuv counts from the loop's cached clock (hence 10 % + 1 ms).
   ;[20, 40, 80, 160, 320].forEach((min, i) => {
-    t.ok(gaps[i]! >= min - 1, `retry ${i + 1} after ${Math.round(gaps[i]!)} ms (≥ ${min})`)
+    t.ok(gaps[i]! >= min * 0.9 - 1, `retry ${i + 1} after ${Math.round(gaps[i]!)} ms (≥ ${min})`)
   })
   failUntil = 7
   flight.kick() // pass 7 fails, pass 8 (the retry) succeeds
   await waitFor(() => at.length === 8, { timeoutMs: 10_000, what: 'after the success: a failure, then a retry' })
   const gap = at[7]! - at[6]!
   // Not reset, the delay would be 640 ms.
-  t.ok(gap >= 19 && gap < 600, `first retry after a success waits ${Math.round(gap)} ms (20, not 640)`)
+  t.ok(gap >= 17 && gap < 600, `first retry after a success waits ${Math.round(gap)} ms (20, not 640)`)
   t.equal(reported.length, 6)
 })
 
@@ -131,7 +132,7 @@ t.test('the delay is capped at maxRetryMs', async (t) => {
   flight.kick()
   await waitFor(() => at.length === 5, { timeoutMs: 10_000, what: 'four failures, then a success' })
   const gap = at[4]! - at[3]!
-  t.ok(gap >= 99, `retry 4 after ${Math.round(gap)} ms (≥ 100)`)
+  t.ok(gap >= 89, `retry 4 after ${Math.round(gap)} ms (≥ 100)`)
   t.ok(gap < 380, `retry 4 after ${Math.round(gap)} ms, capped (uncapped: 400)`)
 })
 

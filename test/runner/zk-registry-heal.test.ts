@@ -99,8 +99,6 @@ t.test('a registration replaced by another session is taken back in one multi (n
   const a = await member(t, cluster, 'a')
   const op = await admin(t)
   const observer = await admin(t)
-  await a.registry.register('svc', 'addr.a')
-  const path = a.session.path('services', 'svc', 'a')
   const opSession = op.getSessionId().toString('hex')
   /**
    * Puts a foreign ephemeral at our path (delete ours, create theirs in one transaction) and arms an
@@ -108,7 +106,7 @@ t.test('a registration replaced by another session is taken back in one multi (n
    * watch fired, or 'late' when the registry had already taken the path back before the watch was
    * armed (then nothing can be concluded from this round and the caller tries again).
    */
-  const replaceAndObserve = async (): Promise<string> => {
+  const replaceAndObserve = async (path: string): Promise<string> => {
     await new Promise<void>((resolve, reject) =>
       op
         .transaction()
@@ -133,7 +131,13 @@ t.test('a registration replaced by another session is taken back in one multi (n
   }
   let seen = 'late'
   for (let round = 1; round <= 10 && seen === 'late'; round++) {
-    seen = await replaceAndObserve()
+    // A fresh registration each round: the registry takes a path back from another session at most
+    // once per TAKE_BACK_WINDOW_MS (10 s, runner/zk/own-nodes.ts), so a second round on the same path
+    // would wait out that window, longer than HEAL_MS.
+    const service = `svc${round}`
+    await a.registry.register(service, 'addr.a')
+    const path = a.session.path('services', service, 'a')
+    seen = await replaceAndObserve(path)
     await waitFor(() => ours(op, a, path, 'addr.a'), { timeoutMs: HEAL_MS, what: `round ${round}: ours again` })
   }
   t.equal(seen, 'present after NODE_DELETED', 'the take-back never left the path empty')

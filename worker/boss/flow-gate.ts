@@ -65,6 +65,12 @@ export interface WindowRef {
   key?: string
 }
 
+/** A rate window that took starts since the last takeMovedWindows(), and how many. */
+export interface MovedWindow {
+  window: WindowRef
+  taken: number
+}
+
 const keyOf = (fn: string, key: string) => `${fn}\u0000${key}`
 
 export class FlowGate {
@@ -77,7 +83,7 @@ export class FlowGate {
   /** Earliest time a rate window refused a start opens again (the pump sets a timer). */
   private nextOpen: number | undefined
   /** Rate windows that took starts since takeMovedWindows() (the pump makes them durable). */
-  private moved = new Map<string, WindowRef>()
+  private moved = new Map<string, MovedWindow>()
 
   constructor(
     /** A running job of (fn, key) ended, or a rate window may have opened: the key may start jobs again. */
@@ -150,17 +156,23 @@ export class FlowGate {
     if (!l) return
     if (l.rateLimit) {
       window(this.fnWindows, fn).add(now, l.rateLimit)
-      this.moved.set(fn, { fn })
+      this.took(fn, { fn })
     }
     if (key !== undefined && l.keyRateLimit) {
       const k = keyOf(fn, key)
       window(this.keyWindows, k).add(now, l.keyRateLimit)
-      this.moved.set(k, { fn, key })
+      this.took(k, { fn, key })
     }
   }
 
+  private took(id: string, w: WindowRef): void {
+    const m = this.moved.get(id)
+    if (m) m.taken++
+    else this.moved.set(id, { window: w, taken: 1 })
+  }
+
   /** The rate windows that took starts since the last call. */
-  takeMovedWindows(): WindowRef[] {
+  takeMovedWindows(): MovedWindow[] {
     if (this.moved.size === 0) return []
     const out = [...this.moved.values()]
     this.moved = new Map()

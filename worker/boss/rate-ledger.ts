@@ -4,16 +4,18 @@
  * would start with empty ones and could allow up to `max` more starts inside one window. The
  * boss therefore writes every rate window that took starts in a pump turn to the store
  * (jobs/rate-ledger-store.ts) before it sends those dispatches, and a new boss reads them all
- * before its first dispatch. Only rate-limited functions pay for it: one write per window per pump
- * turn. Writes are compare-and-set on the revision last seen and carry the term's epoch: a record
- * written meanwhile by an older boss is merged (its starts count too), one by a newer epoch stops
- * this term unless ZooKeeper confirms it still leads.
+ * before its first dispatch. Only rate-limited functions pay for it: at most one write per window
+ * per round trip to the store (pump turns meanwhile share the next write). Writes are
+ * compare-and-set on the revision last seen and carry the term's epoch: a record written meanwhile
+ * by an older boss is merged (its starts count too), one by a newer epoch stops this term unless
+ * ZooKeeper confirms it still leads.
  */
 import { errors, type Logger } from '../../runner/index.js'
 import { retryDelay, sleep } from '../../runner/retry.js'
 import { MAX_RATE_WINDOW_MS, type RateLimit } from '../../jobs/limits.js'
 import type { RateLedgerPort } from '../../jobs/rate-ledger-store.js'
-import type { FlowGate, WindowRef } from './flow-gate.js'
+import type { FlowGate, MovedWindow, WindowRef } from './flow-gate.js'
+import { Reservations } from './rate-reservations.js'
 
 /** Compare-and-set rounds before a write gives up (each lost round merges the rival's starts). */
 const MAX_ROUNDS = 5
@@ -51,6 +53,9 @@ export class RateLedger {
   private readonly revisions = new Map<string, number>()
   /** The write in progress per window: writes of one window go one after another. */
   private readonly chains = new Map<string, Promise<void>>()
+  /** The write per window that has not begun yet (later records join it). */
+  private readonly queued = new Map<string, Promise<void>>()
+  private readonly reservations = new Reservations()
   private done = false
 
   constructor(private readonly d: RateLedgerDeps) {}
@@ -89,16 +94,47 @@ export class RateLedger {
     if (windows.length > 0) this.d.log.info({ windows: windows.length }, 'rate windows of earlier bosses read')
   }
 
-  /** Store these windows as the gate holds them now; resolves once every one is durable. */
-  async record(windows: readonly WindowRef[]): Promise<void> {
-    if (!this.d.port || windows.length === 0) return
-    await Promise.all(windows.map((w) => this.chain(w)))
+  /**
+   * The starts a dispatch round took in these windows must be durable before its dispatches go:
+   * undefined when the windows' reservations already cover them (rate-reservations.ts; a write
+   * that refreshes reservations running low is started in the background), else a promise that
+   * resolves once every uncovered window is stored as the gate holds it.
+   */
+  record(moved: readonly MovedWindow[]): Promise<void> | undefined {
+    if (!this.d.port || moved.length === 0) return undefined
+    const now = Date.now()
+    const writes: Array<Promise<void>> = []
+    for (const { window: w, taken } of moved) {
+      const id = idOf(w)
+      const rate = this.d.gate.rateOf(w)
+      if (!this.reservations.take(id, taken, now)) writes.push(this.chain(w))
+      else if (rate && !this.chains.has(id) && this.reservations.low(id, now, rate))
+        this.chain(w).catch((err: unknown) => this.d.log.debug({ err, function: w.fn }, 'rate window refresh failed'))
+    }
+    return writes.length > 0 ? Promise.all(writes).then(() => undefined) : undefined
   }
 
+  /**
+   * One write of a window at a time; windows recorded while one is on its way join the next, which
+   * reads the gate when it begins and so holds their starts too: at most one write per round trip
+   * to the store, however many pump turns moved the window meanwhile.
+   */
   private chain(w: WindowRef): Promise<void> {
     const id = idOf(w)
-    const next = (this.chains.get(id) ?? Promise.resolve()).catch(() => undefined).then(() => this.write(w, id))
+    const queued = this.queued.get(id)
+    if (queued) return queued
+    const next = (this.chains.get(id) ?? Promise.resolve())
+      .catch(() => undefined)
+      .then(() => {
+        if (this.queued.get(id) === next) this.queued.delete(id)
+        return this.write(w, id)
+      })
+      .catch((err: unknown) => {
+        this.reservations.drop(id) // the next round waits for a write, and sees its failure
+        throw err
+      })
     this.chains.set(id, next)
+    this.queued.set(id, next)
     const forget = () => {
       if (this.chains.get(id) === next) this.chains.delete(id)
     }
@@ -109,14 +145,16 @@ export class RateLedger {
   private async write(w: WindowRef, id: string): Promise<void> {
     const port = this.d.port!
     for (let round = 0; round < MAX_ROUNDS; round++) {
-      const rec = {
-        ...w,
-        epoch: this.d.epoch,
-        starts: asStored(this.d.gate.startsOf(w, Date.now()), this.d.gate.rateOf(w)),
-      }
+      const now = Date.now()
+      const rate = this.d.gate.rateOf(w)
+      const held = this.d.gate.startsOf(w, now)
+      const ahead = rate ? this.reservations.plan(id, held.length, now, rate) : undefined
+      if (ahead) held.push(...ahead.reserved)
+      const rec = { ...w, epoch: this.d.epoch, starts: asStored(held, rate) }
       const res = await port.write(rec, this.revisions.get(id) ?? 0)
       if (res.ok) {
         this.revisions.set(id, res.revision)
+        ahead?.commit()
         return
       }
       const stored = res.stored
