@@ -84,6 +84,33 @@ t.test('a running record whose worker is gone from ZooKeeper and NATS is requeue
   t.equal(b.store.current(job.id)!.attempts, 1, 'the lost attempt was not counted')
 })
 
+t.test('running jobs of a worker that died with the previous boss are told as one job.redispatched', async (t) => {
+  const w2 = new FakeWorker('w2')
+  const b = bench(w2)
+  const startedAt = new Date().toISOString()
+  const jobs = [newJob(), newJob(), newJob()]
+  for (const job of jobs) b.store.put({ ...job, state: 'running', attempts: 1, worker: 'w1', startedAt, epoch: 1 })
+  const term = b.term(2)
+  t.teardown(() => term.stop())
+  await term.start()
+  await waitFor(() => jobs.every((j) => w2.starts.includes(j.id)), { what: 'the jobs re-run on w2' })
+  await waitFor(() => b.redispatched.length > 0, { what: 'job.redispatched told' })
+  t.same(b.redispatched, [{ worker: 'w1', jobs: 3, reason: 'worker_died' }], 'one event, every job, why')
+})
+
+t.test('a running job its live worker does not know is told as a lost dispatch at takeover', async (t) => {
+  const w1 = new FakeWorker('w1')
+  const b = bench(w1)
+  const job = newJob()
+  b.store.put({ ...job, state: 'running', attempts: 1, worker: 'w1', startedAt: new Date().toISOString(), epoch: 1 })
+  const term = b.term(2)
+  t.teardown(() => term.stop())
+  await term.start()
+  await waitFor(() => w1.starts.includes(job.id), { what: 'the job dispatched again' })
+  await waitFor(() => b.redispatched.length > 0, { what: 'job.redispatched told' })
+  t.same(b.redispatched, [{ worker: 'w1', jobs: 1, reason: 'dispatch_lost' }])
+})
+
 t.test('adopted jobs are written with the new epoch at once, so the old boss cannot overwrite them', async (t) => {
   const w1 = new FakeWorker('w1')
   const b = bench(w1)

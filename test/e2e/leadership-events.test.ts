@@ -200,15 +200,27 @@ t.test('kill -9 then SIGTERM of the boss: the leadership history and the live ev
   const victimId: string = running.worker
   const victim = c.workers.find((w) => w.name === victimId)!
   await victim.kill()
+  const ofType = async (type: string) =>
+    ((await c.get(`/cluster/events?type=${type}&limit=1000`)).body as { events: Sse[] }).events
   const gone = await waitFor(
     async () => {
-      const { events } = (await c.get('/cluster/events?limit=50')).body as { events: Sse[] }
-      const left = events.find((e) => e.type === 'worker.left' && e.data.worker === victimId)
-      const again = events.find((e) => e.type === 'job.redispatched' && e.data.worker === victimId)
+      const left = (await ofType('worker.left')).find((e) => e.data.worker === victimId)
+      const again = (await ofType('job.redispatched')).find((e) => e.data.worker === victimId)
       return left && again ? { left, again } : undefined
     },
     { timeoutMs: 20_000, what: 'worker.left and job.redispatched' },
-  )
+  ).catch(async (err: unknown) => {
+    // What the cluster showed instead: every retained event and the long jobs' states.
+    const { events } = (await c.get('/cluster/events?limit=1000')).body as { events: Sse[] }
+    t.comment(`victim ${victimId}, killed; events newest first:`)
+    for (const e of events) t.comment(`  ${e.type}@${String(e.epoch)} ${JSON.stringify(e.data)}`)
+    for (const j of long.body.jobs as { id: string }[]) {
+      const job = (await c.get(`/jobs/${j.id}`)).body
+      t.comment(`  job ${j.id}: ${String(job.state)} on ${String(job.worker)}, attempts ${String(job.attempts)}`)
+    }
+    t.comment(`  cluster: ${JSON.stringify(await c.clusterState())}`)
+    throw err
+  })
   t.ok((gone.again.data.jobs as number) >= 1, `its ${String(gone.again.data.jobs)} running job(s) re-dispatched`)
   t.equal(gone.left.data.reason, 'exited', 'a killed worker left: no process answers on NATS')
 

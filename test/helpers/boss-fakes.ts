@@ -694,6 +694,8 @@ export interface Bench {
   finished: Job[]
   fenced: string[]
   stats: BossStatusReply[]
+  /** What the terms told as `job.redispatched`. */
+  redispatched: { worker: string; jobs: number; reason: string }[]
   /** Operators' limit overrides, as the limits store would deliver them. */
   limits: MemoryLimits
   /** The stored rate windows. */
@@ -718,6 +720,7 @@ export function bench(...workers: FakeWorker[]): Bench {
     finished: [],
     fenced: [],
     stats: [],
+    redispatched: [],
     limits: new MemoryLimits(),
     rates: new MemoryRates(),
     term(epoch, over = {}) {
@@ -733,6 +736,7 @@ export function bench(...workers: FakeWorker[]): Bench {
         publishFinished: (job) => b.finished.push(job),
         publishStats: (s) => b.stats.push(s),
         onFenced: (reason) => b.fenced.push(reason),
+        onRedispatched: (worker, jobs, reason) => b.redispatched.push({ worker, jobs, reason }),
         confirmLeadership: async () => over.confirmLeadership ?? false,
         settings: { ...BENCH_SETTINGS, ...over.settings },
         limits: b.limits,

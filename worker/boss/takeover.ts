@@ -6,13 +6,16 @@
  * the registry is not requeued blindly: that worker is asked on NATS first (it may be alive between
  * two ZooKeeper sessions, or have lost its registration). Adopted records are written with this
  * term's epoch at once. A job whose final record stands after the last DONE checkpoint is loaded
- * as final, whatever its batch's state record says (checkpoints.ts).
+ * as final, whatever its batch's state record says (checkpoints.ts). Running jobs put back in the
+ * queue here are told and counted like the ones a term requeues later (`job.redispatched`,
+ * `bosun_redispatched_jobs_total`): a worker that died with the previous boss is seen only here.
  */
 import { assemble, runOf, type OpenBatch } from '../../jobs/streams/index.js'
 import type { Arrivals } from './arrivals.js'
 import type { Checkpoints } from './checkpoints.js'
 import type { Tracked } from './job-table.js'
 import type { Liveness, Probe } from './liveness.js'
+import type { RedispatchReason } from '../../runner/metrics/worker-metrics.js'
 import type { TermContext } from './term-context.js'
 import { adopted, lostWorker, notStarted } from './transitions.js'
 
@@ -55,6 +58,8 @@ export class Takeover {
   /** Probes of workers named by records but absent from the registry, one per worker. */
   private readonly probes = new Map<string, Promise<Probe>>()
   readonly figures: TakeoverFigures = { unfinished: 0, adopted: 0, requeued: 0, silent: 0 }
+  /** Requeued jobs not told yet, per reason and worker: told together once the current turn ends. */
+  private readonly untold = new Map<string, { worker: string | undefined; reason: RedispatchReason; jobs: number }>()
 
   constructor(
     private readonly ctx: TermContext,
@@ -162,7 +167,8 @@ export class Takeover {
         return
       }
       const holder = t.job.worker
-      if (holder === undefined || this.answered.has(holder)) return this.requeue(t)
+      // Its worker answered the inventory without it: the dispatch or its start was lost.
+      if (holder === undefined || this.answered.has(holder)) return this.requeue(t, 'dispatch_lost')
       if (this.silent.has(holder)) {
         // Alive but slow to answer: it keeps the job; reconcile asks again.
         void ctx.door.commit(t, t.job, 'none')
@@ -180,9 +186,26 @@ export class Takeover {
     void this.ctx.door.commit(t, adopted(t.job, a.worker, a.attempt, a.startedAt), 'background')
   }
 
-  private requeue(t: Tracked): void {
+  private requeue(t: Tracked, reason: RedispatchReason): void {
     this.figures.requeued++
+    const worker = t.job.worker
     void this.ctx.door.commit(t, lostWorker(t.job, ++t.losses, new Date(), this.ctx.epoch), 'background')
+    this.tell(worker, reason)
+  }
+
+  /** Count one requeued job; the jobs requeued in the same turn are told as one event per worker. */
+  private tell(worker: string | undefined, reason: RedispatchReason): void {
+    const key = `${reason} ${worker ?? ''}`
+    const pending = this.untold.get(key)
+    if (pending) return void pending.jobs++
+    this.untold.set(key, { worker, reason, jobs: 1 })
+    setImmediate(() => {
+      const told = this.untold.get(key)
+      this.untold.delete(key)
+      if (!told || !this.ctx.acting()) return
+      this.ctx.deps.metrics?.redispatched(reason, told.jobs)
+      if (worker !== undefined) this.ctx.deps.onRedispatched?.(worker, told.jobs, reason)
+    })
   }
 
   /** The record names a worker absent from the registry: ask it on NATS before requeueing its job. */
@@ -202,7 +225,7 @@ export class Takeover {
           return this.adopt(t, a)
         }
       }
-      this.requeue(t)
+      this.requeue(t, p.kind === 'alive' ? 'dispatch_lost' : 'worker_died')
     })
   }
 }
