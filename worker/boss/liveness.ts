@@ -20,6 +20,17 @@ const RECONCILE_MIN_AGE_MS = 1000
 /** Most inventory pages read from one worker in one probe. */
 const MAX_INVENTORY_PAGES = 50
 
+/** Count running jobs put back in the queue and tell them as one `job.redispatched` (when a worker is named). */
+export function tellRedispatched(
+  ctx: TermContext,
+  worker: string | undefined,
+  jobs: number,
+  reason: RedispatchReason,
+): void {
+  ctx.deps.metrics?.redispatched(reason, jobs)
+  if (jobs > 0 && worker !== undefined) ctx.deps.onRedispatched?.(worker, jobs, reason)
+}
+
 export interface LivenessDeps {
   /** Put a dispatched job back (it never arrived). */
   undispatch(workerId: string, jobId: string): void
@@ -104,8 +115,7 @@ export class Liveness {
       requeued++
       void ctx.door.commit(t, lostWorker(t.job, ++t.losses, new Date(), ctx.epoch), 'background')
     }
-    ctx.deps.metrics?.redispatched(reason, requeued)
-    if (requeued > 0) ctx.deps.onRedispatched?.(holder, requeued, reason)
+    tellRedispatched(ctx, holder, requeued, reason)
     this.unreachableSince.delete(holder)
   }
 

@@ -14,7 +14,7 @@ import { assemble, runOf, type OpenBatch } from '../../jobs/streams/index.js'
 import type { Arrivals } from './arrivals.js'
 import type { Checkpoints } from './checkpoints.js'
 import type { Tracked } from './job-table.js'
-import type { Liveness, Probe } from './liveness.js'
+import { tellRedispatched, type Liveness, type Probe } from './liveness.js'
 import type { RedispatchReason } from '../../runner/metrics/worker-metrics.js'
 import type { TermContext } from './term-context.js'
 import { adopted, lostWorker, notStarted } from './transitions.js'
@@ -59,7 +59,7 @@ export class Takeover {
   private readonly probes = new Map<string, Promise<Probe>>()
   readonly figures: TakeoverFigures = { unfinished: 0, adopted: 0, requeued: 0, silent: 0 }
   /** Requeued jobs not told yet, per reason and worker: told together once the current turn ends. */
-  private readonly untold = new Map<string, { worker: string | undefined; reason: RedispatchReason; jobs: number }>()
+  private readonly untold = new Map<string, number>()
 
   constructor(
     private readonly ctx: TermContext,
@@ -197,14 +197,12 @@ export class Takeover {
   private tell(worker: string | undefined, reason: RedispatchReason): void {
     const key = `${reason} ${worker ?? ''}`
     const pending = this.untold.get(key)
-    if (pending) return void pending.jobs++
-    this.untold.set(key, { worker, reason, jobs: 1 })
+    this.untold.set(key, (pending ?? 0) + 1)
+    if (pending !== undefined) return
     setImmediate(() => {
-      const told = this.untold.get(key)
+      const jobs = this.untold.get(key) ?? 0
       this.untold.delete(key)
-      if (!told || !this.ctx.acting()) return
-      this.ctx.deps.metrics?.redispatched(reason, told.jobs)
-      if (worker !== undefined) this.ctx.deps.onRedispatched?.(worker, told.jobs, reason)
+      if (this.ctx.acting()) tellRedispatched(this.ctx, worker, jobs, reason)
     })
   }
 
