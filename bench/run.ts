@@ -1,9 +1,9 @@
 /**
- * `node dist/bench/run.js [runtime|e2e|history|compare|metrics|limits|all] [--quick] [--profile] [--runs=N] [--jobs=N]
- * [--workers=N] [--concurrency=N] [--skip=throughput,latency,failover] [--sizes=0,100000]` (after
- * `npm run build`; `npm run bench` does runtime and e2e). Prints a table per benchmark and writes
- * bench/results/<name>-<timestamp>.json and bench/results/latest-<name>.json. Every server and bosun
- * process started here is stopped before exit.
+ * `node dist/bench/run.js [runtime|e2e|history|compare|metrics|limits|micro|all] [--quick] [--profile]
+ * [--runs=N] [--jobs=N] [--workers=N] [--concurrency=N] [--skip=throughput,latency,failover]
+ * [--sizes=0,100000]` (after `npm run build`; `npm run bench` does runtime and e2e). Prints a table
+ * per benchmark and writes bench/results/<name>-<timestamp>.json and bench/results/latest-<name>.json.
+ * Every server and bosun process started here is stopped before exit.
  *
  * --quick: fewer runs and jobs (a smoke run of the harness, not figures to quote).
  * --profile (or --profile=batch): e2e only; one extra throughput run (one by one, or batches) with the API,
@@ -15,11 +15,12 @@
  * --runs, --jobs, --workers, --concurrency; --quick: 1 run of 2,000 jobs.
  * limits (bench/limits.ts): throughput without limits vs with limits that do not bind, alternating;
  * the same flags as metrics.
+ * micro (bench/micro.ts): per-call costs behind choices in the boss's hot path (no servers, ≈ 10 s).
  */
 import type { E2eBenchOptions } from './e2e.js'
 import { formatTable, progress, writeResults, type Row } from './lib/report.js'
 
-type Which = 'runtime' | 'e2e' | 'history' | 'compare' | 'metrics' | 'limits' | 'all'
+type Which = 'runtime' | 'e2e' | 'history' | 'compare' | 'metrics' | 'limits' | 'micro' | 'all'
 
 interface Args {
   which: Which
@@ -31,9 +32,9 @@ interface Args {
 }
 
 const USAGE =
-  'usage: node dist/bench/run.js [runtime|e2e|history|compare|metrics|limits|all] [--quick] [--profile[=batch]]\n' +
-  '  [--runs=N] [--jobs=N] [--workers=N] [--concurrency=N] [--skip=…] [--sizes=0,100000] [--big=N]\n' +
-  '  [--bosun-inline[=…]]\n' +
+  'usage: node dist/bench/run.js [runtime|e2e|history|compare|metrics|limits|micro|all] [--quick]\n' +
+  '  [--profile[=batch]] [--runs=N] [--jobs=N] [--workers=N] [--concurrency=N] [--skip=…] [--sizes=0,100000]\n' +
+  '  [--big=N] [--bosun-inline[=…]]\n' +
   '  (the header of bench/run.ts says what each does)\n'
 const VALUE_FLAGS = new Set([
   'runs',
@@ -58,7 +59,10 @@ function parseArgs(argv: string[]): Args {
   if (argv.includes('--help') || argv.includes('-h')) usage(0)
   const positional = argv.filter((a) => !a.startsWith('-'))
   const which = (positional[0] ?? 'all') as Which
-  if (!['runtime', 'e2e', 'history', 'compare', 'metrics', 'limits', 'all'].includes(which) || positional.length > 1)
+  if (
+    !['runtime', 'e2e', 'history', 'compare', 'metrics', 'limits', 'micro', 'all'].includes(which) ||
+    positional.length > 1
+  )
     usage(2)
   const flags = new Map<string, string>()
   for (const a of argv) {
@@ -182,6 +186,11 @@ async function main(): Promise<void> {
     })
     const full = !quick && !flags.has('jobs') && (intFlag(flags, 'runs') ?? 5) >= 5
     finish(full ? 'limits' : 'limits-partial', 'limits that do not bind (throughput, one sitting)', r.rows, r.data)
+  }
+  if (which === 'micro') {
+    const { microBench } = await import('./micro.js')
+    const r = microBench()
+    finish('micro', `micro (per call, Node ${process.version})`, r.rows, r.data)
   }
   if (tables.length > 1) process.stdout.write('\n' + tables.join(''))
   progress(`done in ${Math.round((Date.now() - t0) / 1000)} s`)

@@ -101,11 +101,14 @@ export interface BatchState {
   jobs: Record<string, LiveJob>
 }
 
-const encoder = new TextEncoder()
 const decoder = new TextDecoder('utf-8', { fatal: true })
 
+/**
+ * JSON as UTF-8 bytes. Buffer.from, not TextEncoder: ≈ 0.7 against ≈ 1 µs per final record
+ * (`node dist/bench/run.js micro`).
+ */
 export function encode(value: unknown): Uint8Array {
-  return encoder.encode(JSON.stringify(value))
+  return Buffer.from(JSON.stringify(value), 'utf8')
 }
 
 export function parseJson(data: Uint8Array): unknown {

@@ -33,7 +33,6 @@ export type ReplyEnvelope<T = unknown> =
 
 export type Decoded<T> = { ok: true; value: T } | { ok: false; reason: string }
 
-const encoder = new TextEncoder()
 const decoder = new TextDecoder('utf-8', { fatal: true })
 
 /** JSON-encode a value for the wire; throws BOSUN_ERR_BAD_MESSAGE when it is not serialisable. */
@@ -45,7 +44,7 @@ export function encodeJson(value: unknown): Uint8Array {
     throw errors.BAD_MESSAGE(`message is not JSON-serialisable: ${(err as Error).message}`, { cause: err })
   }
   if (text === undefined) throw errors.BAD_MESSAGE('message is not JSON-serialisable')
-  return encoder.encode(text)
+  return Buffer.from(text, 'utf8') // not TextEncoder: faster at a few hundred bytes (`node dist/bench/run.js micro`)
 }
 
 /** Build and encode an envelope (an undefined body travels as null). */

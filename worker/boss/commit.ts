@@ -10,6 +10,7 @@ import type { Fleet } from './fleet.js'
 import type { FlowGate } from './flow-gate.js'
 import type { JobTable, PersistOptions, Tracked } from './job-table.js'
 import type { ReadyQueue } from './ready-queue.js'
+import { RunQueue } from '../executor/run-queue.js'
 
 /**
  * How a change is made durable:
@@ -42,12 +43,35 @@ export interface DoorDeps {
   acting(): boolean
 }
 
+/** A dispatched job's running write, due at `due` (ms) if the job still runs that attempt on that worker. */
+interface DueRunningWrite {
+  t: Tracked
+  attempt: number
+  worker: string | undefined
+  due: number
+}
+
 export class Door {
+  /** The persist options of a commit, made once: a copy per commit costs the boss ≈ 2 µs a job. */
+  private readonly plainOpts: PersistOptions = { onFinalStored: (x) => this.publishOnce(x) }
+  private readonly fromResultOpts: PersistOptions = { fromResult: true, onFinalStored: (x) => this.publishOnce(x) }
+  /**
+   * Dispatched jobs whose running state is written if they still run when due. One delay for all,
+   * so arrival order is due order: one timer for the queue's head, not one per job.
+   */
+  private readonly runningDue = new RunQueue<DueRunningWrite>()
+  private runningTimer: NodeJS.Timeout | undefined
+
   constructor(private readonly d: DoorDeps) {}
 
   /** Change `t` to `next`; see {@link Durability}. The promise rejects when an awaited write cannot be made. */
-  commit(t: Tracked, next: Job, durability: Durability, persistOpts: PersistOptions = {}): Promise<void> {
-    const opts: PersistOptions = { ...persistOpts, onFinalStored: (x) => this.publishOnce(x) }
+  commit(
+    t: Tracked,
+    next: Job,
+    durability: Durability,
+    persistOpts: Pick<PersistOptions, 'fromResult'> = {},
+  ): Promise<void> {
+    const opts = persistOpts.fromResult ? this.fromResultOpts : this.plainOpts
     const prev = t.job
     this.d.table.set(t, next)
     this.bookkeep(t, prev)
@@ -71,10 +95,8 @@ export class Door {
     }
   }
 
-  /** Clear a job's timers when it leaves the table. */
+  /** Release what a job holds when it leaves the table (a due running write finds it gone). */
   forget(t: Tracked): void {
-    if (t.runningTimer) clearTimeout(t.runningTimer)
-    t.runningTimer = undefined
     if (t.job.state === 'running' && t.job.worker !== undefined) this.d.fleet.release(t.job.worker, t.job.id)
     this.d.gate.leave(t.job.id)
   }
@@ -90,10 +112,6 @@ export class Door {
       this.d.fleet.assign(holdsNow, now.id)
       this.d.gate.enter(now.id, now.function, now.concurrencyKey)
     } else this.d.gate.leave(now.id)
-    if (now.state !== 'running' && t.runningTimer) {
-      clearTimeout(t.runningTimer)
-      t.runningTimer = undefined
-    }
   }
 
   private enqueue(t: Tracked): void {
@@ -111,18 +129,39 @@ export class Door {
   }
 
   private deferRunningWrite(t: Tracked): void {
-    if (t.runningTimer) clearTimeout(t.runningTimer)
-    const attempt = t.job.attempts
-    const write = () => {
-      t.runningTimer = undefined
-      if (!this.d.acting() || t.phase !== 'running' || t.job.attempts !== attempt) return
-      this.d.table.persist(t).then(
-        () => this.afterDurable(t),
-        (err: unknown) => this.d.log.debug({ err, jobId: t.job.id }, 'running write abandoned'),
-      )
+    if (this.d.runningWriteDelayMs <= 0) return this.writeRunning(t)
+    this.runningDue.push({
+      t,
+      attempt: t.job.attempts,
+      worker: t.job.worker,
+      due: Date.now() + this.d.runningWriteDelayMs,
+    })
+    this.runningTimer ??= setTimeout(() => this.writeDueRunning(), this.d.runningWriteDelayMs)
+  }
+
+  /** The running writes that are due: of each job that still runs the attempt it was dispatched for. */
+  private writeDueRunning(): void {
+    this.runningTimer = undefined
+    if (!this.d.acting()) {
+      this.runningDue.clear()
+      return
     }
-    if (this.d.runningWriteDelayMs <= 0) write()
-    else t.runningTimer = setTimeout(write, this.d.runningWriteDelayMs)
+    const now = Date.now()
+    for (let next = this.runningDue.peek(); next && next.due <= now; next = this.runningDue.peek()) {
+      this.runningDue.shift(() => true)
+      const { t, attempt, worker } = next
+      const current = t.phase === 'running' && t.job.attempts === attempt && t.job.worker === worker
+      if (current && this.d.table.get(t.job.id) === t) this.writeRunning(t)
+    }
+    const head = this.runningDue.peek()
+    if (head) this.runningTimer = setTimeout(() => this.writeDueRunning(), Math.max(1, head.due - now))
+  }
+
+  private writeRunning(t: Tracked): void {
+    this.d.table.persist(t).then(
+      () => this.afterDurable(t),
+      (err: unknown) => this.d.log.debug({ err, jobId: t.job.id }, 'running write abandoned'),
+    )
   }
 
   /** The store holds `t`'s record now (the table may have cut it to fit: settle what that changed). */

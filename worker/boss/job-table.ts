@@ -10,7 +10,7 @@
  */
 import { errors, isBosunError, type Logger } from '../../runner/index.js'
 import { retryDelay, sleep } from '../../runner/retry.js'
-import type { Job, JobState } from '../../jobs/model.js'
+import { withFields, type Job, type JobState } from '../../jobs/model.js'
 import { assemble, liveOf, type LiveJob } from '../../jobs/streams/index.js'
 import type { BatchBook } from './batch-book.js'
 import type { DoneWatermark, Hold } from './done-watermark.js'
@@ -39,7 +39,6 @@ export interface Tracked {
   storedVersion: number
   /** Final writes of this job, serialised. */
   chain: Promise<void>
-  runningTimer: NodeJS.Timeout | undefined
   /** Its final state was announced (once per job). */
   announced: boolean
   /** Its finished event was published (once per job, as soon as its final record is durable). */
@@ -119,7 +118,6 @@ export class JobTable {
       localVersion: 0,
       storedVersion: 0,
       chain: Promise.resolve(),
-      runningTimer: undefined,
       announced: false,
       published: false,
       resultInFlight: false,
@@ -135,7 +133,6 @@ export class JobTable {
   delete(id: string): void {
     const t = this.jobs.get(id)
     if (!t) return
-    if (t.runningTimer) clearTimeout(t.runningTimer)
     this.counts[t.phase]--
     this.jobs.delete(id)
   }
@@ -247,7 +244,7 @@ export class JobTable {
     for (let shrinks = 0, failures = 0; ; failures++) {
       if (this.signal.aborted) throw errors.NOT_LEADER('the boss term ended before the write')
       try {
-        const written = await this.store.writeFinal({ ...record, epoch: this.epoch }, this.signal)
+        const written = await this.store.writeFinal(withFields(record, { epoch: this.epoch }), this.signal)
         this.watermark.landed(hold, written.seq)
         if (!written.created) this.set(t, written.job, true)
         else if (record !== t.job && !t.payloadRef) this.set(t, record, true)

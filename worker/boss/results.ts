@@ -6,6 +6,7 @@
  * acknowledged and the worker sends it again. Never "acked" on a partial view, nor while the job's
  * final record is still being written.
  */
+import { withFields } from '../../jobs/model.js'
 import type { AttemptResult } from '../../jobs/protocol.js'
 import type { Arrivals } from './arrivals.js'
 import type { TermContext } from './term-context.js'
@@ -41,7 +42,7 @@ export class Results {
         () => false,
       )
     }
-    const base = rule === 'late' ? { ...t.job, attempts: r.attempt, worker: r.worker } : t.job
+    const base = rule === 'late' ? withFields(t.job, { attempts: r.attempt, worker: r.worker }) : t.job
     const next = afterAttempt(base, r, new Date(), { losses: t.losses })
     if (r.outcome.ok === false && r.outcome.handedBack) t.losses++
     try {

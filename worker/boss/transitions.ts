@@ -5,7 +5,7 @@
  * unit-testable, and every change of state goes through commit.ts with one of these.
  */
 import { errors } from '../../runner/index.js'
-import { MAX_DELAY_MS, type Job, type JobError } from '../../jobs/model.js'
+import { MAX_DELAY_MS, withFields, type Job, type JobError } from '../../jobs/model.js'
 import type { AttemptResult } from '../../jobs/protocol.js'
 import { attemptEntry, withEntry, type AttemptOutcomeName } from '../../jobs/attempts.js'
 import { retryDelayMs } from './backoff.js'
@@ -26,7 +26,7 @@ function withoutRunAt(job: Job): Job {
 
 /** The job with the finished attempt's last progress (absent when it reported none). */
 function withProgress(job: Job, r: AttemptResult): Job {
-  return r.progress === undefined ? job : { ...job, progress: r.progress }
+  return r.progress === undefined ? job : withFields(job, { progress: r.progress })
 }
 
 function withoutError(job: Job): Job {
@@ -38,28 +38,37 @@ function withoutError(job: Job): Job {
 /** A job whose cancel was requested, ended instead of being queued again. */
 function cancelled(job: Job, now: Date, message: string): Job {
   const e = errors.FUNCTION_CANCELLED(message)
-  return {
-    ...withoutRunAt(job),
+  return withFields(withoutRunAt(job), {
     state: 'cancelled',
     error: { message: e.message, code: e.code },
     finishedAt: now.toISOString(),
-  }
+  })
 }
 
 /** The record as dispatched: one more attempt started on `worker`. */
 export function started(job: Job, worker: string, now: Date): Job {
-  return { ...withoutRunAt(job), state: 'running', attempts: job.attempts + 1, worker, startedAt: now.toISOString() }
+  return withFields(withoutRunAt(job), {
+    state: 'running',
+    attempts: job.attempts + 1,
+    worker,
+    startedAt: now.toISOString(),
+  })
 }
 
 /** A running attempt a worker reported (inventory at takeover): adopted as it is, never started again. */
 export function adopted(job: Job, worker: string, attempt: number, startedAt: string): Job {
-  return { ...withoutRunAt(job), state: 'running', worker, attempts: Math.max(job.attempts, attempt), startedAt }
+  return withFields(withoutRunAt(job), {
+    state: 'running',
+    worker,
+    attempts: Math.max(job.attempts, attempt),
+    startedAt,
+  })
 }
 
 /** A dispatch refused or never delivered: back to the queue, attempt not counted — or cancelled, if asked. */
 export function notStarted(job: Job, now: Date): Job {
   if (job.cancelRequested) return cancelled(job, now, 'cancelled before it ran')
-  return { ...job, state: 'queued', attempts: Math.max(0, job.attempts - 1) }
+  return withFields(job, { state: 'queued', attempts: Math.max(0, job.attempts - 1) })
 }
 
 /**
@@ -69,13 +78,17 @@ export function notStarted(job: Job, now: Date): Job {
  */
 export function lostWorker(job: Job, losses: number, now: Date, epoch: number = job.epoch): Job {
   const lost = errors.WORKER_LOST('its worker stopped or vanished before the attempt finished')
-  const ended = { ...job, history: historyAfter(job, epoch, now.toISOString(), 'lost', lost) }
+  const ended = withFields(job, { history: historyAfter(job, epoch, now.toISOString(), 'lost', lost) })
   if (job.cancelRequested) return cancelled(ended, now, 'cancelled; its worker stopped before it finished')
   if (losses >= MAX_WORKER_LOSSES) {
     const e = errors.WORKER_LOST(`the worker running this job was lost ${losses} times`)
-    return { ...ended, state: 'failed', error: { message: e.message, code: e.code }, finishedAt: now.toISOString() }
+    return withFields(ended, {
+      state: 'failed',
+      error: { message: e.message, code: e.code },
+      finishedAt: now.toISOString(),
+    })
   }
-  return { ...withoutRunAt(ended), state: 'queued', attempts: Math.max(0, job.attempts - 1) }
+  return withFields(withoutRunAt(ended), { state: 'queued', attempts: Math.max(0, job.attempts - 1) })
 }
 
 /** The job's history with its current attempt (`job.attempts` on `job.worker`) ended as `outcome`. */
@@ -112,7 +125,12 @@ export function afterAttempt(
   const random = opts.random ?? Math.random
   const finishedAt = r.finishedAt
   if (r.outcome.ok === false && r.outcome.handedBack)
-    return lostWorker({ ...job, worker: r.worker, startedAt: r.startedAt }, (opts.losses ?? 0) + 1, now, r.epoch)
+    return lostWorker(
+      withFields(job, { worker: r.worker, startedAt: r.startedAt }),
+      (opts.losses ?? 0) + 1,
+      now,
+      r.epoch,
+    )
   const code = r.outcome.ok ? undefined : r.outcome.error.code
   const deferred = code === errors.RETRY_LATER.code && !job.cancelRequested
   const outcome: AttemptOutcomeName = r.outcome.ok
@@ -122,21 +140,19 @@ export function afterAttempt(
       : deferred
         ? 'deferred'
         : 'failed'
-  const attempt = { ...job, worker: r.worker, startedAt: r.startedAt }
-  job = {
-    ...job,
+  const attempt = withFields(job, { worker: r.worker, startedAt: r.startedAt })
+  job = withFields(job, {
     history: historyAfter(attempt, r.epoch, finishedAt, outcome, r.outcome.ok ? undefined : r.outcome.error),
-  }
+  })
   if (r.outcome.ok) {
     return withProgress(
-      {
-        ...withoutError(withoutRunAt(job)),
+      withFields(withoutError(withoutRunAt(job)), {
         state: 'succeeded',
         result: r.outcome.result ?? null,
         worker: r.worker,
         startedAt: r.startedAt,
         finishedAt,
-      },
+      }),
       r,
     )
   }
@@ -145,19 +161,25 @@ export function afterAttempt(
     // RetryLaterError: again after its delay, the attempt not counted against maxAttempts.
     const delay = Math.min(MAX_DELAY_MS, Math.max(MIN_RETRY_LATER_MS, error.retryInMs ?? 0))
     const runAt = new Date(now.getTime() + delay).toISOString()
-    return { ...job, state: 'queued', attempts: Math.max(0, job.attempts - 1), error, worker: r.worker, runAt }
+    return withFields(job, { state: 'queued', attempts: Math.max(0, job.attempts - 1), error, worker: r.worker, runAt })
   }
   if (job.cancelRequested) {
-    const ended: Job = { ...withoutRunAt(job), state: 'cancelled', error, worker: r.worker, startedAt: r.startedAt }
-    return withProgress({ ...ended, finishedAt }, r)
+    const ended = withFields(withoutRunAt(job), {
+      state: 'cancelled',
+      error,
+      worker: r.worker,
+      startedAt: r.startedAt,
+      finishedAt,
+    })
+    return withProgress(ended, r)
   }
   // UnrecoverableError: failed now, whatever attempts are left.
   if (job.attempts < job.maxAttempts && code !== errors.UNRECOVERABLE.code) {
     const runAt = new Date(now.getTime() + retryDelayMs(job.attempts, { random })).toISOString()
-    return { ...job, state: 'queued', error, worker: r.worker, runAt }
+    return withFields(job, { state: 'queued', error, worker: r.worker, runAt })
   }
   return withProgress(
-    { ...withoutRunAt(job), state: 'failed', error, worker: r.worker, startedAt: r.startedAt, finishedAt },
+    withFields(withoutRunAt(job), { state: 'failed', error, worker: r.worker, startedAt: r.startedAt, finishedAt }),
     r,
   )
 }
@@ -165,7 +187,7 @@ export function afterAttempt(
 /** A cancel request: a queued job ends cancelled at once; a running one is marked (its worker is told to abort). */
 export function cancelRequested(job: Job, now: Date): Job {
   if (job.state === 'queued') return { ...cancelled(job, now, 'cancelled before it ran'), cancelRequested: true }
-  return { ...job, cancelRequested: true }
+  return withFields(job, { cancelRequested: true })
 }
 
 /** A job whose own record cannot be sent to a worker (payload near the NATS limit). */

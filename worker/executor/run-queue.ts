@@ -1,5 +1,6 @@
 /**
- * A FIFO queue with O(1) push and shift, for runs waiting for a free thread. Entries that were
+ * A FIFO queue with O(1) push and shift: runs waiting for a free thread, the boss's due running
+ * writes (worker/boss/commit.ts). Entries that were
  * aborted while waiting are not searched for and removed: `shift(keep)` skips them (lazy deletion).
  */
 export class RunQueue<T> {
@@ -13,6 +14,16 @@ export class RunQueue<T> {
 
   push(item: T): void {
     this.items.push(item)
+  }
+
+  /** The oldest entry, left in place. */
+  peek(): T | undefined {
+    return this.items[this.head]
+  }
+
+  clear(): void {
+    this.items = []
+    this.head = 0
   }
 
   /** The oldest entry for which `keep` is true; entries before it are dropped. */
