@@ -40,7 +40,7 @@ export const MSG = {
 
 export interface DispatchBody {
   epoch: number
-  jobs: Job[]
+  jobs: DispatchedJob[]
 }
 
 export type RefusalReason = 'stale-epoch' | 'unknown-epoch' | 'full' | 'unknown-function' | 'draining' | 'malformed'
@@ -63,6 +63,8 @@ export interface DispatchedJob {
   payloadRef?: true
   /** The job's run (absent: 0; a retried job's next run: POST /jobs/:id/retry). */
   run?: number
+  /** When the boss started this attempt (its flow gate's clock; informative, the worker keeps its own). */
+  startedAt?: string
 }
 
 export function parseDispatchBody(x: unknown): { epoch: number; jobs: unknown[] } {

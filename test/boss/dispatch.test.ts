@@ -243,3 +243,42 @@ t.test(
     t.equal(self.dispatchRequests, 0, 'nothing sent to itself')
   },
 )
+
+t.test(
+  'a dispatch carries what a worker runs the job with, not the boss record (no history, key, error)',
+  async (t) => {
+    const w1 = new FakeWorker('w1', 4)
+    const b = bench(w1)
+    const job = newJob({
+      idempotencyKey: 'k-1',
+      callbackUrl: 'http://127.0.0.1:1/hook',
+      concurrencyKey: 'tenant-a',
+      maxAttempts: 3,
+      history: [
+        {
+          run: 0,
+          attempt: 1,
+          worker: 'gone',
+          epoch: 1,
+          startedAt: new Date().toISOString(),
+          finishedAt: new Date().toISOString(),
+          outcome: 'failed',
+          error: { message: 'boom' },
+        },
+      ],
+    })
+    b.store.put(job)
+    const term = b.term(2)
+    t.teardown(() => term.stop())
+    await term.start()
+    await waitFor(() => w1.received.length === 1, { what: 'the dispatch' })
+    const sent = w1.received[0]!
+    t.same(
+      Object.keys(sent).sort(),
+      ['attempts', 'function', 'id', 'payload', 'startedAt', 'timeoutMs'],
+      'only the fields a worker reads',
+    )
+    t.equal(sent.id, job.id)
+    t.same(sent.payload, job.payload, 'with its payload')
+  },
+)

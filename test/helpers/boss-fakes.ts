@@ -436,6 +436,8 @@ export class FakeWorker {
    * this fake received it, later by however long the dispatch took.
    */
   readonly dispatchedAt = new Map<string, number>()
+  /** Every dispatched job as it arrived (the message's fields, not the boss's record). */
+  readonly received: Array<Record<string, unknown>> = []
   /** Finished attempts the boss has not acknowledged. */
   readonly held = new Map<string, AttemptResult>()
   readonly aborted: string[] = []
@@ -475,6 +477,7 @@ export class FakeWorker {
         this.dispatchRequests++
         return {
           answers: (body.jobs as Job[]).map((j) => {
+            this.received.push({ ...j })
             if (this.running.has(j.id) || this.held.has(j.id)) return { id: j.id, accepted: true }
             if (this.running.size >= this.capacity) return { id: j.id, accepted: false, reason: 'full' }
             this.starts.push(j.id)

@@ -10,15 +10,38 @@
  * reply in time) is left to reconcile. Timers wake the pump for delayed jobs and ended backoffs.
  */
 import { errors, isBosunError } from '../../runner/index.js'
-import type { Job } from '../../jobs/model.js'
-import { MSG, parseDispatchReply, type DispatchBody, type DispatchReply } from '../../jobs/protocol.js'
+import {
+  MSG,
+  parseDispatchReply,
+  type DispatchBody,
+  type DispatchedJob,
+  type DispatchReply,
+} from '../../jobs/protocol.js'
 import { MAX_TIMER_MS } from './commit.js'
 import type { FleetWorker } from './fleet.js'
+import type { Tracked } from './job-table.js'
 import type { TermContext } from './term-context.js'
 import { notStarted, started, undeliverable } from './transitions.js'
 
-/** A job as dispatched: its record, flagged when the worker must read its payload from the store. */
-type DispatchJob = Job & { payloadRef?: true }
+/**
+ * A job as dispatched: what a worker runs it with (jobs/protocol.ts parseDispatchedJob), not its whole
+ * record — the history, error and bookkeeping fields would only cost encoding, bytes and decoding.
+ */
+function dispatched(t: Tracked): DispatchedJob {
+  const { job } = t
+  const out: DispatchedJob = {
+    id: job.id,
+    function: job.function,
+    attempts: job.attempts,
+    payload: t.payloadRef ? null : job.payload,
+    timeoutMs: job.timeoutMs,
+  }
+  // A payload the boss did not keep is read from the store by the worker.
+  if (t.payloadRef) out.payloadRef = true
+  if (job.run) out.run = job.run
+  if (job.startedAt !== undefined) out.startedAt = job.startedAt
+  return out
+}
 
 /** Pause after a worker refused with 'unknown-epoch' (its view of ZooKeeper lags ours). */
 const UNKNOWN_EPOCH_PAUSE_MS = 100
@@ -90,7 +113,7 @@ export class Dispatcher {
     }
     const now = Date.now()
     const nextDue = ctx.queue.promoteDue(now)
-    const batches = new Map<string, DispatchJob[]>()
+    const batches = new Map<string, DispatchedJob[]>()
     /** Workers whose batch has a rate-limited job: sent once the moved rate windows are durable. */
     const rated = new Set<string>()
     const isQueued = (e: { id: string; token: number }) => {
@@ -115,8 +138,7 @@ export class Dispatcher {
         void ctx.door.commit(t, started(t.job, worker.id, new Date(now)), 'deferred')
         let batch = batches.get(worker.id)
         if (!batch) batches.set(worker.id, (batch = []))
-        // A payload the boss did not keep is read from the store by the worker.
-        batch.push(t.payloadRef ? { ...t.job, payloadRef: true } : t.job)
+        batch.push(dispatched(t))
       }
     }
     const moved = gate.takeMovedWindows()
@@ -171,7 +193,7 @@ export class Dispatcher {
    * Send once the rate windows these starts moved are durable (a new boss then counts them); if
    * they cannot be written the jobs go back to the queue unsent.
    */
-  private async sendAfter(durable: Promise<void>, workerId: string, jobs: DispatchJob[]): Promise<void> {
+  private async sendAfter(durable: Promise<void>, workerId: string, jobs: DispatchedJob[]): Promise<void> {
     try {
       await durable
     } catch (err) {
@@ -185,7 +207,7 @@ export class Dispatcher {
     return this.send(workerId, jobs)
   }
 
-  private async send(workerId: string, jobs: DispatchJob[]): Promise<void> {
+  private async send(workerId: string, jobs: DispatchedJob[]): Promise<void> {
     const { ctx } = this
     const worker = ctx.fleet.get(workerId)
     let reply: DispatchReply
@@ -238,7 +260,7 @@ export class Dispatcher {
   }
 
   /** A batch over the NATS max_payload was never sent: send it in halves; a single job that big fails. */
-  private split(workerId: string, jobs: DispatchJob[]): void {
+  private split(workerId: string, jobs: DispatchedJob[]): void {
     if (jobs.length > 1) {
       const half = Math.ceil(jobs.length / 2)
       void this.send(workerId, jobs.slice(0, half))
