@@ -12,10 +12,7 @@ import { waitFor } from '../helpers/wait.js'
 t.test('finals of one batch in three waves: acknowledged at once, one mask write, then the checkpoint', async (t) => {
   const w1 = new FakeWorker('w1', 8)
   const b = bench(w1)
-  const batch = parseJobId(newJob().id)!.batch
-  const jobs = Array.from({ length: 7 }, (_, i) => newJob({ id: jobIdOf(batch, i) }))
-  for (const j of jobs.slice(0, -1)) b.store.putSilently(j)
-  b.store.put(jobs.at(-1)!)
+  const { batch, jobs } = b.store.putBatch(7)
   const term = b.term(1, { settings: { checkpointIntervalMs: 10, maskLingerMs: 1000 } })
   t.teardown(() => term.stop())
   await term.start()

@@ -138,6 +138,15 @@ export class MemoryStore implements BossStore {
     this.announce(parseJobId(job.id)!.batch)
   }
 
+  /** Store `n` queued jobs of one new batch; watchers see the batch once, whole. */
+  putBatch(n: number): { batch: string; jobs: Job[] } {
+    const batch = parseJobId(newJob().id)!.batch
+    const jobs = Array.from({ length: n }, (_, i) => newJob({ id: jobIdOf(batch, i) }))
+    for (const j of jobs) this.putSilently(j)
+    this.announce(batch)
+    return { batch, jobs }
+  }
+
   /** Store a job without telling the watches (the watch has not delivered it yet). */
   putSilently(job: Job): void {
     const where = parseJobId(job.id)
