@@ -90,7 +90,7 @@ export class ClusterJobService implements JobService {
     const createdAt = new Date()
     const sub = jobToSubmit(spec, createdAt)
     // Concurrent submits share one batch message (group commit); the id is known before it is written.
-    const { id, stored } = this.d.store.commit(sub, spec.idempotencyKey)
+    const { id, stored } = this.d.store.commit(sub, spec.idempotencyKey, createdAt.toISOString())
     const waiter = waitMs > 0 ? this.d.events.waitOnce(id, waitMs) : undefined
     try {
       const holder = await store.call(stored, 'submit')

@@ -7,8 +7,11 @@ import type { Claim, ListPage, ListQuery, StoredLive, SubmitPlan, SubmittedJob, 
 
 /** What the API needs from the job store (jobs/streams/: the Submitter, the JobReader, a GroupCommitter). */
 export interface ApiStore {
-  /** Add one job to the current group commit (its id at once; `stored` once the group is durable). */
-  commit(job: SubmittedJob, idempotencyKey?: string): Added
+  /**
+   * Add one job, created at `createdAt`, to the current group commit (its id at once; `stored` once the
+   * group is durable).
+   */
+  commit(job: SubmittedJob, idempotencyKey: string | undefined, createdAt: string): Added
   plan(jobs: readonly SubmittedJob[], newBatchId: () => string): SubmitPlan
   publish(plan: SubmitPlan, jobs: ReadonlyArray<SubmittedJob | null>, createdAt: string): Promise<void>
   claim(key: string, jobId: string): Promise<Claim>

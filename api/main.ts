@@ -57,7 +57,7 @@ class ApiProcess {
         backpressure,
         cluster: cfg.runtime.cluster,
         store: {
-          commit: (job, key) => group.add(job, key),
+          commit: (job, key, createdAt) => group.add(job, key, createdAt),
           plan: (jobs, newBatchId) => store.submitter.plan(jobs, newBatchId),
           publish: (plan, jobs, createdAt) => store.submitter.publish(plan, jobs, createdAt),
           claim: (key, jobId) => store.submitter.claim(key, jobId),

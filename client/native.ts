@@ -88,7 +88,8 @@ export class NativeClient {
   /** Submit one job; resolves with its id once it is durably stored (or the id of the job holding its key). */
   async submit(spec: JobSpec): Promise<{ id: string }> {
     if (this.closing) throw errors.CLOSED('client is closed')
-    const { id, stored } = this.group.add(toSubmitted(spec, Date.now()), spec.idempotencyKey)
+    const now = Date.now()
+    const { id, stored } = this.group.add(toSubmitted(spec, now), spec.idempotencyKey, new Date(now).toISOString())
     const holder = await stored
     return { id: holder?.id ?? id }
   }

@@ -7,7 +7,7 @@
  * idempotency key (the job then leaves a hole in the batch).
  */
 import { errors } from '../../runner/errors.js'
-import type { Job } from '../model.js'
+import { withFields, type Job } from '../model.js'
 import { resolveClaim, type ClaimPorts } from './claims.js'
 import { jobIdOf, MAX_BATCH_JOBS } from './layout.js'
 import { encode, type SubmittedJob } from './records.js'
@@ -32,6 +32,8 @@ export interface Added {
 
 interface Group {
   batch: string
+  /** The batch record's createdAt: its first job's; a later job with another time carries its own. */
+  createdAt: string
   jobs: SubmittedJob[]
   keys: Array<string | undefined>
   bytes: number
@@ -55,9 +57,14 @@ export class GroupCommitter {
     return this.inFlight > 0 || this.open !== undefined || this.waiting.length > 0
   }
 
-  /** Add one job to the open group. Throws BODY_TOO_LARGE when the job alone does not fit a message. */
-  add(job: SubmittedJob, key?: string): Added {
-    const bytes = encode(job).length + 1
+  /**
+   * Add one job to the open group, created at `createdAt` (the time its submit was taken, which its
+   * `runAt` counts from and its caller answers with). Throws BODY_TOO_LARGE when the job alone does not
+   * fit a message.
+   */
+  add(job: SubmittedJob, key: string | undefined, createdAt: string): Added {
+    const own = withFields(job, { createdAt })
+    const bytes = encode(own).length + 1
     const max = this.ports.maxPayload() - HEADER_ROOM
     if (bytes > max)
       throw errors.BODY_TOO_LARGE(`the job is ${bytes} bytes; the store takes at most ${max}`, {
@@ -66,10 +73,11 @@ export class GroupCommitter {
     let g = this.open
     if (!g || g.jobs.length >= this.maxBatch || g.bytes + bytes > max) {
       if (g) this.waiting.push(g)
-      g = this.open = { batch: this.ports.newBatchId(), jobs: [], keys: [], bytes: 0, settle: [] }
+      g = this.open = { batch: this.ports.newBatchId(), createdAt, jobs: [], keys: [], bytes: 0, settle: [] }
     }
     const id = jobIdOf(g.batch, g.jobs.length)
-    g.jobs.push(job)
+    // A job that waited behind a write in flight keeps its own time, not the group's write time.
+    g.jobs.push(createdAt === g.createdAt ? job : own)
     g.keys.push(key)
     g.bytes += bytes
     const stored = new Promise<Job | null>((resolve, reject) => g.settle.push({ resolve, reject }))
@@ -129,7 +137,7 @@ export class GroupCommitter {
     })
     const jobs = g.jobs.map((j, i) => (held[i] || repeats.has(i) ? null : j))
     const plan: SubmitPlan = { chunks: [{ batch: g.batch, start: 0, end: g.jobs.length }], ids }
-    await this.ports.publish(plan, jobs, new Date().toISOString())
+    await this.ports.publish(plan, jobs, g.createdAt)
     // A key repeated within the group names the group's first job with that key.
     for (const i of repeats) {
       const f = first.get(g.keys[i]!)!

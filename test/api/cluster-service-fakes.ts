@@ -84,7 +84,7 @@ export class FakeStore implements ApiStore {
   }
 
   /** Group commit on the fake store: one job per group (the grouping is tested against real NATS). */
-  commit(job: SubmittedJob, key?: string): Added {
+  commit(job: SubmittedJob, key: string | undefined, createdAt: string): Added {
     const committer = new GroupCommitter({
       publish: (plan, jobs, createdAt) => this.publish(plan, jobs, createdAt),
       claim: (k, j) => this.claim(k, j),
@@ -95,7 +95,7 @@ export class FakeStore implements ApiStore {
       maxPayload: () => 1024 * 1024,
       newBatchId,
     })
-    return committer.add(job, key)
+    return committer.add(job, key, createdAt)
   }
 
   plan(jobs: readonly SubmittedJob[], newBatchId: () => string): SubmitPlan {

@@ -25,7 +25,7 @@ export function scheduleRunner(d: ScheduleRunnerDeps): (epoch: number, acting: (
         fired: (id) => d.schedules.fired(id),
         markFired: (id, mark) => d.schedules.markFired(id, mark),
         submit: async (job, key) => {
-          const { id, stored } = commits.add({ ...job, idempotencyKey: key }, key)
+          const { id, stored } = commits.add({ ...job, idempotencyKey: key }, key, new Date().toISOString())
           const holder = await stored
           return holder?.id ?? id
         },
