@@ -191,6 +191,11 @@ export class Liveness {
             ...probe.inventory.held.map((h) => h.jobId),
           ])
           const lost = candidates.filter((id) => !known.has(id))
+          if (lost.length > 0)
+            ctx.log.warn(
+              { worker: holder, jobs: lost.slice(0, 20), count: lost.length },
+              'reconcile: the worker neither runs nor holds these jobs; putting them back',
+            )
           for (const id of lost) this.d.undispatch(holder, id)
           ctx.deps.metrics?.redispatched('dispatch_lost', lost.length)
         } finally {

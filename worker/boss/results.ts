@@ -31,12 +31,23 @@ export class Results {
     if (!ctx.acting()) return false
     const t = ctx.table.get(r.jobId)
     // Unknown once every record has been read: purged or never existed — nothing to record.
-    if (!t) return this.arrivals.complete
+    if (!t) {
+      if (this.arrivals.complete)
+        ctx.log.info({ jobId: r.jobId, worker: r.worker }, 'result for an unknown job dropped')
+      return this.arrivals.complete
+    }
     const rule = resultApplies(t.job, r)
     if (rule === 'obsolete') {
       // Final but not durable yet (this result sent again while its first delivery is being written,
       // or a decision of the boss): the worker forgets the result only once the record is stored.
-      if (t.phase !== 'final') return true
+      if (t.phase !== 'final') {
+        const { state, worker, attempts } = t.job
+        ctx.log.info(
+          { jobId: r.jobId, worker: r.worker, attempt: r.attempt, record: { state, worker, attempts } },
+          'obsolete result dropped (the record runs another attempt)',
+        )
+        return true
+      }
       return ctx.table.persist(t).then(
         () => true,
         () => false,
