@@ -89,6 +89,8 @@ export class ClusterJobService implements JobService {
     const waitMs = opts.waitMs ?? 0
     const createdAt = new Date()
     const sub = jobToSubmit(spec, createdAt)
+    // The boss's finished notice then carries the final record: the answer needs no read of the store.
+    if (waitMs > 0) sub.waited = true
     // Concurrent submits share one batch message (group commit); the id is known before it is written.
     const { id, stored } = this.d.store.commit(sub, spec.idempotencyKey, createdAt.toISOString())
     const waiter = waitMs > 0 ? this.d.events.waitOnce(id, waitMs) : undefined
@@ -297,11 +299,11 @@ export class ClusterJobService implements JobService {
       const reread = store.callOr(this.d.store.get(job.id), 'read', null)
       const first = await Promise.race([
         reread.then((read) => ({ read })),
-        waiter.promise.then(() => ({ event: true as const })),
+        waiter.promise.then((delivered) => ({ event: true as const, delivered })),
       ])
       if ('event' in first) {
         reread.catch(() => undefined)
-        return await this.awaitFinish(job, Promise.resolve(), store)
+        return await this.awaitFinish(job, Promise.resolve(first.delivered), store)
       }
       const again = first.read
       if (again && isFinal(again.state)) return { job: toPublic(again), finished: true }
@@ -311,9 +313,10 @@ export class ClusterJobService implements JobService {
     }
   }
 
-  private async awaitFinish(job: Job, event: Promise<unknown>, store: StoreDeadline): Promise<SubmitResult> {
-    // The event is only a wake-up (anyone could publish on the subject): the store has the truth.
-    await store.outside(event)
+  private async awaitFinish(job: Job, event: Promise<Job | undefined>, store: StoreDeadline): Promise<SubmitResult> {
+    // A notice with the final record answers (api/events.ts); one without is a wake-up: read the store.
+    const delivered = await store.outside(event)
+    if (delivered?.id === job.id && isFinal(delivered.state)) return { job: toPublic(delivered), finished: true }
     const current = await store.callOr(this.d.store.get(job.id), 'read', null)
     const latest = current ?? job
     return { job: toPublic(latest), finished: isFinal(latest.state) }

@@ -29,9 +29,10 @@ export interface ApiStore {
 }
 
 /**
- * Wait for a job's finished notice: resolves when one names the job, or after `timeoutMs`; `cancel`
- * stops waiting (and resolves).
+ * Wait for a job's finished notice: resolves when one names the job (with its final record when the
+ * notice carried one), or after `timeoutMs`; `cancel` stops waiting (and resolves). Resolves with
+ * undefined when there is no record.
  */
 export interface EventWaiter {
-  waitOnce(jobId: string, timeoutMs: number): { promise: Promise<unknown>; cancel(): void }
+  waitOnce(jobId: string, timeoutMs: number): { promise: Promise<Job | undefined>; cancel(): void }
 }

@@ -371,23 +371,3 @@ export function parseBossStatusReply(x: unknown): BossStatusReply {
   }
   return reply
 }
-
-/** One finished job in a finished notice: a wake-up for whoever waits on it (the store has the record). */
-export interface FinishedNotice {
-  id: string
-  state: string
-}
-
-export interface FinishedBody {
-  jobs: FinishedNotice[]
-}
-
-/** The notices of a finished-jobs message; entries that are not `{ id, state }` are dropped and counted. */
-export function parseFinishedBody(x: unknown): { jobs: FinishedNotice[]; dropped: number } {
-  if (!isObject(x) || !Array.isArray(x.jobs)) throw errors.BAD_MESSAGE('finished: jobs must be an array')
-  const jobs: FinishedNotice[] = []
-  for (const j of x.jobs as unknown[]) {
-    if (isObject(j) && isValidJobId(j.id) && typeof j.state === 'string') jobs.push({ id: j.id, state: j.state })
-  }
-  return { jobs, dropped: x.jobs.length - jobs.length }
-}

@@ -14,7 +14,8 @@ import { SHUTDOWN_BUDGET, type WorkerConfig } from './config.js'
 import { createExecutor, type FunctionExecutor } from './executor/index.js'
 import type { Job } from '../jobs/model.js'
 import { assemble, JobStreams } from '../jobs/streams/index.js'
-import { BOSS, MSG, WORKER_SERVICE, type FinishedBody } from '../jobs/protocol.js'
+import { BOSS, MSG, WORKER_SERVICE } from '../jobs/protocol.js'
+import type { FinishedBody } from '../jobs/finished-notice.js'
 import type { WorkerMeta } from '../jobs/worker-advert.js'
 import { RoleSwitch } from './role-switch.js'
 import { laterDispatch } from './boss/takeover.js'
@@ -177,7 +178,7 @@ export class WorkerProcess {
           settings: cfg.boss,
           limits,
           rates,
-          publishFinished: (job: Job) => finished.add(job.id, job.state),
+          publishFinished: (job: Job, withRecord: boolean) => finished.add(job, withRecord),
           publishStats: (stats) => {
             metrics?.bossLoad(stats)
             transport.send(bossStatsSubject(cluster), 'boss.stats', stats)

@@ -5,7 +5,7 @@
  * envelope's `from`: the boss's address).
  */
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node'
-import { parseFinishedBody } from '../../jobs/protocol.js'
+import { parseFinishedBody } from '../../jobs/finished-notice.js'
 import { finishedJobsSubject } from '../../runner/transport/index.js'
 
 export interface Completion {

@@ -48,6 +48,11 @@ export interface SubmittedJob {
   reopenedBy?: string
   callbackUrl?: string
   concurrencyKey?: string
+  /**
+   * Its submitter waits for it (`POST /jobs?wait`): the boss's finished notice carries its final
+   * record (worker/boss/finished-notices.ts). Anything but `true` is ignored.
+   */
+  waited?: boolean
 }
 
 /** A client's job spec as submitted: the defaults applied, a delay turned into `runAt`. */

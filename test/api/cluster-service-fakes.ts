@@ -40,6 +40,8 @@ const lostAnswer = <T>(): Promise<T> =>
 /** An in-memory job store; a method listed in `hang` never answers (from its `hangAfter[m]`-th call on). */
 export class FakeStore implements ApiStore {
   readonly jobs = new Map<string, Job>()
+  /** Each job's submission as published. */
+  readonly submitted = new Map<string, SubmittedJob>()
   readonly claims = new Map<string, Claim>()
   readonly hang = new Set<StoreMethod>()
   /**
@@ -107,7 +109,9 @@ export class FakeStore implements ApiStore {
     for (const { batch, start, end } of plan.chunks) {
       const record: SubmitRecord = { v: 1, batch, createdAt, jobs: jobs.slice(start, end) }
       record.jobs.forEach((j, i) => {
-        if (j !== null) this.jobs.set(plan.ids[start + i]!, assemble(record, i, undefined, 0))
+        if (j === null) return
+        this.jobs.set(plan.ids[start + i]!, assemble(record, i, undefined, 0))
+        this.submitted.set(plan.ids[start + i]!, j)
       })
     }
   }
@@ -178,10 +182,10 @@ export const BOSS_INFO: LeaderInfo = {
 }
 
 /** Like api/events.ts with no event ever published: resolves undefined after `timeoutMs`. */
-function timedWaiter(_subject: string, timeoutMs: number): { promise: Promise<unknown>; cancel(): void } {
+function timedWaiter(_subject: string, timeoutMs: number): { promise: Promise<Job | undefined>; cancel(): void } {
   let timer: NodeJS.Timeout | undefined
-  let settle: (v: unknown) => void = () => {}
-  const promise = new Promise<unknown>((resolve) => {
+  let settle: (v: Job | undefined) => void = () => {}
+  const promise = new Promise<Job | undefined>((resolve) => {
     settle = resolve
     timer = setTimeout(() => resolve(undefined), timeoutMs)
   })

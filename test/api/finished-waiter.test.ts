@@ -1,8 +1,10 @@
 /**
  * The API's waiter for finished notices on a real nats-server: one message wakes every request
- * waiting on the jobs it names, garbage wakes nobody, a timeout or cancel ends a wait alone.
+ * waiting on the jobs it names, garbage wakes nobody, a timeout or cancel ends a wait alone; a
+ * notice's final record reaches the waiters, a malformed one is dropped and only wakes.
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
+import type { Job } from '../../jobs/model.js'
 import { natsEventWaiter } from '../../api/events.js'
 import { MSG } from '../../jobs/protocol.js'
 import { silentLogger } from '../../runner/logger.js'
@@ -13,7 +15,7 @@ import { startNats, uniqueName } from '../helpers/servers.js'
 
 const logger = silentLogger()
 
-t.test('finished-notice waiter', async (t) => {
+async function pair(t: Test) {
   const nats = await startNats({ jetstream: false })
   t.teardown(() => nats.close())
   const cluster = uniqueName('c')
@@ -29,7 +31,11 @@ t.test('finished-notice waiter', async (t) => {
   }
   const api = await open('api')
   const boss = await open('boss')
-  const waiter = natsEventWaiter(api, cluster, logger)
+  return { api, boss, cluster, waiter: natsEventWaiter(api, cluster, logger) }
+}
+
+t.test('finished-notice waiter', async (t) => {
+  const { api, boss, cluster, waiter } = await pair(t)
   const state = new Map<string, string>()
   const watch = (id: string, ms: number) => {
     const w = waiter.waitOnce(id, ms)
@@ -75,4 +81,41 @@ t.test('finished-notice waiter', async (t) => {
     'one message wakes the jobs it names',
   )
   j3.cancel()
+})
+
+t.test('a notice carrying final records delivers them; a malformed record only wakes', async (t) => {
+  const { api, boss, cluster, waiter } = await pair(t)
+  const ids = [
+    '01J00000000000000000000001-000',
+    '01J00000000000000000000001-001',
+    '01J00000000000000000000001-002',
+    '01J00000000000000000000001-003',
+  ]
+  const waits = ids.map((id) => waiter.waitOnce(id, 10_000))
+  await api.flush()
+  const record = (id: string, state: Job['state'] = 'succeeded'): Job => ({
+    id,
+    function: 'echo',
+    state,
+    attempts: 1,
+    maxAttempts: 3,
+    payload: 'p',
+    priority: 0,
+    timeoutMs: 1000,
+    createdAt: new Date().toISOString(),
+    finishedAt: new Date().toISOString(),
+    result: `r-${id}`,
+    epoch: 1,
+  })
+  boss.send(finishedJobsSubject(cluster), MSG.finished, {
+    jobs: [
+      { id: ids[0], state: 'succeeded', job: record(ids[0]!) },
+      { id: ids[1], state: 'succeeded', job: record(ids[0]!) }, // another job's record
+      { id: ids[2], state: 'running', job: record(ids[2]!, 'running') }, // not final
+      { id: ids[3], state: 'succeeded', job: { id: ids[3], nonsense: true } },
+    ],
+  })
+  const delivered = await Promise.all(waits.map((w) => w.promise))
+  t.equal(delivered[0]?.result, `r-${ids[0]}`, 'the record reaches its waiter')
+  t.same(delivered.slice(1), [undefined, undefined, undefined], 'malformed records are dropped: a wake-up only')
 })

@@ -3,6 +3,7 @@
  * process, driven over HTTP exactly as a user would.
  */
 import t from 'tap'
+import { connect as natsConnect } from '@nats-io/transport-node'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -87,6 +88,29 @@ t.test('?wait answers 200 with the finished job, 202 when it is not done in time
   const slow = await cluster.post('/jobs?wait=100', { function: 'sleep', payload: { ms: 2000 } })
   t.equal(slow.status, 202)
   t.notOk(['succeeded', 'failed', 'cancelled'].includes(slow.body.state))
+})
+
+t.test('a POST ?wait answer is the final record its finished notice carried, equal to the stored job', async (t) => {
+  const nc = await natsConnect({ servers: nats.url })
+  t.teardown(() => nc.close())
+  const carried = new Map<string, Record<string, unknown>>()
+  const sub = nc.subscribe(`bosun.${cluster.opts.cluster}.events.finished`, {
+    callback: (_err, m) => {
+      const env = m.json<{ body: { jobs: Array<{ id: string; job?: Record<string, unknown> }> } }>()
+      for (const j of env.body.jobs) if (j.job) carried.set(j.id, j.job)
+    },
+  })
+  t.teardown(() => sub.unsubscribe())
+  await nc.flush()
+  const waited = await cluster.post('/jobs?wait=10000', { function: 'echo', payload: { carried: true } })
+  t.equal(waited.status, 200)
+  const plain = await cluster.post('/jobs', { function: 'echo', payload: { carried: false } })
+  const plainJob = await cluster.waitJob(plain.body.id, 10_000)
+  await waitFor(() => carried.has(waited.body.id), { what: 'the notice with the record', timeoutMs: 5000 })
+  const { epoch: _epoch, ...record } = carried.get(waited.body.id)!
+  t.same(record, waited.body, 'the answer is the record the notice carried')
+  t.same(await cluster.waitJob(waited.body.id, 10_000), waited.body, 'and the job GET answers')
+  t.notOk(carried.has(plainJob.id), 'a job nobody waits for is announced without its record')
 })
 
 t.test('GET /jobs/:id?wait holds the read until the job ends, else answers as it is when the wait ends', async (t) => {

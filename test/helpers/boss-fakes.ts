@@ -133,8 +133,8 @@ export class MemoryStore implements BossStore {
    * Store a job as the API does (a batch of one), with the state a boss recorded when it is not a
    * plain queued job (e.g. `{ state: 'running', worker, epoch: 1 }`). Watchers see the batch.
    */
-  put(job: Job): void {
-    this.putSilently(job)
+  put(job: Job, submitted: Partial<SubmittedJob> = {}): void {
+    this.putSilently(job, submitted)
     this.announce(parseJobId(job.id)!.batch)
   }
 
@@ -148,7 +148,7 @@ export class MemoryStore implements BossStore {
   }
 
   /** Store a job without telling the watches (the watch has not delivered it yet). */
-  putSilently(job: Job): void {
+  putSilently(job: Job, submitted: Partial<SubmittedJob> = {}): void {
     const where = parseJobId(job.id)
     if (!where) throw new Error(`not a batch job id: ${job.id}`)
     const sub: SubmittedJob = {
@@ -161,6 +161,7 @@ export class MemoryStore implements BossStore {
     if (job.runAt !== undefined && job.state === 'queued' && job.attempts === 0) sub.runAt = job.runAt
     if (job.callbackUrl !== undefined) sub.callbackUrl = job.callbackUrl
     if (job.concurrencyKey !== undefined) sub.concurrencyKey = job.concurrencyKey
+    Object.assign(sub, submitted)
     const existing = this.batches.get(where.batch)
     const jobs = existing ? [...existing.submit.jobs] : []
     jobs[where.index] = sub
@@ -704,6 +705,8 @@ export interface Bench {
   registry: FakeRegistry
   /** Jobs announced as finished, in order. */
   finished: Job[]
+  /** Ids of the finished jobs announced with their record (their submitter waits). */
+  announcedWithRecord: string[]
   fenced: string[]
   stats: BossStatusReply[]
   /** What the terms told as `job.redispatched`. */
@@ -730,6 +733,7 @@ export function bench(...workers: FakeWorker[]): Bench {
     transport,
     registry,
     finished: [],
+    announcedWithRecord: [],
     fenced: [],
     stats: [],
     redispatched: [],
@@ -745,7 +749,10 @@ export function bench(...workers: FakeWorker[]): Bench {
         transport,
         registry: registry,
         addressOf: (id) => `w.${id}`,
-        publishFinished: (job) => b.finished.push(job),
+        publishFinished: (job, withRecord) => {
+          b.finished.push(job)
+          if (withRecord) b.announcedWithRecord.push(job.id)
+        },
         publishStats: (s) => b.stats.push(s),
         onFenced: (reason) => b.fenced.push(reason),
         onRedispatched: (worker, jobs, reason) => b.redispatched.push({ worker, jobs, reason }),

@@ -38,7 +38,7 @@ export interface BossRoleDeps {
   limits?: LimitsSource
   /** Where rate windows are kept across boss changes. */
   rates?: RateLedgerPort
-  publishFinished: (job: Job) => void
+  publishFinished: (job: Job, withRecord: boolean) => void
   publishStats: (stats: BossStatusReply) => void
   /** A term found a newer boss: the process should resign and rejoin the election. */
   onFenced: (reason: string) => void

@@ -33,8 +33,11 @@ export interface DoorDeps {
   log: Logger
   /** A dispatched job's running state is written only if it still runs after this long (0: at once). */
   runningWriteDelayMs: number
-  /** Tell waiting API requests a job finished (its final record is durable). */
-  publishFinished(job: Job): void
+  /**
+   * Tell waiting API requests a job finished (its final record is durable; `job` is that record, to
+   * be sent along when `withRecord`).
+   */
+  publishFinished(job: Job, withRecord: boolean): void
   /** A finished job's record is durable: it leaves the table (and its batch may close). */
   onFinal(t: Tracked): void
   /** Something may be dispatchable now. */
@@ -182,6 +185,7 @@ export class Door {
   private publishOnce(t: Tracked): void {
     if (!this.d.acting() || t.phase !== 'final' || t.published) return
     t.published = true
-    this.d.publishFinished(t.job)
+    // The record is the stored one, unless the boss did not keep the payload (then it is read from the store).
+    this.d.publishFinished(t.job, t.waited && !t.payloadRef)
   }
 }

@@ -50,6 +50,8 @@ export interface Tracked {
   resultInFlight: boolean
   /** How many entries of `job.history` (this term's) are in the ATTEMPTS stream. */
   inStream: number
+  /** Its submitter waits for it (`waited` in its submission): its finished notice carries its final record. */
+  waited: boolean
 }
 
 export function phaseOf(state: JobState): Phase {
@@ -122,6 +124,7 @@ export class JobTable {
       published: false,
       resultInFlight: false,
       inStream: 0,
+      waited: false,
     }
     const old = this.jobs.get(job.id)
     if (old) this.counts[old.phase]--
@@ -244,10 +247,13 @@ export class JobTable {
     for (let shrinks = 0, failures = 0; ; failures++) {
       if (this.signal.aborted) throw errors.NOT_LEADER('the boss term ended before the write')
       try {
-        const written = await this.store.writeFinal(withFields(record, { epoch: this.epoch }), this.signal)
+        const stored = withFields(record, { epoch: this.epoch })
+        const written = await this.store.writeFinal(stored, this.signal)
         this.watermark.landed(hold, written.seq)
+        // The table holds the record as stored (its finished notice may carry it), but for a payload
+        // the boss does not keep.
         if (!written.created) this.set(t, written.job, true)
-        else if (record !== t.job && !t.payloadRef) this.set(t, record, true)
+        else if (!t.payloadRef) this.set(t, stored, true)
         return written.created
       } catch (err) {
         if (this.signal.aborted) throw errors.NOT_LEADER('the boss term ended during the write', { cause: err })

@@ -127,6 +127,7 @@ export class Takeover {
         checkSizes && !entry.ids?.has(i) && JSON.stringify(job.payload ?? null).length > INLINE_PAYLOAD_BYTES
       if (payloadRef) job = { ...job, payload: null }
       const t = ctx.table.load(job, b.batch, i, payloadRef)
+      if (b.submit.jobs[i]?.waited === true) t.waited = true
       if (!this.arrivals.complete) this.figures.unfinished++
       if (ctx.state() !== 'inventory') this.classify(t)
     }

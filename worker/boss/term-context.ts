@@ -52,8 +52,11 @@ export interface TermDeps {
   registry: Registry
   /** The NATS address of a node id (every process listens at a subject fixed by its id). */
   addressOf(nodeId: string): string
-  /** Tell waiting API requests a job finished (called only after the durable write). */
-  publishFinished(job: Job): void
+  /**
+   * Tell waiting API requests a job finished (called only after the durable write; `job` is the
+   * record as stored, sent along when `withRecord`).
+   */
+  publishFinished(job: Job, withRecord: boolean): void
   /** Report load (queued/running) to the APIs for backpressure. */
   publishStats(stats: BossStatusReply): void
   /** The term found a newer boss (fenced write or record): give up leadership. */

@@ -98,9 +98,9 @@ export class BossTerm {
       gate,
       log: this.log,
       runningWriteDelayMs: d.settings.runningWriteDelayMs,
-      publishFinished: (job) => {
+      publishFinished: (job, withRecord) => {
         this.finished++
-        d.publishFinished(job)
+        d.publishFinished(job, withRecord)
       },
       onFinal: (t) => this.finalDurable(t),
       wake: () => this.dispatcher.wake(),
