@@ -1,7 +1,8 @@
 /**
  * Dispatching on the bench: unreachable or bogus workers do not soak up jobs, a dispatch that was
  * never sent is put back at once, a cancelled job is never dispatched again, a 30-day delay does
- * not spin the boss, and cancelled delayed jobs do not count as queued.
+ * not spin the boss, cancelled delayed jobs do not count as queued, and a dispatch a worker lost is
+ * put back by reconcile and told as job.redispatched.
  */
 import t from 'tap'
 import { bench, FakeWorker, oneJobRunning, newJob } from '../helpers/boss-fakes.js'
@@ -280,5 +281,26 @@ t.test(
     )
     t.equal(sent.id, job.id)
     t.same(sent.payload, job.payload, 'with its payload')
+  },
+)
+
+t.test(
+  'a dispatch its worker lost, found by reconcile in a term, is put back and told as job.redispatched',
+  async (t) => {
+    const w1 = new FakeWorker('w1')
+    const b = bench(w1)
+    const job = newJob()
+    b.store.put(job)
+    const term = b.term(1)
+    t.teardown(() => term.stop())
+    await term.start()
+    await waitFor(() => w1.running.has(job.id), { what: 'the job running on w1' })
+    w1.running.delete(job.id) // the worker lost it (its inventory no longer names it)
+    await waitFor(() => w1.starts.filter((id) => id === job.id).length === 2, {
+      what: 'the job dispatched again after reconcile',
+      timeoutMs: 5000,
+    })
+    await waitFor(() => b.redispatched.length > 0, { what: 'job.redispatched told' })
+    t.same(b.redispatched, [{ worker: 'w1', jobs: 1, reason: 'dispatch_lost' }], 'one event, with the metric reason')
   },
 )

@@ -197,7 +197,7 @@ export class Liveness {
               'reconcile: the worker neither runs nor holds these jobs; putting them back',
             )
           for (const id of lost) this.d.undispatch(holder, id)
-          ctx.deps.metrics?.redispatched('dispatch_lost', lost.length)
+          tellRedispatched(ctx, holder, lost.length, 'dispatch_lost')
         } finally {
           this.probing.delete(holder)
         }
