@@ -287,14 +287,7 @@ t.test(
 t.test(
   'a dispatch its worker lost, found by reconcile in a term, is put back and told as job.redispatched',
   async (t) => {
-    const w1 = new FakeWorker('w1')
-    const b = bench(w1)
-    const job = newJob()
-    b.store.put(job)
-    const term = b.term(1)
-    t.teardown(() => term.stop())
-    await term.start()
-    await waitFor(() => w1.running.has(job.id), { what: 'the job running on w1' })
+    const { w1, b, job } = await oneJobRunning(t)
     w1.running.delete(job.id) // the worker lost it (its inventory no longer names it)
     await waitFor(() => w1.starts.filter((id) => id === job.id).length === 2, {
       what: 'the job dispatched again after reconcile',
