@@ -1,6 +1,7 @@
 /** The worker process's configuration (runtime env + the worker's own), parsed once. */
 import { parseEnv, runtimeConfigFrom, runtimeEnv, type EnvSpec, type RuntimeConfig } from '../runner/index.js'
 import { FORCE_EXIT_MS } from '../runner/main.js'
+import { errors } from '../runner/errors.js'
 import { DEFAULT_BOSS_SETTINGS, type BossSettings } from './boss/settings.js'
 import type { FunctionIsolation } from './executor/executor.js'
 import { callbackEnv, callbackSettingsFrom, type CallbackSettings } from './callback-config.js'
@@ -42,7 +43,17 @@ export const workerEnv = {
     default: DEFAULT_WORKER_CONCURRENCY,
     min: 1,
     max: 1024,
-    doc: 'jobs one worker runs at once (one worker thread each)',
+    doc: 'jobs one worker runs at once',
+  },
+  FUNCTION_THREADS: {
+    type: 'int',
+    min: 1,
+    max: 1024,
+    doc:
+      'worker threads the WORKER_CONCURRENCY jobs share (each holds up to ⌈concurrency / threads⌉ at once; a ' +
+      'function that holds a thread, ignores its abort signal or dies with others runs alone from then on, on ' +
+      'more threads if needed); at most WORKER_CONCURRENCY (default: the smaller of it and the machine’s cores; ' +
+      '= WORKER_CONCURRENCY for one job per thread)',
   },
   FUNCTIONS_DIR: {
     type: 'string',
@@ -142,6 +153,8 @@ export const workerEnv = {
 export interface WorkerConfig {
   readonly runtime: RuntimeConfig
   readonly concurrency: number
+  /** FUNCTION_THREADS; undefined: the pool's default (min(concurrency, cores)). */
+  readonly threads: number | undefined
   readonly functionsDir: string | undefined
   readonly storeReplicas: number
   readonly isolation: FunctionIsolation
@@ -160,9 +173,14 @@ export interface WorkerConfig {
 
 export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
   const e = parseEnv({ ...runtimeEnv, ...workerEnv, ...callbackEnv }, env)
+  if (e.FUNCTION_THREADS !== undefined && e.FUNCTION_THREADS > e.WORKER_CONCURRENCY)
+    throw errors.CONFIG(
+      `FUNCTION_THREADS (${e.FUNCTION_THREADS}) must not exceed WORKER_CONCURRENCY (${e.WORKER_CONCURRENCY})`,
+    )
   return Object.freeze({
     runtime: runtimeConfigFrom(e),
     concurrency: e.WORKER_CONCURRENCY,
+    threads: e.FUNCTION_THREADS,
     functionsDir: e.FUNCTIONS_DIR,
     storeReplicas: e.JOB_STORE_REPLICAS,
     isolation: e.FUNCTION_ISOLATION as FunctionIsolation,

@@ -89,6 +89,7 @@ export class WorkerProcess {
       functionsDir: cfg.functionsDir,
       isolation: cfg.isolation,
       concurrency: cfg.concurrency,
+      threads: cfg.threads,
       maxResultBytes: cfg.maxResultBytes,
       abortGraceMs: cfg.killGraceMs,
       logger,

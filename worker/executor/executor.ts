@@ -7,13 +7,13 @@ import type { Logger } from '../../runner/logger.js'
 import { loadCatalog, type FunctionCatalog } from './catalog.js'
 import { failure, type AbortReason, type LiveChannel, type RunHandle } from './outcomes.js'
 import { DEFAULT_FUNCTIONS_DIR } from './paths.js'
+import { FunctionPool } from './pool.js'
 import {
   DEFAULT_ABORT_GRACE_MS,
   DEFAULT_MAX_RESULT_BYTES,
-  FunctionPool,
   type FunctionPoolOptions,
   type PoolStats,
-} from './pool.js'
+} from './pool-types.js'
 import { InlineRunner } from './inline.js'
 import { LimitsProblem, parseDeclaredLimits, type FunctionLimits } from '../../jobs/limits.js'
 import type { ModuleDeclaration } from './module-describer.js'

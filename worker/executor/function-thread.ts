@@ -7,18 +7,25 @@ import { Worker, type ResourceLimits } from 'node:worker_threads'
 import type { Logger } from '../../runner/logger.js'
 import { THREAD_ENTRY } from './paths.js'
 import type {
+  AbortMessage,
   DescribedMessage,
   DoneMessage,
   FromThread,
   LogMessage,
   ProgressMessage,
+  RunMessage,
+  SlowMessage,
   ThreadData,
 } from './thread-protocol.js'
 
-/** A thread and the run it holds (`R` is the pool's run record). */
+/** A thread and the runs it holds (`R` is the pool's run record), by run id. */
 export interface ThreadSlot<R> {
   worker: Worker
-  run: R | undefined
+  runs: Map<number, R>
+  /** It holds a run of a function that may not share its thread (worker/executor/pool.ts). */
+  solo: boolean
+  /** Run and abort messages waiting for the pool's next flush (sent as one `batch` message). */
+  outbox: (RunMessage | AbortMessage)[]
   online: boolean
   /** Stopped on purpose or dead: its events are ignored. */
   retired: boolean
@@ -36,7 +43,9 @@ export interface ThreadSpawnOptions {
 /** What the pool hears from a thread. */
 export interface ThreadListener<R> {
   online(slot: ThreadSlot<R>): void
-  done(slot: ThreadSlot<R>, msg: DoneMessage): void
+  /** Runs that ended: one call per message from the thread, however many it carries. */
+  done(slot: ThreadSlot<R>, msgs: readonly DoneMessage[]): void
+  slow(slot: ThreadSlot<R>, msg: SlowMessage): void
   log(slot: ThreadSlot<R>, msg: LogMessage): void
   progress(slot: ThreadSlot<R>, msg: ProgressMessage): void
   described(msg: DescribedMessage): void
@@ -55,7 +64,9 @@ export function spawnThread<R>(opts: ThreadSpawnOptions, on: ThreadListener<R>):
   let onFail!: (err: Error) => void
   const slot: ThreadSlot<R> = {
     worker,
-    run: undefined,
+    runs: new Map(),
+    solo: false,
+    outbox: [],
     online: false,
     retired: false,
     lastError: undefined,
@@ -66,7 +77,9 @@ export function spawnThread<R>(opts: ThreadSpawnOptions, on: ThreadListener<R>):
     if (msg.t === 'described') return on.described(msg)
     if (msg.t === 'log') return on.log(slot, msg)
     if (msg.t === 'progress') return on.progress(slot, msg)
-    if (msg.t === 'done') return on.done(slot, msg)
+    if (msg.t === 'dones') return on.done(slot, msg.list)
+    if (msg.t === 'done') return on.done(slot, [msg])
+    if (msg.t === 'slow') return on.slow(slot, msg)
     slot.online = true
     on.online(slot)
     onReady()

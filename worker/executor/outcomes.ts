@@ -8,7 +8,8 @@ import type { AbortReason, DoneMessage } from './thread-protocol.js'
 
 export type { AbortReason }
 
-export type RunOutcome = { ok: true; result: unknown } | { ok: false; error: JobError }
+/** `handedBack`: the run was stopped for another job's fault; the boss runs it again without counting a failure. */
+export type RunOutcome = { ok: true; result: unknown } | { ok: false; error: JobError; handedBack?: boolean }
 
 /** A started run, on a thread (worker/executor/pool.ts) or inline (worker/executor/inline.ts). */
 export interface RunHandle {
@@ -81,6 +82,16 @@ export function abortOutcome(
     case 'shutdown':
       return failure(errors.CLOSED.code, `job was aborted: the worker is shutting down${hard}`, 'AbortError')
   }
+}
+
+/**
+ * The outcome of a run that shared a thread which had to be stopped for another run: a function
+ * that ignored its abort signal, or a crash no single run can be blamed for. Handed back, so the
+ * boss runs the job again without counting a failure (and the pool no longer lets the functions
+ * involved share a thread).
+ */
+export function interruptedOutcome(why: string): RunOutcome {
+  return { ok: false, error: { message: `job was interrupted: ${why}`, code: FUNCTION_CRASHED_CODE }, handedBack: true }
 }
 
 /** The outcome of a run whose thread exited or crashed under it. */

@@ -1,22 +1,23 @@
 /**
  * FunctionPool: runs job functions in worker threads, so a function that busy-loops can never stall
- * the main thread that holds the ZooKeeper session and the NATS connection.
+ * the main thread that holds the ZooKeeper session and the NATS connection. Hand-written on
+ * worker_threads rather than piscina (README "Dependency notes"): piscina terminates a thread to
+ * abort, where bosun aborts ctx.signal first and terminates only after a grace period, over one
+ * control port per thread (run / abort / done / log messages, a turn's messages sent together).
  *
- * Hand-written on worker_threads rather than piscina (README "Dependency notes"): piscina's abort terminates the
- * thread at once and a task cannot be addressed once it runs, so "abort ctx.signal first, terminate
- * only after a grace period" would need a MessageChannel per job or a broadcast with start-up races.
- * Here each thread has one control port (its parentPort) carrying run / abort / done / log messages;
- * one job per thread; a thread is created only at start or to replace one that was stopped or died.
+ * `concurrency` runs share `threads` threads (default: one per core), up to ⌈concurrency / threads⌉
+ * each: on a small machine thread wake-ups, not the jobs, were most of a short job's cost. A function
+ * found unfit to share runs alone from then on (thread-sharing.ts), on threads started as needed (up
+ * to `concurrency`); a thread stopped for one run hands its other runs back.
  */
-import { basename, extname } from 'node:path'
 import { errors } from '../../runner/errors.js'
 import type { Logger } from '../../runner/logger.js'
 import {
   abortOutcome,
   crashOutcome,
   failure,
+  interruptedOutcome,
   outcomeOfDone,
-  THREAD_CODES,
   type AbortReason,
   type LiveChannel,
   type RunHandle,
@@ -29,34 +30,25 @@ import {
   type ThreadSlot,
   type ThreadSpawnOptions,
 } from './function-thread.js'
-import type { DoneMessage, ToThread } from './thread-protocol.js'
+import type { DoneMessage, RunMessage, SlowMessage } from './thread-protocol.js'
+import { ThreadMailbox } from './thread-mailbox.js'
+import { ThreadSharing } from './thread-sharing.js'
 import { RunQueue } from './run-queue.js'
 import { ModuleDescriber, type ModuleDeclaration } from './module-describer.js'
-import type { FunctionPoolOptions, PoolStats, RunRequest } from './pool-types.js'
+import {
+  newRun,
+  poolSettings,
+  type FunctionPoolOptions,
+  type PoolStats,
+  type Run,
+  type RunRequest,
+} from './pool-types.js'
 
 export type { FunctionPoolOptions, PoolStats, RunRequest } from './pool-types.js'
-
-/** 900 KiB: below NATS's default 1 MiB max payload, with room for the envelope. */
-export const DEFAULT_MAX_RESULT_BYTES = 900 * 1024
-export const DEFAULT_ABORT_GRACE_MS = 1000
-export const DEFAULT_MAX_LOG_LINES = 1000
-export const DEFAULT_THREAD_HEAP_MB = 512
 /** setTimeout's largest delay; longer timeouts are clamped to it (about 24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1
 
 type Slot = ThreadSlot<Run>
-
-interface Run {
-  id: number
-  req: RunRequest
-  fn: string
-  state: 'queued' | 'running' | 'aborting' | 'done'
-  slot: Slot | undefined
-  reason: AbortReason | undefined
-  timer: NodeJS.Timeout | undefined
-  resolve(outcome: RunOutcome): void
-  promise: Promise<RunOutcome>
-}
 
 export class FunctionPool {
   private readonly log: Logger
@@ -64,7 +56,9 @@ export class FunctionPool {
   private readonly spawnOptions: ThreadSpawnOptions
   private readonly listener: ThreadListener<Run>
   private readonly slots: Slot[] = []
-  private readonly idle: Slot[] = []
+  private readonly concurrency: number
+  private readonly sharing: ThreadSharing
+  private readonly mailbox = new ThreadMailbox<Run>((slot, msg, err) => this.unsendable(slot, msg, err))
   private readonly queue = new RunQueue<Run>()
   private readonly live = new Set<Run>()
   private readonly respawnTimers = new Set<NodeJS.Timeout>()
@@ -77,25 +71,17 @@ export class FunctionPool {
   private readonly counters: PoolStats = { threadsStarted: 0, hardStops: 0, crashes: 0, completed: 0 }
 
   constructor(opts: FunctionPoolOptions) {
-    if (!Number.isSafeInteger(opts.concurrency) || opts.concurrency < 1)
-      throw errors.CONFIG(`concurrency must be an integer >= 1, got ${opts.concurrency}`)
-    this.log = opts.logger.child({ component: 'function-pool' })
     const fnLog = opts.logger.child({ component: 'job-function' })
-    this.graceMs = opts.abortGraceMs ?? DEFAULT_ABORT_GRACE_MS
-    this.spawnOptions = {
-      resourceLimits: opts.resourceLimits ?? { maxOldGenerationSizeMb: DEFAULT_THREAD_HEAP_MB },
-      execArgv: opts.execArgv,
-      threadData: {
-        maxResultBytes: opts.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES,
-        maxLogLines: opts.maxLogLines ?? DEFAULT_MAX_LOG_LINES,
-        // info and above are always sent: they are kept with the job (GET /jobs/:id/logs) whatever LOG_LEVEL says
-        minLogLevel: fnLog.isLevelEnabled('debug') ? 'debug' : 'info',
-        codes: THREAD_CODES,
-      },
-    }
+    const settings = poolSettings(opts, fnLog.isLevelEnabled('debug'))
+    this.concurrency = opts.concurrency
+    this.log = opts.logger.child({ component: 'function-pool' })
+    this.sharing = new ThreadSharing(Math.ceil(opts.concurrency / settings.threads), this.log)
+    this.graceMs = settings.graceMs
+    this.spawnOptions = settings.spawn
     this.listener = {
       online: () => (this.bootFailures = 0),
-      done: (slot, msg) => this.onDone(slot, msg),
+      done: (slot, msgs) => this.onDone(slot, msgs),
+      slow: (slot, msg) => this.onSlow(slot, msg),
       log: (slot, msg) => {
         logThreadLine(fnLog, msg)
         this.liveOf(slot, msg.id)?.log(msg.level, msg.msg, msg.fields)
@@ -104,15 +90,16 @@ export class FunctionPool {
       described: (msg) => this.describer.onDescribed(msg),
       exit: (slot, code) => this.onExit(slot, code),
     }
-    for (let i = 0; i < opts.concurrency; i++) {
-      const slot = this.spawn()
-      this.slots.push(slot)
-      this.idle.push(slot)
-    }
+    for (let i = 0; i < settings.threads; i++) this.slots.push(this.spawn())
   }
 
-  /** Threads, and so jobs that run at once. */
+  /** Jobs that run at once. */
   get capacity(): number {
+    return this.concurrency
+  }
+
+  /** Threads now (more than at start when functions that run alone needed them). */
+  get threads(): number {
     return this.slots.length
   }
 
@@ -148,33 +135,19 @@ export class FunctionPool {
 
   /** Run a function; the outcome promise never rejects. */
   run(req: RunRequest): RunHandle {
-    let resolve!: (o: RunOutcome) => void
-    const promise = new Promise<RunOutcome>((r) => (resolve = r))
-    const file = typeof req.functionFile === 'string' ? req.functionFile : ''
-    const run: Run = {
-      id: this.nextId++,
-      req,
-      fn: basename(file, extname(file)),
-      state: 'queued',
-      slot: undefined,
-      reason: undefined,
-      timer: undefined,
-      resolve,
-      promise,
-    }
-    const handle: RunHandle = { promise, abort: (reason) => this.abort(run, reason) }
+    const run = newRun(this.nextId++, req)
+    const handle: RunHandle = { promise: run.promise, abort: (reason) => this.abort(run, reason) }
     if (!this.accepting) {
-      resolve(failure(errors.CLOSED.code, 'the function pool is closed'))
+      run.resolve(failure(errors.CLOSED.code, 'the function pool is closed'))
       return handle
     }
-    if (file === '' || typeof req.jobId !== 'string') {
-      resolve(failure(errors.BAD_MESSAGE.code, 'run request needs a jobId and a functionFile'))
+    if (run.file === '' || typeof req.jobId !== 'string') {
+      run.resolve(failure(errors.BAD_MESSAGE.code, 'run request needs a jobId and a functionFile'))
       return handle
     }
     this.live.add(run)
-    const slot = this.idle.pop()
-    if (slot === undefined) this.queue.push(run)
-    else if (!this.start(slot, run)) this.idle.push(slot)
+    this.queue.push(run)
+    this.pump()
     return handle
   }
 
@@ -203,18 +176,17 @@ export class FunctionPool {
     await Promise.all(pending.map((r) => r.promise))
     for (const timer of this.respawnTimers) clearTimeout(timer)
     this.respawnTimers.clear()
-    await Promise.all(
-      this.slots.map(async (slot) => {
-        slot.retired = true
-        try {
-          await slot.worker.terminate()
-        } catch (err) {
-          this.log.warn({ err }, 'terminating a function thread failed')
-        }
-      }),
-    )
-    this.idle.length = 0
+    await Promise.all(this.slots.map((slot) => this.terminate(slot)))
     this.log.debug(this.counters, 'function pool closed')
+  }
+
+  /** Retire a thread and end it. */
+  private terminate(slot: Slot): Promise<void> {
+    slot.retired = true
+    return slot.worker.terminate().then(
+      () => undefined,
+      (err: unknown) => this.log.warn({ err }, 'terminating a function thread failed'),
+    )
   }
 
   private spawn(): Slot {
@@ -222,34 +194,53 @@ export class FunctionPool {
     return spawnThread<Run>(this.spawnOptions, this.listener)
   }
 
-  /** Give `run` to the free `slot`; false (and the run failed) when its payload cannot be sent. */
-  private start(slot: Slot, run: Run): boolean {
-    const { req } = run
-    try {
-      slot.worker.postMessage({
-        t: 'run',
-        id: run.id,
-        jobId: req.jobId,
-        attempt: req.attempt,
-        file: req.functionFile,
-        payload: req.payload,
-      } satisfies ToThread)
-    } catch (err) {
-      this.settle(
-        run,
-        failure(errors.BAD_MESSAGE.code, `job payload cannot be sent to a function thread: ${(err as Error).message}`),
-      )
-      return false
+  /**
+   * Start `run` on a thread that may take it (ThreadSharing), or on a new one: when none fits while
+   * fewer than `concurrency` runs hold threads, every thread holds a run, so there are fewer than
+   * `concurrency` threads. Not while threads fail to boot. False: it waits.
+   */
+  private place(run: Run): boolean {
+    if (this.busy >= this.concurrency) return false
+    let slot = this.sharing.pick(this.slots, run.file)
+    if (slot === undefined) {
+      if (this.bootFailures > 0 || this.closing !== undefined) return false
+      slot = this.spawn()
+      this.slots.push(slot)
     }
+    this.start(slot, run)
+    return true
+  }
+
+  private start(slot: Slot, run: Run): void {
+    const { req } = run
     run.state = 'running'
     run.slot = slot
-    slot.run = run
-    slot.worker.ref()
+    if (slot.runs.size === 0) slot.worker.ref()
+    slot.runs.set(run.id, run)
+    if (this.sharing.runsAlone(run.file)) slot.solo = true
     this.busy++
+    this.mailbox.send(slot, {
+      t: 'run',
+      id: run.id,
+      jobId: req.jobId,
+      attempt: req.attempt,
+      file: run.file,
+      payload: req.payload,
+    })
     const t = req.timeoutMs
     if (typeof t === 'number' && t > 0 && Number.isFinite(t))
       run.timer = setTimeout(() => this.abort(run, 'timeout'), Math.min(t, MAX_TIMER_MS))
-    return true
+  }
+
+  /** The run's payload cannot be sent to a thread (the structured clone refused it). */
+  private unsendable(slot: Slot, msg: RunMessage, err: Error): void {
+    const run = slot.runs.get(msg.id)
+    if (run === undefined) return
+    this.finish(
+      run,
+      failure(errors.BAD_MESSAGE.code, `job payload cannot be sent to a function thread: ${err.message}`),
+    )
+    this.pump()
   }
 
   private abort(run: Run, reason: AbortReason): void {
@@ -262,55 +253,83 @@ export class FunctionPool {
     run.reason = reason
     clearTimeout(run.timer)
     run.timer = setTimeout(() => this.hardStop(run), this.graceMs)
-    run.slot.worker.postMessage({ t: 'abort', id: run.id, reason } satisfies ToThread)
+    this.mailbox.send(run.slot, { t: 'abort', id: run.id, reason })
   }
 
-  /** The function ignored its aborted signal: terminate its thread and start another. */
+  /** The function ignored its aborted signal: terminate its thread (handing back its other runs) and start another. */
   private hardStop(run: Run): void {
     const slot = run.slot
     if (run.state !== 'aborting' || slot === undefined) return
     this.counters.hardStops++
     this.log.warn(
-      { jobId: run.req.jobId, function: run.fn, reason: run.reason, graceMs: this.graceMs },
+      {
+        jobId: run.req.jobId,
+        function: run.fn,
+        reason: run.reason,
+        graceMs: this.graceMs,
+        sharedWith: slot.runs.size - 1,
+      },
       'job function ignored its abort signal: terminating its thread',
     )
-    this.retire(slot)
-    void slot.worker.terminate().catch((err: unknown) => this.log.warn({ err }, 'terminating a function thread failed'))
+    void this.terminate(slot)
+    this.sharing.runAlone(run.file, 'it ignored its abort signal')
     this.finish(run, abortOutcome(run.reason ?? 'cancel', { hard: true, timeoutMs: run.req.timeoutMs }))
+    const why = `its thread was stopped because job ${run.req.jobId}'s function (${run.fn}) ignored its abort signal`
+    for (const other of [...slot.runs.values()]) this.finish(other, this.stoppedOutcome(other, interruptedOutcome(why)))
     this.replace(slot)
   }
 
-  private onDone(slot: Slot, msg: DoneMessage): void {
-    const run = slot.run
-    if (slot.retired || run === undefined || run.id !== msg.id) return
-    const outcome =
-      run.reason !== undefined ? abortOutcome(run.reason, { timeoutMs: run.req.timeoutMs }) : outcomeOfDone(msg)
-    if (!msg.ok && run.reason === undefined && this.log.isLevelEnabled('debug'))
-      this.log.debug(
-        { jobId: run.req.jobId, function: run.fn, error: msg.error, stack: msg.stack },
-        'job function failed',
-      )
-    this.finish(run, outcome)
-    slot.worker.unref()
-    this.release(slot)
+  /** A run whose thread was stopped or died: hard-aborted if it was being aborted, else `otherwise`. */
+  private stoppedOutcome(run: Run, otherwise: RunOutcome): RunOutcome {
+    return run.reason !== undefined ? abortOutcome(run.reason, { hard: true, timeoutMs: run.req.timeoutMs }) : otherwise
+  }
+
+  private onDone(slot: Slot, msgs: readonly DoneMessage[]): void {
+    if (slot.retired) return
+    for (const msg of msgs) {
+      const run = slot.runs.get(msg.id)
+      if (run === undefined) continue
+      const outcome =
+        run.reason !== undefined ? abortOutcome(run.reason, { timeoutMs: run.req.timeoutMs }) : outcomeOfDone(msg)
+      if (!msg.ok && run.reason === undefined && this.log.isLevelEnabled('debug'))
+        this.log.debug(
+          { jobId: run.req.jobId, function: run.fn, error: msg.error, stack: msg.stack },
+          'job function failed',
+        )
+      this.finish(run, outcome)
+    }
+    this.pump()
+  }
+
+  /** A call held its thread too long: its function runs alone on a thread from now on. */
+  private onSlow(slot: Slot, msg: SlowMessage): void {
+    const run = slot.runs.get(msg.id)
+    if (run === undefined || slot.retired) return
+    slot.solo = true
+    this.sharing.runAlone(run.file, `a call held its thread for ${msg.ms} ms`, run.req.jobId)
   }
 
   private onExit(slot: Slot, code: number): void {
     if (slot.retired) return
-    this.retire(slot)
+    slot.retired = true
     this.counters.crashes++
-    const run = slot.run
+    const runs = [...slot.runs.values()]
     this.log.warn(
-      { exitCode: code, err: slot.lastError, jobId: run?.req.jobId, function: run?.fn },
+      { exitCode: code, err: slot.lastError, jobIds: runs.map((r) => r.req.jobId), functions: runs.map((r) => r.fn) },
       'function thread died; starting another',
     )
-    if (run !== undefined) {
-      this.finish(
-        run,
-        run.reason !== undefined
-          ? abortOutcome(run.reason, { hard: true, timeoutMs: run.req.timeoutMs })
-          : crashOutcome(slot.lastError, code, this.spawnOptions.resourceLimits.maxOldGenerationSizeMb),
-      )
+    // One run (or a thread that never started): the death is its own. Several: which one ended the
+    // thread is unknown, so each is handed back and each function runs alone from now on — the one
+    // to blame then fails by itself.
+    const own = runs.length === 1 || !slot.online
+    const why = `its thread died while it held ${runs.length} jobs, and which one's function ended it is unknown`
+    for (const run of runs) {
+      if (slot.online)
+        this.sharing.runAlone(run.file, own ? 'its thread died under it' : 'its thread died under several jobs')
+      const crash = own
+        ? crashOutcome(slot.lastError, code, this.spawnOptions.resourceLimits.maxOldGenerationSizeMb)
+        : interruptedOutcome(why)
+      this.finish(run, this.stoppedOutcome(run, crash))
     }
     if (slot.online) return this.replace(slot)
     // It died while starting: a broken install, not a bad function. Retry slowly, never in a tight loop.
@@ -325,14 +344,7 @@ export class FunctionPool {
 
   /** The live channel of run `id` if the slot still holds it (late messages of an ended run are dropped). */
   private liveOf(slot: Slot, id: number): LiveChannel | undefined {
-    return !slot.retired && slot.run?.id === id ? slot.run.req.live : undefined
-  }
-
-  /** Take a slot out of service (hard stop or death). */
-  private retire(slot: Slot): void {
-    slot.retired = true
-    const i = this.idle.indexOf(slot)
-    if (i >= 0) this.idle.splice(i, 1)
+    return slot.retired ? undefined : slot.runs.get(id)?.req.live
   }
 
   private replace(old: Slot): void {
@@ -341,23 +353,30 @@ export class FunctionPool {
     const slot = this.spawn()
     if (i >= 0) this.slots[i] = slot
     else this.slots.push(slot)
-    this.release(slot)
+    this.pump()
   }
 
-  /** A slot is free: give it the next queued run or put it back on the idle stack. */
-  private release(slot: Slot): void {
-    if (slot.retired) return
-    slot.run = undefined
+  /** Threads have room: start the queued runs, oldest first, while one fits. */
+  private pump(): void {
     for (;;) {
-      const next = this.queue.shift((r) => r.state === 'queued')
-      if (next === undefined) return void this.idle.push(slot)
-      if (this.start(slot, next)) return
+      const next = this.queue.peek()
+      if (next === undefined) return
+      if (next.state === 'queued' && !this.place(next)) return
+      this.queue.shift(() => true)
     }
   }
 
   /** End a run that held a thread. */
   private finish(run: Run, outcome: RunOutcome): void {
-    if (run.slot !== undefined && run.state !== 'done') this.busy--
+    const slot = run.slot
+    if (slot !== undefined && run.state !== 'done') {
+      this.busy--
+      slot.runs.delete(run.id)
+      if (slot.runs.size === 0) {
+        slot.solo = false
+        slot.worker.unref()
+      }
+    }
     this.settle(run, outcome)
   }
 

@@ -1,7 +1,9 @@
 /**
  * Messages between the FunctionPool (main thread) and thread.mjs (one per worker thread), over the
- * thread's own parentPort: one control port per thread, no per-job channel. A thread runs one job at
- * a time; `id` is the pool-wide run number, so late messages from a finished run are recognised.
+ * thread's own parentPort: one control port per thread, no per-job channel. A thread may hold several
+ * runs at once; `id` is the pool-wide run number, so late messages from a finished run are recognised.
+ * Runs and aborts travel several to a message (`batch`), and so do the done messages (`dones`): a
+ * message between threads costs a wake-up of the receiving thread, whatever it carries.
  * thread.mjs is plain JavaScript and mirrors these shapes.
  */
 import type { JobError } from '../../jobs/model.js'
@@ -20,6 +22,8 @@ export interface ThreadData {
    * lines, else 'info' (info and above are kept with the job whatever the log level).
    */
   minLogLevel: 'debug' | 'info'
+  /** A call whose synchronous slice holds the thread longer than this is reported (`slow`). */
+  maxSliceMs: number
   /** Error codes the thread puts on failures (from runner/errors.ts, the one registry). */
   codes: {
     load: string
@@ -56,12 +60,31 @@ export interface DescribeMessage {
   files: string[]
 }
 
-export type ToThread = RunMessage | AbortMessage | DescribeMessage
+/** main → thread: several run and abort messages, handled in order. */
+export interface BatchMessage {
+  t: 'batch'
+  msgs: (RunMessage | AbortMessage)[]
+}
+
+export type ToThread = RunMessage | AbortMessage | DescribeMessage | BatchMessage
 
 /** thread → main: run `id` is over; `json` is the result already serialised and size-checked. */
 export type DoneMessage =
   | { t: 'done'; id: number; ok: true; json: string }
   | { t: 'done'; id: number; ok: false; error: JobError; stack?: string }
+
+/** thread → main: the done messages of the runs that ended in one turn of the thread's loop. */
+export interface DonesMessage {
+  t: 'dones'
+  list: DoneMessage[]
+}
+
+/** thread → main: a call of run `id` held the thread for `ms` without yielding. */
+export interface SlowMessage {
+  t: 'slow'
+  id: number
+  ms: number
+}
 
 /** thread → main: one ctx.log line of run `id`. */
 export interface LogMessage {
@@ -96,4 +119,5 @@ export interface DescribedMessage {
   configs: Record<string, { inline: boolean; limits?: unknown }>
 }
 
-export type FromThread = DoneMessage | LogMessage | ProgressMessage | ReadyMessage | DescribedMessage
+export type FromThread =
+  DoneMessage | DonesMessage | SlowMessage | LogMessage | ProgressMessage | ReadyMessage | DescribedMessage

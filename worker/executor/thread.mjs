@@ -1,14 +1,20 @@
 /**
  * Worker-thread entry of the FunctionPool (plain JavaScript: tsc does not compile or copy it, the pool
- * finds it from the project root). Runs one job function at a time, off the main thread that holds
- * the ZooKeeper session. Protocol: worker/executor/thread-protocol.ts.
+ * finds it from the project root). Runs job functions off the main thread that holds the ZooKeeper
+ * session: as many at once as the pool gives it (several async jobs may share a thread, README "Job
+ * functions"). Protocol: worker/executor/thread-protocol.ts.
  *
  * - Function modules are imported once per thread and cached (a failed import stays failed).
  * - ctx = { jobId, attempt, signal, log, progress }; the signal is aborted by an `abort` message.
  * - ctx.progress(value) checks the value here (a TypeError in the function for a bad one, the same
  *   rules as jobs/live.ts progressProblem) and forwards it; the main thread keeps it with the job.
  * - The result is JSON-serialised and size-checked here, so the main thread only parses a string.
- * - An uncaught exception or unhandled rejection ends this thread; the pool fails the current job
+ * - Runs and aborts may arrive several to a message (`batch`); the `done` messages of the runs that end
+ *   in one turn of this thread's loop leave as one `dones` message — one wake-up of the main thread
+ *   for many jobs.
+ * - A call whose synchronous slice holds this thread past `maxSliceMs` is reported at once (`slow`):
+ *   the pool stops sharing a thread with that function.
+ * - An uncaught exception or unhandled rejection ends this thread; the pool settles the jobs it held
  *   and starts a new thread.
  */
 import { parentPort, workerData } from 'node:worker_threads'
@@ -28,8 +34,11 @@ const noop = () => {}
 const fns = new Map()
 /** file → Promise<{ fn } | { error, stack? }> */
 const loading = new Map()
-/** @type {{ id: number, controller: AbortController } | null} */
-let current = null
+/** run id → the AbortController of that running job */
+const running = new Map()
+/** done messages of this turn, sent together by flushDone */
+let doneOut = []
+let flushQueued = false
 
 /** file → the module declared `export const config = { isolation: 'inline' }` */
 const inline = new Map()
@@ -37,10 +46,15 @@ const inline = new Map()
 const limits = new Map()
 const LIMIT_FIELDS = ['concurrency', 'rateLimit', 'keyConcurrency', 'keyRateLimit']
 
-port.on('message', (msg) => {
+function receive(msg) {
   if (msg.t === 'run') void run(msg)
   else if (msg.t === 'abort') abort(msg.id, msg.reason)
   else if (msg.t === 'describe') void describeFiles(msg)
+}
+
+port.on('message', (msg) => {
+  if (msg.t === 'batch') for (const m of msg.msgs) receive(m)
+  else receive(msg)
 })
 port.postMessage({ t: 'ready' })
 
@@ -64,8 +78,25 @@ function abortReason(reason) {
 }
 
 function abort(id, reason) {
-  if (current === null || current.id !== id || current.controller.signal.aborted) return
-  current.controller.abort(abortReason(reason))
+  const controller = running.get(id)
+  if (controller === undefined || controller.signal.aborted) return
+  controller.abort(abortReason(reason))
+}
+
+function flushDone() {
+  flushQueued = false
+  const list = doneOut
+  doneOut = []
+  if (list.length === 1) port.postMessage(list[0])
+  else port.postMessage({ t: 'dones', list })
+}
+
+/** Queue a run's done message; the turn's messages leave together once this turn's callbacks ran. */
+function sendDone(reply) {
+  doneOut.push(reply)
+  if (flushQueued) return
+  flushQueued = true
+  setImmediate(flushDone)
 }
 
 /** A JSON-safe description of any thrown value; reading it must not throw either. */
@@ -287,9 +318,20 @@ function serialise(id, result) {
   return { t: 'done', id, ok: true, json }
 }
 
+/** Call the function, timing its synchronous slice (reported when it held the thread too long). */
+function call(fn, msg, ctx) {
+  const t0 = performance.now()
+  try {
+    return fn(msg.payload, ctx)
+  } finally {
+    const ms = performance.now() - t0
+    if (ms > data.maxSliceMs) port.postMessage({ t: 'slow', id: msg.id, ms: Math.round(ms) })
+  }
+}
+
 async function run(msg) {
-  const me = { id: msg.id, controller: new AbortController() }
-  current = me
+  const controller = new AbortController()
+  running.set(msg.id, controller)
   let reply
   try {
     let fn = fns.get(msg.file)
@@ -302,18 +344,18 @@ async function run(msg) {
       const ctx = {
         jobId: msg.jobId,
         attempt: msg.attempt,
-        signal: me.controller.signal,
+        signal: controller.signal,
         log: makeLog(msg.id, msg.jobId, msg.attempt, functionName(msg.file)),
         progress: makeProgress(msg.id),
       }
-      reply = serialise(msg.id, await fn(msg.payload, ctx))
+      reply = serialise(msg.id, await call(fn, msg, ctx))
     }
   } catch (err) {
     const { error, stack } = describe(err)
     reply = { t: 'done', id: msg.id, ok: false, error, stack }
   }
-  if (current === me) current = null
-  port.postMessage(reply)
+  running.delete(msg.id)
+  sendDone(reply)
 }
 
 /** Import each file (as a run would) and report which declare inline isolation, and their limits. */
