@@ -45,7 +45,10 @@ export async function startBosun(zk: Zk, nats: Nats, s: BosunSettings): Promise<
   let nc: NatsConnection | undefined
   let client: NativeClient | undefined
   try {
-    for (let i = 0; i < s.workers; i++) cluster.addWorker({ FUNCTION_ISOLATION: s.isolation })
+    // FUNCTION_THREADS from the bench's environment (unset: the workers' default, one thread per core).
+    const threads = process.env.FUNCTION_THREADS
+    const workerEnv = { FUNCTION_ISOLATION: s.isolation, ...(threads ? { FUNCTION_THREADS: threads } : {}) }
+    for (let i = 0; i < s.workers; i++) cluster.addWorker(workerEnv)
     const port = await freePort()
     cluster.api = spawnBosun('api', 'dist/api/main.js', {
       ...cluster.env(),
