@@ -166,3 +166,28 @@ t.test('FUNCTION_THREADS: parsed once, at most WORKER_CONCURRENCY', async (t) =>
   t.throws(() => loadWorkerConfig({ FUNCTION_THREADS: '0' }), { code: 'BOSUN_ERR_CONFIG' })
   t.throws(() => loadWorkerConfig({ FUNCTION_THREADS: 'two' }), { code: 'BOSUN_ERR_CONFIG' })
 })
+
+t.test('a signal first read after the abort is already aborted, with its reason', async (t) => {
+  const { logger, lines } = captureLogger()
+  const pool = makePool(t, { concurrency: 2, threads: 1, logger })
+  await pool.ready()
+  const late = pool.run(req('late-signal', { ms: 400 }))
+  const fresh = pool.run(req('late-signal', { ms: 50 }))
+  t.same(await fresh.promise, { ok: true, result: { aborted: false } }, 'not aborted: a clean signal')
+  late.abort('cancel')
+  t.match(await late.promise, { ok: false, error: { code: 'BOSUN_ERR_FUNCTION_CANCELLED' } })
+  const said = await waitForLine(lines, (l) => l.msg === 'signal read late' && l.aborted === true)
+  t.equal(said.reasonCode, 'BOSUN_ERR_FUNCTION_CANCELLED')
+})
+
+async function waitForLine(
+  lines: Record<string, unknown>[],
+  match: (l: Record<string, unknown>) => boolean,
+): Promise<Record<string, unknown>> {
+  for (let i = 0; i < 300; i++) {
+    const line = lines.find(match)
+    if (line) return line
+    await new Promise((r) => setTimeout(r, 10))
+  }
+  throw new Error('no such log line')
+}

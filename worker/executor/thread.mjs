@@ -34,7 +34,11 @@ const noop = () => {}
 const fns = new Map()
 /** file → Promise<{ fn } | { error, stack? }> */
 const loading = new Map()
-/** run id → the AbortController of that running job */
+/**
+ * run id → { controller, reason } of that running job. The AbortController is made only when the
+ * function reads ctx.signal (an abort before that is kept as `reason`): most jobs never read it, and
+ * a controller per job is a measurable share of a short job's cost (as inline.ts found).
+ */
 const running = new Map()
 /** done messages of this turn, sent together by flushDone */
 let doneOut = []
@@ -78,25 +82,56 @@ function abortReason(reason) {
 }
 
 function abort(id, reason) {
-  const controller = running.get(id)
-  if (controller === undefined || controller.signal.aborted) return
-  controller.abort(abortReason(reason))
+  const entry = running.get(id)
+  if (entry === undefined || entry.reason !== undefined) return
+  entry.reason = reason
+  entry.controller?.abort(abortReason(reason))
+}
+
+/** ctx for one run: `signal`, `log` and `progress` are made when the function first reads them. */
+function makeCtx(msg, entry) {
+  let log
+  let progress
+  return {
+    jobId: msg.jobId,
+    attempt: msg.attempt,
+    get signal() {
+      if (entry.controller === undefined) {
+        entry.controller = new AbortController()
+        if (entry.reason !== undefined) entry.controller.abort(abortReason(entry.reason))
+      }
+      return entry.controller.signal
+    },
+    get log() {
+      return (log ??= makeLog(msg.id, msg.jobId, msg.attempt, functionName(msg.file)))
+    },
+    get progress() {
+      return (progress ??= makeProgress(msg.id))
+    },
+  }
 }
 
 function flushDone() {
-  flushQueued = false
+  if (doneOut.length === 0) return
   const list = doneOut
   doneOut = []
   if (list.length === 1) port.postMessage(list[0])
   else port.postMessage({ t: 'dones', list })
 }
 
-/** Queue a run's done message; the turn's messages leave together once this turn's callbacks ran. */
+/**
+ * Queue a run's done message; the turn's messages leave together once this turn's callbacks ran —
+ * or at once when no run is left that could end in this turn (one job per thread: no waiting).
+ */
 function sendDone(reply) {
   doneOut.push(reply)
+  if (running.size === 0) return flushDone()
   if (flushQueued) return
   flushQueued = true
-  setImmediate(flushDone)
+  setImmediate(() => {
+    flushQueued = false
+    flushDone()
+  })
 }
 
 /** A JSON-safe description of any thrown value; reading it must not throw either. */
@@ -330,8 +365,8 @@ function call(fn, msg, ctx) {
 }
 
 async function run(msg) {
-  const controller = new AbortController()
-  running.set(msg.id, controller)
+  const entry = { controller: undefined, reason: undefined }
+  running.set(msg.id, entry)
   let reply
   try {
     let fn = fns.get(msg.file)
@@ -341,14 +376,7 @@ async function run(msg) {
       else fn = loaded.fn
     }
     if (fn !== undefined) {
-      const ctx = {
-        jobId: msg.jobId,
-        attempt: msg.attempt,
-        signal: controller.signal,
-        log: makeLog(msg.id, msg.jobId, msg.attempt, functionName(msg.file)),
-        progress: makeProgress(msg.id),
-      }
-      reply = serialise(msg.id, await call(fn, msg, ctx))
+      reply = serialise(msg.id, await call(fn, msg, makeCtx(msg, entry)))
     }
   } catch (err) {
     const { error, stack } = describe(err)
