@@ -60,9 +60,15 @@ export function isWrongLastSequence(err: unknown): boolean {
   )
 }
 
-/** A delete by sequence found no such message (already deleted, or replaced under history 1). */
+/**
+ * A delete by sequence found no such message (already deleted, or replaced under history 1). A
+ * delete of a message already deleted is answered 10057 (JSStreamMsgDeleteFailedF, "no message
+ * found") by nats-server 2.9, not 10037.
+ */
 export function isMessageGone(err: unknown): boolean {
-  return err instanceof JetStreamApiError && (err.code === 10043 || err.code === JetStreamApiCodes.NoMessageFound)
+  if (!(err instanceof JetStreamApiError)) return false
+  if (err.code === 10043 || err.code === JetStreamApiCodes.NoMessageFound) return true
+  return err.code === 10057 && /no message found/i.test(err.message)
 }
 
 /** The connection is closed for good (no retry can help). */

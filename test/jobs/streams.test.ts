@@ -214,6 +214,17 @@ t.test('a closed batch leaves only its final records', async (t) => {
   for (const id of ids) t.equal((await s.reader.get(id))?.state, 'succeeded')
 })
 
+t.test('closing a batch again (a retry whose first delete landed) is done, not an error', async (t) => {
+  const s = await open(t)
+  const ids = await submit(s, [spec()])
+  const batch = (await s.boss.readBatch(ids[0]!.slice(0, 26)))!
+  await finish(s, (await s.reader.get(ids[0]!))!)
+  await s.boss.closeBatch(batch.batch, batch.submitSeq, 0)
+  await s.boss.closeBatch(batch.batch, batch.submitSeq, 0)
+  t.equal(await s.boss.readBatch(batch.batch), null)
+  t.equal((await s.reader.get(ids[0]!))?.state, 'succeeded')
+})
+
 t.test('the boss reads open batches only, with their state', async (t) => {
   const s = await open(t)
   const closed = await submit(s, [spec()])
