@@ -12,7 +12,7 @@ import { BosunError, errors } from '../../runner/errors.js'
 import { retryDelay, sleep } from '../../runner/retry.js'
 import { bytesEqual, isClosedConnection, isMessageGone, isTransient, isWrongLastSequence } from '../store-codec.js'
 import { Limiter } from '../store-limiter.js'
-import { jsPublish } from './js-publish.js'
+import { jsDeleteMessage, jsPublish } from './js-publish.js'
 
 /** One stored message. */
 export interface StoredMessage {
@@ -120,7 +120,7 @@ export class StreamIO {
     for (let attempt = 0; ; attempt++) {
       this.checkAbort(signal, `delete ${stream}#${seq}`)
       try {
-        await this.reads.run(() => this.jsm.streams.deleteMessage(stream, seq, false))
+        await this.reads.run(() => jsDeleteMessage(this.inbox, stream, seq, this.limits.requestTimeoutMs))
         return
       } catch (err) {
         if (isMessageGone(err)) return

@@ -1,12 +1,13 @@
 /**
  * jsPublish against a real JetStream: acks, compare-and-set and deduplication answer as
- * `js.publish` did, and its failures are classified by store-codec.ts as before.
+ * `js.publish` did, and its failures are classified by store-codec.ts as before; jsDeleteMessage
+ * as `jsm.streams.deleteMessage(…, false)` did.
  */
 import t from 'tap'
 import { jetstreamManager } from '@nats-io/jetstream'
 import { connect } from '@nats-io/transport-node'
-import { isTransient, isWrongLastSequence } from '../../jobs/store-codec.js'
-import { jsPublish } from '../../jobs/streams/js-publish.js'
+import { isMessageGone, isTransient, isWrongLastSequence } from '../../jobs/store-codec.js'
+import { jsDeleteMessage, jsPublish } from '../../jobs/streams/js-publish.js'
 import { ReplyInbox } from '../../runner/transport/reply-inbox.js'
 import { startNats, uniqueName } from '../helpers/servers.js'
 
@@ -41,5 +42,33 @@ t.test('jsPublish on a real JetStream', async (t) => {
 
   const nowhere = await jsPublish(inbox, `${uniqueName('none')}.x`, enc.encode('z'), opts).catch((e: unknown) => e)
   t.ok(isTransient(nowhere), `no stream listening is retried as transient (got ${String(nowhere)})`)
+  t.equal(inbox.inFlight, 0)
+})
+
+t.test('jsDeleteMessage on a real JetStream', async (t) => {
+  const nats = await startNats()
+  t.teardown(() => nats.close())
+  const nc = await connect({ servers: nats.url })
+  t.teardown(() => nc.close())
+  const jsm = await jetstreamManager(nc)
+  const name = uniqueName('s')
+  await jsm.streams.add({ name, subjects: [`${name}.>`] })
+  const inbox = new ReplyInbox(nc)
+  t.teardown(() => inbox.close())
+  const a = await jsPublish(inbox, `${name}.a`, enc.encode('1'), { timeoutMs: 2000 })
+  const b = await jsPublish(inbox, `${name}.b`, enc.encode('2'), { timeoutMs: 2000 })
+
+  await jsDeleteMessage(inbox, name, a.seq, 2000)
+  const gone = await jsm.streams.getMessage(name, { seq: a.seq }).catch((e: unknown) => e)
+  t.ok(gone === null || isMessageGone(gone), `the message is gone (got ${String(gone)})`)
+  t.equal((await jsm.streams.getMessage(name, { seq: b.seq }))?.seq, b.seq, 'the other one stays')
+  const info = await jsm.streams.info(name)
+  t.same([info.state.messages, info.state.last_seq], [1, b.seq], 'one message left')
+
+  const twice = await jsDeleteMessage(inbox, name, a.seq, 2000).catch((e: unknown) => e)
+  const apiError = JSON.stringify((twice as { apiError?: () => unknown }).apiError?.())
+  t.ok(isMessageGone(twice), `deleting it again is "message gone", which io.delete treats as done (got ${apiError})`)
+  const nowhere = await jsDeleteMessage(inbox, uniqueName('none'), 1, 2000).catch((e: unknown) => e)
+  t.ok(nowhere instanceof Error, `no such stream fails (got ${String(nowhere)})`)
   t.equal(inbox.inFlight, 0)
 })
