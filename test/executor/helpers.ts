@@ -33,11 +33,21 @@ interface Teardown {
 }
 
 /**
- * A pool closed at the end of the test. Threads start with no Node options (`execArgv: []`), as they
- * do in production (`node dist/...`), instead of inheriting tap's TypeScript loader (seconds per thread).
+ * A pool closed at the end of the test, one job per thread unless `threads` says otherwise. Threads
+ * start with no Node options (`execArgv: []`), as they do in production (`node dist/...`), instead of
+ * inheriting tap's TypeScript loader (seconds per thread).
  */
 export function makePool(t: Teardown, opts: Partial<FunctionPoolOptions> = {}): FunctionPool {
-  const pool = new FunctionPool({ concurrency: 2, logger: silentLogger(), execArgv: [], ...opts })
+  // One job per thread unless a test asks for shared threads: the default (one thread per core)
+  // would make these tests depend on the machine's core count.
+  const concurrency = opts.concurrency ?? 2
+  const pool = new FunctionPool({
+    concurrency,
+    threads: concurrency,
+    logger: silentLogger(),
+    execArgv: [],
+    ...opts,
+  })
   t.teardown(() => pool.close())
   return pool
 }

@@ -5,7 +5,9 @@
  */
 import { join } from 'node:path'
 import t from 'tap'
-import { DEFAULT_FUNCTIONS_DIR } from '../../worker/executor/index.js'
+import { availableParallelism } from 'node:os'
+import { DEFAULT_FUNCTIONS_DIR, FunctionPool } from '../../worker/executor/index.js'
+import { silentLogger } from '../../runner/logger.js'
 import { loadWorkerConfig } from '../../worker/config.js'
 import { captureLogger, makePool, req } from './helpers.js'
 
@@ -49,6 +51,16 @@ t.test('threads are spread: each takes at most ⌈concurrency / threads⌉ runs'
   const perThread = new Map<number, number>()
   for (const o of outs) perThread.set(threadOf(o), (perThread.get(threadOf(o)) ?? 0) + 1)
   t.same([...perThread.values()].sort(), [2, 2])
+})
+
+t.test('by default a pool starts one thread per core, at most one per job', async (t) => {
+  const wide = new FunctionPool({ concurrency: 64, logger: silentLogger(), execArgv: [] })
+  t.teardown(() => wide.close())
+  t.equal(wide.threads, Math.min(64, availableParallelism()))
+  t.equal(wide.capacity, 64)
+  const narrow = new FunctionPool({ concurrency: 1, logger: silentLogger(), execArgv: [] })
+  t.teardown(() => narrow.close())
+  t.equal(narrow.threads, 1)
 })
 
 t.test('a bad threads option is a configuration error', async (t) => {
