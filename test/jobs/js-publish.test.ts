@@ -3,7 +3,7 @@
  * `js.publish` did, and its failures are classified by store-codec.ts as before; jsDeleteMessage
  * as `jsm.streams.deleteMessage(…, false)` did.
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { jetstreamManager } from '@nats-io/jetstream'
 import { connect } from '@nats-io/transport-node'
 import { isMessageGone, isTransient, isWrongLastSequence } from '../../jobs/store-codec.js'
@@ -13,7 +13,8 @@ import { startNats, uniqueName } from '../helpers/servers.js'
 
 const enc = new TextEncoder()
 
-t.test('jsPublish on a real JetStream', async (t) => {
+/** A nats-server of the test's own with one stream (`name`, subjects `name.>`), and a ReplyInbox. */
+async function withStream(t: Test) {
   const nats = await startNats()
   t.teardown(() => nats.close())
   const nc = await connect({ servers: nats.url })
@@ -23,6 +24,11 @@ t.test('jsPublish on a real JetStream', async (t) => {
   await jsm.streams.add({ name, subjects: [`${name}.>`] })
   const inbox = new ReplyInbox(nc)
   t.teardown(() => inbox.close())
+  return { jsm, name, inbox }
+}
+
+t.test('jsPublish on a real JetStream', async (t) => {
+  const { name, inbox } = await withStream(t)
   const opts = { timeoutMs: 2000 }
 
   const first = await jsPublish(inbox, `${name}.a`, enc.encode('1'), { ...opts, expectLastSubjectSequence: 0 })
@@ -46,15 +52,7 @@ t.test('jsPublish on a real JetStream', async (t) => {
 })
 
 t.test('jsDeleteMessage on a real JetStream', async (t) => {
-  const nats = await startNats()
-  t.teardown(() => nats.close())
-  const nc = await connect({ servers: nats.url })
-  t.teardown(() => nc.close())
-  const jsm = await jetstreamManager(nc)
-  const name = uniqueName('s')
-  await jsm.streams.add({ name, subjects: [`${name}.>`] })
-  const inbox = new ReplyInbox(nc)
-  t.teardown(() => inbox.close())
+  const { jsm, name, inbox } = await withStream(t)
   const a = await jsPublish(inbox, `${name}.a`, enc.encode('1'), { timeoutMs: 2000 })
   const b = await jsPublish(inbox, `${name}.b`, enc.encode('2'), { timeoutMs: 2000 })
 
