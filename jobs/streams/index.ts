@@ -81,7 +81,7 @@ export class JobStreams {
     this.subjects = new Subjects(cluster)
     this.submitter = new Submitter(io, this.subjects, { submit: names.submit, idem: names.idem }, this.maxPayload)
     this.reader = new JobReader(io, this.subjects, names, log)
-    this.live = new LiveStore(inbox, jsm, this.subjects, names.live, log, io.limits.requestTimeoutMs)
+    this.live = new LiveStore(inbox, this.subjects, names.live, log, io.limits.requestTimeoutMs)
     this.boss = new BossJobStore({
       js,
       jsm,

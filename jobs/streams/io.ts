@@ -12,7 +12,7 @@ import { BosunError, errors } from '../../runner/errors.js'
 import { retryDelay, sleep } from '../../runner/retry.js'
 import { bytesEqual, isClosedConnection, isMessageGone, isTransient, isWrongLastSequence } from '../store-codec.js'
 import { Limiter } from '../store-limiter.js'
-import { jsDeleteMessage, jsPublish } from './js-publish.js'
+import { jsDeleteMessage, jsGetMessage, jsPublish } from './js-inbox.js'
 
 /** One stored message. */
 export interface StoredMessage {
@@ -47,7 +47,7 @@ export class StreamIO {
   private readonly reads: Limiter
 
   constructor(
-    /** Publishes go through it (js-publish.ts); reads and deletes through `jsm`. */
+    /** Publishes, reads and deletes go through it (js-inbox.ts); stream info through `jsm`. */
     private readonly inbox: ReplyInbox,
     private readonly jsm: JetStreamManager,
     readonly limits: IoLimits,
@@ -147,8 +147,7 @@ export class StreamIO {
       this.checkAbort(signal, `read ${stream}`)
       try {
         // STREAM.MSG.GET is answered by the stream leader: a write is readable as soon as it is acked.
-        const m = await this.reads.run(() => this.jsm.streams.getMessage(stream, query as never))
-        return m === null ? null : { seq: m.seq, subject: m.subject, data: m.data }
+        return await this.reads.run(() => jsGetMessage(this.inbox, stream, query, this.limits.requestTimeoutMs))
       } catch (err) {
         if (!isTransient(err) || Date.now() > deadline) throw this.error(`read ${stream}`, err)
         await sleep(backoffMs(attempt))

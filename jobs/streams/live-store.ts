@@ -1,17 +1,17 @@
 /**
  * The LIVE stream's reads and writes (layout.ts; the record is jobs/live.ts): one message per job,
- * read by subject from the stream leader (STREAM.MSG.GET), written with a compare-and-set on the
- * subject's last sequence so that a stale attempt cannot overwrite a newer one unseen. Live records
+ * read by subject from the stream leader (STREAM.MSG.GET) and written with a compare-and-set on the
+ * subject's last sequence so that a stale attempt cannot overwrite a newer one unseen (both through
+ * the process's reply inbox: js-inbox.ts). Live records
  * are best effort — a write is tried once (the caller retries on a conflict after re-reading), never
  * with the long retries of the job records — and garbage read back is dropped with a warning.
  */
-import type { JetStreamManager } from '@nats-io/jetstream'
 import type { Logger } from '../../runner/logger.js'
 import type { ReplyInbox } from '../../runner/transport/reply-inbox.js'
 import { errors } from '../../runner/errors.js'
 import { parseLiveRecord, type LiveRecord } from '../live.js'
 import { isWrongLastSequence } from '../store-codec.js'
-import { jsPublish } from './js-publish.js'
+import { jsGetMessage, jsPublish } from './js-inbox.js'
 import type { Subjects } from './layout.js'
 
 /** A live record as stored, with its subject sequence (for the next compare-and-set). */
@@ -27,7 +27,6 @@ const decoder = new TextDecoder()
 export class LiveStore {
   constructor(
     private readonly inbox: ReplyInbox,
-    private readonly jsm: JetStreamManager,
     private readonly subjects: Subjects,
     private readonly stream: string,
     private readonly log: Logger,
@@ -38,7 +37,7 @@ export class LiveStore {
   async read(jobId: string): Promise<StoredLive | null> {
     let m
     try {
-      m = await this.jsm.streams.getMessage(this.stream, { last_by_subj: this.subjects.live(jobId) })
+      m = await jsGetMessage(this.inbox, this.stream, { last_by_subj: this.subjects.live(jobId) }, this.timeoutMs)
     } catch (err) {
       throw errors.STORE(`read of job ${jobId}'s live record failed: ${(err as Error).message}`, { cause: err })
     }
