@@ -17,6 +17,7 @@ import { startNats, startZooKeeper } from '../test/helpers/servers.js'
 import { startBosun } from './compare/bosun-side.js'
 import { startBullmq } from './compare/bullmq-side.js'
 import { latency, type LatencyResult } from './compare/latency.js'
+import { measureFloor, type FloorResult } from './compare/floor.js'
 import { throughput, type System, type ThroughputResult, type Workload } from './compare/measure.js'
 import { ensureRedis } from './compare/redis.js'
 import { formatCpu, formatPairs, pairRow, type PairRow } from './compare/table.js'
@@ -66,6 +67,8 @@ interface SideRun {
   startMs?: number
   results: Record<string, ThroughputResult>
   latency?: LatencyResult
+  /** One broker round trip at the latency rate (compare/floor.ts), measured after the latency step. */
+  floor?: FloorResult
   /** redis-server INFO at the end (memory, AOF size), BullMQ only. */
   redis?: Record<string, string>
   errors: string[]
@@ -140,6 +143,13 @@ async function sideRun(
       progress(
         `${tag}: latency p50 ${rec.latency.p50Ms} ms, p99 ${rec.latency.p99Ms} ms, failures ${rec.latency.failures}`,
       )
+      const probe = await sys.roundTripProbe()
+      try {
+        rec.floor = await measureFloor(probe, o.latencyRate, Math.min(o.latencySeconds, 5))
+      } finally {
+        await probe.close()
+      }
+      progress(`${tag}: broker round trip p50 ${rec.floor.p50Ms} ms, p99 ${rec.floor.p99Ms} ms`)
     }
     for (const s of plan.filter((x) => x.big)) {
       const r = await throughput(sys, s.workload, s.jobs)
@@ -178,6 +188,9 @@ function rows(records: SideRun[], plan: Step[], inlinePlan: Step[], o: CompareOp
     out.push(pair('  latency p99', 'ms', 'threads', (r) => r.latency?.p99Ms))
     out.push(pair('  failures', 'requests', 'threads', (r) => r.latency?.failures))
     out.push(pair('  CPU per request, all processes', 'µs/job', 'threads', (r) => r.latency?.cpuUsPerJob.total))
+    const floor = `floor: one broker round trip (NATS request to a process / Redis PING) p50 ${at}`
+    out.push(pair(floor, 'ms', 'threads', (r) => r.floor?.p50Ms))
+    out.push(pair('  round trip p99', 'ms', 'threads', (r) => r.floor?.p99Ms))
   }
   const planned = o.bosunInline ? `bosun FUNCTION_ISOLATION=${o.bosunInline}` : 'bosun side planned: --bosun-inline'
   for (const s of inlinePlan) {

@@ -13,6 +13,7 @@ import { streamNames } from '../../jobs/streams/index.js'
 import { spawnBosun, TestCluster } from '../../test/helpers/processes.js'
 import { freePort, uniqueName } from '../../test/helpers/servers.js'
 import type { Nats, Zk } from '../e2e/cluster.js'
+import { natsRoundTripProbe } from './floor.js'
 import type { System } from './measure.js'
 
 export interface BosunSettings {
@@ -111,6 +112,7 @@ function system(
     async nativeOne() {
       await client.submit(NOOP)
     },
+    roundTripProbe: () => natsRoundTripProbe(nats.url),
     close() {
       closing ??= (async () => {
         await client.close().catch(() => undefined)

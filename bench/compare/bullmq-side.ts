@@ -10,6 +10,7 @@ import { Queue } from 'bullmq'
 import { freePort, uniqueName } from '../../test/helpers/servers.js'
 import { spawnLineChild, type LineChild } from '../lib/line-child.js'
 import { CHILD_SCRIPT, type BullmqMode } from './child.js'
+import { redisRoundTripProbe } from './floor.js'
 import type { System } from './measure.js'
 import { startRedis, type RedisServer } from './redis.js'
 
@@ -90,6 +91,7 @@ function system(name: string, redis: RedisServer, queue: Queue, children: LineCh
     async nativeOne() {
       await queue.add('noop', null)
     },
+    roundTripProbe: () => Promise.resolve(redisRoundTripProbe(redis.port)),
     close() {
       closing ??= (async () => {
         await queue.close().catch(() => undefined)

@@ -1,12 +1,13 @@
 /**
- * The compare benchmark's BullMQ child processes: `node dist/bench/compare/child.js` with
- * BENCH_COMPARE_ROLE=worker (one BullMQ Worker: the job-running process, inline or sandboxed) or
- * front (the Fastify front of the HTTP rows, front.ts). Each prints `{"ev":"ready"}` as a JSON line
- * (bench/lib/line-child.ts) once connected. The parent imports this module only for CHILD_SCRIPT: a
- * role runs only when the file is the process's main module.
+ * The compare benchmark's child processes: `node dist/bench/compare/child.js` with
+ * BENCH_COMPARE_ROLE=worker (one BullMQ Worker: the job-running process, inline or sandboxed),
+ * front (the Fastify front of BullMQ's HTTP rows, front.ts) or echo (a NATS subscriber answering
+ * every request at once: the far end of bosun's broker round trip, floor.ts). Each prints
+ * `{"ev":"ready"}` as a JSON line (bench/lib/line-child.ts) once connected. The parent imports this
+ * module only for CHILD_SCRIPT: a role runs only when the file is the process's main module.
  *
  * Env: REDIS_PORT, QUEUE, and for a worker CONCURRENCY and BULLMQ_MODE (`inline` | `sandboxed`), for
- * the front PORT.
+ * the front PORT; for echo only NATS_URL and SUBJECT.
  */
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { Worker } from 'bullmq'
@@ -46,9 +47,23 @@ async function runWorker(): Promise<void> {
   say('ready', { mode: sandboxed ? 'sandboxed' : 'inline' })
 }
 
+async function runEcho(): Promise<void> {
+  const { connect } = await import('@nats-io/transport-node')
+  const nc = await connect({ servers: need('NATS_URL').split(','), name: 'bench-compare-echo' })
+  nc.subscribe(need('SUBJECT'), {
+    callback: (_err, m) => {
+      m.respond(m.data)
+    },
+  })
+  await nc.flush()
+  process.once('SIGTERM', () => void nc.close().finally(() => process.exit(0)))
+  say('ready')
+}
+
 async function main(): Promise<void> {
   const role = need('BENCH_COMPARE_ROLE')
   if (role === 'worker') return runWorker()
+  if (role === 'echo') return runEcho()
   if (role === 'front') {
     const { runFront } = await import('./front.js')
     const port = await runFront({

@@ -2,13 +2,15 @@
  * Submit → result latency over HTTP for both products with the same load generator: `POST
  * /jobs?wait=5000` of `noop` at an open-loop rate (bosun's API holds the request until the job's
  * finished event; BullMQ's front does `queue.add` + `job.waitUntilFinished(queueEvents)`). Each
- * latency is measured from the request's scheduled send time, so a stalled server shows up as
- * latency rather than as a lower offered rate; HDR histogram in microseconds. CPU µs per job over the
+ * latency is measured from the request's scheduled send time (or its send, when earlier:
+ * bench/lib/open-loop.ts), so a stalled server shows up as latency rather than as a lower offered
+ * rate; HDR histogram in microseconds. CPU µs per job over the
  * window is recorded as for the throughput rows.
  */
 import hdr from 'hdr-histogram-js'
 import { CpuMeter } from '../lib/cpu.js'
 import { JsonClient } from '../lib/http.js'
+import { openLoop } from '../lib/open-loop.js'
 import type { System } from './measure.js'
 import type { LatencyResult as E2eLatencyResult } from '../e2e/latency.js'
 
@@ -18,8 +20,6 @@ export interface LatencyResult extends Omit<E2eLatencyResult, 'segmentsMs'> {
   cpuUsPerJob: Record<string, number>
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
 /** Offer `ratePerSec` requests for `seconds` after `warmupSeconds` of unrecorded warm-up. */
 export async function latency(sys: System, ratePerSec = 200, seconds = 10, warmupSeconds = 1): Promise<LatencyResult> {
   const client = new JsonClient(sys.httpUrl, 512)
@@ -28,36 +28,22 @@ export async function latency(sys: System, ratePerSec = 200, seconds = 10, warmu
     highestTrackableValue: 120_000_000,
     numberOfSignificantValueDigits: 3,
   })
-  const interval = 1000 / ratePerSec
   const warm = Math.round(warmupSeconds * ratePerSec)
   const total = warm + Math.round(seconds * ratePerSec)
   const cpu = new CpuMeter(() => sys.pids())
   let failures = 0
-  let maxSendLag = 0
-  const pending: Promise<void>[] = []
   try {
-    const t0 = performance.now() + 20
-    for (let i = 0; i < total; i++) {
-      const due = t0 + i * interval
-      const wait = due - performance.now()
-      if (wait > 1) await sleep(wait)
-      const recorded = i >= warm
-      if (i === warm) cpu.begin()
-      if (recorded) maxSendLag = Math.max(maxSendLag, performance.now() - due)
-      pending.push(
-        client.post<{ state?: string }>('/jobs?wait=5000', { function: 'noop' }, 30_000).then(
-          (res) => {
-            if (!recorded) return
-            histogram.recordValue(Math.max(1, Math.round((performance.now() - due) * 1000)))
-            if (res.status !== 200 || res.body?.state !== 'succeeded') failures++
-          },
-          () => {
-            if (recorded) failures++
-          },
-        ),
-      )
-    }
-    await Promise.all(pending)
+    const post = () => client.post<{ state?: string }>('/jobs?wait=5000', { function: 'noop' }, 30_000)
+    const { maxSendLagMs } = await openLoop(
+      { ratePerSec, total, warm, onRecordStart: () => cpu.begin() },
+      post,
+      (us, answer, recorded) => {
+        if (!recorded) return
+        if (!answer.ok) return void failures++
+        histogram.recordValue(us)
+        if (answer.value.status !== 200 || answer.value.body?.state !== 'succeeded') failures++
+      },
+    )
     const used = cpu.end()
     const requests = total - warm
     const cpuUsPerJob: Record<string, number> = {}
@@ -77,7 +63,7 @@ export async function latency(sys: System, ratePerSec = 200, seconds = 10, warmu
       p95Ms: ms(95),
       p99Ms: ms(99),
       maxMs: histogram.maxValue / 1000,
-      maxSendLagMs: Math.round(maxSendLag * 10) / 10,
+      maxSendLagMs,
       cpuUsPerJob,
     }
   } finally {

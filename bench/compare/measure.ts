@@ -11,6 +11,7 @@
 import { readFileSync } from 'node:fs'
 import { CpuMeter } from '../lib/cpu.js'
 import { JsonClient } from '../lib/http.js'
+import type { RoundTripProbe } from './floor.js'
 
 /** One product under test, started with its processes. */
 export interface System {
@@ -25,6 +26,8 @@ export interface System {
   nativeBatch(n: number): Promise<void>
   /** Native client: one job (bosun `submit`, BullMQ `add`), resolved once stored. */
   nativeOne(): Promise<void>
+  /** A probe of one round trip through the side's broker (floor.ts). */
+  roundTripProbe(): Promise<RoundTripProbe>
   close(): Promise<void>
 }
 

@@ -1,12 +1,14 @@
 /**
  * Submit → result latency: `POST /jobs?wait=5000` of `noop`, open loop at a fixed rate. Each latency
- * is measured from the request's scheduled send time (so a stalled API shows up as latency instead
- * of silently lowering the offered rate), into an HDR histogram in microseconds.
+ * is measured from the request's scheduled send time, or from its send when that came first
+ * (bench/lib/open-loop.ts: a stalled API shows up as latency instead of silently lowering the
+ * offered rate), into an HDR histogram in microseconds.
  */
 import hdr from 'hdr-histogram-js'
 import type { BenchCluster } from './cluster.js'
 import type { Job } from '../../jobs/model.js'
 import { JsonClient } from '../lib/http.js'
+import { openLoop } from '../lib/open-loop.js'
 
 export interface LatencyResult {
   ratePerSec: number
@@ -34,8 +36,6 @@ function median(xs: number[]): number {
   return s.length === 0 ? Number.NaN : s[Math.floor(s.length / 2)]!
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
 /** Offer `ratePerSec` requests for `seconds` after `warmupSeconds` of unrecorded warm-up. */
 export async function latency(
   c: BenchCluster,
@@ -49,7 +49,6 @@ export async function latency(
     highestTrackableValue: 120_000_000,
     numberOfSignificantValueDigits: 3,
   })
-  const interval = 1000 / ratePerSec
   const warm = Math.round(warmupSeconds * ratePerSec)
   const total = warm + Math.round(seconds * ratePerSec)
   let failures = 0
@@ -59,43 +58,33 @@ export async function latency(
     running: [] as number[],
     toAnswer: [] as number[],
   }
-  let maxSendLag = 0
-  const pending: Promise<void>[] = []
   try {
-    const t0 = performance.now() + 20
-    for (let i = 0; i < total; i++) {
-      const due = t0 + i * interval
-      const wait = due - performance.now()
-      if (wait > 1) await sleep(wait)
-      const lag = performance.now() - due
-      if (i >= warm && lag > maxSendLag) maxSendLag = lag
-      const recorded = i >= warm
-      const sentAt = Date.now()
-      pending.push(
-        client.post<Partial<Job>>('/jobs?wait=5000', { function: 'noop' }, 30_000).then(
-          (res) => {
-            const us = Math.max(1, Math.round((performance.now() - due) * 1000))
-            if (!recorded) return
-            const answeredAt = Date.now()
-            if (res.status !== 200 || res.body?.state !== 'succeeded') failures++
-            histogram.recordValue(us)
-            const created = Date.parse(res.body?.createdAt ?? '')
-            const started = Date.parse(res.body?.startedAt ?? '')
-            const finished = Date.parse(res.body?.finishedAt ?? '')
-            if (Number.isFinite(created) && Number.isFinite(started) && Number.isFinite(finished)) {
-              seg.toCreated.push(created - sentAt)
-              seg.toStarted.push(started - created)
-              seg.running.push(finished - started)
-              seg.toAnswer.push(answeredAt - finished)
-            }
-          },
-          () => {
-            if (recorded) failures++
-          },
-        ),
-      )
-    }
-    await Promise.all(pending)
+    const { maxSendLagMs } = await openLoop(
+      { ratePerSec, total, warm },
+      () => {
+        const sentAt = Date.now()
+        return client
+          .post<Partial<Job>>('/jobs?wait=5000', { function: 'noop' }, 30_000)
+          .then((res) => ({ res, sentAt }))
+      },
+      (us, answer, recorded) => {
+        if (!recorded) return
+        if (!answer.ok) return void failures++
+        const { res, sentAt } = answer.value
+        const answeredAt = Date.now()
+        if (res.status !== 200 || res.body?.state !== 'succeeded') failures++
+        histogram.recordValue(us)
+        const created = Date.parse(res.body?.createdAt ?? '')
+        const started = Date.parse(res.body?.startedAt ?? '')
+        const finished = Date.parse(res.body?.finishedAt ?? '')
+        if (Number.isFinite(created) && Number.isFinite(started) && Number.isFinite(finished)) {
+          seg.toCreated.push(created - sentAt)
+          seg.toStarted.push(started - created)
+          seg.running.push(finished - started)
+          seg.toAnswer.push(answeredAt - finished)
+        }
+      },
+    )
     const ms = (p: number) => histogram.getValueAtPercentile(p) / 1000
     return {
       ratePerSec,
@@ -106,7 +95,7 @@ export async function latency(
       p95Ms: ms(95),
       p99Ms: ms(99),
       maxMs: histogram.maxValue / 1000,
-      maxSendLagMs: Math.round(maxSendLag * 10) / 10,
+      maxSendLagMs,
       segmentsMs: {
         toCreated: median(seg.toCreated),
         toStarted: median(seg.toStarted),
