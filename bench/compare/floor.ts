@@ -7,11 +7,10 @@
  * either side (README "Benchmarks", "Where `?wait` latency goes"), so the ratio of the two floors bounds
  * how far apart the latency rows can be without changing how many legs bosun's path has.
  */
-import hdr from 'hdr-histogram-js'
 import { connect } from '@nats-io/transport-node'
 import { Redis } from 'ioredis'
 import { spawnLineChild } from '../lib/line-child.js'
-import { openLoop } from '../lib/open-loop.js'
+import { latencyHistogram, openLoop, schedule } from '../lib/open-loop.js'
 import { CHILD_SCRIPT } from './child.js'
 
 export interface FloorResult {
@@ -73,17 +72,12 @@ export async function measureFloor(
   seconds: number,
   warmupSeconds = 1,
 ): Promise<FloorResult> {
-  const histogram = hdr.build({
-    lowestDiscernibleValue: 1,
-    highestTrackableValue: 60_000_000,
-    numberOfSignificantValueDigits: 3,
-  })
-  const warm = Math.round(warmupSeconds * ratePerSec)
-  const total = warm + Math.round(seconds * ratePerSec)
+  const histogram = latencyHistogram()
+  const o = schedule(ratePerSec, seconds, warmupSeconds)
   let failures = 0
   try {
     await openLoop(
-      { ratePerSec, total, warm },
+      o,
       () => probe.roundTrip(),
       (us, answer, recorded) => {
         if (!recorded) return
@@ -92,7 +86,7 @@ export async function measureFloor(
       },
     )
     const ms = (p: number) => histogram.getValueAtPercentile(p) / 1000
-    return { requests: total - warm, failures, p50Ms: ms(50), p99Ms: ms(99) }
+    return { requests: o.total - o.warm, failures, p50Ms: ms(50), p99Ms: ms(99) }
   } finally {
     histogram.destroy()
   }

@@ -7,10 +7,9 @@
  * rate; HDR histogram in microseconds. CPU µs per job over the
  * window is recorded as for the throughput rows.
  */
-import hdr from 'hdr-histogram-js'
 import { CpuMeter } from '../lib/cpu.js'
 import { JsonClient } from '../lib/http.js'
-import { openLoop } from '../lib/open-loop.js'
+import { latencyHistogram, openLoop, schedule } from '../lib/open-loop.js'
 import type { System } from './measure.js'
 import type { LatencyResult as E2eLatencyResult } from '../e2e/latency.js'
 
@@ -23,19 +22,14 @@ export interface LatencyResult extends Omit<E2eLatencyResult, 'segmentsMs'> {
 /** Offer `ratePerSec` requests for `seconds` after `warmupSeconds` of unrecorded warm-up. */
 export async function latency(sys: System, ratePerSec = 200, seconds = 10, warmupSeconds = 1): Promise<LatencyResult> {
   const client = new JsonClient(sys.httpUrl, 512)
-  const histogram = hdr.build({
-    lowestDiscernibleValue: 1,
-    highestTrackableValue: 120_000_000,
-    numberOfSignificantValueDigits: 3,
-  })
-  const warm = Math.round(warmupSeconds * ratePerSec)
-  const total = warm + Math.round(seconds * ratePerSec)
+  const histogram = latencyHistogram()
+  const o = schedule(ratePerSec, seconds, warmupSeconds)
   const cpu = new CpuMeter(() => sys.pids())
   let failures = 0
   try {
     const post = () => client.post<{ state?: string }>('/jobs?wait=5000', { function: 'noop' }, 30_000)
     const { maxSendLagMs } = await openLoop(
-      { ratePerSec, total, warm, onRecordStart: () => cpu.begin() },
+      { ...o, onRecordStart: () => cpu.begin() },
       post,
       (us, answer, recorded) => {
         if (!recorded) return
@@ -45,7 +39,7 @@ export async function latency(sys: System, ratePerSec = 200, seconds = 10, warmu
       },
     )
     const used = cpu.end()
-    const requests = total - warm
+    const requests = o.total - o.warm
     const cpuUsPerJob: Record<string, number> = {}
     let sum = 0
     for (const [k, v] of Object.entries(used)) {

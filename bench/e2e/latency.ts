@@ -4,11 +4,10 @@
  * (bench/lib/open-loop.ts: a stalled API shows up as latency instead of silently lowering the
  * offered rate), into an HDR histogram in microseconds.
  */
-import hdr from 'hdr-histogram-js'
 import type { BenchCluster } from './cluster.js'
 import type { Job } from '../../jobs/model.js'
 import { JsonClient } from '../lib/http.js'
-import { openLoop } from '../lib/open-loop.js'
+import { latencyHistogram, openLoop, schedule } from '../lib/open-loop.js'
 
 export interface LatencyResult {
   ratePerSec: number
@@ -44,13 +43,8 @@ export async function latency(
   warmupSeconds = 1,
 ): Promise<LatencyResult> {
   const client = new JsonClient(c.cluster.apiUrl, 512)
-  const histogram = hdr.build({
-    lowestDiscernibleValue: 1,
-    highestTrackableValue: 120_000_000,
-    numberOfSignificantValueDigits: 3,
-  })
-  const warm = Math.round(warmupSeconds * ratePerSec)
-  const total = warm + Math.round(seconds * ratePerSec)
+  const histogram = latencyHistogram()
+  const o = schedule(ratePerSec, seconds, warmupSeconds)
   let failures = 0
   const seg = {
     toCreated: [] as number[],
@@ -60,7 +54,7 @@ export async function latency(
   }
   try {
     const { maxSendLagMs } = await openLoop(
-      { ratePerSec, total, warm },
+      o,
       () => {
         const sentAt = Date.now()
         return client
@@ -89,7 +83,7 @@ export async function latency(
     return {
       ratePerSec,
       seconds,
-      requests: total - warm,
+      requests: o.total - o.warm,
       failures,
       p50Ms: ms(50),
       p95Ms: ms(95),

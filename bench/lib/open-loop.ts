@@ -7,6 +7,8 @@
  * send: timing it from its due time counted the wait as negative latency (a Redis PING measured
  * 0.001 ms).
  */
+import hdr, { type Histogram } from 'hdr-histogram-js'
+
 export type Answer<T> = { ok: true; value: T } | { ok: false; error: unknown }
 
 export interface OpenLoopOptions {
@@ -20,6 +22,17 @@ export interface OpenLoopOptions {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** `seconds` of requests at `ratePerSec` after `warmupSeconds` of unrecorded warm-up. */
+export function schedule(ratePerSec: number, seconds: number, warmupSeconds: number): OpenLoopOptions {
+  const warm = Math.round(warmupSeconds * ratePerSec)
+  return { ratePerSec, warm, total: warm + Math.round(seconds * ratePerSec) }
+}
+
+/** A histogram of latencies in µs, 1 µs to 120 s, 3 significant digits (destroy it when done). */
+export function latencyHistogram(): Histogram {
+  return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: 3 })
+}
 
 /**
  * Send `total` requests on the schedule; `answered` gets each one's latency (µs, ≥ 1) and outcome.

@@ -4,14 +4,14 @@
  * the due time: a Redis PING measured 0.001 ms), and a request sent late is timed from its due time.
  */
 import t from 'tap'
-import { openLoop } from '../../bench/lib/open-loop.js'
+import { openLoop, schedule } from '../../bench/lib/open-loop.js'
 
 t.test('a request sent before its due time is timed from its send', async (t) => {
   // 2,000/s: every wait is under the 1 ms the schedule sleeps for, so requests go out early.
   const took = new Map<number, number>()
   const recorded: { us: number; index: number }[] = []
   await openLoop(
-    { ratePerSec: 2000, total: 200, warm: 20 },
+    schedule(2000, 0.09, 0.01), // 20 warm-up requests, then 180
     async (index) => {
       const start = performance.now()
       await new Promise((r) => setImmediate(r))
