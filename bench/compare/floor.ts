@@ -58,9 +58,9 @@ export function redisRoundTripProbe(port: number): RoundTripProbe {
   const redis = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 1 })
   return {
     roundTrip: () => redis.ping(),
-    async close() {
+    close() {
       redis.disconnect()
-      await Promise.resolve()
+      return Promise.resolve()
     },
   }
 }

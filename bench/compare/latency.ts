@@ -4,8 +4,8 @@
  * finished event; BullMQ's front does `queue.add` + `job.waitUntilFinished(queueEvents)`). Each
  * latency is measured from the request's scheduled send time (or its send, when earlier:
  * bench/lib/open-loop.ts), so a stalled server shows up as latency rather than as a lower offered
- * rate; HDR histogram in microseconds. CPU µs per job over the
- * window is recorded as for the throughput rows.
+ * rate; HDR histogram in microseconds. CPU µs per job over the window is recorded as for the
+ * throughput rows.
  */
 import { CpuMeter } from '../lib/cpu.js'
 import { JsonClient } from '../lib/http.js'

@@ -26,19 +26,21 @@ const decoder = new TextDecoder()
 
 type ApiErrorBody = ConstructorParameters<typeof JetStreamApiError>[0]
 
+/** The error for an answer that is not JetStream's (`what()` names the request; built only on failure). */
+const invalidReply = (what: () => string) => new Error(`invalid JetStream reply to ${what()}`)
+
 /**
  * A JetStream answer as a JSON object; anything else (not JSON, `null`, an array, a number) is an
  * `invalid JetStream reply to <what>`. An `error` in it is the server's error, with its class.
  */
-function decodeReply<T extends object>(data: Uint8Array, what: string): Partial<T> {
+function decodeReply<T extends object>(data: Uint8Array, what: () => string): Partial<T> {
   let reply: unknown
   try {
     reply = JSON.parse(decoder.decode(data))
   } catch {
     reply = undefined
   }
-  if (typeof reply !== 'object' || reply === null || Array.isArray(reply))
-    throw new Error(`invalid JetStream reply to ${what}`)
+  if (typeof reply !== 'object' || reply === null || Array.isArray(reply)) throw invalidReply(what)
   const { error } = reply as { error?: ApiErrorBody | null }
   if (typeof error === 'object' && error !== null) throw new JetStreamApiError(error)
   return reply
@@ -72,10 +74,9 @@ export async function jsPublish(
 ): Promise<PubAck> {
   const h = headersFor(opts)
   const msg = await inbox.request(subject, data, { timeoutMs: opts.timeoutMs, ...(h ? { headers: h } : {}) })
-  const what = `publishing ${subject}`
+  const what = () => `publishing ${subject}`
   const ack = decodeReply<PubAck>(msg.data, what)
-  if (typeof ack.stream !== 'string' || ack.stream === '' || typeof ack.seq !== 'number')
-    throw new Error(`invalid JetStream reply to ${what}`)
+  if (typeof ack.stream !== 'string' || ack.stream === '' || typeof ack.seq !== 'number') throw invalidReply(what)
   return { stream: ack.stream, seq: ack.seq, duplicate: ack.duplicate === true, domain: ack.domain ?? '' }
 }
 
@@ -92,9 +93,8 @@ export async function jsDeleteMessage(
 ): Promise<void> {
   const body = encoder.encode(JSON.stringify({ seq, no_erase: true }))
   const msg = await inbox.request(`${JS_API}.STREAM.MSG.DELETE.${stream}`, body, { timeoutMs })
-  const what = `deleting ${stream}#${seq}`
-  if (decodeReply<{ success: unknown }>(msg.data, what).success !== true)
-    throw new Error(`invalid JetStream reply to ${what}`)
+  const what = () => `deleting ${stream}#${seq}`
+  if (decodeReply<{ success: unknown }>(msg.data, what).success !== true) throw invalidReply(what)
 }
 
 /** A stored message as a direct read returns it (headers are not needed by any reader). */
@@ -121,7 +121,7 @@ export async function jsGetMessage(
   const msg = await inbox.request(`${JS_API}.STREAM.MSG.GET.${stream}`, encoder.encode(JSON.stringify(query)), {
     timeoutMs,
   })
-  const what = `reading ${stream}`
+  const what = () => `reading ${stream}`
   let reply: Partial<{ message: { subject?: unknown; seq?: unknown; data?: unknown } }>
   try {
     reply = decodeReply(msg.data, what)
@@ -137,7 +137,7 @@ export async function jsGetMessage(
     typeof m.seq !== 'number' ||
     (m.data !== undefined && typeof m.data !== 'string')
   )
-    throw new Error(`invalid JetStream reply to ${what}`)
+    throw invalidReply(what)
   const data = m.data === undefined || m.data === '' ? EMPTY : Buffer.from(m.data, 'base64')
   return { seq: m.seq, subject: m.subject, data }
 }

@@ -2,9 +2,9 @@
  * The LIVE stream's reads and writes (layout.ts; the record is jobs/live.ts): one message per job,
  * read by subject from the stream leader (STREAM.MSG.GET) and written with a compare-and-set on the
  * subject's last sequence so that a stale attempt cannot overwrite a newer one unseen (both through
- * the process's reply inbox: js-inbox.ts). Live records
- * are best effort — a write is tried once (the caller retries on a conflict after re-reading), never
- * with the long retries of the job records — and garbage read back is dropped with a warning.
+ * the process's reply inbox: js-inbox.ts). Live records are best effort — a write is tried once (the
+ * caller retries on a conflict after re-reading), never with the long retries of the job records —
+ * and garbage read back is dropped with a warning.
  */
 import type { Logger } from '../../runner/logger.js'
 import type { ReplyInbox } from '../../runner/transport/reply-inbox.js'
