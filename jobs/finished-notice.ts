@@ -17,7 +17,16 @@ export interface FinishedNotice {
   id: string
   state: string
   job?: Job
+  /**
+   * Only in announcements of final records being written (`events.finishing`): the subject on which
+   * JetStream acknowledges the write. The record is durable once an acknowledgement without error
+   * arrives there.
+   */
+  ack?: string
 }
+
+/** Longest `ack` subject taken from a notice. */
+const MAX_ACK_SUBJECT = 512
 
 export interface FinishedBody {
   jobs: FinishedNotice[]
@@ -35,6 +44,7 @@ export function parseFinishedBody(x: unknown): { jobs: FinishedNotice[]; dropped
   for (const j of x.jobs as unknown[]) {
     if (!isObject(j) || !isValidJobId(j.id) || typeof j.state !== 'string') continue
     const notice: FinishedNotice = { id: j.id, state: j.state }
+    if (typeof j.ack === 'string' && j.ack.length > 0 && j.ack.length <= MAX_ACK_SUBJECT) notice.ack = j.ack
     if (j.job !== undefined) {
       const rec = j.job
       if (

@@ -3,13 +3,13 @@
  * Composes the runtime node, the function executor, the job store, the worker agent and the boss role,
  * and switches between the two roles as leadership comes and goes.
  */
-import { bossStatsSubject, finishedJobsSubject, procSubject } from '../runner/transport/index.js'
+import { bossStatsSubject, finishedJobsSubject, finishingJobsSubject, procSubject } from '../runner/transport/index.js'
 import { startNode, type BosunNodeImpl } from '../runner/node.js'
 import { type LeaderInfo, type Logger } from '../runner/index.js'
 import { WorkerAgent } from './agent/worker-agent.js'
 import { LiveRecorder } from './agent/live-recorder.js'
 import { BossRole } from './boss/boss-role.js'
-import { FinishedNotices } from './boss/finished-notices.js'
+import { finalAnnouncer, FinishedNotices } from './boss/finished-notices.js'
 import { SHUTDOWN_BUDGET, type WorkerConfig } from './config.js'
 import { createExecutor, type FunctionExecutor } from './executor/index.js'
 import type { Job } from '../jobs/model.js'
@@ -180,6 +180,9 @@ export class WorkerProcess {
           limits,
           rates,
           publishFinished: (job: Job, withRecord: boolean) => finished.add(job, withRecord),
+          announceFinal: finalAnnouncer((jobs) =>
+            transport.send(finishingJobsSubject(cluster), MSG.finished, { jobs } satisfies FinishedBody),
+          ),
           publishStats: (stats) => {
             metrics?.bossLoad(stats)
             transport.send(bossStatsSubject(cluster), 'boss.stats', stats)

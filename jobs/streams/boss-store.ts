@@ -213,9 +213,14 @@ export class BossJobStore {
   /**
    * Write a job's final record unless one of its run exists (the first final record of a run
    * stands; a reopened record of the run is replaced). Resolves with the record that is stored.
-   * BODY_TOO_LARGE (details.max) when it does not fit.
+   * BODY_TOO_LARGE (details.max) when it does not fit. `announce`: the first attempt is acknowledged
+   * on a subject the APIs hear too, told just before it is sent (jobs/streams/io.ts).
    */
-  async writeFinal(job: Job, signal?: AbortSignal): Promise<{ job: Job; created: boolean; seq: number }> {
+  async writeFinal(
+    job: Job,
+    signal?: AbortSignal,
+    announce?: (ackSubject: string) => void,
+  ): Promise<{ job: Job; created: boolean; seq: number }> {
     const { io, streams, subjects } = this.d
     const data = encode(job)
     const max = this.d.maxPayload() - 1024
@@ -229,6 +234,7 @@ export class BossJobStore {
         const ack = await io.publish(streams.done, subjects.done(job.id), data, {
           expectLastSubjectSequence: expect,
           ...(signal ? { signal } : {}),
+          ...(announce && tries === 0 ? { announce } : {}),
         })
         return { job, created: true, seq: ack.seq }
       } catch (err) {

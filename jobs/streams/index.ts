@@ -5,9 +5,10 @@
  * (workers write, the API reads jobs' progress and kept log lines).
  */
 import { jetstream, jetstreamManager } from '@nats-io/jetstream'
-import type { NatsConnection } from '@nats-io/transport-node'
+import { createInbox, type NatsConnection } from '@nats-io/transport-node'
 import type { Logger } from '../../runner/logger.js'
 import { ReplyInbox } from '../../runner/transport/reply-inbox.js'
+import { finalAcksPrefix } from '../../runner/transport/subjects.js'
 import { BossJobStore } from './boss-store.js'
 import { StreamIO, type IoLimits } from './io.js'
 import { Subjects } from './layout.js'
@@ -72,7 +73,8 @@ export class JobStreams {
     cluster: string,
     readonly names: OpenedStreams,
     io: StreamIO,
-    private readonly inbox: ReplyInbox,
+    /** The reply inboxes: private, and announced writes' (closed with the store). */
+    private readonly inboxes: readonly [ReplyInbox, ReplyInbox],
     private readonly nc: NatsConnection,
     js: ReturnType<typeof jetstream>,
     jsm: Awaited<ReturnType<typeof jetstreamManager>>,
@@ -81,7 +83,7 @@ export class JobStreams {
     this.subjects = new Subjects(cluster)
     this.submitter = new Submitter(io, this.subjects, { submit: names.submit, idem: names.idem }, this.maxPayload)
     this.reader = new JobReader(io, this.subjects, names, log)
-    this.live = new LiveStore(inbox, this.subjects, names.live, log, io.limits.requestTimeoutMs)
+    this.live = new LiveStore(inboxes[0], this.subjects, names.live, log, io.limits.requestTimeoutMs)
     this.boss = new BossJobStore({
       js,
       jsm,
@@ -115,7 +117,7 @@ export class JobStreams {
 
   /** Stops the publishes' reply inbox (watches are stopped by their owners); idempotent. */
   async close(): Promise<void> {
-    this.inbox.close()
+    for (const inbox of this.inboxes) inbox.close()
   }
 
   /** Create or bind the cluster's streams. Rejects with BOSUN_ERR_STORE when JetStream stays unavailable. */
@@ -141,6 +143,9 @@ export class JobStreams {
       log,
     )
     const inbox = new ReplyInbox(o.nc)
-    return new JobStreams(o.cluster, names, new StreamIO(inbox, jsm, limits), inbox, o.nc, js, jsm, log)
+    // Its subscription starts with the first announced write: only a boss makes those.
+    const announced = new ReplyInbox(o.nc, finalAcksPrefix(o.cluster, createInbox().split('.').pop()!))
+    const io = new StreamIO(inbox, jsm, limits, announced)
+    return new JobStreams(o.cluster, names, io, [inbox, announced], o.nc, js, jsm, log)
   }
 }

@@ -40,6 +40,11 @@ export interface PublishOptions {
   /** Deduplication id: a retry with the same id within the stream's window is stored once. */
   msgId?: string
   signal?: AbortSignal
+  /**
+   * Announce the write: its first attempt is acknowledged on a subject others may hear (the
+   * `announced` inbox), told here just before it is sent. Retries are acknowledged privately.
+   */
+  announce?: (ackSubject: string) => void
 }
 
 export class StreamIO {
@@ -51,6 +56,8 @@ export class StreamIO {
     private readonly inbox: ReplyInbox,
     private readonly jsm: JetStreamManager,
     readonly limits: IoLimits,
+    /** Replies to announced writes (runner/transport/subjects.ts finalAcksPrefix); default: `inbox`. */
+    private readonly announced: ReplyInbox = inbox,
   ) {
     this.writes = new Limiter(limits.maxInFlight)
     this.reads = new Limiter(limits.maxReadsInFlight)
@@ -69,9 +76,11 @@ export class StreamIO {
     for (let attempt = 0, uncertain = false; ; attempt++) {
       this.checkAbort(opts.signal, `publish ${subject}`)
       try {
+        const announce = attempt === 0 ? opts.announce : undefined
         return await this.writes.run(() =>
-          jsPublish(this.inbox, subject, data, {
+          jsPublish(announce ? this.announced : this.inbox, subject, data, {
             timeoutMs: this.limits.requestTimeoutMs,
+            ...(announce ? { onReplySubject: announce } : {}),
             ...(opts.msgId !== undefined ? { msgId: opts.msgId } : {}),
             ...(opts.expectLastSubjectSequence !== undefined
               ? { expectLastSubjectSequence: opts.expectLastSubjectSequence }

@@ -20,6 +20,8 @@ export interface JsPublishOptions {
   msgId?: string
   /** Compare-and-set (`Nats-Expected-Last-Subject-Sequence`; 0: the subject has no message). */
   expectLastSubjectSequence?: number
+  /** Told the reply subject on which JetStream will acknowledge the write, just before it is sent. */
+  onReplySubject?: (subject: string) => void
 }
 
 const decoder = new TextDecoder()
@@ -73,7 +75,11 @@ export async function jsPublish(
   opts: JsPublishOptions,
 ): Promise<PubAck> {
   const h = headersFor(opts)
-  const msg = await inbox.request(subject, data, { timeoutMs: opts.timeoutMs, ...(h ? { headers: h } : {}) })
+  const msg = await inbox.request(subject, data, {
+    timeoutMs: opts.timeoutMs,
+    ...(h ? { headers: h } : {}),
+    ...(opts.onReplySubject ? { onReplySubject: opts.onReplySubject } : {}),
+  })
   const what = () => `publishing ${subject}`
   const ack = decodeReply<PubAck>(msg.data, what)
   if (typeof ack.stream !== 'string' || ack.stream === '' || typeof ack.seq !== 'number') throw invalidReply(what)

@@ -174,12 +174,22 @@ export class NatsTransport extends EventEmitter implements Transport {
    * this address. Malformed messages are dropped with a warning. Returns an unsubscribe function.
    */
   listen(subject: string, listener: EnvelopeListener): () => void {
+    return this.listenRaw(subject, (data, msgSubject, msg) => {
+      const decoded = decodeEnvelope(data)
+      if (!decoded.ok) return this.drop(msg, decoded.reason)
+      listener(decoded.value, msgSubject)
+    })
+  }
+
+  /**
+   * Receive the bytes of messages that are not bosun envelopes (e.g. JetStream's acknowledgements
+   * on `finalAcksSubjects`). A listener that throws is logged. Returns an unsubscribe function.
+   */
+  listenRaw(subject: string, listener: (data: Uint8Array, subject: string, msg: Msg) => void): () => void {
     if (this.closing !== undefined) throw errors.CLOSED('transport is closed')
     const sub = this.subscribe(subject, (msg) => {
-      const decoded = decodeEnvelope(msg.data)
-      if (!decoded.ok) return this.drop(msg, decoded.reason)
       try {
-        listener(decoded.value, msg.subject)
+        listener(msg.data, msg.subject, msg)
       } catch (err) {
         this.log.error({ err, subject: msg.subject }, 'listener threw')
       }

@@ -34,6 +34,8 @@ interface Pending {
 export interface InboxRequestOptions {
   timeoutMs: number
   headers?: MsgHdrs
+  /** Told the request's reply subject just before the request is published. */
+  onReplySubject?: (subject: string) => void
 }
 
 export class ReplyInbox {
@@ -45,8 +47,15 @@ export class ReplyInbox {
   private statusIter: (AsyncIterable<Status> & { stop?: () => void }) | undefined
   private closed = false
 
-  constructor(private readonly nc: NatsConnection) {
-    this.prefix = `${createInbox()}.`
+  /**
+   * `prefix`: where replies are addressed (`<prefix><n>`); by default a private inbox. A shared
+   * prefix lets other processes hear the replies too (jobs/streams/final-acks.ts).
+   */
+  constructor(
+    private readonly nc: NatsConnection,
+    prefix?: string,
+  ) {
+    this.prefix = prefix ?? `${createInbox()}.`
   }
 
   /** Requests waiting for their reply. */
@@ -62,8 +71,10 @@ export class ReplyInbox {
     return new Promise<Msg>((resolve, reject) => {
       this.pending.set(token, { resolve, reject, deadline: Date.now() + opts.timeoutMs, subject })
       try {
+        const reply = this.prefix + token
+        opts.onReplySubject?.(reply)
         this.nc.publish(subject, data, {
-          reply: this.prefix + token,
+          reply,
           ...(opts.headers ? { headers: opts.headers } : {}),
         })
       } catch (err) {

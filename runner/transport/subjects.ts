@@ -51,6 +51,28 @@ export function finishedJobsSubject(cluster: string): string {
   return subjectFor(cluster, 'events', 'finished')
 }
 
+/**
+ * Final records of waited jobs as the boss starts writing them (`{ jobs: [{ id, state, job, ack }] }`):
+ * tentative until JetStream acknowledges the write on the `ack` subject, which the APIs hear too
+ * (jobs/streams/final-acks.ts). Not on `events.finished`: its listeners take an entry as durable.
+ */
+export function finishingJobsSubject(cluster: string): string {
+  return subjectFor(cluster, 'events', 'finishing')
+}
+
+/**
+ * Reply subjects of one boss's announced final writes: `bosun.<cluster>.acks.<owner>.<n>`. JetStream
+ * acknowledges such a write there; the boss listens on its own prefix, every API on all of them.
+ */
+export function finalAcksPrefix(cluster: string, owner: string): string {
+  return `${subjectFor(cluster, 'acks', exactToken(owner))}.`
+}
+
+/** Every boss's announced-write acknowledgements (what an API subscribes to). */
+export function finalAcksSubjects(cluster: string): string {
+  return subjectFor(cluster, 'acks', '>')
+}
+
 /** The acting boss's periodic load report (queued / running jobs): `bosun.<cluster>.events.boss`. */
 export function bossStatsSubject(cluster: string): string {
   return subjectFor(cluster, 'events', 'boss')

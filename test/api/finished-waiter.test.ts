@@ -1,7 +1,8 @@
 /**
  * The API's waiter for finished notices on a real nats-server: one message wakes every request
  * waiting on the jobs it names, garbage wakes nobody, a timeout or cancel ends a wait alone; a
- * notice's final record reaches the waiters, a malformed one is dropped and only wakes.
+ * notice's final record reaches the waiters, a malformed one is dropped and only wakes; a record
+ * announced as its write is sent answers only once that write's acknowledgement says stored.
  */
 import t, { type Test } from 'tap'
 import type { Job } from '../../jobs/model.js'
@@ -10,7 +11,8 @@ import { MSG } from '../../jobs/protocol.js'
 import { silentLogger } from '../../runner/logger.js'
 import { connectNats } from '../../runner/transport/connect.js'
 import { NatsTransport } from '../../runner/transport/nats-transport.js'
-import { finishedJobsSubject } from '../../runner/transport/subjects.js'
+import { finalAcksPrefix, finishedJobsSubject, finishingJobsSubject } from '../../runner/transport/subjects.js'
+import type { NatsConnection } from '@nats-io/transport-node'
 import { startNats, uniqueName } from '../helpers/servers.js'
 
 const logger = silentLogger()
@@ -119,3 +121,62 @@ t.test('a notice carrying final records delivers them; a malformed record only w
   t.equal(delivered[0]?.result, `r-${ids[0]}`, 'the record reaches its waiter')
   t.same(delivered.slice(1), [undefined, undefined, undefined], 'malformed records are dropped: a wake-up only')
 })
+
+t.test(
+  'an announced record answers its waiter once its write is acknowledged as stored on its own subject',
+  async (t) => {
+    const { api, boss, cluster, waiter } = await pair(t)
+    const ids = ['01J00000000000000000000002-000', '01J00000000000000000000002-001', '01J00000000000000000000002-002']
+    const woken = new Map<string, Job | undefined>()
+    const waits = ids.map((id) => {
+      const w = waiter.waitOnce(id, 10_000)
+      void w.promise.then((job) => woken.set(id, job))
+      return w
+    })
+    await api.flush()
+    const record = (id: string): Job => ({
+      id,
+      function: 'echo',
+      state: 'succeeded',
+      attempts: 1,
+      maxAttempts: 1,
+      payload: null,
+      priority: 0,
+      timeoutMs: 1000,
+      createdAt: new Date().toISOString(),
+      finishedAt: new Date().toISOString(),
+      result: `announced-${id}`,
+      epoch: 1,
+    })
+    const ack = (n: number) => `${finalAcksPrefix(cluster, 'boss1')}${n}`
+    const announce = (id: string, n: number) =>
+      boss.send(finishingJobsSubject(cluster), MSG.finished, {
+        jobs: [{ id, state: 'succeeded', job: record(id), ack: ack(n) }],
+      })
+    const nc = (boss as unknown as { nc: NatsConnection }).nc
+    const reply = (n: number, body: unknown) => nc.publish(ack(n), JSON.stringify(body))
+    const settle = () => new Promise((r) => setTimeout(r, 150))
+
+    // Job 0: record first, then a stored acknowledgement. Job 1: the acknowledgement first.
+    announce(ids[0]!, 1)
+    reply(2, { stream: 'DONE', seq: 9 })
+    await settle()
+    t.notOk(woken.has(ids[0]!), 'a record without its acknowledgement is not an answer')
+    reply(1, { stream: 'DONE', seq: 8 })
+    announce(ids[1]!, 2)
+    // Job 2: refused (another final of its run stands): no answer from the announcement.
+    announce(ids[2]!, 3)
+    reply(3, { error: { code: 400, err_code: 10071, description: 'wrong last sequence: 4' } })
+    reply(4, 'not json')
+    await settle()
+    t.equal(woken.get(ids[0]!)?.result, `announced-${ids[0]}`, 'record, then acknowledgement: answered')
+    t.equal(woken.get(ids[1]!)?.result, `announced-${ids[1]}`, 'acknowledgement, then record: answered')
+    t.notOk(woken.has(ids[2]!), 'a refused write answers nobody')
+    // The boss's finished notice still answers the refused one, with the record that stands.
+    boss.send(finishedJobsSubject(cluster), MSG.finished, {
+      jobs: [{ id: ids[2], state: 'succeeded', job: { ...record(ids[2]!), result: 'the first final' } }],
+    })
+    const all = await Promise.all(waits.map((w) => w.promise))
+    t.equal(all[2]?.result, 'the first final', 'the finished notice answers it')
+  },
+)

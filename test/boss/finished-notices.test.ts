@@ -115,3 +115,30 @@ t.test('the boss announces with its record only a job whose submitter waits', as
   const announced = b.finished.find((j) => j.id === waited.id)!
   t.same(announced, b.store.current(waited.id), 'the record announced is the record stored')
 })
+
+t.test(
+  "a waited job's final record is announced as its write is sent, with that write's acknowledgement subject",
+  async (t) => {
+    const w = new FakeWorker('w1')
+    const b = bench(w)
+    const waited = newJob()
+    const plain = newJob()
+    b.store.put(waited, { waited: true })
+    b.store.put(plain)
+    const term = b.term(1)
+    t.teardown(() => term.stop())
+    await term.start()
+    await waitFor(() => w.running.has(waited.id) && w.running.has(plain.id), { what: 'both running' })
+    w.finish(waited.id)
+    w.finish(plain.id)
+    await w.deliver(term)
+    await waitFor(() => b.finished.length === 2, { what: 'both finished' })
+    t.same(
+      b.announcedFinals.map((a) => a.job.id),
+      [waited.id],
+      'only the waited job is announced before its write lands',
+    )
+    t.same(b.store.announcedWrites, b.announcedFinals, 'the announcement names the subject the store acknowledges on')
+    t.same(b.announcedFinals[0]!.job, b.store.current(waited.id), 'and carries the record as stored')
+  },
+)

@@ -113,6 +113,41 @@ t.test('a POST ?wait answer is the final record its finished notice carried, equ
   t.notOk(carried.has(plainJob.id), 'a job nobody waits for is announced without its record')
 })
 
+t.test(
+  "a POST ?wait job's final record is announced as it is written, its write acknowledged where the API hears it",
+  async (t) => {
+    const nc = await natsConnect({ servers: nats.url })
+    t.teardown(() => nc.close())
+    const announced = new Map<string, { ack: string; job: Record<string, unknown> }>()
+    const acks = new Map<string, { stream?: string; seq?: number; error?: unknown }>()
+    const prefix = `bosun.${cluster.opts.cluster}`
+    const subs = [
+      nc.subscribe(`${prefix}.events.finishing`, {
+        callback: (_err, m) => {
+          const env = m.json<{ body: { jobs: Array<{ id: string; ack: string; job: Record<string, unknown> }> } }>()
+          for (const j of env.body.jobs) announced.set(j.id, { ack: j.ack, job: j.job })
+        },
+      }),
+      nc.subscribe(`${prefix}.acks.>`, { callback: (_err, m) => void acks.set(m.subject, m.json()) }),
+    ]
+    t.teardown(() => subs.forEach((s) => s.unsubscribe()))
+    await nc.flush()
+    const waited = await cluster.post('/jobs?wait=10000', { function: 'echo', payload: { announced: true } })
+    t.equal(waited.status, 200)
+    t.equal(waited.body.state, 'succeeded')
+    const plain = await cluster.post('/jobs', { function: 'echo', payload: { announced: false } })
+    await cluster.waitJob(plain.body.id, 10_000)
+    await waitFor(() => announced.has(waited.body.id), { what: 'the announcement', timeoutMs: 5000 })
+    const { ack, job } = announced.get(waited.body.id)!
+    t.ok(ack.startsWith(`${prefix}.acks.`), 'acknowledged on a subject under the cluster')
+    await waitFor(() => acks.has(ack), { what: 'the acknowledgement', timeoutMs: 5000 })
+    t.ok(typeof acks.get(ack)!.seq === 'number' && acks.get(ack)!.error === undefined, 'JetStream stored it there')
+    const { epoch: _epoch, ...record } = job
+    t.same(record, waited.body, 'the answer is the announced record')
+    t.notOk(announced.has(plain.body.id), 'a job nobody waits for is not announced')
+  },
+)
+
 t.test('GET /jobs/:id?wait holds the read until the job ends, else answers as it is when the wait ends', async (t) => {
   const sleeping = await cluster.post('/jobs', { function: 'sleep', payload: { ms: 1000 } })
   t.equal(sleeping.status, 202)

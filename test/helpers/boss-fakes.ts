@@ -245,8 +245,20 @@ export class MemoryStore implements BossStore {
     return { ok: true, revision: b.state.revision }
   }
 
-  async writeFinal(job: Job, signal?: AbortSignal): Promise<{ job: Job; created: boolean; seq: number }> {
+  /** Announced final writes, in order: the record and the subject its acknowledgement goes to. */
+  readonly announcedWrites: Array<{ job: Job; ack: string }> = []
+
+  async writeFinal(
+    job: Job,
+    signal?: AbortSignal,
+    announce?: (ackSubject: string) => void,
+  ): Promise<{ job: Job; created: boolean; seq: number }> {
     await this.attempt(signal)
+    if (announce) {
+      const ack = `acks.fake.${this.announcedWrites.length + 1}`
+      this.announcedWrites.push({ job, ack })
+      announce(ack)
+    }
     const gate = this.finalGates.get(job.id)
     if (gate) await gate
     const bytes = Buffer.byteLength(JSON.stringify(job))
@@ -707,6 +719,8 @@ export interface Bench {
   finished: Job[]
   /** Ids of the finished jobs announced with their record (their submitter waits). */
   announcedWithRecord: string[]
+  /** Final records announced as their write was sent, with the write's acknowledgement subject. */
+  announcedFinals: Array<{ job: Job; ack: string }>
   fenced: string[]
   stats: BossStatusReply[]
   /** What the terms told as `job.redispatched`. */
@@ -734,6 +748,7 @@ export function bench(...workers: FakeWorker[]): Bench {
     registry,
     finished: [],
     announcedWithRecord: [],
+    announcedFinals: [],
     fenced: [],
     stats: [],
     redispatched: [],
@@ -753,6 +768,7 @@ export function bench(...workers: FakeWorker[]): Bench {
           b.finished.push(job)
           if (withRecord) b.announcedWithRecord.push(job.id)
         },
+        announceFinal: (job, ack) => b.announcedFinals.push({ job, ack }),
         publishStats: (s) => b.stats.push(s),
         onFenced: (reason) => b.fenced.push(reason),
         onRedispatched: (worker, jobs, reason) => b.redispatched.push({ worker, jobs, reason }),

@@ -92,3 +92,39 @@ t.test('reply inbox on one nats-server', async (t) => {
     t.ok(after instanceof natsErrors.ClosedConnectionError, 'a request after close is refused')
   })
 })
+
+t.test('a shared reply prefix: the caller gets its reply, another subscriber hears it too', async (t) => {
+  const nats = await startNats({ jetstream: false })
+  t.teardown(() => nats.close())
+  const nc = await connect({ servers: nats.url })
+  const other = await connect({ servers: nats.url })
+  t.teardown(async () => {
+    await nc.close()
+    await other.close()
+  })
+  const subject = uniqueName('echo')
+  nc.subscribe(subject, {
+    callback: (_err, msg) => {
+      msg.respond(enc.encode(`re:${dec.decode(msg.data)}`))
+    },
+  })
+  const prefix = `${uniqueName('acks')}.boss1.`
+  const heard: Array<[string, string]> = []
+  other.subscribe(`${prefix}*`, {
+    callback: (_err, msg) => {
+      heard.push([msg.subject, dec.decode(msg.data)])
+    },
+  })
+  await nc.flush()
+  await other.flush()
+  const inbox = new ReplyInbox(nc, prefix)
+  t.teardown(() => inbox.close())
+  const told: string[] = []
+  const reply = await inbox.request(subject, enc.encode('x'), { timeoutMs: 2000, onReplySubject: (s) => told.push(s) })
+  t.equal(dec.decode(reply.data), 're:x', 'the caller gets the reply')
+  t.equal(told.length, 1, 'told its reply subject once')
+  t.ok(told[0]!.startsWith(prefix), 'under the shared prefix')
+  await other.flush()
+  t.same(heard, [[told[0], 're:x']], 'the other subscriber heard the same reply on that subject')
+  t.equal(inbox.inFlight, 0)
+})

@@ -39,6 +39,8 @@ export interface BossRoleDeps {
   /** Where rate windows are kept across boss changes. */
   rates?: RateLedgerPort
   publishFinished: (job: Job, withRecord: boolean) => void
+  /** See TermDeps.announceFinal (term-context.ts). */
+  announceFinal?: (job: Job, ackSubject: string) => void
   publishStats: (stats: BossStatusReply) => void
   /** A term found a newer boss: the process should resign and rejoin the election. */
   onFenced: (reason: string) => void
@@ -104,6 +106,7 @@ export class BossRole {
       registry: this.d.registry,
       addressOf: this.d.addressOf,
       publishFinished: this.d.publishFinished,
+      announceFinal: this.d.announceFinal,
       publishStats: this.d.publishStats,
       onFenced: this.d.onFenced,
       onDispatching: (report) => {

@@ -17,7 +17,7 @@ export function countFencedWrites(store: BossStore, metrics: Pick<AgentMetrics, 
         if (isBosunError(err, errors.STALE_EPOCH)) metrics.fencedWrite('store')
         throw err
       }),
-    writeFinal: (job, signal) => store.writeFinal(job, signal),
+    writeFinal: (job, signal, announce) => store.writeFinal(job, signal, announce),
     enqueueCallback: (task, signal) => store.enqueueCallback(task, signal),
     readCheckpoint: (signal) => store.readCheckpoint(signal),
     writeCheckpoint: async (cp, expect, signal) => {

@@ -18,6 +18,19 @@ export const MAX_RECORD_BYTES = 64 * 1024
 /** A message is sent once its records reach this many bytes (far below NATS's max_payload of 1 MB). */
 export const MAX_MESSAGE_RECORD_BYTES = 256 * 1024
 
+/**
+ * The announcement of a waited job's final record as its write is sent (`bosun.<cluster>.events.finishing`,
+ * one message each, sent at once so it leaves before the write): `ack` is the subject on which
+ * JetStream will acknowledge the write, which the APIs hear too (api/final-pairs.ts). A record too
+ * large for a notice is not announced: its waiter answers from the finished notice as before.
+ */
+export function finalAnnouncer(send: (jobs: FinishedNotice[]) => void): (job: Job, ack: string) => void {
+  return (job, ack) => {
+    if (Buffer.byteLength(JSON.stringify(job)) > MAX_RECORD_BYTES) return
+    send([{ id: job.id, state: job.state, job, ack }])
+  }
+}
+
 export class FinishedNotices {
   private pending: FinishedNotice[] = []
   private scheduled = false

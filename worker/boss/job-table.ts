@@ -87,6 +87,8 @@ export class JobTable {
     private readonly signal: AbortSignal,
     /** A final record's done mask (or its batch's close) is durable: DONE is settled past it. */
     private readonly onSettled: (t: Tracked) => void = () => undefined,
+    /** Waited jobs' final records as their write is sent (TermDeps.announceFinal). */
+    private readonly announceFinal?: (job: Job, ackSubject: string) => void,
   ) {}
 
   get size(): number {
@@ -248,7 +250,13 @@ export class JobTable {
       if (this.signal.aborted) throw errors.NOT_LEADER('the boss term ended before the write')
       try {
         const stored = withFields(record, { epoch: this.epoch })
-        const written = await this.store.writeFinal(stored, this.signal)
+        // Its waiter hears the write's acknowledgement itself: the boss's notice is a leg later.
+        const announce = this.announceFinal
+        const heard =
+          announce && t.waited && !t.payloadRef && failures === 0 && shrinks === 0
+            ? (ack: string) => announce(stored, ack)
+            : undefined
+        const written = await this.store.writeFinal(stored, this.signal, heard)
         this.watermark.landed(hold, written.seq)
         // The table holds the record as stored (its finished notice may carry it), but for a payload
         // the boss does not keep.

@@ -33,9 +33,14 @@ export interface BossStore {
   writeState(state: BatchState, expect: number, signal?: AbortSignal): Promise<StateWrite>
   /**
    * Write a job's final record unless one exists; resolves with the one that stands and its DONE
-   * sequence (BODY_TOO_LARGE: details.max).
+   * sequence (BODY_TOO_LARGE: details.max). `announce` is told the subject on which the first
+   * attempt is acknowledged, which the APIs hear too, just before that attempt is sent.
    */
-  writeFinal(job: Job, signal?: AbortSignal): Promise<{ job: Job; created: boolean; seq: number }>
+  writeFinal(
+    job: Job,
+    signal?: AbortSignal,
+    announce?: (ackSubject: string) => void,
+  ): Promise<{ job: Job; created: boolean; seq: number }>
   /**
    * Queue the completion callback of run `run` of a job with a callbackUrl (jobs/callbacks/store.ts);
    * called before its final record is written, deduplicated per job and run.

@@ -57,6 +57,11 @@ export interface TermDeps {
    * record as stored, sent along when `withRecord`).
    */
   publishFinished(job: Job, withRecord: boolean): void
+  /**
+   * Tell waiting API requests the final record of a job they wait for as its write is sent: they
+   * answer with it once they hear JetStream acknowledge it on `ackSubject` (absent: not told).
+   */
+  announceFinal?: ((job: Job, ackSubject: string) => void) | undefined
   /** Report load (queued/running) to the APIs for backpressure. */
   publishStats(stats: BossStatusReply): void
   /** The term found a newer boss (fenced write or record): give up leadership. */

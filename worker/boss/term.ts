@@ -88,8 +88,16 @@ export class BossTerm {
       suspectFence: (reason) => this.suspectCheckpoint(reason),
     })
     const watermark = this.checkpoints.watermark
-    const table = new JobTable(d.store, book, new FinalIndexer(d.store), watermark, d.epoch, this.log, signal, (t) =>
-      this.checkpoints.settled(t.job.id, t.job.run ?? 0),
+    const table = new JobTable(
+      d.store,
+      book,
+      new FinalIndexer(d.store),
+      watermark,
+      d.epoch,
+      this.log,
+      signal,
+      (t) => this.checkpoints.settled(t.job.id, t.job.run ?? 0),
+      d.announceFinal,
     )
     const door = new Door({
       table,
