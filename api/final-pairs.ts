@@ -35,7 +35,7 @@ export class FinalPairs {
 
   /** An announced record whose write is acknowledged on `ack`: the record when its acknowledgement said stored. */
   record(ack: string, job: Job): Job | undefined {
-    const stored = this.takeAck(ack)
+    const stored = take(ack, this.acks, this.olderAcks)
     if (stored !== undefined) return stored ? job : undefined
     if (this.records.size >= this.maxEntries) this.sweep()
     this.records.set(ack, job)
@@ -44,7 +44,7 @@ export class FinalPairs {
 
   /** The acknowledgement heard on `ack`: the record announced for it, when there is one and it is stored. */
   acked(ack: string, stored: boolean): Job | undefined {
-    const job = this.takeRecord(ack)
+    const job = take(ack, this.records, this.olderRecords)
     if (job !== undefined) return stored ? job : undefined
     if (this.acks.size >= this.maxEntries) this.sweep()
     this.acks.set(ack, stored)
@@ -62,26 +62,16 @@ export class FinalPairs {
   get size(): number {
     return this.records.size + this.olderRecords.size + this.acks.size + this.olderAcks.size
   }
+}
 
-  private takeAck(ack: string): boolean | undefined {
-    for (const m of [this.acks, this.olderAcks]) {
-      const v = m.get(ack)
-      if (v !== undefined) {
-        m.delete(ack)
-        return v
-      }
+/** The entry of `key` in the newer or the older generation, removed from it. */
+function take<V>(key: string, newer: Map<string, V>, older: Map<string, V>): V | undefined {
+  for (const m of [newer, older]) {
+    const v = m.get(key)
+    if (v !== undefined) {
+      m.delete(key)
+      return v
     }
-    return undefined
   }
-
-  private takeRecord(ack: string): Job | undefined {
-    for (const m of [this.records, this.olderRecords]) {
-      const v = m.get(ack)
-      if (v !== undefined) {
-        m.delete(ack)
-        return v
-      }
-    }
-    return undefined
-  }
+  return undefined
 }

@@ -6,19 +6,9 @@
 import t from 'tap'
 import { ackStored, FinalPairs } from '../../api/final-pairs.js'
 import type { Job } from '../../jobs/model.js'
+import { newJob } from '../helpers/boss-fakes.js'
 
-const job = (id: string): Job => ({
-  id,
-  function: 'echo',
-  state: 'succeeded',
-  attempts: 1,
-  maxAttempts: 1,
-  payload: null,
-  priority: 0,
-  timeoutMs: 1000,
-  createdAt: '2026-12-04T00:00:00.000Z',
-  epoch: 1,
-})
+const job = (id: string): Job => newJob({ id, state: 'succeeded', attempts: 1 })
 const enc = (x: unknown) => new TextEncoder().encode(typeof x === 'string' ? x : JSON.stringify(x))
 
 t.test('ackStored: only a JetStream acknowledgement with a stream and a sequence', async (t) => {

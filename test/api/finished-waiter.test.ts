@@ -36,6 +36,23 @@ async function pair(t: Test) {
   return { api, boss, cluster, waiter: natsEventWaiter(api, cluster, logger) }
 }
 
+/** A final record of job `id` as a notice would carry it. */
+const record = (id: string, over: Partial<Job> = {}): Job => ({
+  id,
+  function: 'echo',
+  state: 'succeeded',
+  attempts: 1,
+  maxAttempts: 3,
+  payload: 'p',
+  priority: 0,
+  timeoutMs: 1000,
+  createdAt: new Date().toISOString(),
+  finishedAt: new Date().toISOString(),
+  result: `r-${id}`,
+  epoch: 1,
+  ...over,
+})
+
 t.test('finished-notice waiter', async (t) => {
   const { api, boss, cluster, waiter } = await pair(t)
   const state = new Map<string, string>()
@@ -95,25 +112,11 @@ t.test('a notice carrying final records delivers them; a malformed record only w
   ]
   const waits = ids.map((id) => waiter.waitOnce(id, 10_000))
   await api.flush()
-  const record = (id: string, state: Job['state'] = 'succeeded'): Job => ({
-    id,
-    function: 'echo',
-    state,
-    attempts: 1,
-    maxAttempts: 3,
-    payload: 'p',
-    priority: 0,
-    timeoutMs: 1000,
-    createdAt: new Date().toISOString(),
-    finishedAt: new Date().toISOString(),
-    result: `r-${id}`,
-    epoch: 1,
-  })
   boss.send(finishedJobsSubject(cluster), MSG.finished, {
     jobs: [
       { id: ids[0], state: 'succeeded', job: record(ids[0]!) },
       { id: ids[1], state: 'succeeded', job: record(ids[0]!) }, // another job's record
-      { id: ids[2], state: 'running', job: record(ids[2]!, 'running') }, // not final
+      { id: ids[2], state: 'running', job: record(ids[2]!, { state: 'running' }) }, // not final
       { id: ids[3], state: 'succeeded', job: { id: ids[3], nonsense: true } },
     ],
   })
@@ -134,24 +137,11 @@ t.test(
       return w
     })
     await api.flush()
-    const record = (id: string): Job => ({
-      id,
-      function: 'echo',
-      state: 'succeeded',
-      attempts: 1,
-      maxAttempts: 1,
-      payload: null,
-      priority: 0,
-      timeoutMs: 1000,
-      createdAt: new Date().toISOString(),
-      finishedAt: new Date().toISOString(),
-      result: `announced-${id}`,
-      epoch: 1,
-    })
+    const announcedRecord = (id: string) => record(id, { result: `announced-${id}` })
     const ack = (n: number) => `${finalAcksPrefix(cluster, 'boss1')}${n}`
     const announce = (id: string, n: number) =>
       boss.send(finishingJobsSubject(cluster), MSG.finished, {
-        jobs: [{ id, state: 'succeeded', job: record(id), ack: ack(n) }],
+        jobs: [{ id, state: 'succeeded', job: announcedRecord(id), ack: ack(n) }],
       })
     const nc = (boss as unknown as { nc: NatsConnection }).nc
     const reply = (n: number, body: unknown) => nc.publish(ack(n), JSON.stringify(body))
@@ -174,7 +164,7 @@ t.test(
     t.notOk(woken.has(ids[2]!), 'a refused write answers nobody')
     // The boss's finished notice still answers the refused one, with the record that stands.
     boss.send(finishedJobsSubject(cluster), MSG.finished, {
-      jobs: [{ id: ids[2], state: 'succeeded', job: { ...record(ids[2]!), result: 'the first final' } }],
+      jobs: [{ id: ids[2], state: 'succeeded', job: record(ids[2]!, { result: 'the first final' }) }],
     })
     const all = await Promise.all(waits.map((w) => w.promise))
     t.equal(all[2]?.result, 'the first final', 'the finished notice answers it')

@@ -3,7 +3,7 @@
  * whose submitter waits carries its final record (within a size bound). And on the boss's bench:
  * only such jobs are announced with their record.
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import type { Job } from '../../jobs/model.js'
 import type { FinishedNotice } from '../../jobs/finished-notice.js'
 import {
@@ -96,7 +96,8 @@ t.test('a record goes along when asked for and small enough; records split messa
   )
 })
 
-t.test('the boss announces with its record only a job whose submitter waits', async (t) => {
+/** A job whose submitter waits and one nobody waits for, both run and finished by a term of epoch 1. */
+async function waitedAndPlainFinished(t: Test) {
   const w = new FakeWorker('w1')
   const b = bench(w)
   const waited = newJob()
@@ -111,6 +112,11 @@ t.test('the boss announces with its record only a job whose submitter waits', as
   w.finish(plain.id)
   await w.deliver(term)
   await waitFor(() => b.finished.length === 2, { what: 'both announced' })
+  return { b, waited, plain }
+}
+
+t.test('the boss announces with its record only a job whose submitter waits', async (t) => {
+  const { b, waited } = await waitedAndPlainFinished(t)
   t.same(b.announcedWithRecord, [waited.id], 'only the waited job carries its record')
   const announced = b.finished.find((j) => j.id === waited.id)!
   t.same(announced, b.store.current(waited.id), 'the record announced is the record stored')
@@ -119,20 +125,7 @@ t.test('the boss announces with its record only a job whose submitter waits', as
 t.test(
   "a waited job's final record is announced as its write is sent, with that write's acknowledgement subject",
   async (t) => {
-    const w = new FakeWorker('w1')
-    const b = bench(w)
-    const waited = newJob()
-    const plain = newJob()
-    b.store.put(waited, { waited: true })
-    b.store.put(plain)
-    const term = b.term(1)
-    t.teardown(() => term.stop())
-    await term.start()
-    await waitFor(() => w.running.has(waited.id) && w.running.has(plain.id), { what: 'both running' })
-    w.finish(waited.id)
-    w.finish(plain.id)
-    await w.deliver(term)
-    await waitFor(() => b.finished.length === 2, { what: 'both finished' })
+    const { b, waited } = await waitedAndPlainFinished(t)
     t.same(
       b.announcedFinals.map((a) => a.job.id),
       [waited.id],
