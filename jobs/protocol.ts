@@ -169,6 +169,11 @@ export interface ResultsBody {
 export interface ResultsReply {
   /** Job ids whose results are durably recorded (or known to be obsolete): the worker forgets them. */
   acked: string[]
+  /**
+   * The epoch of the boss term that recorded them. A worker does not believe an acknowledgement from
+   * an epoch older than the newest it has seen (absent: a boss of an older version; believed).
+   */
+  epoch?: number
 }
 
 /** A finished attempt, strictly checked (whatever goes into a job record must decode as a job again), or undefined. */
@@ -214,7 +219,9 @@ export function parseResultsBody(x: unknown): { results: AttemptResult[]; droppe
 
 export function parseResultsReply(x: unknown): ResultsReply {
   if (!isObject(x) || !Array.isArray(x.acked)) throw errors.BAD_MESSAGE('results reply needs { acked[] }')
-  return { acked: x.acked.filter((id): id is string => typeof id === 'string') }
+  const reply: ResultsReply = { acked: x.acked.filter((id): id is string => typeof id === 'string') }
+  if (isSafeCount(x.epoch)) reply.epoch = x.epoch
+  return reply
 }
 
 // ---- boss → worker: inventory -------------------------------------------------------------------

@@ -21,23 +21,44 @@ const result = (jobId: string): AttemptResult => ({
 
 interface Call {
   ids: string[]
-  answer(acked: string[]): void
+  answer(acked: string[], epoch?: number): void
   fail(err: Error): void
 }
 
-function outbox() {
+function outbox(newestEpoch?: () => number) {
   const calls: Call[] = []
   const box = new ResultOutbox({
     bossAddress: async () => 'boss',
     request: (_address, _type, body) =>
       new Promise((resolve, reject) => {
         const ids = (body as { results: AttemptResult[] }).results.map((r) => r.jobId)
-        calls.push({ ids, answer: (acked) => resolve({ acked }), fail: reject })
+        calls.push({ ids, answer: (acked, epoch) => resolve({ acked, ...(epoch ? { epoch } : {}) }), fail: reject })
       }),
     logger: silentLogger(),
+    ...(newestEpoch ? { newestEpoch } : {}),
   })
   return { box, calls }
 }
+
+t.test('an acknowledgement from a boss older than the newest one seen is not believed: sent again', async (t) => {
+  // A boss paused past its session (SIGSTOP) answers, on SIGCONT, the results sent to it meanwhile
+  // before it learns it was deposed; its successor has already asked this worker for its inventory.
+  let newest = 2
+  const { box, calls } = outbox(() => newest)
+  t.teardown(() => box.close())
+  box.add(result('a'))
+  await waitFor(() => calls.length === 1, { what: 'first request' })
+  calls[0]!.answer(['a'], 1)
+  await waitFor(() => calls.length === 2, { what: 'sent again', timeoutMs: 5000 })
+  t.ok(box.has('a'), 'kept after the old boss acknowledged it')
+  calls[1]!.answer(['a'], 2)
+  t.equal(await box.drained(1000), true, 'forgotten once the current boss acknowledged it')
+  newest = 3
+  box.add(result('b'))
+  await waitFor(() => calls.length === 3, { what: 'b sent' })
+  calls[2]!.answer(['b'])
+  t.equal(await box.drained(1000), true, 'a reply without an epoch (an older boss version) is believed')
+})
 
 t.test('a result is sent while an earlier request is still unanswered, never twice at once', async (t) => {
   const { box, calls } = outbox()

@@ -15,6 +15,12 @@ export interface OutboxDeps {
   bossAddress(): Promise<string | undefined>
   request(address: string, type: string, body: unknown, timeoutMs: number): Promise<unknown>
   logger: Logger
+  /**
+   * The newest boss epoch this worker has seen: an acknowledgement from an older term is not
+   * believed (a boss paused past its session answers results sent to it before it learns it was
+   * deposed, after its successor took the jobs over). Absent: every acknowledgement is believed.
+   */
+  newestEpoch?: () => number
 }
 
 const REQUEST_TIMEOUT_MS = 5000
@@ -125,9 +131,12 @@ export class ResultOutbox {
     try {
       const address = await this.deps.bossAddress()
       if (address === undefined) throw new Error('no boss elected')
-      const { acked } = parseResultsReply(
+      const { acked, epoch } = parseResultsReply(
         await this.deps.request(address, MSG.results, { results: batch } satisfies ResultsBody, REQUEST_TIMEOUT_MS),
       )
+      const newest = this.deps.newestEpoch?.() ?? 0
+      if (epoch !== undefined && epoch < newest)
+        throw errors.STALE_EPOCH(`results acknowledged by epoch ${epoch}, older than epoch ${newest}: sent again`)
       // Only forget what was acked *and* is still the same attempt we sent.
       const sentById = new Map(batch.map((r) => [r.jobId, r]))
       for (const id of acked) {
@@ -142,7 +151,12 @@ export class ResultOutbox {
         ok = true // not a delivery failure: send smaller batches at once
         if (batch.length > 1) this.maxBatch = Math.max(1, Math.floor(batch.length / 2))
         else this.replaceWithError(batch[0]!)
-      } else this.deps.logger.debug({ err, pending: this.pending.size }, 'result delivery failed; will retry')
+      } else if ((err as { code?: unknown }).code === errors.STALE_EPOCH.code)
+        this.deps.logger.warn(
+          { err, pending: this.pending.size },
+          'results acknowledged by a deposed boss; sending again',
+        )
+      else this.deps.logger.debug({ err, pending: this.pending.size }, 'result delivery failed; will retry')
     } finally {
       this.inFlight--
       for (const r of batch) this.sending.delete(r)

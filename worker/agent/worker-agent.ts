@@ -94,6 +94,7 @@ export class WorkerAgent {
       bossAddress: deps.bossAddress,
       request: (address, type, body, timeoutMs) => deps.transport.request(address, type, body, { timeoutMs }),
       logger: deps.logger,
+      newestEpoch: () => this.maxEpoch,
     })
   }
 

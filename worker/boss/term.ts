@@ -266,7 +266,7 @@ export class BossTerm {
         ),
       ),
     )
-    return { acked: acked.filter((x): x is string => x !== undefined) }
+    return { acked: acked.filter((x): x is string => x !== undefined), epoch: this.d.epoch }
   }
 
   /** Retry jobs that ended (the API's POST /jobs/:id/retry and POST /jobs/retry). */
