@@ -36,91 +36,7 @@ export const MSG = {
   finished: 'jobs.finished',
 } as const
 
-// ---- boss → worker: dispatch --------------------------------------------------------------------
-
-export interface DispatchBody {
-  epoch: number
-  jobs: DispatchedJob[]
-}
-
-export type RefusalReason = 'stale-epoch' | 'unknown-epoch' | 'full' | 'unknown-function' | 'draining' | 'malformed'
-
-export type DispatchAnswer = { id: string; accepted: true } | { id: string; accepted: false; reason: RefusalReason }
-
-export interface DispatchReply {
-  /** Per job, in order: accepted, or the reason it was refused. */
-  answers: DispatchAnswer[]
-}
-
-/** The fields of a dispatched job a worker needs to run it. */
-export interface DispatchedJob {
-  id: string
-  function: string
-  attempts: number
-  payload: unknown
-  timeoutMs: number
-  /** The payload is not in the message (too large for the boss to keep): read it from the job store. */
-  payloadRef?: true
-  /** The job's run (absent: 0; a retried job's next run: POST /jobs/:id/retry). */
-  run?: number
-  /** When the boss started this attempt (its flow gate's clock; informative, the worker keeps its own). */
-  startedAt?: string
-}
-
-export function parseDispatchBody(x: unknown): { epoch: number; jobs: unknown[] } {
-  if (!isObject(x) || !isSafeCount(x.epoch) || !Array.isArray(x.jobs))
-    throw errors.BAD_MESSAGE('dispatch needs { epoch, jobs[] }')
-  return { epoch: x.epoch, jobs: x.jobs }
-}
-
-/** One job of a dispatch, or undefined when it cannot be run (the worker refuses it as malformed). */
-export function parseDispatchedJob(x: unknown): DispatchedJob | undefined {
-  if (
-    !isObject(x) ||
-    !isValidJobId(x.id) ||
-    typeof x.function !== 'string' ||
-    !isSafeCount(x.attempts) ||
-    x.attempts < 1
-  )
-    return undefined
-  if (!isSafeCount(x.timeoutMs) || x.timeoutMs < 1) return undefined
-  const job: DispatchedJob = {
-    id: x.id,
-    function: x.function,
-    attempts: x.attempts,
-    payload: x.payload ?? null,
-    timeoutMs: x.timeoutMs,
-  }
-  if (x.payloadRef === true) job.payloadRef = true
-  if (x.run !== undefined && !isSafeCount(x.run)) return undefined
-  if (x.run) job.run = x.run
-  return job
-}
-
-const REFUSALS: readonly RefusalReason[] = [
-  'stale-epoch',
-  'unknown-epoch',
-  'full',
-  'unknown-function',
-  'draining',
-  'malformed',
-]
-
-export function parseDispatchReply(x: unknown): DispatchReply {
-  if (!isObject(x) || !Array.isArray(x.answers)) throw errors.BAD_MESSAGE('dispatch reply needs { answers[] }')
-  const answers: DispatchAnswer[] = []
-  for (const a of x.answers) {
-    if (!isObject(a) || typeof a.id !== 'string') continue
-    if (a.accepted === true) answers.push({ id: a.id, accepted: true })
-    else
-      answers.push({
-        id: a.id,
-        accepted: false,
-        reason: REFUSALS.includes(a.reason as RefusalReason) ? (a.reason as RefusalReason) : 'malformed',
-      })
-  }
-  return { answers }
-}
+export * from './dispatch-message.js'
 
 // ---- boss → worker: abort -----------------------------------------------------------------------
 
@@ -160,6 +76,11 @@ export interface AttemptResult {
   run?: number
   /** The attempt's last ctx.progress value (absent: it reported none); kept in the final record. */
   progress?: unknown
+  /**
+   * The worker wrote the job's final record itself (a dispatch with `final`): its DONE sequence and
+   * the record as stored, `payload` null. Only on a success.
+   */
+  stored?: { seq: number; job: Job }
 }
 
 export interface ResultsBody {
@@ -202,8 +123,20 @@ export function parseAttemptResult(x: unknown): AttemptResult | undefined {
     outcome,
   }
   if (isSafeCount(x.run) && x.run > 0) r.run = x.run
+  if (outcome.ok && x.stored !== undefined) {
+    const stored = storedFinalFrom(x.stored, r.jobId)
+    if (stored) r.stored = stored
+  }
   if (x.progress !== undefined && progressProblem(x.progress) === undefined) r.progress = x.progress
   return r
+}
+
+/** A worker's report of a final it stored for job `id` (undefined when it is not one: the boss writes instead). */
+function storedFinalFrom(x: unknown, id: string): { seq: number; job: Job } | undefined {
+  if (!isObject(x) || !isSafeCount(x.seq) || x.seq < 1) return undefined
+  const job = x.job
+  if (!isObject(job) || job.id !== id || job.state !== 'succeeded' || jobShapeProblem(job) !== null) return undefined
+  return { seq: x.seq, job: job as unknown as Job }
 }
 
 /** The results of a results message (malformed items dropped and counted); BAD_MESSAGE when it has no list. */

@@ -15,3 +15,10 @@ export function retryDelay(failures: number, maxMs = RETRY_MAX_MS): number {
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
+
+/** Whether `p` settles within `ms` (true) or not (false); the timer is cleared either way. */
+export function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)))
+  return Promise.race([p.then(() => true), timeout]).finally(() => clearTimeout(timer))
+}

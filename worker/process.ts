@@ -146,6 +146,10 @@ export class WorkerProcess {
         logger: node.logger,
       })
       const refusals = new RefusalReport((data, epoch) => events.emit('dispatch.refused', data, epoch))
+      // Waited jobs' final records, as their writes are sent (by the boss, or the worker that ran the job).
+      const announceFinal = finalAnnouncer((jobs) =>
+        transport.send(finishingJobsSubject(cluster), MSG.finished, { jobs } satisfies FinishedBody),
+      )
       const agent = new WorkerAgent({
         id: node.id,
         transport,
@@ -159,6 +163,10 @@ export class WorkerProcess {
         metrics,
         onRefused: (r) => refusals.add(r),
         live: new LiveRecorder(store.live, cfg.jobLog, node.logger.child({ component: 'live-log' })),
+        writeFinal: async (job: Job) => {
+          const w = await store.boss.writeFinal(job, undefined, (ack) => announceFinal(job, ack))
+          return w.created ? w.seq : undefined
+        },
       })
       let workerEvents: WorkerEventWatch = { termStarted: () => undefined, stop: () => undefined }
       const finished = new FinishedNotices((jobs) =>
@@ -180,9 +188,7 @@ export class WorkerProcess {
           limits,
           rates,
           publishFinished: (job: Job, withRecord: boolean) => finished.add(job, withRecord),
-          announceFinal: finalAnnouncer((jobs) =>
-            transport.send(finishingJobsSubject(cluster), MSG.finished, { jobs } satisfies FinishedBody),
-          ),
+          announceFinal,
           publishStats: (stats) => {
             metrics?.bossLoad(stats)
             transport.send(bossStatsSubject(cluster), 'boss.stats', stats)

@@ -143,7 +143,7 @@ export class JobStreams {
       log,
     )
     const inbox = new ReplyInbox(o.nc)
-    // Its subscription starts with the first announced write: only a boss makes those.
+    // Its subscription starts with the first announced write (a boss's, or a worker's own final).
     const announced = new ReplyInbox(o.nc, finalAcksPrefix(o.cluster, createInbox().split('.').pop()!))
     const io = new StreamIO(inbox, jsm, limits, announced)
     return new JobStreams(o.cluster, names, io, [inbox, announced], o.nc, js, jsm, log)

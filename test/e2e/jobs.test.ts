@@ -118,14 +118,15 @@ t.test(
   async (t) => {
     const nc = await natsConnect({ servers: nats.url })
     t.teardown(() => nc.close())
-    const announced = new Map<string, { ack: string; job: Record<string, unknown> }>()
+    const announced = new Map<string, { ack: string; job: Record<string, unknown>; from: string }>()
     const acks = new Map<string, { stream?: string; seq?: number; error?: unknown }>()
     const prefix = `bosun.${cluster.opts.cluster}`
     const subs = [
       nc.subscribe(`${prefix}.events.finishing`, {
         callback: (_err, m) => {
-          const env = m.json<{ body: { jobs: Array<{ id: string; ack: string; job: Record<string, unknown> }> } }>()
-          for (const j of env.body.jobs) announced.set(j.id, { ack: j.ack, job: j.job })
+          type Body = { jobs: Array<{ id: string; ack: string; job: Record<string, unknown> }> }
+          const env = m.json<{ from: string; body: Body }>()
+          for (const j of env.body.jobs) announced.set(j.id, { ack: j.ack, job: j.job, from: env.from })
         },
       }),
       nc.subscribe(`${prefix}.acks.>`, { callback: (_err, m) => void acks.set(m.subject, m.json()) }),
@@ -138,8 +139,9 @@ t.test(
     const plain = await cluster.post('/jobs', { function: 'echo', payload: { announced: false } })
     await cluster.waitJob(plain.body.id, 10_000)
     await waitFor(() => announced.has(waited.body.id), { what: 'the announcement', timeoutMs: 5000 })
-    const { ack, job } = announced.get(waited.body.id)!
+    const { ack, job, from } = announced.get(waited.body.id)!
     t.ok(ack.startsWith(`${prefix}.acks.`), 'acknowledged on a subject under the cluster')
+    t.equal(from, `${prefix}.proc.${waited.body.worker}`, 'written and announced by the worker that ran it')
     await waitFor(() => acks.has(ack), { what: 'the acknowledgement', timeoutMs: 5000 })
     t.ok(typeof acks.get(ack)!.seq === 'number' && acks.get(ack)!.error === undefined, 'JetStream stored it there')
     const { epoch: _epoch, ...record } = job

@@ -4,7 +4,8 @@
  * on a killed worker and began at most the job's length plus a result-acknowledgement slack before the
  * kill (a job the victim had finished and delivered long before must not run again); every job the
  * victims were running starts again, within the session timeout + 1.5 s of the kill (not after a stall
- * timer). Every other job starts once with attempts 1.
+ * timer). Every other job starts once with attempts 1. Half the jobs are waited for, so their
+ * workers write their final records themselves.
  */
 import t from 'tap'
 import { startNats, startZooKeeper, uniqueName } from '../helpers/servers.js'
@@ -71,7 +72,8 @@ for (const victims of [1, 2]) {
           })
           t.teardown(() => c.close())
           await startClusterPatiently(c, RUNNERS)
-          const w = startWorkload(c, { count: JOBS, jobMs: JOB_MS })
+          // Every other job is waited for: its worker writes its final itself (a victim may die after that write).
+          const w = startWorkload(c, { count: JOBS, jobMs: JOB_MS, waited: (n) => n % 2 === 0 })
           await waitFor(() => executionLines(w.runsFile).length >= JOBS * 0.25, {
             timeoutMs: 60_000,
             what: 'a quarter of the jobs started',

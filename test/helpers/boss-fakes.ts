@@ -50,6 +50,7 @@ import {
   type SubmittedJob,
 } from '../../jobs/streams/index.js'
 import { BossTerm } from '../../worker/boss/term.js'
+import { writeOwnFinal } from '../../worker/agent/own-final.js'
 import { waitFor } from './wait.js'
 
 let seq = 0
@@ -314,8 +315,14 @@ export class MemoryStore implements BossStore {
     return { finals, reopened, lastSeq: Math.max(after, ...this.finalSeqs.values()) }
   }
 
+  /** Every readDone, by job id, in order; fail this many of them with a transient error. */
+  readonly doneReads: string[] = []
+  failReadsDone = 0
+
   async readDone(id: string): Promise<StoredDone | null> {
     await tick()
+    this.doneReads.push(id)
+    if (this.failReadsDone > 0 && this.failReadsDone--) throw errors.STORE('transient read failure (test)')
     const job = this.finals.get(id)
     if (!job) return null
     if (!this.finalSeqs.has(id)) this.finalSeqs.set(id, ++this.seq)
@@ -551,6 +558,27 @@ export class FakeWorker {
     }
     if (r.run) result.run = r.run
     this.held.set(id, result)
+    return result
+  }
+
+  /**
+   * Finish a running job successfully the way a worker does when its dispatch carried `final`: write
+   * the final record itself (worker/agent/own-final.ts) into `store`, then hold the result.
+   */
+  async finishWritingFinal(id: string, store: BossStore): Promise<AttemptResult> {
+    const dispatched = this.received.findLast((j) => j.id === id)
+    const basis = dispatched?.final as Job | undefined
+    if (!basis) throw new Error(`${this.id} was not let write the final of ${id}`)
+    const result = this.finish(id)
+    await writeOwnFinal(
+      result,
+      { ...basis, payload: dispatched!.payload },
+      async (job) => {
+        const w = await store.writeFinal(job)
+        return w.created ? w.seq : undefined
+      },
+      silentLogger(),
+    )
     return result
   }
 

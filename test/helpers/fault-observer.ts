@@ -1,9 +1,10 @@
 /**
  * What the boss does, as seen on the wire by a NATS connection of the test (core NATS fan-out gives
  * the test a copy without changing what the processes see), in arrival order:
- * - every store write of the boss with JetStream's answer (stored at a sequence, or refused) read
- *   from the reply inbox: a batch's state record (`bosun.<cluster>.state.<batch>`, fenced by epoch:
- *   recorded as id `state:<batch>`) and a job's final record (`bosun.<cluster>.done.<id>`, written
+ * - every store write of the boss (and every final record a worker writes itself) with JetStream's
+ *   answer (stored at a sequence, or refused) read from the reply inbox or the acknowledgement
+ *   subject: a batch's state record (`bosun.<cluster>.state.<batch>`, fenced by epoch: recorded as id
+ *   `state:<batch>`) and a job's final record (`bosun.<cluster>.done.<id>`, written
  *   once: recorded as the job id, `final: true`);
  * - every epoch-carrying message to a process (`bosun.<cluster>.proc.<id>`: dispatch, inventory,
  *   abort) with the worker's answer (accepted, or refused);
@@ -192,7 +193,7 @@ export async function watchWire(natsUrl: string, cluster: string): Promise<WireL
     messages.push(rec)
     track(msg.reply, { kind: 'msg', rec })
   })
-  sub('_INBOX.>', (msg) => {
+  const reply = (msg: Msg) => {
     const p = pending.get(msg.subject)
     const at = n++
     if (p) {
@@ -203,7 +204,10 @@ export async function watchWire(natsUrl: string, cluster: string): Promise<WireL
       early.set(msg.subject, { data: msg.data, n: at })
       if (early.size > 5000) early.delete(early.keys().next().value!)
     }
-  })
+  }
+  sub('_INBOX.>', reply)
+  // Waited jobs' final writes are acknowledged on subjects the APIs hear too (jobs/streams/js-inbox.ts).
+  sub(`bosun.${cluster}.acks.>`, reply)
   await nc.flush()
   let stopping: Promise<void> | undefined
   return {

@@ -28,6 +28,11 @@ export interface InFlightOptions {
   batchSize?: number
   /** The short jobs are submitted once this resolves. */
   queueAfter?: Promise<unknown>
+  /**
+   * Every other long job goes alone with `?wait=1`: its worker writes its final record itself, so
+   * both ways of writing a final are in flight at the boss change. @defaultValue true
+   */
+  waitedLongs?: boolean
 }
 
 /** Submit `longs` long jobs in a first batch, then `queued` short ones (dispatched in submission order). */
@@ -41,6 +46,7 @@ export function inFlightWorkload(c: TestCluster, o: InFlightOptions): Workload {
     batchSize: o.batchSize ?? 100,
     jobMs: (n) => (n < o.longs ? longMs + n * step : short),
     ...(o.queueAfter ? { restAfter: o.queueAfter } : {}),
+    ...(o.waitedLongs === false ? {} : { waited: (n: number) => n < o.longs && n % 2 === 0 }),
   })
 }
 

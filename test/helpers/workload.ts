@@ -5,7 +5,9 @@
  * stored instead of adding copies), waits until every acknowledged job is final, and checks the
  * outcome against what the jobs themselves recorded — not against bosun's own `succeeded`:
  * job n writes a start line (`<jobId> <attempt> <pid> <epochMs> <n>`) before anything else and an end
- * line when it returns or is aborted, and returns `{ done: jobId, n }`.
+ * line when it returns or is aborted, and returns `{ done: jobId, n }`. Jobs chosen by `waited` go
+ * one by one through `POST /jobs?wait=1` instead: their submitter waits, so the workers that run them
+ * write their final records themselves (worker/boss/worker-finals.ts).
  */
 import { readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -27,6 +29,8 @@ export interface WorkloadOptions {
   submitTimeoutMs?: number
   /** Batches after the first wait for this (e.g. to submit the queue at a chosen moment of the fault). */
   restAfter?: Promise<unknown>
+  /** Submission n goes alone, with `?wait=1` (its final then written by its worker). @defaultValue none */
+  waited?: (n: number) => boolean
 }
 
 export interface Workload {
@@ -72,24 +76,54 @@ export function startWorkload(cluster: TestCluster, opts: WorkloadOptions): Work
         timeoutMs: 300_000,
         idempotencyKey: `${name}-${i + k}`,
       }))
-      for (;;) {
-        if (Date.now() > deadline) break
-        w.submitted += jobs.length
-        const r = await cluster.post('/jobs/batch', { jobs }).catch(() => ({ status: 0, body: undefined }))
-        if (r.status === 202) {
-          const got = (r.body as { jobs: { id: string }[] }).jobs
-          got.forEach((j, k) => (ids[i + k] = j.id))
-          acknowledged.push(...got.map((j) => j.id))
-          break
-        }
-        if (r.status !== 0 && r.status !== 503 && r.status !== 429) {
-          throw new Error(`unexpected status ${r.status}: ${JSON.stringify(r.body)}`)
-        }
-        await new Promise((res) => setTimeout(res, 100))
+      // Each job is acknowledged through its batch or alone; retried until it is (or the deadline).
+      let pending: Submission[] = jobs.map((job, k) => ({ job, n: i + k }))
+      while (pending.length > 0 && Date.now() <= deadline) {
+        w.submitted += pending.length
+        const alone = pending.filter((p) => opts.waited?.(p.n))
+        const together = pending.filter((p) => !opts.waited?.(p.n))
+        const failed = await Promise.all([
+          submitTogether(cluster, together, ids, acknowledged),
+          ...alone.map((p) => submitAlone(cluster, p, ids, acknowledged)),
+        ])
+        pending = failed.flat()
+        if (pending.length > 0) await new Promise((res) => setTimeout(res, 100))
       }
     }
   })()
   return Object.assign(w, { done })
+}
+
+interface Submission {
+  job: Record<string, unknown>
+  n: number
+}
+
+/** A 503, a 429 or no answer: submitted again; anything else unexpected throws. */
+function retriable(status: number, body: unknown): boolean {
+  if (status === 0 || status === 503 || status === 429) return true
+  throw new Error(`unexpected status ${status}: ${JSON.stringify(body)}`)
+}
+
+/** POST /jobs/batch; resolves with the submissions to send again. */
+async function submitTogether(c: TestCluster, subs: Submission[], ids: (string | undefined)[], acked: string[]) {
+  if (subs.length === 0) return []
+  const r = await c.post('/jobs/batch', { jobs: subs.map((s) => s.job) }).catch(() => ({ status: 0, body: undefined }))
+  if (r.status !== 202) return retriable(r.status, r.body) ? subs : []
+  const got = (r.body as { jobs: { id: string }[] }).jobs
+  got.forEach((j, k) => (ids[subs[k]!.n] = j.id))
+  acked.push(...got.map((j) => j.id))
+  return []
+}
+
+/** POST /jobs?wait=1 (202 once stored, or 200 if it finished that soon); the submission if it must go again. */
+async function submitAlone(c: TestCluster, sub: Submission, ids: (string | undefined)[], acked: string[]) {
+  const r = await c.post('/jobs?wait=1', sub.job).catch(() => ({ status: 0, body: undefined }))
+  if (r.status !== 202 && r.status !== 200) return retriable(r.status, r.body) ? [sub] : []
+  const id = (r.body as { id: string }).id
+  ids[sub.n] = id
+  acked.push(id)
+  return []
 }
 
 // ---- what the jobs recorded ---------------------------------------------------------------------------

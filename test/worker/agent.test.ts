@@ -10,6 +10,8 @@ import { silentLogger, type MessageHandler, type Transport } from '../../runner/
 import type { Job } from '../../jobs/model.js'
 import { waitFor } from '../helpers/wait.js'
 import type { Refusal } from '../../worker/refusal-report.js'
+import type { FinalWriter } from '../../worker/agent/own-final.js'
+import { newJob } from '../helpers/boss-fakes.js'
 
 class FakeTransport extends EventEmitter {
   readonly address = 'bosun.t.proc.w1'
@@ -74,7 +76,7 @@ const job = (id: string, fn = 'echo'): Job => ({
 const agents: WorkerAgent[] = []
 t.teardown(() => agents.forEach((a) => a.close()))
 
-function setup() {
+function setup(writeFinal?: FinalWriter) {
   const transport = new FakeTransport()
   const executor = new FakeExecutor()
   const refused: Refusal[] = []
@@ -85,6 +87,7 @@ function setup() {
     bossAddress: async () => 'boss',
     logger: silentLogger(),
     onRefused: (r) => refused.push(r),
+    writeFinal,
   })
   agent.start()
   agent.setAccepting(true)
@@ -273,4 +276,87 @@ t.test("a retried job's next run is refused while the last run's result is unack
   await waitFor(() => transport.requests.some((r) => r.type === MSG.results && r.body.results[0]?.run === 1), {
     what: 'run 1 reported as run 1',
   })
+})
+
+// ---- final records the boss lets the worker write (worker/agent/own-final.ts) ------------------
+
+/** A dispatch of a waited job's first attempt, with the record its success is written from. */
+function withFinalBasis(payload: unknown = { n: 1 }) {
+  const basis = newJob({ state: 'running', attempts: 1, worker: 'w1', startedAt: new Date().toISOString(), epoch: 3 })
+  const dispatched = { id: basis.id, function: 'echo', attempts: 1, payload, timeoutMs: 1000 }
+  return { id: basis.id, dispatch: { ...dispatched, final: { ...basis, payload: null } } }
+}
+
+const sentResults = (transport: FakeTransport) =>
+  transport.requests.filter((r) => r.type === MSG.results).flatMap((r) => r.body.results)
+
+t.test(
+  'a success the boss let it write: the worker stores the final (the boss’s rule), then reports it stored',
+  async (t) => {
+    const written: Job[] = []
+    const { transport, executor, agent } = setup(async (job) => {
+      written.push(job)
+      return 42
+    })
+    agent.observeEpoch(3)
+    const { id, dispatch } = withFinalBasis()
+    transport.call(MSG.dispatch, { epoch: 3, jobs: [dispatch] })
+    executor.runs.get(id)!.finish(true)
+    await waitFor(() => sentResults(transport).length === 1, { what: 'the result sent' })
+    t.equal(written.length, 1, 'one final written')
+    t.match(written[0], { id, state: 'succeeded', result: id, worker: 'w1', epoch: 3, attempts: 1, payload: { n: 1 } })
+    t.equal(written[0]!.history?.length, 1, 'with the attempt in its history')
+    const [r] = sentResults(transport)
+    t.same(r.stored, { seq: 42, job: { ...written[0], payload: null } }, 'the result names the stored record')
+  },
+)
+
+t.test('while its final is being written the job is reported running, never missing', async (t) => {
+  let land!: (seq: number) => void
+  const { transport, executor, agent } = setup(() => new Promise<number>((r) => (land = r)))
+  agent.observeEpoch(3)
+  const { id, dispatch } = withFinalBasis()
+  transport.call(MSG.dispatch, { epoch: 3, jobs: [dispatch] })
+  executor.runs.get(id)!.finish(true)
+  await waitFor(() => land !== undefined, { what: 'the write started' })
+  const during: InventoryReply = transport.call(MSG.inventory, { epoch: 3 })
+  t.same(
+    during.running.map((r) => r.jobId),
+    [id],
+    'running while its final is written',
+  )
+  land(7)
+  await waitFor(() => sentResults(transport).length === 1, { what: 'the result sent' })
+  t.equal(agent.runningCount, 0)
+})
+
+t.test('a refused or failed write, a failure, or a dispatch without a basis: the boss writes the final', async (t) => {
+  const cases: Array<[string, FinalWriter, boolean]> = [
+    ['another final stands', async () => undefined, true],
+    ['the write failed', async () => Promise.reject(new Error('store down')), true],
+    ['the attempt failed', async () => 9, false],
+  ]
+  for (const [what, write, ok] of cases) {
+    const calls: Job[] = []
+    const { transport, executor, agent } = setup(async (job) => {
+      calls.push(job)
+      return write(job)
+    })
+    agent.observeEpoch(3)
+    const { id, dispatch } = withFinalBasis()
+    transport.call(MSG.dispatch, { epoch: 3, jobs: [dispatch] })
+    executor.runs.get(id)!.finish(ok)
+    await waitFor(() => sentResults(transport).length === 1, { what: `${what}: the result sent` })
+    t.notOk(sentResults(transport)[0].stored, `${what}: the result does not say stored`)
+    t.equal(calls.length, ok ? 1 : 0, `${what}: ${ok ? 'one write tried' : 'nothing written'}`)
+  }
+  const calls: Job[] = []
+  const { transport, executor, agent } = setup(async (job) => (calls.push(job), 1))
+  agent.observeEpoch(3)
+  const { id, dispatch } = withFinalBasis()
+  const { final: _f, ...plain } = dispatch
+  transport.call(MSG.dispatch, { epoch: 3, jobs: [plain] })
+  executor.runs.get(id)!.finish(true)
+  await waitFor(() => sentResults(transport).length === 1, { what: 'the result sent' })
+  t.equal(calls.length, 0, 'no basis in the dispatch: nothing written')
 })

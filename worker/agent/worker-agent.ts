@@ -8,7 +8,6 @@
  */
 import { errors, type Logger, type Transport, type TransportStatus } from '../../runner/index.js'
 import {
-  INVENTORY_PAGE,
   MSG,
   parseAbortBody,
   parseDispatchBody,
@@ -25,11 +24,15 @@ import {
   type WorkerStatusReply,
 } from '../../jobs/protocol.js'
 import { ResultOutbox } from './result-outbox.js'
+import { inventoryReply } from './inventory-reply.js'
+import { settlesWithin } from '../../runner/retry.js'
 import type { AgentMetrics } from '../../runner/metrics/worker-metrics.js'
 import { attemptState, type AbortReason, type Executor } from './executor-port.js'
 import type { LiveAttempt, LiveRecorder } from './live-recorder.js'
 import { DEFAULT_BOSS_SETTINGS } from '../boss/settings.js'
 import type { Refusal } from '../refusal-report.js'
+import { writeOwnFinal, type FinalWriter } from './own-final.js'
+import { withFields, type Job } from '../../jobs/model.js'
 
 export type { Executor } from './executor-port.js'
 
@@ -54,6 +57,8 @@ interface RunningJob extends RunningAttempt {
   handBack: boolean
   /** ctx.progress / ctx.log kept in the LIVE stream (absent: not kept). */
   live: LiveAttempt | undefined
+  /** The record its success is written from by this worker (the dispatch's `final`, payload in place). */
+  final: Job | undefined
 }
 
 export interface WorkerAgentDeps {
@@ -73,6 +78,8 @@ export interface WorkerAgentDeps {
   onRefused?: (r: Refusal) => void
   /** Keeps jobs' progress and log lines (the LIVE stream); absent: they are not kept. */
   live?: LiveRecorder | undefined
+  /** Writes the final records the boss lets this worker write (own-final.ts); absent: the boss writes all. */
+  writeFinal?: FinalWriter | undefined
 }
 
 export class WorkerAgent {
@@ -162,11 +169,7 @@ export class WorkerAgent {
    */
   async drain(graceMs: number, flushMs: number, handBackMs = 1500): Promise<void> {
     this.accepting = false
-    const within = (p: Promise<unknown>, ms: number) => {
-      let timer: NodeJS.Timeout | undefined
-      const timeout = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)))
-      return Promise.race([p.then(() => true), timeout]).finally(() => clearTimeout(timer))
-    }
+    const within = settlesWithin
     const all = Promise.all([...this.running.values()].map((r) => r.done))
     if (!(await within(all, graceMs))) {
       for (const job of this.running.values()) {
@@ -279,6 +282,7 @@ export class WorkerAgent {
       handBack: false,
       done: Promise.resolve(),
       live: this.deps.live?.channel(job.id, job.run ?? 0, job.attempts),
+      final: job.final && !job.payloadRef ? withFields(job.final, { payload: job.payload }) : undefined,
     }
     this.running.set(job.id, entry)
     this.deps.metrics?.attemptStarted(job.function, job.id, job.attempts)
@@ -322,8 +326,11 @@ export class WorkerAgent {
     return run.promise
   }
 
-  private finish(entry: RunningJob, outcome: AttemptOutcome): void {
-    this.running.delete(entry.jobId)
+  /**
+   * Report the attempt. A success the boss let this worker write is written first (own-final.ts): the
+   * job stays in `running` meanwhile, so an inventory never finds it neither running nor held.
+   */
+  private finish(entry: RunningJob, outcome: AttemptOutcome): void | Promise<void> {
     const reported: AttemptOutcome =
       entry.handBack && !outcome.ok ? { ok: false, error: outcome.error, handedBack: true } : outcome
     const now = Date.now()
@@ -339,7 +346,13 @@ export class WorkerAgent {
     }
     if (entry.run) result.run = entry.run
     if (entry.live?.hasProgress) result.progress = entry.live.progressValue
-    this.outbox.add(result)
+    const report = () => {
+      if (this.running.get(entry.jobId) === entry) this.running.delete(entry.jobId)
+      this.outbox.add(result)
+    }
+    const write = this.deps.writeFinal
+    if (!reported.ok || entry.final === undefined || write === undefined) return report()
+    return writeOwnFinal(result, entry.final, write, this.log).then(report)
   }
 
   private onAbort(body: unknown): { aborted: boolean } {
@@ -372,22 +385,13 @@ export class WorkerAgent {
           `newest seen ${this.maxEpoch}, ZooKeeper shows ${this.zkEpoch}`,
       )
     }
-    const running = [...this.running.values()].map(({ jobId, attempt, epoch: e, startedAt }) => ({
-      jobId,
-      attempt,
-      epoch: e,
-      startedAt,
-    }))
-    const held = this.outbox
-      .list()
-      .map((r) => ({ jobId: r.jobId, attempt: r.attempt }))
-      .filter((h) => after === undefined || h.jobId > after)
-      .sort((a, b) => (a.jobId < b.jobId ? -1 : a.jobId > b.jobId ? 1 : 0))
-    const page = held.slice(0, INVENTORY_PAGE)
-    const reply: InventoryReply = { worker: this.deps.id, running, held: page }
-    if (held.length > page.length) reply.next = page[page.length - 1]!.jobId
-    const last = this.lastDispatch
-    if (last && last.epoch < epoch) reply.lastDispatch = { epoch: last.epoch, at: new Date(last.at).toISOString() }
-    return reply
+    return inventoryReply({
+      worker: this.deps.id,
+      running: this.running.values(),
+      held: this.outbox.list(),
+      after,
+      lastDispatch: this.lastDispatch,
+      epoch,
+    })
   }
 }

@@ -117,6 +117,11 @@ export class Door {
     } else this.d.gate.leave(now.id)
   }
 
+  /** Put a queued job back in the ready queue as it is (taken out for a check: worker-finals.ts). */
+  ready(t: Tracked): void {
+    if (t.phase === 'queued') this.enqueue(t)
+  }
+
   private enqueue(t: Tracked): void {
     const runAt = t.job.runAt ? Date.parse(t.job.runAt) : 0
     t.token++
@@ -139,7 +144,9 @@ export class Door {
       worker: t.job.worker,
       due: Date.now() + this.d.runningWriteDelayMs,
     })
-    this.runningTimer ??= setTimeout(() => this.writeDueRunning(), this.d.runningWriteDelayMs)
+    if (this.runningTimer) return
+    this.runningTimer = setTimeout(() => this.writeDueRunning(), this.d.runningWriteDelayMs)
+    this.runningTimer.unref() // a stopped term's timer keeps nothing alive
   }
 
   /** The running writes that are due: of each job that still runs the attempt it was dispatched for. */

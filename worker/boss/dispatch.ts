@@ -22,6 +22,7 @@ import type { FleetWorker } from './fleet.js'
 import type { Tracked } from './job-table.js'
 import type { TermContext } from './term-context.js'
 import { notStarted, started, undeliverable } from './transitions.js'
+import { FinalCheck, finalBasis } from './worker-finals.js'
 
 /**
  * A job as dispatched: what a worker runs it with (jobs/protocol.ts parseDispatchedJob), not its whole
@@ -40,6 +41,8 @@ function dispatched(t: Tracked): DispatchedJob {
   if (t.payloadRef) out.payloadRef = true
   if (job.run) out.run = job.run
   if (job.startedAt !== undefined) out.startedAt = job.startedAt
+  const basis = finalBasis(t)
+  if (basis) out.final = basis
   return out
 }
 
@@ -69,11 +72,14 @@ export class Dispatcher {
   private timerAt = Infinity
   private rateTimerHandle: NodeJS.Timeout | undefined
   private rateAt = Infinity
+  private readonly finals: FinalCheck
 
   constructor(
     private readonly ctx: TermContext,
     private readonly hooks: DispatchHooks,
-  ) {}
+  ) {
+    this.finals = new FinalCheck(ctx)
+  }
 
   /** Run the pump soon (coalesced). */
   wake(): void {
@@ -133,6 +139,10 @@ export class Dispatcher {
         const entry = ctx.queue.popReady(fn, isQueued, keyOpen)
         if (!entry) break
         const t = ctx.table.get(entry.id)!
+        if (t.checkDone) {
+          void this.finals.check(t) // its worker may have written a final: read it first
+          continue
+        }
         if (limited) gate.dispatched(fn, entry.key, now)
         if (limited && gate.rateLimited(fn)) rated.add(worker.id)
         void ctx.door.commit(t, started(t.job, worker.id, new Date(now)), 'deferred')

@@ -52,6 +52,13 @@ export interface Tracked {
   inStream: number
   /** Its submitter waits for it (`waited` in its submission): its finished notice carries its final record. */
   waited: boolean
+  /** Read its DONE record before it is dispatched: its worker may have written a final (worker-finals.ts). */
+  checkDone: boolean
+  /**
+   * Its final record is stored already (by the worker that ran it, at DONE sequence `seq`): the boss
+   * does the bookkeeping without writing it; `index`: its listing entry is not written yet.
+   */
+  storedFinal: { seq: number; index: boolean } | undefined
 }
 
 export function phaseOf(state: JobState): Phase {
@@ -127,6 +134,8 @@ export class JobTable {
       resultInFlight: false,
       inStream: 0,
       waited: false,
+      checkDone: false,
+      storedFinal: undefined,
     }
     const old = this.jobs.get(job.id)
     if (old) this.counts[old.phase]--
@@ -190,12 +199,16 @@ export class JobTable {
         return
       }
       if (!opts.fromResult) await this.book.persist(t.batch) // the decision survives a crash before the final record
-      const hold = this.watermark.hold()
+      const stored = t.storedFinal
+      const hold = this.watermark.hold(stored?.seq)
       let created: boolean
       try {
         // A callback's task goes first: a crash between the two never loses the callback.
-        if (t.job.callbackUrl !== undefined) await this.enqueueCallback(t)
-        created = await this.writeFinal(t, hold)
+        if (stored) created = stored.index
+        else {
+          if (t.job.callbackUrl !== undefined) await this.enqueueCallback(t)
+          created = await this.writeFinal(t, hold)
+        }
       } finally {
         t.resultInFlight = false
       }

@@ -11,6 +11,7 @@ import { MSG, WORKER_SERVICE, parseInventoryReply, type InventoryReply } from '.
 import type { TermContext } from './term-context.js'
 import type { RedispatchReason } from '../../runner/metrics/worker-metrics.js'
 import { lostWorker } from './transitions.js'
+import { mayHaveWorkerFinal } from './worker-finals.js'
 
 /** What asking a node on NATS found: its whole inventory, no process there, or no answer in time. */
 export type Probe = { kind: 'alive'; inventory: InventoryReply } | { kind: 'dead' } | { kind: 'silent' }
@@ -113,6 +114,7 @@ export class Liveness {
         continue
       }
       requeued++
+      t.checkDone = mayHaveWorkerFinal(t) // it may have written the job's final before it was lost
       void ctx.door.commit(t, lostWorker(t.job, ++t.losses, new Date(), ctx.epoch), 'background')
     }
     tellRedispatched(ctx, holder, requeued, reason)

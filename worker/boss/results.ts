@@ -4,7 +4,8 @@
  * runs elsewhere, or no longer exists). While a new boss is still reading the store, a result for a
  * record it has not read yet waits for that record; if it does not arrive in time the result is not
  * acknowledged and the worker sends it again. Never "acked" on a partial view, nor while the job's
- * final record is still being written.
+ * final record is still being written. A result whose final record its worker stored already
+ * (`stored`) is recorded without a write: the boss does the bookkeeping.
  */
 import { withFields } from '../../jobs/model.js'
 import type { AttemptResult } from '../../jobs/protocol.js'
@@ -54,7 +55,11 @@ export class Results {
       )
     }
     const base = rule === 'late' ? withFields(t.job, { attempts: r.attempt, worker: r.worker }) : t.job
-    const next = afterAttempt(base, r, new Date(), { losses: t.losses })
+    // A final its worker wrote (worker-finals.ts) is taken as stored, with the payload the boss keeps.
+    const next = r.stored
+      ? withFields(r.stored.job, { payload: t.job.payload })
+      : afterAttempt(base, r, new Date(), { losses: t.losses })
+    if (r.stored) t.storedFinal = { seq: r.stored.seq, index: true }
     if (r.outcome.ok === false && r.outcome.handedBack) t.losses++
     try {
       await ctx.door.commit(t, next, 'await', { fromResult: true })

@@ -18,6 +18,7 @@ import { tellRedispatched, type Liveness, type Probe } from './liveness.js'
 import type { RedispatchReason } from '../../runner/metrics/worker-metrics.js'
 import type { TermContext } from './term-context.js'
 import { adopted, lostWorker, notStarted } from './transitions.js'
+import { mayHaveWorkerFinal } from './worker-finals.js'
 
 /** Payloads larger than this (JSON) are not kept by the boss; a worker reads them from the store. */
 export const INLINE_PAYLOAD_BYTES = 64 * 1024
@@ -128,7 +129,11 @@ export class Takeover {
       if (payloadRef) job = { ...job, payload: null }
       const t = ctx.table.load(job, b.batch, i, payloadRef)
       if (b.submit.jobs[i]?.waited === true) t.waited = true
-      if (!this.arrivals.complete) this.figures.unfinished++
+      if (!this.arrivals.complete) {
+        this.figures.unfinished++
+        // A predecessor's worker may have written its final unheard, below the checkpoint: read it first.
+        t.checkDone = mayHaveWorkerFinal(t)
+      }
       if (ctx.state() !== 'inventory') this.classify(t)
     }
     // A batch whose jobs were all done but whose close was interrupted.
@@ -190,6 +195,7 @@ export class Takeover {
   private requeue(t: Tracked, reason: RedispatchReason): void {
     this.figures.requeued++
     const worker = t.job.worker
+    t.checkDone = mayHaveWorkerFinal(t)
     void this.ctx.door.commit(t, lostWorker(t.job, ++t.losses, new Date(), this.ctx.epoch), 'background')
     this.tell(worker, reason)
   }
