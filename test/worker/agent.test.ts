@@ -38,6 +38,8 @@ class FakeTransport extends EventEmitter {
 
 class FakeExecutor implements Executor {
   readonly capacity = 2
+  /** Runs go on after an abort (a function that ignores its signal). */
+  ignoreAborts = false
   readonly functions = ['echo']
   readonly runs = new Map<string, { finish(ok: boolean): void; aborted?: string }>()
   /** Every run() call, in order (a Map keyed by id would hide a second run of the same job). */
@@ -54,7 +56,7 @@ class FakeExecutor implements Executor {
       promise,
       abort: (reason: string) => {
         entry.aborted = reason
-        finish(false)
+        if (!this.ignoreAborts) finish(false)
       },
     }
   }
@@ -330,7 +332,7 @@ t.test('while its final is being written the job is reported running, never miss
   t.equal(agent.runningCount, 0)
 })
 
-t.test('a refused or failed write, a failure, or a dispatch without a basis: the boss writes the final', async (t) => {
+t.test('a refused or failed write, a failure, a cancel, or no basis: the boss writes the final', async (t) => {
   const cases: Array<[string, FinalWriter, boolean]> = [
     ['another final stands', async () => undefined, true],
     ['the write failed', async () => Promise.reject(new Error('store down')), true],
@@ -351,6 +353,15 @@ t.test('a refused or failed write, a failure, or a dispatch without a basis: the
     t.equal(calls.length, ok ? 1 : 0, `${what}: ${ok ? 'one write tried' : 'nothing written'}`)
   }
   const calls: Job[] = []
+  const cancelled = setup(async (job) => (calls.push(job), 1))
+  cancelled.executor.ignoreAborts = true
+  cancelled.agent.observeEpoch(3)
+  const asked = withFinalBasis()
+  cancelled.transport.call(MSG.dispatch, { epoch: 3, jobs: [asked.dispatch] })
+  cancelled.transport.call(MSG.abort, { epoch: 3, jobId: asked.id })
+  cancelled.executor.runs.get(asked.id)!.finish(true) // it ignored its signal and succeeded
+  await waitFor(() => sentResults(cancelled.transport).length === 1, { what: 'the cancelled one reported' })
+  t.equal(calls.length, 0, 'a cancel was asked while it ran: nothing written, the boss records it')
   const { transport, executor, agent } = setup(async (job) => (calls.push(job), 1))
   agent.observeEpoch(3)
   const { id, dispatch } = withFinalBasis()
@@ -358,5 +369,5 @@ t.test('a refused or failed write, a failure, or a dispatch without a basis: the
   transport.call(MSG.dispatch, { epoch: 3, jobs: [plain] })
   executor.runs.get(id)!.finish(true)
   await waitFor(() => sentResults(transport).length === 1, { what: 'the result sent' })
-  t.equal(calls.length, 0, 'no basis in the dispatch: nothing written')
+  t.equal(calls.length, 0, 'no basis in the dispatch: nothing written either')
 })

@@ -360,6 +360,7 @@ export class WorkerAgent {
     if (this.checkEpoch(epoch) !== 'ok') return { aborted: false }
     const job = this.running.get(jobId)
     if (!job) return { aborted: false }
+    job.final = undefined // a cancel was asked: the boss writes the outcome, as it would record it
     job.abort('cancel')
     return { aborted: true }
   }
