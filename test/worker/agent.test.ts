@@ -313,7 +313,7 @@ t.test(
   },
 )
 
-t.test('while its final is being written the job is reported running, never missing', async (t) => {
+t.test('while its final is being written the job is reported running, and renumbered by a new dispatch', async (t) => {
   let land!: (seq: number) => void
   const { transport, executor, agent } = setup(() => new Promise<number>((r) => (land = r)))
   agent.observeEpoch(3)
@@ -327,9 +327,17 @@ t.test('while its final is being written the job is reported running, never miss
     [id],
     'running while its final is written',
   )
+  agent.observeEpoch(4)
+  const again: DispatchReply = transport.call(MSG.dispatch, { epoch: 4, jobs: [{ ...dispatch, attempts: 2 }] })
+  t.same(again.answers, [{ id, accepted: true }], 'a new boss dispatching it again meanwhile is answered accepted')
   land(7)
   await waitFor(() => sentResults(transport).length === 1, { what: 'the result sent' })
   t.equal(agent.runningCount, 0)
+  t.match(
+    sentResults(transport)[0],
+    { attempt: 2, epoch: 4, stored: { seq: 7 } },
+    "reported under the new boss's number",
+  )
 })
 
 t.test('a refused or failed write, a failure, a cancel, or no basis: the boss writes the final', async (t) => {

@@ -169,14 +169,13 @@ export class WorkerAgent {
    */
   async drain(graceMs: number, flushMs: number, handBackMs = 1500): Promise<void> {
     this.accepting = false
-    const within = settlesWithin
     const all = Promise.all([...this.running.values()].map((r) => r.done))
-    if (!(await within(all, graceMs))) {
+    if (!(await settlesWithin(all, graceMs))) {
       for (const job of this.running.values()) {
         job.handBack = true
         job.abort('shutdown')
       }
-      await within(all, handBackMs)
+      await settlesWithin(all, handBackMs)
     }
     await this.outbox.drained(flushMs)
   }
@@ -347,6 +346,9 @@ export class WorkerAgent {
     if (entry.run) result.run = entry.run
     if (entry.live?.hasProgress) result.progress = entry.live.progressValue
     const report = () => {
+      // A new boss may have dispatched it again meanwhile, under its own attempt number: report under it.
+      result.attempt = entry.attempt
+      result.epoch = entry.epoch
       if (this.running.get(entry.jobId) === entry) this.running.delete(entry.jobId)
       this.outbox.add(result)
     }
