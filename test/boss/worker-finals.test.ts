@@ -157,3 +157,15 @@ t.test('a job with no final is dispatched after the read, and the read is retrie
   const reads = b.store.doneReads.filter((id) => id === job.id).length
   t.ok(reads >= 3, `read until a read succeeded (${reads} reads), then dispatched`)
 })
+
+t.test('an obsolete result whose worker stored a final makes the boss read it before any re-dispatch', async (t) => {
+  const { w1, b, job, term } = await waitedRunning(t)
+  const r = await w1.finishWritingFinal(job.id, b.store)
+  // The boss believes another attempt runs (as after a renumbering it never heard of): the result is obsolete.
+  w1.held.set(job.id, { ...r, attempt: 5 })
+  const reply = await w1.deliver(term)
+  t.same(reply.acked, [job.id], 'acknowledged as obsolete')
+  // w1 neither runs nor holds it now: reconcile finds the dispatch lost and puts it back; the final is adopted.
+  await waitFor(() => indexEntriesOf(b, job.id) === 1, { what: 'the final adopted and listed', timeoutMs: 5000 })
+  t.equal(w1.starts.filter((id) => id === job.id).length, 1, 'not run again')
+})

@@ -39,6 +39,8 @@ export class Results {
     }
     const rule = resultApplies(t.job, r)
     if (rule === 'obsolete') {
+      // Its worker stored a final of it: should the job be dispatched again, that final is read first.
+      if (r.stored) t.checkDone = true
       // Final but not durable yet (this result sent again while its first delivery is being written,
       // or a decision of the boss): the worker forgets the result only once the record is stored.
       if (t.phase !== 'final') {
