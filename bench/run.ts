@@ -16,11 +16,13 @@
  * limits (bench/limits.ts): throughput without limits vs with limits that do not bind, alternating;
  * the same flags as metrics.
  * micro (bench/micro.ts): per-call costs behind choices in the boss's hot path (no servers, ≈ 10 s).
+ * hops (bench/hops.ts): where a `?wait` request's time goes, message by message (--runs, --jobs: requests
+ * per run, --workers; ≈ 1 minute).
  */
 import type { E2eBenchOptions } from './e2e.js'
 import { formatTable, progress, writeResults, type Row } from './lib/report.js'
 
-type Which = 'runtime' | 'e2e' | 'history' | 'compare' | 'metrics' | 'limits' | 'micro' | 'all'
+type Which = 'runtime' | 'e2e' | 'history' | 'compare' | 'metrics' | 'limits' | 'micro' | 'hops' | 'all'
 
 interface Args {
   which: Which
@@ -32,7 +34,7 @@ interface Args {
 }
 
 const USAGE =
-  'usage: node dist/bench/run.js [runtime|e2e|history|compare|metrics|limits|micro|all] [--quick]\n' +
+  'usage: node dist/bench/run.js [runtime|e2e|history|compare|metrics|limits|micro|hops|all] [--quick]\n' +
   '  [--profile[=batch]] [--runs=N] [--jobs=N] [--workers=N] [--concurrency=N] [--skip=…] [--sizes=0,100000]\n' +
   '  [--big=N] [--bosun-inline[=…]]\n' +
   '  (the header of bench/run.ts says what each does)\n'
@@ -60,7 +62,7 @@ function parseArgs(argv: string[]): Args {
   const positional = argv.filter((a) => !a.startsWith('-'))
   const which = (positional[0] ?? 'all') as Which
   if (
-    !['runtime', 'e2e', 'history', 'compare', 'metrics', 'limits', 'micro', 'all'].includes(which) ||
+    !['runtime', 'e2e', 'history', 'compare', 'metrics', 'limits', 'micro', 'hops', 'all'].includes(which) ||
     positional.length > 1
   )
     usage(2)
@@ -191,6 +193,19 @@ async function main(): Promise<void> {
     const { microBench } = await import('./micro.js')
     const r = microBench()
     finish('micro', `micro (per call, Node ${process.version})`, r.rows, r.data)
+  }
+  if (which === 'hops') {
+    const { hopsBench } = await import('./hops.js')
+    const runs = intFlag(flags, 'runs')
+    const requests = intFlag(flags, 'jobs')
+    const workers = intFlag(flags, 'workers')
+    const r = await hopsBench({
+      ...(quick ? { runs: 1, requests: 500 } : {}),
+      ...(runs ? { runs } : {}),
+      ...(requests ? { requests } : {}),
+      ...(workers ? { workers } : {}),
+    })
+    finish('hops', 'hops of a ?wait request (noop, one every 5 ms; as seen by a NATS observer)', r.rows, r.data)
   }
   if (tables.length > 1) process.stdout.write('\n' + tables.join(''))
   progress(`done in ${Math.round((Date.now() - t0) / 1000)} s`)
