@@ -59,3 +59,25 @@ t.test('jobs that wait in a group behind a write keep the creation time they wer
   const d = assemble(records.get(parseJobId(delayed.id)!.batch)!, parseJobId(delayed.id)!.index, undefined, 0)
   t.equal(Date.parse(d.runAt!) - Date.parse(d.createdAt), 800, 'its delay counts from its own creation time')
 })
+
+t.test('a lone job is written at once; jobs added while it is written go together after it', async (t) => {
+  const writes: string[][] = []
+  const committer = new GroupCommitter({
+    publish: async (plan) => void writes.push(plan.ids),
+    claim: () => Promise.reject(new Error('no keys here')),
+    repoint: () => Promise.reject(new Error('no keys here')),
+    get: () => Promise.resolve(null),
+    abandoned: () => false,
+    abandon: () => undefined,
+    maxPayload: () => 1024 * 1024,
+    newBatchId,
+  })
+  const t0 = '2026-01-01T00:00:00.000Z'
+  const lone = committer.add(job(0), undefined, t0)
+  const a = committer.add(job(1), undefined, t0)
+  const b = committer.add(job(2), undefined, t0)
+  for (let i = 0; i < 5; i++) await new Promise<void>((r) => queueMicrotask(r)) // no turn of the event loop
+  t.same(writes, [[lone.id]], 'the first job was written within the same turn, alone')
+  await Promise.all([lone.stored, a.stored, b.stored])
+  t.same(writes, [[lone.id], [a.id, b.id]], 'the two added meanwhile went together in the next write')
+})
