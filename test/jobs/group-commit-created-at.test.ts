@@ -7,7 +7,13 @@
  */
 import t from 'tap'
 import { newBatchId } from '../../jobs/job-ids.js'
-import { assemble, GroupCommitter, type SubmitRecord, type SubmittedJob } from '../../jobs/streams/index.js'
+import {
+  assemble,
+  GroupCommitter,
+  type GroupCommitPorts,
+  type SubmitRecord,
+  type SubmittedJob,
+} from '../../jobs/streams/index.js'
 import { parseJobId } from '../../jobs/streams/layout.js'
 
 function job(payload: number, runAt?: string): SubmittedJob {
@@ -16,26 +22,31 @@ function job(payload: number, runAt?: string): SubmittedJob {
   return j
 }
 
+/** Ports of a committer that only publishes (no idempotency keys in these cases). */
+function ports(publish: GroupCommitPorts['publish']): GroupCommitPorts {
+  return {
+    publish,
+    claim: () => Promise.reject(new Error('no keys here')),
+    repoint: () => Promise.reject(new Error('no keys here')),
+    get: () => Promise.resolve(null),
+    abandoned: () => false,
+    abandon: () => undefined,
+    maxPayload: () => 1024 * 1024,
+    newBatchId,
+  }
+}
+
 t.test('jobs that wait in a group behind a write keep the creation time they were added with', async (t) => {
   const records = new Map<string, SubmitRecord>()
   let releaseFirst!: () => void
   const firstHeld = new Promise<void>((r) => (releaseFirst = r))
   let writes = 0
   const committer = new GroupCommitter(
-    {
-      publish: async (plan, jobs, createdAt) => {
-        if (writes++ === 0) await firstHeld
-        for (const { batch, start, end } of plan.chunks)
-          records.set(batch, { v: 1, batch, createdAt, jobs: jobs.slice(start, end) })
-      },
-      claim: () => Promise.reject(new Error('no keys here')),
-      repoint: () => Promise.reject(new Error('no keys here')),
-      get: () => Promise.resolve(null),
-      abandoned: () => false,
-      abandon: () => undefined,
-      maxPayload: () => 1024 * 1024,
-      newBatchId,
-    },
+    ports(async (plan, jobs, createdAt) => {
+      if (writes++ === 0) await firstHeld
+      for (const { batch, start, end } of plan.chunks)
+        records.set(batch, { v: 1, batch, createdAt, jobs: jobs.slice(start, end) })
+    }),
     1, // one write in flight: whatever comes meanwhile waits in the next group
   )
   const t0 = '2026-01-01T00:00:00.000Z'
@@ -62,16 +73,7 @@ t.test('jobs that wait in a group behind a write keep the creation time they wer
 
 t.test('a lone job is written at once; jobs added while it is written go together after it', async (t) => {
   const writes: string[][] = []
-  const committer = new GroupCommitter({
-    publish: async (plan) => void writes.push(plan.ids),
-    claim: () => Promise.reject(new Error('no keys here')),
-    repoint: () => Promise.reject(new Error('no keys here')),
-    get: () => Promise.resolve(null),
-    abandoned: () => false,
-    abandon: () => undefined,
-    maxPayload: () => 1024 * 1024,
-    newBatchId,
-  })
+  const committer = new GroupCommitter(ports(async (plan) => void writes.push(plan.ids)))
   const t0 = '2026-01-01T00:00:00.000Z'
   const lone = committer.add(job(0), undefined, t0)
   const a = committer.add(job(1), undefined, t0)
