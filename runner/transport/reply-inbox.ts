@@ -49,7 +49,7 @@ export class ReplyInbox {
 
   /**
    * `prefix`: where replies are addressed (`<prefix><n>`); by default a private inbox. A shared
-   * prefix lets other processes hear the replies too (jobs/streams/final-acks.ts).
+   * prefix lets other processes hear the replies too (api/final-pairs.ts).
    */
   constructor(
     private readonly nc: NatsConnection,

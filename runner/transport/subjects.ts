@@ -54,7 +54,7 @@ export function finishedJobsSubject(cluster: string): string {
 /**
  * Final records of waited jobs as the boss starts writing them (`{ jobs: [{ id, state, job, ack }] }`):
  * tentative until JetStream acknowledges the write on the `ack` subject, which the APIs hear too
- * (jobs/streams/final-acks.ts). Not on `events.finished`: its listeners take an entry as durable.
+ * (api/final-pairs.ts). Not on `events.finished`: its listeners take an entry as durable.
  */
 export function finishingJobsSubject(cluster: string): string {
   return subjectFor(cluster, 'events', 'finishing')
