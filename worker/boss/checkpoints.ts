@@ -10,12 +10,10 @@ import { retryDelay, sleep } from '../../runner/retry.js'
 import type { Job } from '../../jobs/model.js'
 import type { IndexedJob } from '../../jobs/streams/boss-store.js'
 import type { DoneTail } from '../../jobs/streams/done-tail.js'
-import { indexEntry, type ReopenedRecord } from '../../jobs/streams/reopened.js'
+import type { ReopenedRecord } from '../../jobs/streams/reopened.js'
 import { DoneWatermark, type Hold } from './done-watermark.js'
+import { unlisted } from './final-indexer.js'
 import type { BossStore } from './store-port.js'
-
-/** How much earlier than the tail's first record the index is read (servers' clocks may differ). */
-const INDEX_CLOCK_MARGIN_MS = 5_000
 
 interface TailEntry {
   job: Job
@@ -86,14 +84,12 @@ export class Checkpoints {
    * servers), so a record its writer did index is not listed twice.
    */
   private async indexMissing(finals: DoneTail['finals']): Promise<void> {
-    let since = Infinity
-    for (const f of finals) since = Math.min(since, f.at)
-    const indexed = await this.d.store.indexedSince(since - INDEX_CLOCK_MARGIN_MS, this.d.signal)
-    const missing: IndexedJob[] = []
-    for (const { job } of finals) {
-      if (indexed.has(indexEntry(job.id, job.run))) continue
-      missing.push({ id: job.id, state: job.state, fn: job.function, ...(job.run ? { run: job.run } : {}) })
-    }
+    const missing: IndexedJob[] = (await unlisted(this.d.store, finals, this.d.signal)).map((job) => ({
+      id: job.id,
+      state: job.state,
+      fn: job.function,
+      ...(job.run ? { run: job.run } : {}),
+    }))
     if (missing.length === 0) return
     await this.d.store.index(missing)
     this.d.log.info({ count: missing.length }, 'indexed final records whose writer had not listed them')

@@ -56,11 +56,15 @@ export class Results {
         () => false,
       )
     }
-    const base = rule === 'late' ? withFields(t.job, { attempts: r.attempt, worker: r.worker }) : t.job
     // A final its worker wrote (worker-finals.ts) is taken as stored, with the payload the boss keeps.
     const next = r.stored
       ? withFields(r.stored.job, { payload: t.job.payload })
-      : afterAttempt(base, r, new Date(), { losses: t.losses })
+      : afterAttempt(
+          rule === 'late' ? withFields(t.job, { attempts: r.attempt, worker: r.worker }) : t.job,
+          r,
+          new Date(),
+          { losses: t.losses },
+        )
     if (r.stored) t.storedFinal = { seq: r.stored.seq, index: true }
     if (r.outcome.ok === false && r.outcome.handedBack) t.losses++
     try {

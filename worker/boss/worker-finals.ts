@@ -13,12 +13,9 @@
  */
 import { retryDelay } from '../../runner/retry.js'
 import { withFields, type Job } from '../../jobs/model.js'
-import { indexEntry } from '../../jobs/streams/reopened.js'
+import { unlisted } from './final-indexer.js'
 import type { Tracked } from './job-table.js'
 import type { TermContext } from './term-context.js'
-
-/** How much earlier than a final's finishedAt the listing index is read for it (clocks of different machines). */
-const INDEX_CLOCK_MARGIN_MS = 5_000
 
 /** The record a worker may write this dispatch's success from (payload left out), or undefined: the boss writes. */
 export function finalBasis(t: Tracked): Job | undefined {
@@ -53,8 +50,8 @@ export class FinalCheck {
       const rec = found?.record
       if (found && rec?.kind === 'final' && (rec.job.run ?? 0) === (t.job.run ?? 0)) {
         const at = Date.parse(rec.job.finishedAt ?? '') || Date.now()
-        const indexed = await ctx.deps.store.indexedSince(at - INDEX_CLOCK_MARGIN_MS)
-        adopted = { job: rec.job, seq: found.seq, index: !indexed.has(indexEntry(id, rec.job.run)) }
+        const missing = await unlisted(ctx.deps.store, [{ job: rec.job, at }])
+        adopted = { job: rec.job, seq: found.seq, index: missing.length > 0 }
       }
       this.failures = 0
     } catch (err) {
