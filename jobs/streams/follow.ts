@@ -16,8 +16,14 @@ import { isClosedConnection } from '../store-codec.js'
 
 /** Messages per pull: big batches make the initial load of a large stream fast. */
 const PULL_BATCH = 1000
-/** Pull expiry; two missed idle heartbeats (about this long) recreate the consumer. */
-const PULL_EXPIRES_MS = 4000
+/**
+ * Pull expiry. The server sends an idle heartbeat every half of it (500 ms, nats.js's least), and two
+ * missed ones recreate the consumer. A consumer that goes silent (the boss's SUBMIT consumer did,
+ * cause unknown, in 2 of 9 benchmark runs under a burst of one-by-one submits) so stalls the follow
+ * for ≈ 1.5 s, where 4 s of expiry stalled the boss's intake for ≈ 6 s
+ * (test/jobs/follow-silent.test.ts). Idle, it costs one pull request a second.
+ */
+const PULL_EXPIRES_MS = 1000
 /**
  * Longest stretch of message handling without giving the event loop a turn: a pull delivers up to
  * PULL_BATCH messages as microtasks, and a boss reading a large backlog must still answer its
