@@ -5,8 +5,9 @@
  * system (its own redis-server, AOF everysec), each with the same number of job-running processes ×
  * the same concurrency, and drives both through the same steps with the same load generators
  * (compare/measure.ts): warm-up, then 20,000 jobs by native client in batches of 500 and one by one
- * (64 in flight), the same over HTTP, ?wait latency at an open-loop rate, then 200,000 jobs in
- * batches (native, HTTP) on the store that by then holds the earlier runs' jobs.
+ * (64 in flight), the same over HTTP, ?wait latency at an open-loop rate, then 200,000 jobs each
+ * by native batches, native one by one and HTTP batches on the store that by then holds the earlier
+ * runs' jobs.
  * Execution model: the main pair runs functions on worker threads on both sides (bosun
  * FUNCTION_ISOLATION=threads; BullMQ `useWorkerThreads` sandboxed processors). A second pair runs
  * BullMQ's default inline processors against bosun's inline functions when --bosun-inline gives the
@@ -29,7 +30,7 @@ export interface CompareOptions {
   runs?: number
   /** Jobs of the throughput rows. @defaultValue 20000 */
   jobs?: number
-  /** Jobs of the long batch rows (0: skip them). @defaultValue 200000 */
+  /** Jobs of the long rows (0: skip them). @defaultValue 200000 */
   bigJobs?: number
   /** @defaultValue 10 */
   latencySeconds?: number
@@ -78,7 +79,7 @@ const k = (n: number) => (n % 1000 === 0 ? `${n / 1000}k` : String(n))
 
 type Resolved = Required<Omit<CompareOptions, 'bosunInline' | 'skip'>> & Pick<CompareOptions, 'bosunInline'>
 
-/** The throughput steps in the order every side runs them (the long batch rows last). */
+/** The throughput steps in the order every side runs them (the long rows last). */
 function steps(o: Resolved, skip: Set<string>, model: Model): Step[] {
   const step = (workload: Workload, jobs: number, name: string, big = false): Step => ({
     key: `${workload.replace(/-/g, ' ')} ${k(jobs)}`,
@@ -94,6 +95,7 @@ function steps(o: Resolved, skip: Set<string>, model: Model): Step[] {
     step('http-batch', o.jobs, 'HTTP POST /jobs/batch of 500, 4 in flight (front: addBulk)'),
     step('http-one', o.jobs, 'HTTP POST /jobs one by one, 64 in flight (front: add)'),
     step('native-batch', o.bigJobs, 'native batch of 500', true),
+    step('native-one', o.bigJobs, 'native one by one, 64 in flight', true),
     step('http-batch', o.bigJobs, 'HTTP POST /jobs/batch of 500', true),
   ]
   if (model === 'inline') return all.slice(0, 2).filter((s) => !skip.has(s.group))
