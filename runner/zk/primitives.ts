@@ -167,3 +167,12 @@ export function toBuffer(data: ZkData): Buffer | undefined {
   if (Buffer.isBuffer(data)) return data
   return Buffer.from(typeof data === 'string' ? data : JSON.stringify(data))
 }
+
+/** Error codes that are real answers of a live server (they confirm the session). */
+export const ANSWERED_CODES: ReadonlySet<number> = new Set([
+  ZK_CODES.NO_NODE,
+  ZK_CODES.NODE_EXISTS,
+  ZK_CODES.BAD_VERSION,
+  ZK_CODES.NOT_EMPTY,
+  ZK_CODES.NO_AUTH,
+])

@@ -11,22 +11,22 @@
  * - 'lost': the session is gone (expired, or unconfirmed longer than the session timeout); a new
  *   client is being built and 'connected' follows.
  *
- * Hazards of node-zookeeper-client handled here (README "Design notes": recipe 8, client hazards): no read
- * timeout (own probe at least every third of the session timeout), a dead client after expiry (replaced),
- * requests queued while disconnected (requests are only handed to a connected client, and every call has a
- * timeout),
- * unknown error codes (client-patch.ts), `close()` while disconnected (waits briefly, deletes our
- * ephemerals first), a wiped server ("client has seen zxid …": the session is given up when unconfirmed).
+ * Hazards of node-zookeeper-client handled here (README "Design notes": recipe 8, client hazards): no
+ * read timeout (own probe every third of the session timeout), a dead client after expiry (replaced),
+ * requests queued while disconnected (only a connected client gets them; every call has a timeout),
+ * unknown error codes (client-patch.ts), `close()` with the connection lost before or during it (waits
+ * for the reconnect, deletes our ephemerals first), a wiped server ("client has seen zxid …": given up).
  */
 import { performance } from 'node:perf_hooks'
 import type { ConnectionState } from '../contracts.js'
 import { errors } from '../errors.js'
 import type { Logger } from '../logger.js'
+import { sleep } from '../retry.js'
 import { ClientHandle, type ClientEvent } from './client-handle.js'
 import { ConnectedWaiters } from './connected-waiters.js'
 import { onClientGuardError } from './client-patch.js'
 import { ZkOperations, type ClientRun, type CallOptions } from './operations.js'
-import { assertNodeName, aclFor, isZkError, toZkError, zkCodeOf, ZK_CODES } from './primitives.js'
+import { ANSWERED_CODES, assertNodeName, aclFor, isZkError, toZkError, zkCodeOf } from './primitives.js'
 
 /** The session's own lifecycle (ConnectionState is what it tells the recipes). */
 export type SessionPhase = 'latent' | 'connecting' | 'connected' | 'suspended' | 'lost' | 'closing' | 'closed'
@@ -50,14 +50,9 @@ export interface ZkSessionOptions {
   closeWaitMs?: number
 }
 
-/** Error codes that are real answers of a live server (they confirm the session). */
-const ANSWERED_CODES: ReadonlySet<number> = new Set([
-  ZK_CODES.NO_NODE,
-  ZK_CODES.NODE_EXISTS,
-  ZK_CODES.BAD_VERSION,
-  ZK_CODES.NOT_EMPTY,
-  ZK_CODES.NO_AUTH,
-])
+/** close(): rounds of removing our ephemerals (a lost connection fails a round), and the pause between. */
+const CLOSE_REMOVE_ROUNDS = 5
+const CLOSE_RETRY_MS = 50
 
 export class ZkSession extends ZkOperations {
   /** `<chroot>/<cluster>`: every bosun znode lives below it. */
@@ -183,15 +178,7 @@ export class ZkSession extends ZkOperations {
     if (this.ticker) clearInterval(this.ticker)
     const handle = this.handle
     if (handle && wasLive) {
-      const ephemerals = this.trackedEphemerals()
-      if (ephemerals.length > 0) {
-        if (!handle.connected)
-          await this.whenClientConnected(performance.now() + this.closeWaitMs).catch(() => undefined)
-        if (handle.connected) {
-          const timeoutMs = Math.min(this.requestTimeoutMs, 2000)
-          await Promise.allSettled(ephemerals.map((p) => this.remove(p, -1, { timeoutMs })))
-        }
-      }
+      await this.removeEphemerals(handle, performance.now() + this.closeWaitMs)
       await handle.closeGracefully(Math.min(this.requestTimeoutMs, 2000))
     }
     this.handle?.destroy()
@@ -200,6 +187,19 @@ export class ZkSession extends ZkOperations {
     this.waiters.closed()
     this.log.debug('closed')
     this.emit('closed')
+  }
+
+  /** Delete our ephemerals by `deadline`; a lost connection (before or during the removes) is waited for. */
+  private async removeEphemerals(handle: ClientHandle, deadline: number): Promise<void> {
+    let pending = this.trackedEphemerals()
+    const timeoutMs = Math.min(this.requestTimeoutMs, 2000)
+    for (let round = 0; pending.length > 0 && round < CLOSE_REMOVE_ROUNDS; round++) {
+      if (round > 0) await sleep(CLOSE_RETRY_MS)
+      if (!handle.connected) await this.whenClientConnected(deadline).catch(() => undefined)
+      if (!handle.connected || performance.now() >= deadline) return
+      const results = await Promise.allSettled(pending.map((p) => this.removeIfExists(p, -1, { timeoutMs })))
+      pending = pending.filter((_, i) => results[i]!.status === 'rejected')
+    }
   }
 
   // ---- state machine -------------------------------------------------------------------------

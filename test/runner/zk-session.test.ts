@@ -209,6 +209,22 @@ t.test('close() while disconnected waits for the reconnect and deletes our ephem
   )
 })
 
+t.test('close() whose removes fail while the client believes it is connected: waits, removes again', async (t) => {
+  // The race the previous test can hit: close() starts before the client noticed the server is
+  // gone. A paused server makes it certain: the removes time out, then the server dies and restarts.
+  const s = await startSession({ servers: zk.connect, cluster: uniqueName('c'), sessionTimeoutMs: 10_000 })
+  const p = await s.create(s.path('eph'), 'x', 'ephemeral')
+  await zk.server.pause()
+  const closing = s.close()
+  await new Promise((r) => setTimeout(r, 2500)) // past the removes' 2 s timeout
+  await zk.server.kill()
+  await zk.server.start()
+  await closing
+  const observer = await rawClient(zk.connect)
+  t.teardown(() => observer.close())
+  t.equal(await raw.exists(observer, p), null, 'ephemeral deleted by close(), before its session expired')
+})
+
 t.test('protected create: after a connection loss mid-create it finds its node, never creates twice', async (t) => {
   const s = await startSession({ servers: zk.connect, cluster: uniqueName('c') })
   t.teardown(() => s.close())
