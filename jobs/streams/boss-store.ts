@@ -1,24 +1,24 @@
 /**
  * The boss's side of the job store. A new boss reads the STATE stream whole (one record per open
- * batch), then follows SUBMIT from its start: every open batch arrives with its state, then every
- * newly submitted batch as it is stored. Nothing finished is read (DONE and INDEX are written, never
- * loaded), so takeover costs what the open batches cost. Writes: a batch's state record by fenced
- * compare-and-set (a record written by a newer epoch is never overwritten: STALE_EPOCH), a job's
- * final record once (the first final record written stands), finished ids to the listing index,
- * and the removal of a batch whose jobs are all final.
+ * batch, and the tombstones of recently closed ones), then follows SUBMIT from its start
+ * (batch-watch.ts). Nothing finished is read (DONE and INDEX are written, never loaded), so takeover
+ * costs what the open batches cost. Writes: a batch's state record by fenced compare-and-set (a
+ * record written by a newer epoch is never overwritten: STALE_EPOCH), a job's final record once (the
+ * first final record written stands), finished ids to the listing index, and the removal of a batch
+ * whose jobs are all final (leaving a tombstone when an older epoch may still write it).
  *
  * A final record is written before its batch's done mask, so a boss dying in between leaves a final
  * record that the batch's state does not show. Bosses therefore record how far DONE is settled (the
  * checkpoint, fenced like a state record) and a new boss reads the final records after it — the last
  * moments of its predecessor, not the history.
  */
-import type { JetStreamClient, JetStreamManager, JsMsg } from '@nats-io/jetstream'
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream'
 import { errors } from '../../runner/errors.js'
 import type { Logger } from '../../runner/logger.js'
 import { attemptEntryFrom, MAX_HISTORY_ENTRIES, type AttemptEntry } from '../attempts.js'
 import type { Job, JobState } from '../model.js'
 import { isWrongLastSequence } from '../store-codec.js'
-import { StreamFollower } from './follow.js'
+import { watchOpenBatches, type ClosedBatchState, type OpenBatch } from './batch-watch.js'
 import { readDoneTail, type DoneTail } from './done-tail.js'
 import { readIndexedSince } from './index-tail.js'
 import { indexEntry, type ReopenedRecord } from './reopened.js'
@@ -36,20 +36,10 @@ import {
   type BatchState,
   type DoneCheckpoint,
   type SubmitRecord,
+  tombstoneState,
 } from './records.js'
 
-/** An open batch as the boss reads it. */
-export interface OpenBatch {
-  batch: string
-  /** Sequence of its submit message (deleted when the batch closes). */
-  submitSeq: number
-  submit: SubmitRecord
-  state: BatchState | null
-  /** Sequence of its state record (0: none yet). */
-  stateRevision: number
-  /** Size of its submit message in bytes (large ones carry payloads the boss does not keep). */
-  bytes: number
-}
+export type { ClosedBatchState, OpenBatch } from './batch-watch.js'
 
 /** The checkpoint as stored, with its revision (for the next compare-and-set). */
 export interface StoredCheckpoint {
@@ -86,74 +76,15 @@ export class BossJobStore {
   }
 
   /**
-   * Every open batch (with its state), then `onInitialDone()`, then each batch submitted later.
-   * Garbage is skipped with a warning. Returns a stop function.
+   * Every open batch (with its state), then `onInitialDone()`, then each batch submitted later; the
+   * state records found without an open batch go to `onClosed` (batch-watch.ts). Returns a stop function.
    */
   watchBatches(
     onBatch: (b: OpenBatch) => void,
     onInitialDone: () => void,
-    onError?: (err: unknown) => void,
+    onClosed?: (c: ClosedBatchState) => void,
   ): () => void {
-    const { d } = this
-    const states = new Map<string, { state: BatchState; revision: number }>()
-    let submits: StreamFollower | undefined
-    let stopped = false
-    const stateScan = new StreamFollower({
-      js: d.js,
-      jsm: d.jsm,
-      stream: d.streams.state,
-      filter: d.subjects.allStates,
-      log: d.log,
-      once: true,
-      onMessage: (m) => {
-        if (m.subject === d.subjects.checkpoint) return
-        const batch = d.subjects.batchOf(m.subject)
-        const state = batch ? decodeState(m.data, batch) : null
-        if (batch && state) states.set(batch, { state, revision: m.info.streamSequence })
-        else this.garbage(d.streams.state, m)
-      },
-      onInitialDone: () => {
-        if (stopped) return
-        submits = new StreamFollower({
-          js: d.js,
-          jsm: d.jsm,
-          stream: d.streams.submit,
-          filter: d.subjects.allSubmits,
-          log: d.log,
-          onMessage: (m) => {
-            const batch = d.subjects.batchOf(m.subject)
-            const submit = batch ? decodeSubmit(m.data, batch) : null
-            if (!batch || !submit) return this.garbage(d.streams.submit, m)
-            const s = states.get(batch)
-            states.delete(batch)
-            onBatch({
-              batch,
-              submitSeq: m.info.streamSequence,
-              submit,
-              state: s?.state ?? null,
-              stateRevision: s?.revision ?? 0,
-              bytes: m.data.length,
-            })
-          },
-          onInitialDone: () => {
-            // State records left without a batch (a close that stopped half-way) are removed.
-            for (const [batch, s] of states) {
-              d.log.warn({ batch }, 'removing the state record of a closed batch')
-              void d.io.delete(d.streams.state, s.revision).catch(() => undefined)
-            }
-            states.clear()
-            onInitialDone()
-          },
-          ...(onError ? { onError } : {}),
-        })
-      },
-      ...(onError ? { onError } : {}),
-    })
-    return () => {
-      stopped = true
-      void stateScan.stop()
-      void submits?.stop()
-    }
+    return watchOpenBatches(this.d, onBatch, onInitialDone, onClosed)
   }
 
   /**
@@ -176,6 +107,7 @@ export class BossJobStore {
       state,
       stateRevision: state ? stateMsg!.seq : 0,
       bytes: subMsg.data.length,
+      adopted: true,
     }
   }
 
@@ -358,13 +290,38 @@ export class BossJobStore {
   }
 
   /**
-   * Every job of the batch is final and durable: remove its submit message, then its state record
-   * (at `stateRevision` when known; 0: none was written). Idempotent.
+   * Every job of the batch is final and durable: remove its submit message (`submitSeq`; 0: already
+   * gone), then its state record (at `stateRevision` when known; 0: none was written). With
+   * `tombstone`, the state record is replaced by a tombstone of that epoch instead (BatchState.closed):
+   * an older epoch's held first write, which expects no record, is then refused rather than stored.
+   * Resolves with the tombstone's sequence (0: none). Idempotent.
    */
-  async closeBatch(batch: string, submitSeq: number, stateRevision: number, signal?: AbortSignal): Promise<void> {
+  async closeBatch(
+    batch: string,
+    submitSeq: number,
+    stateRevision: number,
+    signal?: AbortSignal,
+    tombstone?: { epoch: number; size: number },
+  ): Promise<number> {
     const { io, streams } = this.d
-    await io.delete(streams.submit, submitSeq, signal)
-    if (stateRevision > 0) await io.delete(streams.state, stateRevision, signal)
+    if (submitSeq > 0) await io.delete(streams.submit, submitSeq, signal)
+    if (!tombstone) {
+      if (stateRevision > 0) await io.delete(streams.state, stateRevision, signal)
+      return 0
+    }
+    const record = tombstoneState(batch, tombstone.size, tombstone.epoch)
+    for (let expect = stateRevision; ;) {
+      const res = await this.writeState(record, expect, signal)
+      if (res.ok) return res.revision
+      // An older epoch's write landed since (a newer one throws STALE_EPOCH): the tombstone replaces it.
+      if (res.current?.closed === true && res.current.epoch === tombstone.epoch) return res.revision
+      expect = res.revision
+    }
+  }
+
+  /** Remove a tombstone (`closeBatch`) once no older epoch's write can be in flight; idempotent. */
+  removeTombstone(seq: number, signal?: AbortSignal): Promise<void> {
+    return this.d.io.delete(this.d.streams.state, seq, signal)
   }
 
   /** The submitted record of one job (its payload, when the boss did not keep it). */
@@ -374,12 +331,5 @@ export class BossJobStore {
     const msg = await this.d.io.last(this.d.streams.submit, this.d.subjects.submit(where.batch))
     const submit = msg ? decodeSubmit(msg.data, where.batch) : null
     return submit ? { submit, index: where.index } : null
-  }
-
-  private garbage(stream: string, m: JsMsg): void {
-    this.d.log.warn(
-      { stream, seq: m.info.streamSequence, subject: m.subject, bytes: m.data.length },
-      'skipping garbage in the job store',
-    )
   }
 }

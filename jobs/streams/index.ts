@@ -31,6 +31,7 @@ export {
   doneMask,
   doneSet,
   emptyState,
+  tombstoneState,
   jobToSubmit,
   liveOf,
   runOf,

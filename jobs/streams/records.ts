@@ -104,6 +104,11 @@ export interface BatchState {
   done: string
   /** Jobs whose state differs from their submission, by index. */
   jobs: Record<string, LiveJob>
+  /**
+   * A closed batch's tombstone (every job done, none listed): it keeps the subject's last sequence
+   * non-zero after the close, so an older epoch's held first write (expecting no record) is refused.
+   */
+  closed?: true
 }
 
 const decoder = new TextDecoder('utf-8', { fatal: true })
@@ -167,6 +172,7 @@ export function decodeState(data: Uint8Array, batch: string): BatchState | null 
   const x = parseJson(data)
   if (!isObject(x) || x.v !== 1 || x.batch !== batch || !isSafeCount(x.epoch) || !isSafeCount(x.size)) return null
   if (x.size < 1 || x.size > MAX_BATCH_JOBS || typeof x.done !== 'string' || !isObject(x.jobs)) return null
+  if (x.closed !== undefined && x.closed !== true) return null
   for (const [k, v] of Object.entries(x.jobs)) {
     const i = Number(k)
     if (!Number.isInteger(i) || i < 0 || i >= x.size || liveJob(v) === undefined) return null
@@ -177,6 +183,12 @@ export function decodeState(data: Uint8Array, batch: string): BatchState | null 
 /** A new, empty state record of a batch of `size` jobs. */
 export function emptyState(batch: string, size: number, epoch: number): BatchState {
   return { v: 1, epoch, batch, size, done: Buffer.alloc(Math.ceil(size / 8)).toString('base64'), jobs: {} }
+}
+
+/** The tombstone a boss of `epoch` leaves on a closed batch's state subject (see BatchState.closed). */
+export function tombstoneState(batch: string, size: number, epoch: number): BatchState {
+  const all = Array.from({ length: size }, (_, i) => i)
+  return { v: 1, epoch, batch, size, done: doneMask(all, size), jobs: {}, closed: true }
 }
 
 /** The done-bitmask of a state record as a set of indexes. */

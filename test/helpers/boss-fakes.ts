@@ -33,6 +33,7 @@ import {
 import { DEFAULT_BOSS_SETTINGS, type BossSettings } from '../../worker/boss/settings.js'
 import type {
   BossStore,
+  ClosedBatchState,
   DoneCheckpoint,
   OpenBatch,
   StateWrite,
@@ -45,6 +46,7 @@ import {
   jobIdOf,
   liveOf,
   parseJobId,
+  tombstoneState,
   type BatchState,
   type SubmitRecord,
   type SubmittedJob,
@@ -84,6 +86,7 @@ export function newJob(over: Partial<Job> = {}): Job {
 interface Watcher {
   onBatch(b: OpenBatch): void
   onInitialDone(): void
+  onClosed(c: ClosedBatchState): void
   /** Initial batches not delivered yet (when the load is held). */
   backlog: string[]
   initialDone: boolean
@@ -200,9 +203,13 @@ export class MemoryStore implements BossStore {
     return assemble(b.submit, where.index, b.state?.state.jobs[String(where.index)], b.state?.state.epoch ?? 0)
   }
 
-  watchBatches(onBatch: (b: OpenBatch) => void, onInitialDone: () => void): () => void {
+  watchBatches(
+    onBatch: (b: OpenBatch) => void,
+    onInitialDone: () => void,
+    onClosed: (c: ClosedBatchState) => void,
+  ): () => void {
     const backlog = [...this.batches.entries()].sort((x, y) => x[1].submitSeq - y[1].submitSeq).map(([k]) => k)
-    const w: Watcher = { onBatch, onInitialDone, backlog, initialDone: false }
+    const w: Watcher = { onBatch, onInitialDone, onClosed, backlog, initialDone: false }
     this.watchers.add(w)
     if (!this.holdLoad) setImmediate(() => this.releaseLoad(Infinity, w))
     return () => void this.watchers.delete(w)
@@ -213,10 +220,14 @@ export class MemoryStore implements BossStore {
     for (const w of only ? [only] : this.watchers) {
       if (!this.watchers.has(w) || w.initialDone) continue
       for (let i = 0; i < n && w.backlog.length > 0; i++) {
-        const b = this.open(w.backlog.shift()!)
+        const b = this.open(w.backlog.shift()!, true)
         if (b) w.onBatch(b)
       }
       if (w.backlog.length === 0) {
+        for (const [batch, c] of this.closedStates) {
+          const found = { batch, seq: c.revision, storedAtMs: c.at, size: c.state.size }
+          w.onClosed({ ...found, tombstone: c.state.closed === true })
+        }
         w.initialDone = true
         w.onInitialDone()
       }
@@ -225,25 +236,29 @@ export class MemoryStore implements BossStore {
 
   async readBatch(batch: string): Promise<OpenBatch | null> {
     await tick()
-    return this.open(batch)
+    return this.open(batch, true)
   }
 
   async writeState(state: BatchState, expect: number, signal?: AbortSignal): Promise<StateWrite> {
     await this.attempt(signal)
-    const b = this.batches.get(state.batch)
-    if (!b) throw errors.STORE(`no batch ${state.batch}`)
+    // A closed batch's subject as the real store keeps it: empty, its tombstone, or a record that landed
+    // after the close (a write expecting no record is stored on an empty subject).
+    const open = this.batches.get(state.batch)
+    const cur = open ? open.state : (this.closedStates.get(state.batch) ?? null)
     const bytes = Buffer.byteLength(JSON.stringify(state))
     if (bytes > this.maxBytes)
       throw errors.BODY_TOO_LARGE(`state of ${bytes} bytes`, { details: { bytes, max: this.maxBytes } })
-    const revision = b.state?.revision ?? 0
+    const revision = cur?.revision ?? 0
     if (revision !== expect) {
-      if (b.state && b.state.state.epoch > state.epoch)
-        throw errors.STALE_EPOCH(`batch ${state.batch} was written by epoch ${b.state.state.epoch}`)
-      return { ok: false, current: b.state?.state ?? null, revision }
+      if (cur && cur.state.epoch > state.epoch)
+        throw errors.STALE_EPOCH(`batch ${state.batch} was written by epoch ${cur.state.epoch}`)
+      return { ok: false, current: cur?.state ?? null, revision }
     }
-    b.state = { state, revision: ++this.seq }
-    this.writes.push({ kind: 'state', key: state.batch, epoch: state.epoch, revision: b.state.revision })
-    return { ok: true, revision: b.state.revision }
+    const stored = { state, revision: ++this.seq }
+    if (open) open.state = stored
+    else this.closedStates.set(state.batch, { ...stored, at: Date.now() })
+    this.writes.push({ kind: 'state', key: state.batch, epoch: state.epoch, revision: stored.revision })
+    return { ok: true, revision: stored.revision }
   }
 
   /** Announced final writes, in order: the record and the subject its acknowledgement goes to. */
@@ -355,6 +370,12 @@ export class MemoryStore implements BossStore {
 
   /** Batches closed (a submission of one again is refused, as the store's dedupe window does). */
   private readonly closed = new Set<string>()
+  /** Every close, with whether it left a tombstone. */
+  readonly closes: Array<{ batch: string; tombstone: boolean }> = []
+  /** State subjects of batches no longer open: tombstones, or records that landed after the close. */
+  readonly closedStates = new Map<string, { state: BatchState; revision: number; at: number }>()
+  /** Tombstones removed, by sequence. */
+  readonly removedTombstones: number[] = []
 
   /** History entries kept per job (the ATTEMPTS stream). */
   readonly attemptLog = new Map<string, AttemptEntry[]>()
@@ -379,11 +400,33 @@ export class MemoryStore implements BossStore {
     for (const e of entries) this.indexed.push({ id: e.id, state: e.state, run: e.run ?? 0, at: Date.now() })
   }
 
-  async closeBatch(batch: string): Promise<void> {
+  async closeBatch(
+    batch: string,
+    _submitSeq: number,
+    stateRevision: number,
+    _signal?: AbortSignal,
+    tombstone?: { epoch: number; size: number },
+  ): Promise<number> {
     await tick()
     if (this.closeGate) await this.closeGate
     this.batches.delete(batch)
     this.closed.add(batch)
+    this.closes.push({ batch, tombstone: tombstone !== undefined })
+    if (!tombstone) {
+      if (this.closedStates.get(batch)?.revision === stateRevision) this.closedStates.delete(batch)
+      return 0
+    }
+    const revision = ++this.seq
+    const state = tombstoneState(batch, tombstone.size, tombstone.epoch)
+    this.closedStates.set(batch, { state, revision, at: Date.now() })
+    this.writes.push({ kind: 'state', key: batch, epoch: tombstone.epoch, revision })
+    return revision
+  }
+
+  async removeTombstone(seq: number): Promise<void> {
+    await tick()
+    for (const [batch, c] of this.closedStates) if (c.revision === seq) this.closedStates.delete(batch)
+    this.removedTombstones.push(seq)
   }
 
   async readSubmitted(id: string): Promise<{ submit: SubmitRecord; index: number } | null> {
@@ -416,7 +459,7 @@ export class MemoryStore implements BossStore {
     b.state = { state, revision: ++this.seq }
   }
 
-  private open(batch: string): OpenBatch | null {
+  private open(batch: string, adopted = false): OpenBatch | null {
     const b = this.batches.get(batch)
     if (!b) return null
     return {
@@ -426,6 +469,7 @@ export class MemoryStore implements BossStore {
       state: b.state?.state ?? null,
       stateRevision: b.state?.revision ?? 0,
       bytes: Buffer.byteLength(JSON.stringify(b.submit)),
+      adopted,
     }
   }
 

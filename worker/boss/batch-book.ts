@@ -9,7 +9,9 @@
 import { errors, isBosunError, type Logger } from '../../runner/index.js'
 import { retryDelay, sleep } from '../../runner/retry.js'
 import { doneMask, doneSet, jobIdOf, type BatchState, type LiveJob, type OpenBatch } from '../../jobs/streams/index.js'
-import type { BossStore } from './store-port.js'
+import type { BossSettings } from './settings.js'
+import type { BossStore, ClosedBatchState } from './store-port.js'
+import { Tombstones } from './tombstones.js'
 
 /** One open batch as the boss keeps it. */
 export interface BookEntry {
@@ -32,6 +34,8 @@ export interface BookEntry {
   soon: Promise<void> | undefined
   /** Ids of its jobs that keep their own (a batch of reopened runs); absent: `<batch>-<index>` for all. */
   readonly ids?: ReadonlyMap<number, string>
+  /** Open when this term began (OpenBatch.adopted): its close leaves a tombstone (tombstones.ts). */
+  readonly adopted: boolean
 }
 
 export interface BookHooks {
@@ -45,6 +49,8 @@ export interface BookHooks {
 
 export class BatchBook {
   private readonly entries = new Map<string, BookEntry>()
+  /** The tombstones this term's closes (and its takeover) left, until they are removed. */
+  readonly tombstones: Tombstones
 
   constructor(
     private readonly store: BossStore,
@@ -52,9 +58,10 @@ export class BatchBook {
     private readonly log: Logger,
     private readonly hooks: BookHooks,
     private readonly signal: AbortSignal,
-    /** BossSettings.maskLingerMs. */
-    private readonly maskLingerMs: number,
-  ) {}
+    private readonly settings: Pick<BossSettings, 'maskLingerMs' | 'tombstoneTtlMs'>,
+  ) {
+    this.tombstones = new Tombstones((seq, s) => store.removeTombstone(seq, s), settings.tombstoneTtlMs, log, signal)
+  }
 
   get size(): number {
     return this.entries.size
@@ -87,6 +94,7 @@ export class BatchBook {
       closed: undefined,
       soon: undefined,
       ...(ids ? { ids } : {}),
+      adopted: b.adopted,
     }
     this.entries.set(b.batch, entry)
     return entry
@@ -141,7 +149,7 @@ export class BatchBook {
   persistSoon(batch: string): Promise<void> {
     const e = this.entries.get(batch)
     if (!e) return Promise.reject(errors.NOT_LEADER(`batch ${batch} is not open in this term`))
-    e.soon ??= new Promise<void>((resolve) => setTimeout(resolve, this.maskLingerMs)).then(() => {
+    e.soon ??= new Promise<void>((resolve) => setTimeout(resolve, this.settings.maskLingerMs)).then(() => {
       e.soon = undefined
       if (e.closed) return e.closed
       if (this.entries.get(batch) !== e) return // closed and gone
@@ -152,7 +160,8 @@ export class BatchBook {
 
   /**
    * Remove a complete batch's records from the store and the book. Resolves once its submit message
-   * is deleted (then no takeover reads it again: it replaces the last done-mask write); idempotent.
+   * is deleted (then no takeover reads it again: it replaces the last done-mask write) and, for a
+   * batch adopted at takeover, its state record replaced by a tombstone (tombstones.ts); idempotent.
    */
   close(batch: string): Promise<void> {
     const e = this.entries.get(batch)
@@ -160,7 +169,9 @@ export class BatchBook {
     if (e.closed) return e.closed
     if (!this.complete(batch)) return Promise.reject(errors.STORE(`batch ${batch} is not complete`))
     const closed = e.chain.then(async () => {
-      await this.store.closeBatch(batch, e.submitSeq, e.revision, this.signal)
+      const tombstone = e.adopted ? { epoch: this.epoch, size: e.size } : undefined
+      const seq = await this.store.closeBatch(batch, e.submitSeq, e.revision, this.signal, tombstone)
+      this.tombstones.add(seq, Date.now())
       this.entries.delete(batch)
     })
     e.closed = closed
@@ -171,6 +182,21 @@ export class BatchBook {
         this.log.warn({ err, batch }, 'closing a finished batch failed; the next term closes it')
     })
     return closed
+  }
+
+  /**
+   * A state record the takeover found without an open batch: a tombstone waits for its removal; the
+   * leftover of a close that stopped half-way is replaced by this term's tombstone.
+   */
+  closedFound(c: ClosedBatchState): void {
+    if (c.tombstone) return this.tombstones.add(c.seq, c.storedAtMs)
+    this.log.warn({ batch: c.batch }, 'closing the state record a half-finished close left')
+    this.store
+      .closeBatch(c.batch, 0, c.seq, this.signal, { epoch: this.epoch, size: c.size })
+      .then((seq) => this.tombstones.add(seq, Date.now()))
+      .catch((err: unknown) => {
+        if (!this.signal.aborted) this.log.warn({ err, batch: c.batch }, 'closing it failed; the next term closes it')
+      })
   }
 
   /** The state record as this term would write it now. */

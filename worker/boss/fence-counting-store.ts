@@ -10,7 +10,7 @@ import type { BossStore } from './store-port.js'
 
 export function countFencedWrites(store: BossStore, metrics: Pick<AgentMetrics, 'fencedWrite'>): BossStore {
   return {
-    watchBatches: (onBatch, onInitialDone) => store.watchBatches(onBatch, onInitialDone),
+    watchBatches: (onBatch, onInitialDone, onClosed) => store.watchBatches(onBatch, onInitialDone, onClosed),
     readBatch: (batch) => store.readBatch(batch),
     writeState: (state, expect, signal) =>
       store.writeState(state, expect, signal).catch((err: unknown) => {
@@ -33,7 +33,9 @@ export function countFencedWrites(store: BossStore, metrics: Pick<AgentMetrics, 
     loggedAttempts: (id, signal) => store.loggedAttempts(id, signal),
     index: (entries) => store.index(entries),
     indexedSince: (sinceMs, signal) => store.indexedSince(sinceMs, signal),
-    closeBatch: (batch, submitSeq, stateRevision, signal) => store.closeBatch(batch, submitSeq, stateRevision, signal),
+    closeBatch: (batch, submitSeq, stateRevision, signal, tombstone) =>
+      store.closeBatch(batch, submitSeq, stateRevision, signal, tombstone),
+    removeTombstone: (seq, signal) => store.removeTombstone(seq, signal),
     readSubmitted: (id) => store.readSubmitted(id),
   }
 }

@@ -1,3 +1,5 @@
+import { TOMBSTONE_TTL_MS } from './tombstones.js'
+
 /** Tunables of the boss (from the worker's configuration, worker/config.ts; documented in README). */
 export interface BossSettings {
   /** A dispatched job's `running` state is written only if it still runs after this long (0: at once). */
@@ -16,6 +18,8 @@ export interface BossSettings {
   checkpointIntervalMs: number
   /** How long a done mark waits for others of its batch before the batch's state record is written. */
   maskLingerMs: number
+  /** How long a closed batch's tombstone stays before it is removed (worker/boss/tombstones.ts). */
+  tombstoneTtlMs: number
 }
 
 export const DEFAULT_BOSS_SETTINGS: Readonly<BossSettings> = Object.freeze({
@@ -27,4 +31,5 @@ export const DEFAULT_BOSS_SETTINGS: Readonly<BossSettings> = Object.freeze({
   unreachableGraceMs: 10_000,
   checkpointIntervalMs: 1000,
   maskLingerMs: 50,
+  tombstoneTtlMs: TOMBSTONE_TTL_MS,
 })

@@ -10,6 +10,7 @@ import type { IndexedJob } from '../../jobs/streams/boss-store.js'
 import type { DoneTail } from '../../jobs/streams/done-tail.js'
 import type { StoredDone } from '../../jobs/streams/reopen-writes.js'
 import type { ReopenedRecord } from '../../jobs/streams/reopened.js'
+import type { ClosedBatchState } from '../../jobs/streams/batch-watch.js'
 import type {
   BatchState,
   DoneCheckpoint,
@@ -19,11 +20,19 @@ import type {
   SubmitRecord,
 } from '../../jobs/streams/index.js'
 
-export type { DoneCheckpoint, OpenBatch, StateWrite, StoredCheckpoint }
+export type { ClosedBatchState, DoneCheckpoint, OpenBatch, StateWrite, StoredCheckpoint }
 
 export interface BossStore {
-  /** Every open batch (with its state), then `onInitialDone()`, then each later batch. Returns a stop function. */
-  watchBatches(onBatch: (b: OpenBatch) => void, onInitialDone: () => void): () => void
+  /**
+   * Every open batch (with its state), then `onInitialDone()`, then each later batch; the state
+   * records found without an open batch (tombstones, half-finished closes) go to `onClosed` before
+   * `onInitialDone()`. Returns a stop function.
+   */
+  watchBatches(
+    onBatch: (b: OpenBatch) => void,
+    onInitialDone: () => void,
+    onClosed: (c: ClosedBatchState) => void,
+  ): () => void
   /** One open batch read directly (null: closed or never stored). */
   readBatch(batch: string): Promise<OpenBatch | null>
   /**
@@ -67,10 +76,19 @@ export interface BossStore {
   /** The listing index entries (`<id>` or `<id>@<run>`) stored at or after `sinceMs` (epoch ms). */
   indexedSince(sinceMs: number, signal?: AbortSignal): Promise<Set<string>>
   /**
-   * Remove a batch whose jobs are all final: its submit message, then its state record (at
-   * `stateRevision`; 0: none). Idempotent.
+   * Remove a batch whose jobs are all final: its submit message (0: gone already), then its state
+   * record (at `stateRevision`; 0: none) — replaced by a tombstone of `tombstone.epoch` when given
+   * (worker/boss/tombstones.ts). Resolves with the tombstone's sequence (0: none). Idempotent.
    */
-  closeBatch(batch: string, submitSeq: number, stateRevision: number, signal?: AbortSignal): Promise<void>
+  closeBatch(
+    batch: string,
+    submitSeq: number,
+    stateRevision: number,
+    signal?: AbortSignal,
+    tombstone?: { epoch: number; size: number },
+  ): Promise<number>
+  /** Remove a tombstone `closeBatch` left; idempotent. */
+  removeTombstone(seq: number, signal?: AbortSignal): Promise<void>
   /** A job's submission (its payload, when the boss did not keep it). */
   readSubmitted(id: string): Promise<{ submit: SubmitRecord; index: number } | null>
 }

@@ -8,7 +8,6 @@
 import { errors, type Logger } from '../../runner/index.js'
 import type { Job } from '../../jobs/model.js'
 import { parseResultsBody, WORKER_SERVICE, type BossStatusReply, type ResultsReply } from '../../jobs/protocol.js'
-import { Arrivals } from './arrivals.js'
 import { BatchBook } from './batch-book.js'
 import { Cancels } from './cancels.js'
 import { Checkpoints } from './checkpoints.js'
@@ -28,6 +27,7 @@ import { Results } from './results.js'
 import { Takeover } from './takeover.js'
 import type { TermContext, TermDeps, TermState } from './term-context.js'
 import type { LiveJob, OpenBatch } from '../../jobs/streams/index.js'
+import { Arrivals } from './arrivals.js'
 
 export type { TermDeps, TermState } from './term-context.js'
 
@@ -76,7 +76,7 @@ export class BossTerm {
         onMerged: (batch, done, decided) => this.merged(batch, done, decided),
       },
       signal,
-      d.settings.maskLingerMs,
+      d.settings,
     )
     this.checkpoints = new Checkpoints({
       store: d.store,
@@ -187,6 +187,7 @@ export class BossTerm {
         storeRead = true
         if (this.tailKnown) loadDone()
       },
+      (c) => this.ctx.book.closedFound(c),
     )
     const watched = this.checkpoints.load().then((tail) => {
       if (tail.finals > 0 || tail.reopened > 0) this.log.info(tail, 'final records after the DONE checkpoint read')
@@ -314,16 +315,8 @@ export class BossTerm {
     this.takeover.loadDone()
     this.current = 'active'
     const f = this.takeover.figures
-    this.log.info(
-      {
-        jobs: this.ctx.table.size,
-        unfinished: f.unfinished,
-        adopted: f.adopted,
-        requeued: f.requeued,
-        tookMs: Date.now() - t0,
-      },
-      'job store loaded',
-    )
+    const figures = { unfinished: f.unfinished, adopted: f.adopted, requeued: f.requeued, tookMs: Date.now() - t0 }
+    this.log.info({ jobs: this.ctx.table.size, ...figures }, 'job store loaded')
     this.dispatcher.wake() // limited functions dispatch from now on
   }
 
