@@ -8,10 +8,13 @@
  * half-closed batch's leftover record by one.
  *
  * Each is removed `ttlMs` after it was stored (an hour by default): a deposed boss sends its writes
- * before its successor is elected (README, guarantee 1), so one lands later only while a network or
- * client buffer holds it. One held longer would recreate the state record of a closed batch, which
- * nothing reads (a batch's records are read only while its submission exists) and the next takeover
- * replaces by a tombstone. The tombstones a term leaves when it ends are found by the next takeover.
+ * before its successor is elected (README, guarantee 1), so one lands later only while a buffer holds
+ * it, and none holds one for long — the NATS client empties its outbound buffer at every reconnect
+ * attempt (@nats-io/nats-core protocol.js: prepare → resetOutbound), and nats-server closes a
+ * connection it stops hearing from after (ping_max + 1) × ping_interval (6 min by default), dropping
+ * what it has not received. One held longer all the same would recreate the state record of a closed
+ * batch, which nothing reads (a batch's records are read only while its submission exists) and the
+ * next takeover replaces by a tombstone. The tombstones a term leaves are found by the next takeover.
  */
 import type { Logger } from '../../runner/index.js'
 
