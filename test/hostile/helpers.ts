@@ -159,3 +159,20 @@ export const zk = {
     new Promise<ZkOutcome>((res) => c.setACL(p, acls, -1, (e) => res(outcome(e)))),
   close: (c: zookeeper.Client) => c.close(),
 }
+
+/** UTF-8 bytes of a string. */
+export const enc = (s: string) => Buffer.from(s, 'utf8')
+
+/** Data no bosun record parser accepts. */
+export const GARBAGE: Record<string, Buffer> = {
+  text: enc('not json at all'),
+  empty: Buffer.alloc(0),
+  binary: Buffer.from([0xff, 0xfe, 0x00, 0xc3, 0x28, 0x7b]),
+  array: enc('[1,2,3]'),
+  nul: enc('null'),
+  shape: enc('{"v":1,"id":"wrong"}'),
+  version: enc('{"v":2,"id":"x","address":"bosun.x.proc.x","host":"h","pid":1,"meta":{},"registeredAt":"now"}'),
+  types: enc('{"v":1,"id":5,"address":[],"host":{},"pid":"1","meta":"x"}'),
+  proto: enc('{"__proto__":{"v":1},"constructor":{"prototype":{"v":1}}}'),
+  deep: enc('['.repeat(100_000) + ']'.repeat(100_000)),
+}
