@@ -169,3 +169,17 @@ t.test('an obsolete result whose worker stored a final makes the boss read it be
   await waitFor(() => indexEntriesOf(b, job.id) === 1, { what: 'the final adopted and listed', timeoutMs: 5000 })
   t.equal(w1.starts.filter((id) => id === job.id).length, 1, 'not run again')
 })
+
+t.test('a cancel after its worker stored the final, before the boss heard the result, answers the final', async (t) => {
+  // The API answered the waited client from the final's acknowledgement; the client then asks to cancel.
+  const { w1, b, job, term } = await waitedRunning(t)
+  const written = await w1.finishWritingFinal(job.id, b.store)
+  const answer = await term.onCancel(job.id)
+  t.equal(answer?.state, 'succeeded', 'the finished job, unchanged (DELETE → 200), not a cancel request')
+  t.notOk(answer?.cancelRequested, 'no cancel asked')
+  t.notOk(w1.aborted.includes(job.id), 'the worker is not told to abort')
+  await w1.deliver(term)
+  await waitFor(() => b.finished.some((j) => j.id === job.id), { what: 'finished notice' })
+  t.same(b.store.current(job.id), { ...written.stored!.job, payload: job.payload }, "the worker's final stands")
+  await waitFor(() => indexEntriesOf(b, job.id) === 1, { what: 'listed once' })
+})

@@ -1,7 +1,8 @@
 /**
  * Cancel requests (DELETE /jobs/:id through the API). The request is durable before it is answered:
  * a queued job ends `cancelled` at once; a running one is marked `cancelRequested` (so no later
- * requeue can run it again — see transitions.ts) and its worker is told to abort. A job this boss
+ * requeue can run it again — see transitions.ts) and its worker is told to abort — unless that
+ * worker already wrote the job's final record (a waited job: worker-finals.ts), which is answered. A job this boss
  * has not read yet (it is still taking over, or the job was stored an instant ago) is cancelled in
  * the store directly and then taken into the table: an acknowledged job is never "unknown" to cancel.
  */
@@ -13,6 +14,7 @@ import type { Arrivals } from './arrivals.js'
 import type { Tracked } from './job-table.js'
 import type { TermContext } from './term-context.js'
 import { cancelRequested } from './transitions.js'
+import { mayHaveWorkerFinal } from './worker-finals.js'
 
 /** How long a cancel waits for the inventory (classification) before it goes on regardless. */
 const CANCEL_HOLD_MS = 2000
@@ -43,6 +45,8 @@ export class Cancels {
       t = ctx.table.get(id) ?? (await this.reopenedRun(id))
       if (!t) return null
     }
+    const standing = await this.standingFinal(t)
+    if (standing) return standing
     if (t.phase !== 'final' && !t.job.cancelRequested) {
       await ctx.door.commit(t, cancelRequested(t.job, new Date()), 'await')
     }
@@ -51,6 +55,20 @@ export class Cancels {
       ctx.deps.transport.send(ctx.deps.addressOf(t.job.worker), MSG.abort, body, { epoch: ctx.epoch })
     }
     return t.job
+  }
+
+  /**
+   * The final record the worker of a running waited job may have written before its result reached
+   * this boss (worker-finals.ts): the API may have answered the client from it already, so the job is
+   * finished and its cancel answers it unchanged. Undefined when there is none (or it cannot be read:
+   * the cancel is then asked as for any running job, and the first final of the run stands anyway).
+   */
+  private async standingFinal(t: Tracked): Promise<Job | undefined> {
+    if (t.phase !== 'running' || t.job.cancelRequested || !mayHaveWorkerFinal(t)) return undefined
+    const found = await this.ctx.deps.store.readDone(t.job.id).catch(() => null)
+    if (!this.ctx.acting()) throw errors.NOT_LEADER('the boss term ended')
+    const rec = found?.record
+    return rec?.kind === 'final' && (rec.job.run ?? 0) === (t.job.run ?? 0) ? rec.job : undefined
   }
 
   /** A retried job's run lives in a batch of its own (jobs/streams/reopened.ts): read it too. */
