@@ -43,7 +43,7 @@ export interface ClosedBatchState {
 
 /**
  * Every open batch (with its state), then `onInitialDone()`, then each batch submitted later; the
- * state records without an open batch go to `onClosed` (without it, half-closed ones are removed).
+ * state records without an open batch go to `onClosed`.
  * Returns a stop function.
  */
 export function watchOpenBatches(
@@ -97,12 +97,10 @@ export function watchOpenBatches(
         },
         onInitialDone: () => {
           // State records left without a batch: tombstones, and the records of a close that stopped
-          // half-way (its submit message removed) — the boss closes those (or they are removed).
+          // half-way (its submit message removed), which the boss closes.
           for (const [batch, s] of states) {
             const tombstone = s.state.closed === true
-            const closed = { batch, seq: s.revision, storedAtMs: s.storedAtMs, size: s.state.size, tombstone }
-            if (onClosed) onClosed(closed)
-            else if (!tombstone) void d.io.delete(d.streams.state, s.revision).catch(() => undefined)
+            onClosed?.({ batch, seq: s.revision, storedAtMs: s.storedAtMs, size: s.state.size, tombstone })
           }
           states.clear()
           initial = false

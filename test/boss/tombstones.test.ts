@@ -6,7 +6,7 @@
  * close that stopped half-way is replaced by one.
  */
 import t from 'tap'
-import { emptyState, parseJobId } from '../../jobs/streams/index.js'
+import { emptyState, parseJobId, tombstoneState } from '../../jobs/streams/index.js'
 import { bench, FakeWorker, newJob } from '../helpers/boss-fakes.js'
 import { waitFor } from '../helpers/wait.js'
 
@@ -50,11 +50,7 @@ t.test('a takeover removes the tombstones it finds when due, and closes a half-f
     string,
     string,
   ]
-  const tomb = (batch: string, epoch: number) => ({
-    ...emptyState(batch, 1, epoch),
-    done: 'AQ==',
-    closed: true as const,
-  })
+  const tomb = (batch: string, epoch: number) => tombstoneState(batch, 1, epoch)
   b.store.closedStates.set(old, { state: tomb(old, 1), revision: 101, at: Date.now() - 10 * TTL_MS })
   b.store.closedStates.set(young, { state: tomb(young, 1), revision: 102, at: Date.now() + 60_000 })
   // A close that removed the submission and died before the state record (epoch 1).

@@ -23,8 +23,9 @@ t.teardown(async () => {
   await nats.close()
   await zkServer.close()
 })
-t.test('DESTRUCTIVE: a garbage election node sorting BEFORE the real leader', async (t) => {
-  const victimName = uniqueName('glow')
+/** A cluster of its own, closed at the end. */
+async function startVictim(prefix: string): Promise<{ victimName: string; victim: TestCluster }> {
+  const victimName = uniqueName(prefix)
   const victim = new TestCluster({
     sessionTimeoutMs: SESSION_TIMEOUT_MS,
     zk: zkServer,
@@ -35,6 +36,11 @@ t.test('DESTRUCTIVE: a garbage election node sorting BEFORE the real leader', as
   })
   others.push(victim)
   await startCluster(victim)
+  return { victimName, victim }
+}
+
+t.test('DESTRUCTIVE: a garbage election node sorting BEFORE the real leader', async (t) => {
+  const { victimName, victim } = await startVictim('glow')
   const before = await victim.clusterState()
   // A persistent node named like an election node with a sequence lower than any real one.
   t.equal(
@@ -78,17 +84,7 @@ t.test('DESTRUCTIVE: a garbage election node sorting BEFORE the real leader', as
 t.test(
   'DESTRUCTIVE: a wrong-shape dispatch carrying a forged huge epoch does not fence out the real boss',
   async (t) => {
-    const victimName = uniqueName('gepo')
-    const victim = new TestCluster({
-      sessionTimeoutMs: SESSION_TIMEOUT_MS,
-      zk: zkServer,
-      nats,
-      cluster: victimName,
-      workers: 3,
-      concurrency: 2,
-    })
-    others.push(victim)
-    await startCluster(victim)
+    const { victimName, victim } = await startVictim('gepo')
     const before = await victim.clusterState()
     // Jobs that are not jobs, under an epoch no boss has: nothing here is a valid dispatch.
     const forged = {

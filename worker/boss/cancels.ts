@@ -14,7 +14,7 @@ import type { Arrivals } from './arrivals.js'
 import type { Tracked } from './job-table.js'
 import type { TermContext } from './term-context.js'
 import { cancelRequested } from './transitions.js'
-import { mayHaveWorkerFinal } from './worker-finals.js'
+import { finalOfRun, mayHaveWorkerFinal } from './worker-finals.js'
 
 /** How long a cancel waits for the inventory (classification) before it goes on regardless. */
 const CANCEL_HOLD_MS = 2000
@@ -67,8 +67,7 @@ export class Cancels {
     if (t.phase !== 'running' || t.job.cancelRequested || !mayHaveWorkerFinal(t)) return undefined
     const found = await this.ctx.deps.store.readDone(t.job.id).catch(() => null)
     if (!this.ctx.acting()) throw errors.NOT_LEADER('the boss term ended')
-    const rec = found?.record
-    return rec?.kind === 'final' && (rec.job.run ?? 0) === (t.job.run ?? 0) ? rec.job : undefined
+    return finalOfRun(found, t.job.run)
   }
 
   /** A retried job's run lives in a batch of its own (jobs/streams/reopened.ts): read it too. */

@@ -14,6 +14,7 @@
 import { retryDelay } from '../../runner/retry.js'
 import { withFields, type Job } from '../../jobs/model.js'
 import { unlisted } from './final-indexer.js'
+import type { StoredDone } from '../../jobs/streams/reopen-writes.js'
 import type { Tracked } from './job-table.js'
 import type { TermContext } from './term-context.js'
 
@@ -24,6 +25,12 @@ export function finalBasis(t: Tracked): Job | undefined {
   if (job.state !== 'running' || job.attempts !== 1 || (job.history?.length ?? 0) > 0 || 'logged' in job)
     return undefined
   return withFields(job, { payload: null })
+}
+
+/** The final record of run `run` that DONE holds (`readDone`'s answer), or undefined. */
+export function finalOfRun(found: StoredDone | null, run: number | undefined): Job | undefined {
+  const rec = found?.record
+  return rec?.kind === 'final' && (rec.job.run ?? 0) === (run ?? 0) ? rec.job : undefined
 }
 
 /** Whether a worker may have written a final of this job that the boss has not heard of. */
@@ -47,11 +54,11 @@ export class FinalCheck {
     let adopted: { job: Job; seq: number; index: boolean } | undefined
     try {
       const found = await ctx.deps.store.readDone(id)
-      const rec = found?.record
-      if (found && rec?.kind === 'final' && (rec.job.run ?? 0) === (t.job.run ?? 0)) {
-        const at = Date.parse(rec.job.finishedAt ?? '') || Date.now()
-        const missing = await unlisted(ctx.deps.store, [{ job: rec.job, at }])
-        adopted = { job: rec.job, seq: found.seq, index: missing.length > 0 }
+      const final = finalOfRun(found, t.job.run)
+      if (found && final) {
+        const at = Date.parse(final.finishedAt ?? '') || Date.now()
+        const missing = await unlisted(ctx.deps.store, [{ job: final, at }])
+        adopted = { job: final, seq: found.seq, index: missing.length > 0 }
       }
       this.failures = 0
     } catch (err) {
