@@ -45,7 +45,7 @@ async function bossRssMb(c: BenchCluster): Promise<number> {
 }
 
 /**
- * Submit `count` jobs in batches, wait until the DONE stream holds `total` final records, then until
+ * Submit `count` jobs in batches, wait until `total` jobs were announced finished, then until
  * the boss has closed every batch (a cluster that has run for a day has its finished batches closed;
  * right after a fill at full speed the closes still lag the final records).
  */
@@ -74,9 +74,11 @@ async function fill(
   const nc = await connect({ servers: c.nats.url })
   try {
     const jsm = await jetstreamManager(nc)
+    // The boss's finished notices count the finals (DONE holds groups of them: jobs/streams/final-groups.ts);
+    // an empty SUBMIT (every batch closed) ends the wait too, should a notice have been missed.
     for (;;) {
-      const done = (await jsm.streams.info(`bosun_${c.name}_done`)).state.messages
-      if (done >= total) break
+      if (c.events.done.size >= total) break
+      if ((await jsm.streams.info(`bosun_${c.name}_submit`)).state.messages === 0) break
       await new Promise((res) => setTimeout(res, 1000))
     }
     const ms = Date.now() - t0

@@ -2,8 +2,9 @@
  * Create a JetStream stream, or bind to it and bring it in line with this process's configuration:
  * the one way bosun's streams (the job store's, jobs/streams/open.ts, and the cluster events',
  * runner/events/stream.ts) come to exist. Concurrent first starts are safe: a stream another
- * process created meanwhile is bound to. Only the replica count, the age limit and the duplicate
- * window are brought in line, and only when `apply` (a process that owns the configuration).
+ * process created meanwhile is bound to. Only the replica count, the age limit, the duplicate
+ * window and the per-subject limit are brought in line, and only when `apply` (a process that owns
+ * the configuration).
  */
 import type { JetStreamManager, StreamConfig } from '@nats-io/jetstream'
 import type { Logger } from './logger.js'
@@ -38,12 +39,15 @@ export async function ensureStream(jsm: JetStreamManager, cfg: StreamSpec, log: 
   }
   const replicasDiffer = cfg.num_replicas !== undefined && info.config.num_replicas !== cfg.num_replicas
   const ageDiffers = info.config.max_age !== cfg.max_age || info.config.duplicate_window !== cfg.duplicate_window
-  if (!apply || (!replicasDiffer && !ageDiffers)) return
+  const perSubjectDiffers =
+    cfg.max_msgs_per_subject !== undefined && info.config.max_msgs_per_subject !== cfg.max_msgs_per_subject
+  if (!apply || (!replicasDiffer && !ageDiffers && !perSubjectDiffers)) return
   await jsm.streams.update(cfg.name, {
     ...info.config,
     num_replicas: cfg.num_replicas ?? info.config.num_replicas,
     max_age: cfg.max_age ?? info.config.max_age,
     duplicate_window: cfg.duplicate_window ?? info.config.duplicate_window,
+    max_msgs_per_subject: cfg.max_msgs_per_subject ?? info.config.max_msgs_per_subject,
   })
   log.info(
     { stream: cfg.name, replicas: cfg.num_replicas, maxAgeMs: (cfg.max_age ?? 0) / 1e6 },

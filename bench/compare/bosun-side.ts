@@ -2,9 +2,10 @@
  * bosun's side of the compare benchmark: a fresh cluster (new BOSUN_CLUSTER on the shared ZooKeeper
  * and NATS) of the API and N worker processes (one becomes the boss) × WORKER_CONCURRENCY, LOG_LEVEL
  * warn, running the bundled `noop`; the native client (client/native.ts) in the bench process.
- * Finished jobs are counted from the DONE stream's message count (one final record per job), one
- * `streams.info` request per poll. close() stops the processes and deletes the cluster's streams, so
- * one run's history does not weigh on the next run's NATS.
+ * Completion is seen from the streams, one `streams.info` request per poll: DONE's last sequence as
+ * progress, SUBMIT empty (every batch closed once all its jobs are final) as the end. close() stops
+ * the processes and deletes the cluster's streams, so one run's history does not weigh on the next
+ * run's NATS.
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node'
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream'
@@ -82,17 +83,29 @@ function system(
   client: NativeClient,
   bossPid: number | undefined,
 ): BosunSystem {
-  const done = streamNames(name).done
+  const { done, submit } = streamNames(name)
   let closing: Promise<void> | undefined
   return {
     side: 'bosun',
     cluster: name,
     httpUrl: cluster.apiUrl,
+    // DONE holds one message per final record or per group of them (jobs/streams/final-groups.ts): its
+    // last sequence grows with the finished jobs but does not count them. A batch's submit message is
+    // deleted once its jobs are all final, so an empty SUBMIT after the submits were acknowledged
+    // means every job is finished.
     async finished() {
       try {
-        return (await jsm.streams.info(done)).state.messages
+        return (await jsm.streams.info(done)).state.last_seq
       } catch (err) {
         if (/stream not found/i.test((err as Error).message)) return 0
+        throw err
+      }
+    },
+    async idle() {
+      try {
+        return (await jsm.streams.info(submit)).state.messages === 0
+      } catch (err) {
+        if (/stream not found/i.test((err as Error).message)) return false
         throw err
       }
     },

@@ -18,8 +18,13 @@ export interface System {
   readonly side: 'bosun' | 'bullmq'
   /** The HTTP base URL of the product's front (bosun's API, BullMQ's Fastify front). */
   readonly httpUrl: string
-  /** Finished jobs so far (succeeded + failed), one cheap request. */
+  /**
+   * Finished jobs so far (succeeded + failed), one cheap request — or, where the product cannot count
+   * them cheaply, a figure that grows with them and never passes them (see `idle`).
+   */
   finished(): Promise<number>
+  /** When present: whether every job submitted so far is finished (asked only after the submits are acknowledged). */
+  idle?(): Promise<boolean>
   /** The processes whose CPU is measured, by label (the bench process itself is added as `bench`). */
   pids(): Record<string, number | undefined>
   /** Native client: `n` jobs in one call (bosun `submitBatch`, BullMQ `addBulk`). */
@@ -85,7 +90,7 @@ export async function waitFinished(sys: System, target: number, stallMs = 60_000
   for (;;) {
     const n = await sys.finished()
     const now = performance.now()
-    if (n >= target) return now
+    if (n >= target || (sys.idle && (await sys.idle()))) return now
     if (n !== last) {
       last = n
       movedAt = now

@@ -21,7 +21,8 @@ import { isWrongLastSequence } from '../store-codec.js'
 import { watchOpenBatches, type ClosedBatchState, type OpenBatch } from './batch-watch.js'
 import { readDoneTail, type DoneTail } from './done-tail.js'
 import { readIndexedSince } from './index-tail.js'
-import { indexEntry, type ReopenedRecord } from './reopened.js'
+import { decodeDone, indexEntry, type ReopenedRecord } from './reopened.js'
+import { decodeGroup, type FinalGroup, type StoredGroup } from './final-groups.js'
 import { ReopenWrites, type StoredDone } from './reopen-writes.js'
 import { deliveryId } from '../callbacks/policy.js'
 import { callbackStreams, callbackTaskSubject, type CallbackTask } from '../callbacks/store.js'
@@ -55,6 +56,9 @@ export interface IndexedJob {
   /** Its run (0 or absent: never retried). */
   run?: number
 }
+
+/** The outcome of a group write: stored at `seq`, or the groups stored since `expect` and the chain's last sequence. */
+export type GroupWrite = { ok: true; seq: number } | { ok: false; after: StoredGroup[]; last: number }
 
 /** The outcome of a state write: written, or the record changed since `expect` (here it is). */
 export type StateWrite = { ok: true; revision: number } | { ok: false; current: BatchState | null; revision: number }
@@ -172,8 +176,9 @@ export class BossJobStore {
       } catch (err) {
         const cause = (err as { cause?: unknown }).cause ?? err
         if (!isWrongLastSequence(cause) || tries > 3) throw err
-        const cur = await this.readDone(job.id, signal)
-        if (!cur) continue // expired meanwhile: create it
+        const msg = await io.last(streams.done, subjects.done(job.id), signal)
+        if (!msg) continue // expired meanwhile: create it
+        const cur = { record: decodeDone(msg.data, job.id), seq: msg.seq }
         if (cur.record.kind === 'final' && (cur.record.job.run ?? 0) >= run)
           return { job: cur.record.job, created: false, seq: cur.seq }
         if (cur.record.kind === 'garbage' || (cur.record.job.run ?? 0) > run)
@@ -181,6 +186,46 @@ export class BossJobStore {
         expect = cur.seq // this run's reopened record, or an older run's final record: replaced
       }
     }
+  }
+
+  /**
+   * Write one group of final records of a batch (final-groups.ts) if the batch's last group is still
+   * at DONE sequence `expect` (0: none). A lost race answers with the groups stored after `expect`
+   * (garbage skipped with a warning) and the subject's last sequence. BODY_TOO_LARGE (details.max)
+   * when the group does not fit in one message.
+   */
+  async writeFinalGroup(group: FinalGroup, expect: number, signal?: AbortSignal): Promise<GroupWrite> {
+    const { io, streams, subjects } = this.d
+    const subject = subjects.doneGroup(group.batch, group.part)
+    const data = encode(group)
+    const max = this.d.maxPayload() - 1024
+    if (data.length > max)
+      throw errors.BODY_TOO_LARGE(`group of ${data.length} bytes exceeds the store limit of ${max} bytes`, {
+        details: { batch: group.batch, jobs: group.finals.length, bytes: data.length, max },
+      })
+    try {
+      const ack = await io.publish(streams.done, subject, data, {
+        expectLastSubjectSequence: expect,
+        ...(signal ? { signal } : {}),
+      })
+      return { ok: true, seq: ack.seq }
+    } catch (err) {
+      const cause = (err as { cause?: unknown }).cause ?? err
+      if (!isWrongLastSequence(cause)) throw err
+    }
+    const after: StoredGroup[] = []
+    let last = expect
+    for (
+      let m = await io.next(streams.done, subject, expect + 1, signal);
+      m;
+      m = await io.next(streams.done, subject, m.seq + 1, signal)
+    ) {
+      last = m.seq
+      const found = decodeGroup(m.data, group.batch, group.part)
+      if (found) after.push({ seq: m.seq, group: found })
+      else this.d.log.warn({ stream: streams.done, seq: m.seq, subject }, 'skipping garbage in the job store')
+    }
+    return { ok: false, after, last }
   }
 
   readDone(id: string, signal?: AbortSignal): Promise<StoredDone | null> {

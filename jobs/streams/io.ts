@@ -19,6 +19,8 @@ export interface StoredMessage {
   seq: number
   subject: string
   data: Uint8Array
+  /** When the store took it (epoch ms), when known. */
+  time?: number
 }
 
 export interface IoLimits {
@@ -107,6 +109,11 @@ export class StreamIO {
   /** The first message at or after `seq` whose subject matches `filter` (wildcards allowed), or null. */
   next(stream: string, filter: string, seq: number, signal?: AbortSignal): Promise<StoredMessage | null> {
     return this.read(stream, { next_by_subj: filter, seq: Math.max(1, seq) }, signal)
+  }
+
+  /** The message at sequence `seq`, whatever its subject, or null (deleted, expired, never written). */
+  at(stream: string, seq: number, signal?: AbortSignal): Promise<StoredMessage | null> {
+    return this.read(stream, { seq }, signal)
   }
 
   /** First and last sequence of a stream. */

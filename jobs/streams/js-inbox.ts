@@ -108,6 +108,8 @@ export interface JsStoredMessage {
   seq: number
   subject: string
   data: Uint8Array
+  /** When the store took it (epoch ms), when the answer says. */
+  time?: number
 }
 
 /** JetStream's "no message found" (`JetStreamApiCodes.NoMessageFound`): a read of nothing. */
@@ -128,7 +130,7 @@ export async function jsGetMessage(
     timeoutMs,
   })
   const what = () => `reading ${stream}`
-  let reply: Partial<{ message: { subject?: unknown; seq?: unknown; data?: unknown } }>
+  let reply: Partial<{ message: { subject?: unknown; seq?: unknown; data?: unknown; time?: unknown } }>
   try {
     reply = decodeReply(msg.data, what)
   } catch (err) {
@@ -145,5 +147,8 @@ export async function jsGetMessage(
   )
     throw invalidReply(what)
   const data = m.data === undefined || m.data === '' ? EMPTY : Buffer.from(m.data, 'base64')
-  return { seq: m.seq, subject: m.subject, data }
+  const time = typeof m.time === 'string' ? Date.parse(m.time) : Number.NaN
+  return Number.isFinite(time)
+    ? { seq: m.seq, subject: m.subject, data, time }
+    : { seq: m.seq, subject: m.subject, data }
 }

@@ -9,8 +9,9 @@
  *   changed since submission (`bosun.<c>.state.<batch>`: which jobs are done, which run where,
  *   which wait for a retry or were asked to cancel). Deleted with the batch. Also the boss's
  *   checkpoint (`bosun.<c>.state.checkpoint`): how far DONE is settled (see boss-store.ts).
- * - DONE (`bosun_<c>_done`, max age = JOB_RETENTION_MS): one final record per finished job,
- *   `bosun.<c>.done.<id>`, written once. JetStream expires them; no process sweeps.
+ * - DONE (`bosun_<c>_done`, max age = JOB_RETENTION_MS): the final record of each finished job,
+ *   written once: its own `bosun.<c>.done.<id>`, or with others of its batch in a group,
+ *   `bosun.<c>.done.g.<batch>.<part>` (final-groups.ts). JetStream expires them; no process sweeps.
  * - INDEX (`bosun_<c>_index`, max age = JOB_RETENTION_MS): finished job ids in finish order,
  *   `bosun.<c>.idx.<state>.<function>`, for listings by state and function.
  * - ATTEMPTS (`bosun_<c>_attempts`, max age = JOB_RETENTION_MS, 100 per job): the history entries of
@@ -82,6 +83,10 @@ export class Subjects {
   }
   done(jobId: string): string {
     return `${this.prefix}.done.${jobId}`
+  }
+  /** The groups of final records of part `part` of `batch` (jobs/streams/final-groups.ts). */
+  doneGroup(batch: string, part: number): string {
+    return `${this.prefix}.done.g.${batch}.${part}`
   }
   get allDone(): string {
     return `${this.prefix}.done.>`

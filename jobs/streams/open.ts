@@ -4,7 +4,8 @@
  * SUBMIT and STATE never expire anything (they hold unfinished work), every stream has
  * JOB_STORE_REPLICAS replicas. Concurrent first starts are safe: a stream that exists is bound to.
  * The API only binds (creating with defaults when it starts first); a worker also updates an
- * existing stream whose age limit or replica count differs from its configuration.
+ * existing stream whose age limit, replica count or per-subject limit differs from its configuration
+ * (DONE had one message per subject before final records were grouped).
  */
 import { DiscardPolicy, RetentionPolicy, StorageType, type JetStreamManager } from '@nats-io/jetstream'
 import type { Logger } from '../../runner/logger.js'
@@ -69,7 +70,8 @@ function configs(o: OpenOptions): StreamSpec[] {
       ...expire,
       name: names.done,
       subjects: [`${p}.done.>`],
-      max_msgs_per_subject: 1,
+      // A batch's groups of final records share a subject (final-groups.ts): no per-subject limit.
+      max_msgs_per_subject: -1,
       description: 'bosun: finished jobs',
     },
     {

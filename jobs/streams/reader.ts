@@ -1,15 +1,17 @@
 /**
  * Reading jobs from the store, as the API does — never through the boss. A job is found from its
- * id alone: its final record (DONE) if it finished, else its submission (SUBMIT) with what the boss
- * changed (STATE). Listings are pages, newest first, at a cost that follows the page size:
- * unfinished jobs newest batch first (the open batches, read backwards), then finished jobs newest
- * finished first (the INDEX stream, read backwards through a state/function subject filter). The
- * cursor is opaque to clients and names the segment and position to continue from.
+ * id alone: its final record (DONE: its own, or in a group of its batch, final-groups.ts) if it
+ * finished, else its submission (SUBMIT) with what the boss changed (STATE). Listings are pages,
+ * newest first, at a cost that follows the page size: unfinished jobs newest batch first (the open
+ * batches, read backwards), then finished jobs newest finished first (the INDEX stream, read
+ * backwards through a state/function subject filter). The cursor is opaque to clients and names the
+ * segment and position to continue from.
  */
 import type { Logger } from '../../runner/logger.js'
 import { errors } from '../../runner/errors.js'
 import { isFinal, type Job, type JobState } from '../model.js'
-import { decodeDone, parseIndexEntry, type DoneRecord, type ReopenedRecord } from './reopened.js'
+import { parseIndexEntry, type ReopenedRecord } from './reopened.js'
+import { DoneFinder } from './final-groups.js'
 import type { StreamIO } from './io.js'
 import { indexFilter, parseJobId, type StreamNames, type Subjects } from './layout.js'
 import { assemble, decodeIndex, decodeState, decodeSubmit, doneSet, type BatchState } from './records.js'
@@ -69,17 +71,21 @@ export class JobReader {
   async get(id: string): Promise<Job | null> {
     const where0 = parseJobId(id)
     if (!where0) return null
-    // A final record is written once per run: when there is one it is the answer (one read — the
-    // usual case for a job read after its finished event or from history). A reopened record points
-    // to the batch of the job's next run (reopened.ts).
-    const done = await this.done(id)
+    // A final record is written once per run: when there is one it is the answer (one round trip: the
+    // job's own subject and its batch's last group — the usual case for a job read after its finished
+    // event or from history). A reopened record points to the batch of the job's next run (reopened.ts).
+    const finder = this.finder()
+    const done = (await finder.find(id, false))?.record
     if (done?.kind === 'final') return done.job
     const reopened = done?.kind === 'reopened' ? done.job : undefined
     const where = reopened ? reopened.reopened : where0
-    const [subMsg, stateMsg] = await Promise.all([
+    // With the batch's records, its earlier groups (a final grouped before the batch's done mask shows it).
+    const [subMsg, stateMsg, grouped] = await Promise.all([
       this.io.last(this.streams.submit, this.subjects.submit(where.batch)),
       this.io.last(this.streams.state, this.subjects.state(where.batch)),
+      reopened ? undefined : finder.find(id),
     ])
+    if (grouped?.record.kind === 'final') return grouped.record.job
     // Its batch closed or its done mask came since the first read: it finished meanwhile (null if its
     // final record has expired since, or it never existed). A reopened run whose batch is not
     // submitted yet (its boss died in between; the next one submits it) is the reopened record.
@@ -147,6 +153,7 @@ export class JobReader {
     out: Job[],
   ): Promise<Cursor | undefined> {
     const stream = this.streams.index
+    const finder = this.finder() // one page reads each group once
     const before = from ? from.seq + 1 : (await this.io.bounds(stream)).last + 1
     for await (const m of walkBackwards(this.io, stream, this.subjects.index(filter.state, filter.fn), before)) {
       const rec = decodeIndex(m.data)
@@ -159,7 +166,7 @@ export class JobReader {
         const slice = positions.slice(start, start + want)
         start += slice.length
         const entries = slice.map((k) => parseIndexEntry(rec.ids[k]!))
-        const found = await Promise.all(entries.map((e) => this.final(e.id)))
+        const found = await Promise.all(entries.map((e) => this.final(e.id, finder)))
         for (let j = 0; j < slice.length; j++) {
           const job = found[j]
           // Expired between the index and now, or retried since (an entry names the run it indexed).
@@ -173,24 +180,16 @@ export class JobReader {
   }
 
   /** The job's final record (null: none, or it was reopened for another run). */
-  private async final(id: string): Promise<Job | null> {
-    const done = await this.done(id)
+  private async final(id: string, finder = this.finder()): Promise<Job | null> {
+    const done = (await finder.find(id))?.record
     return done?.kind === 'final' ? done.job : null
   }
 
-  /** What DONE holds for job `id` (garbage skipped with a warning). */
-  private async done(id: string): Promise<Exclude<DoneRecord, { kind: 'garbage' }> | null> {
-    const msg = await this.io.last(this.streams.done, this.subjects.done(id))
-    if (!msg) return null
-    const decoded = decodeDone(msg.data, id)
-    if (decoded.kind === 'garbage') {
-      this.log.warn(
-        { stream: this.streams.done, seq: msg.seq, problem: decoded.problem },
-        'skipping garbage in the job store',
-      )
-      return null
-    }
-    return decoded
+  /** Reads of DONE (garbage skipped with a warning); its reads are shared, so each answers one moment. */
+  private finder(): DoneFinder {
+    return new DoneFinder({ io: this.io, streams: this.streams, subjects: this.subjects }, (seq, problem) =>
+      this.log.warn({ stream: this.streams.done, seq, problem }, 'skipping garbage in the job store'),
+    )
   }
 
   private garbage(stream: string, seq: number): null {

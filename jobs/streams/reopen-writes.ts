@@ -4,28 +4,51 @@
  * replaced), and submit the batch of the reopened runs (created once: a second submission of the
  * same batch — a new boss completing its predecessor's reopen — is refused by the store).
  */
+import type { Logger } from '../../runner/logger.js'
 import { isWrongLastSequence } from '../store-codec.js'
 import type { StreamIO } from './io.js'
 import type { StreamNames, Subjects } from './layout.js'
 import { encode, type SubmitRecord } from './records.js'
-import { decodeDone, type DoneRecord, type ReopenedRecord } from './reopened.js'
+import { DoneFinder, type FoundDone } from './final-groups.js'
+import type { ReopenedRecord } from './reopened.js'
 
-/** DONE's record of a job and its sequence. */
-export interface StoredDone {
-  record: DoneRecord
-  seq: number
-}
+/**
+ * DONE's record of a job: `seq` is where it is stored (its group's sequence for a grouped final),
+ * `subjectSeq` the last sequence of the job's own subject (0: none), which a reopened record replaces.
+ */
+export type StoredDone = FoundDone
 
 export class ReopenWrites {
-  constructor(private readonly d: { io: StreamIO; streams: StreamNames; subjects: Subjects }) {}
+  /** The reads begun in this turn of the event loop (with this signal) share their group reads. */
+  private shared: { finder: DoneFinder; signal: AbortSignal | undefined } | undefined
 
-  /** What DONE holds for job `id` (its final or reopened record); null: nothing. */
-  async readDone(id: string, signal?: AbortSignal): Promise<StoredDone | null> {
-    const msg = await this.d.io.last(this.d.streams.done, this.d.subjects.done(id), signal)
-    return msg ? { record: decodeDone(msg.data, id), seq: msg.seq } : null
+  constructor(private readonly d: { io: StreamIO; streams: StreamNames; subjects: Subjects; log: Logger }) {}
+
+  /**
+   * What DONE holds for job `id` (its final or reopened record, its own or in a group); null: nothing.
+   * Reads begun together (a bulk retry's thousand) read each group they need once.
+   */
+  readDone(id: string, signal?: AbortSignal): Promise<StoredDone | null> {
+    if (!this.shared || this.shared.signal !== signal) {
+      const { streams, log } = this.d
+      const finder = new DoneFinder(
+        this.d,
+        (seq, problem) => log.warn({ stream: streams.done, seq, problem }, 'skipping garbage in the job store'),
+        signal,
+      )
+      const shared = { finder, signal }
+      this.shared = shared
+      setImmediate(() => {
+        if (this.shared === shared) this.shared = undefined
+      })
+    }
+    return this.shared.finder.find(id)
   }
 
-  /** Replace the record at DONE sequence `expect`; resolves with the new sequence, or null when it changed. */
+  /**
+   * Write a reopened record on the job's own subject if its last sequence is still `expect` (0: none, as
+   * for a grouped final); resolves with the new sequence, or null when it changed.
+   */
   async writeReopened(rec: ReopenedRecord, expect: number, signal?: AbortSignal): Promise<number | null> {
     const { io, streams, subjects } = this.d
     try {

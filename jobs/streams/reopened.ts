@@ -1,7 +1,8 @@
 /**
  * A job retried after it ended (POST /jobs/:id/retry) is "reopened": its final record in DONE is
- * replaced (DONE keeps one message per job) by a reopened record — the job as it stands now, queued
- * for its next run, and where that run was submitted (a batch of its own in SUBMIT, see layout.ts).
+ * replaced by a reopened record (on the job's own subject; readers take its last record) — the job
+ * as it stands now, queued for its next run, and where that run was submitted (a batch of its own
+ * in SUBMIT, see layout.ts).
  * The boss writes the reopened records first (compare-and-set on the final record they replace),
  * then the batch; a boss that dies in between leaves the records above DONE's checkpoint, and the
  * next boss submits the batch from them. Readers follow a reopened record to the batch; the run's

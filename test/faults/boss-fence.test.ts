@@ -110,8 +110,11 @@ for (let run = 1; run <= 3; run++) {
       const heldWrites = () => hold.held.filter((m) => isWrite(m.subject))
       const heldMessages = () => hold.held.filter((m) => m.subject.startsWith(procPrefix))
       const heldDispatches = () => heldMessages().filter((m) => parse(m.payload)?.type === 'worker.dispatch')
-      const finalsHeld = () => heldWrites().filter((m) => FINAL.has(parse(m.payload)?.state ?? ''))
-      await waitFor(() => finalsHeld().length >= 2, {
+      // A final record on its own, or a group of them (jobs/streams/final-groups.ts).
+      const finalsIn = (p: any): number =>
+        Array.isArray(p?.finals) ? p.finals.filter((f: any) => FINAL.has(f?.state)).length : FINAL.has(p?.state) ? 1 : 0
+      const finalsHeld = () => heldWrites().reduce((sum, m) => sum + finalsIn(parse(m.payload)), 0)
+      await waitFor(() => finalsHeld() >= 2, {
         timeoutMs: 30_000,
         what: 'the boss attempting final writes (held)',
       })
@@ -133,14 +136,13 @@ for (let run = 1; run <= 3; run++) {
       const demoted = await waitForLog(first, /^deposed/, cutAt, 30_000)
       const after = await waitForNewBoss(c, before.boss!.id, 30_000)
       const newEpoch = after.boss.epoch
-      // As the wire observer names them: a job id (final record) or state:<batch>.
-      const heldIds = new Set(
-        heldWrites().map((m) =>
-          m.subject.startsWith(donePrefix)
-            ? m.subject.slice(donePrefix.length)
-            : `state:${m.subject.slice(statePrefix.length)}`,
-        ),
-      )
+      // As the wire observer names them: a job id (a final record, each of a group's) or state:<batch>.
+      const idsIn = (m: { subject: string; payload: Buffer }): string[] => {
+        if (!m.subject.startsWith(donePrefix)) return [`state:${m.subject.slice(statePrefix.length)}`]
+        const p: any = parse(m.payload)
+        return Array.isArray(p?.finals) ? p.finals.map((f: any) => String(f?.id)) : [m.subject.slice(donePrefix.length)]
+      }
+      const heldIds = new Set(heldWrites().flatMap(idsIn))
       await waitFor(
         () =>
           [...heldIds].every((id) =>
@@ -161,6 +163,8 @@ for (let run = 1; run <= 3; run++) {
       const releaseN = wire.now()
       const released = hold.release()
       const writesHeld = heldWrites().length
+      // The records in them (a group of finals is one write of several records, seen one per record).
+      const recordsHeld = heldWrites().reduce((n, m) => n + idsIn(m).length, 0)
       const messagesHeld = heldMessages().length
       const landed = () => ({
         writes: wire.writes.filter((x) => x.n >= releaseN && x.epoch === oldEpoch),
@@ -170,7 +174,7 @@ for (let run = 1; run <= 3; run++) {
         () => {
           const l = landed()
           return (
-            l.writes.length >= writesHeld &&
+            l.writes.length >= recordsHeld &&
             l.writes.every((x) => x.answeredN !== undefined) &&
             l.messages.length >= messagesHeld &&
             l.messages.every((x) => x.type === 'worker.abort' || x.answeredN !== undefined)
@@ -201,7 +205,7 @@ for (let run = 1; run <= 3; run++) {
       )
       check.equal(
         l.writes.filter((x) => x.refused !== undefined).length,
-        writesHeld,
+        recordsHeld,
         'each released write got a refusal',
       )
       check.same(

@@ -5,7 +5,8 @@
  *   answer (stored at a sequence, or refused) read from the reply inbox or the acknowledgement
  *   subject: a batch's state record (`bosun.<cluster>.state.<batch>`, fenced by epoch: recorded as id
  *   `state:<batch>`) and a job's final record (`bosun.<cluster>.done.<id>`, written
- *   once: recorded as the job id, `final: true`);
+ *   once: recorded as the job id, `final: true`; a group of them, `bosun.<cluster>.done.g.<batch>`,
+ *   as one such record per final with the group's epoch and answer);
  * - every epoch-carrying message to a process (`bosun.<cluster>.proc.<id>`: dispatch, inventory,
  *   abort) with the worker's answer (accepted, or refused);
  * - every batch of results a worker sent the boss, with the ids the boss acknowledged.
@@ -86,7 +87,11 @@ export interface WireLog {
 }
 
 type Pending =
-  { kind: 'write'; rec: StoreWriteSeen } | { kind: 'msg'; rec: BossMessageSeen } | { kind: 'results'; rec: ResultsSeen }
+  | { kind: 'write'; rec: StoreWriteSeen }
+  | { kind: 'msg'; rec: BossMessageSeen }
+  | { kind: 'results'; rec: ResultsSeen }
+  /** A group of final records (jobs/streams/final-groups.ts): one write seen per final, one answer for all. */
+  | { kind: 'group'; recs: StoreWriteSeen[] }
 
 const text = new TextDecoder()
 function json(data: Uint8Array): any {
@@ -98,6 +103,10 @@ function json(data: Uint8Array): any {
 }
 
 function applyReply(p: Pending, data: Uint8Array, n: number): void {
+  if (p.kind === 'group') {
+    for (const rec of p.recs) applyReply({ kind: 'write', rec }, data, n)
+    return
+  }
   const r = json(data)
   p.rec.answeredN = n
   if (p.kind === 'write') {
@@ -152,7 +161,22 @@ export async function watchWire(natsUrl: string, cluster: string): Promise<WireL
   const donePrefix = `bosun.${cluster}.done.`
   const sub = (subject: string, cb: (msg: Msg) => void) =>
     nc.subscribe(subject, { callback: (err, msg) => (err ? undefined : cb(msg)) })
+  const group = (msg: Msg) => {
+    const record = json(msg.data)
+    const finals: any[] = Array.isArray(record?.finals) ? record.finals : []
+    const recs = finals.map((f): StoreWriteSeen => ({
+      n: n++,
+      at: Date.now(),
+      id: String(f?.id),
+      final: true,
+      epoch: typeof record?.epoch === 'number' ? record.epoch : undefined,
+      state: f?.state,
+    }))
+    writes.push(...recs)
+    track(msg.reply, { kind: 'group', recs })
+  }
   const write = (msg: Msg, final: boolean) => {
+    if (final && msg.subject.startsWith(`${donePrefix}g.`)) return group(msg)
     const record = json(msg.data)
     const epoch = typeof record?.epoch === 'number' ? record.epoch : undefined
     const rec: StoreWriteSeen = {

@@ -46,12 +46,16 @@ export function fenceReport(log: WireLog): FenceReport {
   const overwrites: string[] = []
   const byRecord = new Map<string, { epoch: number; seq: number }[]>()
   // A final record is written once (JetStream refuses a second): stored twice is an overwrite.
-  const finalsStored = new Map<string, number>()
+  const finalsStored = new Map<string, { seq: number; epoch: number | undefined }>()
   for (const w of log.writes) {
     if (w.storedSeq === undefined || !w.final) continue
-    if (finalsStored.has(w.id))
-      overwrites.push(`job ${w.id}: final record stored twice (seq ${finalsStored.get(w.id)}, ${w.storedSeq})`)
-    finalsStored.set(w.id, w.storedSeq)
+    const first = finalsStored.get(w.id)
+    if (first)
+      overwrites.push(
+        `job ${w.id}: final record stored twice (seq ${first.seq} by epoch ${first.epoch}, ` +
+          `${w.storedSeq} by epoch ${w.epoch})`,
+      )
+    finalsStored.set(w.id, { seq: w.storedSeq, epoch: w.epoch })
   }
   for (const w of log.writes) {
     if (w.storedSeq === undefined || w.final) continue

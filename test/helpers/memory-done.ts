@@ -6,7 +6,9 @@
  */
 import type { AttemptEntry } from '../../jobs/attempts.js'
 import type { Job, JobState } from '../../jobs/model.js'
+import type { GroupWrite } from '../../jobs/streams/boss-store.js'
 import type { DoneTail } from '../../jobs/streams/done-tail.js'
+import type { FinalGroup } from '../../jobs/streams/final-groups.js'
 import type { StoredDone } from '../../jobs/streams/reopen-writes.js'
 import { isReopened, type DoneRecord, type ReopenedRecord } from '../../jobs/streams/reopened.js'
 import { errors } from '../../runner/index.js'
@@ -66,14 +68,58 @@ export abstract class MemoryDone {
     if (existing && (isReopened(existing) || (existing.run ?? 0) < (job.run ?? 0))) this.finals.delete(job.id)
     else if (existing) {
       // A record put straight into `finals` by a test gets its sequence when first asked.
-      if (!this.finalSeqs.has(job.id)) this.finalSeqs.set(job.id, ++this.seq)
+      if (!this.finalSeqs.has(job.id)) this.ownSeq(job.id)
       return { job: existing, created: false, seq: this.finalSeqs.get(job.id)! }
     }
     this.finals.set(job.id, job)
     this.finalSeqs.set(job.id, ++this.seq)
+    this.ownSeqs.set(job.id, this.seq)
     this.finalTimes.set(job.id, Date.now())
     this.writes.push({ kind: 'final', key: job.id, epoch: job.epoch, revision: this.seq })
     return { job, created: true, seq: this.seq }
+  }
+
+  /** Every group of finals written, in order (jobs/streams/final-groups.ts). */
+  readonly groupWrites: Array<{ batch: string; epoch: number; ids: string[]; seq: number }> = []
+  /** Stored groups by DONE sequence, and the chain of each part of a batch (`<batch>.<part>`). */
+  protected readonly groups = new Map<number, FinalGroup>()
+  protected readonly groupChains = new Map<string, number[]>()
+  /** The last sequence of each job's own subject (a grouped final has none). */
+  protected readonly ownSeqs = new Map<string, number>()
+
+  /** Group writes begun (stored or not). */
+  groupCalls = 0
+
+  async writeFinalGroup(group: FinalGroup, expect: number, signal?: AbortSignal): Promise<GroupWrite> {
+    this.groupCalls++
+    await this.attempt(signal)
+    for (const j of group.finals) {
+      const gate = this.finalGates.get(j.id)
+      if (gate) await gate
+    }
+    const key = `${group.batch}.${group.part}`
+    const chain = this.groupChains.get(key) ?? []
+    const last = chain.at(-1) ?? 0
+    if (last !== expect) {
+      const after = chain.filter((seq) => seq > expect).map((seq) => ({ seq, group: this.groups.get(seq)! }))
+      return { ok: false, after, last }
+    }
+    const bytes = Buffer.byteLength(JSON.stringify(group))
+    if (bytes > this.maxBytes)
+      throw errors.BODY_TOO_LARGE(`group of ${bytes} bytes`, {
+        details: { batch: group.batch, bytes, max: this.maxBytes },
+      })
+    const seq = ++this.seq
+    this.groups.set(seq, group)
+    this.groupChains.set(key, [...chain, seq])
+    for (const job of group.finals) {
+      this.finals.set(job.id, job)
+      this.finalSeqs.set(job.id, seq)
+      this.finalTimes.set(job.id, Date.now())
+      this.writes.push({ kind: 'final', key: job.id, epoch: group.epoch, revision: seq })
+    }
+    this.groupWrites.push({ batch: group.batch, epoch: group.epoch, ids: group.finals.map((j) => j.id), seq })
+    return { ok: true, seq }
   }
 
   async enqueueCallback(task: { jobId: string; run: number }, signal?: AbortSignal): Promise<void> {
@@ -122,9 +168,9 @@ export abstract class MemoryDone {
     if (this.failReadsDone > 0 && this.failReadsDone--) throw errors.STORE('transient read failure (test)')
     const job = this.finals.get(id)
     if (!job) return null
-    if (!this.finalSeqs.has(id)) this.finalSeqs.set(id, ++this.seq)
+    if (!this.finalSeqs.has(id)) this.ownSeq(id)
     const record: DoneRecord = isReopened(job) ? { kind: 'reopened', job } : { kind: 'final', job }
-    return { record, seq: this.finalSeqs.get(id)! }
+    return { record, seq: this.finalSeqs.get(id)!, subjectSeq: this.ownSeqs.get(id) ?? 0 }
   }
 
   /** Every reopened record written, in order. */
@@ -132,9 +178,9 @@ export abstract class MemoryDone {
 
   async writeReopened(rec: ReopenedRecord, expect: number, signal?: AbortSignal): Promise<number | null> {
     await this.attempt(signal)
-    if ((this.finalSeqs.get(rec.id) ?? 0) !== expect) return null
+    if ((this.ownSeqs.get(rec.id) ?? 0) !== expect) return null
     this.finals.set(rec.id, rec)
-    this.finalSeqs.set(rec.id, ++this.seq)
+    this.ownSeq(rec.id)
     this.reopenWrites.push(rec)
     return this.seq
   }
@@ -165,8 +211,16 @@ export abstract class MemoryDone {
   /** A final record written by a boss that died before its batch's done mask (the batch is unchanged). */
   putFinalOnly(job: Job): void {
     this.finals.set(job.id, job)
-    this.finalSeqs.set(job.id, ++this.seq)
+    this.ownSeq(job.id)
     this.finalTimes.set(job.id, Date.now())
+  }
+
+  /** A new sequence for a record on job `id`'s own subject. */
+  protected ownSeq(id: string): number {
+    const seq = ++this.seq
+    this.finalSeqs.set(id, seq)
+    this.ownSeqs.set(id, seq)
+    return seq
   }
 
   /** The DONE sequence of a job's final record (undefined: none). */

@@ -17,6 +17,8 @@ import type { BossStore } from './store-port.js'
 
 interface TailEntry {
   job: Job
+  /** Its DONE sequence. */
+  seq: number
   hold: Hold
   /** Loaded into the table as final: released once this term made its done mask durable. */
   applied: boolean
@@ -61,7 +63,7 @@ export class Checkpoints {
         this.written = after
         this.watermark.advance(after)
         for (const f of finals)
-          this.tail.set(f.job.id, { job: f.job, hold: this.watermark.hold(f.seq), applied: false })
+          this.tail.set(f.job.id, { job: f.job, seq: f.seq, hold: this.watermark.hold(f.seq), applied: false })
         this.reopenedTail = reopened.map((r) => {
           const hold = this.watermark.hold(r.seq)
           return { job: r.job, release: () => this.watermark.release(hold) }
@@ -116,14 +118,14 @@ export class Checkpoints {
   }
 
   /**
-   * The final record of run `run` standing for job `id` that its batch does not show yet (undefined:
-   * none). The caller loads the job as final; `settled(id)` once its done mask is durable.
+   * The final record of run `run` standing for job `id` that its batch does not show yet, and its DONE
+   * sequence (undefined: none). The caller loads the job as final; `settled(id)` once its done mask is durable.
    */
-  standing(id: string, run: number): Job | undefined {
+  standing(id: string, run: number): { job: Job; seq: number } | undefined {
     const e = this.tail.get(id)
     if (!e || (e.job.run ?? 0) !== run) return undefined
     e.applied = true
-    return e.job
+    return { job: e.job, seq: e.seq }
   }
 
   /** Job `id`'s final record of run `run` is settled (its batch shows it done, or this term made that durable). */

@@ -18,6 +18,7 @@ export function countFencedWrites(store: BossStore, metrics: Pick<AgentMetrics, 
         throw err
       }),
     writeFinal: (job, signal, announce) => store.writeFinal(job, signal, announce),
+    writeFinalGroup: (group, expect, signal) => store.writeFinalGroup(group, expect, signal),
     enqueueCallback: (task, signal) => store.enqueueCallback(task, signal),
     readCheckpoint: (signal) => store.readCheckpoint(signal),
     writeCheckpoint: async (cp, expect, signal) => {

@@ -3,9 +3,10 @@
  * and its write-behind to the durable store. Records change here only through commit.ts; this file
  * keeps them, counts them by phase, and makes a change durable: an unfinished state through its
  * batch's state record (batch-book.ts, one write per batch for many changes), a final state as the
- * job's final record (written once), then the batch's done mask and the listing index (DONE's
- * checkpoint stays below the final record until then: done-watermark.ts; the write is acknowledged
- * once the final record is durable, the rest follows in the background). A job
+ * job's final record (written once; first runs in groups of their batch, final-groups.ts), then the
+ * batch's done mask and the listing index (DONE's checkpoint stays below the final record until then:
+ * done-watermark.ts; the write is acknowledged once the final record is durable, the rest follows in
+ * the background). A job
  * leaves the table once it is final and durable — the boss's memory follows the unfinished work.
  */
 import { errors, isBosunError, type Logger } from '../../runner/index.js'
@@ -15,6 +16,7 @@ import { assemble, liveOf, type LiveJob } from '../../jobs/streams/index.js'
 import type { BatchBook } from './batch-book.js'
 import type { DoneWatermark, Hold } from './done-watermark.js'
 import type { FinalIndexer } from './final-indexer.js'
+import { FinalGroups, groupable } from './final-groups.js'
 import type { BossStore } from './store-port.js'
 import { fitRecord } from './transitions.js'
 import { mergeHistory } from '../../jobs/attempts.js'
@@ -82,6 +84,8 @@ export interface PersistOptions {
 export class JobTable {
   private readonly jobs = new Map<string, Tracked>()
   private readonly counts: Record<Phase, number> = { queued: 0, running: 0, final: 0 }
+  /** Final records of first runs, written with the others of their batch (final-groups.ts). */
+  private readonly groups: FinalGroups
 
   constructor(
     private readonly store: BossStore,
@@ -96,7 +100,9 @@ export class JobTable {
     private readonly onSettled: (t: Tracked) => void = () => undefined,
     /** Waited jobs' final records as their write is sent (TermDeps.announceFinal). */
     private readonly announceFinal?: (job: Job, ackSubject: string) => void,
-  ) {}
+  ) {
+    this.groups = new FinalGroups(store, epoch, logger, signal)
+  }
 
   get size(): number {
     return this.jobs.size
@@ -230,7 +236,9 @@ export class JobTable {
    */
   private async settle(t: Tracked, hold: Hold, created: boolean): Promise<void> {
     try {
-      const durable = this.book.complete(t.batch) ? this.book.close(t.batch) : this.book.persistSoon(t.batch)
+      const durable = this.book.complete(t.batch)
+        ? this.book.close(t.batch).then(() => this.groups.forget(t.batch))
+        : this.book.persistSoon(t.batch)
       await Promise.all([durable, created ? this.indexer.add(t.job) : undefined])
     } catch (err) {
       if (!this.signal.aborted) this.logger.warn({ err, jobId: t.job.id }, 'done mask or index entry not written')
@@ -269,7 +277,10 @@ export class JobTable {
           announce && t.waited && !t.payloadRef && failures === 0 && shrinks === 0
             ? (ack: string) => announce(stored, ack)
             : undefined
-        const written = await this.store.writeFinal(stored, this.signal, heard)
+        const written =
+          heard === undefined && groupable(stored, t.waited)
+            ? await this.groups.write(t.batch, stored)
+            : await this.store.writeFinal(stored, this.signal, heard)
         this.watermark.landed(hold, written.seq)
         // The table holds the record as stored (its finished notice may carry it), but for a payload
         // the boss does not keep.

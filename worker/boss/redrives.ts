@@ -25,7 +25,10 @@ const FINAL_WAIT_ROUNDS = 60
 
 interface Candidate {
   final: Job
+  /** Its DONE sequence (its group's, for a grouped final). */
   seq: number
+  /** The last sequence of the job's own subject, which the reopened record replaces (0: none, a grouped final). */
+  subjectSeq: number
 }
 
 export class Redrives {
@@ -117,7 +120,7 @@ export class Redrives {
     // then would find the first run unfinished in its batch and run it again beside the new run.
     for (let i = 0; i < FINAL_WAIT_ROUNDS && this.watermark.value < cur.seq; i++) await sleep(50)
     if (this.watermark.value < cur.seq) return { id, outcome: 'busy' }
-    return { final: job, seq: cur.seq }
+    return { final: job, seq: cur.seq, subjectSeq: cur.subjectSeq }
   }
 
   /** Write the reopened records of `chunk`, then their batch; the records that landed, by id. */
@@ -135,7 +138,7 @@ export class Redrives {
         if (last) await this.untilWritten('log the last attempt', () => store.logAttempts(c.final.id, [last]))
         const seq = await this.untilWritten('write a reopened record', async () => {
           try {
-            return await store.writeReopened(rec, c.seq, this.signal)
+            return await store.writeReopened(rec, c.subjectSeq, this.signal)
           } catch (err) {
             // Unknown whether it landed: DONE says.
             const now = await store.readDone(c.final.id, this.signal)

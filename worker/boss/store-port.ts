@@ -1,12 +1,14 @@
 /**
  * What the boss needs from the durable job store: implemented by jobs/streams/boss-store.ts, faked
- * in test/helpers/boss-fakes.ts. Open batches in; fenced batch state records, final records (once),
+ * in test/helpers/boss-fakes.ts. Open batches in; fenced batch state records, final records (once, on
+ * their own or in groups of a batch),
  * listing index entries and batch removals out. Of the finished jobs only the final records after
  * the last checkpoint are read back (a predecessor's last moments).
  */
 import type { AttemptEntry } from '../../jobs/attempts.js'
 import type { Job } from '../../jobs/model.js'
-import type { IndexedJob } from '../../jobs/streams/boss-store.js'
+import type { GroupWrite, IndexedJob } from '../../jobs/streams/boss-store.js'
+import type { FinalGroup } from '../../jobs/streams/final-groups.js'
 import type { DoneTail } from '../../jobs/streams/done-tail.js'
 import type { StoredDone } from '../../jobs/streams/reopen-writes.js'
 import type { ReopenedRecord } from '../../jobs/streams/reopened.js'
@@ -50,6 +52,12 @@ export interface BossStore {
     signal?: AbortSignal,
     announce?: (ackSubject: string) => void,
   ): Promise<{ job: Job; created: boolean; seq: number }>
+  /**
+   * Write one group of final records of a batch if its last group is still at DONE sequence `expect`
+   * (0: none); a lost race answers with the groups stored since and the chain's last sequence
+   * (worker/boss/final-groups.ts). BODY_TOO_LARGE when the group does not fit in one message.
+   */
+  writeFinalGroup(group: FinalGroup, expect: number, signal?: AbortSignal): Promise<GroupWrite>
   /**
    * Queue the completion callback of run `run` of a job with a callbackUrl (jobs/callbacks/store.ts);
    * called before its final record is written, deduplicated per job and run.

@@ -121,13 +121,15 @@ export class Takeover {
       }
       // A final record its batch does not show (the previous boss died before the done mask): final.
       const standing = tail ? this.checkpoints.standing(ctx.book.idOf(b.batch, i), runOf(b.submit, i)) : undefined
-      let job = standing ?? assemble(b.submit, i, b.state?.jobs[String(i)], epoch)
+      let job = standing?.job ?? assemble(b.submit, i, b.state?.jobs[String(i)], epoch)
       // A reopened run's payload stays with the boss: workers find submissions by job id, and its id
       // names the batch of its first run, not this one.
       const payloadRef =
         checkSizes && !entry.ids?.has(i) && JSON.stringify(job.payload ?? null).length > INLINE_PAYLOAD_BYTES
       if (payloadRef) job = { ...job, payload: null }
       const t = ctx.table.load(job, b.batch, i, payloadRef)
+      // Stored already (and indexed when the tail was read): only the bookkeeping is left, no second write.
+      if (standing) t.storedFinal = { seq: standing.seq, index: false }
       if (b.submit.jobs[i]?.waited === true) t.waited = true
       if (!this.arrivals.complete) {
         this.figures.unfinished++
