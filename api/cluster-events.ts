@@ -8,7 +8,7 @@
  * cursor when the scan budget runs out first. Anything on the stream that is not an event is dropped
  * with a warning.
  */
-import { DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream'
+import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
 import { StreamFollower } from '../jobs/streams/follow.js'
 import { errors } from '../runner/errors.js'
 import type { Logger } from '../runner/logger.js'
@@ -166,7 +166,7 @@ export class StreamClusterEvents implements ClusterEventsView {
     }
   }
 
-  private decode(m: JsMsg, use: (e: ClusterEvent) => void): void {
+  private decode(m: { seq: number; subject: string; json(): unknown }, use: (e: ClusterEvent) => void): void {
     let body: unknown
     try {
       body = m.json()

@@ -5,9 +5,8 @@
  * records left without an open batch are reported apart: tombstones (removed once old enough) and
  * the records of a close that stopped half-way (the boss closes them). Garbage is skipped with a warning.
  */
-import type { JsMsg } from '@nats-io/jetstream'
 import type { BossStoreDeps } from './boss-store.js'
-import { StreamFollower } from './follow.js'
+import { StreamFollower, type PulledMessage } from './follow.js'
 import { decodeState, decodeSubmit, type BatchState, type SubmitRecord } from './records.js'
 
 /** An open batch as the boss reads it. */
@@ -67,8 +66,7 @@ export function watchOpenBatches(
       if (m.subject === d.subjects.checkpoint) return
       const batch = d.subjects.batchOf(m.subject)
       const state = batch ? decodeState(m.data, batch) : null
-      const storedAtMs = Math.floor(m.info.timestampNanos / 1e6)
-      if (batch && state) states.set(batch, { state, revision: m.info.streamSequence, storedAtMs })
+      if (batch && state) states.set(batch, { state, revision: m.seq, storedAtMs: m.storedAtMs })
       else garbage(d, d.streams.state, m)
     },
     onInitialDone: () => {
@@ -87,7 +85,7 @@ export function watchOpenBatches(
           states.delete(batch)
           onBatch({
             batch,
-            submitSeq: m.info.streamSequence,
+            submitSeq: m.seq,
             submit,
             state: s?.state ?? null,
             stateRevision: s?.revision ?? 0,
@@ -116,9 +114,6 @@ export function watchOpenBatches(
   }
 }
 
-function garbage(d: BossStoreDeps, stream: string, m: JsMsg): void {
-  d.log.warn(
-    { stream, seq: m.info.streamSequence, subject: m.subject, bytes: m.data.length },
-    'skipping garbage in the job store',
-  )
+function garbage(d: BossStoreDeps, stream: string, m: PulledMessage): void {
+  d.log.warn({ stream, seq: m.seq, subject: m.subject, bytes: m.data.length }, 'skipping garbage in the job store')
 }

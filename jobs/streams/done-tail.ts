@@ -66,7 +66,7 @@ export async function readDoneTail(
       filter: d.subjects.allDone,
       log: d.log,
       fromSeq: after + 1,
-      onMessage: (m) => take(m.subject, m.info.streamSequence, m.data, m.time.getTime()),
+      onMessage: (m) => take(m.subject, m.seq, m.data, m.storedAtMs),
     },
     signal,
     () => errors.NOT_LEADER('the boss term ended during the read'),

@@ -1,33 +1,27 @@
 /**
  * Following a stream in order: every message through a subject filter from the start, then an
- * "initial load done" signal, then every later message — across NATS restarts and reconnects. It
- * runs on JetStream ordered consumers, which the client recreates from the last delivered sequence
- * after a hiccup; when one gives up entirely a new one starts from that sequence, so nothing is
- * skipped. With `once`, it stops after the initial load (a scan).
+ * "initial load done" signal, then every later message — across NATS restarts and reconnects. Each
+ * stretch runs on one ephemeral pull consumer (jobs/streams/consumer-pull.ts); when it ends (a
+ * reconnect, a gap, a consumer gone silent) a new one starts after the last delivered sequence, so
+ * nothing is skipped and nothing delivered twice. With `once`, it stops after the initial load (a scan).
  *
  * When is the initial load done? Before creating its consumer the follower reads the stream's last
  * sequence S; the load is done when nothing was pending at creation, or a delivered message has
  * sequence ≥ S, or nothing is pending after it — whichever comes first.
  */
-import { DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream'
+import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
+import type { NatsConnection } from '@nats-io/transport-node'
 import type { Logger } from '../../runner/logger.js'
 import { retryDelay, sleep } from '../../runner/retry.js'
 import { isClosedConnection } from '../store-codec.js'
+import { openPull, type ConsumerPull, type PulledMessage } from './consumer-pull.js'
 
-/** Messages per pull: big batches make the initial load of a large stream fast. */
-const PULL_BATCH = 1000
-/**
- * Pull expiry. The server sends an idle heartbeat every half of it (500 ms, nats.js's least), and two
- * missed ones recreate the consumer. A consumer that goes silent (the boss's SUBMIT consumer did,
- * cause unknown, in 2 of 9 benchmark runs under a burst of one-by-one submits) so stalls the follow
- * for ≈ 1.5 s, where 4 s of expiry stalled the boss's intake for ≈ 6 s
- * (test/jobs/follow-silent.test.ts). Idle, it costs one pull request a second.
- */
-const PULL_EXPIRES_MS = 1000
+export type { PulledMessage } from './consumer-pull.js'
+
 /**
  * Longest stretch of message handling without giving the event loop a turn: a pull delivers up to
- * PULL_BATCH messages as microtasks, and a boss reading a large backlog must still answer its
- * ZooKeeper liveness probe (a stall of half the session timeout deposes it).
+ * a thousand messages at once, and a boss reading a large backlog must still answer its ZooKeeper
+ * liveness probe (a stall of half the session timeout deposes it).
  */
 const MAX_SLICE_MS = 20
 
@@ -37,7 +31,7 @@ export interface FollowOptions {
   stream: string
   filter: string
   log: Logger
-  onMessage(m: JsMsg): void
+  onMessage(m: PulledMessage): void
   onInitialDone(): void
   /** The follow ended for good (the connection closed). */
   onError?(err: unknown): void
@@ -55,7 +49,7 @@ export class StreamFollower {
   private lastSeq: number
   private target = 0
   private targetRead = false
-  private current: { stop(): void } | undefined
+  private current: ConsumerPull | undefined
   private statusIter: (AsyncIterable<{ type: string }> & { stop(): void }) | undefined
   private readonly done: Promise<void>
 
@@ -146,30 +140,34 @@ export class StreamFollower {
     const from = this.lastSeq + 1
     // Until a message was delivered a time start stands; after one, the next sequence does.
     const byTime = from === 1 && this.o.fromTime !== undefined
-    const consumer = await this.o.js.consumers.get(this.o.stream, {
-      filter_subjects: this.o.filter,
-      deliver_policy: byTime ? DeliverPolicy.StartTime : from > 1 ? DeliverPolicy.StartSequence : DeliverPolicy.All,
-      ...(byTime ? { opt_start_time: new Date(this.o.fromTime!).toISOString() } : {}),
-      ...(from > 1 ? { opt_start_seq: from } : {}),
-    })
-    const info = await consumer.info(true)
-    if (!this.initialDone && info.num_pending === 0) {
+    const nc = (this.o.js as unknown as { nc: NatsConnection }).nc
+    const pull = await openPull(
+      nc,
+      this.o.jsm,
+      this.o.stream,
+      {
+        filter_subject: this.o.filter,
+        deliver_policy: byTime ? DeliverPolicy.StartTime : from > 1 ? DeliverPolicy.StartSequence : DeliverPolicy.All,
+        ...(byTime ? { opt_start_time: new Date(this.o.fromTime!).toISOString() } : {}),
+        ...(from > 1 ? { opt_start_seq: from } : {}),
+      },
+      this.o.log,
+    )
+    this.current = pull
+    if (this.stopped) pull.stop()
+    if (!this.initialDone && pull.pendingAtStart === 0) {
       this.markInitialDone()
-      if (this.o.once) return
+      if (this.o.once) return pull.stop()
     }
-    const iter = await consumer.consume({ max_messages: PULL_BATCH, expires: PULL_EXPIRES_MS })
-    this.current = iter
-    if (this.stopped) iter.stop()
-    void this.abandonWhenSilent(iter)
     let slice = performance.now()
     try {
-      for await (const m of iter) {
+      for await (const m of pull) {
         if (performance.now() - slice > MAX_SLICE_MS) {
           await new Promise((r) => setImmediate(r))
           slice = performance.now()
         }
         if (this.stopped) break
-        const seq = m.info.streamSequence
+        const seq = m.seq
         if (this.o.once && this.initialDone) break
         this.lastSeq = seq
         if (!this.initialDone && seq > this.target) this.markInitialDone()
@@ -179,29 +177,20 @@ export class StreamFollower {
         } catch (err) {
           this.o.log.error({ err, stream: this.o.stream, seq }, 'stream listener threw')
         }
-        if (!this.initialDone && (seq >= this.target || m.info.pending === 0)) {
+        if (!this.initialDone && (seq >= this.target || m.pending === 0)) {
           this.markInitialDone()
           if (this.o.once) break
         }
       }
     } finally {
-      iter.stop()
-      consumer.delete().catch(() => undefined)
+      pull.stop()
     }
-  }
-
-  /** A consumer whose server died while our connection stayed up is abandoned after missed heartbeats. */
-  private async abandonWhenSilent(iter: { stop(): void; status(): AsyncIterable<{ type: string }> }): Promise<void> {
-    try {
-      for await (const s of iter.status()) {
-        if (s.type === 'heartbeats_missed') {
-          this.o.log.warn({ stream: this.o.stream, last: this.lastSeq }, 'stream consumer silent; recreating it')
-          iter.stop()
-          return
-        }
-      }
-    } catch {
-      /* iterator ended */
+    const why = pull.ended
+    if (why === 'failed') throw new Error(`pulling from ${this.o.stream} failed`)
+    if (why === 'silent') {
+      this.o.log.warn({ stream: this.o.stream, last: this.lastSeq }, 'stream consumer silent; recreating it')
+    } else if (why === 'gap' || why === 'deleted') {
+      this.o.log.info({ stream: this.o.stream, last: this.lastSeq, why }, 'stream consumer restarting')
     }
   }
 

@@ -34,7 +34,7 @@ export async function readIndexedSince(
       onMessage: (m) => {
         const rec = decodeIndex(m.data)
         if (rec) for (const e of rec.ids) entries.add(e)
-        else d.log.warn({ stream, seq: m.info.streamSequence }, 'skipping garbage in the job store')
+        else d.log.warn({ stream, seq: m.seq }, 'skipping garbage in the job store')
       },
     },
     signal,

@@ -5,7 +5,9 @@
  * else flows: pings, subscriptions, replies, reads. `release()` sends what was held, in order, as if
  * the network had delayed it. A boss whose store writes and dispatches are held is a boss stopped in
  * the middle of a write or a dispatch: the test can depose it meanwhile and then let them land.
- * Server → client bytes are never touched.
+ * Server → client messages pass untouched unless the test asks to drop some (`dropToClient`): a
+ * status a buggy server never sends, for instance (nats-server 2.9.10 ends some pull requests without
+ * their `408`).
  */
 import { createServer, connect, type Server, type Socket } from 'node:net'
 
@@ -24,6 +26,13 @@ export interface NatsHoldProxy {
   readonly held: readonly HeldMessage[]
   /** Hold every message later published on a subject `match` accepts (until release()). */
   hold(match: (subject: string) => boolean): void
+  /**
+   * Drop every message the server sends to a client whose subject and header block (`NATS/1.0 …`,
+   * empty for a message without headers) `match` accepts; undefined stops dropping.
+   */
+  dropToClient(match: ((subject: string, headers: string) => boolean) | undefined): void
+  /** Messages dropped on their way to a client so far. */
+  readonly droppedToClient: number
   /** Send every message still held, in order, and stop holding. Returns how many were sent. */
   release(): number
   /** Reset every connection and stop listening. Idempotent. */
@@ -37,12 +46,18 @@ interface Link {
   pending: Buffer
   /** Held operations (whole `PUB`/`HPUB` frames) waiting for release(). */
   queued: Buffer[]
+  /** Server bytes not yet parsed into whole operations (only while dropping). */
+  fromServer: Buffer
 }
 
 const CRLF = Buffer.from('\r\n')
 
-/** The length of the whole operation at the start of `buf` and its subject if it publishes (undefined: incomplete). */
-type Frame = { length: number; subject?: undefined } | { length: number; subject: string; payloadAt: number }
+/**
+ * The length of the whole operation at the start of `buf` and its subject if it carries a message
+ * (undefined: incomplete). `PUB`/`HPUB` go from a client, `MSG`/`HMSG` to one.
+ */
+type Frame =
+  { length: number; subject?: undefined } | { length: number; subject: string; headersAt: number; payloadAt: number }
 
 function frame(buf: Buffer): Frame | undefined {
   const eol = buf.indexOf(CRLF)
@@ -50,18 +65,21 @@ function frame(buf: Buffer): Frame | undefined {
   const line = buf.subarray(0, eol).toString('latin1')
   const parts = line.trim().split(/\s+/)
   const op = parts[0]!.toUpperCase()
-  if (op !== 'PUB' && op !== 'HPUB') return { length: eol + 2 }
-  // PUB <subject> [reply] <size>; HPUB <subject> [reply] <header size> <total size>
+  if (op !== 'PUB' && op !== 'HPUB' && op !== 'MSG' && op !== 'HMSG') return { length: eol + 2 }
+  // PUB <subject> [reply] <size>; HPUB <subject> [reply] <header size> <total size>;
+  // MSG <subject> <sid> [reply] <size>; HMSG <subject> <sid> [reply] <header size> <total size>
   const total = Number(parts[parts.length - 1])
-  const headers = op === 'HPUB' ? Number(parts[parts.length - 2]) : 0
+  const headers = op.startsWith('H') ? Number(parts[parts.length - 2]) : 0
   const length = eol + 2 + total + 2
   if (buf.length < length) return undefined
-  return { length, subject: parts[1] ?? '', payloadAt: eol + 2 + headers }
+  return { length, subject: parts[1] ?? '', headersAt: eol + 2, payloadAt: eol + 2 + headers }
 }
 
 class HoldProxy implements NatsHoldProxy {
   readonly held: HeldMessage[] = []
   private match: ((subject: string) => boolean) | undefined
+  private toClient: ((subject: string, headers: string) => boolean) | undefined
+  droppedToClient = 0
   private readonly links = new Set<Link>()
   private closing: Promise<void> | undefined
 
@@ -79,6 +97,10 @@ class HoldProxy implements NatsHoldProxy {
 
   hold(match: (subject: string) => boolean): void {
     this.match = match
+  }
+
+  dropToClient(match: ((subject: string, headers: string) => boolean) | undefined): void {
+    this.toClient = match
   }
 
   release(): number {
@@ -107,13 +129,13 @@ class HoldProxy implements NatsHoldProxy {
     client.setNoDelay(true)
     const upstream = connect(this.target)
     upstream.setNoDelay(true)
-    const link: Link = { client, upstream, pending: Buffer.alloc(0), queued: [] }
+    const link: Link = { client, upstream, pending: Buffer.alloc(0), queued: [], fromServer: Buffer.alloc(0) }
     this.links.add(link)
     for (const s of [client, upstream]) {
       s.on('error', () => this.drop(link))
       s.on('close', () => this.drop(link))
     }
-    upstream.on('data', (chunk: Buffer) => client.write(chunk))
+    upstream.on('data', (chunk: Buffer) => this.toClientData(link, chunk))
     client.on('data', (chunk: Buffer) => {
       link.pending = link.pending.length === 0 ? chunk : Buffer.concat([link.pending, chunk])
       this.pump(link)
@@ -137,6 +159,22 @@ class HoldProxy implements NatsHoldProxy {
         link.upstream.write(op)
       }
     }
+  }
+
+  /** Pass server bytes on, leaving out the messages `dropToClient` chose (whole operations only). */
+  private toClientData(link: Link, chunk: Buffer): void {
+    if (!this.toClient && link.fromServer.length === 0) return void link.client.write(chunk)
+    let buf = link.fromServer.length === 0 ? chunk : Buffer.concat([link.fromServer, chunk])
+    for (;;) {
+      const f = frame(buf)
+      if (!f) break
+      const op = buf.subarray(0, f.length)
+      buf = buf.subarray(f.length)
+      const headers = f.subject === undefined ? '' : op.subarray(f.headersAt, f.payloadAt).toString('latin1')
+      if (f.subject !== undefined && this.toClient?.(f.subject, headers)) this.droppedToClient++
+      else link.client.write(op)
+    }
+    link.fromServer = Buffer.from(buf)
   }
 
   private drop(link: Link): void {
