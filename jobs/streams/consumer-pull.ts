@@ -62,7 +62,7 @@ export type PullStart = Pick<ConsumerConfig, 'filter_subject' | 'deliver_policy'
 /** A consumer unused for this long is removed by the server (a follower that died without deleting it). */
 const INACTIVE_MS = 5 * 60_000
 
-/** Create the consumer and start pulling. `pending` is what the server counted at creation. */
+/** Create the consumer and start pulling; `pendingAtStart` is what the server counted at creation. */
 export async function openPull(
   nc: NatsConnection,
   jsm: JetStreamManager,

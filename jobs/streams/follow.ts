@@ -59,6 +59,11 @@ export class StreamFollower {
     if (!o.once) void this.restartOnReconnect()
   }
 
+  /** The connection under the JetStream client (nats.js keeps it as `nc`). */
+  private get nc(): NatsConnection {
+    return (this.o.js as unknown as { nc: NatsConnection }).nc
+  }
+
   /** Stream sequence of the last delivered message (before the first: `fromSeq - 1`, or 0). */
   get lastSequence(): number {
     return this.lastSeq
@@ -83,8 +88,7 @@ export class StreamFollower {
   }
 
   private async restartOnReconnect(): Promise<void> {
-    const nc = this.o.js as unknown as { nc: { status(): AsyncIterable<{ type: string }> & { stop(): void } } }
-    this.statusIter = nc.nc.status()
+    this.statusIter = this.nc.status() as AsyncIterable<{ type: string }> & { stop(): void }
     try {
       for await (const s of this.statusIter) {
         if (this.stopped) return
@@ -114,7 +118,7 @@ export class StreamFollower {
         )
       }
       if (this.stopped) return
-      if ((this.o.js as unknown as { nc: { isClosed(): boolean } }).nc.isClosed()) {
+      if (this.nc.isClosed()) {
         this.statusIter?.stop()
         return this.fail(new Error('NATS connection closed'))
       }
@@ -140,9 +144,8 @@ export class StreamFollower {
     const from = this.lastSeq + 1
     // Until a message was delivered a time start stands; after one, the next sequence does.
     const byTime = from === 1 && this.o.fromTime !== undefined
-    const nc = (this.o.js as unknown as { nc: NatsConnection }).nc
     const pull = await openPull(
-      nc,
+      this.nc,
       this.o.jsm,
       this.o.stream,
       {
