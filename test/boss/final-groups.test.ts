@@ -209,3 +209,45 @@ t.test("a job run again unknowingly gets the final a predecessor's group holds, 
     "no second final of a: this term's only group holds c",
   )
 })
+
+t.test(
+  "a final queued while this term's group is refused is answered with the predecessor's, not written again",
+  async (t) => {
+    const w1 = new FakeWorker('w1', 8)
+    const b = bench(w1)
+    const batch = parseJobId(newJob().id)!.batch
+    const [a, c] = [0, 1].map((i) => newJob({ id: jobIdOf(batch, i) }))
+    const now = new Date().toISOString()
+    // Both run on w1 since epoch 1 (test/faults/boss-pause.test.ts: the deposed boss wakes and
+    // still writes a final of the results that waited for it while it was frozen).
+    for (const j of [a!, c!]) {
+      b.store.put({ ...j, state: 'running', attempts: 1, worker: 'w1', startedAt: now, epoch: 1 })
+      w1.running.set(j.id, { attempt: 1, epoch: 1, startedAt: now })
+    }
+    const term = b.term(2)
+    t.teardown(() => term.stop())
+    await term.start()
+    // This term's group of a is in flight ...
+    let open!: () => void
+    b.store.finalGates.set(a!.id, new Promise<void>((r) => (open = r)))
+    const first = term.onResults({ results: [w1.finish(a!.id)] })
+    await waitFor(() => b.store.groupCalls === 1, { what: "a's group in flight" })
+    // ... when the deposed epoch 1 stores c's final on the chain, and c's result reaches this term too.
+    const stood = { ...c!, state: 'succeeded' as const, attempts: 1, result: 'by epoch 1', finishedAt: now, epoch: 1 }
+    t.ok((await b.store.writeFinalGroup({ v: 1, batch, part: 0, epoch: 1, finals: [stood], earlier: [] }, 0)).ok)
+    const second = term.onResults({ results: [w1.finish(c!.id, { ok: true, result: 'by epoch 2' })] })
+    await new Promise((r) => setTimeout(r, 20))
+    open()
+    t.same((await first).acked, [a!.id], 'a acknowledged')
+    t.same((await second).acked, [c!.id], 'c acknowledged')
+    t.equal(b.store.current(c!.id)?.result, 'by epoch 1', "c's first final stands")
+    t.same(
+      b.store.groupWrites.map((w) => [w.epoch, w.ids]),
+      [
+        [1, [c!.id]],
+        [2, [a!.id]],
+      ],
+      'one final of c: the refused group learned it, and the queued one is answered with it',
+    )
+  },
+)

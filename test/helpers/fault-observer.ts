@@ -24,6 +24,9 @@ export interface StoreWriteSeen {
   id: string
   /** A final record (written once) rather than a fenced state record. */
   final?: boolean
+  /** The subject written (a group's for each of its finals) and where the answer goes. */
+  subject?: string
+  reply?: string
   /** `epoch` of the record written (0: the API at submit). */
   epoch: number | undefined
   state: string | undefined
@@ -169,6 +172,8 @@ export async function watchWire(natsUrl: string, cluster: string): Promise<WireL
       at: Date.now(),
       id: String(f?.id),
       final: true,
+      subject: msg.subject,
+      ...(msg.reply ? { reply: msg.reply } : {}),
       epoch: typeof record?.epoch === 'number' ? record.epoch : undefined,
       state: f?.state,
     }))
@@ -184,6 +189,8 @@ export async function watchWire(natsUrl: string, cluster: string): Promise<WireL
       at: Date.now(),
       id: final ? msg.subject.slice(donePrefix.length) : `state:${msg.subject.slice(statePrefix.length)}`,
       final,
+      subject: msg.subject,
+      ...(msg.reply ? { reply: msg.reply } : {}),
       epoch,
       state: final ? record?.state : 'batch',
       running: final ? undefined : runningIn(record, msg.subject.slice(statePrefix.length)),

@@ -46,16 +46,17 @@ export function fenceReport(log: WireLog): FenceReport {
   const overwrites: string[] = []
   const byRecord = new Map<string, { epoch: number; seq: number }[]>()
   // A final record is written once (JetStream refuses a second): stored twice is an overwrite.
-  const finalsStored = new Map<string, { seq: number; epoch: number | undefined }>()
+  const finalsStored = new Map<string, { seq: number; epoch: number | undefined; where: string }>()
   for (const w of log.writes) {
     if (w.storedSeq === undefined || !w.final) continue
     const first = finalsStored.get(w.id)
+    const where = `${w.subject ?? '?'} answered on ${w.reply ?? '?'}`
     if (first)
       overwrites.push(
-        `job ${w.id}: final record stored twice (seq ${first.seq} by epoch ${first.epoch}, ` +
-          `${w.storedSeq} by epoch ${w.epoch})`,
+        `job ${w.id}: final record stored twice (seq ${first.seq} by epoch ${first.epoch} on ${first.where}, ` +
+          `${w.storedSeq} by epoch ${w.epoch} on ${where})`,
       )
-    finalsStored.set(w.id, { seq: w.storedSeq, epoch: w.epoch })
+    finalsStored.set(w.id, { seq: w.storedSeq, epoch: w.epoch, where })
   }
   for (const w of log.writes) {
     if (w.storedSeq === undefined || w.final) continue

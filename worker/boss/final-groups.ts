@@ -8,7 +8,7 @@
  * what the job's submission says, so every boss decides the same for a job, and a job's final is
  * either always in a group or always on its own subject. The chain gives "the first final of a run
  * stands": a write that meets groups it did not know takes their finals for its jobs there
- * (`created: false`) and writes the rest after them.
+ * (`created: false`) — for those queued meanwhile too — and writes the rest after them.
  */
 import { errors, isBosunError, type Logger } from '../../runner/index.js'
 import type { Job } from '../../jobs/model.js'
@@ -115,7 +115,7 @@ export class FinalGroups {
     const { batch, part } = c
     let rest = items
     try {
-      for (let lost = 0; rest.length > 0; lost++) {
+      for (let lost = 0; (rest = this.answerKnown(c, rest)).length > 0; lost++) {
         if (this.signal.aborted) throw errors.NOT_LEADER('the boss term ended before the write')
         if (lost > MAX_LOST_RACES)
           throw errors.STORE(`batch ${batch}, part ${part}: the chain of final groups kept moving`)
@@ -153,6 +153,20 @@ export class FinalGroups {
       }
       for (const w of rest) w.reject(this.recordLimit(err, c, w.job))
     }
+  }
+
+  /**
+   * Answer the items whose final another writer's group holds, learned after they were queued (a
+   * refusal met that group while they waited for the next write): written again, the job would have
+   * two finals. The rest is still to be written.
+   */
+  private answerKnown(c: Chain, items: Waiting[]): Waiting[] {
+    if (c.known.size === 0) return items
+    return items.filter((w) => {
+      const stored = c.known.get(w.job.id)
+      if (stored) w.resolve(stored)
+      return !stored
+    })
   }
 
   /**
