@@ -34,7 +34,9 @@ export class ClusterEventPublisher {
   private readonly queue: Queued[] = []
   private readonly log: Logger
   private readonly js: JetStreamClient
-  private pumping: Promise<void> | undefined
+  /** True while a pump() runs: cleared in the same step as its last look at the queue. */
+  private pumping = false
+  private pumped: Promise<void> = Promise.resolve()
   private streamReady = false
   private closed = false
   private dropped = 0
@@ -58,35 +60,43 @@ export class ClusterEventPublisher {
       if (this.dropped++ % 100 === 0)
         this.log.warn({ dropped: this.dropped }, 'cluster event queue full: oldest dropped')
     }
-    this.pumping ??= this.pump().finally(() => (this.pumping = undefined))
+    // Not `pumping ??= pump().finally(clear)`: an emit in the microtasks between the pump's end and
+    // that clear would join a pump that no longer looks at the queue, and wait for the next emit.
+    if (!this.pumping) this.pumped = this.pump()
   }
 
   /** Wait up to `timeoutMs` for queued events to be stored, then stop. Idempotent. */
   async close(timeoutMs = 1000): Promise<void> {
     if (this.closed) return
     this.closed = true
-    if (this.pumping) await Promise.race([this.pumping, sleep(timeoutMs)])
+    if (this.pumping) await Promise.race([this.pumped, sleep(timeoutMs)])
     this.stop.abort()
     if (this.queue.length > 0) this.log.debug({ left: this.queue.length }, 'cluster events not stored at close')
     this.queue.length = 0
   }
 
+  /** Store the queue in order; `pumping` is cleared in the same step as the last look at the queue. */
   private async pump(): Promise<void> {
-    for (let failures = 0; this.queue.length > 0 && !this.stop.signal.aborted;) {
-      const next = this.queue[0]!
-      try {
-        if (!this.streamReady) await this.ensureStream()
-        await this.js.publish(next.subject, next.body, { timeout: PUBLISH_TIMEOUT_MS })
-        if (this.queue[0] === next) this.queue.shift()
-        failures = 0
-      } catch (err) {
-        if (/no stream|stream not found|no responders/i.test((err as Error).message)) this.streamReady = false
-        const delay = retryDelay(failures++, 5000)
-        if (failures === 1 || failures % 10 === 0)
-          this.log.debug({ err, retryInMs: delay, queued: this.queue.length }, 'storing a cluster event failed')
-        if (this.closed) return
-        await sleep(delay)
+    this.pumping = true
+    try {
+      for (let failures = 0; this.queue.length > 0 && !this.stop.signal.aborted;) {
+        const next = this.queue[0]!
+        try {
+          if (!this.streamReady) await this.ensureStream()
+          await this.js.publish(next.subject, next.body, { timeout: PUBLISH_TIMEOUT_MS })
+          if (this.queue[0] === next) this.queue.shift()
+          failures = 0
+        } catch (err) {
+          if (/no stream|stream not found|no responders/i.test((err as Error).message)) this.streamReady = false
+          const delay = retryDelay(failures++, 5000)
+          if (failures === 1 || failures % 10 === 0)
+            this.log.debug({ err, retryInMs: delay, queued: this.queue.length }, 'storing a cluster event failed')
+          if (this.closed) return
+          await sleep(delay)
+        }
       }
+    } finally {
+      this.pumping = false
     }
   }
 

@@ -2,7 +2,8 @@
  * Cluster events on a real JetStream: the publisher creates the stream and stores what `emit`
  * queued, in order; the API's reader pages them newest first (every event once, with a type filter,
  * with `since`), drops garbage on the stream, follows live from a `Last-Event-ID`, and events emitted
- * while NATS is down are stored once it is back (kill -9 and restart of nats-server).
+ * while NATS is down are stored once it is back (kill -9 and restart of nats-server), and an event
+ * emitted in the moment the publisher's queue ran empty is stored too.
  */
 import t from 'tap'
 import { jetstream, jetstreamManager } from '@nats-io/jetstream'
@@ -135,4 +136,40 @@ t.test('events emitted while nats-server is down are stored once it is back', as
     ['connection.restored', 'connection.lost', 'worker.joined'],
     'in the order they were emitted',
   )
+})
+
+t.test('an event emitted in any microtask after the queue ran empty is stored, not left queued', async (t) => {
+  const { publisher, reader } = await setup(t)
+  // A worker-left event is emitted from a promise continuation (worker/worker-events.ts): it can land
+  // between the publisher's last store and the moment it notes it stopped (a job.redispatched store
+  // and the worker's probe answered in one read from the socket). Emit one at every depth there.
+  const js = (publisher as unknown as { js: { publish: (...a: unknown[]) => Promise<unknown> } }).js
+  const publish = js.publish.bind(js)
+  let emitAtDepth: number | undefined
+  js.publish = (...a: unknown[]) =>
+    publish(...a).then((ack) => {
+      const depth = emitAtDepth
+      emitAtDepth = undefined
+      if (depth !== undefined) {
+        let p = Promise.resolve()
+        for (let i = 0; i < depth; i++) p = p.then(() => undefined)
+        void p.then(() => publisher.emit('worker.left', { worker: `late-${depth}`, reason: 'exited' }))
+      }
+      return ack
+    })
+  const DEPTHS = 8
+  for (let depth = 0; depth < DEPTHS; depth++) {
+    emitAtDepth = depth
+    publisher.emit('worker.joined', { worker: `w${depth}` })
+    await stored(reader, 2 * depth + 1)
+    const all = await waitFor(
+      async () => {
+        const { events } = await reader.list({ limit: 1000, type: 'worker.left' })
+        return events.some((e) => e.data.worker === `late-${depth}`) ? events : undefined
+      },
+      { timeoutMs: 3000, what: `the event emitted ${depth} microtasks after a store` },
+    ).catch(() => undefined)
+    t.ok(all, `stored: the event emitted ${depth} microtasks after the queue's last store`)
+    if (!all) return
+  }
 })
