@@ -23,6 +23,7 @@ import { readDoneTail, type DoneTail } from './done-tail.js'
 import { readIndexedSince } from './index-tail.js'
 import { decodeDone, indexEntry, type ReopenedRecord } from './reopened.js'
 import { decodeGroup, type FinalGroup, type StoredGroup } from './final-groups.js'
+import { compactGroup } from './group-codec.js'
 import { ReopenWrites, type StoredDone } from './reopen-writes.js'
 import { deliveryId } from '../callbacks/policy.js'
 import { callbackStreams, callbackTaskSubject, type CallbackTask } from '../callbacks/store.js'
@@ -197,7 +198,7 @@ export class BossJobStore {
   async writeFinalGroup(group: FinalGroup, expect: number, signal?: AbortSignal): Promise<GroupWrite> {
     const { io, streams, subjects } = this.d
     const subject = subjects.doneGroup(group.batch, group.part)
-    const data = encode(group)
+    const data = encode(compactGroup(group))
     const max = this.d.maxPayload() - 1024
     if (data.length > max)
       throw errors.BODY_TOO_LARGE(`group of ${data.length} bytes exceeds the store limit of ${max} bytes`, {

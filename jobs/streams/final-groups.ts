@@ -20,6 +20,7 @@ import type { StoredMessage, StreamIO } from './io.js'
 import { isBatchId, jobIdOf, MAX_BATCH_JOBS, parseJobId, type StreamNames, type Subjects } from './layout.js'
 import { parseJson } from './records.js'
 import { decodeDone, type DoneRecord } from './reopened.js'
+import { expandGroup } from './group-codec.js'
 
 /** Jobs of one part of a batch: job `i` is in part `floor(i / GROUP_PART_JOBS)`. */
 export const GROUP_PART_JOBS = 32
@@ -54,7 +55,7 @@ export interface StoredGroup {
 
 /** The group in a stored message, or null when it is not one (garbage: the caller warns). */
 export function decodeGroup(data: Uint8Array, batch: string, part: number): FinalGroup | null {
-  const v = parseJson(data)
+  const v = expandGroup(parseJson(data))
   if (!isObject(v) || v.v !== 1 || v.batch !== batch || v.part !== part || !isSafeCount(v.epoch)) return null
   if (!Array.isArray(v.finals) || v.finals.length === 0 || !Array.isArray(v.earlier)) return null
   if (v.earlier.length > GROUP_PART_JOBS || !v.earlier.every(isSpan)) return null

@@ -14,6 +14,7 @@
  */
 import { connect, type Msg, type NatsConnection } from '@nats-io/transport-node'
 import { jobIdOf } from '../../jobs/streams/layout.js'
+import { decodeGroup } from '../../jobs/streams/final-groups.js'
 
 /** One attempted write of a job record (before the store decides). */
 export interface StoreWriteSeen {
@@ -165,8 +166,10 @@ export async function watchWire(natsUrl: string, cluster: string): Promise<WireL
   const sub = (subject: string, cb: (msg: Msg) => void) =>
     nc.subscribe(subject, { callback: (err, msg) => (err ? undefined : cb(msg)) })
   const group = (msg: Msg) => {
-    const record = json(msg.data)
-    const finals: any[] = Array.isArray(record?.finals) ? record.finals : []
+    // `<prefix>g.<batch>.<part>`; a group the store would not read (garbage) counts as no final.
+    const [batch = '', part = ''] = msg.subject.slice(`${donePrefix}g.`.length).split('.')
+    const record = decodeGroup(msg.data, batch, Number(part))
+    const finals: any[] = record?.finals ?? []
     const recs = finals.map((f): StoreWriteSeen => ({
       n: n++,
       at: Date.now(),

@@ -184,3 +184,33 @@ t.test("each part of a batch has its own chain; a group holding another part's j
     'the garbage is reported',
   )
 })
+
+t.test('a group stored in version 1 (whole records) is read as before, by readers and writers', async (t) => {
+  const { s, cluster } = await open(t)
+  const { batch, jobs } = await batchOf(s, 3)
+  const nc = await connect({ servers: nats.url })
+  t.teardown(() => nc.close())
+  const v1 = group(batch, [final(jobs[0]!, 'succeeded', 1), final(jobs[1]!, 'failed', 1)], 1, [])
+  const stored = await jetstream(nc).publish(
+    `bosun.${cluster}.done.g.${batch}.0`,
+    new TextEncoder().encode(JSON.stringify(v1)),
+  )
+  t.same(
+    [await s.reader.get(jobs[0]!.id), await s.reader.get(jobs[1]!.id)].map((j) => [j?.state, j?.result]),
+    [
+      ['succeeded', { by: 1 }],
+      ['failed', { by: 1 }],
+    ],
+    'GET finds both finals',
+  )
+  const tail = await s.boss.finalsAfter(stored.seq - 1)
+  t.same(tail.finals.map((f) => f.job.id).sort(), [jobs[0]!.id, jobs[1]!.id].sort(), "a takeover's read counts both")
+  const w = await s.boss.writeFinalGroup(group(batch, [final(jobs[2]!, 'succeeded', 2)], 2, []), 0)
+  t.notOk(w.ok, 'a version-2 write expecting no group is refused')
+  if (!w.ok)
+    t.same(
+      w.after[0]?.group.finals.map((j) => j.id),
+      [jobs[0]!.id, jobs[1]!.id],
+      'and told its finals',
+    )
+})

@@ -14,6 +14,7 @@ import { errors, isBosunError, type Logger } from '../../runner/index.js'
 import type { Job } from '../../jobs/model.js'
 import { partOf, spanOf, type FinalGroup, type GroupSpan } from '../../jobs/streams/final-groups.js'
 import { parseJobId } from '../../jobs/streams/layout.js'
+import { compactGroup } from '../../jobs/streams/group-codec.js'
 import type { BossStore } from './store-port.js'
 
 /** A final record as stored: the record that stands, whether this write created it, its DONE sequence. */
@@ -178,16 +179,8 @@ export class FinalGroups {
     const max = err.details?.max
     if (typeof max !== 'number') return err
     const alone = Buffer.byteLength(JSON.stringify(job))
-    const grouped = Buffer.byteLength(
-      JSON.stringify({
-        v: 1,
-        batch: c.batch,
-        part: c.part,
-        epoch: this.epoch,
-        finals: [job],
-        earlier: c.spans,
-      } satisfies FinalGroup),
-    )
+    const group: FinalGroup = { v: 1, batch: c.batch, part: c.part, epoch: this.epoch, finals: [job], earlier: c.spans }
+    const grouped = Buffer.byteLength(JSON.stringify(compactGroup(group)))
     return errors.BODY_TOO_LARGE(err.message, { details: { ...err.details, max: max - (grouped - alone) } })
   }
 }
