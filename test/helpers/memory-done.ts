@@ -9,6 +9,7 @@ import type { Job, JobState } from '../../jobs/model.js'
 import type { GroupWrite } from '../../jobs/streams/boss-store.js'
 import type { DoneTail } from '../../jobs/streams/done-tail.js'
 import type { FinalGroup } from '../../jobs/streams/final-groups.js'
+import { compactGroup } from '../../jobs/streams/group-codec.js'
 import type { StoredDone } from '../../jobs/streams/reopen-writes.js'
 import { isReopened, type DoneRecord, type ReopenedRecord } from '../../jobs/streams/reopened.js'
 import { errors } from '../../runner/index.js'
@@ -104,7 +105,8 @@ export abstract class MemoryDone {
       const after = chain.filter((seq) => seq > expect).map((seq) => ({ seq, group: this.groups.get(seq)! }))
       return { ok: false, after, last }
     }
-    const bytes = Buffer.byteLength(JSON.stringify(group))
+    // Measured as the store encodes it (jobs/streams/boss-store.ts writeFinalGroup).
+    const bytes = Buffer.byteLength(JSON.stringify(compactGroup(group)))
     if (bytes > this.maxBytes)
       throw errors.BODY_TOO_LARGE(`group of ${bytes} bytes`, {
         details: { batch: group.batch, bytes, max: this.maxBytes },

@@ -5,6 +5,7 @@
  */
 import t from 'tap'
 import type { Job } from '../../jobs/model.js'
+import { attemptEntry } from '../../jobs/attempts.js'
 import { decodeGroup, type FinalGroup } from '../../jobs/streams/final-groups.js'
 import { compactGroup } from '../../jobs/streams/group-codec.js'
 import { jobIdOf } from '../../jobs/streams/layout.js'
@@ -12,7 +13,23 @@ import { jobIdOf } from '../../jobs/streams/layout.js'
 const batch = '01M92Q2V2HP59PMFCTE0GSP4F7'
 const bytes = (v: unknown) => Buffer.from(JSON.stringify(v))
 
-function finalOf(i: number, fields: Partial<Job> = {}): Job {
+/** A final as the boss writes it: its history the one entry of its attempt, dispatched in `epoch`. */
+function finalOf(i: number, fields: Partial<Job> = {}, dispatchedIn = 4): Job {
+  const job = plainFinal(i, fields)
+  const entry = attemptEntry({
+    run: job.run,
+    attempt: job.attempts,
+    worker: job.worker,
+    epoch: dispatchedIn,
+    startedAt: job.startedAt,
+    finishedAt: job.finishedAt!,
+    outcome: job.state as 'succeeded',
+    error: job.error,
+  })
+  return { ...job, history: [entry] }
+}
+
+function plainFinal(i: number, fields: Partial<Job> = {}): Job {
   return {
     id: jobIdOf(batch, i),
     function: 'noop',
@@ -37,7 +54,10 @@ t.test('each final comes back as written, shared scalars stored once', async (t)
     finalOf(0),
     finalOf(1, { worker: 'w2', result: { big: [1, 2] } }),
     finalOf(2, { state: 'failed', attempts: 3, error: { message: 'no', code: 'X' }, result: undefined }),
-    finalOf(3, { payload: null, idempotencyKey: 'k3', progress: 50 }),
+    finalOf(3, { payload: null, idempotencyKey: 'k3', progress: 50 }, 3),
+    plainFinal(4),
+    { ...finalOf(5), history: [...finalOf(5).history!, ...finalOf(5, { worker: 'w9' }).history!] },
+    { ...finalOf(6), history: [{ ...finalOf(6).history![0]!, durationMs: 999 }] },
   ]
   const group: FinalGroup = { v: 1, batch, part: 0, epoch: 4, finals, earlier: [[7, 0, 3]] }
   const compact = compactGroup(group)
@@ -51,27 +71,45 @@ t.test('each final comes back as written, shared scalars stored once', async (t)
       createdAt: '2026-12-05T09:00:00.000Z',
       epoch: 4,
     },
-    'the scalars all four share, and only those',
+    'the scalars all seven share, and only those',
   )
   t.same(
     compact.finals.map((f) => f.i),
-    [0, 1, 2, 3],
+    [0, 1, 2, 3, 4, 5, 6],
     'each final by its index',
+  )
+  t.same(
+    compact.finals.map((f) => [f.h, 'history' in f]),
+    [
+      [4, false],
+      [4, false],
+      [4, false],
+      [3, false],
+      [undefined, false],
+      [undefined, true],
+      [undefined, true],
+    ],
+    'a history that is the one entry its record implies is stored as its epoch; any other as it is',
   )
   t.notOk('id' in compact.finals[0]!, 'no id stored: the index and the batch make it')
   const back = decodeGroup(bytes(compact), batch, 0)
   t.same(back?.finals, JSON.parse(JSON.stringify(finals)), 'every record back, field for field')
+  t.same(
+    back?.finals.map((j) => JSON.stringify(j.history)),
+    finals.map((j) => JSON.stringify(j.history)),
+    'histories back byte for byte',
+  )
   t.same(back?.earlier, [[7, 0, 3]], 'the earlier groups too')
   t.equal(back?.epoch, 4)
   t.same(decodeGroup(bytes(group), batch, 0)?.finals, back?.finals, 'version 1 reads the same')
 })
 
-t.test('a group of 32 first-run no-op finals is under 40 % of its version-1 size', async (t) => {
+t.test('a group of 32 first-run no-op finals is under a quarter of its version-1 size', async (t) => {
   const finals = Array.from({ length: 32 }, (_, i) => finalOf(i))
   const group: FinalGroup = { v: 1, batch, part: 0, epoch: 4, finals, earlier: [] }
   const v1 = bytes(group).length
   const v2 = bytes(compactGroup(group)).length
-  t.ok(v2 * 10 < v1 * 4, `version 2 ${v2} bytes, version 1 ${v1}`)
+  t.ok(v2 * 4 < v1, `version 2 ${v2} bytes, version 1 ${v1}`)
 })
 
 t.test('a malformed version-2 group is garbage', async (t) => {
@@ -88,6 +126,8 @@ t.test('a malformed version-2 group is garbage', async (t) => {
     ['no finals', { ...good, finals: [] }],
     ['another batch', { ...good, batch: '01M92Q2V2HP59PMFCTE0GSP4F8' }],
     ['a final missing its required fields', { ...good, common: {}, finals: [{ i: 0 }] }],
+    ['a history epoch not a count', { ...good, finals: [{ ...good.finals[0], h: -1 }] }],
+    ['a history epoch and a history', { ...good, finals: [{ ...good.finals[0], h: 1, history: [] }] }],
   ]
   for (const [what, v] of cases) t.equal(decodeGroup(bytes(v), batch, 0), null, what)
   t.ok(decodeGroup(bytes(good), batch, 0), 'the well-formed one decodes')

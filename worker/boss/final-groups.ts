@@ -181,6 +181,9 @@ export class FinalGroups {
     const alone = Buffer.byteLength(JSON.stringify(job))
     const group: FinalGroup = { v: 1, batch: c.batch, part: c.part, epoch: this.epoch, finals: [job], earlier: c.spans }
     const grouped = Buffer.byteLength(JSON.stringify(compactGroup(group)))
-    return errors.BODY_TOO_LARGE(err.message, { details: { ...err.details, max: max - (grouped - alone) } })
+    // A group may store a record in fewer bytes than the record alone (group-codec.ts): the record
+    // itself must fit all the same (a later write of it alone — a reopened record — must too).
+    const limit = Math.min(max, max - (grouped - alone))
+    return errors.BODY_TOO_LARGE(err.message, { details: { ...err.details, max: limit } })
   }
 }
