@@ -108,7 +108,10 @@ t.test('a group of 32 first-run no-op finals is under a quarter of its version-1
   const finals = Array.from({ length: 32 }, (_, i) => finalOf(i))
   const group: FinalGroup = { v: 1, batch, part: 0, epoch: 4, finals, earlier: [] }
   const v1 = bytes(group).length
-  const v2 = bytes(compactGroup(group)).length
+  const compact = compactGroup(group)
+  const v2 = bytes(compact).length
+  t.equal(compact.common.h, 4, 'one dispatching epoch for all: stored once')
+  t.same(decodeGroup(bytes(compact), batch, 0)?.finals, JSON.parse(JSON.stringify(finals)), 'each record back')
   t.ok(v2 * 4 < v1, `version 2 ${v2} bytes, version 1 ${v1}`)
 })
 
