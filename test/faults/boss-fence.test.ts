@@ -26,6 +26,7 @@ import { startNatsHoldProxy } from '../helpers/nats-proxy.js'
 import { startTcpProxy } from '../helpers/tcp-proxy.js'
 import { waitFor } from '../helpers/wait.js'
 import { watchWire } from '../helpers/fault-observer.js'
+import { decodeGroup } from '../../jobs/streams/final-groups.js'
 import { checkWorkload, faultRun } from '../helpers/fault-report.js'
 import { checkBossChange, inFlightWorkload, waitLongsRunning } from '../helpers/in-flight.js'
 import { settleWorkload, verifyWorkload } from '../helpers/workload.js'
@@ -110,10 +111,19 @@ for (let run = 1; run <= 3; run++) {
       const heldWrites = () => hold.held.filter((m) => isWrite(m.subject))
       const heldMessages = () => hold.held.filter((m) => m.subject.startsWith(procPrefix))
       const heldDispatches = () => heldMessages().filter((m) => parse(m.payload)?.type === 'worker.dispatch')
-      // A final record on its own, or a group of them (jobs/streams/final-groups.ts).
-      const finalsIn = (p: any): number =>
-        Array.isArray(p?.finals) ? p.finals.filter((f: any) => FINAL.has(f?.state)).length : FINAL.has(p?.state) ? 1 : 0
-      const finalsHeld = () => heldWrites().reduce((sum, m) => sum + finalsIn(parse(m.payload)), 0)
+      // A final record on its own, or a group of them (jobs/streams/final-groups.ts, as readers decode it).
+      const groupPrefix = `${donePrefix}g.`
+      const finalsOf = (m: { subject: string; payload: Buffer }): { id: string; state?: string }[] => {
+        if (!m.subject.startsWith(donePrefix)) return []
+        if (!m.subject.startsWith(groupPrefix)) {
+          const p = parse(m.payload)
+          return p ? [{ id: m.subject.slice(donePrefix.length), ...(p.state ? { state: p.state } : {}) }] : []
+        }
+        const [batch = '', part = ''] = m.subject.slice(groupPrefix.length).split('.')
+        return decodeGroup(m.payload, batch, Number(part))?.finals ?? []
+      }
+      const finalsHeld = () =>
+        heldWrites().reduce((sum, m) => sum + finalsOf(m).filter((f) => FINAL.has(f.state ?? '')).length, 0)
       await waitFor(() => finalsHeld() >= 2, {
         timeoutMs: 30_000,
         what: 'the boss attempting final writes (held)',
@@ -139,8 +149,7 @@ for (let run = 1; run <= 3; run++) {
       // As the wire observer names them: a job id (a final record, each of a group's) or state:<batch>.
       const idsIn = (m: { subject: string; payload: Buffer }): string[] => {
         if (!m.subject.startsWith(donePrefix)) return [`state:${m.subject.slice(statePrefix.length)}`]
-        const p: any = parse(m.payload)
-        return Array.isArray(p?.finals) ? p.finals.map((f: any) => String(f?.id)) : [m.subject.slice(donePrefix.length)]
+        return m.subject.startsWith(groupPrefix) ? finalsOf(m).map((f) => f.id) : [m.subject.slice(donePrefix.length)]
       }
       const heldIds = new Set(heldWrites().flatMap(idsIn))
       await waitFor(
