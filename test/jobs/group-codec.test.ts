@@ -133,6 +133,15 @@ t.test('a malformed version-2 group is garbage', async (t) => {
     ['a history epoch and a history', { ...good, finals: [{ ...good.finals[0], h: 1, history: [] }] }],
   ]
   for (const [what, v] of cases) t.equal(decodeGroup(bytes(v), batch, 0), null, what)
+  // JSON.parse makes "__proto__" an own key; copied with Object.assign it would set a prototype.
+  const text = JSON.stringify(good)
+  for (const [what, forged] of [
+    ['a __proto__ in common', text.replace('"common":{', '"common":{"__proto__":null,')],
+    ['a __proto__ in a final', text.replace('"i":0', '"i":0,"__proto__":{"state":"failed"}')],
+  ] as const) {
+    t.not(forged, text, `${what} forged`)
+    t.equal(decodeGroup(Buffer.from(forged), batch, 0), null, what)
+  }
   t.ok(decodeGroup(bytes(good), batch, 0), 'the well-formed one decodes')
   const forged = { ...good, common: { ...good.common, id: jobIdOf(batch, 5) } }
   t.same(
