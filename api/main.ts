@@ -1,4 +1,6 @@
 /** `node dist/api/main.js` — the Procfile's `api` process: a stateless HTTP front. */
+// First: V8 flags must be set before the code they tune is loaded.
+import '../runner/v8-tuning.js'
 import { createLogger, loadRuntimeConfig, type Logger, type RuntimeConfig } from '../runner/index.js'
 import { runMain } from '../runner/main.js'
 import { startNode, type BosunNodeImpl } from '../runner/node.js'

@@ -12,6 +12,9 @@
  * FUNCTION_ISOLATION=threads; BullMQ `useWorkerThreads` sandboxed processors). A second pair runs
  * BullMQ's default inline processors against bosun's inline functions when --bosun-inline gives the
  * workers' FUNCTION_ISOLATION value for it; without it that row's bosun side is left planned.
+ * Node settings: bosun's processes set V8 flags for themselves (runner/v8-tuning.ts); BullMQ's
+ * processes get the same ones on their command line unless --bullmq-node-defaults, because those
+ * flags speed up any fresh Node process — BullMQ's more than bosun's (README "Benchmarks").
  */
 import { cpus, loadavg } from 'node:os'
 import { startNats, startZooKeeper } from '../test/helpers/servers.js'
@@ -24,6 +27,7 @@ import { ensureRedis } from './compare/redis.js'
 import { formatCpu, formatPairs, pairRow, type PairRow } from './compare/table.js'
 import type { Nats, Zk } from './e2e/cluster.js'
 import { machineInfo, progress } from './lib/report.js'
+import { BOSUN_V8_FLAGS } from '../runner/v8-flags.js'
 
 export interface CompareOptions {
   /** Pairs of runs (one bosun, one BullMQ each). @defaultValue 3 */
@@ -44,6 +48,12 @@ export interface CompareOptions {
   bosunInline?: string
   /** Leave out step groups: any of 'native', 'http', 'latency', 'big', 'inline'. */
   skip?: string[]
+  /**
+   * Flags for `node` in front of every BullMQ process (its workers and front). @defaultValue the V8
+   * flags bosun's processes set for themselves (runner/v8-flags.ts), so both sides run on the same
+   * Node settings; `[]` runs BullMQ on Node's defaults, as it ships (`--bullmq-node-defaults`).
+   */
+  bullmqNodeFlags?: readonly string[]
 }
 
 type Side = System['side']
@@ -109,7 +119,7 @@ async function start(side: Side, model: Model, zk: Zk, nats: Nats, o: Resolved) 
     return startBosun(zk, nats, { workers: o.workers, concurrency: o.concurrency, isolation, sessionTimeoutMs: 2000 })
   }
   const mode = model === 'threads' ? 'sandboxed' : 'inline'
-  return startBullmq({ processes: o.workers - 1, concurrency: o.concurrency, mode })
+  return startBullmq({ processes: o.workers - 1, concurrency: o.concurrency, mode, nodeFlags: o.bullmqNodeFlags })
 }
 
 /** One side's run: start its system, warm up, run the steps (and latency) in order, stop it. */
@@ -232,6 +242,7 @@ export async function compareBench(opts: CompareOptions = {}) {
     latencyRate: opts.latencyRate ?? 200,
     workers: opts.workers ?? 5,
     concurrency: opts.concurrency ?? 16,
+    bullmqNodeFlags: opts.bullmqNodeFlags ?? BOSUN_V8_FLAGS,
     ...(opts.bosunInline ? { bosunInline: opts.bosunInline } : {}),
   }
   if (o.workers < 2) throw new Error('--workers must be ≥ 2 (one becomes the boss)')
@@ -270,7 +281,7 @@ export async function compareBench(opts: CompareOptions = {}) {
   const title =
     `bosun vs BullMQ, same sitting, medians of ${o.runs} run(s), ratio = bosun / BullMQ — bosun: API + ${b} ` +
     `workers (1 boss + ${b - 1}) × ${o.concurrency}; BullMQ: redis-server + ${b - 1} workers × ${o.concurrency} ` +
-    `(+ Fastify front for HTTP)`
+    `(+ Fastify front for HTTP); BullMQ's node flags: ${o.bullmqNodeFlags.join(' ') || "Node's defaults"}`
   const load = (r: SideRun) => ((r.machine.loadavg as number[] | undefined)?.[0] ?? Number.NaN).toFixed(1)
   const notes = [
     `load average (1 min) when each side started, ${cpus().length} cores: ` +

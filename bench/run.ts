@@ -10,7 +10,8 @@
  * the boss and one worker CPU-profiled, summarised.
  * compare (bosun vs BullMQ, bench/compare.ts): also --big=N (jobs of the long batch rows, 0 = none),
  * --bosun-inline[=FUNCTION_ISOLATION] (run the inline pair's bosun side; bare flag: `declared`),
- * --skip=native,http,latency,big,inline. --quick: 1 run, no 200,000-job rows, 5 s of latency.
+ * --skip=native,http,latency,big,inline, --bullmq-node-defaults (BullMQ's processes without the V8 flags
+ * bosun's set for themselves; by default they get the same). --quick: 1 run, no 200,000-job rows, 5 s of latency.
  * metrics (bench/metrics.ts): throughput with metrics off vs on (scraped every second), alternating;
  * --runs, --jobs, --workers, --concurrency; --quick: 1 run of 2,000 jobs.
  * limits (bench/limits.ts): throughput without limits vs with limits that do not bind, alternating;
@@ -36,7 +37,7 @@ interface Args {
 const USAGE =
   'usage: node dist/bench/run.js [runtime|e2e|history|compare|metrics|limits|micro|hops|all] [--quick]\n' +
   '  [--profile[=batch]] [--runs=N] [--jobs=N] [--workers=N] [--concurrency=N] [--skip=…] [--sizes=0,100000]\n' +
-  '  [--big=N] [--bosun-inline[=…]]\n' +
+  '  [--big=N] [--bosun-inline[=…]] [--bullmq-node-defaults]\n' +
   '  (the header of bench/run.ts says what each does)\n'
 const VALUE_FLAGS = new Set([
   'runs',
@@ -49,7 +50,7 @@ const VALUE_FLAGS = new Set([
   'bosun-inline',
   'profile',
 ])
-const BARE_FLAGS = new Set(['--quick', '--profile', '--bosun-inline'])
+const BARE_FLAGS = new Set(['--quick', '--profile', '--bosun-inline', '--bullmq-node-defaults'])
 
 /** Bad arguments (an unknown flag included) print the usage and exit 2, `--help` prints it and exits 0. */
 function usage(code: number): never {
@@ -158,11 +159,17 @@ async function main(): Promise<void> {
       ...(flags.has('big') ? { bigJobs: intFlag(flags, 'big') } : {}),
       ...(inline ? { bosunInline: flags.get('bosun-inline') ?? 'declared' } : {}),
       ...(flags.has('skip') ? { skip: flags.get('skip')!.split(',') } : {}),
+      ...(process.argv.includes('--bullmq-node-defaults') ? { bullmqNodeFlags: [] } : {}),
     })
     process.stdout.write(r.text)
     // Only a full run (3+ runs, every row) replaces latest-compare.json, the figures README quotes.
     const full =
-      !quick && !flags.has('skip') && !flags.has('jobs') && !flags.has('big') && (intFlag(flags, 'runs') ?? 3) >= 3
+      !quick &&
+      !flags.has('skip') &&
+      !flags.has('jobs') &&
+      !flags.has('big') &&
+      !process.argv.includes('--bullmq-node-defaults') &&
+      (intFlag(flags, 'runs') ?? 3) >= 3
     const file = writeResults(full ? 'compare' : 'compare-partial', { quick, rows: r.rows, ...r.data })
     progress(`wrote ${file}`)
   }

@@ -19,6 +19,8 @@ export interface BullmqSettings {
   processes: number
   concurrency: number
   mode: BullmqMode
+  /** Flags for `node` in front of every BullMQ process's script (the compare bench's `bullmqNodeFlags`). */
+  nodeFlags: readonly string[]
 }
 
 export interface BullmqSystem extends System {
@@ -36,19 +38,29 @@ export async function startBullmq(s: BullmqSettings): Promise<BullmqSystem> {
   try {
     for (let i = 1; i <= s.processes; i++)
       children.push(
-        spawnLineChild(`bullmq-worker${i}`, CHILD_SCRIPT, {
-          ...base,
-          BENCH_COMPARE_ROLE: 'worker',
-          CONCURRENCY: String(s.concurrency),
-          BULLMQ_MODE: s.mode,
-        }),
+        spawnLineChild(
+          `bullmq-worker${i}`,
+          CHILD_SCRIPT,
+          {
+            ...base,
+            BENCH_COMPARE_ROLE: 'worker',
+            CONCURRENCY: String(s.concurrency),
+            BULLMQ_MODE: s.mode,
+          },
+          s.nodeFlags,
+        ),
       )
     const port = await freePort()
-    const front = spawnLineChild('bullmq-front', CHILD_SCRIPT, {
-      ...base,
-      BENCH_COMPARE_ROLE: 'front',
-      PORT: String(port),
-    })
+    const front = spawnLineChild(
+      'bullmq-front',
+      CHILD_SCRIPT,
+      {
+        ...base,
+        BENCH_COMPARE_ROLE: 'front',
+        PORT: String(port),
+      },
+      s.nodeFlags,
+    )
     children.push(front)
     await Promise.all(
       children.map(async (c) => {
