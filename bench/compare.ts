@@ -13,8 +13,8 @@
  * BullMQ's default inline processors against bosun's inline functions when --bosun-inline gives the
  * workers' FUNCTION_ISOLATION value for it; without it that row's bosun side is left planned.
  * Node settings: bosun's processes set V8 flags for themselves (runner/v8-tuning.ts); BullMQ's
- * processes get the same ones on their command line unless --bullmq-node-defaults, because those
- * flags speed up any fresh Node process — BullMQ's more than bosun's (README "Benchmarks").
+ * processes set the same ones (compare/child.ts) unless --bullmq-node-defaults, because those flags
+ * speed up any fresh Node process (README "Benchmarks", "A fresh process's warm-up").
  */
 import { cpus, loadavg } from 'node:os'
 import { startNats, startZooKeeper } from '../test/helpers/servers.js'
@@ -49,11 +49,11 @@ export interface CompareOptions {
   /** Leave out step groups: any of 'native', 'http', 'latency', 'big', 'inline'. */
   skip?: string[]
   /**
-   * Flags for `node` in front of every BullMQ process (its workers and front). @defaultValue the V8
-   * flags bosun's processes set for themselves (runner/v8-flags.ts), so both sides run on the same
-   * Node settings; `[]` runs BullMQ on Node's defaults, as it ships (`--bullmq-node-defaults`).
+   * V8 flags every BullMQ process (its workers and front) sets for itself. @defaultValue the flags
+   * bosun's processes set (runner/v8-flags.ts), so both sides run on the same Node settings; `[]`
+   * runs BullMQ on Node's defaults, as it ships (`--bullmq-node-defaults`).
    */
-  bullmqNodeFlags?: readonly string[]
+  bullmqV8Flags?: readonly string[]
 }
 
 type Side = System['side']
@@ -119,7 +119,7 @@ async function start(side: Side, model: Model, zk: Zk, nats: Nats, o: Resolved) 
     return startBosun(zk, nats, { workers: o.workers, concurrency: o.concurrency, isolation, sessionTimeoutMs: 2000 })
   }
   const mode = model === 'threads' ? 'sandboxed' : 'inline'
-  return startBullmq({ processes: o.workers - 1, concurrency: o.concurrency, mode, nodeFlags: o.bullmqNodeFlags })
+  return startBullmq({ processes: o.workers - 1, concurrency: o.concurrency, mode, v8Flags: o.bullmqV8Flags })
 }
 
 /** One side's run: start its system, warm up, run the steps (and latency) in order, stop it. */
@@ -145,9 +145,10 @@ async function sideRun(
     for (const s of main) {
       const r = await throughput(sys, s.workload, s.jobs)
       rec.results[s.key] = r
+      if (r.failed) rec.errors.push(`${s.key}: ${r.failed} of ${s.jobs} jobs failed`)
       progress(
         `${tag}: ${s.key} ${Math.round(r.jobsPerSec)} jobs/s (submit ${Math.round(r.submitPerSec)}/s), ` +
-          `${r.cpuUsPerJob.total} µs CPU/job`,
+          `${r.cpuUsPerJob.total} µs CPU/job${r.failed ? `, ${r.failed} FAILED` : ''}`,
       )
     }
     if (withLatency) {
@@ -155,6 +156,7 @@ async function sideRun(
       progress(
         `${tag}: latency p50 ${rec.latency.p50Ms} ms, p99 ${rec.latency.p99Ms} ms, failures ${rec.latency.failures}`,
       )
+      if (rec.latency.failures) rec.errors.push(`latency: ${rec.latency.failures} requests failed`)
       const probe = await sys.roundTripProbe()
       try {
         rec.floor = await measureFloor(probe, o.latencyRate, Math.min(o.latencySeconds, 5))
@@ -166,7 +168,11 @@ async function sideRun(
     for (const s of plan.filter((x) => x.big)) {
       const r = await throughput(sys, s.workload, s.jobs)
       rec.results[s.key] = r
-      progress(`${tag}: ${s.key} ${Math.round(r.jobsPerSec)} jobs/s, ${r.cpuUsPerJob.total} µs CPU/job`)
+      if (r.failed) rec.errors.push(`${s.key}: ${r.failed} of ${s.jobs} jobs failed`)
+      progress(
+        `${tag}: ${s.key} ${Math.round(r.jobsPerSec)} jobs/s, ${r.cpuUsPerJob.total} µs CPU/job` +
+          (r.failed ? `, ${r.failed} FAILED` : ''),
+      )
     }
     if ('redis' in sys) {
       const info = sys.redis.info()
@@ -242,7 +248,7 @@ export async function compareBench(opts: CompareOptions = {}) {
     latencyRate: opts.latencyRate ?? 200,
     workers: opts.workers ?? 5,
     concurrency: opts.concurrency ?? 16,
-    bullmqNodeFlags: opts.bullmqNodeFlags ?? BOSUN_V8_FLAGS,
+    bullmqV8Flags: opts.bullmqV8Flags ?? BOSUN_V8_FLAGS,
     ...(opts.bosunInline ? { bosunInline: opts.bosunInline } : {}),
   }
   if (o.workers < 2) throw new Error('--workers must be ≥ 2 (one becomes the boss)')
@@ -281,7 +287,7 @@ export async function compareBench(opts: CompareOptions = {}) {
   const title =
     `bosun vs BullMQ, same sitting, medians of ${o.runs} run(s), ratio = bosun / BullMQ — bosun: API + ${b} ` +
     `workers (1 boss + ${b - 1}) × ${o.concurrency}; BullMQ: redis-server + ${b - 1} workers × ${o.concurrency} ` +
-    `(+ Fastify front for HTTP); BullMQ's node flags: ${o.bullmqNodeFlags.join(' ') || "Node's defaults"}`
+    `(+ Fastify front for HTTP); BullMQ's V8 flags: ${o.bullmqV8Flags.join(' ') || "Node's defaults"}`
   const load = (r: SideRun) => ((r.machine.loadavg as number[] | undefined)?.[0] ?? Number.NaN).toFixed(1)
   const notes = [
     `load average (1 min) when each side started, ${cpus().length} cores: ` +

@@ -159,7 +159,7 @@ async function main(): Promise<void> {
       ...(flags.has('big') ? { bigJobs: intFlag(flags, 'big') } : {}),
       ...(inline ? { bosunInline: flags.get('bosun-inline') ?? 'declared' } : {}),
       ...(flags.has('skip') ? { skip: flags.get('skip')!.split(',') } : {}),
-      ...(process.argv.includes('--bullmq-node-defaults') ? { bullmqNodeFlags: [] } : {}),
+      ...(process.argv.includes('--bullmq-node-defaults') ? { bullmqV8Flags: [] } : {}),
     })
     process.stdout.write(r.text)
     // Only a full run (3+ runs, every row) replaces latest-compare.json, the figures README quotes.

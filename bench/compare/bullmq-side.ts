@@ -19,8 +19,12 @@ export interface BullmqSettings {
   processes: number
   concurrency: number
   mode: BullmqMode
-  /** Flags for `node` in front of every BullMQ process's script (the compare bench's `bullmqNodeFlags`). */
-  nodeFlags: readonly string[]
+  /**
+   * V8 flags every BullMQ process sets for itself before it loads BullMQ (the compare bench's
+   * `bullmqV8Flags`; child.ts, as bosun's runner/v8-tuning.ts does: on `node`'s command line they
+   * would be refused by the worker threads of BullMQ's sandbox, which pass the parent's execArgv on).
+   */
+  v8Flags: readonly string[]
 }
 
 export interface BullmqSystem extends System {
@@ -32,35 +36,25 @@ export interface BullmqSystem extends System {
 export async function startBullmq(s: BullmqSettings): Promise<BullmqSystem> {
   const redis = await startRedis()
   const name = uniqueName('cmp')
-  const base = { REDIS_PORT: String(redis.port), QUEUE: name }
+  const base = { REDIS_PORT: String(redis.port), QUEUE: name, BENCH_V8_FLAGS: s.v8Flags.join(' ') }
   const children: LineChild[] = []
   let queue: Queue | undefined
   try {
     for (let i = 1; i <= s.processes; i++)
       children.push(
-        spawnLineChild(
-          `bullmq-worker${i}`,
-          CHILD_SCRIPT,
-          {
-            ...base,
-            BENCH_COMPARE_ROLE: 'worker',
-            CONCURRENCY: String(s.concurrency),
-            BULLMQ_MODE: s.mode,
-          },
-          s.nodeFlags,
-        ),
+        spawnLineChild(`bullmq-worker${i}`, CHILD_SCRIPT, {
+          ...base,
+          BENCH_COMPARE_ROLE: 'worker',
+          CONCURRENCY: String(s.concurrency),
+          BULLMQ_MODE: s.mode,
+        }),
       )
     const port = await freePort()
-    const front = spawnLineChild(
-      'bullmq-front',
-      CHILD_SCRIPT,
-      {
-        ...base,
-        BENCH_COMPARE_ROLE: 'front',
-        PORT: String(port),
-      },
-      s.nodeFlags,
-    )
+    const front = spawnLineChild('bullmq-front', CHILD_SCRIPT, {
+      ...base,
+      BENCH_COMPARE_ROLE: 'front',
+      PORT: String(port),
+    })
     children.push(front)
     await Promise.all(
       children.map(async (c) => {
@@ -88,6 +82,9 @@ function system(name: string, redis: RedisServer, queue: Queue, children: LineCh
     queue: name,
     redis,
     httpUrl,
+    async failed() {
+      return (await queue.getJobCounts('failed')).failed ?? 0
+    },
     async finished() {
       const c = await queue.getJobCounts('completed', 'failed')
       return (c.completed ?? 0) + (c.failed ?? 0)

@@ -6,9 +6,11 @@
  * `{"ev":"ready"}` as a JSON line (bench/lib/line-child.ts) once connected. The parent imports this
  * module only for CHILD_SCRIPT: a role runs only when the file is the process's main module.
  *
- * Env: REDIS_PORT, QUEUE, and for a worker CONCURRENCY and BULLMQ_MODE (`inline` | `sandboxed`), for
- * the front PORT; for echo only NATS_URL and SUBJECT.
+ * Env: REDIS_PORT, QUEUE, BENCH_V8_FLAGS (v8-flags-from-env.ts), and for a worker CONCURRENCY and
+ * BULLMQ_MODE (`inline` | `sandboxed`), for the front PORT; for echo only NATS_URL and SUBJECT.
  */
+// First: the V8 flags of this side must be set before BullMQ is loaded.
+import './v8-flags-from-env.js'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { Worker } from 'bullmq'
 import noop from './processor.js'

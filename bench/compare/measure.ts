@@ -25,6 +25,8 @@ export interface System {
   finished(): Promise<number>
   /** When present: whether every job submitted so far is finished (asked only after the submits are acknowledged). */
   idle?(): Promise<boolean>
+  /** When present: jobs failed so far (a no-op that fails means the side is broken, not fast). */
+  failed?(): Promise<number>
   /** The processes whose CPU is measured, by label (the bench process itself is added as `bench`). */
   pids(): Record<string, number | undefined>
   /** Native client: `n` jobs in one call (bosun `submitBatch`, BullMQ `addBulk`). */
@@ -49,6 +51,8 @@ export interface ThroughputResult {
   submitPerSec: number
   /** HTTP submits answered 429/503 and retried. */
   retries: number
+  /** Jobs of this step that failed, where the side counts them (`System.failed`). */
+  failed?: number
   /** CPU µs per job, per process label, and `total`. */
   cpuUsPerJob: Record<string, number>
   /** Resident memory (MB) per process at the end. */
@@ -148,6 +152,7 @@ export async function throughput(
   }
   try {
     const base = await sys.finished()
+    const failedBase = await sys.failed?.()
     const cpu = new CpuMeter(() => sys.pids())
     cpu.begin()
     const t0 = performance.now()
@@ -167,6 +172,7 @@ export async function throughput(
     rss.bench = Math.round(process.memoryUsage.rss() / 2 ** 20)
     const totalMs = tLast - t0
     const submitMs = tSubmitted - t0
+    const failedNow = await sys.failed?.()
     return {
       workload,
       jobs,
@@ -175,6 +181,7 @@ export async function throughput(
       jobsPerSec: (jobs / totalMs) * 1000,
       submitPerSec: (jobs / submitMs) * 1000,
       retries,
+      ...(failedNow === undefined || failedBase === undefined ? {} : { failed: failedNow - failedBase }),
       cpuUsPerJob,
       rssMb: rss,
     }

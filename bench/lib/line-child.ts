@@ -103,17 +103,9 @@ export class LineChild {
   }
 }
 
-/**
- * Run `node [nodeFlags] <REPO_ROOT>/<script>` with exactly `env` (plus PATH/HOME), stdout piped,
- * stderr to `stderr`.
- */
-export function spawnLineChild(
-  name: string,
-  script: string,
-  env: Record<string, string>,
-  nodeFlags: readonly string[] = [],
-): LineChild {
-  const child = spawn(process.execPath, [...nodeFlags, join(REPO_ROOT, script)], {
+/** Run `node <REPO_ROOT>/<script>` with exactly `env` (plus PATH/HOME), stdout piped, stderr to `stderr`. */
+export function spawnLineChild(name: string, script: string, env: Record<string, string>): LineChild {
+  const child = spawn(process.execPath, [join(REPO_ROOT, script)], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
