@@ -7,7 +7,8 @@
 import { setFlagsFromString } from 'node:v8'
 import { BOSUN_V8_FLAGS } from './v8-flags.js'
 
-for (const flag of BOSUN_V8_FLAGS) {
-  const name = flag.split('=')[0]!
-  if (!process.execArgv.some((a) => a === name || a.startsWith(`${name}=`))) setFlagsFromString(flag)
-}
+/** A flag's name as V8 reads it: `--interrupt_budget` and `--interrupt-budget` are the same flag. */
+const flagName = (arg: string) => arg.split('=')[0]!.replace(/_/g, '-')
+
+const given = new Set(process.execArgv.map(flagName))
+for (const flag of BOSUN_V8_FLAGS) if (!given.has(flagName(flag))) setFlagsFromString(flag)

@@ -46,10 +46,10 @@ t.test('a process that loads the tuning optimizes a hot function after far fewer
   t.ok(tuned * 2 < plain, `with the tuning after ${tuned} calls (without: ${plain})`)
 })
 
-t.test('an --interrupt-budget on the command line is left alone', async (t) => {
+t.test('an --interrupt-budget on the command line is left alone, in either spelling', async (t) => {
   const plain = callsUntilOptimized({ tuned: false })
-  const given = callsUntilOptimized({ tuned: true, nodeFlags: ['--interrupt-budget=67584'] })
-  t.equal(given, plain)
+  t.equal(callsUntilOptimized({ tuned: true, nodeFlags: ['--interrupt-budget=67584'] }), plain)
+  t.equal(callsUntilOptimized({ tuned: true, nodeFlags: ['--interrupt_budget=67584'] }), plain)
 })
 
 t.test('the API and the worker load the tuning before any other module', async (t) => {
