@@ -142,15 +142,17 @@ async function sideRun(
     await throughput(sys, 'native-batch', 1000)
     await throughput(sys, 'http-one', 500)
     const main = plan.filter((s) => !s.big)
-    for (const s of main) {
-      const r = await throughput(sys, s.workload, s.jobs)
+    const step = async (s: Step, submitRate: boolean) => {
+      const r = await throughput(sys!, s.workload, s.jobs)
       rec.results[s.key] = r
       if (r.failed) rec.errors.push(`${s.key}: ${r.failed} of ${s.jobs} jobs failed`)
       progress(
-        `${tag}: ${s.key} ${Math.round(r.jobsPerSec)} jobs/s (submit ${Math.round(r.submitPerSec)}/s), ` +
-          `${r.cpuUsPerJob.total} µs CPU/job${r.failed ? `, ${r.failed} FAILED` : ''}`,
+        `${tag}: ${s.key} ${Math.round(r.jobsPerSec)} jobs/s` +
+          (submitRate ? ` (submit ${Math.round(r.submitPerSec)}/s)` : '') +
+          `, ${r.cpuUsPerJob.total} µs CPU/job${r.failed ? `, ${r.failed} FAILED` : ''}`,
       )
     }
+    for (const s of main) await step(s, true)
     if (withLatency) {
       rec.latency = await latency(sys, o.latencyRate, o.latencySeconds)
       progress(
@@ -165,15 +167,7 @@ async function sideRun(
       }
       progress(`${tag}: broker round trip p50 ${rec.floor.p50Ms} ms, p99 ${rec.floor.p99Ms} ms`)
     }
-    for (const s of plan.filter((x) => x.big)) {
-      const r = await throughput(sys, s.workload, s.jobs)
-      rec.results[s.key] = r
-      if (r.failed) rec.errors.push(`${s.key}: ${r.failed} of ${s.jobs} jobs failed`)
-      progress(
-        `${tag}: ${s.key} ${Math.round(r.jobsPerSec)} jobs/s, ${r.cpuUsPerJob.total} µs CPU/job` +
-          (r.failed ? `, ${r.failed} FAILED` : ''),
-      )
-    }
+    for (const s of plan.filter((x) => x.big)) await step(s, false)
     if ('redis' in sys) {
       const info = sys.redis.info()
       rec.redis = Object.fromEntries(

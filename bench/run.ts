@@ -151,6 +151,7 @@ async function main(): Promise<void> {
   if (which === 'compare') {
     const { compareBench } = await import('./compare.js')
     const inline = process.argv.find((a) => a === '--bosun-inline' || a.startsWith('--bosun-inline='))
+    const bullmqDefaults = process.argv.includes('--bullmq-node-defaults')
     const r = await compareBench({
       ...(quick ? { runs: 1, bigJobs: 0, latencySeconds: 5 } : {}),
       ...Object.fromEntries(
@@ -159,7 +160,7 @@ async function main(): Promise<void> {
       ...(flags.has('big') ? { bigJobs: intFlag(flags, 'big') } : {}),
       ...(inline ? { bosunInline: flags.get('bosun-inline') ?? 'declared' } : {}),
       ...(flags.has('skip') ? { skip: flags.get('skip')!.split(',') } : {}),
-      ...(process.argv.includes('--bullmq-node-defaults') ? { bullmqV8Flags: [] } : {}),
+      ...(bullmqDefaults ? { bullmqV8Flags: [] } : {}),
     })
     process.stdout.write(r.text)
     // Only a full run (3+ runs, every row) replaces latest-compare.json, the figures README quotes.
@@ -168,7 +169,7 @@ async function main(): Promise<void> {
       !flags.has('skip') &&
       !flags.has('jobs') &&
       !flags.has('big') &&
-      !process.argv.includes('--bullmq-node-defaults') &&
+      !bullmqDefaults &&
       (intFlag(flags, 'runs') ?? 3) >= 3
     const file = writeResults(full ? 'compare' : 'compare-partial', { quick, rows: r.rows, ...r.data })
     progress(`wrote ${file}`)

@@ -1,7 +1,7 @@
 /**
  * The V8 flags bosun's long-running processes run with (applied by `runner/v8-tuning.ts`), in one
  * place so the compare benchmark can give BullMQ's processes the same ones
- * (`--bullmq-v8-tuning`, bench/compare.ts).
+ * (bench/compare.ts; `--bullmq-node-defaults` leaves them out).
  *
  * `--interrupt-budget`: V8 optimizes a function once it has run this much bytecode (Node 20's
  * default: 67,584). bosun's hot paths — the boss's per-job bookkeeping and codecs, the workers'

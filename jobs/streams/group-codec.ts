@@ -28,10 +28,6 @@ export interface CompactGroup {
   earlier: FinalGroup['earlier']
 }
 
-function hasOwn(o: object, key: string): boolean {
-  return Object.prototype.hasOwnProperty.call(o, key)
-}
-
 function isScalar(v: unknown): v is string | number | boolean | null {
   return v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean'
 }
@@ -124,12 +120,12 @@ export function expandGroup(v: unknown): unknown {
   if (!isObject(v) || v.v !== 2) return v
   const { batch, common, finals } = v
   if (typeof batch !== 'string' || !isObject(common) || !Array.isArray(finals)) return null
-  if (!Object.values(common).every(isScalar) || hasOwn(common, '__proto__')) return null
+  if (!Object.values(common).every(isScalar) || Object.hasOwn(common, '__proto__')) return null
   const jobs: Job[] = []
   for (const f of finals as unknown[]) {
     if (!isObject(f) || !Number.isInteger(f.i) || (f.i as number) < 0 || (f.i as number) >= MAX_BATCH_JOBS) return null
     // Copied with Object.assign below: an own "__proto__" would set the copy's prototype, not a field.
-    if (hasOwn(f, '__proto__')) return null
+    if (Object.hasOwn(f, '__proto__')) return null
     const { i, h, ...rest } = Object.assign({}, common, f)
     const job: Record<string, unknown> = Object.assign(rest, { id: jobIdOf(batch, i as number) })
     if (h !== undefined) {
