@@ -15,6 +15,8 @@ export interface WorkerMeta {
   role: 'worker' | 'boss'
   functions: string[]
   capacity: number
+  /** Jobs it holds beyond `capacity`, waiting for a slot (WORKER_PREFETCH); absent: none. */
+  prefetch?: number
   /** The limits its function modules declare (README "Limits"), by function; absent: none. */
   limits?: Record<string, FunctionLimits>
 }
@@ -22,6 +24,8 @@ export interface WorkerMeta {
 export interface WorkerAdvert {
   functions: string[]
   capacity: number
+  /** 0 when absent or not a whole number; at most `capacity`. */
+  prefetch: number
   /** Valid declarations only: a function whose advertised limits do not parse is left out (`badLimits`). */
   limits: Record<string, FunctionLimits>
   badLimits: string[]
@@ -46,5 +50,8 @@ export function parseWorkerMeta(meta: unknown): WorkerAdvert | undefined {
       }
     }
   }
-  return { functions: functions as string[], capacity: Math.min(capacity, MAX_WORKER_CAPACITY), limits, badLimits }
+  const slots = Math.min(capacity, MAX_WORKER_CAPACITY)
+  const ahead = meta.prefetch
+  const prefetch = typeof ahead === 'number' && Number.isInteger(ahead) && ahead > 0 ? Math.min(ahead, slots) : 0
+  return { functions: functions as string[], capacity: slots, prefetch, limits, badLimits }
 }

@@ -45,6 +45,15 @@ export const workerEnv = {
     max: 1024,
     doc: 'jobs one worker runs at once',
   },
+  WORKER_PREFETCH: {
+    type: 'int',
+    min: 0,
+    max: 1024,
+    doc:
+      'jobs of short functions the boss may dispatch to this worker beyond its WORKER_CONCURRENCY slots; each ' +
+      'waits here and starts the moment a slot frees, without a round trip to the boss (README "Prefetch"; ' +
+      'at most WORKER_CONCURRENCY, its default; 0 = off)',
+  },
   FUNCTION_THREADS: {
     type: 'int',
     min: 1,
@@ -153,6 +162,8 @@ export const workerEnv = {
 export interface WorkerConfig {
   readonly runtime: RuntimeConfig
   readonly concurrency: number
+  /** WORKER_PREFETCH: dispatched jobs held beyond the running slots. */
+  readonly prefetch: number
   /** FUNCTION_THREADS; undefined: the pool's default (min(concurrency, cores)). */
   readonly threads: number | undefined
   readonly functionsDir: string | undefined
@@ -177,9 +188,14 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     throw errors.CONFIG(
       `FUNCTION_THREADS (${e.FUNCTION_THREADS}) must not exceed WORKER_CONCURRENCY (${e.WORKER_CONCURRENCY})`,
     )
+  if (e.WORKER_PREFETCH !== undefined && e.WORKER_PREFETCH > e.WORKER_CONCURRENCY)
+    throw errors.CONFIG(
+      `WORKER_PREFETCH (${e.WORKER_PREFETCH}) must not exceed WORKER_CONCURRENCY (${e.WORKER_CONCURRENCY})`,
+    )
   return Object.freeze({
     runtime: runtimeConfigFrom(e),
     concurrency: e.WORKER_CONCURRENCY,
+    prefetch: e.WORKER_PREFETCH ?? e.WORKER_CONCURRENCY,
     threads: e.FUNCTION_THREADS,
     functionsDir: e.FUNCTIONS_DIR,
     storeReplicas: e.JOB_STORE_REPLICAS,

@@ -96,7 +96,7 @@ export class WorkerProcess {
     })
     let node: BosunNodeImpl | undefined
     try {
-      const meta: WorkerMeta = advertised(executor)
+      const meta: WorkerMeta = advertised(executor, cfg.prefetch)
       node = await startNode(cfg.runtime, { role: 'worker', logger, meta: { ...meta } })
       const store = await JobStreams.open({
         nc: node.nc,
@@ -163,6 +163,7 @@ export class WorkerProcess {
         metrics,
         onRefused: (r) => refusals.add(r),
         live: new LiveRecorder(store.live, cfg.jobLog, node.logger.child({ component: 'live-log' })),
+        prefetch: cfg.prefetch,
         writeFinal: async (job: Job) => {
           const w = await store.boss.writeFinal(job, undefined, (ack) => announceFinal(job, ack))
           return w.created ? w.seq : undefined
@@ -278,7 +279,7 @@ export class WorkerProcess {
   }
 
   private workerMeta(): WorkerMeta {
-    return advertised(this.executor)
+    return advertised(this.executor, this.cfg.prefetch)
   }
 
   /**
@@ -358,9 +359,10 @@ function sideTasks(
   }
 }
 
-/** What a worker advertises: its functions, its capacity, and the limits its modules declare. */
-function advertised(executor: FunctionExecutor): WorkerMeta {
+/** What a worker advertises: its functions, its capacity and prefetch, and the limits its modules declare. */
+function advertised(executor: FunctionExecutor, prefetch: number): WorkerMeta {
   const meta: WorkerMeta = { role: 'worker', functions: [...executor.functions], capacity: executor.capacity }
+  if (prefetch > 0) meta.prefetch = prefetch
   if (Object.keys(executor.limits).length > 0) meta.limits = { ...executor.limits }
   return meta
 }

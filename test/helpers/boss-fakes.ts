@@ -53,6 +53,8 @@ export class FakeWorker {
   dispatchRequests = 0
   /** The limits its modules declare (advertised in its registration). */
   limits: Record<string, FunctionLimits> | undefined
+  /** Jobs it takes beyond `capacity` (WORKER_PREFETCH, advertised when > 0). */
+  prefetch = 0
 
   constructor(
     readonly id: string,
@@ -72,6 +74,7 @@ export class FakeWorker {
         role: 'worker',
         functions: this.functions,
         capacity: this.capacity,
+        ...(this.prefetch > 0 ? { prefetch: this.prefetch } : {}),
         ...(this.limits ? { limits: this.limits } : {}),
       },
       registeredAt: new Date().toISOString(),
@@ -86,7 +89,7 @@ export class FakeWorker {
           answers: (body.jobs as Job[]).map((j) => {
             this.received.push({ ...j })
             if (this.running.has(j.id) || this.held.has(j.id)) return { id: j.id, accepted: true }
-            if (this.running.size >= this.capacity) return { id: j.id, accepted: false, reason: 'full' }
+            if (this.running.size >= this.capacity + this.prefetch) return { id: j.id, accepted: false, reason: 'full' }
             this.starts.push(j.id)
             this.dispatchedAt.set(j.id, Date.parse(j.startedAt!))
             this.running.set(j.id, {

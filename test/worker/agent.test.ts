@@ -3,102 +3,15 @@
  * and requests, a fake executor whose runs the test finishes by hand).
  */
 import t from 'tap'
-import { EventEmitter } from 'node:events'
-import { WorkerAgent, type Executor } from '../../worker/agent/worker-agent.js'
 import { MSG, type DispatchReply, type InventoryReply } from '../../jobs/protocol.js'
-import { silentLogger, type MessageHandler, type Transport } from '../../runner/index.js'
 import type { Job } from '../../jobs/model.js'
 import { waitFor } from '../helpers/wait.js'
-import type { Refusal } from '../../worker/refusal-report.js'
-import type { FinalWriter } from '../../worker/agent/own-final.js'
 import { newJob } from '../helpers/boss-fakes.js'
-
-class FakeTransport extends EventEmitter {
-  readonly address = 'bosun.t.proc.w1'
-  readonly connected = true
-  readonly handlers = new Map<string, MessageHandler>()
-  readonly requests: { address: string; type: string; body: any }[] = []
-  ackResults = true
-  send(): boolean {
-    return true
-  }
-  async request(address: string, type: string, body: any): Promise<unknown> {
-    this.requests.push({ address, type, body })
-    if (!this.ackResults) throw new Error('boss unreachable')
-    return { acked: body.results.map((r: { jobId: string }) => r.jobId) }
-  }
-  handle(type: string, h: MessageHandler): void {
-    this.handlers.set(type, h)
-  }
-  async close(): Promise<void> {}
-  call(type: string, body: unknown): any {
-    return this.handlers.get(type)!(body, { v: 1, type, from: 'x', body })
-  }
-}
-
-class FakeExecutor implements Executor {
-  readonly capacity = 2
-  /** Runs go on after an abort (a function that ignores its signal). */
-  ignoreAborts = false
-  readonly functions = ['echo']
-  readonly runs = new Map<string, { finish(ok: boolean): void; aborted?: string }>()
-  /** Every run() call, in order (a Map keyed by id would hide a second run of the same job). */
-  readonly calls: string[] = []
-  run(req: { jobId: string }) {
-    this.calls.push(req.jobId)
-    let finish!: (ok: boolean) => void
-    const promise = new Promise<{ ok: true; result: unknown } | { ok: false; error: { message: string } }>((res) => {
-      finish = (ok) => res(ok ? { ok: true, result: req.jobId } : { ok: false, error: { message: 'aborted' } })
-    })
-    const entry: { finish(ok: boolean): void; aborted?: string } = { finish }
-    this.runs.set(req.jobId, entry)
-    return {
-      promise,
-      abort: (reason: string) => {
-        entry.aborted = reason
-        if (!this.ignoreAborts) finish(false)
-      },
-    }
-  }
-}
-
-const job = (id: string, fn = 'echo'): Job => ({
-  id,
-  function: fn,
-  state: 'running',
-  attempts: 1,
-  maxAttempts: 1,
-  payload: null,
-  priority: 0,
-  timeoutMs: 1000,
-  createdAt: '',
-  epoch: 0,
-})
-
-const agents: WorkerAgent[] = []
-t.teardown(() => agents.forEach((a) => a.close()))
-
-function setup(writeFinal?: FinalWriter) {
-  const transport = new FakeTransport()
-  const executor = new FakeExecutor()
-  const refused: Refusal[] = []
-  const agent = new WorkerAgent({
-    id: 'w1',
-    transport: transport as unknown as Transport,
-    executor,
-    bossAddress: async () => 'boss',
-    logger: silentLogger(),
-    onRefused: (r) => refused.push(r),
-    writeFinal,
-  })
-  agent.start()
-  agent.setAccepting(true)
-  agents.push(agent)
-  return { transport, executor, agent, refused }
-}
+import { job, setup, type FakeTransport } from '../helpers/agent-fakes.js'
+import type { FinalWriter } from '../../worker/agent/own-final.js'
 
 t.test('refuses a dispatch older than the newest epoch seen', async (t) => {
-  const { transport, executor, agent } = setup()
+  const { transport, executor, agent } = setup(t)
   agent.observeEpoch(5)
   const first: DispatchReply = transport.call(MSG.dispatch, { epoch: 5, jobs: [job('a')] })
   t.same(first.answers, [{ id: 'a', accepted: true }])
@@ -108,7 +21,7 @@ t.test('refuses a dispatch older than the newest epoch seen', async (t) => {
 })
 
 t.test('a refused dispatch or inventory is told (dispatch.refused events)', async (t) => {
-  const { transport, agent, refused } = setup()
+  const { transport, agent, refused } = setup(t)
   agent.observeEpoch(5)
   transport.call(MSG.dispatch, { epoch: 5, jobs: [job('a')] })
   t.same(refused, [], 'nothing refused yet')
@@ -123,7 +36,7 @@ t.test('a refused dispatch or inventory is told (dispatch.refused events)', asyn
 })
 
 t.test('an epoch learned from ZooKeeper also fences older bosses', async (t) => {
-  const { transport, agent } = setup()
+  const { transport, agent } = setup(t)
   agent.observeEpoch(9)
   const r: DispatchReply = transport.call(MSG.dispatch, { epoch: 8, jobs: [job('a')] })
   t.equal(r.answers[0]!.accepted, false)
@@ -131,7 +44,7 @@ t.test('an epoch learned from ZooKeeper also fences older bosses', async (t) => 
 })
 
 t.test('the same job dispatched twice (new boss) runs once; capacity and functions are respected', async (t) => {
-  const { transport, executor, agent } = setup()
+  const { transport, executor, agent } = setup(t)
   agent.observeEpoch(1)
   transport.call(MSG.dispatch, { epoch: 1, jobs: [job('a')] })
   const again: DispatchReply = transport.call(MSG.dispatch, {
@@ -146,7 +59,7 @@ t.test('the same job dispatched twice (new boss) runs once; capacity and functio
 })
 
 t.test('a repeated dispatch under a new attempt number renumbers what the worker reports', async (t) => {
-  const { transport, executor, agent } = setup()
+  const { transport, executor, agent } = setup(t)
   agent.observeEpoch(1)
   transport.ackResults = false
   transport.call(MSG.dispatch, { epoch: 1, jobs: [job('a'), job('b')] })
@@ -169,7 +82,7 @@ t.test('a repeated dispatch under a new attempt number renumbers what the worker
 })
 
 t.test('inventory pages through held results', async (t) => {
-  const { transport, executor, agent } = setup()
+  const { transport, executor, agent } = setup(t)
   agent.observeEpoch(1)
   transport.ackResults = false
   const ids = Array.from({ length: 2 }, (_, i) => `j${i}`)
@@ -187,7 +100,7 @@ t.test('inventory pages through held results', async (t) => {
 })
 
 t.test('inventory reports running jobs and unacknowledged results', async (t) => {
-  const { transport, executor, agent } = setup()
+  const { transport, executor, agent } = setup(t)
   agent.observeEpoch(1)
   transport.ackResults = false
   transport.call(MSG.dispatch, { epoch: 1, jobs: [job('a'), job('b')] })
@@ -202,7 +115,7 @@ t.test('inventory reports running jobs and unacknowledged results', async (t) =>
 })
 
 t.test('results are retried until the boss acknowledges them', async (t) => {
-  const { transport, executor, agent } = setup()
+  const { transport, executor, agent } = setup(t)
   agent.observeEpoch(1)
   transport.ackResults = false
   transport.call(MSG.dispatch, { epoch: 1, jobs: [job('a')] })
@@ -217,7 +130,7 @@ t.test('results are retried until the boss acknowledges them', async (t) => {
 })
 
 t.test('cancel aborts a running job; drain hands back what does not finish', async (t) => {
-  const { transport, executor, agent } = setup()
+  const { transport, executor, agent } = setup(t)
   agent.observeEpoch(1)
   transport.call(MSG.dispatch, { epoch: 1, jobs: [job('a'), job('b')] })
   t.same(transport.call(MSG.abort, { epoch: 1, jobId: 'a' }), { aborted: true })
@@ -232,7 +145,7 @@ t.test('cancel aborts a running job; drain hands back what does not finish', asy
 })
 
 t.test('an epoch far ahead of what ZooKeeper has shown is refused and does not raise the fence', async (t) => {
-  const { transport, executor, agent } = setup()
+  const { transport, executor, agent } = setup(t)
   agent.observeEpoch(3)
   const forged: DispatchReply = transport.call(MSG.dispatch, { epoch: Number.MAX_SAFE_INTEGER, jobs: [job('x')] })
   t.same(forged.answers, [{ id: 'x', accepted: false, reason: 'unknown-epoch' }])
@@ -245,7 +158,7 @@ t.test('an epoch far ahead of what ZooKeeper has shown is refused and does not r
 })
 
 t.test('malformed messages are refused with a coded error, never crash', async (t) => {
-  const { transport } = setup()
+  const { transport } = setup(t)
   for (const body of [null, 'x', 42, { epoch: -1, jobs: [] }, { epoch: 1 }, { epoch: 1, jobs: 'x' }]) {
     t.throws(() => transport.call(MSG.dispatch, body), { code: 'BOSUN_ERR_BAD_MESSAGE' })
   }
@@ -257,7 +170,7 @@ t.test('malformed messages are refused with a coded error, never crash', async (
 })
 
 t.test("a retried job's next run is refused while the last run's result is unacknowledged; then runs", async (t) => {
-  const { transport, executor, agent } = setup()
+  const { transport, executor, agent } = setup(t)
   agent.observeEpoch(1)
   t.teardown(() => agent.close())
   transport.ackResults = false // the boss's acknowledgement of run 0's result is lost
@@ -296,7 +209,7 @@ t.test(
   'a success the boss let it write: the worker stores the final (the boss’s rule), then reports it stored',
   async (t) => {
     const written: Job[] = []
-    const { transport, executor, agent } = setup(async (job) => {
+    const { transport, executor, agent } = setup(t, async (job) => {
       written.push(job)
       return 42
     })
@@ -315,7 +228,7 @@ t.test(
 
 t.test('while its final is being written the job is reported running, and renumbered by a new dispatch', async (t) => {
   let land!: (seq: number) => void
-  const { transport, executor, agent } = setup(() => new Promise<number>((r) => (land = r)))
+  const { transport, executor, agent } = setup(t, () => new Promise<number>((r) => (land = r)))
   agent.observeEpoch(3)
   const { id, dispatch } = withFinalBasis()
   transport.call(MSG.dispatch, { epoch: 3, jobs: [dispatch] })
@@ -348,7 +261,7 @@ t.test('a refused or failed write, a failure, a cancel, or no basis: the boss wr
   ]
   for (const [what, write, ok] of cases) {
     const calls: Job[] = []
-    const { transport, executor, agent } = setup(async (job) => {
+    const { transport, executor, agent } = setup(t, async (job) => {
       calls.push(job)
       return write(job)
     })
@@ -361,7 +274,7 @@ t.test('a refused or failed write, a failure, a cancel, or no basis: the boss wr
     t.equal(calls.length, ok ? 1 : 0, `${what}: ${ok ? 'one write tried' : 'nothing written'}`)
   }
   const calls: Job[] = []
-  const cancelled = setup(async (job) => (calls.push(job), 1))
+  const cancelled = setup(t, async (job) => (calls.push(job), 1))
   cancelled.executor.ignoreAborts = true
   cancelled.agent.observeEpoch(3)
   const asked = withFinalBasis()
@@ -370,7 +283,7 @@ t.test('a refused or failed write, a failure, a cancel, or no basis: the boss wr
   cancelled.executor.runs.get(asked.id)!.finish(true) // it ignored its signal and succeeded
   await waitFor(() => sentResults(cancelled.transport).length === 1, { what: 'the cancelled one reported' })
   t.equal(calls.length, 0, 'a cancel was asked while it ran: nothing written, the boss records it')
-  const { transport, executor, agent } = setup(async (job) => (calls.push(job), 1))
+  const { transport, executor, agent } = setup(t, async (job) => (calls.push(job), 1))
   agent.observeEpoch(3)
   const { id, dispatch } = withFinalBasis()
   const { final: _f, ...plain } = dispatch

@@ -20,7 +20,6 @@ import {
   type DispatchReply,
   type InventoryReply,
   type RefusalReason,
-  type RunningAttempt,
   type WorkerStatusReply,
 } from '../../jobs/protocol.js'
 import { ResultOutbox } from './result-outbox.js'
@@ -28,16 +27,15 @@ import { inventoryReply } from './inventory-reply.js'
 import { settlesWithin } from '../../runner/retry.js'
 import type { AgentMetrics } from '../../runner/metrics/worker-metrics.js'
 import { attemptState, type AbortReason, type Executor } from './executor-port.js'
-import type { LiveAttempt, LiveRecorder } from './live-recorder.js'
+import type { LiveRecorder } from './live-recorder.js'
 import { DEFAULT_BOSS_SETTINGS } from '../boss/settings.js'
 import type { Refusal } from '../refusal-report.js'
 import { writeOwnFinal, type FinalWriter } from './own-final.js'
-import { withFields, type Job } from '../../jobs/model.js'
+import { StartGate } from './start-gate.js'
+import { EpochFence } from './epoch-fence.js'
+import { notStarted, runningJob, type RunningJob } from './running-job.js'
 
 export type { Executor } from './executor-port.js'
-
-/** A message may be at most this many elections ahead of the epoch ZooKeeper has shown this worker (watch lag). */
-export const MAX_EPOCH_LEAD = 1
 
 /**
  * Running jobs are aborted once NATS has been unreachable this long: half the boss's grace before it
@@ -45,21 +43,6 @@ export const MAX_EPOCH_LEAD = 1
  * the old attempts have stopped before the new ones start.
  */
 export const DEFAULT_NATS_LOST_ABORT_MS = DEFAULT_BOSS_SETTINGS.unreachableGraceMs / 2
-
-interface RunningJob extends RunningAttempt {
-  fn: string
-  /** The job's run (0 until it is retried after it ended). */
-  run: number
-  /** Date.now() at start (run time for metrics). */
-  startedMs: number
-  abort: (reason: AbortReason) => void
-  done: Promise<void>
-  handBack: boolean
-  /** ctx.progress / ctx.log kept in the LIVE stream (absent: not kept). */
-  live: LiveAttempt | undefined
-  /** The record its success is written from by this worker (the dispatch's `final`, payload in place). */
-  final: Job | undefined
-}
 
 export interface WorkerAgentDeps {
   id: string
@@ -80,16 +63,18 @@ export interface WorkerAgentDeps {
   live?: LiveRecorder | undefined
   /** Writes the final records the boss lets this worker write (own-final.ts); absent: the boss writes all. */
   writeFinal?: FinalWriter | undefined
+  /** Dispatched jobs held beyond the running slots, each started when a slot frees (start-gate.ts). @defaultValue 0 */
+  prefetch?: number
 }
 
 export class WorkerAgent {
-  private maxEpoch = 0
-  /** Newest boss epoch ZooKeeper has shown us (election watches): the only source we trust blindly. */
-  private zkEpoch = 0
+  private readonly fence = new EpochFence()
   private readonly running = new Map<string, RunningJob>()
   /** The last dispatch taken (its epoch, Date.now()): reported to the next boss in the inventory. */
   private lastDispatch: { epoch: number; at: number } | undefined
   private readonly outbox: ResultOutbox
+  /** The executor's slots; `running` also holds the attempts waiting here for one. */
+  private readonly gate: StartGate
   private accepting = false
   private readonly log: Logger
   /** Fires when NATS has been unreachable for natsLostAbortMs (armed on disconnect, cleared on reconnect). */
@@ -97,11 +82,12 @@ export class WorkerAgent {
 
   constructor(private readonly deps: WorkerAgentDeps) {
     this.log = deps.logger
+    this.gate = new StartGate(deps.executor.capacity)
     this.outbox = new ResultOutbox({
       bossAddress: deps.bossAddress,
       request: (address, type, body, timeoutMs) => deps.transport.request(address, type, body, { timeoutMs }),
       logger: deps.logger,
-      newestEpoch: () => this.maxEpoch,
+      newestEpoch: () => this.fence.newest,
     })
   }
 
@@ -125,25 +111,12 @@ export class WorkerAgent {
   }
 
   get newestEpoch(): number {
-    return this.maxEpoch
+    return this.fence.newest
   }
 
   /** Learn of a newer boss epoch (e.g. from whereisGlobal); later dispatches older than it are refused. */
   observeEpoch(epoch: number): void {
-    if (epoch > this.zkEpoch) this.zkEpoch = epoch
-    if (epoch > this.maxEpoch) this.maxEpoch = epoch
-  }
-
-  /**
-   * An epoch carried by a message, checked before it is believed: older than the newest seen → stale;
-   * more than one election ahead of what ZooKeeper has shown us → unknown (forged or garbage — it must
-   * not raise the fence, or one bad message would lock out the real boss). Returns the verdict.
-   */
-  private checkEpoch(epoch: number): 'ok' | 'stale' | 'unknown' {
-    if (epoch < this.maxEpoch) return 'stale'
-    if (epoch > this.zkEpoch + MAX_EPOCH_LEAD) return 'unknown'
-    this.maxEpoch = epoch
-    return 'ok'
+    this.fence.observe(epoch)
   }
 
   /** A new boss was elected: deliver pending results to it now. */
@@ -154,7 +127,7 @@ export class WorkerAgent {
   status(): WorkerStatusReply {
     return {
       id: this.deps.id,
-      running: this.running.size,
+      running: this.gate.running,
       capacity: this.deps.executor.capacity,
       functions: [...this.deps.executor.functions],
       draining: !this.accepting,
@@ -169,12 +142,11 @@ export class WorkerAgent {
    */
   async drain(graceMs: number, flushMs: number, handBackMs = 1500): Promise<void> {
     this.accepting = false
+    // Jobs still waiting for a slot go back at once: the boss requeues them for another worker.
+    for (const job of this.running.values()) if (job.waiting) this.handBack(job)
     const all = Promise.all([...this.running.values()].map((r) => r.done))
     if (!(await settlesWithin(all, graceMs))) {
-      for (const job of this.running.values()) {
-        job.handBack = true
-        job.abort('shutdown')
-      }
+      for (const job of this.running.values()) this.handBack(job)
       await settlesWithin(all, handBackMs)
     }
     await this.outbox.drained(flushMs)
@@ -205,10 +177,12 @@ export class WorkerAgent {
     this.natsLostTimer = undefined
     if (this.running.size === 0) return
     this.log.warn({ jobs: this.running.size, unreachableMs: ms }, 'NATS unreachable: handing back the running jobs')
-    for (const job of this.running.values()) {
-      job.handBack = true
-      job.abort('shutdown')
-    }
+    for (const job of this.running.values()) this.handBack(job)
+  }
+
+  private handBack(job: RunningJob): void {
+    job.handBack = true
+    job.abort('shutdown')
   }
 
   private refuseAll(jobs: unknown[], reason: RefusalReason): DispatchReply {
@@ -219,16 +193,16 @@ export class WorkerAgent {
 
   private onDispatch(body: unknown): DispatchReply {
     const { epoch, jobs } = parseDispatchBody(body)
-    const verdict = this.checkEpoch(epoch)
+    const verdict = this.fence.check(epoch)
     if (verdict !== 'ok') {
       const message =
         verdict === 'stale'
           ? 'refused a dispatch from a stale boss'
           : 'refused a dispatch with an epoch ZooKeeper has not shown'
-      this.log.warn({ epoch, newest: this.maxEpoch, zkEpoch: this.zkEpoch }, message)
+      this.log.warn({ epoch, newest: this.fence.newest, zkEpoch: this.fence.zk }, message)
       if (verdict === 'stale') this.deps.metrics?.fencedWrite('dispatch')
       const reason = verdict === 'stale' ? 'stale-epoch' : 'unknown-epoch'
-      this.deps.onRefused?.({ what: 'dispatch', epoch, newest: this.maxEpoch, reason })
+      this.deps.onRefused?.({ what: 'dispatch', epoch, newest: this.fence.newest, reason })
       return this.refuseAll(jobs, reason)
     }
     this.lastDispatch = { epoch, at: Date.now() }
@@ -262,33 +236,45 @@ export class WorkerAgent {
     if (!this.accepting) return { id: job.id, accepted: false, reason: 'draining' }
     if (!this.deps.executor.functions.includes(job.function))
       return { id: job.id, accepted: false, reason: 'unknown-function' }
-    if (this.running.size >= this.deps.executor.capacity) return { id: job.id, accepted: false, reason: 'full' }
+    if (this.running.size >= this.deps.executor.capacity + (this.deps.prefetch ?? 0))
+      return { id: job.id, accepted: false, reason: 'full' }
     this.startJob(job, epoch)
     return { id: job.id, accepted: true }
   }
 
   private startJob(job: DispatchedJob, epoch: number): void {
-    const now = Date.now()
-    const entry: RunningJob = {
-      jobId: job.id,
-      fn: job.function,
-      run: job.run ?? 0,
-      attempt: job.attempts,
-      epoch,
-      startedAt: new Date(now).toISOString(),
-      startedMs: now,
-      abort: () => undefined,
-      handBack: false,
-      done: Promise.resolve(),
-      live: this.deps.live?.channel(job.id, job.run ?? 0, job.attempts),
-      final: job.final && !job.payloadRef ? withFields(job.final, { payload: job.payload }) : undefined,
-    }
+    const entry = runningJob(job, epoch, this.deps.live?.channel(job.id, job.run ?? 0, job.attempts))
     this.running.set(job.id, entry)
+    entry.done = new Promise<void>((resolve) => {
+      let withdrawnFor: AbortReason = 'cancel'
+      const ticket = this.gate.take(
+        () => resolve(this.begin(job, entry)),
+        () => resolve(this.ended(entry, notStarted(entry, withdrawnFor))),
+      )
+      if (ticket.state === 'waiting')
+        entry.abort = (reason) => {
+          withdrawnFor = reason
+          this.gate.withdraw(ticket)
+        }
+    })
+  }
+
+  /** The attempt took a slot: run it; the slot is free again when the function ends. */
+  private begin(job: DispatchedJob, entry: RunningJob): Promise<void> {
+    const now = Date.now()
+    entry.waiting = false
+    entry.startedMs = now
+    entry.startedAt = new Date(now).toISOString()
     this.deps.metrics?.attemptStarted(job.function, job.id, job.attempts)
-    entry.done = this.execute(job, entry).then(
-      (outcome) => this.ended(entry, outcome),
-      (err: unknown) =>
-        this.ended(entry, { ok: false, error: { message: err instanceof Error ? err.message : String(err) } }),
+    return this.execute(job, entry).then(
+      (outcome) => {
+        this.gate.release()
+        return this.ended(entry, outcome)
+      },
+      (err: unknown) => {
+        this.gate.release()
+        return this.ended(entry, { ok: false, error: { message: err instanceof Error ? err.message : String(err) } })
+      },
     )
   }
 
@@ -359,7 +345,7 @@ export class WorkerAgent {
 
   private onAbort(body: unknown): { aborted: boolean } {
     const { epoch, jobId } = parseAbortBody(body)
-    if (this.checkEpoch(epoch) !== 'ok') return { aborted: false }
+    if (this.fence.check(epoch) !== 'ok') return { aborted: false }
     const job = this.running.get(jobId)
     if (!job) return { aborted: false }
     job.final = undefined // a cancel was asked: the boss writes the outcome, as it would record it
@@ -379,13 +365,13 @@ export class WorkerAgent {
    */
   private onInventory(body: unknown): InventoryReply {
     const { epoch, after } = parseInventoryBody(body)
-    const verdict = this.checkEpoch(epoch)
+    const verdict = this.fence.check(epoch)
     if (verdict !== 'ok') {
       const reason = verdict === 'stale' ? 'stale-epoch' : 'unknown-epoch'
-      this.deps.onRefused?.({ what: 'inventory', epoch, newest: this.maxEpoch, reason })
+      this.deps.onRefused?.({ what: 'inventory', epoch, newest: this.fence.newest, reason })
       throw errors.STALE_EPOCH(
         `inventory from epoch ${epoch} refused (${verdict}): ` +
-          `newest seen ${this.maxEpoch}, ZooKeeper shows ${this.zkEpoch}`,
+          `newest seen ${this.fence.newest}, ZooKeeper shows ${this.fence.zk}`,
       )
     }
     return inventoryReply({

@@ -132,9 +132,10 @@ export class Dispatcher {
       if (limited && ctx.state() !== 'active') continue // woken again when the load completes
       if (limited && !ctx.rates.loaded && gate.rateLimited(fn)) continue // woken once the rate windows are read
       const keyOpen = limited ? (key: string) => gate.keyOpen(fn, key, now) : undefined
+      const ahead = !limited || !gate.rateLimited(fn) // a job ahead starts later than its start is counted
       for (;;) {
         if (limited && !gate.functionOpen(fn, now)) break
-        const worker = ctx.fleet.pick(fn, now)
+        const worker = ctx.fleet.pick(fn, now, ahead)
         if (!worker) break
         const entry = ctx.queue.popReady(fn, isQueued, keyOpen)
         if (!entry) break

@@ -2,8 +2,10 @@
  * The boss's view of the workers: who advertises which functions with what capacity (from the
  * cached registry; capacity capped so a bogus registration cannot soak up the queue), which jobs
  * it has assigned to each, and which are backed off because they did not answer on NATS. Picks
- * the least-loaded reachable worker with a free slot for a function. Also gathers the limits the
- * workers' function modules declare (the strictest where workers disagree: README "Limits").
+ * the least-loaded reachable worker with a free slot for a function; when every one is full, a
+ * worker whose jobs have been short gets jobs ahead, up to its advertised prefetch (README
+ * "Prefetch"). Also gathers the limits the workers' function modules declare (the strictest where
+ * workers disagree: README "Limits").
  */
 import type { Logger, ServiceEntry } from '../../runner/index.js'
 import { sameLimits, stricterLimits, type FunctionLimits } from '../../jobs/limits.js'
@@ -14,6 +16,10 @@ export interface FleetWorker {
   readonly address: string
   functions: Set<string>
   capacity: number
+  /** Jobs it takes beyond `capacity`, started as its slots free (WORKER_PREFETCH). */
+  prefetch: number
+  /** Moving average of its attempts' run times, ms (undefined: none seen yet this term). */
+  runMs: number | undefined
   /** Not taking work (refused with 'draining'); cleared when its registration changes. */
   paused: boolean
   /** Epoch ms before which it gets no dispatch (it did not answer on NATS). */
@@ -25,11 +31,19 @@ export interface FleetWorker {
 /** First backoff of a worker that did not answer; doubles up to {@link MAX_BACKOFF_MS}. */
 export const MIN_BACKOFF_MS = 100
 export const MAX_BACKOFF_MS = 30_000
+/**
+ * A worker gets jobs ahead of a free slot only while its attempts' average run time is at most this:
+ * a job held ahead then waits about that long over its slots for one (README "Prefetch"), and a long
+ * job never queues behind another on a busy worker while another worker frees up.
+ */
+export const PREFETCH_MAX_RUN_MS = 50
+/** Weight of the newest attempt in a worker's average run time. */
+const RUN_MS_WEIGHT = 0.2
 
 export class Fleet {
   private readonly workers = new Map<string, FleetWorker>()
   /** Assignments survive a worker's registration vanishing (the node may still be alive, draining). */
-  private readonly assigned = new Map<string, Set<string>>()
+  private readonly assigned = new Map<string, Map<string, number>>()
   private declared = new Map<string, FunctionLimits>()
 
   constructor(
@@ -67,6 +81,8 @@ export class Fleet {
         address: e.address,
         functions: new Set(meta.functions),
         capacity: meta.capacity,
+        prefetch: meta.prefetch,
+        runMs: existing?.runMs,
         paused: false,
         // A registration that did not change keeps its backoff (a flapping bogus entry stays backed off).
         backoffUntil: unchanged ? existing.backoffUntil : 0,
@@ -93,7 +109,7 @@ export class Fleet {
   }
 
   jobsOn(id: string): string[] {
-    return [...(this.assigned.get(id) ?? [])]
+    return [...(this.assigned.get(id)?.keys() ?? [])]
   }
 
   holds(workerId: string, jobId: string): boolean {
@@ -105,14 +121,18 @@ export class Fleet {
     return [...this.assigned.keys()]
   }
 
-  /** The least-loaded accepting, reachable worker that runs `fn` and has a free slot. */
-  pick(fn: string, now = Date.now()): FleetWorker | undefined {
+  /**
+   * The least-loaded accepting, reachable worker that runs `fn` and has a free slot — or, when none
+   * has and `ahead` allows it, room for a job ahead (a worker with a free slot always wins: its load is
+   * below 1). A rate-limited function's jobs never go ahead: their starts are counted at dispatch.
+   */
+  pick(fn: string, now = Date.now(), ahead = true): FleetWorker | undefined {
     let best: FleetWorker | undefined
     let bestLoad = Infinity
     for (const w of this.workers.values()) {
       if (w.paused || w.backoffUntil > now || !w.functions.has(fn)) continue
       const load = this.load(w.id)
-      if (load >= w.capacity) continue
+      if (load >= w.capacity && (!ahead || load >= w.capacity + this.ahead(w, now))) continue
       const ratio = load / w.capacity
       if (ratio < bestLoad) {
         best = w
@@ -120,6 +140,25 @@ export class Fleet {
       }
     }
     return best
+  }
+
+  /**
+   * Jobs `w` may hold ahead of a free slot now: its prefetch while its attempts have been short and
+   * none of the jobs it holds has been there longer than that (a long job that just started holds
+   * no one up behind it, nor does a job a higher priority would overtake wait there for long).
+   */
+  private ahead(w: FleetWorker, now: number): number {
+    if (w.prefetch === 0 || w.runMs === undefined || w.runMs > PREFETCH_MAX_RUN_MS) return 0
+    const oldest = this.assigned.get(w.id)?.values().next().value
+    return oldest === undefined || now - oldest <= PREFETCH_MAX_RUN_MS ? w.prefetch : 0
+  }
+
+  /** An attempt ran on `workerId` from `startedAt` to `finishedAt` (ISO times; bad ones are ignored). */
+  ran(workerId: string, startedAt: string, finishedAt: string): void {
+    const w = this.workers.get(workerId)
+    const ms = Date.parse(finishedAt) - Date.parse(startedAt)
+    if (!w || !(ms >= 0)) return
+    w.runMs = w.runMs === undefined ? ms : w.runMs + RUN_MS_WEIGHT * (ms - w.runMs)
   }
 
   /** The earliest time a backed-off worker becomes pickable again (undefined: none is backed off). */
@@ -148,13 +187,14 @@ export class Fleet {
     w.backoffUntil = 0
   }
 
+  /** `jobId` is on `workerId` from now (kept in assignment order: the first is the oldest). */
   assign(workerId: string, jobId: string): void {
-    let set = this.assigned.get(workerId)
-    if (!set) {
-      set = new Set()
-      this.assigned.set(workerId, set)
+    let jobs = this.assigned.get(workerId)
+    if (!jobs) {
+      jobs = new Map()
+      this.assigned.set(workerId, jobs)
     }
-    set.add(jobId)
+    if (!jobs.has(jobId)) jobs.set(jobId, Date.now())
   }
 
   release(workerId: string, jobId: string): void {

@@ -30,6 +30,7 @@ export class Results {
       await this.arrivals.wait(r.jobId, (id) => ctx.table.get(id) !== undefined, RESULT_HOLD_MS)
     }
     if (!ctx.acting()) return false
+    if (!(r.outcome.ok === false && r.outcome.handedBack)) ctx.fleet.ran(r.worker, r.startedAt, r.finishedAt)
     const t = ctx.table.get(r.jobId)
     // Unknown once every record has been read: purged or never existed — nothing to record.
     if (!t) {
