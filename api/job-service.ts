@@ -228,10 +228,13 @@ export class ClusterJobService implements JobService {
       workers.map(async (w) => {
         const meta = w.meta as { functions?: unknown; capacity?: unknown }
         let running = bossCounts?.workers[w.id] ?? 0
+        let waiting = 0
         try {
-          running = parseWorkerStatusReply(
+          const status = parseWorkerStatusReply(
             await this.d.transport.request(w.address, MSG.workerStatus, {}, { timeoutMs: STATUS_TIMEOUT_MS }),
-          ).running
+          )
+          running = status.running
+          waiting = status.waiting ?? 0
         } catch {
           /* keep the boss's count */
         }
@@ -244,6 +247,7 @@ export class ClusterJobService implements JobService {
             : [],
           capacity: typeof meta.capacity === 'number' ? meta.capacity : 0,
           running,
+          waiting,
         }
       }),
     )

@@ -248,6 +248,7 @@ export const ClusterViewSchema = Type.Object(
           functions: Type.Array(Type.String()),
           capacity: Type.Integer({ description: 'jobs it runs at once' }),
           running: Type.Integer({ description: 'jobs it runs now' }),
+          waiting: Type.Integer({ description: 'jobs dispatched to it ahead of a free slot (prefetch), waiting' }),
         },
         { additionalProperties: false },
       ),

@@ -42,6 +42,8 @@ export interface WorkerView {
   capacity: number
   /** Jobs it runs now. */
   running: number
+  /** Jobs dispatched to it ahead of a free slot (prefetch), waiting to start. */
+  waiting: number
 }
 
 /** `GET /cluster`. */

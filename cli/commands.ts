@@ -111,8 +111,16 @@ function clusterView(c: ClusterView): string {
       `for ${duration(Date.now() - Date.parse(c.boss.since))}`
     : 'boss: none elected'
   const workers = table(
-    ['WORKER', 'HOST', 'PID', 'RUNNING', 'CAPACITY', 'FUNCTIONS'],
-    c.workers.map((w) => [w.id, w.host, String(w.pid), String(w.running), String(w.capacity), w.functions.join(',')]),
+    ['WORKER', 'HOST', 'PID', 'RUNNING', 'CAPACITY', 'WAITING', 'FUNCTIONS'],
+    c.workers.map((w) => [
+      w.id,
+      w.host,
+      String(w.pid),
+      String(w.running),
+      String(w.capacity),
+      String(w.waiting ?? 0),
+      w.functions.join(','),
+    ]),
   )
   return `${boss}\n${workers}`
 }

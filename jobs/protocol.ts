@@ -227,6 +227,8 @@ export function parseInventoryReply(x: unknown): InventoryReply {
 export interface WorkerStatusReply {
   id: string
   running: number
+  /** Jobs dispatched to it ahead of a free slot, waiting to start (absent from older workers: 0). */
+  waiting?: number
   capacity: number
   functions: string[]
   draining: boolean
@@ -245,6 +247,7 @@ export function parseWorkerStatusReply(x: unknown): WorkerStatusReply {
   return {
     id: x.id,
     running: x.running,
+    ...(isSafeCount(x.waiting) ? { waiting: x.waiting } : {}),
     capacity: x.capacity,
     functions: x.functions.filter((f): f is string => typeof f === 'string'),
     draining: x.draining === true,

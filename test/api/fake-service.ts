@@ -46,7 +46,7 @@ export class FakeJobService implements JobService {
   failWith: unknown = undefined
   clusterView: ClusterView = {
     boss: { id: 'node-a', host: 'h1', pid: 11, epoch: 3, since: '2024-01-01T00:00:00.000Z' },
-    workers: [{ id: 'node-b', host: 'h2', pid: 12, functions: ['echo', 'sleep'], capacity: 4, running: 1 }],
+    workers: [{ id: 'node-b', host: 'h2', pid: 12, functions: ['echo', 'sleep'], capacity: 4, running: 1, waiting: 0 }],
   }
   private seq = 0
   private readonly byKey = new Map<string, string>()

@@ -119,7 +119,7 @@ t.test('top: the boss, the workers, the load and the latest events, redrawn unti
   )
   const state = await c.clusterState()
   t.match(screen, new RegExp(`boss ${state.boss!.id} .* epoch ${state.boss!.epoch}`), 'the boss')
-  t.match(screen, /WORKER +HOST +PID +RUNNING +CAPACITY +FUNCTIONS/, 'the workers')
+  t.match(screen, /WORKER +HOST +PID +RUNNING +CAPACITY +WAITING +FUNCTIONS/, 'the workers')
   t.match(screen, /queued \d+ {2}running \d+ {2}finished this term \d+ {2}throughput/, 'the load')
   t.match(screen, /latest events\n.*boss\.(elected|active)/, 'the latest events')
   child.kill('SIGINT')

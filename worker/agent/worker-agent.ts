@@ -128,6 +128,7 @@ export class WorkerAgent {
     return {
       id: this.deps.id,
       running: this.gate.running,
+      waiting: this.gate.waiting,
       capacity: this.deps.executor.capacity,
       functions: [...this.deps.executor.functions],
       draining: !this.accepting,

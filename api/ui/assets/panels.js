@@ -37,6 +37,13 @@ export function renderBoss(el, boss, leaderlessSince, now = Date.now()) {
   )
 }
 
+/** Jobs a worker holds ahead of a free slot (prefetch), when there are any. */
+function waitingNote(waiting) {
+  return waiting > 0
+    ? h('span', { class: 'muted', title: 'dispatched ahead of a free slot' }, ` +${count(waiting)} waiting`)
+    : null
+}
+
 /** GET /cluster's workers; `bossId` marks the boss's row when it is listed. */
 export function renderWorkers(el, workers, bossId) {
   if (workers.length === 0) {
@@ -59,7 +66,7 @@ export function renderWorkers(el, workers, bossId) {
         h('td', {}, text(w.id), w.id === bossId ? h('span', { class: 'tag' }, 'boss') : null),
         h('td', {}, `${text(w.host)}:${text(w.pid)}`),
         h('td', { class: 'fns' }, (w.functions ?? []).join(', ') || '-'),
-        h('td', { class: 'num' }, `${count(w.running)} / ${count(w.capacity)} `, meter),
+        h('td', { class: 'num' }, `${count(w.running)} / ${count(w.capacity)} `, meter, waitingNote(w.waiting)),
       )
     })
   put(
