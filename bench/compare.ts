@@ -54,6 +54,8 @@ export interface CompareOptions {
    * runs BullMQ on Node's defaults, as it ships (`--bullmq-node-defaults`).
    */
   bullmqV8Flags?: readonly string[]
+  /** WORKER_PREFETCH of bosun's workers (undefined: their default; 0 runs them without prefetch). */
+  bosunPrefetch?: number
 }
 
 type Side = System['side']
@@ -87,7 +89,8 @@ interface SideRun {
 
 const k = (n: number) => (n % 1000 === 0 ? `${n / 1000}k` : String(n))
 
-type Resolved = Required<Omit<CompareOptions, 'bosunInline' | 'skip'>> & Pick<CompareOptions, 'bosunInline'>
+type Resolved = Required<Omit<CompareOptions, 'bosunInline' | 'skip' | 'bosunPrefetch'>> &
+  Pick<CompareOptions, 'bosunInline' | 'bosunPrefetch'>
 
 /** The throughput steps in the order every side runs them (the long rows last). */
 function steps(o: Resolved, skip: Set<string>, model: Model): Step[] {
@@ -116,7 +119,13 @@ function steps(o: Resolved, skip: Set<string>, model: Model): Step[] {
 async function start(side: Side, model: Model, zk: Zk, nats: Nats, o: Resolved) {
   if (side === 'bosun') {
     const isolation = model === 'threads' ? 'threads' : o.bosunInline!
-    return startBosun(zk, nats, { workers: o.workers, concurrency: o.concurrency, isolation, sessionTimeoutMs: 2000 })
+    return startBosun(zk, nats, {
+      workers: o.workers,
+      concurrency: o.concurrency,
+      isolation,
+      sessionTimeoutMs: 2000,
+      ...(o.bosunPrefetch === undefined ? {} : { prefetch: o.bosunPrefetch }),
+    })
   }
   const mode = model === 'threads' ? 'sandboxed' : 'inline'
   return startBullmq({ processes: o.workers - 1, concurrency: o.concurrency, mode, v8Flags: o.bullmqV8Flags })
@@ -244,6 +253,7 @@ export async function compareBench(opts: CompareOptions = {}) {
     concurrency: opts.concurrency ?? 16,
     bullmqV8Flags: opts.bullmqV8Flags ?? BOSUN_V8_FLAGS,
     ...(opts.bosunInline ? { bosunInline: opts.bosunInline } : {}),
+    ...(opts.bosunPrefetch === undefined ? {} : { bosunPrefetch: opts.bosunPrefetch }),
   }
   if (o.workers < 2) throw new Error('--workers must be ≥ 2 (one becomes the boss)')
   const skip = new Set(opts.skip ?? [])

@@ -24,6 +24,8 @@ export interface BosunSettings {
   /** FUNCTION_ISOLATION for the workers (e.g. `threads`; the inline pair's value comes from --bosun-inline). */
   isolation: string
   sessionTimeoutMs: number
+  /** WORKER_PREFETCH (undefined: the workers' default). */
+  prefetch?: number
 }
 
 const NOOP = { function: 'noop' } as const
@@ -49,7 +51,11 @@ export async function startBosun(zk: Zk, nats: Nats, s: BosunSettings): Promise<
   try {
     // FUNCTION_THREADS from the bench's environment (unset: the workers' default, one thread per core).
     const threads = process.env.FUNCTION_THREADS
-    const workerEnv = { FUNCTION_ISOLATION: s.isolation, ...(threads ? { FUNCTION_THREADS: threads } : {}) }
+    const workerEnv = {
+      FUNCTION_ISOLATION: s.isolation,
+      ...(threads ? { FUNCTION_THREADS: threads } : {}),
+      ...(s.prefetch === undefined ? {} : { WORKER_PREFETCH: String(s.prefetch) }),
+    }
     for (let i = 0; i < s.workers; i++) cluster.addWorker(workerEnv)
     const port = await freePort()
     cluster.api = spawnBosun('api', 'dist/api/main.js', {
