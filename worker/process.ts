@@ -244,7 +244,8 @@ export class WorkerProcess {
         metrics.track({
           isBoss: () => proc.boss.isActing,
           bossEpoch: () => agent.newestEpoch,
-          running: () => agent.runningCount,
+          running: () => agent.slotCounts.running,
+          waiting: () => agent.slotCounts.waiting,
         })
         proc.metricsServer = await MetricsServer.listen(metrics, cfg.metricsPort, cfg.metricsHost, node.logger)
         node.logger.info({ url: `http://${cfg.metricsHost}:${cfg.metricsPort}/metrics` }, 'metrics listening')

@@ -47,6 +47,8 @@ export interface WorkerSources {
   bossEpoch(): number
   /** Jobs this worker runs now. */
   running(): number
+  /** Jobs dispatched to this worker ahead of a free slot, waiting to start (README "Prefetch"). */
+  waiting(): number
 }
 
 export interface WorkerMetricsOptions extends ProcessMetricsOptions {
@@ -176,6 +178,14 @@ export class WorkerMetrics extends ProcessMetrics implements AgentMetrics, BossM
       registers,
       collect() {
         this.set(src.running())
+      },
+    })
+    new Gauge({
+      name: 'bosun_jobs_waiting',
+      help: 'Jobs dispatched to this worker ahead of a free slot, waiting to start (prefetch)',
+      registers,
+      collect() {
+        this.set(src.waiting())
       },
     })
     new Gauge({

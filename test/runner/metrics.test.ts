@@ -114,12 +114,13 @@ t.test('worker: state gauges and connections read at scrape time', async (t) => 
       natsRoundTripMs: () => Promise.resolve(3),
     },
   })
-  m.track({ isBoss: () => boss, bossEpoch: () => (boss ? 9 : 8), running: () => 2 })
+  m.track({ isBoss: () => boss, bossEpoch: () => (boss ? 9 : 8), running: () => 2, waiting: () => 3 })
   m.bossLoad({ queued: 17 })
   let text = await m.text()
   t.equal(sample(text, 'bosun_is_boss'), 0)
   t.equal(sample(text, 'bosun_boss_epoch'), 8)
   t.equal(sample(text, 'bosun_jobs_running'), 2)
+  t.equal(sample(text, 'bosun_jobs_waiting'), 3)
   t.equal(sample(text, 'bosun_jobs_queued'), 0, 'not the boss: 0')
   t.equal(sample(text, 'bosun_zookeeper_connected'), 1)
   t.equal(sample(text, 'bosun_nats_connected'), 1)

@@ -106,8 +106,14 @@ export class WorkerAgent {
     this.accepting = accepting
   }
 
+  /** Jobs it holds: running, waiting for a slot, or writing their final. */
   get runningCount(): number {
     return this.running.size
+  }
+
+  /** Jobs running on the executor now, and jobs waiting for a slot (prefetch). */
+  get slotCounts(): { running: number; waiting: number } {
+    return { running: this.gate.running, waiting: this.gate.waiting }
   }
 
   get newestEpoch(): number {
