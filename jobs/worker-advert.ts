@@ -9,6 +9,8 @@ import { parseDeclaredLimits, type FunctionLimits } from './limits.js'
 
 /** Largest capacity a worker may advertise (WORKER_CONCURRENCY's bound): a bogus registration cannot soak up jobs. */
 export const MAX_WORKER_CAPACITY = 1024
+/** Largest prefetch a worker may advertise, in multiples of its capacity (WORKER_PREFETCH's bound). */
+export const MAX_PREFETCH_PER_SLOT = 4
 
 /** What a worker advertises in the registry and in its node entry. */
 export interface WorkerMeta {
@@ -24,7 +26,7 @@ export interface WorkerMeta {
 export interface WorkerAdvert {
   functions: string[]
   capacity: number
-  /** 0 when absent or not a whole number; at most `capacity`. */
+  /** 0 when absent or not a whole number; at most MAX_PREFETCH_PER_SLOT × `capacity`. */
   prefetch: number
   /** Valid declarations only: a function whose advertised limits do not parse is left out (`badLimits`). */
   limits: Record<string, FunctionLimits>
@@ -52,6 +54,7 @@ export function parseWorkerMeta(meta: unknown): WorkerAdvert | undefined {
   }
   const slots = Math.min(capacity, MAX_WORKER_CAPACITY)
   const ahead = meta.prefetch
-  const prefetch = typeof ahead === 'number' && Number.isInteger(ahead) && ahead > 0 ? Math.min(ahead, slots) : 0
+  const valid = typeof ahead === 'number' && Number.isInteger(ahead) && ahead > 0
+  const prefetch = valid ? Math.min(ahead, MAX_PREFETCH_PER_SLOT * slots) : 0
   return { functions: functions as string[], capacity: slots, prefetch, limits, badLimits }
 }

@@ -6,6 +6,7 @@ import { DEFAULT_BOSS_SETTINGS, type BossSettings } from './boss/settings.js'
 import type { FunctionIsolation } from './executor/executor.js'
 import { callbackEnv, callbackSettingsFrom, type CallbackSettings } from './callback-config.js'
 import { DEFAULT_JOB_LOG_MAX_BYTES, DEFAULT_JOB_LOG_MAX_LINES } from '../jobs/live.js'
+import { MAX_PREFETCH_PER_SLOT } from '../jobs/worker-advert.js'
 
 export const DEFAULT_WORKER_CONCURRENCY = 8
 export const DEFAULT_RETENTION_MS = 24 * 3600 * 1000
@@ -48,11 +49,11 @@ export const workerEnv = {
   WORKER_PREFETCH: {
     type: 'int',
     min: 0,
-    max: 1024,
+    max: MAX_PREFETCH_PER_SLOT * 1024,
     doc:
       'jobs of short functions the boss may dispatch to this worker beyond its WORKER_CONCURRENCY slots; each ' +
-      'waits here and starts the moment a slot frees, without a round trip to the boss (README "Prefetch"; ' +
-      'at most WORKER_CONCURRENCY, its default; 0 = off)',
+      'waits here and starts the moment a slot frees, without a round trip to the boss; the boss sends no more ' +
+      'than the slots run in 50 ms (README "Prefetch"). At most 4 × WORKER_CONCURRENCY, its default; 0 = off',
   },
   FUNCTION_THREADS: {
     type: 'int',
@@ -188,14 +189,16 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerCo
     throw errors.CONFIG(
       `FUNCTION_THREADS (${e.FUNCTION_THREADS}) must not exceed WORKER_CONCURRENCY (${e.WORKER_CONCURRENCY})`,
     )
-  if (e.WORKER_PREFETCH !== undefined && e.WORKER_PREFETCH > e.WORKER_CONCURRENCY)
+  const maxPrefetch = MAX_PREFETCH_PER_SLOT * e.WORKER_CONCURRENCY
+  if (e.WORKER_PREFETCH !== undefined && e.WORKER_PREFETCH > maxPrefetch)
     throw errors.CONFIG(
-      `WORKER_PREFETCH (${e.WORKER_PREFETCH}) must not exceed WORKER_CONCURRENCY (${e.WORKER_CONCURRENCY})`,
+      `WORKER_PREFETCH (${e.WORKER_PREFETCH}) must not exceed ` +
+        `${MAX_PREFETCH_PER_SLOT} × WORKER_CONCURRENCY (${maxPrefetch})`,
     )
   return Object.freeze({
     runtime: runtimeConfigFrom(e),
     concurrency: e.WORKER_CONCURRENCY,
-    prefetch: e.WORKER_PREFETCH ?? e.WORKER_CONCURRENCY,
+    prefetch: e.WORKER_PREFETCH ?? maxPrefetch,
     threads: e.FUNCTION_THREADS,
     functionsDir: e.FUNCTIONS_DIR,
     storeReplicas: e.JOB_STORE_REPLICAS,

@@ -71,14 +71,14 @@ t.test("a rate-limited function's jobs never go ahead (their starts are counted 
   t.equal(w.running.size, 2, 'only the slots')
 })
 
-t.test('a worker with a free slot is preferred to one with room ahead; prefetch is capped at the slots', (t) => {
+t.test('a worker with a free slot is preferred to one with room ahead; prefetch is capped at 4 × the slots', (t) => {
   const fleet = new Fleet()
   const busy = new FakeWorker('busy', 2)
-  busy.prefetch = 8
+  busy.prefetch = 100
   const idle = new FakeWorker('idle', 2)
   idle.prefetch = 2
   fleet.setWorkers([busy.entry(), idle.entry()])
-  t.equal(fleet.get('busy')!.prefetch, 2, 'an advertised prefetch above the slots is capped at them')
+  t.equal(fleet.get('busy')!.prefetch, 8, 'an advertised prefetch above 4 × the slots is capped there')
   const now = new Date().toISOString()
   fleet.ran('busy', now, now)
   fleet.ran('idle', now, now)
@@ -125,4 +125,23 @@ t.test('a new boss adopts the jobs a worker holds ahead: none is dispatched twic
     { what: 'all six finished' },
   )
   t.equal(new Set(w.starts).size, 6, 'each job ran once')
+})
+
+t.test('the boss sends ahead no more than the slots run in PREFETCH_MAX_RUN_MS', (t) => {
+  const fleet = new Fleet()
+  const w = new FakeWorker('w', 4)
+  w.prefetch = 16
+  fleet.setWorkers([w.entry()])
+  const ranMs = (ms: number) => {
+    const end = Date.now()
+    fleet.ran('w', new Date(end - ms).toISOString(), new Date(end).toISOString())
+  }
+  ranMs(PREFETCH_MAX_RUN_MS / 2) // 4 slots × 50 ms / 25 ms: 8 ahead at most
+  let n = 0
+  while (fleet.pick('echo')) fleet.assign('w', `j${n++}`)
+  t.equal(n, 4 + 8, 'four in slots and eight ahead, not its prefetch of 16')
+  for (let i = 0; i < 40; i++) ranMs(1) // very short jobs: the whole prefetch
+  while (fleet.pick('echo')) fleet.assign('w', `j${n++}`)
+  t.equal(n, 4 + 16, 'its prefetch of 16')
+  t.end()
 })

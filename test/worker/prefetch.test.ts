@@ -11,6 +11,7 @@ import { job, setup } from '../helpers/agent-fakes.js'
 import { waitFor } from '../helpers/wait.js'
 import { StartGate } from '../../worker/agent/start-gate.js'
 import { errors } from '../../runner/index.js'
+import { loadWorkerConfig } from '../../worker/config.js'
 
 const answers = (r: DispatchReply) => r.answers.map((a) => (a.accepted ? 'ok' : a.reason))
 const sentResults = (requests: { body: any }[]) => requests.flatMap((r) => r.body.results as any[])
@@ -107,4 +108,16 @@ t.test('the gate: a withdrawn ticket never takes a slot; release hands the slot 
   t.same([gate.running, gate.waiting], [1, 0])
   gate.release()
   t.same([gate.running, gate.waiting], [0, 0])
+})
+
+t.test('WORKER_PREFETCH: parsed once, 4 × WORKER_CONCURRENCY by default and at most', async (t) => {
+  t.equal(loadWorkerConfig({ WORKER_CONCURRENCY: '16' }).prefetch, 64)
+  t.equal(loadWorkerConfig({ WORKER_CONCURRENCY: '16', WORKER_PREFETCH: '0' }).prefetch, 0, '0: off')
+  t.equal(loadWorkerConfig({ WORKER_CONCURRENCY: '2', WORKER_PREFETCH: '8' }).prefetch, 8)
+  t.throws(() => loadWorkerConfig({ WORKER_CONCURRENCY: '2', WORKER_PREFETCH: '9' }), {
+    code: 'BOSUN_ERR_CONFIG',
+    message: /WORKER_PREFETCH \(9\) must not exceed 4 × WORKER_CONCURRENCY \(8\)/,
+  })
+  t.throws(() => loadWorkerConfig({ WORKER_PREFETCH: '-1' }), { code: 'BOSUN_ERR_CONFIG' })
+  t.throws(() => loadWorkerConfig({ WORKER_PREFETCH: 'lots' }), { code: 'BOSUN_ERR_CONFIG' })
 })

@@ -32,9 +32,10 @@ export interface FleetWorker {
 export const MIN_BACKOFF_MS = 100
 export const MAX_BACKOFF_MS = 30_000
 /**
- * A worker gets jobs ahead of a free slot only while its attempts' average run time is at most this:
- * a job held ahead then waits about that long over its slots for one (README "Prefetch"), and a long
- * job never queues behind another on a busy worker while another worker frees up.
+ * A worker gets jobs ahead of a free slot only while its attempts' average run time is at most this,
+ * and only as many as its slots run in this long (README "Prefetch"): a job held ahead then waits
+ * about that long for a slot, and a long job never queues behind another on a busy worker while
+ * another worker frees up.
  */
 export const PREFETCH_MAX_RUN_MS = 50
 /** Weight of the newest attempt in a worker's average run time. */
@@ -143,14 +144,16 @@ export class Fleet {
   }
 
   /**
-   * Jobs `w` may hold ahead of a free slot now: its prefetch while its attempts have been short and
-   * none of the jobs it holds has been there longer than that (a long job that just started holds
-   * no one up behind it, nor does a job a higher priority would overtake wait there for long).
+   * Jobs `w` may hold ahead of a free slot now: while its attempts have been short and none of the
+   * jobs it holds has been there longer than that (a long job that just started holds no one up
+   * behind it, nor does a job a higher priority would overtake wait there for long), its prefetch or
+   * what its slots run in PREFETCH_MAX_RUN_MS at its average run time, whichever is less.
    */
   private ahead(w: FleetWorker, now: number): number {
     if (w.prefetch === 0 || w.runMs === undefined || w.runMs > PREFETCH_MAX_RUN_MS) return 0
     const oldest = this.assigned.get(w.id)?.values().next().value
-    return oldest === undefined || now - oldest <= PREFETCH_MAX_RUN_MS ? w.prefetch : 0
+    if (oldest !== undefined && now - oldest > PREFETCH_MAX_RUN_MS) return 0
+    return Math.min(w.prefetch, Math.floor((w.capacity * PREFETCH_MAX_RUN_MS) / Math.max(w.runMs, 1)))
   }
 
   /** An attempt ran on `workerId` from `startedAt` to `finishedAt` (ISO times; bad ones are ignored). */
