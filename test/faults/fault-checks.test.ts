@@ -103,10 +103,26 @@ t.test('a killed worker explains only re-runs of jobs it had not long finished',
   const v = verifyWorkload(
     w,
     settled(ok('A', 0), ok('B', 1), ok('C', 2)),
-    killedWorkerExplains(w, new Set([10]), killedAt, 1000),
+    killedWorkerExplains(w, new Set([10]), { sentAt: killedAt, diedAt: killedAt + 20 }, 1000),
   )
   t.same(v.explained, ['A'])
   t.match(v.unexplained, [/^B .*started 5000 ms before the kill/, /^C .*pid 12, which was not killed/])
+})
+
+t.test('a kill is a window: a start between the signal and the exit is the victim\'s, one after is not', async (t) => {
+  const kill = { sentAt: 10_000, diedAt: 10_015 }
+  const w = workload(
+    ['A', 'B'],
+    [
+      'A 1 10 10007 0', // the test was descheduled after reading the clock: the victim still started A
+      'A 1 11 12000 0',
+      'B 1 10 10030 1', // after the test saw the victim exit: not the victim's doing
+      'B 1 11 12000 1',
+    ],
+  )
+  const v = verifyWorkload(w, settled(ok('A', 0), ok('B', 1)), killedWorkerExplains(w, new Set([10]), kill, 1000))
+  t.same(v.explained, ['A'])
+  t.match(v.unexplained, [/^B .*started on pid 10 after it died/])
 })
 
 const wire = (over: Partial<WireLog>): WireLog => ({

@@ -91,6 +91,7 @@ for (const victims of [1, 2]) {
           const killedPids = new Set(chosen.map((p) => p.pid))
           const killedAt = Date.now()
           await Promise.all(chosen.map((p) => p.kill()))
+          const kill = { sentAt: killedAt, diedAt: Date.now() }
           // Jobs the victims were running: started there, never ended there.
           const ended = new Set(
             endLines(w.endsFile)
@@ -104,7 +105,7 @@ for (const victims of [1, 2]) {
           const verdict = verifyWorkload(
             w,
             await settleWorkload(c, w, 120_000),
-            killedWorkerExplains(w, killedPids, killedAt, ACK_SLACK_MS),
+            killedWorkerExplains(w, killedPids, kill, ACK_SLACK_MS),
           )
           const starts = startsByJob(w.runsFile)
           const rerunDelays = midJob

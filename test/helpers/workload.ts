@@ -320,22 +320,33 @@ export function verifyWorkload(w: Workload, settled: Settled, explain?: Explain)
 }
 
 /**
- * Explains a job's repeated starts by killed workers: every start but the last was on a killed process
- * and began at most the job's length plus `slackMs` (result delivery and acknowledgement) before the
- * kill — a job the victim had finished and delivered long before must not run again.
+ * When a kill happened: from the moment SIGKILL was sent to the moment the test saw the process exit.
+ * A loaded machine can deschedule the test between reading the clock and sending the signal, so the
+ * victim may really start a job after `sentAt`; it cannot start one after `diedAt`.
+ */
+export interface KillWindow {
+  readonly sentAt: number
+  readonly diedAt: number
+}
+
+/**
+ * Explains a job's repeated starts by killed workers: every start but the last was on a killed process,
+ * began at most the job's length plus `slackMs` (result delivery and acknowledgement) before the kill
+ * was sent — a job the victim had finished and delivered long before must not run again — and no later
+ * than the victim's death.
  */
 export function killedWorkerExplains(
   w: Workload,
   killedPids: ReadonlySet<number>,
-  killedAt: number,
+  kill: KillWindow,
   slackMs: number,
 ): Explain {
   return (starts, n) => {
     for (const s of starts.slice(0, -1)) {
       if (!killedPids.has(s.pid)) return `an earlier start on pid ${s.pid}, which was not killed`
-      if (killedAt - s.at > w.jobMs(n) + slackMs)
-        return `started ${killedAt - s.at} ms before the kill (job ${w.jobMs(n)} ms)`
-      if (s.at > killedAt) return `started on pid ${s.pid} after it was killed`
+      if (kill.sentAt - s.at > w.jobMs(n) + slackMs)
+        return `started ${kill.sentAt - s.at} ms before the kill (job ${w.jobMs(n)} ms)`
+      if (s.at > kill.diedAt) return `started on pid ${s.pid} after it died`
     }
     return undefined
   }
