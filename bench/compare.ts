@@ -4,10 +4,11 @@
  * runs, BullMQ first in even ones, so drift hits both), a fresh bosun cluster and a fresh BullMQ
  * system (its own redis-server, AOF everysec), each with the same number of job-running processes ×
  * the same concurrency, and drives both through the same steps with the same load generators
- * (compare/measure.ts): warm-up, then 20,000 jobs by native client in batches of 500 and one by one
- * (64 in flight), the same over HTTP, ?wait latency at an open-loop rate, then 200,000 jobs each
- * by native batches, native one by one and HTTP batches on the store that by then holds the earlier
- * runs' jobs.
+ * (compare/measure.ts): warm-up (`warmup` unmeasured jobs of every workload the side is measured
+ * on, so the 20,000-job rows measure a warm system rather than a fresh process's JIT), then 20,000
+ * jobs by native client in batches of 500 and one by one (64 in flight), the same over HTTP, ?wait
+ * latency at an open-loop rate, then 200,000 jobs each by native batches, native one by one and HTTP
+ * batches on the store that by then holds the earlier runs' jobs.
  * Execution model: the main pair runs functions on worker threads on both sides (bosun
  * FUNCTION_ISOLATION=threads; BullMQ `useWorkerThreads` sandboxed processors). A second pair runs
  * BullMQ's default inline processors against bosun's inline functions when --bosun-inline gives the
@@ -56,6 +57,12 @@ export interface CompareOptions {
   bullmqV8Flags?: readonly string[]
   /** WORKER_PREFETCH of bosun's workers (undefined: their default; 0 runs them without prefetch). */
   bosunPrefetch?: number
+  /**
+   * Unmeasured jobs of each workload a side is measured on, run before its measured rows (after a
+   * smoke check of 1,000 jobs in batches and 500 over HTTP); 0 leaves only the smoke check.
+   * @defaultValue 20000
+   */
+  warmup?: number
 }
 
 type Side = System['side']
@@ -151,6 +158,11 @@ async function sideRun(
     await throughput(sys, 'native-batch', 1000)
     await throughput(sys, 'http-one', 500)
     const main = plan.filter((s) => !s.big)
+    if (o.warmup > 0) {
+      const tw = performance.now()
+      for (const workload of new Set(main.map((s) => s.workload))) await throughput(sys, workload, o.warmup)
+      progress(`${tag}: warm-up (${o.warmup} jobs of each workload) ${Math.round(performance.now() - tw)} ms`)
+    }
     const step = async (s: Step, submitRate: boolean) => {
       const r = await throughput(sys!, s.workload, s.jobs)
       rec.results[s.key] = r
@@ -252,6 +264,7 @@ export async function compareBench(opts: CompareOptions = {}) {
     workers: opts.workers ?? 5,
     concurrency: opts.concurrency ?? 16,
     bullmqV8Flags: opts.bullmqV8Flags ?? BOSUN_V8_FLAGS,
+    warmup: opts.warmup ?? 20_000,
     ...(opts.bosunInline ? { bosunInline: opts.bosunInline } : {}),
     ...(opts.bosunPrefetch === undefined ? {} : { bosunPrefetch: opts.bosunPrefetch }),
   }

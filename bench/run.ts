@@ -11,7 +11,8 @@
  * compare (bosun vs BullMQ, bench/compare.ts): also --big=N (jobs of the long batch rows, 0 = none),
  * --bosun-inline[=FUNCTION_ISOLATION] (run the inline pair's bosun side; bare flag: `declared`),
  * --skip=native,http,latency,big,inline, --bullmq-node-defaults (BullMQ's processes without the V8 flags
- * bosun's set for themselves; by default they get the same), --bosun-prefetch=N (bosun's WORKER_PREFETCH; 0 = off).
+ * bosun's set for themselves; by default they get the same), --bosun-prefetch=N (bosun's WORKER_PREFETCH; 0 = off),
+ * --warmup=N (unmeasured jobs of each workload before a side's measured rows; default 20,000, --quick 2,000).
  * --quick: 1 run, no 200,000-job rows, 5 s of latency.
  * metrics (bench/metrics.ts): throughput with metrics off vs on (scraped every second), alternating;
  * --runs, --jobs, --workers, --concurrency; --quick: 1 run of 2,000 jobs.
@@ -38,7 +39,7 @@ interface Args {
 const USAGE =
   'usage: node dist/bench/run.js [runtime|e2e|history|compare|metrics|limits|micro|hops|all] [--quick]\n' +
   '  [--profile[=batch]] [--runs=N] [--jobs=N] [--workers=N] [--concurrency=N] [--skip=…] [--sizes=0,100000]\n' +
-  '  [--big=N] [--bosun-inline[=…]] [--bullmq-node-defaults] [--bosun-prefetch=N]\n' +
+  '  [--big=N] [--bosun-inline[=…]] [--bullmq-node-defaults] [--bosun-prefetch=N] [--warmup=N]\n' +
   '  (the header of bench/run.ts says what each does)\n'
 const VALUE_FLAGS = new Set([
   'runs',
@@ -50,6 +51,7 @@ const VALUE_FLAGS = new Set([
   'big',
   'bosun-inline',
   'bosun-prefetch',
+  'warmup',
   'profile',
 ])
 const BARE_FLAGS = new Set(['--quick', '--profile', '--bosun-inline', '--bullmq-node-defaults'])
@@ -88,7 +90,7 @@ function intFlag(flags: Map<string, string>, name: string): number | undefined {
   const v = flags.get(name)
   if (v === undefined) return undefined
   const n = Number(v)
-  const min = name === 'runs' || name === 'big' || name === 'bosun-prefetch' ? 0 : 1
+  const min = name === 'runs' || name === 'big' || name === 'bosun-prefetch' || name === 'warmup' ? 0 : 1
   if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer ≥ ${min}`)
   return n
 }
@@ -155,7 +157,7 @@ async function main(): Promise<void> {
     const inline = process.argv.find((a) => a === '--bosun-inline' || a.startsWith('--bosun-inline='))
     const bullmqDefaults = process.argv.includes('--bullmq-node-defaults')
     const r = await compareBench({
-      ...(quick ? { runs: 1, bigJobs: 0, latencySeconds: 5 } : {}),
+      ...(quick ? { runs: 1, bigJobs: 0, latencySeconds: 5, warmup: 2000 } : {}),
       ...Object.fromEntries(
         ['runs', 'jobs', 'workers', 'concurrency'].flatMap((k) => (flags.has(k) ? [[k, intFlag(flags, k)]] : [])),
       ),
@@ -164,6 +166,7 @@ async function main(): Promise<void> {
       ...(flags.has('skip') ? { skip: flags.get('skip')!.split(',') } : {}),
       ...(bullmqDefaults ? { bullmqV8Flags: [] } : {}),
       ...(flags.has('bosun-prefetch') ? { bosunPrefetch: intFlag(flags, 'bosun-prefetch') } : {}),
+      ...(flags.has('warmup') ? { warmup: intFlag(flags, 'warmup') } : {}),
     })
     process.stdout.write(r.text)
     // Only a full run (3+ runs, every row) replaces latest-compare.json, the figures README quotes.
@@ -174,6 +177,7 @@ async function main(): Promise<void> {
       !flags.has('big') &&
       !bullmqDefaults &&
       !flags.has('bosun-prefetch') &&
+      !flags.has('warmup') &&
       (intFlag(flags, 'runs') ?? 3) >= 3
     const file = writeResults(full ? 'compare' : 'compare-partial', { quick, rows: r.rows, ...r.data })
     progress(`wrote ${file}`)
