@@ -109,7 +109,7 @@ t.test('a killed worker explains only re-runs of jobs it had not long finished',
   t.match(v.unexplained, [/^B .*started 5000 ms before the kill/, /^C .*pid 12, which was not killed/])
 })
 
-t.test('a kill is a window: a start between the signal and the exit is the victim\'s, one after is not', async (t) => {
+t.test("a kill is a window: a start between the signal and the exit is the victim's, one after is not", async (t) => {
   const kill = { sentAt: 10_000, diedAt: 10_015 }
   const w = workload(
     ['A', 'B'],
