@@ -79,7 +79,6 @@ async function diagnose(cluster: TestCluster): Promise<string> {
   return `${state}; ${procs.join('; ')}`
 }
 
-/** Start a cluster under a fresh name and wait until a boss and workers-1 job-running workers are ready. */
 /** Until the boss and at least `minWorkers` registered workers are processes of `cluster`. */
 async function ownProcessesReady(cluster: TestCluster, minWorkers: number): Promise<void> {
   await waitFor(
@@ -93,6 +92,7 @@ async function ownProcessesReady(cluster: TestCluster, minWorkers: number): Prom
   )
 }
 
+/** Start a cluster under a fresh name and wait until a boss and workers-1 job-running workers are ready. */
 export async function openCluster(
   zk: Zk,
   nats: Nats,
