@@ -6,7 +6,6 @@
 import type { NatsServer, ZkServer, NatsHandle, ZkHandle } from '../../test/helpers/servers.js'
 import { fourLetterWord, freePort, uniqueName } from '../../test/helpers/servers.js'
 import { spawnBosun, TestCluster } from '../../test/helpers/processes.js'
-import { waitFor } from '../../test/helpers/wait.js'
 import { Completions } from '../lib/completions.js'
 import { CpuMeter } from '../lib/cpu.js'
 import { JsonClient } from '../lib/http.js'
@@ -79,19 +78,6 @@ async function diagnose(cluster: TestCluster): Promise<string> {
   return `${state}; ${procs.join('; ')}`
 }
 
-/** Until the boss and at least `minWorkers` registered workers are processes of `cluster`. */
-async function ownProcessesReady(cluster: TestCluster, minWorkers: number): Promise<void> {
-  await waitFor(
-    async () => {
-      const own = new Set(cluster.workers.filter((p) => p.running).map((p) => p.pid))
-      const c = await cluster.clusterState()
-      const workers = c.workers.filter((w) => own.has(w.pid)).length
-      return c.boss !== null && own.has(c.boss.pid) && workers >= minWorkers ? true : undefined
-    },
-    { timeoutMs: 180_000, intervalMs: 50, what: "the new processes' boss and workers registered" },
-  )
-}
-
 /** Start a cluster under a fresh name and wait until a boss and workers-1 job-running workers are ready. */
 export async function openCluster(
   zk: Zk,
@@ -125,10 +111,9 @@ export async function openCluster(
       BOSUN_NODE_ID: `api-${port}`,
     })
     cluster.apiUrl = `http://127.0.0.1:${port}`
+    // Over a reused name the killed processes' znodes stand until their sessions expire: waitReady
+    // counts only this cluster's own processes.
     await cluster.waitReady(s.workers - 1, 180_000)
-    // Over a reused name, the killed processes' ephemeral znodes stand until their sessions expire:
-    // ready means a boss and workers of these processes, not the previous cluster's.
-    if (reuseName !== undefined) await ownProcessesReady(cluster, s.workers - 1)
     events = await Completions.open(nats.url, name)
   } catch (err) {
     const why = await diagnose(cluster)

@@ -189,7 +189,11 @@ export class TestCluster {
     return p
   }
 
-  /** Wait until the API is ready, a boss is elected and `minWorkers` workers accept jobs. */
+  /**
+   * Wait until the API is ready, one of this cluster's running processes is the boss and `minWorkers`
+   * of them accept jobs. Registrations of other processes do not count: a killed cluster's linger
+   * under the same name until their ZooKeeper sessions expire (test/e2e/cluster-readiness.test.ts).
+   */
   async waitReady(minWorkers?: number, timeoutMs = 120_000): Promise<ClusterState> {
     const atLeast = minWorkers ?? (this.opts.workers ?? 3) - 1
     let last = 'the API never answered /readyz with 200'
@@ -200,8 +204,11 @@ export class TestCluster {
           const ready = await fetch(`${this.apiUrl}/readyz`).catch(() => undefined)
           if (!ready?.ok) return undefined
           const c = await this.clusterState()
-          last = `last /cluster: boss ${c.boss ? c.boss.id : 'none'}, ${c.workers.length} worker(s)`
-          return c.boss && c.workers.length >= atLeast ? c : undefined
+          const own = new Set(this.workers.filter((w) => w.running).map((w) => w.pid))
+          const ownWorkers = c.workers.filter((w) => own.has(w.pid)).length
+          const boss = c.boss ? `${c.boss.id}${own.has(c.boss.pid) ? '' : ' (not ours)'}` : 'none'
+          last = `last /cluster: boss ${boss}, ${ownWorkers} of ${c.workers.length} worker(s) ours`
+          return c.boss && own.has(c.boss.pid) && ownWorkers >= atLeast ? c : undefined
         },
         { timeoutMs, intervalMs: 50, what: 'cluster ready' },
       )
