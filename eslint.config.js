@@ -6,6 +6,21 @@ import stylistic from '@stylistic/eslint-plugin'
 import globals from 'globals'
 import tseslint from 'typescript-eslint'
 
+/** runner/ modules any code may import directly: no dependency beyond pino (and V8 flags set before the rest loads). */
+const RUNNER_LEAVES = ['errors', 'logger', 'retry', 'events/model', 'events/leadership', 'v8-tuning', 'v8-flags']
+/** The NATS side of the runtime, which the job store (jobs/) imports directly. */
+const JOB_STORE = ['transport/reply-inbox', 'transport/subjects', 'jetstream-stream', 'config']
+
+/** A no-restricted-imports pattern: any runner/ module but `allowed`. */
+function runnerDoor(allowed, message) {
+  const names = allowed.map((m) => m.replace('/', '\\/')).join('|')
+  return { regex: `(^|\\/)runner\\/(?!(${names})\\.js$)`, message }
+}
+const THROUGH_INDEX =
+  'import the runtime from runner/index.js (its header lists the modules that may be imported directly)'
+const WITHOUT_RUNTIME =
+  'this code must not load the runtime (ZooKeeper, prom-client): import a leaf (runner/index.ts header)'
+
 export default tseslint.config(
   {
     ignores: [
@@ -76,6 +91,35 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-call': 'off',
       '@typescript-eslint/no-unsafe-member-access': 'off',
       '@typescript-eslint/no-unsafe-return': 'off',
+    },
+  },
+  // runner/index.ts is the runtime's door (its header says why and what may bypass it): the processes and the
+  // benches import runner/ through it or a dependency-light leaf; code that runs without the runtime (job threads,
+  // the function kit, the CLI, the clients, the launcher, the job store the native client loads) only the leaves.
+  {
+    files: ['api/**/*.ts', 'worker/**/*.ts', 'bench/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [runnerDoor(['index', ...RUNNER_LEAVES], THROUGH_INDEX)] }],
+    },
+  },
+  {
+    files: ['worker/executor/**/*.ts', 'worker/function-kit.ts', 'cli/**/*.ts', 'client/**/*.ts', 'scripts/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: [runnerDoor(RUNNER_LEAVES, WITHOUT_RUNTIME)] }] },
+  },
+  {
+    files: ['jobs/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [runnerDoor([...RUNNER_LEAVES, ...JOB_STORE], WITHOUT_RUNTIME)] }],
+    },
+  },
+  // the runtime bench measures the ZooKeeper recipes themselves
+  {
+    files: ['bench/runtime.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [runnerDoor(['index', 'zk/index', ...RUNNER_LEAVES], THROUGH_INDEX)] },
+      ],
     },
   },
   // plain JavaScript (function files, the thread entry, scripts) is not in the TypeScript project

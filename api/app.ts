@@ -31,7 +31,7 @@ import type { FunctionService } from './function-service.js'
 import type { ScheduleService } from './schedule-service.js'
 import type { ClusterEventsView } from './cluster-events.js'
 import { metricsRoutes, timeRequests } from './routes/metrics.js'
-import { ApiMetrics } from '../runner/metrics/api-metrics.js'
+import { ApiMetrics } from '../runner/index.js'
 import type { JobService } from './service.js'
 import { validatorCompiler } from './validator.js'
 

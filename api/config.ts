@@ -8,7 +8,7 @@
  */
 import { isIP } from 'node:net'
 import { errors } from '../runner/errors.js'
-import { describeEnv, parseEnv, type EnvSpec, type ParsedEnv } from '../runner/env.js'
+import { describeEnv, type EnvSpec, type ParsedEnv, parseEnv } from '../runner/index.js'
 import {
   DEFAULT_BODY_LIMIT_BYTES,
   DEFAULT_KEEP_ALIVE_TIMEOUT_MS,

@@ -14,12 +14,7 @@ import type { Job } from '../jobs/model.js'
 import { parseFinishedBody, type FinishedNotice } from '../jobs/finished-notice.js'
 import { MSG } from '../jobs/protocol.js'
 import type { Logger } from '../runner/logger.js'
-import {
-  finalAcksSubjects,
-  finishedJobsSubject,
-  finishingJobsSubject,
-  type NatsTransport,
-} from '../runner/transport/index.js'
+import { finalAcksSubjects, finishedJobsSubject, finishingJobsSubject, type NatsTransport } from '../runner/index.js'
 import { ackStored, FinalPairs } from './final-pairs.js'
 import type { EventWaiter } from './job-service.js'
 

@@ -5,7 +5,7 @@
  * the gap before it. Reading the boss events costs a scan of a few events per leadership change.
  */
 import type { Logger } from '../runner/logger.js'
-import type { LeadershipMetrics } from '../runner/metrics/leadership-metrics.js'
+import type { LeadershipMetrics } from '../runner/index.js'
 import type { ClusterEventsView } from './cluster-events.js'
 
 /** Start following; `currentEpoch` is the term in office now (not a change this process saw). */

@@ -1,15 +1,25 @@
 /** `node dist/api/main.js` — the Procfile's `api` process: a stateless HTTP front. */
 // First: V8 flags must be set before the code they tune is loaded.
 import '../runner/v8-tuning.js'
-import { createLogger, loadRuntimeConfig, type Logger, type RuntimeConfig } from '../runner/index.js'
-import { runMain } from '../runner/main.js'
-import { startNode, type BosunNodeImpl } from '../runner/node.js'
+import {
+  ApiMetrics,
+  bossStatsSubject,
+  type BosunNodeImpl,
+  ClusterEventPublisher,
+  createLogger,
+  loadRuntimeConfig,
+  type Logger,
+  nodeConnections,
+  runMain,
+  type RuntimeConfig,
+  startNode,
+  watchConnections,
+} from '../runner/index.js'
 import { JobStreams } from '../jobs/streams/index.js'
 import { buildApp, type BosunApp } from './app.js'
 import { loadApiConfig, type ApiConfig } from './config.js'
 import { natsEventWaiter } from './events.js'
 import { Backpressure } from './backpressure.js'
-import { bossStatsSubject } from '../runner/transport/index.js'
 import { ClusterJobService } from './job-service.js'
 import { ScheduleService } from './schedule-service.js'
 import { ScheduleStore } from '../jobs/schedules/store.js'
@@ -18,11 +28,7 @@ import { FunctionService } from './function-service.js'
 import { CallbackStore } from '../jobs/callbacks/store.js'
 import { jetstream, jetstreamManager } from '@nats-io/jetstream'
 import { StreamClusterEvents } from './cluster-events.js'
-import { ClusterEventPublisher } from '../runner/events/publisher.js'
-import { watchConnections } from '../runner/events/connection-events.js'
 import { watchLeadership } from './leadership-watch.js'
-import { ApiMetrics } from '../runner/metrics/api-metrics.js'
-import { nodeConnections } from '../runner/metrics/process-metrics.js'
 import { BOSS, parseBossStatusReply, WORKER_SERVICE } from '../jobs/protocol.js'
 
 interface Config {

@@ -8,8 +8,7 @@
  * the epoch), `deposed`, `closing`, `closed`. SIGTERM closes the node gracefully (the election is
  * resigned first) and exits 0.
  */
-import { loadRuntimeConfig, silentLogger } from '../runner/index.js'
-import { startNode } from '../runner/node.js'
+import { loadRuntimeConfig, silentLogger, startNode } from '../runner/index.js'
 
 const print = (ev: string, fields: Record<string, unknown> = {}): void => {
   process.stdout.write(JSON.stringify({ ev, t: Date.now(), pid: process.pid, ...fields }) + '\n')

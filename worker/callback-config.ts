@@ -5,7 +5,7 @@
  * must be able to tell bosun's POSTs from anyone else's, so bosun never sends an unsigned callback.
  */
 import { errors } from '../runner/errors.js'
-import type { EnvSpec, ParsedEnv } from '../runner/env.js'
+import type { EnvSpec, ParsedEnv } from '../runner/index.js'
 import { ALLOW_ENTRY_PATTERN, allowsNothing, parseAllowList, type AllowList } from '../jobs/callbacks/policy.js'
 
 export interface CallbackSettings {

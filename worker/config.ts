@@ -1,6 +1,12 @@
 /** The worker process's configuration (runtime env + the worker's own), parsed once. */
-import { parseEnv, runtimeConfigFrom, runtimeEnv, type EnvSpec, type RuntimeConfig } from '../runner/index.js'
-import { FORCE_EXIT_MS } from '../runner/main.js'
+import {
+  type EnvSpec,
+  FORCE_EXIT_MS,
+  parseEnv,
+  type RuntimeConfig,
+  runtimeConfigFrom,
+  runtimeEnv,
+} from '../runner/index.js'
 import { errors } from '../runner/errors.js'
 import { DEFAULT_BOSS_SETTINGS, type BossSettings } from './boss/settings.js'
 import type { FunctionIsolation } from './executor/executor.js'

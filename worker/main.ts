@@ -1,10 +1,9 @@
 /** `node dist/worker/main.js` — the Procfile's `worker` process. */
 // First: V8 flags must be set before the code they tune is loaded.
 import '../runner/v8-tuning.js'
-import { createLogger } from '../runner/index.js'
+import { createLogger, runMain } from '../runner/index.js'
 import { loadWorkerConfig } from './config.js'
 import { WorkerProcess } from './process.js'
-import { runMain } from '../runner/main.js'
 
 await runMain(
   'worker',

@@ -3,9 +3,21 @@
  * Composes the runtime node, the function executor, the job store, the worker agent and the boss role,
  * and switches between the two roles as leadership comes and goes.
  */
-import { bossStatsSubject, finishedJobsSubject, finishingJobsSubject, procSubject } from '../runner/transport/index.js'
-import { startNode, type BosunNodeImpl } from '../runner/node.js'
-import { type LeaderInfo, type Logger } from '../runner/index.js'
+import {
+  bossStatsSubject,
+  type BosunNodeImpl,
+  ClusterEventPublisher,
+  finishedJobsSubject,
+  finishingJobsSubject,
+  type LeaderInfo,
+  type Logger,
+  MetricsServer,
+  nodeConnections,
+  procSubject,
+  startNode,
+  watchConnections,
+  WorkerMetrics,
+} from '../runner/index.js'
 import { WorkerAgent } from './agent/worker-agent.js'
 import { LiveRecorder } from './agent/live-recorder.js'
 import { BossRole } from './boss/boss-role.js'
@@ -19,12 +31,7 @@ import type { FinishedBody } from '../jobs/finished-notice.js'
 import type { WorkerMeta } from '../jobs/worker-advert.js'
 import { RoleSwitch } from './role-switch.js'
 import { laterDispatch } from './boss/takeover.js'
-import { WorkerMetrics } from '../runner/metrics/worker-metrics.js'
-import { nodeConnections } from '../runner/metrics/process-metrics.js'
-import { MetricsServer } from '../runner/metrics/metrics-server.js'
 import { countFencedWrites } from './boss/fence-counting-store.js'
-import { ClusterEventPublisher } from '../runner/events/publisher.js'
-import { watchConnections } from '../runner/events/connection-events.js'
 import { natsProbe, watchWorkerEvents, type WorkerEventWatch } from './worker-events.js'
 import { RefusalReport } from './refusal-report.js'
 import { ScheduleStore } from '../jobs/schedules/store.js'

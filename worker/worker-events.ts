@@ -7,8 +7,14 @@
  * exited, or crashed and its session expired), no answer in time → `unreachable` (cut off or stopped).
  * The workers present when a term starts are its baseline, not joins.
  */
-import { errors, isBosunError, type Registry, type ServiceEntry, type Transport } from '../runner/index.js'
-import type { ClusterEventPublisher } from '../runner/events/publisher.js'
+import {
+  type ClusterEventPublisher,
+  errors,
+  isBosunError,
+  type Registry,
+  type ServiceEntry,
+  type Transport,
+} from '../runner/index.js'
 import { MSG, WORKER_SERVICE } from '../jobs/protocol.js'
 
 export interface ActingBoss {

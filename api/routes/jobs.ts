@@ -25,7 +25,7 @@ import {
 } from '../schemas.js'
 import { JOB_ID_PATTERN, type JobQuery, type JobService } from '../service.js'
 import { errorResponses, security } from './responses.js'
-import type { ApiMetrics } from '../../runner/metrics/api-metrics.js'
+import type { ApiMetrics } from '../../runner/index.js'
 import type { BulkRetryQuery, RetryOptions } from '../redrive.js'
 
 /** Default `limit` of POST /jobs/retry. */

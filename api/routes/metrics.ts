@@ -6,7 +6,7 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import type { ApiMetrics } from '../../runner/metrics/api-metrics.js'
+import type { ApiMetrics } from '../../runner/index.js'
 import type { BosunApp } from '../app.js'
 import { errorResponses, security } from './responses.js'
 

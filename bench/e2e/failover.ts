@@ -7,7 +7,7 @@
  * - signal → first completion published by another process (the new boss).
  * Afterwards the killed worker is replaced (TestCluster.addWorker) and the cluster is ready again.
  */
-import { procSubject } from '../../runner/transport/index.js'
+import { procSubject } from '../../runner/index.js'
 import type { BenchCluster } from './cluster.js'
 
 export interface FailoverResult {

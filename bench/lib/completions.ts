@@ -6,7 +6,7 @@
  */
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node'
 import { parseFinishedBody } from '../../jobs/finished-notice.js'
-import { finishedJobsSubject } from '../../runner/transport/index.js'
+import { finishedJobsSubject } from '../../runner/index.js'
 
 export interface Completion {
   /** performance.now() when the event arrived. */

@@ -3,10 +3,9 @@
  * real one, tests pass fakes), and how an attempt's outcome is counted in the metrics. Kept apart
  * from worker-agent.ts so the agent reads as dispatch, inventory and results only.
  */
-import { errors } from '../../runner/index.js'
+import { type AttemptState, errors } from '../../runner/index.js'
 import type { JobError } from '../../jobs/model.js'
 import type { AttemptOutcome } from '../../jobs/protocol.js'
-import type { AttemptState } from '../../runner/metrics/worker-metrics.js'
 import type { LiveChannel } from '../executor/outcomes.js'
 
 export type AbortReason = 'cancel' | 'timeout' | 'shutdown'

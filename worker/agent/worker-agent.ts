@@ -6,7 +6,7 @@
  * back): the boss requeues the jobs of a worker that does not answer for its unreachable grace, and
  * the old attempts must have stopped by then.
  */
-import { errors, type Logger, type Transport, type TransportStatus } from '../../runner/index.js'
+import { type AgentMetrics, errors, type Logger, type Transport, type TransportStatus } from '../../runner/index.js'
 import {
   MSG,
   parseAbortBody,
@@ -25,7 +25,6 @@ import {
 import { ResultOutbox } from './result-outbox.js'
 import { inventoryReply } from './inventory-reply.js'
 import { settlesWithin } from '../../runner/retry.js'
-import type { AgentMetrics } from '../../runner/metrics/worker-metrics.js'
 import { attemptState, type AbortReason, type Executor } from './executor-port.js'
 import type { LiveRecorder } from './live-recorder.js'
 import { DEFAULT_BOSS_SETTINGS } from '../boss/settings.js'

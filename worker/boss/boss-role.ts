@@ -4,6 +4,7 @@
  * boss are refused with NOT_LEADER (senders look the boss up again and retry).
  */
 import {
+  type BossMetrics,
   errors,
   type LeaderInfo,
   type Leadership,
@@ -21,7 +22,6 @@ import { BossTerm } from './term.js'
 import type { DispatchingReport } from './term-context.js'
 import type { LimitsSource } from '../../jobs/limits-store.js'
 import type { RateLedgerPort } from '../../jobs/rate-ledger-store.js'
-import type { BossMetrics } from '../../runner/metrics/worker-metrics.js'
 
 export interface BossRoleDeps {
   /** This process's node id. */

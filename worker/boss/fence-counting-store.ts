@@ -4,8 +4,7 @@
  * DONE checkpoint write lost to a newer epoch's. Everything else passes through unchanged; the term
  * still decides what a refusal means. Used only when metrics are on (worker/process.ts).
  */
-import { errors, isBosunError } from '../../runner/index.js'
-import type { AgentMetrics } from '../../runner/metrics/worker-metrics.js'
+import { type AgentMetrics, errors, isBosunError } from '../../runner/index.js'
 import type { BossStore } from './store-port.js'
 
 export function countFencedWrites(store: BossStore, metrics: Pick<AgentMetrics, 'fencedWrite'>): BossStore {

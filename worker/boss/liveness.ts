@@ -6,10 +6,9 @@
  * `unreachableGraceMs`, its jobs are requeued. Reconcile asks every holder what it runs: dispatches
  * that never arrived are put back.
  */
-import { errors, isBosunError, type ServiceEntry } from '../../runner/index.js'
+import { errors, isBosunError, type RedispatchReason, type ServiceEntry } from '../../runner/index.js'
 import { MSG, WORKER_SERVICE, parseInventoryReply, type InventoryReply } from '../../jobs/protocol.js'
 import type { TermContext } from './term-context.js'
-import type { RedispatchReason } from '../../runner/metrics/worker-metrics.js'
 import { lostWorker } from './transitions.js'
 import { mayHaveWorkerFinal } from './worker-finals.js'
 

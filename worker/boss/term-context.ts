@@ -3,7 +3,7 @@
  * every part reads or changes (the job table, the fleet, the ready queue, the one door). Built by
  * term.ts; the parts (takeover, dispatch, liveness, results, cancels) take it in their constructor.
  */
-import type { Logger, Registry, Transport } from '../../runner/index.js'
+import type { BossMetrics, Logger, Registry, Transport } from '../../runner/index.js'
 import type { Job } from '../../jobs/model.js'
 import type { BossStatusReply } from '../../jobs/protocol.js'
 import type { BatchBook } from './batch-book.js'
@@ -17,7 +17,6 @@ import type { JobTable } from './job-table.js'
 import type { ReadyQueue } from './ready-queue.js'
 import type { BossSettings } from './settings.js'
 import type { BossStore } from './store-port.js'
-import type { BossMetrics } from '../../runner/metrics/worker-metrics.js'
 
 /**
  * A term's life: `inventory` (asking every live worker what it runs; records arriving from the
