@@ -238,6 +238,7 @@ class LocalCluster {
       timeoutMs: this.s.readyTimeoutMs,
       signal: this.aborter.signal,
       token,
+      launchedAt: this.startedAt.getTime(),
     })
     if (this.closing) return
     if (!r.ready) {

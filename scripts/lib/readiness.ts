@@ -1,13 +1,14 @@
 /**
  * Cluster readiness as a user sees it: every API instance answers `GET /readyz` with 200,
- * `GET /cluster` names a boss and, when the formation has a worker besides the boss, lists a worker
- * that runs jobs (else the curl example printed at "ready" could meet a 404: no worker advertises
- * the function).
+ * `GET /cluster` names a boss elected since this launch and, when the formation has a worker besides
+ * the boss, lists a worker that runs jobs (else the curl example printed at "ready" could meet a 404:
+ * no worker advertises the function). A boss elected before the launch is a killed run's, listed
+ * until its ZooKeeper session expires (its node id is the same as a new process's).
  */
 
 /** The `GET /cluster` answer, as far as the launcher cares. */
 export interface ClusterView {
-  boss: { id: string } | null
+  boss: { id: string; since?: string } | null
   workers: { id: string }[]
 }
 
@@ -23,6 +24,8 @@ export interface ReadinessOptions {
   readonly signal?: AbortSignal
   /** Bearer token for `GET /cluster` when the API requires one (BOSUN_API_TOKENS). */
   readonly token?: string
+  /** When the launch began (ms since the epoch): a boss elected before it is not this launch's. */
+  readonly launchedAt?: number
 }
 
 export type Readiness = { ready: true; cluster: ClusterView | undefined } | { ready: false; waitingFor: string }
@@ -46,6 +49,7 @@ export async function probe(
   expectBoss: boolean,
   token?: string,
   expectJobWorker = false,
+  launchedAt?: number,
 ): Promise<{ missing?: string; cluster?: ClusterView }> {
   for (const url of apiUrls) {
     const r = await getJson(`${url}/readyz`, token).catch((err: Error) => ({ status: 0, body: err.message }))
@@ -56,6 +60,9 @@ export async function probe(
   const r = await getJson(`${apiUrls[0]}/cluster`, token).catch(() => undefined)
   const cluster = r?.status === 200 ? (r.body as ClusterView) : undefined
   if (!cluster?.boss) return { missing: 'a boss in GET /cluster' }
+  const since = Date.parse(cluster.boss.since ?? '')
+  if (launchedAt !== undefined && !(since >= launchedAt))
+    return { missing: 'a boss elected since this launch in GET /cluster (the one listed is older)' }
   const bossId = cluster.boss.id
   const hasJobWorker = Array.isArray(cluster.workers) && cluster.workers.some((w) => w?.id !== bossId)
   if (expectJobWorker && !hasJobWorker) return { missing: 'a worker besides the boss in GET /cluster' }
@@ -67,7 +74,7 @@ export async function waitReady(opts: ReadinessOptions): Promise<Readiness> {
   const deadline = Date.now() + opts.timeoutMs
   let missing = 'the first probe'
   while (Date.now() < deadline && !opts.signal?.aborted) {
-    const r = await probe(opts.apiUrls, opts.expectBoss, opts.token, opts.expectJobWorker)
+    const r = await probe(opts.apiUrls, opts.expectBoss, opts.token, opts.expectJobWorker, opts.launchedAt)
     if (r.missing === undefined) return { ready: true, cluster: r.cluster }
     missing = r.missing
     await new Promise((res) => setTimeout(res, 250))

@@ -41,3 +41,16 @@ t.test('without that expectation a boss is enough; without a boss nothing is rea
   t.same(await probe([url], true, undefined, true), { missing: 'a boss in GET /cluster' })
   t.same(await probe([url], false, undefined, true), {}, 'no boss expected: /readyz alone')
 })
+
+t.test("a boss elected before this launch (a killed run's, until its session expires) is not ready", async (t) => {
+  const launchedAt = Date.parse('2026-12-05T10:00:00.000Z')
+  let view = { boss: { ...boss, since: '2026-12-05T09:59:58.000Z' }, workers: [jobWorker] }
+  const url = await fakeApi(t, () => view)
+  t.same(await probe([url], true, undefined, true, launchedAt), {
+    missing: 'a boss elected since this launch in GET /cluster (the one listed is older)',
+  })
+  view = { boss: { ...boss, since: '2026-12-05T10:00:03.000Z' }, workers: [jobWorker] }
+  t.same(await probe([url], true, undefined, true, launchedAt), { cluster: view }, 'a boss of this launch: ready')
+  view = { boss: { ...boss, since: 'garbage' }, workers: [jobWorker] }
+  t.match(await probe([url], true, undefined, true, launchedAt), { missing: /a boss elected since this launch/ })
+})
