@@ -1,11 +1,12 @@
 /**
  * bosun's runtime: the public API of runner/. The processes (api/, worker/) and the benches import
- * the runtime from here, never a module behind it. Code that must run without the runtime (ZooKeeper's
- * client, prom-client) imports runner/'s dependency-light leaves directly instead — errors, logger,
- * retry, events/model, events/leadership, and v8-tuning / v8-flags (set before the rest loads): the job
- * threads' executor, the function kit users import, the CLI, the clients and the launcher. The job store
- * (jobs/), which the native client loads into users' services, also takes the NATS side directly
- * (transport/reply-inbox, transport/subjects, jetstream-stream, config). eslint.config.js enforces this.
+ * the runtime from here, never a module behind it — except runner/'s dependency-light leaves, which any
+ * code may import directly: errors, logger, retry, events/model, events/leadership, and v8-tuning /
+ * v8-flags (set before the rest loads). Code that must run without the runtime (ZooKeeper's client,
+ * prom-client) imports only those leaves: the job threads' executor, the function kit users import,
+ * the CLI, the clients and the launcher. The job store (jobs/), which the native client loads into
+ * users' services, also takes the NATS side directly (transport/reply-inbox, transport/subjects,
+ * jetstream-stream, config). eslint.config.js enforces this.
  */
 export { BosunError, errors, isBosunError, describeError } from './errors.js'
 export type { BosunErrorOptions, ErrorCode } from './errors.js'
